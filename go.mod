@@ -1,0 +1,3 @@
+module github.com/tongban/tongban
+
+go 1.26.8
