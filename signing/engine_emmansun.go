@@ -1,0 +1,28 @@
+package signing
+
+import (
+	"hash"
+	"io"
+
+	"github.com/emmansun/gmsm/sm2"
+	"github.com/emmansun/gmsm/sm3"
+)
+
+// emmansunEngine uses github.com/emmansun/gmsm: constant-time field
+// arithmetic with assembly, and hedged nonces (the random input is mixed
+// with the key and digest).
+type emmansunEngine struct{}
+
+func (emmansunEngine) newSM3() hash.Hash { return sm3.New() }
+
+// signDigest signs a finished digest. SignASN1 with nil options signs the
+// digest as given, which is what we want here: the Z value is already in it.
+func (emmansunEngine) signDigest(random io.Reader, key *PrivateKey, digest []byte) ([]byte, error) {
+	return sm2.SignASN1(random, key.sm, digest, nil)
+}
+
+func (emmansunEngine) verifyDigest(key *PublicKey, digest, der []byte) bool {
+	return sm2.VerifyASN1(key.ec, digest, der)
+}
+
+var _ primitives = emmansunEngine{}
