@@ -9,8 +9,8 @@ import (
 	"runtime/metrics"
 	"sync"
 	"sync/atomic"
-	"time"
 	"testing"
+	"time"
 )
 
 func newKey(t testing.TB) *PrivateKey {
