@@ -1,0 +1,146 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/tongban/tongban/contracts"
+)
+
+// Store errors. Implementations return them (possibly wrapped) so the core can
+// tell what happened.
+var (
+	// ErrNotFound means no such case, exchange or delivery.
+	ErrNotFound = errors.New("gateway: not found")
+	// ErrDuplicateExchange means (sender, exchange_id) is already stored;
+	// nothing of the change was written.
+	ErrDuplicateExchange = errors.New("gateway: exchange already stored")
+	// ErrStale means the case changed since it was read (Version mismatch);
+	// nothing of the change was written.
+	ErrStale = errors.New("gateway: case changed concurrently")
+	// ErrNotDead means a redelivery was asked for a delivery that is not dead.
+	ErrNotDead = errors.New("gateway: delivery is not dead")
+)
+
+// Change is one atomic write to the store: everything in it is durable
+// together, or none of it is.
+type Change struct {
+	// Case is the case row to write (required). For CreateCase it is new and
+	// stored with Version 1. For UpdateCase it is written only if the stored
+	// Version equals Case.Version; the stored Version then becomes
+	// Case.Version+1 (and Case.Version is updated to match).
+	Case *Case
+	// Exchange is an inbound exchange to store, optional. If one with the
+	// same (Sender, ExchangeID) exists the whole change fails with
+	// ErrDuplicateExchange.
+	Exchange *Exchange
+	// Status is a history entry to append, optional.
+	Status *Status
+	// Enqueue are new outbox deliveries (state pending); the store assigns
+	// each its Seq.
+	Enqueue []*Delivery
+	// Delivered, optional, marks this delivery delivered: State, Attempts,
+	// DeliveredAt, Ack, AckBody and AckSig are written from it.
+	Delivered *Delivery
+}
+
+// Store is the gateway's durable state. Every method is safe for concurrent
+// use. A method that returns nil has made its writes durable (it has been
+// committed and synced as the implementation's durability setting says);
+// implementations may batch concurrent writes into one commit (group
+// commit) but must keep each Change atomic on its own.
+type Store interface {
+	// CreateCase stores a new case with its creating exchange, first history
+	// entry and first delivery.
+	CreateCase(ctx context.Context, ch Change) error
+	// UpdateCase applies a change to an existing case (optimistic: see Change.Case).
+	UpdateCase(ctx context.Context, ch Change) error
+
+	// GetExchange returns the exchange the sender sent under exchangeID.
+	GetExchange(ctx context.Context, sender, exchangeID string) (*Exchange, error)
+	// GetCase returns a case by id.
+	GetCase(ctx context.Context, id string) (*Case, error)
+	// History returns the case's history, oldest first.
+	History(ctx context.Context, caseID string) ([]Status, error)
+	// Deliveries returns the case's deliveries in Seq order.
+	Deliveries(ctx context.Context, caseID string) ([]*Delivery, error)
+	// GetDelivery returns a delivery by id.
+	GetDelivery(ctx context.Context, id string) (*Delivery, error)
+
+	// ClaimDue atomically takes up to limit deliveries that are due at now
+	// and marks them in_flight with LeaseUntil = now+lease, returning them in
+	// Seq order. Due means: pending or retry_wait with NextAt <= now, or
+	// in_flight with LeaseUntil <= now (a crashed dispatcher's). A delivery
+	// is never claimed while an earlier delivery (lower Seq) of the same case
+	// to the same partner is not yet delivered or cancelled: this keeps
+	// per-case order.
+	ClaimDue(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*Delivery, error)
+	// NextDue returns the earliest time a delivery becomes due (NextAt of a
+	// pending or retry_wait one, LeaseUntil of an in_flight one), ok=false
+	// when there is none. It ignores the per-case order rule.
+	NextDue(ctx context.Context) (t time.Time, ok bool, err error)
+	// SaveAttempt writes a failed attempt's outcome: State (retry_wait or
+	// dead), Attempts, NextAt and LastError, and clears the lease.
+	SaveAttempt(ctx context.Context, d *Delivery) error
+	// Redeliver moves one dead delivery back to pending, due at now, with
+	// Attempts reset to 0. It fails with ErrNotFound or ErrNotDead.
+	Redeliver(ctx context.Context, id string, now time.Time) error
+	// RedeliverDead moves every dead delivery to partner back to pending and
+	// returns their ids.
+	RedeliverDead(ctx context.Context, partner string, now time.Time) ([]string, error)
+	// CountByState returns how many deliveries are in each transport state.
+	CountByState(ctx context.Context) (map[contracts.TransportState]int, error)
+
+	// Close releases the store; pending writes complete first.
+	Close() error
+}
+
+// Adapter delivers outbox messages to one partner in that partner's
+// protocol, and returns its acknowledgement. raw and sig are the exact bytes
+// and signature of the acknowledgement as the partner sent it, kept as
+// evidence.
+//
+// An error may implement Permanent() bool (true: retrying cannot help, the
+// delivery goes to dead letter at once) and RetryAfter() time.Duration (the
+// partner asked for a pause). Any other error is retryable.
+type Adapter interface {
+	DeliverCase(ctx context.Context, d *contracts.CaseDelivery) (ack *contracts.Ack, raw, sig []byte, err error)
+	DeliverStatus(ctx context.Context, d *contracts.StatusDelivery) (ack *contracts.Ack, raw, sig []byte, err error)
+}
+
+// TokenInfo is what a verified caller token says.
+type TokenInfo struct {
+	KeyID   string
+	Issuer  string // caller id
+	Subject string // window or operator acting, may be empty
+	ID      string // jti
+	Expires time.Time
+}
+
+// Crypto is the core's port to SM2/SM3 (implemented with package signing by
+// gateway/keyring).
+type Crypto interface {
+	// SM3Hex returns the lowercase hex SM3 digest of body.
+	SM3Hex(body []byte) string
+	// Sign returns the gateway's DER SM2 signature of body.
+	Sign(body []byte) ([]byte, error)
+	// KeyID is the id of the gateway's signing key (sent as Gw-Key-Id).
+	KeyID() string
+	// VerifyBody checks a DER signature of body made with the key keyID that
+	// is registered for caller. It fails if keyID belongs to someone else.
+	VerifyBody(caller, keyID string, body, sig []byte) error
+	// VerifyToken checks a caller token (alg SM2, registered kid, audience,
+	// expiry, maximum lifetime) and returns what it says.
+	VerifyToken(token string) (TokenInfo, error)
+}
+
+// Clock is the core's source of time, injectable so that retry schedules and
+// expiry are tested without sleeping.
+type Clock interface{ Now() time.Time }
+
+// SystemClock is the real clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }

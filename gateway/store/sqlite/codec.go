@@ -1,0 +1,171 @@
+package sqlite
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway"
+)
+
+// The range of times an int64 of Unix nanoseconds holds. math.MinInt64 is
+// left out: the schema uses it for "due at once".
+var (
+	minTime = time.Unix(0, math.MinInt64+1)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+// encoder turns domain values into column values and remembers the first
+// value it could not encode, so a statement's arguments read as one list.
+type encoder struct{ err error }
+
+// time encodes t as Unix nanoseconds, or NULL for the zero time.
+func (e *encoder) time(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	if t.Before(minTime) || t.After(maxTime) {
+		if e.err == nil {
+			e.err = fmt.Errorf("time %s is outside the storable range", t.Format(time.RFC3339Nano))
+		}
+		return nil
+	}
+	return t.UnixNano()
+}
+
+// json encodes v as JSON text.
+func (e *encoder) json(v any) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		if e.err == nil {
+			e.err = err
+		}
+		return nil
+	}
+	return string(b)
+}
+
+// ack encodes an acknowledgement as JSON text, or NULL for none.
+func (e *encoder) ack(a *contracts.Ack) any {
+	if a == nil {
+		return nil
+	}
+	return e.json(a)
+}
+
+// blob encodes b; nil stays NULL.
+func blob(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return b
+}
+
+// decTime decodes a time column.
+func decTime(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.Unix(0, n.Int64).UTC()
+}
+
+// decDue decodes a due_at value, where math.MinInt64 means "at once"
+// (a zero NextAt or LeaseUntil).
+func decDue(n int64) time.Time {
+	if n == math.MinInt64 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+const caseCols = `id, exchange_id, sender, owner, from_region, to_region, state, outcome,
+	owner_case_no, local_case_no, service_item, created_at, updated_at, version`
+
+func scanCase(sc scanner) (*gateway.Case, error) {
+	var (
+		c                    gateway.Case
+		item                 string
+		createdAt, updatedAt sql.NullInt64
+	)
+	if err := sc.Scan(&c.ID, &c.ExchangeID, &c.Sender, &c.Owner, &c.FromRegion, &c.ToRegion,
+		&c.State, &c.Outcome, &c.OwnerCaseNo, &c.LocalCaseNo, &item, &createdAt, &updatedAt,
+		&c.Version); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(item), &c.ServiceItem); err != nil {
+		return nil, fmt.Errorf("case %q: decode service item: %w", c.ID, err)
+	}
+	c.CreatedAt, c.UpdatedAt = decTime(createdAt), decTime(updatedAt)
+	return &c, nil
+}
+
+const exchangeCols = `sender, exchange_id, kind, case_id, body_sm3, key_id, trace_id, received_at,
+	body, signature, receipt, receipt_sig`
+
+func scanExchange(sc scanner) (*gateway.Exchange, error) {
+	var (
+		x          gateway.Exchange
+		receivedAt sql.NullInt64
+	)
+	if err := sc.Scan(&x.Sender, &x.ExchangeID, &x.Kind, &x.CaseID, &x.BodySM3, &x.KeyID,
+		&x.TraceID, &receivedAt, &x.Body, &x.Signature, &x.Receipt, &x.ReceiptSig); err != nil {
+		return nil, err
+	}
+	x.ReceivedAt = decTime(receivedAt)
+	return &x, nil
+}
+
+const statusCols = `case_id, state, outcome, at, exchange_id, reported_by, reason, note`
+
+func scanStatus(sc scanner) (gateway.Status, error) {
+	var (
+		st gateway.Status
+		at sql.NullInt64
+	)
+	err := sc.Scan(&st.CaseID, &st.State, &st.Outcome, &at, &st.ExchangeID, &st.ReportedBy,
+		&st.Reason, &st.Note)
+	st.At = decTime(at)
+	return st, err
+}
+
+// deliverySelect reads whole deliveries; append a WHERE clause.
+const deliverySelect = `SELECT d.seq, d.id, d.case_id, d.partner, d.kind, d.exchange_id, d.state,
+	d.attempts, d.next_at, d.lease_until, d.created_at, d.delivered_at, d.last_error,
+	a.ack, p.payload, a.ack_body, a.ack_sig
+	FROM deliveries AS d
+	LEFT JOIN delivery_payloads AS p ON p.seq = d.seq
+	LEFT JOIN delivery_acks AS a ON a.seq = d.seq`
+
+// deliveryReturning is the RETURNING list of an UPDATE of deliveries that
+// scanDelivery reads. It has no ack: deliveries it returns are not
+// delivered.
+const deliveryReturning = `seq, id, case_id, partner, kind, exchange_id, state, attempts, next_at,
+	lease_until, created_at, delivered_at, last_error,
+	NULL, (SELECT payload FROM delivery_payloads AS p WHERE p.seq = deliveries.seq), NULL, NULL`
+
+func scanDelivery(sc scanner) (*gateway.Delivery, error) {
+	var (
+		d                                          gateway.Delivery
+		nextAt, leaseUntil, createdAt, deliveredAt sql.NullInt64
+		ack                                        sql.NullString
+	)
+	if err := sc.Scan(&d.Seq, &d.ID, &d.CaseID, &d.Partner, &d.Kind, &d.ExchangeID, &d.State,
+		&d.Attempts, &nextAt, &leaseUntil, &createdAt, &deliveredAt, &d.LastError, &ack,
+		&d.Payload, &d.AckBody, &d.AckSig); err != nil {
+		return nil, err
+	}
+	d.NextAt, d.LeaseUntil = decTime(nextAt), decTime(leaseUntil)
+	d.CreatedAt, d.DeliveredAt = decTime(createdAt), decTime(deliveredAt)
+	if ack.Valid {
+		d.Ack = new(contracts.Ack)
+		if err := json.Unmarshal([]byte(ack.String), d.Ack); err != nil {
+			return nil, fmt.Errorf("delivery %q: decode ack: %w", d.ID, err)
+		}
+	}
+	return &d, nil
+}

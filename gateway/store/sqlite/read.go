@@ -1,0 +1,170 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway"
+)
+
+// readStmts are the reads, prepared once on the read-only pool.
+type readStmts struct {
+	getCase, getExchange, history, deliveries, getDelivery, nextDue, counts *sql.Stmt
+}
+
+func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&r.getCase, `SELECT ` + caseCols + ` FROM cases WHERE id = ?`},
+		{&r.getExchange, `SELECT ` + exchangeCols + ` FROM exchanges WHERE sender = ? AND exchange_id = ?`},
+		{&r.history, `SELECT ` + statusCols + ` FROM statuses WHERE case_id = ? ORDER BY id`},
+		{&r.deliveries, deliverySelect + ` WHERE d.case_id = ? ORDER BY d.seq`},
+		{&r.getDelivery, deliverySelect + ` WHERE d.id = ?`},
+		{&r.nextDue, `SELECT due_at FROM deliveries WHERE due_at IS NOT NULL ORDER BY due_at LIMIT 1`},
+		{&r.counts, `SELECT state, n FROM delivery_counts`},
+	} {
+		st, err := db.PrepareContext(ctx, p.sql)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", p.sql, err)
+		}
+		*p.stmt = st
+	}
+	return nil
+}
+
+func (r *readStmts) close() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{r.getCase, r.getExchange, r.history, r.deliveries, r.getDelivery, r.nextDue, r.counts} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// GetExchange returns the exchange sender sent under exchangeID, with its
+// body, signature and receipt byte for byte, or ErrNotFound.
+func (s *Store) GetExchange(ctx context.Context, sender, exchangeID string) (*gateway.Exchange, error) {
+	x, err := scanExchange(s.r.getExchange.QueryRowContext(ctx, sender, exchangeID))
+	if err != nil {
+		return nil, readErr(err, "get exchange %q from %q", exchangeID, sender)
+	}
+	return x, nil
+}
+
+// GetCase returns the case with id, or ErrNotFound.
+func (s *Store) GetCase(ctx context.Context, id string) (*gateway.Case, error) {
+	c, err := scanCase(s.r.getCase.QueryRowContext(ctx, id))
+	if err != nil {
+		return nil, readErr(err, "get case %q", id)
+	}
+	return c, nil
+}
+
+// History returns the case's history entries in the order they were
+// appended. It returns an empty list for an unknown case.
+func (s *Store) History(ctx context.Context, caseID string) ([]gateway.Status, error) {
+	rows, err := s.r.history.QueryContext(ctx, caseID)
+	if err != nil {
+		return nil, readErr(err, "history of case %q", caseID)
+	}
+	defer rows.Close()
+	var out []gateway.Status
+	for rows.Next() {
+		st, err := scanStatus(rows)
+		if err != nil {
+			return nil, readErr(err, "history of case %q", caseID)
+		}
+		out = append(out, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, readErr(err, "history of case %q", caseID)
+	}
+	return out, nil
+}
+
+// Deliveries returns the case's deliveries in Seq order. It returns an
+// empty list for an unknown case.
+func (s *Store) Deliveries(ctx context.Context, caseID string) ([]*gateway.Delivery, error) {
+	rows, err := s.r.deliveries.QueryContext(ctx, caseID)
+	if err != nil {
+		return nil, readErr(err, "deliveries of case %q", caseID)
+	}
+	defer rows.Close()
+	var out []*gateway.Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, readErr(err, "deliveries of case %q", caseID)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, readErr(err, "deliveries of case %q", caseID)
+	}
+	return out, nil
+}
+
+// GetDelivery returns the delivery with id, or ErrNotFound.
+func (s *Store) GetDelivery(ctx context.Context, id string) (*gateway.Delivery, error) {
+	d, err := scanDelivery(s.r.getDelivery.QueryRowContext(ctx, id))
+	if err != nil {
+		return nil, readErr(err, "get delivery %q", id)
+	}
+	return d, nil
+}
+
+// NextDue returns the earliest time a pending, retry_wait or in_flight
+// delivery becomes due; ok is false when there is none. A zero NextAt or
+// LeaseUntil is returned as the zero time (due at once).
+func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
+	var due int64
+	err := s.r.nextDue.QueryRowContext(ctx).Scan(&due)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("sqlite: next due: %w", err)
+	}
+	return decDue(due), true, nil
+}
+
+// CountByState returns how many deliveries are in each transport state;
+// every state is present, with 0 where there are none.
+func (s *Store) CountByState(ctx context.Context) (map[contracts.TransportState]int, error) {
+	rows, err := s.r.counts.QueryContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: count by state: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[contracts.TransportState]int, 6)
+	for rows.Next() {
+		var (
+			st contracts.TransportState
+			n  int
+		)
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("sqlite: count by state: %w", err)
+		}
+		out[st] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: count by state: %w", err)
+	}
+	return out, nil
+}
+
+// readErr wraps a read error, turning sql.ErrNoRows into ErrNotFound.
+func readErr(err error, format string, args ...any) error {
+	what := fmt.Sprintf(format, args...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqlite: %s: %w", what, gateway.ErrNotFound)
+	}
+	return fmt.Errorf("sqlite: %s: %w", what, err)
+}

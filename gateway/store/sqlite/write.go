@@ -1,0 +1,328 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway"
+)
+
+// changeResult is what a committed Change hands back to its caller.
+type changeResult struct {
+	version int64
+	seqs    []int64
+}
+
+// CreateCase stores a new case (Version 1) with the change's exchange,
+// history entry and deliveries, all or nothing. On success ch.Case.Version
+// is 1 and every enqueued delivery has its Seq, State pending and CaseID.
+// It fails with ErrDuplicateExchange if the exchange is already stored.
+func (s *Store) CreateCase(ctx context.Context, ch gateway.Change) error {
+	return s.change(ctx, ch, true)
+}
+
+// UpdateCase applies ch to an existing case if its stored Version equals
+// ch.Case.Version, all or nothing. On success ch.Case.Version is
+// incremented to the stored version and every enqueued delivery has its
+// Seq, State pending and CaseID. A Delivered delivery must belong to the
+// case; marking it delivered also clears its lease. It fails with
+// ErrNotFound (no such case, or no such Delivered delivery of this case),
+// ErrStale or ErrDuplicateExchange.
+func (s *Store) UpdateCase(ctx context.Context, ch gateway.Change) error {
+	return s.change(ctx, ch, false)
+}
+
+func (s *Store) change(ctx context.Context, ch gateway.Change, create bool) error {
+	op := "update case"
+	if create {
+		op = "create case"
+	}
+	if ch.Case == nil {
+		return fmt.Errorf("sqlite: %s: change has no case", op)
+	}
+	var res changeResult
+	err := s.submit(ctx, func(w *writer) (err error) {
+		res, err = w.applyChange(&ch, create)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: %s %q: %w", op, ch.Case.ID, err)
+	}
+	ch.Case.Version = res.version
+	for i, d := range ch.Enqueue {
+		d.Seq = res.seqs[i]
+		d.State = contracts.TransportStatePending
+		if d.CaseID == "" {
+			d.CaseID = ch.Case.ID
+		}
+	}
+	return nil
+}
+
+// applyChange writes ch inside the caller's savepoint.
+func (w *writer) applyChange(ch *gateway.Change, create bool) (changeResult, error) {
+	var (
+		res changeResult
+		e   encoder
+		c   = ch.Case
+	)
+	if x := ch.Exchange; x != nil {
+		args := []any{x.Sender, x.ExchangeID, string(x.Kind), x.CaseID, x.BodySM3, x.KeyID, x.TraceID,
+			e.time(x.ReceivedAt), blob(x.Body), blob(x.Signature), blob(x.Receipt), blob(x.ReceiptSig)}
+		if e.err != nil {
+			return res, fmt.Errorf("exchange %q: %w", x.ExchangeID, e.err)
+		}
+		if _, err := w.insExchange.ExecContext(w.bg, args...); err != nil {
+			if isConstraint(err) {
+				return res, fmt.Errorf("exchange %q from %q: %w", x.ExchangeID, x.Sender, gateway.ErrDuplicateExchange)
+			}
+			return res, fmt.Errorf("insert exchange %q: %w", x.ExchangeID, err)
+		}
+	}
+
+	caseArgs := []any{c.ExchangeID, c.Sender, c.Owner, c.FromRegion, c.ToRegion, string(c.State),
+		string(c.Outcome), c.OwnerCaseNo, c.LocalCaseNo, e.json(c.ServiceItem), e.time(c.CreatedAt),
+		e.time(c.UpdatedAt)}
+	if e.err != nil {
+		return res, fmt.Errorf("case: %w", e.err)
+	}
+	if create {
+		if _, err := w.insCase.ExecContext(w.bg, append([]any{c.ID}, caseArgs...)...); err != nil {
+			if isConstraint(err) {
+				return res, errors.New("case already exists")
+			}
+			return res, fmt.Errorf("insert case: %w", err)
+		}
+		res.version = 1
+	} else {
+		r, err := w.updCase.ExecContext(w.bg, append(caseArgs, c.ID, c.Version)...)
+		if err != nil {
+			return res, fmt.Errorf("update case: %w", err)
+		}
+		if n, err := r.RowsAffected(); err != nil {
+			return res, fmt.Errorf("update case: %w", err)
+		} else if n == 0 {
+			var exists bool
+			if err := w.caseExists.QueryRowContext(w.bg, c.ID).Scan(&exists); err != nil {
+				return res, fmt.Errorf("update case: %w", err)
+			}
+			if !exists {
+				return res, gateway.ErrNotFound
+			}
+			return res, fmt.Errorf("version %d: %w", c.Version, gateway.ErrStale)
+		}
+		res.version = c.Version + 1
+	}
+
+	if st := ch.Status; st != nil {
+		if st.CaseID != "" && st.CaseID != c.ID {
+			return res, fmt.Errorf("status is for case %q", st.CaseID)
+		}
+		args := []any{c.ID, string(st.State), string(st.Outcome), e.time(st.At), st.ExchangeID,
+			st.ReportedBy, st.Reason, st.Note}
+		if e.err != nil {
+			return res, fmt.Errorf("status: %w", e.err)
+		}
+		if _, err := w.insStatus.ExecContext(w.bg, args...); err != nil {
+			return res, fmt.Errorf("insert status: %w", err)
+		}
+	}
+
+	res.seqs = make([]int64, len(ch.Enqueue))
+	for i, d := range ch.Enqueue {
+		if d.CaseID != "" && d.CaseID != c.ID {
+			return res, fmt.Errorf("delivery %q is for case %q", d.ID, d.CaseID)
+		}
+		args := []any{d.ID, c.ID, d.Partner, string(d.Kind), d.ExchangeID, d.Attempts,
+			e.time(d.NextAt), e.time(d.CreatedAt), d.LastError, blob(d.Payload)}
+		if e.err != nil {
+			return res, fmt.Errorf("delivery %q: %w", d.ID, e.err)
+		}
+		r, err := w.insDelivery.ExecContext(w.bg, args...)
+		if err != nil {
+			if isConstraint(err) {
+				return res, fmt.Errorf("delivery %q already exists", d.ID)
+			}
+			return res, fmt.Errorf("insert delivery %q: %w", d.ID, err)
+		}
+		if res.seqs[i], err = r.LastInsertId(); err != nil {
+			return res, fmt.Errorf("insert delivery %q: %w", d.ID, err)
+		}
+		if _, err := w.insPayload.ExecContext(w.bg, res.seqs[i], blob(d.Payload)); err != nil {
+			return res, fmt.Errorf("insert payload of delivery %q: %w", d.ID, err)
+		}
+	}
+
+	if d := ch.Delivered; d != nil {
+		deliveredAt, ack := e.time(d.DeliveredAt), e.ack(d.Ack)
+		if e.err != nil {
+			return res, fmt.Errorf("delivered %q: %w", d.ID, e.err)
+		}
+		var seq int64
+		err := w.markDelivered.QueryRowContext(w.bg, d.Attempts, deliveredAt, d.ID, c.ID).Scan(&seq)
+		if errors.Is(err, sql.ErrNoRows) {
+			return res, fmt.Errorf("delivery %q of this case: %w", d.ID, gateway.ErrNotFound)
+		}
+		if err != nil {
+			return res, fmt.Errorf("mark delivery %q delivered: %w", d.ID, err)
+		}
+		if _, err := w.insAck.ExecContext(w.bg, seq, ack, blob(d.AckBody), blob(d.AckSig)); err != nil {
+			return res, fmt.Errorf("store ack of delivery %q: %w", d.ID, err)
+		}
+	}
+	return res, nil
+}
+
+// ClaimDue takes up to limit due deliveries (see gateway.Store), marks them
+// in_flight with LeaseUntil = now+lease and returns them in Seq order.
+// When more than limit are due it takes those due longest, oldest Seq
+// first among equals.
+func (s *Store) ClaimDue(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*gateway.Delivery, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var e encoder
+	nowArg, leaseArg := e.time(now), e.time(now.Add(lease))
+	if e.err != nil {
+		return nil, fmt.Errorf("sqlite: claim due: %w", e.err)
+	}
+	var out []*gateway.Delivery
+	err := s.submit(ctx, func(w *writer) error {
+		out = out[:0]
+		rows, err := w.claim.QueryContext(w.bg, leaseArg, nowArg, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			d, err := scanDelivery(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: claim due: %w", err)
+	}
+	slices.SortFunc(out, func(a, b *gateway.Delivery) int { return cmp.Compare(a.Seq, b.Seq) })
+	return out, nil
+}
+
+// SaveAttempt writes a failed attempt's outcome (State retry_wait or dead,
+// Attempts, NextAt, LastError) and clears the lease. It fails with
+// ErrNotFound for an unknown delivery.
+func (s *Store) SaveAttempt(ctx context.Context, d *gateway.Delivery) error {
+	if d.State != contracts.TransportStateRetryWait && d.State != contracts.TransportStateDead {
+		return fmt.Errorf("sqlite: save attempt of delivery %q: state %q is not retry_wait or dead", d.ID, d.State)
+	}
+	var e encoder
+	args := []any{string(d.State), d.Attempts, e.time(d.NextAt), d.LastError, d.ID}
+	if e.err != nil {
+		return fmt.Errorf("sqlite: save attempt of delivery %q: %w", d.ID, e.err)
+	}
+	err := s.submit(ctx, func(w *writer) error {
+		r, err := w.saveAttempt.ExecContext(w.bg, args...)
+		if err != nil {
+			return err
+		}
+		return mustAffect(r, gateway.ErrNotFound)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: save attempt of delivery %q: %w", d.ID, err)
+	}
+	return nil
+}
+
+// Redeliver moves the dead delivery id back to pending, due at now, with
+// Attempts reset to 0. It fails with ErrNotFound or ErrNotDead.
+func (s *Store) Redeliver(ctx context.Context, id string, now time.Time) error {
+	var e encoder
+	nowArg := e.time(now)
+	if e.err != nil {
+		return fmt.Errorf("sqlite: redeliver %q: %w", id, e.err)
+	}
+	err := s.submit(ctx, func(w *writer) error {
+		r, err := w.redeliver.ExecContext(w.bg, nowArg, id)
+		if err != nil {
+			return err
+		}
+		if n, err := r.RowsAffected(); err != nil {
+			return err
+		} else if n > 0 {
+			return nil
+		}
+		var state string
+		err = w.deliveryState.QueryRowContext(w.bg, id).Scan(&state)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return gateway.ErrNotFound
+		case err != nil:
+			return err
+		}
+		return fmt.Errorf("state %s: %w", state, gateway.ErrNotDead)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: redeliver %q: %w", id, err)
+	}
+	return nil
+}
+
+// RedeliverDead moves every dead delivery to partner back to pending, due
+// at now with Attempts reset to 0, and returns their ids in Seq order.
+func (s *Store) RedeliverDead(ctx context.Context, partner string, now time.Time) ([]string, error) {
+	var e encoder
+	nowArg := e.time(now)
+	if e.err != nil {
+		return nil, fmt.Errorf("sqlite: redeliver dead to %q: %w", partner, e.err)
+	}
+	type moved struct {
+		seq int64
+		id  string
+	}
+	var ms []moved
+	err := s.submit(ctx, func(w *writer) error {
+		ms = ms[:0]
+		rows, err := w.redeliverDead.QueryContext(w.bg, nowArg, partner)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var m moved
+			if err := rows.Scan(&m.seq, &m.id); err != nil {
+				return err
+			}
+			ms = append(ms, m)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: redeliver dead to %q: %w", partner, err)
+	}
+	slices.SortFunc(ms, func(a, b moved) int { return cmp.Compare(a.seq, b.seq) })
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = m.id
+	}
+	return ids, nil
+}
+
+// mustAffect returns notFound unless r changed at least one row.
+func mustAffect(r sql.Result, notFound error) error {
+	n, err := r.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return notFound
+	}
+	return nil
+}

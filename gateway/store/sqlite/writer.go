@@ -1,0 +1,207 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	sqlitedrv "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// claimCandidates selects the seqs ClaimDue takes: ?2 is now, ?3 the
+// limit. The candidates come from deliveries_due in due order (ties by seq),
+// so the query reads about limit rows plus those held back by the per-case
+// order rule, never the whole table; the held-back check seeks
+// deliveries_case. The state list is "not yet delivered or cancelled".
+const claimCandidates = `SELECT d.seq FROM deliveries AS d
+	WHERE d.due_at IS NOT NULL AND d.due_at <= ?2
+	  AND NOT EXISTS (
+		SELECT 1 FROM deliveries AS e
+		WHERE e.case_id = d.case_id AND e.partner = d.partner AND e.seq < d.seq
+		  AND e.state IN ('pending', 'in_flight', 'retry_wait', 'dead'))
+	ORDER BY d.due_at, d.seq
+	LIMIT ?3`
+
+// request is one write waiting for the writer. fn runs inside the batch's
+// transaction, within a savepoint of its own; done receives its outcome
+// once the batch has committed (or failed).
+type request struct {
+	ctx  context.Context
+	fn   func(*writer) error
+	done chan error
+}
+
+// writer owns the single read-write connection and its prepared
+// statements. Only the writer goroutine touches it after newWriter.
+type writer struct {
+	conn *sql.Conn
+	bg   context.Context
+
+	begin, commit, rollback            *sql.Stmt
+	savepoint, release, rollbackToSave *sql.Stmt
+
+	insExchange, insCase, updCase, caseExists *sql.Stmt
+	insStatus, insDelivery, insPayload        *sql.Stmt
+	markDelivered, insAck                     *sql.Stmt
+	saveAttempt, redeliver, deliveryState     *sql.Stmt
+	redeliverDead, claim                      *sql.Stmt
+
+	stmts []*sql.Stmt
+	stats *stats
+}
+
+// newWriter prepares the writer's statements on conn. It takes conn over:
+// it closes conn if it fails, and close closes it.
+func newWriter(ctx context.Context, conn *sql.Conn, st *stats) (*writer, error) {
+	w := &writer{conn: conn, bg: context.Background(), stats: st}
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&w.begin, `BEGIN IMMEDIATE`},
+		{&w.commit, `COMMIT`},
+		{&w.rollback, `ROLLBACK`},
+		{&w.savepoint, `SAVEPOINT request`},
+		{&w.release, `RELEASE request`},
+		{&w.rollbackToSave, `ROLLBACK TO request`},
+		{&w.insExchange, `INSERT INTO exchanges (` + exchangeCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&w.insCase, `INSERT INTO cases (` + caseCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`},
+		{&w.updCase, `UPDATE cases SET exchange_id = ?, sender = ?, owner = ?, from_region = ?, to_region = ?,
+			state = ?, outcome = ?, owner_case_no = ?, local_case_no = ?, service_item = ?, created_at = ?,
+			updated_at = ?, version = version + 1
+			WHERE id = ? AND version = ?`},
+		{&w.caseExists, `SELECT EXISTS (SELECT 1 FROM cases WHERE id = ?)`},
+		{&w.insStatus, `INSERT INTO statuses (` + statusCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&w.insDelivery, `INSERT INTO deliveries (id, case_id, partner, kind, exchange_id, state, attempts,
+			next_at, lease_until, created_at, delivered_at, last_error)
+			VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, NULL, ?, NULL, ?)`},
+		{&w.insPayload, `INSERT INTO delivery_payloads (seq, payload) VALUES (?, ?)`},
+		{&w.markDelivered, `UPDATE deliveries SET state = 'delivered', attempts = ?, delivered_at = ?,
+			lease_until = NULL
+			WHERE id = ? AND case_id = ?
+			RETURNING seq`},
+		{&w.insAck, `INSERT OR REPLACE INTO delivery_acks (seq, ack, ack_body, ack_sig) VALUES (?, ?, ?, ?)`},
+		{&w.saveAttempt, `UPDATE deliveries SET state = ?, attempts = ?, next_at = ?, last_error = ?,
+			lease_until = NULL
+			WHERE id = ?`},
+		{&w.redeliver, `UPDATE deliveries SET state = 'pending', attempts = 0, next_at = ?, lease_until = NULL
+			WHERE id = ? AND state = 'dead'`},
+		{&w.deliveryState, `SELECT state FROM deliveries WHERE id = ?`},
+		{&w.redeliverDead, `UPDATE deliveries SET state = 'pending', attempts = 0, next_at = ?, lease_until = NULL
+			WHERE partner = ? AND state = 'dead'
+			RETURNING seq, id`},
+		{&w.claim, `UPDATE deliveries SET state = 'in_flight', lease_until = ?1
+			WHERE seq IN (` + claimCandidates + `)
+			RETURNING ` + deliveryReturning},
+	} {
+		st, err := conn.PrepareContext(ctx, p.sql)
+		if err != nil {
+			w.close()
+			return nil, fmt.Errorf("prepare %q: %w", p.sql, err)
+		}
+		*p.stmt = st
+		w.stmts = append(w.stmts, st)
+	}
+	return w, nil
+}
+
+// close releases the statements and the connection.
+func (w *writer) close() error {
+	var errs []error
+	for _, st := range w.stmts {
+		errs = append(errs, st.Close())
+	}
+	return errors.Join(append(errs, w.conn.Close())...)
+}
+
+// loop serves the queue until it is closed and drained, then closes the
+// connection and closes done.
+func (w *writer) loop(queue <-chan *request, maxBatch int, done chan<- struct{}) {
+	defer close(done)
+	defer w.close()
+	batch := make([]*request, 0, maxBatch)
+	errs := make([]error, maxBatch)
+	for {
+		r, ok := <-queue
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], r)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case r, ok := <-queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		w.run(batch, errs[:len(batch)])
+		for i, r := range batch {
+			r.done <- errs[i]
+			batch[i], errs[i] = nil, nil
+		}
+	}
+}
+
+// run applies batch in one transaction, one savepoint per request, and
+// stores each request's outcome in errs.
+func (w *writer) run(batch []*request, errs []error) {
+	fail := func(err error) {
+		for i := range batch {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+	}
+	if _, err := w.begin.ExecContext(w.bg); err != nil {
+		fail(fmt.Errorf("begin: %w", err))
+		return
+	}
+	abort := func(err error) {
+		// Requests that succeeded earlier in the batch are undone too.
+		w.rollback.ExecContext(w.bg)
+		fail(err)
+	}
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		if _, err := w.savepoint.ExecContext(w.bg); err != nil {
+			abort(fmt.Errorf("savepoint: %w", err))
+			return
+		}
+		if err := r.fn(w); err != nil {
+			errs[i] = err
+			if _, rerr := w.rollbackToSave.ExecContext(w.bg); rerr != nil {
+				// The failure took the whole transaction with it (an I/O
+				// error, a full disk): nothing in the batch was written.
+				abort(fmt.Errorf("transaction aborted by a failed write in the same batch: %v", err))
+				return
+			}
+		}
+		if _, err := w.release.ExecContext(w.bg); err != nil {
+			abort(fmt.Errorf("release savepoint: %w", err))
+			return
+		}
+	}
+	if _, err := w.commit.ExecContext(w.bg); err != nil {
+		w.rollback.ExecContext(w.bg)
+		fail(fmt.Errorf("commit: %w", err))
+		return
+	}
+	w.stats.commits.Add(1)
+	w.stats.writes.Add(int64(len(batch)))
+}
+
+// isConstraint reports whether err is an SQLite constraint violation.
+func isConstraint(err error) bool {
+	var e *sqlitedrv.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
+}
