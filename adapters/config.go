@@ -1,0 +1,54 @@
+package adapters
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+)
+
+// DecodeConfig decodes an adapter's JSON config block into v strictly:
+// unknown fields, trailing data and an empty block are errors. Adapters use
+// it so that a typo in a partner's config fails at start-up, not at the
+// first delivery.
+func DecodeConfig(raw json.RawMessage, v any) error {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return errors.New("config: block is empty")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("config: trailing data after the JSON object")
+	}
+	return nil
+}
+
+// ParseEndpoint checks that s is an absolute http or https URL with a host
+// and without query, fragment or user info, and returns it without a
+// trailing slash, ready for appending paths.
+func ParseEndpoint(s string) (string, error) {
+	if s == "" {
+		return "", errors.New("endpoint is required")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("endpoint %q is not a URL: %w", s, err)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", fmt.Errorf("endpoint %q must be an absolute http or https URL", s)
+	case u.Host == "" || u.Opaque != "":
+		return "", fmt.Errorf("endpoint %q has no host", s)
+	case u.User != nil:
+		return "", fmt.Errorf("endpoint %q must not carry user info", u.Redacted())
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return "", fmt.Errorf("endpoint %q must not have a query or fragment", s)
+	}
+	return strings.TrimRight(s, "/"), nil
+}

@@ -1,0 +1,400 @@
+// Package standard is the adapter for partners that speak the gateway's own
+// contract (the partnerCase and partnerStatus webhooks of
+// contracts/openapi.yaml). It registers itself as "standard".
+//
+// A delivery is one signed POST of the delivery's JSON:
+//
+//	POST {endpoint}/cases                    CaseDelivery
+//	POST {endpoint}/cases/{case_id}/status   StatusDelivery
+//
+// with Content-Type application/json, Gw-Signature (standard base64 of the
+// gateway's DER SM2 signature over the exact body), Gw-Key-Id, traceparent
+// when the context carries one (adapters.WithTraceparent), and
+// Authorization: Bearer when the Crypto is an adapters.TokenIssuer. The
+// partner answers 200 (or 201) with a JSON Ack signed over its exact bytes
+// (Gw-Signature, Gw-Key-Id). The adapter accepts the answer only if the
+// signature verifies with a key registered for the partner, the Ack names
+// the same exchange_id (and delivery_id, when it names one) and key id, and
+// its body_sm3 is the SM3 of the exact bytes sent; otherwise the attempt
+// fails permanently.
+//
+// Short outages are ridden out inside one attempt: connection errors, 408
+// and 5xx without Retry-After are retried max_retries times (50–500 ms
+// apart, each try bounded by Params.Timeout, so one call lasts at most about
+// (max_retries+1) × Timeout plus one second). 429 and answers carrying
+// Retry-After are returned at once so the gateway can honour the pause.
+//
+// Config block:
+//
+//	{"endpoint": "https://partner.example/tongban", "max_retries": 2}
+package standard
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/tongban/tongban/adapters"
+	"github.com/tongban/tongban/contracts"
+)
+
+// Name is the name the adapter is registered under.
+const Name = "standard"
+
+// Limits and defaults.
+const (
+	// DefaultMaxRetries is the number of in-attempt retries when the
+	// config does not say.
+	DefaultMaxRetries = 2
+	// MaxMaxRetries bounds max_retries: longer outages are the gateway's
+	// retry policy's business, not one attempt's.
+	MaxMaxRetries = 10
+	// MaxAckSize bounds the acknowledgement body read from a partner.
+	MaxAckSize = 1 << 20
+	// RetryWaitMin and RetryWaitMax bound the pause between in-attempt
+	// retries (exponential between them).
+	RetryWaitMin = 50 * time.Millisecond
+	RetryWaitMax = 500 * time.Millisecond
+)
+
+// Header names of the wire convention.
+const (
+	HeaderSignature   = "Gw-Signature"
+	HeaderKeyID       = "Gw-Key-Id"
+	HeaderTraceparent = "Traceparent"
+)
+
+func init() {
+	adapters.Register(Name, func(p adapters.Params) (adapters.Adapter, error) {
+		a, err := New(p)
+		if err != nil {
+			return nil, err
+		}
+		return a, nil
+	})
+}
+
+// Config is the partner's adapter block.
+type Config struct {
+	// Endpoint is the partner's base URL, absolute http or https; the
+	// adapter appends /cases and /cases/{case_id}/status.
+	Endpoint string `json:"endpoint"`
+	// MaxRetries is the number of quick retries inside one attempt, 0 to
+	// MaxMaxRetries; nil means DefaultMaxRetries.
+	MaxRetries *int `json:"max_retries,omitempty"`
+}
+
+// ParseConfig decodes and validates a config block strictly: unknown
+// fields are rejected, the endpoint must be an absolute http(s) URL without
+// query or fragment, and max_retries must be in range.
+func ParseConfig(raw json.RawMessage) (Config, error) {
+	var c Config
+	if err := adapters.DecodeConfig(raw, &c); err != nil {
+		return Config{}, err
+	}
+	ep, err := adapters.ParseEndpoint(c.Endpoint)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	c.Endpoint = ep
+	if c.MaxRetries == nil {
+		n := DefaultMaxRetries
+		c.MaxRetries = &n
+	} else if *c.MaxRetries < 0 || *c.MaxRetries > MaxMaxRetries {
+		return Config{}, fmt.Errorf("config: max_retries %d is out of range 0..%d", *c.MaxRetries, MaxMaxRetries)
+	}
+	return c, nil
+}
+
+// Adapter delivers to one partner that speaks the standard contract. It is
+// safe for concurrent use.
+type Adapter struct {
+	partner  string
+	endpoint string
+	crypto   adapters.Crypto
+	client   *retryablehttp.Client
+}
+
+// Compile-time guards: the port, and the optional io.Closer capability.
+var (
+	_ adapters.Adapter = (*Adapter)(nil)
+	_ io.Closer        = (*Adapter)(nil)
+)
+
+// New builds the adapter for the partner p describes, decoding p.Config.
+func New(p adapters.Params) (*Adapter, error) {
+	p, err := p.WithDefaults()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := ParseConfig(p.Config)
+	if err != nil {
+		return nil, err
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = 8
+	c := &retryablehttp.Client{
+		HTTPClient: &http.Client{
+			Transport: transport,
+			Timeout:   p.Timeout, // per try: retryablehttp calls Do once per try
+			// A signed body must not be replayed to wherever a redirect
+			// points; a 3xx is a permanent configuration error.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		Logger:       nil, // silenced: the gateway logs the classified outcome
+		RetryWaitMin: RetryWaitMin,
+		RetryWaitMax: RetryWaitMax,
+		RetryMax:     *cfg.MaxRetries,
+		CheckRetry:   checkRetry,
+		Backoff: func(lo, hi time.Duration, n int, _ *http.Response) time.Duration {
+			// nil response: never sleep for a Retry-After inside an attempt.
+			return retryablehttp.DefaultBackoff(lo, hi, n, nil)
+		},
+		ErrorHandler: retryablehttp.PassthroughErrorHandler,
+	}
+	return &Adapter{partner: p.PartnerID, endpoint: cfg.Endpoint, crypto: p.Crypto, client: c}, nil
+}
+
+// Endpoint returns the partner's base URL as configured (no trailing slash).
+func (a *Adapter) Endpoint() string { return a.endpoint }
+
+// Close releases idle connections. The adapter stays usable.
+func (a *Adapter) Close() error {
+	a.client.HTTPClient.CloseIdleConnections()
+	return nil
+}
+
+// checkRetry retries a try inside one attempt when the failure is
+// retryable and the partner did not ask for a pause.
+func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if ctx.Err() != nil {
+		return false, nil // the transport error carries the context's
+	}
+	if err != nil {
+		var e *adapters.Error
+		if errors.As(adapters.Classify(nil, err), &e) && e.IsPermanent {
+			return false, nil
+		}
+		return true, nil
+	}
+	switch c := resp.StatusCode; {
+	case c == http.StatusTooManyRequests:
+		return false, nil
+	case c >= 500 || c == http.StatusRequestTimeout:
+		return resp.Header.Get("Retry-After") == "", nil
+	}
+	return false, nil
+}
+
+// expect is what an acknowledgement must say to acknowledge one delivery.
+type expect struct {
+	exchangeID string
+	deliveryID string
+	bodySM3    string
+	caseNo     bool // a case delivery: partner_case_no is required
+}
+
+// DeliverCase POSTs d to {endpoint}/cases and returns the partner's
+// verified acknowledgement, its exact bytes and its DER signature.
+func (a *Adapter) DeliverCase(ctx context.Context, d *contracts.CaseDelivery) (*contracts.Ack, []byte, []byte, error) {
+	if d == nil {
+		return nil, nil, nil, adapters.Permanent("no case delivery", nil)
+	}
+	body, err := json.Marshal(d)
+	if err != nil {
+		return nil, nil, nil, adapters.Permanent("encode case delivery", err)
+	}
+	return a.deliver(ctx, a.endpoint+"/cases", body, expect{
+		exchangeID: d.ExchangeID, deliveryID: d.DeliveryID, caseNo: true,
+	})
+}
+
+// DeliverStatus POSTs d to {endpoint}/cases/{case_id}/status and returns
+// the partner's verified acknowledgement, its exact bytes and its DER
+// signature.
+func (a *Adapter) DeliverStatus(ctx context.Context, d *contracts.StatusDelivery) (*contracts.Ack, []byte, []byte, error) {
+	if d == nil {
+		return nil, nil, nil, adapters.Permanent("no status delivery", nil)
+	}
+	if d.CaseID == "" {
+		return nil, nil, nil, adapters.Permanent("status delivery has no case_id", nil)
+	}
+	body, err := json.Marshal(d)
+	if err != nil {
+		return nil, nil, nil, adapters.Permanent("encode status delivery", err)
+	}
+	return a.deliver(ctx, a.endpoint+"/cases/"+url.PathEscape(d.CaseID)+"/status", body, expect{
+		exchangeID: d.ExchangeID, deliveryID: d.DeliveryID,
+	})
+}
+
+func (a *Adapter) deliver(ctx context.Context, target string, body []byte, want expect) (*contracts.Ack, []byte, []byte, error) {
+	sig, err := a.crypto.Sign(body)
+	if err != nil {
+		return nil, nil, nil, adapters.Retryable("sign delivery", err)
+	}
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, target, body)
+	if err != nil {
+		return nil, nil, nil, adapters.Permanent("build request", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "tongban-gateway")
+	req.Header.Set(HeaderSignature, base64.StdEncoding.EncodeToString(sig))
+	req.Header.Set(HeaderKeyID, a.crypto.KeyID())
+	if tp := adapters.Traceparent(ctx); tp != "" {
+		req.Header.Set(HeaderTraceparent, tp)
+	}
+	if ti, ok := a.crypto.(adapters.TokenIssuer); ok {
+		tok, err := ti.IssueToken(a.partner)
+		if err != nil {
+			return nil, nil, nil, adapters.Retryable("issue bearer token", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+
+	resp, err := a.client.Do(req)
+	if resp != nil {
+		defer func() {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+		}()
+	}
+	if err != nil {
+		return nil, nil, nil, adapters.Classify(nil, err)
+	}
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
+		if err := adapters.Classify(resp, nil); err != nil {
+			return nil, nil, nil, err
+		}
+		return nil, nil, nil, &adapters.Error{
+			Reason: fmt.Sprintf("partner answered %d, want 200 with a signed acknowledgement", resp.StatusCode),
+			Status: resp.StatusCode, IsPermanent: true, Err: adapters.ErrMalformedAck,
+		}
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxAckSize+1))
+	if err != nil {
+		e := adapters.Classify(nil, err).(*adapters.Error)
+		e.Status = resp.StatusCode
+		return nil, nil, nil, e
+	}
+	if len(raw) > MaxAckSize {
+		return nil, nil, nil, &adapters.Error{
+			Reason: fmt.Sprintf("acknowledgement exceeds %d bytes", MaxAckSize),
+			Status: resp.StatusCode, IsPermanent: true, Err: adapters.ErrMalformedAck,
+		}
+	}
+	want.bodySM3 = a.crypto.SM3Hex(body)
+	ack, ackSig, err := a.verify(raw, resp.Header, want)
+	if err != nil {
+		var e *adapters.Error
+		if errors.As(err, &e) {
+			e.Status = resp.StatusCode
+		}
+		return nil, nil, nil, err
+	}
+	return ack, raw, ackSig, nil
+}
+
+// verify checks the partner's signature over raw, then the Ack it holds.
+func (a *Adapter) verify(raw []byte, h http.Header, want expect) (*contracts.Ack, []byte, error) {
+	keyID := h.Get(HeaderKeyID)
+	sigB64 := h.Get(HeaderSignature)
+	if keyID == "" || sigB64 == "" {
+		return nil, nil, adapters.Permanent("partner's acknowledgement has no Gw-Signature or Gw-Key-Id", adapters.ErrBadSignature)
+	}
+	sig, err := base64.StdEncoding.DecodeString(sigB64)
+	if err != nil {
+		return nil, nil, adapters.Permanent("partner's Gw-Signature is not standard base64", adapters.ErrBadSignature)
+	}
+	if err := a.crypto.VerifyBody(a.partner, keyID, raw, sig); err != nil {
+		return nil, nil, adapters.Permanent(
+			fmt.Sprintf("partner's acknowledgement signature does not verify with key %q of partner %s", keyID, a.partner),
+			fmt.Errorf("%w: %w", adapters.ErrBadSignature, err))
+	}
+	ack, err := want.accept(raw, keyID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ack, sig, nil
+}
+
+// accept parses an acknowledgement body strictly and checks that it
+// acknowledges the delivery want describes, signed under keyID. Every
+// failure is a permanent *adapters.Error wrapping ErrMalformedAck or
+// ErrAckMismatch.
+func (want expect) accept(raw []byte, keyID string) (*contracts.Ack, error) {
+	ack, err := parseAck(raw)
+	if err != nil {
+		return nil, adapters.Permanent("partner's acknowledgement is malformed", fmt.Errorf("%w: %w", adapters.ErrMalformedAck, err))
+	}
+	mismatch := func(format string, args ...any) error {
+		return adapters.Permanent(fmt.Sprintf(format, args...), adapters.ErrAckMismatch)
+	}
+	switch {
+	case ack.ExchangeID != want.exchangeID:
+		return nil, mismatch("acknowledgement names exchange %q, sent %q", ack.ExchangeID, want.exchangeID)
+	case ack.DeliveryID != "" && ack.DeliveryID != want.deliveryID:
+		return nil, mismatch("acknowledgement names delivery %q, sent %q", ack.DeliveryID, want.deliveryID)
+	case ack.BodySM3 != want.bodySM3:
+		return nil, mismatch("acknowledgement body_sm3 %s is not the SM3 of the body sent (%s)", ack.BodySM3, want.bodySM3)
+	case ack.KeyID != keyID:
+		return nil, mismatch("acknowledgement key_id %q differs from Gw-Key-Id %q", ack.KeyID, keyID)
+	case want.caseNo && ack.PartnerCaseNo == "":
+		return nil, adapters.Permanent("acknowledgement of a case has no partner_case_no", adapters.ErrMalformedAck)
+	}
+	return ack, nil
+}
+
+// parseAck decodes an Ack strictly: one JSON object, no unknown fields, the
+// required fields present and well formed.
+func parseAck(raw []byte) (*contracts.Ack, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var ack contracts.Ack
+	if err := dec.Decode(&ack); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("trailing data after the JSON object")
+	}
+	switch {
+	case contracts.ValidateUUID(ack.ExchangeID) != nil:
+		return nil, errors.New("exchange_id is not a canonical UUID")
+	case ack.AcknowledgedAt.IsZero():
+		return nil, errors.New("acknowledged_at is missing")
+	case !isSM3Hex(ack.BodySM3):
+		return nil, errors.New("body_sm3 is not 64 lowercase hex digits")
+	case ack.KeyID == "":
+		return nil, errors.New("key_id is missing")
+	case len(ack.PartnerCaseNo) > 64:
+		return nil, errors.New("partner_case_no is longer than 64 bytes")
+	case strings.ContainsFunc(ack.PartnerCaseNo, isControl), strings.ContainsFunc(ack.KeyID, isControl):
+		return nil, errors.New("partner_case_no or key_id holds control characters")
+	}
+	return &ack, nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+func isSM3Hex(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
