@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -70,6 +71,16 @@ func (e *Error) Permanent() bool { return e.IsPermanent }
 
 // RetryAfter is the pause the partner asked for, zero if none.
 func (e *Error) RetryAfter() time.Duration { return e.After }
+
+// ReasonText is the caller-safe summary the gateway records as a
+// delivery's last error: Reason, plus the partner's HTTP status when there
+// was one. Unlike Error() it never carries URLs or dial details.
+func (e *Error) ReasonText() string {
+	if e.Status != 0 {
+		return fmt.Sprintf("%s (HTTP %d)", e.Reason, e.Status)
+	}
+	return e.Reason
+}
 
 // Permanent returns a permanent *Error with reason and cause err (may be nil).
 func Permanent(reason string, err error) *Error {

@@ -183,3 +183,13 @@ func TestClassifyRetryAfterDate(t *testing.T) {
 		t.Errorf("RetryAfter() = %s, want about 90s", d)
 	}
 }
+
+func TestReasonTextHidesDetails(t *testing.T) {
+	e := &adapters.Error{Reason: "partner unavailable", Status: 503, Err: errors.New("dial tcp 10.0.0.1:443: refused")}
+	if got, want := e.ReasonText(), "partner unavailable (HTTP 503)"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if got := (&adapters.Error{Reason: "timeout"}).ReasonText(); got != "timeout" {
+		t.Fatalf("got %q, want timeout", got)
+	}
+}

@@ -21,7 +21,7 @@ type Case struct {
 	ServiceItem contracts.ServiceItem
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
-	// Version increases with every change; AppendStatus uses it to refuse
+	// Version increases with every change; UpdateCase uses it to refuse
 	// a change based on a stale read.
 	Version int64
 }

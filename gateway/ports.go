@@ -41,7 +41,10 @@ type Change struct {
 	// each its Seq.
 	Enqueue []*Delivery
 	// Delivered, optional, marks this delivery delivered: State, Attempts,
-	// DeliveredAt, Ack, AckBody and AckSig are written from it.
+	// DeliveredAt, Ack, AckBody and AckSig are written from it. It is fenced
+	// like SaveAttempt: the stored delivery must still be in_flight under the
+	// lease the caller claimed (same LeaseUntil), else the whole change fails
+	// with ErrStale.
 	Delivered *Delivery
 }
 
@@ -78,10 +81,16 @@ type Store interface {
 	ClaimDue(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*Delivery, error)
 	// NextDue returns the earliest time a delivery becomes due (NextAt of a
 	// pending or retry_wait one, LeaseUntil of an in_flight one), ok=false
-	// when there is none. It ignores the per-case order rule.
+	// when there is none. It ignores the per-case order rule, so the time may
+	// be in the past while nothing is claimable: a dispatcher must not sleep
+	// less than its poll floor because of it.
 	NextDue(ctx context.Context) (t time.Time, ok bool, err error)
 	// SaveAttempt writes a failed attempt's outcome: State (retry_wait or
-	// dead), Attempts, NextAt and LastError, and clears the lease.
+	// dead), Attempts, NextAt and LastError, and clears the lease. It is
+	// fenced: the stored delivery must still be in_flight with the
+	// LeaseUntil of d (the caller's claim); if the lease expired and another
+	// dispatcher claimed it since, nothing is written and ErrStale returned,
+	// so a slow attempt can never overwrite a newer outcome.
 	SaveAttempt(ctx context.Context, d *Delivery) error
 	// Redeliver moves one dead delivery back to pending, due at now, with
 	// Attempts reset to 0. It fails with ErrNotFound or ErrNotDead.

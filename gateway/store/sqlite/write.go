@@ -31,9 +31,12 @@ func (s *Store) CreateCase(ctx context.Context, ch gateway.Change) error {
 // ch.Case.Version, all or nothing. On success ch.Case.Version is
 // incremented to the stored version and every enqueued delivery has its
 // Seq, State pending and CaseID. A Delivered delivery must belong to the
-// case; marking it delivered also clears its lease. It fails with
+// case and still be in flight under Delivered.LeaseUntil (the caller's
+// claim); marking it delivered also clears its lease. It fails with
 // ErrNotFound (no such case, or no such Delivered delivery of this case),
-// ErrStale or ErrDuplicateExchange.
+// ErrStale (a stale case Version, or a Delivered delivery no longer in
+// flight under the caller's lease) or ErrDuplicateExchange; on failure
+// nothing of ch is written.
 func (s *Store) UpdateCase(ctx context.Context, ch gateway.Change) error {
 	return s.change(ctx, ch, false)
 }
@@ -160,14 +163,16 @@ func (w *writer) applyChange(ch *gateway.Change, create bool) (changeResult, err
 	}
 
 	if d := ch.Delivered; d != nil {
-		deliveredAt, ack := e.time(d.DeliveredAt), e.ack(d.Ack)
+		deliveredAt, ack, lease := e.time(d.DeliveredAt), e.ack(d.Ack), e.time(d.LeaseUntil)
 		if e.err != nil {
 			return res, fmt.Errorf("delivered %q: %w", d.ID, e.err)
 		}
 		var seq int64
-		err := w.markDelivered.QueryRowContext(w.bg, d.Attempts, deliveredAt, d.ID, c.ID).Scan(&seq)
+		err := w.markDelivered.QueryRowContext(w.bg, d.Attempts, deliveredAt, d.ID, c.ID, lease).Scan(&seq)
 		if errors.Is(err, sql.ErrNoRows) {
-			return res, fmt.Errorf("delivery %q of this case: %w", d.ID, gateway.ErrNotFound)
+			// Fenced out, or no such delivery of this case. Either way the
+			// caller's savepoint rolls back everything written above.
+			return res, w.fenceErr(d, c.ID)
 		}
 		if err != nil {
 			return res, fmt.Errorf("mark delivery %q delivered: %w", d.ID, err)
@@ -217,14 +222,17 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, lease time.Duration
 }
 
 // SaveAttempt writes a failed attempt's outcome (State retry_wait or dead,
-// Attempts, NextAt, LastError) and clears the lease. It fails with
-// ErrNotFound for an unknown delivery.
+// Attempts, NextAt, LastError) and clears the lease, if the stored delivery
+// is still in flight under d.LeaseUntil (the caller's claim). It fails with
+// ErrNotFound for an unknown delivery and ErrStale when the claim is no
+// longer the caller's (its lease was reclaimed, or the delivery is not in
+// flight); then nothing is written.
 func (s *Store) SaveAttempt(ctx context.Context, d *gateway.Delivery) error {
 	if d.State != contracts.TransportStateRetryWait && d.State != contracts.TransportStateDead {
 		return fmt.Errorf("sqlite: save attempt of delivery %q: state %q is not retry_wait or dead", d.ID, d.State)
 	}
 	var e encoder
-	args := []any{string(d.State), d.Attempts, e.time(d.NextAt), d.LastError, d.ID}
+	args := []any{string(d.State), d.Attempts, e.time(d.NextAt), d.LastError, d.ID, e.time(d.LeaseUntil)}
 	if e.err != nil {
 		return fmt.Errorf("sqlite: save attempt of delivery %q: %w", d.ID, e.err)
 	}
@@ -233,7 +241,12 @@ func (s *Store) SaveAttempt(ctx context.Context, d *gateway.Delivery) error {
 		if err != nil {
 			return err
 		}
-		return mustAffect(r, gateway.ErrNotFound)
+		if n, err := r.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return w.fenceErr(d, "")
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: save attempt of delivery %q: %w", d.ID, err)
@@ -315,14 +328,34 @@ func (s *Store) RedeliverDead(ctx context.Context, partner string, now time.Time
 	return ids, nil
 }
 
-// mustAffect returns notFound unless r changed at least one row.
-func mustAffect(r sql.Result, notFound error) error {
-	n, err := r.RowsAffected()
-	if err != nil {
-		return err
+// fenceErr explains why a fenced write of d changed no row: ErrNotFound if
+// there is no such delivery (of case caseID, unless caseID is empty), else
+// ErrStale, the stored delivery no longer being in flight under d's lease.
+func (w *writer) fenceErr(d *gateway.Delivery, caseID string) error {
+	var (
+		storedCase, state string
+		lease             sql.NullInt64
+	)
+	err := w.deliveryFence.QueryRowContext(w.bg, d.ID).Scan(&storedCase, &state, &lease)
+	switch {
+	case errors.Is(err, sql.ErrNoRows), err == nil && caseID != "" && storedCase != caseID:
+		if caseID != "" {
+			return fmt.Errorf("delivery %q of this case: %w", d.ID, gateway.ErrNotFound)
+		}
+		return gateway.ErrNotFound
+	case err != nil:
+		return fmt.Errorf("check lease of delivery %q: %w", d.ID, err)
 	}
-	if n == 0 {
-		return notFound
+	if state != string(contracts.TransportStateInFlight) {
+		return fmt.Errorf("delivery %q is %s, not in flight under the caller's lease: %w", d.ID, state, gateway.ErrStale)
 	}
-	return nil
+	return fmt.Errorf("delivery %q is in flight under lease %s, not the caller's %s: %w", d.ID,
+		fmtLease(decTime(lease)), fmtLease(d.LeaseUntil), gateway.ErrStale)
+}
+
+func fmtLease(t time.Time) string {
+	if t.IsZero() {
+		return "none"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }

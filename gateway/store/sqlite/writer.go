@@ -46,6 +46,7 @@ type writer struct {
 	insStatus, insDelivery, insPayload        *sql.Stmt
 	markDelivered, insAck                     *sql.Stmt
 	saveAttempt, redeliver, deliveryState     *sql.Stmt
+	deliveryFence                             *sql.Stmt
 	redeliverDead, claim                      *sql.Stmt
 
 	stmts []*sql.Stmt
@@ -78,17 +79,21 @@ func newWriter(ctx context.Context, conn *sql.Conn, st *stats) (*writer, error) 
 			next_at, lease_until, created_at, delivered_at, last_error)
 			VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, NULL, ?, NULL, ?)`},
 		{&w.insPayload, `INSERT INTO delivery_payloads (seq, payload) VALUES (?, ?)`},
-		{&w.markDelivered, `UPDATE deliveries SET state = 'delivered', attempts = ?, delivered_at = ?,
+		// markDelivered and saveAttempt are fenced: they write only while
+		// the delivery is still in flight under the caller's lease (?5 and
+		// ?6 are the lease; IS also matches a NULL one).
+		{&w.markDelivered, `UPDATE deliveries SET state = 'delivered', attempts = ?1, delivered_at = ?2,
 			lease_until = NULL
-			WHERE id = ? AND case_id = ?
+			WHERE id = ?3 AND case_id = ?4 AND state = 'in_flight' AND lease_until IS ?5
 			RETURNING seq`},
 		{&w.insAck, `INSERT OR REPLACE INTO delivery_acks (seq, ack, ack_body, ack_sig) VALUES (?, ?, ?, ?)`},
-		{&w.saveAttempt, `UPDATE deliveries SET state = ?, attempts = ?, next_at = ?, last_error = ?,
+		{&w.saveAttempt, `UPDATE deliveries SET state = ?1, attempts = ?2, next_at = ?3, last_error = ?4,
 			lease_until = NULL
-			WHERE id = ?`},
+			WHERE id = ?5 AND state = 'in_flight' AND lease_until IS ?6`},
 		{&w.redeliver, `UPDATE deliveries SET state = 'pending', attempts = 0, next_at = ?, lease_until = NULL
 			WHERE id = ? AND state = 'dead'`},
 		{&w.deliveryState, `SELECT state FROM deliveries WHERE id = ?`},
+		{&w.deliveryFence, `SELECT case_id, state, lease_until FROM deliveries WHERE id = ?`},
 		{&w.redeliverDead, `UPDATE deliveries SET state = 'pending', attempts = 0, next_at = ?, lease_until = NULL
 			WHERE partner = ? AND state = 'dead'
 			RETURNING seq, id`},

@@ -142,33 +142,51 @@ func (e *env) caseWith(nextAt time.Time, partners ...string) (*gateway.Case, []*
 	return c, ds
 }
 
-// claim calls ClaimDue and returns the ids claimed, in the order returned.
-func (e *env) claim(now time.Time, lease time.Duration, limit int) []string {
+// claimed calls ClaimDue and returns what it claimed.
+func (e *env) claimed(now time.Time, lease time.Duration, limit int) []*gateway.Delivery {
 	e.t.Helper()
 	ds, err := e.s.ClaimDue(e.t.Context(), now, lease, limit)
 	if err != nil {
 		e.t.Fatalf("ClaimDue(%s, %s, %d): %v", now, lease, limit, err)
 	}
+	return ds
+}
+
+// claim calls ClaimDue and returns the ids claimed, in the order returned.
+func (e *env) claim(now time.Time, lease time.Duration, limit int) []string {
+	e.t.Helper()
 	out := []string{}
-	for _, d := range ds {
+	for _, d := range e.claimed(now, lease, limit) {
 		out = append(out, d.ID)
 	}
 	return out
 }
 
-// mustClaim claims at now and fails unless exactly want come back.
+// mustClaim claims at now and fails unless exactly want come back. It
+// records the claim in each of want (State in_flight and the LeaseUntil
+// ClaimDue returned), the way a dispatcher holds its claim, so that a
+// later saveAttempt or deliver of it passes the lease fence.
 func (e *env) mustClaim(now time.Time, lease time.Duration, want ...*gateway.Delivery) {
 	e.t.Helper()
 	wantIDs := []string{}
 	for _, d := range want {
 		wantIDs = append(wantIDs, d.ID)
 	}
-	if got := e.claim(now, lease, 100); !reflect.DeepEqual(got, wantIDs) {
+	ds := e.claimed(now, lease, 100)
+	got := []string{}
+	for _, d := range ds {
+		got = append(got, d.ID)
+	}
+	if !reflect.DeepEqual(got, wantIDs) {
 		e.t.Fatalf("ClaimDue(%s): got %v, want %v", now.Format(time.TimeOnly), got, wantIDs)
+	}
+	for i, d := range ds {
+		want[i].State, want[i].LeaseUntil = d.State, d.LeaseUntil
 	}
 }
 
-// saveAttempt records a failed attempt of d.
+// saveAttempt records a failed attempt of d, which must hold a current
+// claim (see mustClaim).
 func (e *env) saveAttempt(d *gateway.Delivery, state contracts.TransportState, attempts int, nextAt time.Time) {
 	e.t.Helper()
 	a := *d
@@ -179,10 +197,21 @@ func (e *env) saveAttempt(d *gateway.Delivery, state contracts.TransportState, a
 }
 
 // deliver marks d of case caseID delivered at at, moving the case to
-// forwarded, and returns the Delivered value written.
+// forwarded, and returns the Delivered value written. d must hold a
+// current claim (see mustClaim).
 func (e *env) deliver(caseID string, d *gateway.Delivery, at time.Time) *gateway.Delivery {
 	e.t.Helper()
-	c := e.getCase(caseID)
+	ch := deliveredChange(*e.getCase(caseID), d, at)
+	if err := e.s.UpdateCase(e.t.Context(), ch); err != nil {
+		e.t.Fatalf("UpdateCase delivering %s: %v", d.ID, err)
+	}
+	return ch.Delivered
+}
+
+// deliveredChange returns the change that marks d (claimed, with its
+// LeaseUntil) delivered at at and moves case c, as read, to forwarded.
+func deliveredChange(c gateway.Case, d *gateway.Delivery, at time.Time) gateway.Change {
+	caseID := c.ID
 	c.State, c.OwnerCaseNo, c.UpdatedAt = contracts.CaseStateForwarded, "WC-"+caseID, at
 	done := *d
 	done.State = contracts.TransportStateDelivered
@@ -198,11 +227,7 @@ func (e *env) deliver(caseID string, d *gateway.Delivery, at time.Time) *gateway
 	}
 	done.AckBody = []byte(`{"partner_case_no":"WC-` + caseID + `"}`)
 	done.AckSig = []byte{0x30, 0x46, 0x02, 0x21, 0x00, 0xfe}
-	ch := gateway.Change{Case: c, Status: statusFor(c, contracts.CaseStateForwarded, at), Delivered: &done}
-	if err := e.s.UpdateCase(e.t.Context(), ch); err != nil {
-		e.t.Fatalf("UpdateCase delivering %s: %v", d.ID, err)
-	}
-	return &done
+	return gateway.Change{Case: &c, Status: statusFor(&c, contracts.CaseStateForwarded, at), Delivered: &done}
 }
 
 func (e *env) getCase(id string) *gateway.Case {

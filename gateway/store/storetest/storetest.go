@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) gateway.Store) {
 		{"ClaimDue/Concurrent", testClaimConcurrent},
 		{"NextDue", testNextDue},
 		{"SaveAttempt", testSaveAttempt},
+		{"Fence/SameClaimConcurrent", testFenceSameClaimConcurrent},
 		{"Redeliver", testRedeliver},
 		{"RedeliverDead", testRedeliverDead},
 		{"CountByState", testCountByState},
@@ -72,8 +73,10 @@ func Run(t *testing.T, open func(t *testing.T) gateway.Store) {
 			tt.fn(t, newEnv(t, open))
 		})
 	}
-	// The due-rule table opens a store per row, so it needs open itself.
+	// These tables open a store per row, so they need open themselves.
 	t.Run("ClaimDue/DueRulesEach", func(t *testing.T) { testClaimDueEach(t, open) })
+	t.Run("Fence/ExpiredLease", func(t *testing.T) { testFenceExpiredLease(t, open) })
+	t.Run("Fence/NotTheCallersClaim", func(t *testing.T) { testFenceStates(t, open) })
 }
 
 func testCreateRoundTrip(t *testing.T, e *env) {
@@ -612,6 +615,7 @@ func testClaimPerCaseOrder(t *testing.T, e *env) {
 	e.mustClaim(now, lease)
 	e.saveAttempt(d1, contracts.TransportStateRetryWait, 1, now.Add(time.Hour))
 	e.mustClaim(now, lease)
+	e.mustClaim(now.Add(time.Hour), lease, d1) // the retry, and still not d2
 	e.saveAttempt(d1, contracts.TransportStateDead, 2, now)
 	e.mustClaim(now, lease)
 	if err := e.s.Redeliver(t.Context(), d1.ID, now); err != nil {
@@ -718,6 +722,7 @@ func testNextDue(t *testing.T, e *env) {
 	check("one in flight", t0.Add(150*time.Minute), true)
 	e.saveAttempt(d2[0], contracts.TransportStateRetryWait, 1, t0.Add(time.Hour))
 	check("one in retry_wait", t0.Add(time.Hour), true)
+	e.mustClaim(t0.Add(time.Hour), 30*time.Minute, d2[0])
 	e.saveAttempt(d2[0], contracts.TransportStateDead, 2, t0.Add(time.Hour))
 	check("one dead", t0.Add(3*time.Hour), true)
 	e.mustClaim(t0.Add(3*time.Hour), time.Minute, d1[0])
@@ -732,12 +737,12 @@ func testNextDue(t *testing.T, e *env) {
 
 func testSaveAttempt(t *testing.T, e *env) {
 	_, ds := e.caseWith(now.Add(-time.Hour), wucheng)
-	e.mustClaim(now, time.Minute, ds[0])
 	for i, state := range []contracts.TransportState{contracts.TransportStateRetryWait, contracts.TransportStateDead} {
+		// Each attempt is made under a claim of its own.
+		e.mustClaim(now.Add(time.Duration(i)*time.Hour), time.Minute, ds[0])
 		a := *ds[0]
 		a.State, a.Attempts, a.LastError = state, i+3, "partner answered 503: 服务暂停"
 		a.NextAt = time.Date(2026, 3, 3, 8, 0, 0, 456789000, cst)
-		a.LeaseUntil = now.Add(time.Minute) // ignored: the lease is cleared
 		if err := e.s.SaveAttempt(t.Context(), &a); err != nil {
 			t.Fatalf("SaveAttempt(%s): %v", state, err)
 		}

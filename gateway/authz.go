@@ -1,0 +1,83 @@
+package gateway
+
+import (
+	"slices"
+
+	"github.com/tongban/tongban/contracts"
+)
+
+// Principal is an authenticated caller: who it is (from the verified
+// token), what it may do (from its partner entry), and who acts (sub).
+type Principal struct {
+	Partner *Partner
+	Subject string // the window or operator acting, may be empty
+	TokenID string // jti, recorded as evidence
+	KeyID   string
+}
+
+// ID returns the caller id.
+func (p Principal) ID() string { return p.Partner.ID }
+
+// Action is something a caller asks the gateway to do.
+type Action string
+
+// The actions the authorization table knows. Anything else is denied.
+const (
+	ActSubmitCase   Action = "submit_case"
+	ActReadCase     Action = "read_case"
+	ActReportStatus Action = "report_status"
+	ActRedeliver    Action = "redeliver"
+)
+
+// Authorize decides, deny by default, whether p may do act. For case
+// actions c is the case (nil for a submission) and region the region the
+// request names (from_region for submissions).
+//
+//   - submit_case: role partner, and the caller serves region;
+//   - read_case: the case's sender or owner; a window serving the case's
+//     from or to region; any auditor or operator;
+//   - report_status: the case's owner (role partner);
+//   - redeliver: role operator.
+//
+// A caller with no business with a case gets not_found rather than
+// forbidden, so it cannot learn which case ids exist.
+func Authorize(p Principal, act Action, c *Case, region string) error {
+	has := func(r contracts.Role) bool { return slices.Contains(p.Partner.Roles, r) }
+	involved := c != nil && (c.Sender == p.ID() || c.Owner == p.ID())
+	switch act {
+	case ActSubmitCase:
+		if !has(contracts.RolePartner) {
+			return failf(contracts.CodeForbidden, "only partner systems submit cases")
+		}
+		if !p.Partner.Serves(region) {
+			return failf(contracts.CodeForbidden, "caller %s does not serve region %s", p.ID(), region)
+		}
+		return nil
+	case ActReadCase:
+		switch {
+		case c == nil:
+		case has(contracts.RoleAuditor), has(contracts.RoleOperator):
+			return nil
+		case has(contracts.RolePartner) && involved:
+			return nil
+		case has(contracts.RoleWindow) && (p.Partner.Serves(c.FromRegion) || p.Partner.Serves(c.ToRegion)):
+			return nil
+		}
+		return failf(contracts.CodeNotFound, "no such case")
+	case ActReportStatus:
+		switch {
+		case c == nil:
+		case has(contracts.RolePartner) && c.Owner == p.ID():
+			return nil
+		case involved:
+			return failf(contracts.CodeForbidden, "only the owning district reports status")
+		}
+		return failf(contracts.CodeNotFound, "no such case")
+	case ActRedeliver:
+		if has(contracts.RoleOperator) {
+			return nil
+		}
+		return failf(contracts.CodeForbidden, "only operators redeliver")
+	}
+	return failf(contracts.CodeForbidden, "action not allowed")
+}

@@ -1,0 +1,274 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/tongban/tongban/contracts"
+)
+
+// Dispatcher drains the outbox: it claims due deliveries, hands each to its
+// partner's adapter, and records the acknowledgement or schedules a retry
+// (exponential backoff with jitter, honouring Retry-After) until the
+// partner's retry policy is exhausted, when the delivery becomes a dead
+// letter. Delivery is at least once; the exchange_id is the partner's dedup
+// key. Per-case order is the store's ClaimDue rule.
+type Dispatcher struct {
+	store Store
+	dir   *Directory
+	clock Clock
+	log   *slog.Logger
+	opt   DispatcherOptions
+
+	mu   sync.Mutex
+	rnd  *rand.Rand
+	wake chan struct{}
+}
+
+// DispatcherOptions tune the dispatcher; zero values take the defaults.
+type DispatcherOptions struct {
+	Batch   int           // deliveries claimed per round; default 64
+	Workers int           // concurrent attempts; default 16
+	Lease   time.Duration // claim lease; must exceed one attempt; default 2m
+	Poll    time.Duration // longest idle sleep; default 1s
+	Floor   time.Duration // shortest idle sleep; default 20ms
+	Seed    uint64        // jitter seed; 0 = random
+}
+
+// NewDispatcher returns a dispatcher; call Run, or RunOnce in tests.
+func NewDispatcher(store Store, dir *Directory, clock Clock, log *slog.Logger, o DispatcherOptions) *Dispatcher {
+	if o.Batch <= 0 {
+		o.Batch = 64
+	}
+	if o.Workers <= 0 {
+		o.Workers = 16
+	}
+	if o.Lease <= 0 {
+		o.Lease = 2 * time.Minute
+	}
+	if o.Poll <= 0 {
+		o.Poll = time.Second
+	}
+	if o.Floor <= 0 {
+		o.Floor = 20 * time.Millisecond
+	}
+	seed := o.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	if clock == nil {
+		clock = SystemClock{}
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Dispatcher{store: store, dir: dir, clock: clock, log: log, opt: o,
+		rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), wake: make(chan struct{}, 1)}
+}
+
+// Notify wakes the dispatcher: new deliveries may be due.
+func (d *Dispatcher) Notify() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx is cancelled, then lets attempts in flight finish
+// (each is bounded by its partner's timeout) and returns.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	for {
+		n, err := d.RunOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			d.log.Error("outbox round failed", "err", err)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if n == d.opt.Batch {
+			continue // more may be due right now
+		}
+		sleep := d.opt.Poll
+		if t, ok, err := d.store.NextDue(ctx); err == nil && ok {
+			sleep = min(max(t.Sub(d.clock.Now()), d.opt.Floor), d.opt.Poll)
+		}
+		timer := time.NewTimer(sleep)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-d.wake:
+			timer.Stop()
+		case <-timer.C:
+		}
+	}
+}
+
+// RunOnce claims one batch of due deliveries, attempts them all, records
+// the outcomes and returns how many it attempted. Attempts run with a
+// context detached from ctx's cancellation, so shutdown never cuts one off
+// half-recorded.
+func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
+	batch, err := d.store.ClaimDue(ctx, d.clock.Now().UTC(), d.opt.Lease, d.opt.Batch)
+	if err != nil {
+		return 0, err
+	}
+	sem := make(chan struct{}, d.opt.Workers)
+	var wg sync.WaitGroup
+	for _, del := range batch {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			d.attempt(context.WithoutCancel(ctx), del)
+		}()
+	}
+	wg.Wait()
+	return len(batch), nil
+}
+
+// attempt delivers one claimed delivery and records the outcome.
+func (d *Dispatcher) attempt(ctx context.Context, del *Delivery) {
+	p := d.dir.Get(del.Partner)
+	if p == nil || p.Adapter == nil {
+		d.fail(ctx, del, nil, fmt.Errorf("partner %s is not configured for delivery", del.Partner), true, 0)
+		return
+	}
+	actx, cancel := context.WithTimeout(ctx, max(p.Timeout, time.Second)*3)
+	defer cancel()
+	start := d.clock.Now()
+	var (
+		ack      *contracts.Ack
+		raw, sig []byte
+		err      error
+	)
+	switch del.Kind {
+	case contracts.DeliveryKindCase:
+		var m contracts.CaseDelivery
+		if err = json.Unmarshal(del.Payload, &m); err == nil {
+			ack, raw, sig, err = p.Adapter.DeliverCase(actx, &m)
+		}
+	case contracts.DeliveryKindStatus:
+		var m contracts.StatusDelivery
+		if err = json.Unmarshal(del.Payload, &m); err == nil {
+			ack, raw, sig, err = p.Adapter.DeliverStatus(actx, &m)
+		}
+	default:
+		d.fail(ctx, del, p, fmt.Errorf("delivery kind %q is not supported", del.Kind), true, 0)
+		return
+	}
+	if err != nil {
+		var perm interface{ Permanent() bool }
+		var ra interface{ RetryAfter() time.Duration }
+		after := time.Duration(0)
+		if errors.As(err, &ra) {
+			after = ra.RetryAfter()
+		}
+		d.fail(ctx, del, p, err, errors.As(err, &perm) && perm.Permanent(), after)
+		return
+	}
+	d.delivered(ctx, del, ack, raw, sig)
+	d.log.Info("delivered", "delivery_id", del.ID, "case_id", del.CaseID, "kind", del.Kind, "partner", del.Partner,
+		"attempt", del.Attempts, "latency_ms", d.clock.Now().Sub(start).Milliseconds())
+}
+
+// delivered records the acknowledgement; a case acknowledgement also moves
+// the case from received to forwarded with the owner's case number.
+func (d *Dispatcher) delivered(ctx context.Context, del *Delivery, ack *contracts.Ack, raw, sig []byte) {
+	now := d.clock.Now().UTC()
+	del.State, del.Attempts, del.DeliveredAt = contracts.TransportStateDelivered, del.Attempts+1, now
+	del.Ack, del.AckBody, del.AckSig, del.LastError = ack, raw, sig, ""
+	for range maxStaleRetries {
+		c, err := d.store.GetCase(ctx, del.CaseID)
+		if err != nil {
+			d.log.Error("delivered but case unreadable", "delivery_id", del.ID, "err", err)
+			return
+		}
+		var st *Status
+		if del.Kind == contracts.DeliveryKindCase && ack != nil {
+			if ack.PartnerCaseNo != "" {
+				c.OwnerCaseNo = ack.PartnerCaseNo
+			}
+			if c.State == contracts.CaseStateReceived {
+				c.State = contracts.CaseStateForwarded
+				st = &Status{CaseID: c.ID, State: c.State, At: now, ExchangeID: del.ExchangeID, ReportedBy: del.Partner,
+					Note: "acknowledged by owner as " + ack.PartnerCaseNo}
+			}
+		}
+		c.UpdatedAt = now
+		err = d.store.UpdateCase(ctx, Change{Case: c, Status: st, Delivered: del})
+		if errors.Is(err, ErrStale) {
+			if cur, gerr := d.store.GetDelivery(ctx, del.ID); gerr == nil && !cur.LeaseUntil.Equal(del.LeaseUntil) {
+				return // another dispatcher owns it now; its outcome stands
+			}
+			continue // the case changed under us; re-read and retry
+		}
+		if err != nil {
+			d.log.Error("recording acknowledgement failed", "delivery_id", del.ID, "err", err)
+		}
+		return
+	}
+}
+
+// fail records a failed attempt: dead letter when permanent or when the
+// policy is exhausted, else retry_wait with backoff.
+func (d *Dispatcher) fail(ctx context.Context, del *Delivery, p *Partner, cause error, permanent bool, after time.Duration) {
+	now := d.clock.Now().UTC()
+	del.Attempts++
+	del.LastError = reason(cause)
+	policy := RetryPolicy{}.WithDefaults()
+	if p != nil {
+		policy = p.Retry
+	}
+	switch {
+	case permanent:
+		del.State = contracts.TransportStateDead
+		del.LastError = "permanent: " + del.LastError
+	case del.Attempts >= policy.MaxAttempts:
+		del.State = contracts.TransportStateDead
+		del.LastError = fmt.Sprintf("gave up after %d attempts: %s", del.Attempts, del.LastError)
+	case now.Sub(del.CreatedAt) >= policy.MaxAge:
+		del.State = contracts.TransportStateDead
+		del.LastError = fmt.Sprintf("gave up after %s: %s", policy.MaxAge, del.LastError)
+	default:
+		del.State = contracts.TransportStateRetryWait
+		del.NextAt = now.Add(max(d.Backoff(policy, del.Attempts), after))
+	}
+	if err := d.store.SaveAttempt(ctx, del); err != nil && !errors.Is(err, ErrStale) {
+		d.log.Error("recording attempt failed", "delivery_id", del.ID, "err", err)
+	}
+	d.log.Warn("delivery attempt failed", "delivery_id", del.ID, "case_id", del.CaseID, "partner", del.Partner,
+		"attempt", del.Attempts, "state", del.State, "next_at", del.NextAt, "reason", del.LastError)
+}
+
+// Backoff returns the delay before retry number attempt (1-based):
+// BaseDelay·2^(attempt−1) capped at MaxDelay, with "equal jitter" (a random
+// point in the upper half), so retries of many deliveries spread out.
+func (d *Dispatcher) Backoff(p RetryPolicy, attempt int) time.Duration {
+	delay := p.MaxDelay
+	if attempt-1 < 40 {
+		if e := p.BaseDelay << (attempt - 1); e > 0 && e < p.MaxDelay {
+			delay = e
+		}
+	}
+	d.mu.Lock()
+	j := time.Duration(d.rnd.Int64N(int64(delay/2) + 1))
+	d.mu.Unlock()
+	return delay/2 + j
+}
+
+// reason is the caller-safe text of a delivery failure: an adapter's
+// Reason (which carries no URLs or dial details) when it has one.
+func reason(err error) string {
+	var r interface{ ReasonText() string }
+	if errors.As(err, &r) {
+		return r.ReasonText()
+	}
+	return err.Error()
+}
