@@ -118,6 +118,19 @@ type Adapter interface {
 	DeliverStatus(ctx context.Context, d *contracts.StatusDelivery) (ack *contracts.Ack, raw, sig []byte, err error)
 }
 
+// Crypto errors: implementations of Crypto wrap these so that the HTTP
+// layer can answer with the right code without knowing the implementation.
+var (
+	// ErrUnknownKey: the key id is not registered for the caller.
+	ErrUnknownKey = errors.New("gateway: unknown key")
+	// ErrBadSignature: a body signature is malformed or does not verify.
+	ErrBadSignature = errors.New("gateway: bad signature")
+	// ErrTokenExpired: the token is past exp or lives longer than allowed.
+	ErrTokenExpired = errors.New("gateway: token expired")
+	// ErrTokenInvalid: anything else wrong with a token.
+	ErrTokenInvalid = errors.New("gateway: token invalid")
+)
+
 // TokenInfo is what a verified caller token says.
 type TokenInfo struct {
 	KeyID   string

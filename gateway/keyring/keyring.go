@@ -33,10 +33,12 @@ import (
 var (
 	// ErrUnknownKey means the key id is not registered, or is registered for
 	// a different caller.
-	ErrUnknownKey = errors.New("keyring: unknown key")
+	// It wraps gateway.ErrUnknownKey.
+	ErrUnknownKey = fmt.Errorf("keyring: %w", gateway.ErrUnknownKey)
 	// ErrBadSignature means a body signature is malformed or does not verify
 	// with the caller's key.
-	ErrBadSignature = errors.New("keyring: bad signature")
+	// It wraps gateway.ErrBadSignature.
+	ErrBadSignature = fmt.Errorf("keyring: %w", gateway.ErrBadSignature)
 	// ErrKeyConflict means AddKey was asked to register a key id that is
 	// already registered for another caller, or with another key.
 	ErrKeyConflict = errors.New("keyring: key id already registered")
@@ -269,7 +271,9 @@ func (k *Keyring) VerifyBody(caller, keyID string, body, sig []byte) error {
 // the configured leeway), lifetime within the maximum, iat and jti present.
 // It returns what the token says (Expires in UTC), or an error wrapping
 // ErrUnknownKey (kid unregistered or another caller's; signing.ErrTokenInvalid
-// is wrapped too), signing.ErrTokenExpired, or signing.ErrTokenInvalid.
+// is wrapped too), signing.ErrTokenExpired, or signing.ErrTokenInvalid; each
+// also wraps the matching gateway sentinel (ErrUnknownKey, ErrTokenExpired,
+// ErrTokenInvalid) so the HTTP layer can map it without importing signing.
 //
 // A token that verified is remembered until its exp and answered from
 // memory; an expired token or one whose key was removed is never accepted
@@ -280,7 +284,7 @@ func (k *Keyring) VerifyToken(token string) (gateway.TokenInfo, error) {
 		gen uint64
 	)
 	if k.cache != nil {
-		id = sha256.Sum256([]byte(token))
+		id = tokenID(token)
 		var (
 			info gateway.TokenInfo
 			hit  bool
@@ -298,9 +302,13 @@ func (k *Keyring) VerifyToken(token string) (gateway.TokenInfo, error) {
 	}, k.policy)
 	if err != nil {
 		if lookupErr != nil {
-			return gateway.TokenInfo{}, fmt.Errorf("keyring: verify token: %w: %w", signing.ErrTokenInvalid, lookupErr)
+			return gateway.TokenInfo{}, fmt.Errorf("keyring: verify token: %w: %w (%w)", signing.ErrTokenInvalid, lookupErr, gateway.ErrTokenInvalid)
 		}
-		return gateway.TokenInfo{}, fmt.Errorf("keyring: verify token: %w", err)
+		core := gateway.ErrTokenInvalid
+		if errors.Is(err, signing.ErrTokenExpired) {
+			core = gateway.ErrTokenExpired
+		}
+		return gateway.TokenInfo{}, fmt.Errorf("keyring: verify token: %w (%w)", err, core)
 	}
 	info := gateway.TokenInfo{
 		KeyID:   vt.KeyID,
@@ -313,6 +321,15 @@ func (k *Keyring) VerifyToken(token string) (gateway.TokenInfo, error) {
 		k.cache.put(id, info, gen, k.clock())
 	}
 	return info, nil
+}
+
+// tokenID returns the SHA-256 of token, the key of the token cache.
+func tokenID(token string) [sha256.Size]byte {
+	var buf [2048]byte // tokens fit; hashing a copy on the stack does not allocate
+	if len(token) <= len(buf) {
+		return sha256.Sum256(buf[:copy(buf[:], token)])
+	}
+	return sha256.Sum256([]byte(token))
 }
 
 // IssueToken mints a token for calling the partner audience: alg SM2 signed

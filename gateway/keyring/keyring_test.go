@@ -652,3 +652,11 @@ func BenchmarkVerifyBody(b *testing.B) {
 		}
 	}
 }
+
+// TestErrorsWrapCoreSentinels: the HTTP layer maps errors through the
+// gateway sentinels only.
+func TestErrorsWrapCoreSentinels(t *testing.T) {
+	if !errors.Is(keyring.ErrUnknownKey, gateway.ErrUnknownKey) || !errors.Is(keyring.ErrBadSignature, gateway.ErrBadSignature) {
+		t.Fatal("keyring sentinels do not wrap the gateway ones")
+	}
+}

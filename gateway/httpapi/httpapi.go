@@ -1,0 +1,274 @@
+// Package httpapi is the gateway's HTTP edge: echo routes for the v1
+// contract, caller authentication (bearer JWT, alg SM2), bounded bodies,
+// and one table from core errors to HTTP statuses. Handlers are thin: bind,
+// one call into the core, answer.
+package httpapi
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway"
+)
+
+// Header names of the wire contract.
+const (
+	HeaderSignature = "Gw-Signature"
+	HeaderKeyID     = "Gw-Key-Id"
+)
+
+// DefaultMaxBody bounds request bodies unless Options.MaxBody says otherwise.
+const DefaultMaxBody = 8 << 20
+
+// Options wires the HTTP layer.
+type Options struct {
+	Service   *gateway.Service
+	Crypto    gateway.Crypto
+	Directory *gateway.Directory
+	MaxBody   int64        // bytes; default DefaultMaxBody
+	Log       *slog.Logger // nil: slog.Default()
+	// Ready reports whether the gateway can take work (store writable,
+	// keys loaded); nil means always ready.
+	Ready func(ctx context.Context) error
+}
+
+type api struct {
+	Options
+}
+
+// New returns the echo instance serving the v1 contract.
+func New(o Options) *echo.Echo {
+	if o.MaxBody <= 0 {
+		o.MaxBody = DefaultMaxBody
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	a := &api{Options: o}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = a.errorHandler
+	e.Use(middleware.RequestID())
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+		o.Log.Error("panic in handler", "err", err, "request_id", requestID(c), "stack", string(stack))
+		return err
+	}}))
+
+	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, contracts.Health{Status: "ok"}) })
+	e.GET("/readyz", a.ready)
+	e.GET("/v1/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", contracts.OpenAPI) })
+
+	v1 := e.Group("/v1", a.authenticate)
+	v1.POST("/cases", a.submitCase)
+	v1.GET("/cases/:case_id", a.getCase)
+	v1.POST("/cases/:case_id/status", a.reportStatus)
+	v1.POST("/admin/deliveries/:delivery_id/redeliver", a.redeliver)
+	v1.POST("/admin/partners/:partner_id/redeliver", a.redeliverPartner)
+	return e
+}
+
+const principalKey = "tongban.principal"
+
+func principal(c echo.Context) gateway.Principal { return c.Get(principalKey).(gateway.Principal) }
+
+func requestID(c echo.Context) string { return c.Response().Header().Get(echo.HeaderXRequestID) }
+
+// authenticate verifies the bearer token and resolves the caller.
+func (a *api) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header.Get(echo.HeaderAuthorization)
+		tok, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || tok == "" {
+			return &gateway.Error{Code: contracts.CodeUnauthenticated, Message: "Authorization: Bearer <JWT> is required"}
+		}
+		info, err := a.Crypto.VerifyToken(tok)
+		if err != nil {
+			code := contracts.CodeUnauthenticated
+			switch {
+			case errors.Is(err, gateway.ErrTokenExpired):
+				code = contracts.CodeTokenExpired
+			case errors.Is(err, gateway.ErrUnknownKey):
+				code = contracts.CodeUnknownKey
+			}
+			return &gateway.Error{Code: code, Message: "bearer token refused", Err: err}
+		}
+		p := a.Directory.Get(info.Issuer)
+		if p == nil {
+			return &gateway.Error{Code: contracts.CodeUnauthenticated, Message: "caller " + info.Issuer + " is not configured"}
+		}
+		c.Set(principalKey, gateway.Principal{Partner: p, Subject: info.Subject, TokenID: info.ID, KeyID: info.KeyID})
+		return next(c)
+	}
+}
+
+// inbound reads a signed JSON body: content type, size bound, headers.
+func (a *api) inbound(c echo.Context) (gateway.Inbound, error) {
+	req := c.Request()
+	if mt, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType)); err != nil || mt != echo.MIMEApplicationJSON {
+		return gateway.Inbound{}, &gateway.Error{Code: contracts.CodeUnsupportedMedia, Message: "Content-Type must be application/json"}
+	}
+	if req.ContentLength > a.MaxBody {
+		return gateway.Inbound{}, tooLarge(a.MaxBody)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, a.MaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return gateway.Inbound{}, tooLarge(a.MaxBody)
+		}
+		return gateway.Inbound{}, &gateway.Error{Code: contracts.CodeBadRequest, Message: "could not read the body", Err: err}
+	}
+	sig, err := base64.StdEncoding.DecodeString(req.Header.Get(HeaderSignature))
+	if err != nil {
+		return gateway.Inbound{}, &gateway.Error{Code: contracts.CodeBadSignature, Message: "Gw-Signature is not standard base64"}
+	}
+	return gateway.Inbound{
+		Caller: principal(c), Body: body, Signature: sig, KeyID: req.Header.Get(HeaderKeyID),
+		TraceID: traceID(req.Header.Get("traceparent")),
+	}, nil
+}
+
+func tooLarge(limit int64) error {
+	return &gateway.Error{Code: contracts.CodeBodyTooLarge, Message: "body exceeds " + humanBytes(limit)}
+}
+
+// traceID extracts the trace id of a W3C traceparent, or "".
+func traceID(tp string) string {
+	parts := strings.Split(tp, "-")
+	if len(parts) == 4 && len(parts[1]) == 32 {
+		return parts[1]
+	}
+	return ""
+}
+
+// signed writes a signed body verbatim: 202 when new, 200 for a replay.
+func signed(c echo.Context, s *gateway.Signed) error {
+	h := c.Response().Header()
+	h.Set(HeaderSignature, base64.StdEncoding.EncodeToString(s.Signature))
+	h.Set(HeaderKeyID, s.KeyID)
+	status := http.StatusAccepted
+	if s.Replay {
+		status = http.StatusOK
+	}
+	return c.Blob(status, echo.MIMEApplicationJSON, s.Body)
+}
+
+func (a *api) submitCase(c echo.Context) error {
+	in, err := a.inbound(c)
+	if err != nil {
+		return err
+	}
+	ans, err := a.Service.SubmitCase(c.Request().Context(), in)
+	if err != nil {
+		return err
+	}
+	return signed(c, ans)
+}
+
+func (a *api) reportStatus(c echo.Context) error {
+	in, err := a.inbound(c)
+	if err != nil {
+		return err
+	}
+	ans, err := a.Service.ReportStatus(c.Request().Context(), c.Param("case_id"), in)
+	if err != nil {
+		return err
+	}
+	return signed(c, ans)
+}
+
+func (a *api) getCase(c echo.Context) error {
+	v, err := a.Service.GetCase(c.Request().Context(), principal(c), c.Param("case_id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+func (a *api) redeliver(c echo.Context) error {
+	r, err := a.Service.Redeliver(c.Request().Context(), principal(c), c.Param("delivery_id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, r)
+}
+
+func (a *api) redeliverPartner(c echo.Context) error {
+	r, err := a.Service.RedeliverPartner(c.Request().Context(), principal(c), c.Param("partner_id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, r)
+}
+
+func (a *api) ready(c echo.Context) error {
+	if a.Ready != nil {
+		if err := a.Ready(c.Request().Context()); err != nil {
+			a.Log.Warn("not ready", "err", err)
+			return c.JSON(http.StatusServiceUnavailable, contracts.Health{Status: "fail"})
+		}
+	}
+	return c.JSON(http.StatusOK, contracts.Health{Status: "ok"})
+}
+
+// errorHandler is the one table from errors to HTTP answers. Internal
+// details are logged, never sent.
+func (a *api) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	body := contracts.Error{RequestID: requestID(c)}
+	var ge *gateway.Error
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &ge):
+		body.Code, body.Message = ge.Code, ge.Message
+		if ge.Code == contracts.CodeInternal {
+			a.Log.Error("internal error", "err", err, "request_id", body.RequestID, "path", c.Path())
+		} else if ge.Err != nil {
+			a.Log.Info("request refused", "code", ge.Code, "err", ge.Err, "request_id", body.RequestID)
+		}
+	case errors.As(err, &he):
+		switch he.Code {
+		case http.StatusNotFound:
+			body.Code, body.Message = contracts.CodeNotFound, "no such route"
+		case http.StatusMethodNotAllowed:
+			body.Code, body.Message = contracts.CodeBadRequest, "method not allowed on this route"
+		case http.StatusRequestEntityTooLarge:
+			body.Code, body.Message = contracts.CodeBodyTooLarge, "body too large"
+		default:
+			body.Code, body.Message = contracts.CodeBadRequest, http.StatusText(he.Code)
+		}
+	default:
+		a.Log.Error("unhandled error", "err", err, "request_id", body.RequestID, "path", c.Path())
+		body.Code, body.Message = contracts.CodeInternal, "internal error"
+	}
+	status := contracts.StatusOf(body.Code)
+	if he != nil && ge == nil && he.Code == http.StatusMethodNotAllowed {
+		status = http.StatusMethodNotAllowed
+	}
+	if err := c.JSON(status, body); err != nil {
+		a.Log.Error("writing error response", "err", err)
+	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
