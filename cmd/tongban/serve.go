@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tongban/tongban/adapters"
+	_ "github.com/tongban/tongban/adapters/standard" // registers "standard"
+	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/config"
+	"github.com/tongban/tongban/gateway/httpapi"
+	"github.com/tongban/tongban/gateway/keyring"
+	"github.com/tongban/tongban/gateway/store/sqlite"
+	"github.com/tongban/tongban/signing"
+)
+
+func newServeCmd() *cobra.Command {
+	var path string
+	c := &cobra.Command{
+		Use:   "serve --config FILE",
+		Short: "Run the gateway with a YAML configuration",
+		Long: `Run the gateway: the v1 HTTP API, the outbox dispatcher that delivers every
+case and status update until the partner acknowledges it, and the embedded
+store. Invalid configuration fails at start with a message naming the field.
+SIGINT or SIGTERM shut down gracefully: requests in flight and delivery
+attempts in flight finish, then the store closes.
+
+Environment overrides: ` + fmt.Sprint(config.EnvNames()) + `.
+See deploy/config.example.yaml for every setting.`,
+		Example: "  tongban serve --config /etc/tongban/config.yaml",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if path == "" {
+				return errors.New("--config FILE is required")
+			}
+			cfg, err := config.Load(path)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			g, err := openGateway(ctx, cfg, newLogger(cmd.ErrOrStderr(), cfg.Log.Level))
+			if err != nil {
+				return err
+			}
+			return g.serve(ctx, nil)
+		},
+	}
+	c.Flags().StringVar(&path, "config", "", "YAML configuration file (required)")
+	return c
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// gatewayProc is one running gateway: store, keys, partners, core, HTTP.
+type gatewayProc struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	store   *sqlite.Store
+	keys    *keyring.Keyring
+	dir     *gateway.Directory
+	svc     *gateway.Service
+	disp    *gateway.Dispatcher
+	closers []io.Closer
+}
+
+// openGateway builds a gateway from its configuration: it loads the keys,
+// builds each partner's adapter through the registry, and opens the store.
+func openGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (*gatewayProc, error) {
+	engine, err := signing.EngineByName(cfg.Engine)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	key, err := loadPrivateKey(cfg.Resolve(cfg.SigningKey.Path), cfg.Resolve(cfg.SigningKey.PasswordFile))
+	if err != nil {
+		return nil, fmt.Errorf("signing_key: %w", err)
+	}
+	keys, err := keyring.New(keyring.Options{
+		GatewayID: cfg.GatewayID, Signer: signing.NewSigner(key, engine), SignerKeyID: cfg.SigningKey.KeyID,
+		Engine: engine, MaxTokenLifetime: cfg.Limits.TokenMaxLifetime, Leeway: cfg.Limits.TokenLeeway,
+	})
+	if err != nil {
+		return nil, err
+	}
+	g := &gatewayProc{cfg: cfg, log: log, keys: keys}
+	var partners []*gateway.Partner
+	for i, pc := range cfg.Partners {
+		kids := make([]string, 0, len(pc.Keys))
+		for kid := range pc.Keys {
+			kids = append(kids, kid)
+		}
+		sort.Strings(kids)
+		for _, kid := range kids {
+			pub, err := keyring.LoadPublicKeyFile(cfg.Resolve(pc.Keys[kid]))
+			if err != nil {
+				return nil, fmt.Errorf("partners[%d].keys.%s: %w", i, kid, err)
+			}
+			if err := keys.AddKey(pc.ID, kid, pub); err != nil {
+				return nil, fmt.Errorf("partners[%d].keys.%s: %w", i, kid, err)
+			}
+		}
+		p := &gateway.Partner{ID: pc.ID, Regions: pc.Regions, Timeout: pc.Timeout, Retry: gateway.RetryPolicy{
+			MaxAttempts: pc.Retry.MaxAttempts, MaxAge: pc.Retry.MaxAge, BaseDelay: pc.Retry.BaseDelay, MaxDelay: pc.Retry.MaxDelay,
+		}}
+		for _, r := range pc.Roles {
+			p.Roles = append(p.Roles, contracts.Role(r))
+		}
+		if pc.Adapter != "" {
+			raw, err := pc.AdapterConfig()
+			if err != nil {
+				return nil, fmt.Errorf("partners[%d].config: %w", i, err)
+			}
+			a, err := adapters.New(pc.Adapter, adapters.Params{PartnerID: pc.ID, Config: raw, Crypto: keys, Timeout: pc.Timeout})
+			if err != nil {
+				g.close()
+				return nil, fmt.Errorf("partners[%d] (%s): adapter: %w", i, pc.ID, err)
+			}
+			if c, ok := a.(io.Closer); ok {
+				g.closers = append(g.closers, c)
+			}
+			p.Adapter = a
+		}
+		partners = append(partners, p)
+	}
+	if g.dir, err = gateway.NewDirectory(partners); err != nil {
+		g.close()
+		return nil, fmt.Errorf("partners: %w", err)
+	}
+	g.store, err = sqlite.Open(ctx, sqlite.Options{Path: cfg.Resolve(cfg.Store.Path), Synchronous: cfg.Store.Synchronous})
+	if err != nil {
+		g.close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	g.disp = gateway.NewDispatcher(g.store, g.dir, nil, log, gateway.DispatcherOptions{
+		Workers: cfg.Delivery.Workers, Batch: cfg.Delivery.Batch, Lease: cfg.Delivery.Lease, Poll: cfg.Delivery.Poll,
+	})
+	g.svc, err = gateway.NewService(gateway.ServiceOptions{Store: g.store, Crypto: keys, Directory: g.dir, Log: log, Notify: g.disp.Notify})
+	if err != nil {
+		g.close()
+		return nil, err
+	}
+	return g, nil
+}
+
+func (g *gatewayProc) close() {
+	for _, c := range g.closers {
+		c.Close()
+	}
+	if g.store != nil {
+		if err := g.store.Close(); err != nil {
+			g.log.Error("closing store", "err", err)
+		}
+	}
+}
+
+// handler returns the HTTP API.
+func (g *gatewayProc) handler() http.Handler {
+	return httpapi.New(httpapi.Options{
+		Service: g.svc, Crypto: g.keys, Directory: g.dir, MaxBody: g.cfg.Limits.MaxBodyBytes, Log: g.log,
+		Ready: func(ctx context.Context) error { _, err := g.store.CountByState(ctx); return err },
+	})
+}
+
+// serve runs the API and the dispatcher until ctx is cancelled, then shuts
+// down gracefully. ready, if not nil, receives the bound address once the
+// listener is open.
+func (g *gatewayProc) serve(ctx context.Context, ready chan<- string) error {
+	defer g.close()
+	ln, err := net.Listen("tcp", g.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler: g.handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+	}
+	dctx, stopDisp := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); g.disp.Run(dctx) }()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	g.log.Info("gateway ready", "addr", ln.Addr().String(), "gateway_id", g.cfg.GatewayID, "partners", len(g.cfg.Partners))
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+	}
+	g.log.Info("shutting down: draining requests and deliveries in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if serr := srv.Shutdown(sctx); serr != nil {
+		g.log.Error("http shutdown", "err", serr)
+	}
+	stopDisp()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	g.log.Info("stopped")
+	return err
+}

@@ -1,0 +1,294 @@
+// Package config reads the gateway's YAML configuration: the gateway's
+// identity and key, the store, limits, the outbox, and the partners with
+// their adapters' own config blocks (which only each adapter's factory
+// decodes). Invalid configuration fails at start with a message naming the
+// field.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tongban/tongban/contracts"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	GatewayID  string     `yaml:"gateway_id"` // the JWT aud callers must name
+	Listen     string     `yaml:"listen"`     // host:port; default 127.0.0.1:8080
+	Engine     string     `yaml:"engine"`     // SM2/SM3 engine; default emmansun
+	SigningKey SigningKey `yaml:"signing_key"`
+	Store      Store      `yaml:"store"`
+	Limits     Limits     `yaml:"limits"`
+	Delivery   Delivery   `yaml:"delivery"`
+	Log        Log        `yaml:"log"`
+	Partners   []Partner  `yaml:"partners"`
+
+	dir string // directory of the file; relative paths resolve against it
+}
+
+// SigningKey is the gateway's own SM2 key.
+type SigningKey struct {
+	Path         string `yaml:"path"`          // PKCS#8 PEM
+	KeyID        string `yaml:"key_id"`        // sent as Gw-Key-Id; default "gateway"
+	PasswordFile string `yaml:"password_file"` // for an encrypted key
+}
+
+// Store selects the durable store.
+type Store struct {
+	Path        string `yaml:"path"`        // embedded SQLite file; default tongban.db beside the config
+	Synchronous string `yaml:"synchronous"` // full (default) or normal
+}
+
+// Limits bound what callers can send.
+type Limits struct {
+	MaxBodyBytes     int64         `yaml:"max_body_bytes"`     // default 8 MiB
+	TokenMaxLifetime time.Duration `yaml:"token_max_lifetime"` // default 10m
+	TokenLeeway      time.Duration `yaml:"token_leeway"`       // default 30s
+}
+
+// Delivery tunes the outbox dispatcher.
+type Delivery struct {
+	Workers int           `yaml:"workers"` // default 16
+	Batch   int           `yaml:"batch"`   // default 64
+	Lease   time.Duration `yaml:"lease"`   // default 2m
+	Poll    time.Duration `yaml:"poll"`    // default 1s
+}
+
+// Log configures logging.
+type Log struct {
+	Level string `yaml:"level"` // debug, info (default), warn, error
+}
+
+// Partner is one caller: a district system, window, auditor or operator.
+type Partner struct {
+	ID      string            `yaml:"id"`
+	Roles   []string          `yaml:"roles"`
+	Regions []string          `yaml:"regions"`
+	Keys    map[string]string `yaml:"keys"`    // key id → public key PEM file
+	Adapter string            `yaml:"adapter"` // required for role partner
+	// Config is the adapter's own block, handed to its factory as JSON.
+	Config  yaml.Node     `yaml:"config"`
+	Retry   Retry         `yaml:"retry"`
+	Timeout time.Duration `yaml:"timeout"` // per attempt; default 10s
+}
+
+// Retry is a partner's delivery retry policy; zero fields take the defaults.
+type Retry struct {
+	MaxAttempts int           `yaml:"max_attempts"`
+	MaxAge      time.Duration `yaml:"max_age"`
+	BaseDelay   time.Duration `yaml:"base_delay"`
+	MaxDelay    time.Duration `yaml:"max_delay"`
+}
+
+// Environment overrides, applied after the file is read.
+var envOverrides = []struct {
+	name string
+	set  func(c *Config, v string) error
+}{
+	{"TONGBAN_GATEWAY_ID", func(c *Config, v string) error { c.GatewayID = v; return nil }},
+	{"TONGBAN_LISTEN", func(c *Config, v string) error { c.Listen = v; return nil }},
+	{"TONGBAN_ENGINE", func(c *Config, v string) error { c.Engine = v; return nil }},
+	{"TONGBAN_STORE_PATH", func(c *Config, v string) error { c.Store.Path = v; return nil }},
+	{"TONGBAN_LOG_LEVEL", func(c *Config, v string) error { c.Log.Level = v; return nil }},
+	{"TONGBAN_MAX_BODY_BYTES", func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		c.Limits.MaxBodyBytes = n
+		return err
+	}},
+}
+
+// EnvNames lists the environment variables that override the file.
+func EnvNames() []string {
+	var n []string
+	for _, o := range envOverrides {
+		n = append(n, o.name)
+	}
+	return n
+}
+
+// Load reads, overrides from the environment, defaults and validates the
+// configuration at path. Unknown keys are errors.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(data, filepath.Dir(abs), os.LookupEnv)
+}
+
+// Parse is Load on bytes: dir resolves relative paths, env looks up overrides.
+func Parse(data []byte, dir string, env func(string) (string, bool)) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c.dir = dir
+	for _, o := range envOverrides {
+		if v, ok := env(o.name); ok {
+			if err := o.set(&c, v); err != nil {
+				return nil, fmt.Errorf("config: %s: %w", o.name, err)
+			}
+		}
+	}
+	c.defaults()
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return &c, nil
+}
+
+func (c *Config) defaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.Engine == "" {
+		c.Engine = "emmansun"
+	}
+	if c.SigningKey.KeyID == "" {
+		c.SigningKey.KeyID = "gateway"
+	}
+	if c.Store.Path == "" {
+		c.Store.Path = "tongban.db"
+	}
+	if c.Store.Synchronous == "" {
+		c.Store.Synchronous = "full"
+	}
+	if c.Limits.MaxBodyBytes == 0 {
+		c.Limits.MaxBodyBytes = 8 << 20
+	}
+	if c.Limits.TokenMaxLifetime == 0 {
+		c.Limits.TokenMaxLifetime = 10 * time.Minute
+	}
+	if c.Limits.TokenLeeway == 0 {
+		c.Limits.TokenLeeway = 30 * time.Second
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+}
+
+// Resolve returns p made absolute against the config file's directory.
+func (c *Config) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+func (c *Config) validate() error {
+	if c.GatewayID == "" {
+		return errors.New("gateway_id: is required (it is the aud of caller tokens)")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen: %q is not host:port", c.Listen)
+	}
+	if c.SigningKey.Path == "" {
+		return errors.New("signing_key.path: is required")
+	}
+	switch c.Store.Synchronous {
+	case "full", "normal":
+	default:
+		return fmt.Errorf("store.synchronous: %q must be full or normal", c.Store.Synchronous)
+	}
+	if c.Limits.MaxBodyBytes < 1024 {
+		return fmt.Errorf("limits.max_body_bytes: %d is below 1024", c.Limits.MaxBodyBytes)
+	}
+	if c.Limits.TokenMaxLifetime < time.Minute {
+		return fmt.Errorf("limits.token_max_lifetime: %s is below 1m", c.Limits.TokenMaxLifetime)
+	}
+	if c.Delivery.Workers < 0 || c.Delivery.Batch < 0 || c.Delivery.Lease < 0 || c.Delivery.Poll < 0 {
+		return errors.New("delivery: values must not be negative")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level: %q must be debug, info, warn or error", c.Log.Level)
+	}
+	if len(c.Partners) == 0 {
+		return errors.New("partners: at least one partner is required")
+	}
+	seen := map[string]bool{}
+	for i := range c.Partners {
+		if err := c.Partners[i].validate(seen); err != nil {
+			return fmt.Errorf("partners[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func (p *Partner) validate(seen map[string]bool) error {
+	if p.ID == "" {
+		return errors.New("id: is required")
+	}
+	if seen[p.ID] {
+		return fmt.Errorf("id: %q appears twice", p.ID)
+	}
+	seen[p.ID] = true
+	if len(p.Roles) == 0 {
+		return errors.New("roles: at least one of partner, window, auditor, operator")
+	}
+	partner := false
+	for j, r := range p.Roles {
+		if !contracts.Role(r).Valid() {
+			return fmt.Errorf("roles[%d]: %q is not partner, window, auditor or operator", j, r)
+		}
+		partner = partner || r == string(contracts.RolePartner)
+	}
+	for j, r := range p.Regions {
+		if err := contracts.ValidateRegion(r); err != nil {
+			return fmt.Errorf("regions[%d]: %q: %v", j, r, err)
+		}
+	}
+	if len(p.Keys) == 0 {
+		return errors.New("keys: at least one key id → public key file is required")
+	}
+	for kid, path := range p.Keys {
+		if kid == "" || path == "" {
+			return errors.New("keys: key ids and paths must not be empty")
+		}
+	}
+	if partner {
+		if len(p.Regions) == 0 {
+			return errors.New("regions: a partner serves at least one region")
+		}
+		if p.Adapter == "" {
+			return errors.New("adapter: is required for role partner")
+		}
+	}
+	if p.Timeout < 0 || p.Retry.MaxAttempts < 0 || p.Retry.MaxAge < 0 || p.Retry.BaseDelay < 0 || p.Retry.MaxDelay < 0 {
+		return errors.New("timeout and retry: values must not be negative")
+	}
+	return nil
+}
+
+// AdapterConfig returns the partner's adapter block as JSON ("{}" when absent).
+func (p *Partner) AdapterConfig() (json.RawMessage, error) {
+	if p.Config.Kind == 0 {
+		return json.RawMessage("{}"), nil
+	}
+	var v any
+	if err := p.Config.Decode(&v); err != nil {
+		return nil, fmt.Errorf("partner %s: config: %w", p.ID, err)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("partner %s: config: %w", p.ID, err)
+	}
+	return b, nil
+}

@@ -1,0 +1,95 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+const good = `
+gateway_id: tongban-demo
+listen: 127.0.0.1:8080
+signing_key: {path: keys/gateway.key}
+partners:
+  - id: "330702"
+    roles: [partner]
+    regions: ["330702"]
+    keys: {"330702": keys/330702.pub}
+    adapter: standard
+    config: {endpoint: "http://127.0.0.1:9001/p/330702", max_retries: 1}
+    retry: {max_attempts: 5, base_delay: 2s}
+  - id: window-320404
+    roles: [window]
+    regions: ["320404"]
+    keys: {window-320404: keys/window-320404.pub}
+`
+
+func noEnv(string) (string, bool) { return "", false }
+
+func TestParseGood(t *testing.T) {
+	c, err := Parse([]byte(good), "/etc/tongban", noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Limits.TokenMaxLifetime != 10*time.Minute || c.Store.Synchronous != "full" || c.SigningKey.KeyID != "gateway" {
+		t.Errorf("defaults not applied: %+v", c)
+	}
+	if got, want := c.Resolve(c.SigningKey.Path), "/etc/tongban/keys/gateway.key"; got != want {
+		t.Errorf("Resolve: got %s, want %s", got, want)
+	}
+	if got := c.Partners[0].Retry.BaseDelay; got != 2*time.Second {
+		t.Errorf("retry.base_delay: got %s, want 2s", got)
+	}
+	raw, err := c.Partners[0].AdapterConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(raw), `{"endpoint":"http://127.0.0.1:9001/p/330702","max_retries":1}`; got != want {
+		t.Errorf("adapter config: got %s, want %s", got, want)
+	}
+	if raw, _ := c.Partners[1].AdapterConfig(); string(raw) != "{}" {
+		t.Errorf("absent adapter config: got %s, want {}", raw)
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	env := map[string]string{"TONGBAN_LISTEN": "127.0.0.1:9999", "TONGBAN_STORE_PATH": "/var/lib/tb.db"}
+	c, err := Parse([]byte(good), "/x", func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:9999" || c.Store.Path != "/var/lib/tb.db" {
+		t.Errorf("got listen %s store %s", c.Listen, c.Store.Path)
+	}
+	_, err = Parse([]byte(good), "/x", func(k string) (string, bool) {
+		return "lots", k == "TONGBAN_MAX_BODY_BYTES"
+	})
+	if err == nil || !strings.Contains(err.Error(), "TONGBAN_MAX_BODY_BYTES") {
+		t.Errorf("bad override: got %v, want an error naming the variable", err)
+	}
+}
+
+func TestParseNamesTheBadField(t *testing.T) {
+	tests := []struct{ name, from, to, field string }{
+		{"unknown key", "listen:", "lisen:", "lisen"},
+		{"no gateway id", "gateway_id: tongban-demo", "gateway_id: ''", "gateway_id"},
+		{"bad listen", "127.0.0.1:8080", "8080", "listen"},
+		{"bad region", `regions: ["330702"]`, `regions: ["33070"]`, "partners[0]: regions[0]"},
+		{"bad role", "roles: [window]", "roles: [clerk]", "partners[1]: roles[0]"},
+		{"no adapter", "adapter: standard", "adapter: ''", "partners[0]: adapter"},
+		{"duplicate id", "id: window-320404", `id: "330702"`, "partners[1]: id"},
+		{"no keys", "keys: {window-320404: keys/window-320404.pub}", "keys: {}", "partners[1]: keys"},
+		{"bad duration", "base_delay: 2s", "base_delay: soon", "line 12: cannot unmarshal !!str `soon` into time.Duration"},
+		{"negative retry", "max_attempts: 5", "max_attempts: -1", "partners[0]: timeout and retry"},
+	}
+	for _, tt := range tests {
+		src := strings.Replace(good, tt.from, tt.to, 1)
+		if src == good {
+			t.Fatalf("%s: replacement did not apply", tt.name)
+		}
+		_, err := Parse([]byte(src), "/x", noEnv)
+		if err == nil || !strings.Contains(err.Error(), tt.field) {
+			t.Errorf("%s: got %v, want an error naming %q", tt.name, err, tt.field)
+		}
+	}
+}
