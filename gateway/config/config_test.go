@@ -93,3 +93,14 @@ func TestParseNamesTheBadField(t *testing.T) {
 		}
 	}
 }
+
+// TestExampleConfigParses keeps deploy/config.example.yaml in step with the code.
+func TestExampleConfigParses(t *testing.T) {
+	c, err := Load("../../deploy/config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Partners) != 4 || c.Partners[0].Adapter != "standard" {
+		t.Fatalf("got %d partners, first adapter %q", len(c.Partners), c.Partners[0].Adapter)
+	}
+}
