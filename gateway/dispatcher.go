@@ -81,33 +81,50 @@ func (d *Dispatcher) Notify() {
 }
 
 // Run delivers until ctx is cancelled, then lets attempts in flight finish
-// (each is bounded by its partner's timeout) and returns.
+// (each is bounded by its partner's timeout) and returns. It keeps up to
+// Workers attempts in flight and claims more as soon as one finishes, so a
+// slow partner occupies one worker, not a whole round.
 func (d *Dispatcher) Run(ctx context.Context) error {
-	for {
-		n, err := d.RunOnce(ctx)
-		if err != nil && ctx.Err() == nil {
-			d.log.Error("outbox round failed", "err", err)
+	sem := make(chan struct{}, d.opt.Workers)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	detached := context.WithoutCancel(ctx)
+	for ctx.Err() == nil {
+		want := min(d.opt.Workers-len(sem), d.opt.Batch)
+		got := 0
+		if want > 0 {
+			batch, err := d.store.ClaimDue(ctx, d.clock.Now().UTC(), d.opt.Lease, want)
+			if err != nil && ctx.Err() == nil {
+				d.log.Error("claiming deliveries failed", "err", err)
+			}
+			for _, del := range batch {
+				sem <- struct{}{}
+				wg.Add(1)
+				go func() {
+					defer func() { <-sem; wg.Done(); d.Notify() }()
+					d.attempt(detached, del)
+				}()
+			}
+			got = len(batch)
 		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		if n == d.opt.Batch {
+		if want > 0 && got == want {
 			continue // more may be due right now
 		}
 		sleep := d.opt.Poll
-		if t, ok, err := d.store.NextDue(ctx); err == nil && ok {
-			sleep = min(max(t.Sub(d.clock.Now()), d.opt.Floor), d.opt.Poll)
+		if want > 0 {
+			if t, ok, err := d.store.NextDue(ctx); err == nil && ok {
+				sleep = min(max(t.Sub(d.clock.Now()), d.opt.Floor), d.opt.Poll)
+			}
 		}
 		timer := time.NewTimer(sleep)
 		select {
 		case <-ctx.Done():
-			timer.Stop()
-			return nil
 		case <-d.wake:
-			timer.Stop()
 		case <-timer.C:
 		}
+		timer.Stop()
 	}
+	return nil
 }
 
 // RunOnce claims one batch of due deliveries, attempts them all, records
