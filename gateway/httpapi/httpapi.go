@@ -6,6 +6,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -59,7 +61,7 @@ func New(o Options) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = a.errorHandler
-	e.Use(middleware.RequestID())
+	e.Use(requestIDs)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 		o.Log.Error("panic in handler", "err", err, "request_id", requestID(c), "stack", string(stack))
 		return err
@@ -78,6 +80,20 @@ func New(o Options) *echo.Echo {
 	return e
 }
 
+// requestIDs gives every request a fresh id (X-Request-Id on the response,
+// request_id in errors and logs). An id sent by the client is ignored: ids
+// must be unique and safe to log.
+func requestIDs(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id, err := contracts.NewUUIDv7(time.Now(), rand.Reader)
+		if err != nil {
+			return err
+		}
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		return next(c)
+	}
+}
+
 const principalKey = "tongban.principal"
 
 func principal(c echo.Context) gateway.Principal { return c.Get(principalKey).(gateway.Principal) }
@@ -88,8 +104,8 @@ func requestID(c echo.Context) string { return c.Response().Header().Get(echo.He
 func (a *api) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Request().Header.Get(echo.HeaderAuthorization)
-		tok, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || tok == "" {
+		scheme, tok, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Bearer") || tok == "" {
 			return &gateway.Error{Code: contracts.CodeUnauthenticated, Message: "Authorization: Bearer <JWT> is required"}
 		}
 		info, err := a.Crypto.VerifyToken(tok)
@@ -244,7 +260,9 @@ func (a *api) errorHandler(err error, c echo.Context) {
 		case http.StatusNotFound:
 			body.Code, body.Message = contracts.CodeNotFound, "no such route"
 		case http.StatusMethodNotAllowed:
-			body.Code, body.Message = contracts.CodeBadRequest, "method not allowed on this route"
+			// Inside /v1 echo cannot tell a wrong method from a wrong path
+			// (the group's middleware runs first); answer both the same way.
+			body.Code, body.Message = contracts.CodeNotFound, "no such route"
 		case http.StatusRequestEntityTooLarge:
 			body.Code, body.Message = contracts.CodeBodyTooLarge, "body too large"
 		default:
@@ -254,11 +272,7 @@ func (a *api) errorHandler(err error, c echo.Context) {
 		a.Log.Error("unhandled error", "err", err, "request_id", body.RequestID, "path", c.Path())
 		body.Code, body.Message = contracts.CodeInternal, "internal error"
 	}
-	status := contracts.StatusOf(body.Code)
-	if he != nil && ge == nil && he.Code == http.StatusMethodNotAllowed {
-		status = http.StatusMethodNotAllowed
-	}
-	if err := c.JSON(status, body); err != nil {
+	if err := c.JSON(contracts.StatusOf(body.Code), body); err != nil {
 		a.Log.Error("writing error response", "err", err)
 	}
 }
