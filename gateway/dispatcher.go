@@ -200,7 +200,7 @@ func (d *Dispatcher) attempt(ctx context.Context, del *Delivery) {
 func (d *Dispatcher) delivered(ctx context.Context, del *Delivery, ack *contracts.Ack, raw, sig []byte) {
 	now := d.clock.Now().UTC()
 	del.State, del.Attempts, del.DeliveredAt = contracts.TransportStateDelivered, del.Attempts+1, now
-	del.Ack, del.AckBody, del.AckSig, del.LastError = ack, raw, sig, ""
+	del.Ack, del.AckBody, del.AckSig = ack, raw, sig // LastError keeps the last failure, for operators
 	for range maxStaleRetries {
 		c, err := d.store.GetCase(ctx, del.CaseID)
 		if err != nil {
@@ -250,7 +250,7 @@ func (d *Dispatcher) fail(ctx context.Context, del *Delivery, p *Partner, cause 
 	case del.Attempts >= policy.MaxAttempts:
 		del.State = contracts.TransportStateDead
 		del.LastError = fmt.Sprintf("gave up after %d attempts: %s", del.Attempts, del.LastError)
-	case now.Sub(del.CreatedAt) >= policy.MaxAge:
+	case now.Sub(since(del)) >= policy.MaxAge:
 		del.State = contracts.TransportStateDead
 		del.LastError = fmt.Sprintf("gave up after %s: %s", policy.MaxAge, del.LastError)
 	default:
@@ -288,4 +288,12 @@ func reason(err error) string {
 		return r.ReasonText()
 	}
 	return err.Error()
+}
+
+// since is when the delivery's current series of attempts began.
+func since(d *Delivery) time.Time {
+	if d.Since.IsZero() {
+		return d.CreatedAt
+	}
+	return d.Since
 }

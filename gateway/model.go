@@ -54,19 +54,23 @@ type Exchange struct {
 
 // Delivery is one message in the outbox addressed to one partner.
 type Delivery struct {
-	ID          string
-	CaseID      string
-	Seq         int64 // assigned by the store; increases in insertion order
-	Kind        contracts.DeliveryKind
-	Partner     string // destination partner id
-	ExchangeID  string // the partner's dedup key
-	Payload     []byte // JSON of contracts.CaseDelivery or contracts.StatusDelivery
-	State       contracts.TransportState
-	Attempts    int
-	NextAt      time.Time // when the next attempt is due (pending, retry_wait)
-	LeaseUntil  time.Time // in_flight: when another dispatcher may take it over
-	LastError   string
-	CreatedAt   time.Time
+	ID         string
+	CaseID     string
+	Seq        int64 // assigned by the store; increases in insertion order
+	Kind       contracts.DeliveryKind
+	Partner    string // destination partner id
+	ExchangeID string // the partner's dedup key
+	Payload    []byte // JSON of contracts.CaseDelivery or contracts.StatusDelivery
+	State      contracts.TransportState
+	Attempts   int
+	NextAt     time.Time // when the next attempt is due (pending, retry_wait)
+	LeaseUntil time.Time // in_flight: when another dispatcher may take it over
+	LastError  string
+	CreatedAt  time.Time
+	// Since is when the current series of attempts began: CreatedAt, or
+	// the last redelivery. The retry policy's MaxAge counts from it. The
+	// store sets it; callers never write it.
+	Since       time.Time
 	DeliveredAt time.Time
 	Ack         *contracts.Ack
 	AckBody     []byte // exact bytes of the partner's acknowledgement

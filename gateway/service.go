@@ -85,6 +85,9 @@ func (s *Service) verify(in Inbound) error {
 		return failf(contracts.CodeBadSignature, "Gw-Signature and Gw-Key-Id are required")
 	}
 	if err := s.crypto.VerifyBody(in.Caller.ID(), in.KeyID, in.Body, in.Signature); err != nil {
+		if errors.Is(err, ErrUnknownKey) {
+			return &Error{Code: contracts.CodeUnknownKey, Message: "Gw-Key-Id " + in.KeyID + " is not registered for caller " + in.Caller.ID(), Err: err}
+		}
 		return &Error{Code: contracts.CodeBadSignature, Message: "Gw-Signature does not verify over the body with key " + in.KeyID + " of caller " + in.Caller.ID(), Err: err}
 	}
 	return nil
@@ -407,9 +410,13 @@ func (s *Service) GetCase(ctx context.Context, p Principal, id string) (*contrac
 		v.History = append(v.History, contracts.StatusEntry{State: h.State, Outcome: h.Outcome, At: h.At, ExchangeID: h.ExchangeID, ReportedBy: h.ReportedBy, Reason: h.Reason, Note: h.Note})
 	}
 	for _, d := range ds {
+		next := time.Time{}
+		if d.State == contracts.TransportStatePending || d.State == contracts.TransportStateRetryWait {
+			next = d.NextAt
+		}
 		v.Deliveries = append(v.Deliveries, contracts.DeliveryView{
 			DeliveryID: d.ID, Kind: d.Kind, ExchangeID: d.ExchangeID, Partner: d.Partner, State: d.State,
-			Attempts: d.Attempts, NextAttemptAt: d.NextAt, LastError: d.LastError, CreatedAt: d.CreatedAt,
+			Attempts: d.Attempts, NextAttemptAt: next, LastError: d.LastError, CreatedAt: d.CreatedAt,
 			DeliveredAt: d.DeliveredAt, Ack: d.Ack,
 		})
 	}

@@ -155,7 +155,7 @@ func TestSubmitBodyHandling(t *testing.T) {
 		{name: "signature missing", body: body, contentType: "application/json", signature: "", keyID: zhonglou, status: 401, code: contracts.CodeBadSignature},
 		{name: "key id missing", body: body, contentType: "application/json", signature: e.sign(zhonglou, body), keyID: "", status: 401, code: contracts.CodeBadSignature},
 		{name: "signature by another key", body: body, contentType: "application/json", signature: otherSig, keyID: zhonglou, status: 401, code: contracts.CodeBadSignature},
-		{name: "another caller's key id", body: body, contentType: "application/json", signature: otherSig, keyID: chiping, status: 401, code: contracts.CodeBadSignature},
+		{name: "another caller's key id", body: body, contentType: "application/json", signature: otherSig, keyID: chiping, status: 401, code: contracts.CodeUnknownKey},
 		{name: "signature over other bytes", body: body, contentType: "application/json", signature: e.sign(zhonglou, append([]byte(" "), body...)), keyID: zhonglou, status: 401, code: contracts.CodeBadSignature},
 		{name: "signature garbage DER", body: body, contentType: "application/json", signature: base64.StdEncoding.EncodeToString([]byte("not a DER signature")), keyID: zhonglou, status: 401, code: contracts.CodeBadSignature},
 	}

@@ -136,7 +136,7 @@ func scanStatus(sc scanner) (gateway.Status, error) {
 // deliverySelect reads whole deliveries; append a WHERE clause.
 const deliverySelect = `SELECT d.seq, d.id, d.case_id, d.partner, d.kind, d.exchange_id, d.state,
 	d.attempts, d.next_at, d.lease_until, d.created_at, d.delivered_at, d.last_error,
-	a.ack, p.payload, a.ack_body, a.ack_sig
+	coalesce(d.since_at, d.created_at), a.ack, p.payload, a.ack_body, a.ack_sig
 	FROM deliveries AS d
 	LEFT JOIN delivery_payloads AS p ON p.seq = d.seq
 	LEFT JOIN delivery_acks AS a ON a.seq = d.seq`
@@ -145,22 +145,23 @@ const deliverySelect = `SELECT d.seq, d.id, d.case_id, d.partner, d.kind, d.exch
 // scanDelivery reads. It has no ack: deliveries it returns are not
 // delivered.
 const deliveryReturning = `seq, id, case_id, partner, kind, exchange_id, state, attempts, next_at,
-	lease_until, created_at, delivered_at, last_error,
+	lease_until, created_at, delivered_at, last_error, coalesce(since_at, created_at),
 	NULL, (SELECT payload FROM delivery_payloads AS p WHERE p.seq = deliveries.seq), NULL, NULL`
 
 func scanDelivery(sc scanner) (*gateway.Delivery, error) {
 	var (
 		d                                          gateway.Delivery
-		nextAt, leaseUntil, createdAt, deliveredAt sql.NullInt64
+		nextAt, leaseUntil, createdAt, deliveredAt, since sql.NullInt64
 		ack                                        sql.NullString
 	)
 	if err := sc.Scan(&d.Seq, &d.ID, &d.CaseID, &d.Partner, &d.Kind, &d.ExchangeID, &d.State,
-		&d.Attempts, &nextAt, &leaseUntil, &createdAt, &deliveredAt, &d.LastError, &ack,
+		&d.Attempts, &nextAt, &leaseUntil, &createdAt, &deliveredAt, &d.LastError, &since, &ack,
 		&d.Payload, &d.AckBody, &d.AckSig); err != nil {
 		return nil, err
 	}
 	d.NextAt, d.LeaseUntil = decTime(nextAt), decTime(leaseUntil)
 	d.CreatedAt, d.DeliveredAt = decTime(createdAt), decTime(deliveredAt)
+	d.Since = decTime(since)
 	if ack.Valid {
 		d.Ack = new(contracts.Ack)
 		if err := json.Unmarshal([]byte(ack.String), d.Ack); err != nil {

@@ -90,12 +90,14 @@ func newWriter(ctx context.Context, conn *sql.Conn, st *stats) (*writer, error) 
 		{&w.saveAttempt, `UPDATE deliveries SET state = ?1, attempts = ?2, next_at = ?3, last_error = ?4,
 			lease_until = NULL
 			WHERE id = ?5 AND state = 'in_flight' AND lease_until IS ?6`},
-		{&w.redeliver, `UPDATE deliveries SET state = 'pending', attempts = 0, next_at = ?, lease_until = NULL
-			WHERE id = ? AND state = 'dead'`},
+		{&w.redeliver, `UPDATE deliveries SET state = 'pending', attempts = 0, next_at = ?1, since_at = ?1,
+			lease_until = NULL
+			WHERE id = ?2 AND state = 'dead'`},
 		{&w.deliveryState, `SELECT state FROM deliveries WHERE id = ?`},
 		{&w.deliveryFence, `SELECT case_id, state, lease_until FROM deliveries WHERE id = ?`},
-		{&w.redeliverDead, `UPDATE deliveries SET state = 'pending', attempts = 0, next_at = ?, lease_until = NULL
-			WHERE partner = ? AND state = 'dead'
+		{&w.redeliverDead, `UPDATE deliveries SET state = 'pending', attempts = 0, next_at = ?1, since_at = ?1,
+			lease_until = NULL
+			WHERE partner = ?2 AND state = 'dead'
 			RETURNING seq, id`},
 		{&w.claim, `UPDATE deliveries SET state = 'in_flight', lease_until = ?1
 			WHERE seq IN (` + claimCandidates + `)

@@ -788,11 +788,17 @@ func testRedeliver(t *testing.T, e *env) {
 		}
 	}
 
+	if got := e.getDelivery(dead.ID); !ms(got.Since).Equal(ms(got.CreatedAt)) {
+		t.Errorf("Since before any redelivery: got %s, want CreatedAt %s", got.Since, got.CreatedAt)
+	}
 	at := now.Add(2 * time.Minute)
 	if err := e.s.Redeliver(t.Context(), dead.ID, at); err != nil {
 		t.Fatalf("Redeliver(dead): %v", err)
 	}
 	got := e.getDelivery(dead.ID)
+	if !ms(got.Since).Equal(at) {
+		t.Errorf("Since after Redeliver: got %s, want %s (max_age restarts)", got.Since, at)
+	}
 	if got.State != contracts.TransportStatePending || got.Attempts != 0 || !ms(got.NextAt).Equal(at) || !got.LeaseUntil.IsZero() {
 		t.Errorf("after Redeliver: got state %s attempts %d next %s lease %s, want pending 0 %s no lease",
 			got.State, got.Attempts, got.NextAt, got.LeaseUntil, at)
