@@ -150,9 +150,9 @@ const deliveryReturning = `seq, id, case_id, partner, kind, exchange_id, state, 
 
 func scanDelivery(sc scanner) (*gateway.Delivery, error) {
 	var (
-		d                                          gateway.Delivery
+		d                                                 gateway.Delivery
 		nextAt, leaseUntil, createdAt, deliveredAt, since sql.NullInt64
-		ack                                        sql.NullString
+		ack                                               sql.NullString
 	)
 	if err := sc.Scan(&d.Seq, &d.ID, &d.CaseID, &d.Partner, &d.Kind, &d.ExchangeID, &d.State,
 		&d.Attempts, &nextAt, &leaseUntil, &createdAt, &deliveredAt, &d.LastError, &since, &ack,
