@@ -144,7 +144,9 @@ func openGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (*ga
 		g.close()
 		return nil, fmt.Errorf("partners: %w", err)
 	}
-	g.store, err = sqlite.Open(ctx, sqlite.Options{Path: cfg.Resolve(cfg.Store.Path), Synchronous: cfg.Store.Synchronous})
+	// serve owns its store file: deliveries a killed process left in flight
+	// are due again at once rather than after their lease.
+	g.store, err = sqlite.Open(ctx, sqlite.Options{Path: cfg.Resolve(cfg.Store.Path), Synchronous: cfg.Store.Synchronous, ReleaseLeases: true})
 	if err != nil {
 		g.close()
 		return nil, fmt.Errorf("store: %w", err)

@@ -228,6 +228,19 @@ func (c *Config) validate() error {
 		if err := c.Partners[i].validate(seen); err != nil {
 			return fmt.Errorf("partners[%d]: %w", i, err)
 		}
+		// One attempt may take up to 3 × timeout (the dispatcher's bound,
+		// covering in-attempt retries); a shorter lease would let a second
+		// dispatcher take a delivery that is still being attempted.
+		lease, timeout := c.Delivery.Lease, c.Partners[i].Timeout
+		if lease == 0 {
+			lease = 2 * time.Minute
+		}
+		if timeout == 0 {
+			timeout = 10 * time.Second
+		}
+		if lease <= 3*timeout {
+			return fmt.Errorf("delivery.lease: %s must exceed 3 × partners[%d].timeout (%s)", lease, i, timeout)
+		}
 	}
 	return nil
 }

@@ -80,6 +80,7 @@ func TestParseNamesTheBadField(t *testing.T) {
 		{"duplicate id", "id: window-320404", `id: "330702"`, "partners[1]: id"},
 		{"no keys", "keys: {window-320404: keys/window-320404.pub}", "keys: {}", "partners[1]: keys"},
 		{"bad duration", "base_delay: 2s", "base_delay: soon", "line 12: cannot unmarshal !!str `soon` into time.Duration"},
+		{"lease too short", "listen: 127.0.0.1:8080", "listen: 127.0.0.1:8080\ndelivery: {lease: 20s}", "delivery.lease: 20s must exceed 3 × partners[0].timeout"},
 		{"negative retry", "max_attempts: 5", "max_attempts: -1", "partners[0]: timeout and retry"},
 	}
 	for _, tt := range tests {

@@ -72,6 +72,11 @@ type Options struct {
 	// CacheSizeKiB is each connection's page cache size in KiB
 	// (default 16384).
 	CacheSizeKiB int
+	// ReleaseLeases, for a process that owns the file alone (tongban serve),
+	// returns every delivery left in_flight by a crashed process to the
+	// queue at Open (retry_wait, due at once), instead of letting it wait
+	// out its lease. Never set it when several processes share the file.
+	ReleaseLeases bool
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -209,6 +214,13 @@ func (s *Store) open(ctx context.Context) error {
 	if err := migrate(ctx, conn, opts.Path); err != nil {
 		conn.Close()
 		return err
+	}
+	if opts.ReleaseLeases {
+		if _, err := conn.ExecContext(ctx, `UPDATE deliveries SET state = 'retry_wait', next_at = ?, lease_until = NULL
+			WHERE state = 'in_flight'`, time.Now().UnixNano()); err != nil {
+			conn.Close()
+			return fmt.Errorf("sqlite: open %s: release leases: %w", opts.Path, err)
+		}
 	}
 	w, err := newWriter(ctx, conn, s.stats) // owns conn from here on
 	if err != nil {

@@ -484,3 +484,42 @@ func TestOpenTwice(t *testing.T) {
 		t.Errorf("pending: got %d, want 40", got)
 	}
 }
+
+// TestReleaseLeasesAtOpen: a delivery left in flight by a killed process is
+// due again as soon as the owning process reopens the store.
+func TestReleaseLeasesAtOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	ctx := context.Background()
+	s, err := Open(ctx, Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	c := &gateway.Case{ID: "c1", ExchangeID: "x1", Sender: "a", Owner: "b", FromRegion: "320404", ToRegion: "330702", State: contracts.CaseStateReceived, CreatedAt: now, UpdatedAt: now}
+	d := &gateway.Delivery{ID: "d1", CaseID: "c1", Kind: contracts.DeliveryKindCase, Partner: "b", ExchangeID: "x1", Payload: []byte("{}"), State: contracts.TransportStatePending, NextAt: now, CreatedAt: now}
+	if err := s.CreateCase(ctx, gateway.Change{Case: c, Enqueue: []*gateway.Delivery{d}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.ClaimDue(ctx, now, time.Hour, 10); err != nil || len(got) != 1 {
+		t.Fatalf("claim: got %d, %v", len(got), err)
+	}
+	s.Close() // as if the process died with the claim held
+
+	for _, release := range []bool{false, true} {
+		s, err = Open(ctx, Options{Path: path, ReleaseLeases: release})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.ClaimDue(ctx, time.Now().UTC(), time.Hour, 10)
+		s.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]int{false: 0, true: 1}[release]; len(got) != want {
+			t.Fatalf("ReleaseLeases=%v: claimed %d, want %d", release, len(got), want)
+		}
+		if release {
+			break
+		}
+	}
+}

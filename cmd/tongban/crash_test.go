@@ -1,0 +1,445 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tongban/tongban/adapters/partnersim"
+	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway/keyring"
+	"github.com/tongban/tongban/signing"
+)
+
+const crashGatewayID = "tongban-crash"
+
+// crashKeys writes NAME.key and NAME.pub under dir for each name and
+// returns the keys.
+func crashKeys(t *testing.T, dir string, names ...string) map[string]*signing.PrivateKey {
+	t.Helper()
+	keys := map[string]*signing.PrivateKey{}
+	for _, n := range names {
+		k, err := signing.GenerateKey(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		priv, err := signing.MarshalPrivateKeyPEM(k, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, err := signing.MarshalPublicKeyPEM(k.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, n+".key"), priv, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, n+".pub"), pub, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		keys[n] = k
+	}
+	return keys
+}
+
+// crashSim starts a simulated district on httptest. gatewayURL empty: it
+// only answers deliveries.
+func crashSim(ctx context.Context, t *testing.T, code string, key, gw *signing.PrivateKey, gatewayURL string, logs *lockedBuffer) (*partnersim.Sim, string) {
+	t.Helper()
+	kr, err := keyring.New(keyring.Options{GatewayID: code, Signer: signing.NewSigner(key, nil), SignerKeyID: code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kr.AddKey(partnersim.GatewayCaller, "gateway", gw.Public()); err != nil {
+		t.Fatal(err)
+	}
+	sim, err := partnersim.New(partnersim.Config{
+		PartnerID: code, Crypto: kr, GatewayURL: gatewayURL, Step: 20 * time.Millisecond,
+		Token:  func() (string, error) { return kr.IssueToken(crashGatewayID) },
+		Logf:   func(format string, args ...any) { fmt.Fprintf(logs, format+"\n", args...) },
+		Client: &http.Client{Timeout: 5 * time.Second},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	sim.Start(ctx)
+	return sim, srv.URL
+}
+
+func crashConfig(addr, ownerURL, senderURL string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `gateway_id: %s
+listen: %s
+signing_key: {path: keys/gateway.key, key_id: gateway}
+store: {path: store/tongban.db, synchronous: full}
+# The default lease (2m) stays: deliveries the killed process left in flight
+# must be released when serve reopens the store, not wait out the lease.
+delivery: {poll: 50ms}
+log: {level: info}
+partners:
+`, crashGatewayID, addr)
+	for _, p := range []struct{ code, url string }{{"330702", ownerURL}, {"320404", senderURL}} {
+		fmt.Fprintf(&b, `  - id: "%[1]s"
+    roles: [partner]
+    regions: ["%[1]s"]
+    keys: {"%[1]s": keys/%[1]s.pub}
+    adapter: standard
+    config: {endpoint: "%[2]s", max_retries: 0}
+    retry: {max_attempts: 100, base_delay: 50ms, max_delay: 200ms}
+    timeout: 1s
+`, p.code, p.url)
+	}
+	return b.String()
+}
+
+// gatewayChild is a gateway running as a subprocess.
+type gatewayChild struct {
+	cmd    *exec.Cmd
+	out    *lockedBuffer
+	exited chan struct{}
+}
+
+// startGatewayChild runs `bin serve --config cfg` and waits (bounded) until
+// base/healthz answers 200.
+func startGatewayChild(t *testing.T, cfg, base string) *gatewayChild {
+	t.Helper()
+	g := &gatewayChild{cmd: exec.Command(bin, "serve", "--config", cfg), out: &lockedBuffer{}, exited: make(chan struct{})}
+	g.cmd.Stdout, g.cmd.Stderr = g.out, g.out
+	if err := g.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = g.cmd.Wait(); close(g.exited) }()
+	t.Cleanup(func() { g.kill(t) })
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := client.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return g
+			}
+		}
+		select {
+		case <-g.exited:
+			t.Fatalf("gateway exited before it was healthy:\n%s", g.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway not healthy within 10s:\n%s", g.out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// kill sends SIGKILL and waits (bounded) until the process is gone.
+func (g *gatewayChild) kill(t *testing.T) {
+	select {
+	case <-g.exited:
+		return
+	default:
+	}
+	_ = g.cmd.Process.Kill()
+	select {
+	case <-g.exited:
+	case <-time.After(5 * time.Second):
+		t.Errorf("gateway pid %d still running 5s after SIGKILL", g.cmd.Process.Pid)
+	}
+}
+
+// crashSubmission is one submitted exchange and what came of it.
+type crashSubmission struct {
+	exchangeID string
+	body       []byte
+	caseID     string // from the 202 receipt
+}
+
+// lifecycleRank orders the states a sender hears about.
+var lifecycleRank = map[contracts.CaseState]int{
+	contracts.CaseStateReceived: 0, contracts.CaseStateAccepted: 1, contracts.CaseStateInProgress: 2,
+	contracts.CaseStateConcluded: 3, contracts.CaseStateDispatched: 4, contracts.CaseStateDelivered: 5,
+}
+
+// TestSIGKILLLosesNoAcceptedCase kills the gateway process while cases
+// stream in, restarts it on the same store, and checks that every case
+// answered 202 reaches its owner, that replays after the restart are
+// idempotent, and that status updates reach the sender in lifecycle order.
+func TestSIGKILLLosesNoAcceptedCase(t *testing.T) {
+	const (
+		maxCases   = 400
+		killAfter  = 100
+		submitters = 4
+	)
+	dir := t.TempDir()
+	for _, sub := range []string{"keys", "store"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys := crashKeys(t, filepath.Join(dir, "keys"), "gateway", "330702", "320404")
+	addr := freeLoopbackAddr(t)
+	base := "http://" + addr
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var simLogs lockedBuffer
+	owner, ownerURL := crashSim(ctx, t, "330702", keys["330702"], keys["gateway"], base, &simLogs)
+	sender, senderURL := crashSim(ctx, t, "320404", keys["320404"], keys["gateway"], "", &simLogs)
+	cfg := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfg, []byte(crashConfig(addr, ownerURL, senderURL)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	first := startGatewayChild(t, cfg, base)
+	zl := newE2ECaller("320404", crashGatewayID, keys["320404"])
+	tok := zl.token(t)
+
+	// Stream submissions; SIGKILL the gateway once killAfter got a 202.
+	var (
+		mu         sync.Mutex
+		accepted   []crashSubmission // answered 202
+		unanswered []crashSubmission // transport error: may or may not have landed
+		unexpected []string
+		next       atomic.Int64
+		nAccepted  atomic.Int64
+		killed     atomic.Bool
+		killedAt   time.Time
+		wg         sync.WaitGroup
+	)
+	submitStart := time.Now()
+	sctx, stopSubmit := context.WithTimeout(ctx, 15*time.Second)
+	defer stopSubmit()
+	for range submitters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= maxCases && sctx.Err() == nil {
+				id, err := contracts.NewUUIDv7(time.Now(), rand.Reader)
+				if err != nil {
+					panic(err)
+				}
+				body, err := json.Marshal(demoSubmission(id, time.Now().UTC()))
+				if err != nil {
+					panic(err)
+				}
+				s := crashSubmission{exchangeID: id, body: body}
+				ans, err := zl.postSigned(sctx, tok, base+"/v1/cases", body)
+				mu.Lock()
+				switch {
+				case err != nil:
+					unanswered = append(unanswered, s)
+				case ans.status == http.StatusAccepted:
+					var rc contracts.Receipt
+					if err := json.Unmarshal(ans.body, &rc); err != nil || rc.CaseID == "" || rc.ExchangeID != id {
+						unexpected = append(unexpected, fmt.Sprintf("202 with receipt %s (%v)", ans.body, err))
+					} else {
+						s.caseID = rc.CaseID
+						accepted = append(accepted, s)
+					}
+				default:
+					unexpected = append(unexpected, fmt.Sprintf("%d %s", ans.status, ans.body))
+				}
+				mu.Unlock()
+				if err == nil && ans.status == http.StatusAccepted && nAccepted.Add(1) == killAfter {
+					_ = first.cmd.Process.Kill()
+					mu.Lock()
+					killedAt = time.Now()
+					mu.Unlock()
+					killed.Store(true)
+				}
+				if killed.Load() && err != nil {
+					return // the gateway is gone; what is left is never sent
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	stopSubmit()
+	if !killed.Load() {
+		t.Fatalf("only %d cases answered 202 (unexpected: %v); the gateway was never killed", nAccepted.Load(), unexpected)
+	}
+	select {
+	case <-first.exited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("gateway did not exit within 5s of SIGKILL")
+	}
+	for _, u := range unexpected {
+		t.Errorf("unexpected answer before the kill: %s", u)
+	}
+	t.Logf("%d answered 202 (kill after %d, %s after the first submission), %d cut off by the kill",
+		len(accepted), killAfter, killedAt.Sub(submitStart).Round(time.Millisecond), len(unanswered))
+
+	// Restart on the same config and store.
+	restart := time.Now()
+	second := startGatewayChild(t, cfg, base)
+	t.Logf("restarted and healthy in %s", time.Since(restart).Round(time.Millisecond))
+
+	// Replays after the restart: a 202'd exchange is answered with its
+	// original case (200); a cut-off one either lands now (202) or landed
+	// before the kill (200); never 409.
+	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer rcancel()
+	want := map[string]string{} // case id → exchange id, every case that must reach the owner
+	for _, s := range accepted {
+		want[s.caseID] = s.exchangeID
+	}
+	var landedBefore, landedNow int
+	replay := func(s crashSubmission, wasAccepted bool) {
+		ans, err := zl.postSigned(rctx, tok, base+"/v1/cases", s.body)
+		if err != nil {
+			t.Errorf("replay of %s after restart: %v", s.exchangeID, err)
+			return
+		}
+		var rc contracts.Receipt
+		if ans.status == http.StatusAccepted || ans.status == http.StatusOK {
+			if err := json.Unmarshal(ans.body, &rc); err != nil || rc.ExchangeID != s.exchangeID || rc.CaseID == "" {
+				t.Errorf("replay of %s: %d with receipt %s (%v)", s.exchangeID, ans.status, ans.body, err)
+				return
+			}
+		}
+		switch {
+		case wasAccepted && ans.status == http.StatusOK:
+			if rc.CaseID != s.caseID {
+				t.Errorf("replay of 202'd %s: case %s, want the original %s", s.exchangeID, rc.CaseID, s.caseID)
+			}
+		case wasAccepted:
+			t.Errorf("replay of 202'd %s after restart: got %d %s, want 200 with case %s", s.exchangeID, ans.status, ans.body, s.caseID)
+		case ans.status == http.StatusOK:
+			landedBefore++
+			want[rc.CaseID] = s.exchangeID
+		case ans.status == http.StatusAccepted:
+			landedNow++
+			want[rc.CaseID] = s.exchangeID
+		default:
+			t.Errorf("re-submission of cut-off %s after restart: got %d %s, want 202 or 200", s.exchangeID, ans.status, ans.body)
+		}
+	}
+	for _, s := range unanswered {
+		replay(s, false)
+	}
+	for _, s := range accepted {
+		replay(s, true)
+	}
+	t.Logf("cut-off exchanges: %d had landed before the kill, %d landed on re-submission", landedBefore, landedNow)
+
+	// Every case must reach the owner, and every update the sender.
+	deadline := time.Now().Add(20 * time.Second)
+	var missing, incomplete []string
+	for {
+		got := map[string]int{}
+		for _, d := range owner.Cases() {
+			got[d.CaseID]++
+		}
+		heard := map[string]int{}
+		for _, d := range sender.StatusDeliveries() {
+			heard[d.CaseID]++
+		}
+		missing, incomplete = missing[:0], incomplete[:0]
+		for id := range want {
+			if got[id] == 0 {
+				missing = append(missing, id)
+			} else if heard[id] < len(partnersim.DefaultProgress) {
+				incomplete = append(incomplete, id)
+			}
+		}
+		if len(missing) == 0 && len(incomplete) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	sort.Strings(missing)
+	if len(missing) > 0 {
+		t.Errorf("%d of %d cases answered 202 (or re-submitted) never reached the owner 330702: %v", len(missing), len(want), missing)
+	}
+	if len(incomplete) > 0 {
+		sort.Strings(incomplete)
+		t.Errorf("%d cases did not carry all %d status updates back to 320404 within 20s: %v", len(incomplete), len(partnersim.DefaultProgress), incomplete)
+	}
+	t.Logf("owner got %d distinct case deliveries (%d delivery attempts); sender got %d status deliveries; all done %s after restart",
+		len(owner.Cases()), owner.Attempts(), len(sender.StatusDeliveries()), time.Since(restart).Round(time.Millisecond))
+
+	// One case delivery per case, and no case the owner got that nobody submitted.
+	perCase := map[string]int{}
+	for _, d := range owner.Cases() {
+		perCase[d.CaseID]++
+		if _, ok := want[d.CaseID]; !ok {
+			t.Errorf("owner got case %s (exchange %s), which no receipt named", d.CaseID, d.ExchangeID)
+		}
+	}
+	for id, n := range perCase {
+		if n != 1 {
+			t.Errorf("owner got case %s under %d distinct exchanges, want 1", id, n)
+		}
+	}
+	if len(sender.Cases()) != 0 || len(owner.StatusDeliveries()) != 0 {
+		t.Errorf("misrouted: sender got %d cases, owner got %d status deliveries; want 0 and 0", len(sender.Cases()), len(owner.StatusDeliveries()))
+	}
+
+	// Per-case order at the sender: the states heard form a subsequence of
+	// the lifecycle, and only for cases the owner had received.
+	heard := map[string][]contracts.CaseState{}
+	for _, d := range sender.StatusDeliveries() {
+		if perCase[d.CaseID] == 0 {
+			t.Errorf("sender heard %s for case %s, which the owner never received", d.Update.State, d.CaseID)
+		}
+		heard[d.CaseID] = append(heard[d.CaseID], d.Update.State)
+	}
+	for id, st := range heard {
+		for i := 1; i < len(st); i++ {
+			if lifecycleRank[st[i]] <= lifecycleRank[st[i-1]] {
+				t.Errorf("case %s: sender heard %v, not in lifecycle order", id, st)
+				break
+			}
+		}
+	}
+
+	if t.Failed() {
+		t.Logf("gateway before the kill:\n%s", crashTail(first.out.String(), 60))
+		t.Logf("gateway after the restart:\n%s", crashTail(second.out.String(), 60))
+		t.Logf("simulators:\n%s", crashTail(simLogs.String(), 60))
+	}
+	cancel()
+	for _, s := range []*partnersim.Sim{owner, sender} {
+		select {
+		case <-s.Done():
+		case <-time.After(5 * time.Second):
+			t.Error("simulator reporter did not stop within 5s")
+		}
+	}
+	// The restarted gateway shuts down gracefully on SIGTERM.
+	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-second.exited:
+		if code := second.cmd.ProcessState.ExitCode(); code != 0 {
+			t.Errorf("gateway exit code after SIGTERM: got %d, want 0\n%s", code, crashTail(second.out.String(), 20))
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("gateway did not exit within 10s of SIGTERM")
+	}
+}
+
+// crashTail returns the last n lines of s.
+func crashTail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,390 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/signing"
+)
+
+// lockedBuffer is a bytes.Buffer safe for the concurrent writers of a
+// running gateway and the test reading it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// freeLoopbackAddr returns a loopback address whose port was free a moment
+// ago.
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// e2eCaller is a caller of the gateway: its id (= key id) and key.
+type e2eCaller struct {
+	id       string
+	audience string
+	signer   signing.Signer
+	client   *http.Client
+}
+
+func newE2ECaller(id, audience string, key *signing.PrivateKey) *e2eCaller {
+	return &e2eCaller{id: id, audience: audience, signer: signing.NewSigner(key, nil), client: &http.Client{Timeout: 5 * time.Second}}
+}
+
+// token mints a fresh bearer token for the caller.
+func (c *e2eCaller) token(t *testing.T) string {
+	t.Helper()
+	jti, err := contracts.NewUUIDv7(time.Now(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := signing.IssueToken(c.signer, signing.TokenRequest{
+		KeyID: c.id, Issuer: c.id, Subject: "window-" + c.id, Audience: c.audience, TTL: 5 * time.Minute, ID: jti,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// e2eAnswer is one HTTP answer: status, body, signature headers.
+type e2eAnswer struct {
+	status     int
+	body       []byte
+	sig, keyID string
+}
+
+// postSigned POSTs body to url signed as the caller. It returns the
+// transport error instead of failing, so callers can expect one.
+func (c *e2eCaller) postSigned(ctx context.Context, token, url string, body []byte) (e2eAnswer, error) {
+	sig, err := signing.Sign(c.signer, nil, body)
+	if err != nil {
+		return e2eAnswer{}, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return e2eAnswer{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Gw-Signature", base64.StdEncoding.EncodeToString(sig))
+	req.Header.Set("Gw-Key-Id", c.id)
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return e2eAnswer{}, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return e2eAnswer{}, err
+	}
+	return e2eAnswer{status: resp.StatusCode, body: raw, sig: resp.Header.Get("Gw-Signature"), keyID: resp.Header.Get("Gw-Key-Id")}, nil
+}
+
+// getCase reads GET /v1/cases/{id} as the caller.
+func (c *e2eCaller) getCase(ctx context.Context, token, base, caseID string) (contracts.CaseView, error) {
+	var v contracts.CaseView
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/cases/"+caseID, nil)
+	if err != nil {
+		return v, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return v, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return v, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return v, fmt.Errorf("GET case %s: %d %s", caseID, resp.StatusCode, raw)
+	}
+	return v, json.Unmarshal(raw, &v)
+}
+
+// verifySignedBy checks that sigB64 is the signature of body by the public
+// key in pubFile.
+func verifySignedBy(t *testing.T, pubFile string, body []byte, sigB64 string) {
+	t.Helper()
+	pem, err := os.ReadFile(pubFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := signing.ParsePublicKeyPEM(pem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := base64.StdEncoding.DecodeString(sigB64)
+	if err != nil {
+		t.Fatalf("Gw-Signature %q is not standard base64: %v", sigB64, err)
+	}
+	if err := signing.Verify(pub, body, sig); err != nil {
+		t.Fatalf("signature does not verify with %s: %v", pubFile, err)
+	}
+}
+
+// e2eSM3Hex returns the lowercase hex SM3 of body.
+func e2eSM3Hex(body []byte) string { return fmt.Sprintf("%x", signing.Default.SM3(body)) }
+
+func historyStates(h []contracts.StatusEntry) []contracts.CaseState {
+	var s []contracts.CaseState
+	for _, e := range h {
+		s = append(s, e.State)
+	}
+	return s
+}
+
+// TestDemoEndToEnd runs the demo in process and carries one case from
+// 320404 to 330702 through its whole lifecycle over real HTTP.
+func TestDemoEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeLoopbackAddr(t)
+	var out, logs lockedBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- runDemo(ctx, &out, &logs, dir, addr, 50*time.Millisecond, ready) }()
+	var bound string
+	select {
+	case bound = <-ready:
+	case err := <-done:
+		t.Fatalf("runDemo returned before ready: %v\nlog:\n%s", err, logs.String())
+	case <-time.After(10 * time.Second):
+		t.Fatalf("demo not ready within 10s\nlog:\n%s", logs.String())
+	}
+	// stop cancels the demo and waits (bounded) for runDemo's result.
+	var (
+		stopOnce sync.Once
+		stopErr  error
+	)
+	stop := func() error {
+		stopOnce.Do(func() {
+			cancel()
+			select {
+			case stopErr = <-done:
+			case <-time.After(10 * time.Second):
+				stopErr = fmt.Errorf("runDemo did not return within 10s of cancel")
+			}
+		})
+		return stopErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	if bound != addr {
+		t.Errorf("bound address: got %s, want %s", bound, addr)
+	}
+	base := "http://" + bound
+
+	keyPEM, err := os.ReadFile(filepath.Join(dir, "keys", "320404.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := signing.ParsePrivateKeyPEM(keyPEM, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zl := newE2ECaller("320404", demoGatewayID, key)
+	body, err := os.ReadFile(filepath.Join(dir, "examples", "case.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sub contracts.CaseSubmission
+	if err := json.Unmarshal(body, &sub); err != nil {
+		t.Fatal(err)
+	}
+
+	tok := zl.token(t)
+	ans, err := zl.postSigned(ctx, tok, base+"/v1/cases", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ans.status != http.StatusAccepted {
+		t.Fatalf("submit: got %d %s, want 202", ans.status, ans.body)
+	}
+	if ans.keyID != "gateway" {
+		t.Errorf("receipt Gw-Key-Id: got %q, want gateway", ans.keyID)
+	}
+	verifySignedBy(t, filepath.Join(dir, "keys", "gateway.pub"), ans.body, ans.sig)
+	var rc contracts.Receipt
+	if err := json.Unmarshal(ans.body, &rc); err != nil {
+		t.Fatal(err)
+	}
+	if rc.ExchangeID != sub.ExchangeID || rc.CaseID == "" || rc.State != contracts.CaseStateReceived {
+		t.Fatalf("receipt: got %+v, want exchange %s, a case id, state received", rc, sub.ExchangeID)
+	}
+	if want := e2eSM3Hex(body); rc.BodySM3 != want {
+		t.Errorf("receipt body_sm3: got %s, want %s", rc.BodySM3, want)
+	}
+
+	// Follow the case until it is delivered and every delivery acknowledged.
+	var v contracts.CaseView
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		v, err = zl.getCase(ctx, tok, base, rc.CaseID)
+		if err == nil && v.State == contracts.CaseStateDelivered && len(v.Deliveries) >= 6 && allDelivered(v.Deliveries) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("case not delivered within 15s: err %v, view %+v\nlog:\n%s", err, v, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	wantHistory := []contracts.CaseState{
+		contracts.CaseStateReceived, contracts.CaseStateForwarded, contracts.CaseStateAccepted,
+		contracts.CaseStateInProgress, contracts.CaseStateConcluded, contracts.CaseStateDispatched,
+		contracts.CaseStateDelivered,
+	}
+	if got := historyStates(v.History); !slices.Equal(got, wantHistory) {
+		t.Errorf("history: got %v, want %v", got, wantHistory)
+	}
+	if v.OwnerCaseNo == "" {
+		t.Error("owner case number is not set")
+	}
+	if v.Outcome != contracts.OutcomeApproved {
+		t.Errorf("outcome: got %q, want approved", v.Outcome)
+	}
+	if v.Sender != "320404" || v.Owner != "330702" {
+		t.Errorf("sender, owner: got %s, %s, want 320404, 330702", v.Sender, v.Owner)
+	}
+	var caseDeliveries, statusDeliveries int
+	for _, d := range v.Deliveries {
+		if d.Ack == nil {
+			t.Errorf("delivery %s (%s to %s): no acknowledgement", d.DeliveryID, d.Kind, d.Partner)
+			continue
+		}
+		if d.Ack.ExchangeID != d.ExchangeID || d.Ack.BodySM3 == "" || d.Ack.KeyID != d.Partner {
+			t.Errorf("delivery %s: ack %+v does not acknowledge exchange %s by %s", d.DeliveryID, d.Ack, d.ExchangeID, d.Partner)
+		}
+		switch d.Kind {
+		case contracts.DeliveryKindCase:
+			caseDeliveries++
+			if d.Partner != "330702" {
+				t.Errorf("case delivery to %s, want 330702", d.Partner)
+			}
+			if d.ExchangeID != sub.ExchangeID {
+				t.Errorf("case delivery exchange: got %s, want %s", d.ExchangeID, sub.ExchangeID)
+			}
+			// 330702 saw the case: its acknowledgement carries its case number.
+			if d.Ack.PartnerCaseNo == "" || d.Ack.PartnerCaseNo != v.OwnerCaseNo {
+				t.Errorf("case delivery ack partner_case_no: got %q, want owner case no %q", d.Ack.PartnerCaseNo, v.OwnerCaseNo)
+			}
+		case contracts.DeliveryKindStatus:
+			statusDeliveries++
+			if d.Partner != "320404" {
+				t.Errorf("status delivery to %s, want 320404", d.Partner)
+			}
+		default:
+			t.Errorf("unexpected delivery kind %s", d.Kind)
+		}
+	}
+	if caseDeliveries != 1 || statusDeliveries != 5 {
+		t.Errorf("deliveries: got %d case and %d status, want 1 and 5", caseDeliveries, statusDeliveries)
+	}
+	// Every update after forwarded was carried back to 320404 exactly once.
+	updates := map[string]bool{}
+	for _, h := range v.History[2:] {
+		updates[h.ExchangeID] = true
+	}
+	for _, d := range v.Deliveries {
+		if d.Kind == contracts.DeliveryKindStatus && !updates[d.ExchangeID] {
+			t.Errorf("status delivery %s carries exchange %s, which is no reported update", d.DeliveryID, d.ExchangeID)
+		}
+		delete(updates, d.ExchangeID)
+	}
+	if len(updates) != 0 {
+		t.Errorf("updates never carried back to 320404: %v", updates)
+	}
+
+	// The demo's own sample case completes and says so in the log.
+	deadline = time.Now().Add(15 * time.Second)
+	for !strings.Contains(logs.String(), "sample case complete") {
+		if time.Now().After(deadline) {
+			t.Fatalf("log has no \"sample case complete\" within 15s:\n%s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, want := range []string{"demo ready", "sample case submitted", "sample case step"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+	if !strings.Contains(out.String(), bound) {
+		t.Errorf("demo help does not name the address %s:\n%s", bound, out.String())
+	}
+
+	if err := stop(); err != nil {
+		t.Errorf("runDemo after cancel: got %v, want nil", err)
+	}
+}
+
+// TestServeRejectsBadConfig runs the binary on invalid configurations.
+func TestServeRejectsBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := `gateway_id: tongban-test
+listen: 127.0.0.1:0
+signing_key: {path: gateway.key}
+partners:
+  - id: "330702"
+    roles: [partner]
+    regions: ["33070"]
+    keys: {"330702": 330702.pub}
+    adapter: standard
+    config: {endpoint: "http://127.0.0.1:1/p"}
+`
+	if err := os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		msg  string
+	}{
+		{"bad region", []string{"serve", "--config", "bad.yaml"}, "partners[0]: regions[0]"},
+		{"no config", []string{"serve"}, "--config"},
+		{"missing file", []string{"serve", "--config", "nope.yaml"}, "nope.yaml"},
+	}
+	for _, tt := range tests {
+		r := runIn(t, dir, "", tt.args...)
+		if r.code == 0 || !strings.Contains(r.stderr, tt.msg) {
+			t.Errorf("%s: got exit %d stderr %q, want non-zero and %q", tt.name, r.code, r.stderr, tt.msg)
+		}
+	}
+}
