@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/spf13/cobra"
+
+	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/signing"
+)
+
+// redeliverTokenTTL is the lifetime of the operator token minted per call.
+const redeliverTokenTTL = 2 * time.Minute
+
+func newRedeliverCmd() *cobra.Command {
+	var gatewayURL, keyPath, passwordFile, kid, iss, aud, sub, deliveryID, partnerID string
+	var timeout time.Duration
+	c := &cobra.Command{
+		Use:   "redeliver --gateway URL --key KEY --kid KID --iss ISS --aud AUD (--delivery ID | --partner ID)",
+		Short: "Queue dead letters for delivery again (operators)",
+		Long: `Move dead letters back to the outbox, once the reason they died is fixed
+(the partner is reachable again, its key is registered, ...). --delivery ID
+redelivers one dead delivery; --partner ID redelivers every dead delivery to
+that partner. The delivery ids are in GET /v1/cases/{case_id} (deliveries)
+and in the gateway's log ("delivery attempt failed", state dead).
+
+The command mints a fresh operator token for the call (alg SM2, lifetime 2
+minutes, a new UUIDv7 jti, --sub naming the person acting), calls
+POST /v1/admin/deliveries/{id}/redeliver or
+POST /v1/admin/partners/{id}/redeliver, and prints the gateway's answer:
+
+  {"redelivered": ["<delivery id>", ...], "count": N}
+
+Exit status: 0 when the gateway took the request (count may be 0 when the
+partner had no dead letters), 1 when the gateway refused it (its error code
+and message are printed: forbidden for a caller that is not an operator,
+not_found, invalid_transition for a delivery that is not dead, ...), 2 when
+the command could not run (bad flags, unreadable key, gateway unreachable).`,
+		Example: `  # against "tongban demo --dir demo": one dead delivery, then all of 330702's
+  tongban redeliver --gateway http://127.0.0.1:8080 --key demo/keys/operator.key \
+    --kid operator --iss operator --aud tongban-demo --delivery 0193a5b0-...
+  tongban redeliver --gateway http://127.0.0.1:8080 --key demo/keys/operator.key \
+    --kid operator --iss operator --aud tongban-demo --partner 330702`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if gatewayURL == "" || keyPath == "" || kid == "" || iss == "" || aud == "" {
+				return errors.New("--gateway, --key, --kid, --iss and --aud are required")
+			}
+			if (deliveryID == "") == (partnerID == "") {
+				return errors.New("give exactly one of --delivery ID and --partner ID")
+			}
+			if timeout <= 0 {
+				return errors.New("--timeout must be positive")
+			}
+			base, err := redeliverBase(gatewayURL)
+			if err != nil {
+				return err
+			}
+			target := base + "/v1/admin/deliveries/" + url.PathEscape(deliveryID) + "/redeliver"
+			if partnerID != "" {
+				target = base + "/v1/admin/partners/" + url.PathEscape(partnerID) + "/redeliver"
+			}
+			e, err := engineFlag(cmd)
+			if err != nil {
+				return err
+			}
+			key, err := loadPrivateKey(keyPath, passwordFile)
+			if err != nil {
+				return err
+			}
+			jti, err := uuid.NewV7()
+			if err != nil {
+				return err
+			}
+			tok, err := signing.IssueToken(signing.NewSigner(key, e), signing.TokenRequest{
+				KeyID: kid, Issuer: iss, Subject: sub, Audience: aud, TTL: redeliverTokenTTL, ID: jti.String(),
+			})
+			if err != nil {
+				return err
+			}
+			res, err := redeliverCall(cmd, &http.Client{
+				Timeout: timeout,
+				// The bearer token must not follow a redirect anywhere.
+				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			}, target, tok)
+			if err != nil {
+				return err
+			}
+			out, err := json.MarshalIndent(res, "", "  ")
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), string(out))
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&gatewayURL, "gateway", "", "gateway base URL, e.g. http://127.0.0.1:8080 (required)")
+	f.StringVar(&keyPath, "key", "", "operator's PEM private key (required)")
+	f.StringVar(&passwordFile, "password-file", "", "file holding the password of an encrypted key")
+	f.StringVar(&kid, "kid", "", "key id registered with the gateway (required)")
+	f.StringVar(&iss, "iss", "", "caller id of the operator, e.g. operator (required)")
+	f.StringVar(&aud, "aud", "", "gateway id, e.g. tongban-demo (required)")
+	f.StringVar(&sub, "sub", "", "the person acting (the gateway logs it with the redelivery)")
+	f.StringVar(&deliveryID, "delivery", "", "redeliver this dead delivery")
+	f.StringVar(&partnerID, "partner", "", "redeliver every dead delivery to this partner")
+	f.DurationVar(&timeout, "timeout", 30*time.Second, "give up on the gateway after this long")
+	return c
+}
+
+// redeliverBase checks a gateway base URL and returns it without a trailing
+// slash.
+func redeliverBase(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("--gateway %q must be an http or https base URL such as http://127.0.0.1:8080", raw)
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// redeliverCall posts the redelivery request and returns the gateway's
+// result, an exitError 1 for a refusal, or another error (exit 2) when
+// there was no usable answer.
+func redeliverCall(cmd *cobra.Command, client *http.Client, target, token string) (*contracts.RedeliverResult, error) {
+	req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, target, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL is in the message already
+		}
+		return nil, fmt.Errorf("calling the gateway at %s: %w", target, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("reading the gateway's answer: %w", err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		var res contracts.RedeliverResult
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&res); err != nil || res.Redelivered == nil {
+			return nil, fmt.Errorf("the gateway answered 200 with a body that is not a redelivery result: %.200q", raw)
+		}
+		return &res, nil
+	}
+	var ge contracts.Error
+	if json.Unmarshal(raw, &ge) == nil && ge.Code != "" {
+		msg := fmt.Sprintf("redeliver refused: %s: %s (HTTP %d", ge.Code, ge.Message, resp.StatusCode)
+		if ge.RequestID != "" {
+			msg += ", request_id " + ge.RequestID
+		}
+		return nil, &exitError{1, msg + ")"}
+	}
+	if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode/100 == 3 {
+		return nil, &exitError{1, fmt.Sprintf("redeliver refused: the gateway redirects (HTTP %d) to %s; pass that as --gateway if you trust it", resp.StatusCode, loc)}
+	}
+	return nil, &exitError{1, fmt.Sprintf("redeliver refused: HTTP %d without an error body: %.200q", resp.StatusCode, raw)}
+}
