@@ -34,7 +34,7 @@ type Dispatcher struct {
 // DispatcherOptions tune the dispatcher; zero values take the defaults.
 type DispatcherOptions struct {
 	Batch   int           // deliveries claimed per round; default 64
-	Workers int           // concurrent attempts; default 16
+	Workers int           // concurrent attempts; default 32
 	Lease   time.Duration // claim lease; must exceed one attempt; default 2m
 	Poll    time.Duration // longest idle sleep; default 1s
 	Floor   time.Duration // shortest idle sleep; default 20ms
@@ -47,7 +47,7 @@ func NewDispatcher(store Store, dir *Directory, clock Clock, log *slog.Logger, o
 		o.Batch = 64
 	}
 	if o.Workers <= 0 {
-		o.Workers = 16
+		o.Workers = 32
 	}
 	if o.Lease <= 0 {
 		o.Lease = 2 * time.Minute
@@ -90,7 +90,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	defer wg.Wait()
 	detached := context.WithoutCancel(ctx)
 	for ctx.Err() == nil {
-		want := min(d.opt.Workers-len(sem), d.opt.Batch)
+		free := d.opt.Workers - len(sem)
+		want := min(free, d.opt.Batch)
+		if len(sem) > 0 && free < max(1, d.opt.Workers/4) {
+			want = 0 // wait for a few workers to free up: one claim, several deliveries
+		}
 		got := 0
 		if want > 0 {
 			batch, err := d.store.ClaimDue(ctx, d.clock.Now().UTC(), d.opt.Lease, want)

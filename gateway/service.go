@@ -169,8 +169,13 @@ func (s *Service) SubmitCase(ctx context.Context, in Inbound) (*Signed, error) {
 		return nil, fromField(err)
 	}
 	bodySM3 := s.crypto.SM3Hex(in.Body)
-	if ans, err := s.lookupReplay(ctx, in.Caller.ID(), sub.ExchangeID, bodySM3); ans != nil || err != nil {
-		return ans, err
+	// A new case needs no read first: CreateCase refuses a used exchange_id
+	// and the replay is answered then. A resubmission is checked up front,
+	// because its replay would otherwise meet the case in its new state.
+	if sub.ResubmitsCaseID != "" {
+		if ans, err := s.lookupReplay(ctx, in.Caller.ID(), sub.ExchangeID, bodySM3); ans != nil || err != nil {
+			return ans, err
+		}
 	}
 	for i, m := range sub.Materials {
 		if err := s.checkContent(fmt.Sprintf("materials[%d]", i), m.Content, m.SM3); err != nil {

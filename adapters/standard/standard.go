@@ -142,7 +142,7 @@ func New(p adapters.Params) (*Adapter, error) {
 		return nil, err
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConnsPerHost = 8
+	transport.MaxIdleConnsPerHost = 64 // at least the dispatcher's workers, so connections are reused under load
 	c := &retryablehttp.Client{
 		HTTPClient: &http.Client{
 			Transport: transport,

@@ -58,7 +58,7 @@ type Limits struct {
 
 // Delivery tunes the outbox dispatcher.
 type Delivery struct {
-	Workers int           `yaml:"workers"` // default 16
+	Workers int           `yaml:"workers"` // default 32
 	Batch   int           `yaml:"batch"`   // default 64
 	Lease   time.Duration `yaml:"lease"`   // default 2m
 	Poll    time.Duration `yaml:"poll"`    // default 1s

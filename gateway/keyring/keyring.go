@@ -101,6 +101,15 @@ type Keyring struct {
 	keys map[string]registered // by key id; a key id has exactly one caller
 
 	cache *tokenCache // nil when disabled
+
+	issuedMu sync.Mutex
+	issued   map[string]issuedToken // by audience
+}
+
+// issuedToken is a token IssueToken minted, reused while fresh.
+type issuedToken struct {
+	token   string
+	renewAt time.Time
 }
 
 // New returns a Keyring with no caller keys registered, or an error naming
@@ -335,8 +344,17 @@ func tokenID(token string) [sha256.Size]byte {
 // IssueToken mints a token for calling the partner audience: alg SM2 signed
 // with the gateway's key, kid the gateway's key id, iss the gateway id, a
 // lifetime of IssuedTokenTTL from now, and a fresh UUIDv7 as jti.
+//
+// Like any caller, the gateway reuses its token: one minted for an audience
+// is returned again until half its lifetime has passed (tokens are reusable
+// until they expire; requests stay idempotent through exchange_id).
 func (k *Keyring) IssueToken(audience string) (string, error) {
 	now := k.clock()
+	k.issuedMu.Lock()
+	defer k.issuedMu.Unlock()
+	if it, ok := k.issued[audience]; ok && now.Before(it.renewAt) {
+		return it.token, nil
+	}
 	jti, err := contracts.NewUUIDv7(now, rand.Reader)
 	if err != nil {
 		return "", fmt.Errorf("keyring: issue token: %w", err)
@@ -352,6 +370,10 @@ func (k *Keyring) IssueToken(audience string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("keyring: issue token: %w", err)
 	}
+	if k.issued == nil {
+		k.issued = map[string]issuedToken{}
+	}
+	k.issued[audience] = issuedToken{token: tok, renewAt: now.Add(IssuedTokenTTL / 2)}
 	return tok, nil
 }
 

@@ -499,10 +499,17 @@ func TestIssueToken(t *testing.T) {
 	if err := contracts.ValidateUUID(info.ID); err != nil || info.ID[14] != '7' {
 		t.Errorf("got jti %q, want a UUIDv7", info.ID)
 	}
+	// Reused while fresh, renewed after half its lifetime.
+	again, err := f.k.IssueToken("320404")
+	checkErr(t, err)
+	if again != tok {
+		t.Error("a fresh token was not reused")
+	}
+	f.clock.Advance(keyring.IssuedTokenTTL/2 + time.Second)
 	other, err := f.k.IssueToken("320404")
 	checkErr(t, err)
 	if otherInfo, _ := partner.VerifyToken(other); otherInfo.ID == info.ID {
-		t.Errorf("got the same jti %q twice", info.ID)
+		t.Errorf("got the same jti %q after half the lifetime", info.ID)
 	}
 
 	// Addressed to someone else, it does not verify at this partner.
