@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"github.com/tongban/tongban/contracts"
@@ -69,20 +68,8 @@ the command could not run (bad flags, unreadable key, gateway unreachable).`,
 			if partnerID != "" {
 				target = base + "/v1/admin/partners/" + url.PathEscape(partnerID) + "/redeliver"
 			}
-			e, err := engineFlag(cmd)
-			if err != nil {
-				return err
-			}
-			key, err := loadPrivateKey(keyPath, passwordFile)
-			if err != nil {
-				return err
-			}
-			jti, err := uuid.NewV7()
-			if err != nil {
-				return err
-			}
-			tok, err := signing.IssueToken(signing.NewSigner(key, e), signing.TokenRequest{
-				KeyID: kid, Issuer: iss, Subject: sub, Audience: aud, TTL: redeliverTokenTTL, ID: jti.String(),
+			tok, err := mintToken(cmd, keyPath, passwordFile, signing.TokenRequest{
+				KeyID: kid, Issuer: iss, Subject: sub, Audience: aud, TTL: redeliverTokenTTL,
 			})
 			if err != nil {
 				return err

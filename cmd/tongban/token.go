@@ -32,20 +32,8 @@ refuses tokens that live longer than its configured maximum (default 10m).`,
 			if ttl <= 0 {
 				return errors.New("--ttl must be positive")
 			}
-			e, err := engineFlag(cmd)
-			if err != nil {
-				return err
-			}
-			key, err := loadPrivateKey(keyPath, passwordFile)
-			if err != nil {
-				return err
-			}
-			jti, err := uuid.NewV7()
-			if err != nil {
-				return err
-			}
-			tok, err := signing.IssueToken(signing.NewSigner(key, e), signing.TokenRequest{
-				KeyID: kid, Issuer: iss, Subject: sub, Audience: aud, TTL: ttl, ID: jti.String(),
+			tok, err := mintToken(cmd, keyPath, passwordFile, signing.TokenRequest{
+				KeyID: kid, Issuer: iss, Subject: sub, Audience: aud, TTL: ttl,
 			})
 			if err != nil {
 				return err
@@ -63,4 +51,23 @@ refuses tokens that live longer than its configured maximum (default 10m).`,
 	f.StringVar(&sub, "sub", "", "window or operator acting, e.g. window-320404")
 	f.DurationVar(&ttl, "ttl", 5*time.Minute, "token lifetime")
 	return c
+}
+
+// mintToken loads the caller's key and signs req with a fresh UUIDv7 jti,
+// using the engine chosen with --engine.
+func mintToken(cmd *cobra.Command, keyPath, passwordFile string, req signing.TokenRequest) (string, error) {
+	e, err := engineFlag(cmd)
+	if err != nil {
+		return "", err
+	}
+	key, err := loadPrivateKey(keyPath, passwordFile)
+	if err != nil {
+		return "", err
+	}
+	jti, err := uuid.NewV7()
+	if err != nil {
+		return "", err
+	}
+	req.ID = jti.String()
+	return signing.IssueToken(signing.NewSigner(key, e), req)
 }
