@@ -3,7 +3,6 @@ package gateway
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/tongban/tongban/contracts"
@@ -117,16 +116,6 @@ func NewDirectory(partners []*Partner) (*Directory, error) {
 
 // Get returns the partner with id, or nil.
 func (d *Directory) Get(id string) *Partner { return d.byID[id] }
-
-// IDs returns the partner ids, sorted.
-func (d *Directory) IDs() []string {
-	ids := make([]string, 0, len(d.byID))
-	for id := range d.byID {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
-}
 
 // Route returns the delivering partner for region, trying the district,
 // then its city, then its province.

@@ -35,6 +35,3 @@ func CanReport(from, to contracts.CaseState) bool {
 	}
 	return false
 }
-
-// Terminal reports whether no status update can follow state.
-func Terminal(state contracts.CaseState) bool { return len(transitions[state]) == 0 }

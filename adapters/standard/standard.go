@@ -373,7 +373,7 @@ func parseAck(raw []byte) (*contracts.Ack, error) {
 		return nil, errors.New("exchange_id is not a canonical UUID")
 	case ack.AcknowledgedAt.IsZero():
 		return nil, errors.New("acknowledged_at is missing")
-	case !isSM3Hex(ack.BodySM3):
+	case contracts.ValidateSM3Hex("body_sm3", ack.BodySM3) != nil:
 		return nil, errors.New("body_sm3 is not 64 lowercase hex digits")
 	case ack.KeyID == "":
 		return nil, errors.New("key_id is missing")
@@ -386,15 +386,3 @@ func parseAck(raw []byte) (*contracts.Ack, error) {
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
-
-func isSM3Hex(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
