@@ -240,11 +240,16 @@ type UsageRecord struct {
 	LicenseTypeCode string `json:"license_type_code,omitempty"`
 	// HolderIDMasked is the holder's masked id number.
 	HolderIDMasked string `json:"holder_id_masked,omitempty"`
-	// Outcome is the verification result.
-	Outcome LicenseOutcome `json:"outcome"`
+	// Outcome is the verification result; absent when the verification
+	// was refused (see ErrorCode).
+	Outcome LicenseOutcome `json:"outcome,omitempty"`
+	// ErrorCode is why the verification was refused before any lookup
+	// (for example invalid_license_id, forbidden, no_route); absent when
+	// it has an Outcome.
+	ErrorCode Code `json:"error_code,omitempty"`
 	// SourceRegion is the GB/T 2260 code of the library that answered.
 	SourceRegion string `json:"source_region,omitempty"`
-	// CheckedAt is when the license was checked.
+	// CheckedAt is when the verification was made.
 	CheckedAt time.Time `json:"checked_at"`
 	// Cached reports whether the answer came from the gateway's cache.
 	Cached bool `json:"cached"`

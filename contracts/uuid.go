@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 )
 
@@ -54,10 +55,19 @@ func NewUUIDv7(t time.Time, r io.Reader) (string, error) {
 	if _, err := io.ReadFull(r, b[6:]); err != nil {
 		return "", fmt.Errorf("contracts: uuid random bits: %w", err)
 	}
-	ms := uint64(t.UnixMilli())
+	putMillis(&b, uint64(t.UnixMilli()))
+	return formatUUIDv7(&b), nil
+}
+
+func putMillis(b *[16]byte, ms uint64) {
 	for i := 0; i < 6; i++ {
 		b[i] = byte(ms >> (40 - 8*i))
 	}
+}
+
+// formatUUIDv7 sets the version and variant bits of b and returns its
+// lowercase canonical text form.
+func formatUUIDv7(b *[16]byte) string {
 	b[6] = 0x70 | b[6]&0x0f
 	b[8] = 0x80 | b[8]&0x3f
 	var out [36]byte
@@ -70,5 +80,65 @@ func NewUUIDv7(t time.Time, r io.Reader) (string, error) {
 	hex.Encode(out[19:23], b[8:10])
 	out[23] = '-'
 	hex.Encode(out[24:], b[10:])
-	return string(out[:]), nil
+	return string(out[:])
+}
+
+// UUIDv7Source makes version 7 UUIDs that strictly increase, in text order
+// as in byte order, even when many are made in one millisecond or the clock
+// steps back (RFC 9562 §6.2, method 2: within a millisecond the 74 random
+// bits of the previous id are incremented by a random amount). Ids a
+// source makes therefore sort in the order it made them. It is safe for
+// concurrent use.
+type UUIDv7Source struct {
+	r    io.Reader
+	mu   sync.Mutex
+	last [16]byte // version and variant bits cleared
+	ms   uint64
+}
+
+// NewUUIDv7Source returns a source reading its random bits from r.
+func NewUUIDv7Source(r io.Reader) *UUIDv7Source { return &UUIDv7Source{r: r} }
+
+// Next returns the next id for time t: later than every id the source made
+// before.
+func (s *UUIDv7Source) Next(t time.Time) (string, error) {
+	var fresh [16]byte
+	if _, err := io.ReadFull(s.r, fresh[6:]); err != nil {
+		return "", fmt.Errorf("contracts: uuid random bits: %w", err)
+	}
+	fresh[6] &= 0x0f
+	fresh[8] &= 0x3f
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ms := uint64(max(t.UnixMilli(), 0))
+	if ms > s.ms {
+		s.ms, s.last = ms, fresh
+		putMillis(&s.last, ms)
+	} else if !incrementRandBits(&s.last, uint32(fresh[15])+1) {
+		// 74 bits ran out within one millisecond: borrow the next one.
+		s.ms++
+		s.last = fresh
+		putMillis(&s.last, s.ms)
+	}
+	b := s.last
+	return formatUUIDv7(&b), nil
+}
+
+// incrementRandBits adds n to the 74-bit field of b (the low 4 bits of
+// byte 6, byte 7, the low 6 bits of byte 8 and bytes 9–15) and reports
+// false when it overflows.
+func incrementRandBits(b *[16]byte, n uint32) bool {
+	carry := n
+	for i := 15; i >= 6 && carry > 0; i-- {
+		limit := uint32(0x100)
+		switch i {
+		case 8:
+			limit = 0x40
+		case 6:
+			limit = 0x10
+		}
+		v := uint32(b[i]) + carry
+		b[i], carry = byte(v%limit), v/limit
+	}
+	return carry == 0
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"io"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 )
@@ -81,4 +83,39 @@ func FuzzValidateUUID(f *testing.F) {
 			t.Fatalf("accepted %q", s)
 		}
 	})
+}
+
+// TestUUIDv7SourceIncreases checks that ids of one source strictly increase
+// within one millisecond, across a clock step back, and at the overflow of
+// the 74 random bits, and that every id is a valid UUIDv7.
+func TestUUIDv7SourceIncreases(t *testing.T) {
+	base := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name  string
+		rand  io.Reader
+		times func(i int) time.Time
+	}{
+		{"same millisecond", rand.Reader, func(int) time.Time { return base }},
+		{"clock steps back", rand.Reader, func(i int) time.Time { return base.Add(-time.Duration(i) * time.Millisecond) }},
+		{"random bits near overflow", bytes.NewReader(bytes.Repeat([]byte{0xff}, 10*3000)), func(int) time.Time { return base }},
+		{"time moves on", rand.Reader, func(i int) time.Time { return base.Add(time.Duration(i) * time.Millisecond) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewUUIDv7Source(tt.rand)
+			prev := ""
+			for i := range 3000 {
+				id, err := s.Next(tt.times(i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := ValidateUUID(id); err != nil || id[14] != '7' || !strings.ContainsRune("89ab", rune(id[19])) {
+					t.Fatalf("id %s is not a UUIDv7: %v", id, err)
+				}
+				if id <= prev {
+					t.Fatalf("id %d %s does not sort after %s", i, id, prev)
+				}
+				prev = id
+			}
+		})
+	}
 }
