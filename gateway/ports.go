@@ -101,6 +101,21 @@ type Store interface {
 	// CountByState returns how many deliveries are in each transport state.
 	CountByState(ctx context.Context) (map[contracts.TransportState]int, error)
 
+	// AddUsage stores usage records and the deliveries that pass them to
+	// their issuers in one atomic write. The deliveries belong to no case
+	// (CaseID ""), so the per-case order rule of ClaimDue does not hold
+	// them back; the store assigns each its Seq and State pending.
+	AddUsage(ctx context.Context, entries []UsageEntry, enqueue []*Delivery) error
+	// ListUsage returns the usage records q selects, newest first (by
+	// UsageRecordID, descending), at most q.Limit of them.
+	ListUsage(ctx context.Context, q UsageQuery) ([]UsageEntry, error)
+	// MarkDelivered records the acknowledgement of a delivery that belongs
+	// to no case (State, Attempts, DeliveredAt, Ack, AckBody, AckSig). It is
+	// fenced like SaveAttempt: ErrStale when the delivery is no longer
+	// in_flight under d.LeaseUntil, ErrNotFound when there is no such
+	// delivery or it belongs to a case (use UpdateCase for those).
+	MarkDelivered(ctx context.Context, d *Delivery) error
+
 	// Close releases the store; pending writes complete first.
 	Close() error
 }
@@ -116,6 +131,58 @@ type Store interface {
 type Adapter interface {
 	DeliverCase(ctx context.Context, d *contracts.CaseDelivery) (ack *contracts.Ack, raw, sig []byte, err error)
 	DeliverStatus(ctx context.Context, d *contracts.StatusDelivery) (ack *contracts.Ack, raw, sig []byte, err error)
+}
+
+// UsageEntry is one usage record (用证记录) as the store keeps it: the
+// record as callers see it (holder id masked) plus what only the store
+// holds.
+type UsageEntry struct {
+	Record contracts.UsageRecord
+	// HolderType and HolderID are the holder's full id, when known (from
+	// the request or the library's record); "" otherwise. They are never
+	// returned to callers, only matched by UsageQuery.HolderID.
+	HolderType string
+	HolderID   string
+	// Library is the partner id of the library consulted (the issuing
+	// region's), "" when the verification was refused before routing.
+	Library string
+	// Subject is the token's sub of the caller (the person acting), kept
+	// as evidence.
+	Subject string
+}
+
+// UsageQuery selects usage records. Empty fields do not filter.
+type UsageQuery struct {
+	HolderID  string    // the holder's full id number, matched exactly
+	LicenseID string    // matched exactly
+	Caller    string    // the caller that verified
+	From      time.Time // Record.CheckedAt >= From, when not zero
+	To        time.Time // Record.CheckedAt < To, when not zero
+	// VisibleTo, when set, keeps only records where it is the Caller, the
+	// Record.WindowID or the Library: what a partner or window may see.
+	VisibleTo string
+	// Before, when set, keeps only records whose UsageRecordID sorts
+	// before it (the next page after a record with that id).
+	Before string
+	// Limit is the most records returned; it must be positive.
+	Limit int
+}
+
+// LicenseSource is an optional adapter capability: looking licenses up in
+// the partner's license library (证照库). raw and sig are the library's
+// answer as it sent it. It must honour ctx's deadline. An error means the
+// library did not give a usable answer (timeout, transport failure, bad
+// signature, malformed answer); a library that has no such license answers
+// with Found false.
+type LicenseSource interface {
+	LookupLicense(ctx context.Context, q *contracts.LicenseLookupRequest) (resp *contracts.LicenseLookupResponse, raw, sig []byte, err error)
+}
+
+// UsageReceiver is an optional adapter capability: passing usage records
+// to the partner that issued the license (用证记录回传), acknowledged like
+// any delivery. Errors follow the Adapter rules.
+type UsageReceiver interface {
+	DeliverUsage(ctx context.Context, d *contracts.UsageRecordDelivery) (ack *contracts.Ack, raw, sig []byte, err error)
 }
 
 // Crypto errors: implementations of Crypto wrap these so that the HTTP

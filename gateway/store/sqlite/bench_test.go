@@ -93,6 +93,55 @@ func BenchmarkCreateCase(b *testing.B) {
 	}
 }
 
+// benchUsage returns one usage record of a verification at now and the
+// delivery passing it to the issuer, as a license verification stores
+// them.
+func benchUsage(now time.Time) ([]gateway.UsageEntry, []*gateway.Delivery) {
+	n := benchIDs.Add(1)
+	id := fmt.Sprintf("0195b3c2-7e4a-7%03x-8%03x-%012x", n>>12&0xfff, n&0xfff, n)
+	u := gateway.UsageEntry{
+		Record: contracts.UsageRecord{
+			UsageRecordID: id, Caller: "320404", WindowID: "window-320404", OperatorID: "clerk-07",
+			Purpose: "个体工商户设立登记：核验营业执照", CaseID: fmt.Sprintf("case-%012d", n),
+			LicenseID:       "1.2.156.3005.2.11100000000000127001.11330702002566031G.320260302001.001.K",
+			LicenseTypeCode: "11100000000000127001", HolderIDMasked: "110105********002X",
+			Outcome: contracts.LicenseOutcomeValid, SourceRegion: "330702", CheckedAt: now,
+		},
+		HolderType: "111", HolderID: "11010519491231002X", Library: "330702", Subject: "clerk-07",
+	}
+	d := &gateway.Delivery{
+		ID: "d-" + id, Kind: contracts.DeliveryKindUsageRecord, Partner: "330702", ExchangeID: "x-" + id,
+		Payload: benchPayload[:600], NextAt: now, CreatedAt: now,
+	}
+	return []gateway.UsageEntry{u}, []*gateway.Delivery{d}
+}
+
+// BenchmarkAddUsage measures AddUsage of one usage record and its
+// delivery from 64 concurrent callers, as concurrent license
+// verifications store them.
+func BenchmarkAddUsage(b *testing.B) {
+	for _, mode := range []string{"FULL", "NORMAL"} {
+		b.Run("sync="+mode, func(b *testing.B) {
+			s := openBench(b, mode)
+			now := time.Now()
+			before := s.Stats()
+			b.SetParallelism(32)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					entries, ds := benchUsage(now)
+					if err := s.AddUsage(context.Background(), entries, ds); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+			reportBatch(b, s, before)
+		})
+	}
+}
+
 // BenchmarkDeliveryCycle measures the whole life of a delivery as the
 // gateway drives it: 64 submitters create cases; one dispatcher claims due
 // deliveries (up to 256 at a time); 64 workers read each case and mark its

@@ -36,6 +36,17 @@ func (e *encoder) time(t time.Time) any {
 	return t.UnixNano()
 }
 
+// instant encodes t as Unix nanoseconds like time, except that the zero
+// time is math.MinInt64 rather than NULL, so that it compares before
+// every other time, as time.Time{} does.
+func (e *encoder) instant(t time.Time) int64 {
+	if t.IsZero() {
+		return math.MinInt64
+	}
+	n, _ := e.time(t).(int64)
+	return n
+}
+
 // json encodes v as JSON text.
 func (e *encoder) json(v any) any {
 	b, err := json.Marshal(v)
@@ -74,7 +85,11 @@ func decTime(n sql.NullInt64) time.Time {
 
 // decDue decodes a due_at value, where math.MinInt64 means "at once"
 // (a zero NextAt or LeaseUntil).
-func decDue(n int64) time.Time {
+func decDue(n int64) time.Time { return decInstant(n) }
+
+// decInstant decodes what instant encoded: math.MinInt64 is the zero
+// time.
+func decInstant(n int64) time.Time {
 	if n == math.MinInt64 {
 		return time.Time{}
 	}
@@ -169,4 +184,29 @@ func scanDelivery(sc scanner) (*gateway.Delivery, error) {
 		}
 	}
 	return &d, nil
+}
+
+const usageCols = `usage_record_id, caller, window_id, operator_id, purpose, case_id, license_id,
+	license_type_code, holder_id_masked, outcome, error_code, source_region, checked_at, cached,
+	holder_type, holder_id, library, subject`
+
+// usageArgs returns u's values for usageCols.
+func (e *encoder) usageArgs(u *gateway.UsageEntry) []any {
+	r := &u.Record
+	return []any{r.UsageRecordID, r.Caller, r.WindowID, r.OperatorID, r.Purpose, r.CaseID, r.LicenseID,
+		r.LicenseTypeCode, r.HolderIDMasked, string(r.Outcome), string(r.ErrorCode), r.SourceRegion,
+		e.instant(r.CheckedAt), r.Cached, u.HolderType, u.HolderID, u.Library, u.Subject}
+}
+
+func scanUsage(sc scanner) (gateway.UsageEntry, error) {
+	var (
+		u         gateway.UsageEntry
+		r         = &u.Record
+		checkedAt int64
+	)
+	err := sc.Scan(&r.UsageRecordID, &r.Caller, &r.WindowID, &r.OperatorID, &r.Purpose, &r.CaseID,
+		&r.LicenseID, &r.LicenseTypeCode, &r.HolderIDMasked, &r.Outcome, &r.ErrorCode, &r.SourceRegion,
+		&checkedAt, &r.Cached, &u.HolderType, &u.HolderID, &u.Library, &u.Subject)
+	r.CheckedAt = decInstant(checkedAt)
+	return u, err
 }

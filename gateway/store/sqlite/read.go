@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/tongban/tongban/contracts"
@@ -14,9 +15,16 @@ import (
 // readStmts are the reads, prepared once on the read-only pool.
 type readStmts struct {
 	getCase, getExchange, history, deliveries, getDelivery, nextDue, counts *sql.Stmt
+
+	// usage holds ListUsage's statements, prepared on db on first use: one
+	// per combination of filters, keyed by its text.
+	db      *sql.DB
+	usageMu sync.Mutex
+	usage   map[string]*sql.Stmt
 }
 
 func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
+	r.db = db
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		sql  string
@@ -45,7 +53,32 @@ func (r *readStmts) close() error {
 			errs = append(errs, st.Close())
 		}
 	}
+	r.usageMu.Lock()
+	defer r.usageMu.Unlock()
+	for _, st := range r.usage {
+		errs = append(errs, st.Close())
+	}
+	r.usage = nil
 	return errors.Join(errs...)
+}
+
+// usageStmt returns the prepared statement of text, a ListUsage query,
+// preparing it on first use.
+func (r *readStmts) usageStmt(ctx context.Context, text string) (*sql.Stmt, error) {
+	r.usageMu.Lock()
+	defer r.usageMu.Unlock()
+	if st, ok := r.usage[text]; ok {
+		return st, nil
+	}
+	st, err := r.db.PrepareContext(ctx, text)
+	if err != nil {
+		return nil, fmt.Errorf("prepare %q: %w", text, err)
+	}
+	if r.usage == nil {
+		r.usage = make(map[string]*sql.Stmt)
+	}
+	r.usage[text] = st
+	return st, nil
 }
 
 // GetExchange returns the exchange sender sent under exchangeID, with its
@@ -90,8 +123,12 @@ func (s *Store) History(ctx context.Context, caseID string) ([]gateway.Status, e
 }
 
 // Deliveries returns the case's deliveries in Seq order. It returns an
-// empty list for an unknown case.
+// empty list for an unknown case, and for caseID "": the deliveries of no
+// case (usage records) belong to no case to list them by.
 func (s *Store) Deliveries(ctx context.Context, caseID string) ([]*gateway.Delivery, error) {
+	if caseID == "" {
+		return nil, nil
+	}
 	rows, err := s.r.deliveries.QueryContext(ctx, caseID)
 	if err != nil {
 		return nil, readErr(err, "deliveries of case %q", caseID)

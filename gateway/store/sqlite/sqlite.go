@@ -2,13 +2,14 @@
 // in one SQLite database file, using the pure-Go driver modernc.org/sqlite.
 //
 // The database runs in WAL mode. Every write (CreateCase, UpdateCase,
-// ClaimDue, SaveAttempt, Redeliver, RedeliverDead) goes through a single
-// writer goroutine that takes all requests waiting in its queue, applies
-// them in one transaction with a savepoint per request, commits once and
-// then answers each caller (group commit): N concurrent writes cost one
-// sync, and one request's failure (ErrDuplicateExchange, ErrStale, ...)
-// undoes only that request. Reads use a separate pool of read-only
-// connections, which WAL lets run alongside the writer.
+// ClaimDue, SaveAttempt, Redeliver, RedeliverDead, AddUsage,
+// MarkDelivered) goes through a single writer goroutine that takes all
+// requests waiting in its queue, applies them in one transaction with a
+// savepoint per request, commits once and then answers each caller (group
+// commit): N concurrent writes cost one sync, and one request's failure
+// (ErrDuplicateExchange, ErrStale, ...) undoes only that request. Reads use
+// a separate pool of read-only connections, which WAL lets run alongside
+// the writer.
 //
 // A write that returns nil is committed and synced as Options.Synchronous
 // says. Once a write has been queued it runs to its end even if its context

@@ -142,23 +142,9 @@ func (w *writer) applyChange(ch *gateway.Change, create bool) (changeResult, err
 		if d.CaseID != "" && d.CaseID != c.ID {
 			return res, fmt.Errorf("delivery %q is for case %q", d.ID, d.CaseID)
 		}
-		args := []any{d.ID, c.ID, d.Partner, string(d.Kind), d.ExchangeID, d.Attempts,
-			e.time(d.NextAt), e.time(d.CreatedAt), d.LastError, blob(d.Payload)}
-		if e.err != nil {
-			return res, fmt.Errorf("delivery %q: %w", d.ID, e.err)
-		}
-		r, err := w.insDelivery.ExecContext(w.bg, args...)
-		if err != nil {
-			if isConstraint(err) {
-				return res, fmt.Errorf("delivery %q already exists", d.ID)
-			}
-			return res, fmt.Errorf("insert delivery %q: %w", d.ID, err)
-		}
-		if res.seqs[i], err = r.LastInsertId(); err != nil {
-			return res, fmt.Errorf("insert delivery %q: %w", d.ID, err)
-		}
-		if _, err := w.insPayload.ExecContext(w.bg, res.seqs[i], blob(d.Payload)); err != nil {
-			return res, fmt.Errorf("insert payload of delivery %q: %w", d.ID, err)
+		var err error
+		if res.seqs[i], err = w.insertDelivery(d, c.ID); err != nil {
+			return res, err
 		}
 	}
 
@@ -167,21 +153,58 @@ func (w *writer) applyChange(ch *gateway.Change, create bool) (changeResult, err
 		if e.err != nil {
 			return res, fmt.Errorf("delivered %q: %w", d.ID, e.err)
 		}
-		var seq int64
-		err := w.markDelivered.QueryRowContext(w.bg, d.Attempts, deliveredAt, d.ID, c.ID, lease).Scan(&seq)
-		if errors.Is(err, sql.ErrNoRows) {
-			// Fenced out, or no such delivery of this case. Either way the
-			// caller's savepoint rolls back everything written above.
-			return res, w.fenceErr(d, c.ID)
-		}
-		if err != nil {
-			return res, fmt.Errorf("mark delivery %q delivered: %w", d.ID, err)
-		}
-		if _, err := w.insAck.ExecContext(w.bg, seq, ack, blob(d.AckBody), blob(d.AckSig)); err != nil {
-			return res, fmt.Errorf("store ack of delivery %q: %w", d.ID, err)
+		// Fenced out, or no such delivery of this case: either way the
+		// caller's savepoint rolls back everything written above.
+		if err := w.markDone(d, c.ID, deliveredAt, ack, lease); err != nil {
+			return res, err
 		}
 	}
 	return res, nil
+}
+
+// insertDelivery inserts d as a pending delivery of case caseID ("" for
+// none) with its payload, and returns the seq it was given.
+func (w *writer) insertDelivery(d *gateway.Delivery, caseID string) (int64, error) {
+	var e encoder
+	args := []any{d.ID, caseID, d.Partner, string(d.Kind), d.ExchangeID, d.Attempts,
+		e.time(d.NextAt), e.time(d.CreatedAt), d.LastError}
+	if e.err != nil {
+		return 0, fmt.Errorf("delivery %q: %w", d.ID, e.err)
+	}
+	r, err := w.insDelivery.ExecContext(w.bg, args...)
+	if err != nil {
+		if isDuplicate(err) {
+			return 0, fmt.Errorf("delivery %q already exists", d.ID)
+		}
+		return 0, fmt.Errorf("insert delivery %q: %w", d.ID, err)
+	}
+	seq, err := r.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("insert delivery %q: %w", d.ID, err)
+	}
+	if _, err := w.insPayload.ExecContext(w.bg, seq, blob(d.Payload)); err != nil {
+		return 0, fmt.Errorf("insert payload of delivery %q: %w", d.ID, err)
+	}
+	return seq, nil
+}
+
+// markDone marks d, a delivery of case caseID ("" for none), delivered
+// with its acknowledgement, if it is still in flight under the caller's
+// lease; deliveredAt, ack and lease are d's, encoded. It fails like
+// fenceErr when the fence or the case does not match.
+func (w *writer) markDone(d *gateway.Delivery, caseID string, deliveredAt, ack, lease any) error {
+	var seq int64
+	err := w.markDelivered.QueryRowContext(w.bg, d.Attempts, deliveredAt, d.ID, caseID, lease).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return w.fenceErr(d, &caseID)
+	}
+	if err != nil {
+		return fmt.Errorf("mark delivery %q delivered: %w", d.ID, err)
+	}
+	if _, err := w.insAck.ExecContext(w.bg, seq, ack, blob(d.AckBody), blob(d.AckSig)); err != nil {
+		return fmt.Errorf("store ack of delivery %q: %w", d.ID, err)
+	}
+	return nil
 }
 
 // ClaimDue takes up to limit due deliveries (see gateway.Store), marks them
@@ -244,7 +267,7 @@ func (s *Store) SaveAttempt(ctx context.Context, d *gateway.Delivery) error {
 		if n, err := r.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return w.fenceErr(d, "")
+			return w.fenceErr(d, nil)
 		}
 		return nil
 	})
@@ -328,23 +351,29 @@ func (s *Store) RedeliverDead(ctx context.Context, partner string, now time.Time
 	return ids, nil
 }
 
-// fenceErr explains why a fenced write of d changed no row: ErrNotFound if
-// there is no such delivery (of case caseID, unless caseID is empty), else
+// fenceErr explains why a fenced write of d changed no row. It returns
+// ErrNotFound if there is no such delivery, or if ofCase is not nil and
+// the delivery does not belong to case *ofCase ("" meaning no case); else
 // ErrStale, the stored delivery no longer being in flight under d's lease.
-func (w *writer) fenceErr(d *gateway.Delivery, caseID string) error {
+func (w *writer) fenceErr(d *gateway.Delivery, ofCase *string) error {
 	var (
 		storedCase, state string
 		lease             sql.NullInt64
 	)
 	err := w.deliveryFence.QueryRowContext(w.bg, d.ID).Scan(&storedCase, &state, &lease)
 	switch {
-	case errors.Is(err, sql.ErrNoRows), err == nil && caseID != "" && storedCase != caseID:
-		if caseID != "" {
+	case errors.Is(err, sql.ErrNoRows):
+		if ofCase != nil && *ofCase != "" {
 			return fmt.Errorf("delivery %q of this case: %w", d.ID, gateway.ErrNotFound)
 		}
 		return gateway.ErrNotFound
 	case err != nil:
 		return fmt.Errorf("check lease of delivery %q: %w", d.ID, err)
+	case ofCase != nil && storedCase != *ofCase:
+		if *ofCase != "" {
+			return fmt.Errorf("delivery %q of this case: %w", d.ID, gateway.ErrNotFound)
+		}
+		return fmt.Errorf("delivery %q of no case (it belongs to case %q): %w", d.ID, storedCase, gateway.ErrNotFound)
 	}
 	if state != string(contracts.TransportStateInFlight) {
 		return fmt.Errorf("delivery %q is %s, not in flight under the caller's lease: %w", d.ID, state, gateway.ErrStale)

@@ -15,12 +15,14 @@ import (
 // so the query reads about limit rows plus those held back by the per-case
 // order rule, never the whole table; the held-back check seeks
 // deliveries_case. The state list is "not yet delivered or cancelled".
+// Deliveries of no case (an empty case_id) are independent of each other: the
+// rule does not apply to them, and their check is skipped before it seeks.
 const claimCandidates = `SELECT d.seq FROM deliveries AS d
 	WHERE d.due_at IS NOT NULL AND d.due_at <= ?2
-	  AND NOT EXISTS (
+	  AND (d.case_id = '' OR NOT EXISTS (
 		SELECT 1 FROM deliveries AS e
 		WHERE e.case_id = d.case_id AND e.partner = d.partner AND e.seq < d.seq
-		  AND e.state IN ('pending', 'in_flight', 'retry_wait', 'dead'))
+		  AND e.state IN ('pending', 'in_flight', 'retry_wait', 'dead')))
 	ORDER BY d.due_at, d.seq
 	LIMIT ?3`
 
@@ -46,7 +48,7 @@ type writer struct {
 	insStatus, insDelivery, insPayload        *sql.Stmt
 	markDelivered, insAck                     *sql.Stmt
 	saveAttempt, redeliver, deliveryState     *sql.Stmt
-	deliveryFence                             *sql.Stmt
+	deliveryFence, insUsage                   *sql.Stmt
 	redeliverDead, claim                      *sql.Stmt
 
 	stmts []*sql.Stmt
@@ -79,6 +81,8 @@ func newWriter(ctx context.Context, conn *sql.Conn, st *stats) (*writer, error) 
 			next_at, lease_until, created_at, delivered_at, last_error)
 			VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, NULL, ?, NULL, ?)`},
 		{&w.insPayload, `INSERT INTO delivery_payloads (seq, payload) VALUES (?, ?)`},
+		{&w.insUsage, `INSERT INTO usage_records (` + usageCols + `)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		// markDelivered and saveAttempt are fenced: they write only while
 		// the delivery is still in flight under the caller's lease (?5 and
 		// ?6 are the lease; IS also matches a NULL one).
@@ -211,4 +215,12 @@ func (w *writer) run(batch []*request, errs []error) {
 func isConstraint(err error) bool {
 	var e *sqlitedrv.Error
 	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
+}
+
+// isDuplicate reports whether err is a violation of a primary key or a
+// unique constraint: a row with that key is already stored.
+func isDuplicate(err error) bool {
+	var e *sqlitedrv.Error
+	return errors.As(err, &e) &&
+		(e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE)
 }

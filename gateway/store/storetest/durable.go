@@ -51,6 +51,9 @@ func testReopen(t *testing.T, open func(t *testing.T, path string) gateway.Store
 	e.mustClaim(now, time.Hour, ds...)
 	done := e.deliver(c.ID, ds[0], now)
 	e.saveAttempt(ds[1], contracts.TransportStateDead, 8, now)
+	usage := newUsage(zhonglou, now)
+	usageD := usageDelivery(usage, wucheng, now.Add(2*time.Hour))
+	e.addUsage([]gateway.UsageEntry{usage}, usageD)
 	wantCase := e.getCase(c.ID)
 	wantHistory := e.history(c.ID)
 	wantDeliveries := e.deliveries(c.ID)
@@ -87,6 +90,8 @@ func testReopen(t *testing.T, open func(t *testing.T, path string) gateway.Store
 	if got := e.counts(); !sameCounts(got, wantCounts) {
 		t.Errorf("CountByState after reopen: got %v, want %v", got, wantCounts)
 	}
+	sameUsage(t, "ListUsage after reopen", e.listUsage(gateway.UsageQuery{Limit: 10}), []gateway.UsageEntry{usage})
+	sameDelivery(t, "GetDelivery of a delivery of no case after reopen", e.getDelivery(usageD.ID), usageD)
 	// The lease survives: ds[2] is still in flight until now+1h.
 	e.mustClaim(now, time.Hour)
 	e.mustClaim(now.Add(time.Hour), time.Hour, ds[2])

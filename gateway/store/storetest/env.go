@@ -53,6 +53,9 @@ func newEnv(t *testing.T, open func(t *testing.T) gateway.Store) *env {
 	return &env{t: t, s: s}
 }
 
+// sub returns e for subtest t: the same store, failing t.
+func (e *env) sub(t *testing.T) *env { return &env{t: t, s: e.s} }
+
 // newCase returns a new case from zhonglou to wucheng, not yet stored.
 func newCase() *gateway.Case {
 	id := newID("case")
@@ -377,5 +380,131 @@ func sameExchange(t *testing.T, what string, got, want *gateway.Exchange) {
 	w.Body, w.Signature, w.Receipt, w.ReceiptSig = nil, nil, nil, nil
 	if !reflect.DeepEqual(g, w) {
 		t.Errorf("%s:\ngot  %+v\nwant %+v", what, g, w)
+	}
+}
+
+// Usage records.
+
+// The holders and licenses of the usage fixtures.
+const (
+	holderPerson  = "11010519491231002X" // GB 11643 citizen id
+	holderCompany = "91330702MA2D4N8Q6L" // GB 32100 unified social credit code
+	licenseA      = "1.2.156.3005.2.11100000000000127001.11330702002566031G.320260302001.001.K"
+	licenseB      = "1.2.156.3005.2.11100000000000131002.11371523004403367C.320260302077.001.7"
+	windowZL      = "window-320404" // a window of zhonglou
+)
+
+// newUsage returns a new usage record of a verification by caller at at,
+// every field set, not yet stored.
+func newUsage(caller string, at time.Time) gateway.UsageEntry {
+	return gateway.UsageEntry{
+		Record: contracts.UsageRecord{
+			UsageRecordID:   newID("ur"),
+			Caller:          caller,
+			WindowID:        windowZL,
+			OperatorID:      "clerk-07",
+			Purpose:         "个体工商户设立登记：核验营业执照",
+			CaseID:          newID("case"),
+			LicenseID:       licenseA,
+			LicenseTypeCode: "11100000000000127001",
+			HolderIDMasked:  "110105********002X",
+			Outcome:         contracts.LicenseOutcomeValid,
+			SourceRegion:    wucheng,
+			CheckedAt:       at,
+		},
+		HolderType: "111",
+		HolderID:   holderPerson,
+		Library:    wucheng,
+		Subject:    "clerk-07",
+	}
+}
+
+// usageDelivery returns a new delivery of no case passing u to partner,
+// due at nextAt.
+func usageDelivery(u gateway.UsageEntry, partner string, nextAt time.Time) *gateway.Delivery {
+	return &gateway.Delivery{
+		ID:         newID("dl"),
+		Kind:       contracts.DeliveryKindUsageRecord,
+		Partner:    partner,
+		ExchangeID: newID("dx"),
+		Payload:    []byte(`{"record":{"usage_record_id":"` + u.Record.UsageRecordID + `"}}`),
+		NextAt:     nextAt,
+		CreatedAt:  t0,
+	}
+}
+
+// addUsage stores entries and the deliveries ds in one AddUsage.
+func (e *env) addUsage(entries []gateway.UsageEntry, ds ...*gateway.Delivery) {
+	e.t.Helper()
+	if err := e.s.AddUsage(e.t.Context(), entries, ds); err != nil {
+		e.t.Fatalf("AddUsage(%d records, %d deliveries): %v", len(entries), len(ds), err)
+	}
+}
+
+// usageWith stores a new usage record of zhonglou's with a delivery of it
+// to partner due at nextAt, and returns the delivery.
+func (e *env) usageWith(partner string, nextAt time.Time) *gateway.Delivery {
+	e.t.Helper()
+	u := newUsage(zhonglou, t0)
+	d := usageDelivery(u, partner, nextAt)
+	e.addUsage([]gateway.UsageEntry{u}, d)
+	return d
+}
+
+// listUsage calls ListUsage.
+func (e *env) listUsage(q gateway.UsageQuery) []gateway.UsageEntry {
+	e.t.Helper()
+	es, err := e.s.ListUsage(e.t.Context(), q)
+	if err != nil {
+		e.t.Fatalf("ListUsage(%+v): %v", q, err)
+	}
+	return es
+}
+
+// usageIDs returns the record ids of es, in order.
+func usageIDs(es []gateway.UsageEntry) []string {
+	ids := []string{}
+	for _, u := range es {
+		ids = append(ids, u.Record.UsageRecordID)
+	}
+	return ids
+}
+
+// usageDone returns what marks d (claimed, with its LeaseUntil) delivered
+// at at, with the issuer's acknowledgement.
+func usageDone(d *gateway.Delivery, at time.Time) *gateway.Delivery {
+	done := *d
+	done.State = contracts.TransportStateDelivered
+	done.Attempts = d.Attempts + 1
+	done.DeliveredAt = at
+	done.Ack = &contracts.Ack{
+		ExchangeID:     d.ExchangeID,
+		DeliveryID:     d.ID,
+		AcknowledgedAt: at.Add(-time.Second).In(cst),
+		BodySM3:        "debe9ff92275b8a138604889c18e5a4d6fdb70e5387e5765293dcba39c0c5732",
+		KeyID:          d.Partner,
+	}
+	done.AckBody = []byte(`{"delivery_id":"` + d.ID + `","received":true}`)
+	done.AckSig = []byte{0x30, 0x45, 0x02, 0x20, 0x7f}
+	return &done
+}
+
+func normUsage(u gateway.UsageEntry) gateway.UsageEntry {
+	u.Record.CheckedAt = ms(u.Record.CheckedAt)
+	return u
+}
+
+// sameUsage fails unless got and want hold the same records in the same
+// order, every field equal (times to the millisecond).
+func sameUsage(t *testing.T, what string, got, want []gateway.UsageEntry) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("%s: got %d records %v, want %d %v", what, len(got), usageIDs(got), len(want), usageIDs(want))
+		return
+	}
+	for i := range want {
+		if g, w := normUsage(got[i]), normUsage(want[i]); !reflect.DeepEqual(g, w) {
+			t.Errorf("%s[%d]:\ngot  %+v\nwant %+v", what, i, g, w)
+		}
 	}
 }

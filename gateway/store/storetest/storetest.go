@@ -67,6 +67,15 @@ func Run(t *testing.T, open func(t *testing.T) gateway.Store) {
 		{"CountByState", testCountByState},
 		{"Concurrent/CreateCase", testConcurrentCreate},
 		{"Concurrent/UpdateCaseSameVersion", testConcurrentUpdate},
+		{"AddUsage/RoundTrip", testAddUsageRoundTrip},
+		{"AddUsage/Atomic", testAddUsageAtomic},
+		{"ClaimDue/NoCaseIndependent", testUsageClaimIndependent},
+		{"MarkDelivered", testMarkDelivered},
+		{"MarkDelivered/SameClaimConcurrent", testMarkDeliveredConcurrent},
+		{"ListUsage/Filters", testListUsageFilters},
+		{"ListUsage/Pages", testListUsagePages},
+		{"ListUsage/TimeBounds", testListUsageTimeBounds},
+		{"ListUsage/Limit", testListUsageLimit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,6 +86,7 @@ func Run(t *testing.T, open func(t *testing.T) gateway.Store) {
 	t.Run("ClaimDue/DueRulesEach", func(t *testing.T) { testClaimDueEach(t, open) })
 	t.Run("Fence/ExpiredLease", func(t *testing.T) { testFenceExpiredLease(t, open) })
 	t.Run("Fence/NotTheCallersClaim", func(t *testing.T) { testFenceStates(t, open) })
+	t.Run("MarkDelivered/NotTheCallersClaim", func(t *testing.T) { testMarkDeliveredFenced(t, open) })
 }
 
 func testCreateRoundTrip(t *testing.T, e *env) {
