@@ -26,6 +26,26 @@ type Adapter interface {
 	DeliverStatus(ctx context.Context, d *contracts.StatusDelivery) (ack *contracts.Ack, raw, sig []byte, err error)
 }
 
+// LicenseSource is an optional capability of an Adapter: looking licenses
+// up in the partner's license library (证照库). It has the method set of the
+// gateway's LicenseSource port. The call is synchronous and must honour
+// ctx's deadline; it is not retried (a window is waiting). raw and sig are
+// the library's answer and its DER SM2 signature as sent. The adapter
+// checks the answer's signature, that it echoes q.ExchangeID, and that a
+// found record passes contracts.LicenseRecord.Validate; any failure is an
+// error. A library without the license answers with Found false.
+type LicenseSource interface {
+	LookupLicense(ctx context.Context, q *contracts.LicenseLookupRequest) (resp *contracts.LicenseLookupResponse, raw, sig []byte, err error)
+}
+
+// UsageReceiver is an optional capability of an Adapter: passing usage
+// records (用证记录回传) to the partner that issued the license. It has the
+// method set of the gateway's UsageReceiver port and follows the Adapter
+// rules for acknowledgements and errors.
+type UsageReceiver interface {
+	DeliverUsage(ctx context.Context, d *contracts.UsageRecordDelivery) (ack *contracts.Ack, raw, sig []byte, err error)
+}
+
 // Crypto is what an adapter needs of SM2 and SM3: the gateway's own signing
 // key, and the keys registered for partners. The gateway implements it with
 // package signing; adapters never import an SM library.

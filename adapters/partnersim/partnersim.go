@@ -3,8 +3,12 @@
 // deliveries, answers them with signed acknowledgements carrying its own
 // case numbers (办件编号), and then moves every case it owns through the
 // lifecycle by posting signed status updates back to the gateway, as a real
-// district system would. Faults can be switched on and off at run time so
-// tests and the demo can show retries, dead letters and recovery.
+// district system would. It also runs the district's license library
+// (证照库): it answers signed license lookups from a seeded set of licenses
+// (by default DemoLicenses, one license per DemoRole) and takes the usage
+// records (用证记录) the gateway passes back. Faults can be switched on and
+// off at run time so tests and the demo can show retries, dead letters,
+// recovery and an unavailable library.
 //
 // It is used by tests, by `tongban demo` and by `tongban partnersim`.
 package partnersim
@@ -59,21 +63,32 @@ var DefaultProgress = []contracts.CaseState{
 }
 
 // Faults are misbehaviours the simulator shows, counted from the moment
-// they are set (New or SetFaults).
+// they are set (New or SetFaults). FailFirst, Delay, DropFirst and
+// BadSignature apply to every request the handler serves, deliveries and
+// license lookups alike (FailFirst and DropFirst count both); LookupDelay
+// and LookupFail apply to lookups only.
 type Faults struct {
-	// FailFirst answers 503 to the first N deliveries.
+	// FailFirst answers 503 to the first N requests.
 	FailFirst int
-	// Delay holds every delivery this long before answering (or until the
+	// Delay holds every request this long before answering (or until the
 	// caller gives up).
 	Delay time.Duration
 	// DropFirst closes the connection without an answer for the first N
-	// deliveries, after reading them (a crash before the acknowledgement).
+	// requests, after reading them (a crash before the acknowledgement).
 	// It takes precedence over FailFirst.
 	DropFirst int
-	// BadSignature sends acknowledgements whose Gw-Signature does not
-	// verify. Stored acknowledgements stay correct, so once the fault is
-	// cleared a repeated delivery gets a good signature.
+	// BadSignature sends acknowledgements and lookup answers whose
+	// Gw-Signature does not verify. Stored acknowledgements stay correct,
+	// so once the fault is cleared a repeated delivery gets a good
+	// signature.
 	BadSignature bool
+	// LookupDelay holds every license lookup this long before answering
+	// (or until the caller gives up), after the faults above; deliveries
+	// are not held.
+	LookupDelay time.Duration
+	// LookupFail answers every license lookup 503 (a library outage);
+	// deliveries are served as usual.
+	LookupFail bool
 }
 
 // Config describes one simulated partner.
@@ -106,6 +121,12 @@ type Config struct {
 	// Client makes the calls to the gateway; nil means a client with a
 	// 10-second timeout.
 	Client *http.Client
+	// Licenses is the license library lookups are answered from. nil means
+	// DemoLicenses(PartnerID, Now()) when PartnerID is a GB/T 2260 region
+	// code, and an empty library otherwise; a non-nil slice, even an empty
+	// one, is used as given (copied). Every record must pass
+	// contracts.LicenseRecord.Validate and license ids must be distinct.
+	Licenses []contracts.LicenseRecord
 }
 
 // Sim is a running simulated partner. Its methods are safe for concurrent
@@ -119,12 +140,15 @@ type Sim struct {
 	failed    int // 503s answered since faults were set
 	dropped   int // connections dropped since faults were set
 	attempts  int
+	lookups   int
 	exchanges map[string]*exchange // by kind + "/" + exchange_id
 	caseNos   map[string]string    // gateway case id → our case number
 	seq       int
 	cases     []contracts.CaseDelivery
 	statuses  []contracts.StatusDelivery
 	reported  []contracts.StatusUpdate
+	usages    []contracts.UsageRecordDelivery
+	licenses  []contracts.LicenseRecord
 	queue     []job
 
 	notify    chan struct{}
@@ -157,7 +181,7 @@ func New(cfg Config) (*Sim, error) {
 		return nil, errors.New("partnersim: crypto is required")
 	case cfg.Step < 0:
 		return nil, fmt.Errorf("partnersim: step %s is negative", cfg.Step)
-	case cfg.Faults.FailFirst < 0 || cfg.Faults.DropFirst < 0 || cfg.Faults.Delay < 0:
+	case cfg.Faults.FailFirst < 0 || cfg.Faults.DropFirst < 0 || cfg.Faults.Delay < 0 || cfg.Faults.LookupDelay < 0:
 		return nil, errors.New("partnersim: faults must not be negative")
 	}
 	var base string
@@ -188,9 +212,15 @@ func New(cfg Config) (*Sim, error) {
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: 10 * time.Second}
 	}
+	library, err := newLibrary(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Licenses = nil // the Sim keeps its own copy
 	return &Sim{
 		cfg:       cfg,
 		base:      base,
+		licenses:  library,
 		faults:    cfg.Faults,
 		exchanges: map[string]*exchange{},
 		caseNos:   map[string]string{},
@@ -232,8 +262,9 @@ func (s *Sim) Reports() []contracts.StatusUpdate {
 	return append([]contracts.StatusUpdate(nil), s.reported...)
 }
 
-// Attempts returns how many delivery requests reached the handler,
-// including failed, dropped and repeated ones.
+// Attempts returns how many delivery requests (cases, status updates,
+// usage records) reached the handler, including failed, dropped and
+// repeated ones. Lookups are counted by Lookups.
 func (s *Sim) Attempts() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -249,23 +280,30 @@ func (s *Sim) CaseNo(caseID string) (string, bool) {
 }
 
 // Handler serves the partner side of the standard contract at the root:
-// POST /cases and POST /cases/{case_id}/status. Mount it under a prefix
-// with http.StripPrefix.
+// POST /cases, POST /cases/{case_id}/status, POST /licenses/usage and
+// POST /licenses/lookup. Mount it under a prefix with http.StripPrefix.
 //
-// Answers: 200 with a signed Ack (repeats of an exchange_id with the same
-// bytes get the very same bytes and signature); 401 bad_signature when the
-// gateway's signature does not verify; 400 invalid_json or
-// validation_failed; 413 body_too_large; 415 unsupported_media_type; 503
-// unavailable while FailFirst lasts.
+// Answers to deliveries: 200 with a signed Ack (repeats of an exchange_id
+// with the same bytes get the very same bytes and signature). Answers to
+// lookups: 200 with a signed LicenseLookupResponse that echoes the
+// exchange_id and, when the library holds the license, carries its full
+// record (see Licenses for how a license is found). For
+// every request: 401 bad_signature when the gateway's signature does not
+// verify; 400 invalid_json, invalid_exchange_id, validation_failed or the
+// code of the identifier at fault; 413 body_too_large; 415
+// unsupported_media_type; 503 unavailable while FailFirst lasts (and for
+// lookups while LookupFail is set).
 func (s *Sim) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /cases", s.handleCase)
 	mux.HandleFunc("POST /cases/{case_id}/status", s.handleStatus)
+	mux.HandleFunc("POST /licenses/usage", s.handleUsage)
+	mux.HandleFunc("POST /licenses/lookup", s.handleLookup)
 	return mux
 }
 
 func (s *Sim) handleCase(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.receive(w, r)
+	body, ok := s.receive(w, r, &s.attempts)
 	if !ok {
 		return
 	}
@@ -303,11 +341,11 @@ func (s *Sim) handleCase(w http.ResponseWriter, r *http.Request) {
 	if !seen {
 		s.wake()
 	}
-	s.writeAck(w, sa, err)
+	s.writeSigned(w, sa, err)
 }
 
 func (s *Sim) handleStatus(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.receive(w, r)
+	body, ok := s.receive(w, r, &s.attempts)
 	if !ok {
 		return
 	}
@@ -338,15 +376,15 @@ func (s *Sim) handleStatus(w http.ResponseWriter, r *http.Request) {
 		BodySM3:    digest,
 	})
 	s.mu.Unlock()
-	s.writeAck(w, sa, err)
+	s.writeSigned(w, sa, err)
 }
 
-// receive counts the attempt, reads the body, applies the faults and checks
-// the gateway's signature. It answers the request itself when it returns
-// false.
-func (s *Sim) receive(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+// receive counts the request in *count (a field of s guarded by s.mu),
+// reads the body, applies the faults and checks the gateway's signature. It
+// answers the request itself when it returns false.
+func (s *Sim) receive(w http.ResponseWriter, r *http.Request, count *int) ([]byte, bool) {
 	s.mu.Lock()
-	s.attempts++
+	*count++
 	f := s.faults
 	drop := s.dropped < f.DropFirst
 	fail := false
@@ -439,10 +477,13 @@ func (s *Sim) ackLocked(ex *exchange, a contracts.Ack) (signedAck, error) {
 	return sa, nil
 }
 
-func (s *Sim) writeAck(w http.ResponseWriter, sa signedAck, err error) {
+// writeSigned answers 200 with sa's bytes and signature (an
+// acknowledgement or a lookup answer), or with a spoiled signature while
+// the BadSignature fault is set; err is a failure to make sa.
+func (s *Sim) writeSigned(w http.ResponseWriter, sa signedAck, err error) {
 	if err != nil {
-		s.cfg.Logf("partnersim %s: signing acknowledgement: %v", s.cfg.PartnerID, err)
-		writeError(w, http.StatusInternalServerError, contracts.CodeInternal, "could not sign the acknowledgement")
+		s.cfg.Logf("partnersim %s: signing answer: %v", s.cfg.PartnerID, err)
+		writeError(w, http.StatusInternalServerError, contracts.CodeInternal, "could not sign the answer")
 		return
 	}
 	sig := sa.sig

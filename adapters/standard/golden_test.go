@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/tongban/tongban/contracts"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -29,9 +32,50 @@ func TestCaseDeliveryGolden(t *testing.T) {
 	if len(reqs) != 1 {
 		t.Fatalf("partner saw %d requests, want 1", len(reqs))
 	}
-	got := reqs[0].body
+	checkGolden(t, filepath.Join("testdata", "case_delivery.golden.json"), reqs[0].body)
+}
 
-	path := filepath.Join("testdata", "case_delivery.golden.json")
+// TestUsageDeliveryGolden pins the exact bytes of a usage record delivery.
+func TestUsageDeliveryGolden(t *testing.T) {
+	gw, partner := newPair(t)
+	srv := newAckServer(t, partner, nil)
+	a := newAdapter(t, gw, srv.URL, "", 0)
+	if _, _, _, err := a.DeliverUsage(context.Background(), sampleUsage()); err != nil {
+		t.Fatal(err)
+	}
+	reqs := srv.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("partner saw %d requests, want 1", len(reqs))
+	}
+	checkGolden(t, filepath.Join("testdata", "usage_delivery.golden.json"), reqs[0].body)
+}
+
+// TestLicenseLookupGolden pins the exact bytes of a lookup by holder.
+func TestLicenseLookupGolden(t *testing.T) {
+	gw, partner := newPair(t)
+	srv := newLibraryServer(t, partner, func(q contracts.LicenseLookupRequest) (int, []byte, bool) {
+		b, _ := json.Marshal(contracts.LicenseLookupResponse{ExchangeID: q.ExchangeID})
+		return http.StatusOK, b, true
+	})
+	a := newAdapter(t, gw, srv.URL, "", 0)
+	q := sampleLookup("")
+	q.Holder = &contracts.Holder{HolderType: contracts.HolderTypeCreditCode, IDNumber: "91330702MA6GFR18X7"}
+	q.LicenseTypeCode = "11100000MB0143531D017"
+	q.LicenseNumber = "JY13307021599123"
+	if _, _, _, err := a.LookupLicense(context.Background(), q); err != nil {
+		t.Fatal(err)
+	}
+	reqs := srv.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("library saw %d requests, want 1", len(reqs))
+	}
+	checkGolden(t, filepath.Join("testdata", "license_lookup.golden.json"), reqs[0].body)
+}
+
+// checkGolden compares got with the golden file at path, rewriting it
+// first under -update.
+func checkGolden(t *testing.T, path string, got []byte) {
+	t.Helper()
 	if *update {
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)

@@ -257,3 +257,110 @@ func asError(t testing.TB, err error) *adapters.Error {
 	}
 	return e
 }
+
+// libraryServer is a fake license library: it records the requests and
+// answers each lookup with what answer returns (status, body), signed by
+// partner when signed is true.
+type libraryServer struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs []request
+}
+
+func (s *libraryServer) requests() []request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]request(nil), s.reqs...)
+}
+
+func newLibraryServer(t testing.TB, partner *testCrypto, answer func(q contracts.LicenseLookupRequest) (status int, body []byte, signed bool)) *libraryServer {
+	t.Helper()
+	return newLibraryServerWithHeader(t, partner, nil, answer)
+}
+
+// newLibraryServerWithHeader is newLibraryServer that also sets header on
+// every answer.
+func newLibraryServerWithHeader(t testing.TB, partner *testCrypto, header map[string]string, answer func(q contracts.LicenseLookupRequest) (status int, body []byte, signed bool)) *libraryServer {
+	t.Helper()
+	s := &libraryServer{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		s.mu.Lock()
+		s.reqs = append(s.reqs, request{method: r.Method, path: r.URL.EscapedPath(), header: r.Header.Clone(), body: body})
+		s.mu.Unlock()
+		var q contracts.LicenseLookupRequest
+		_ = json.Unmarshal(body, &q)
+		status, raw, signed := answer(q)
+		for k, v := range header {
+			w.Header().Set(k, v)
+		}
+		if signed {
+			sig, _ := partner.Sign(raw)
+			w.Header().Set("Gw-Signature", base64.StdEncoding.EncodeToString(sig))
+			w.Header().Set("Gw-Key-Id", partner.KeyID())
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write(raw)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// found answers a lookup with rec, signed.
+func found(rec contracts.LicenseRecord) func(q contracts.LicenseLookupRequest) (int, []byte, bool) {
+	return func(q contracts.LicenseLookupRequest) (int, []byte, bool) {
+		b, _ := json.Marshal(contracts.LicenseLookupResponse{ExchangeID: q.ExchangeID, Found: true, License: &rec})
+		return http.StatusOK, b, true
+	}
+}
+
+// demoLicense returns the license of role in the simulator's demo library
+// of partnerID on fixedNow.
+func demoLicense(t testing.TB, role partnersim.DemoRole) contracts.LicenseRecord {
+	t.Helper()
+	lib, err := partnersim.DemoLicenses(partnerID, fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, ok := partnersim.FindDemo(lib, role)
+	if !ok {
+		t.Fatalf("no demo license plays %s", role)
+	}
+	return rec
+}
+
+// sampleLookup is a lookup by license id from a Zhonglou window.
+func sampleLookup(licenseID string) *contracts.LicenseLookupRequest {
+	return &contracts.LicenseLookupRequest{
+		ExchangeID:      "01959250-aaaa-7bbb-8ccc-000000000001",
+		LicenseID:       licenseID,
+		RequesterRegion: "320404",
+		Purpose:         "办理个体工商户设立登记，核验经营者身份及不动产权属",
+		CaseID:          "case-01959245f1f97a3c",
+	}
+}
+
+// sampleUsage is a usage record delivery of one verification.
+func sampleUsage() *contracts.UsageRecordDelivery {
+	at := time.Date(2026, 3, 14, 10, 2, 3, 456e6, time.UTC)
+	return &contracts.UsageRecordDelivery{
+		DeliveryID: "dlv-0003",
+		ExchangeID: "01959251-0000-7000-8000-000000000003",
+		SentAt:     at.Add(2 * time.Second),
+		Record: contracts.UsageRecord{
+			UsageRecordID:   "ur-01959250aaaa7bbb",
+			Caller:          "320404",
+			WindowID:        "window-320404",
+			OperatorID:      "zl-0231",
+			Purpose:         "办理个体工商户设立登记，核验经营者身份及不动产权属",
+			CaseID:          "case-01959245f1f97a3c",
+			LicenseID:       "1.2.156.3005.2.11100000MB1503156L001.1133070278352773XK.330702000101.001.9",
+			LicenseTypeCode: "11100000MB1503156L001",
+			HolderIDMasked:  contracts.MaskID("330702198506121277"),
+			Outcome:         contracts.LicenseOutcomeValid,
+			SourceRegion:    "330702",
+			CheckedAt:       at,
+		},
+	}
+}

@@ -1,16 +1,24 @@
 // Package standard is the adapter for partners that speak the gateway's own
-// contract (the partnerCase and partnerStatus webhooks of
-// contracts/openapi.yaml). It registers itself as "standard".
+// contract (the partnerCase, partnerStatus, partnerLicenseLookup and
+// partnerUsageRecord webhooks of contracts/openapi.yaml). It registers
+// itself as "standard".
 //
-// A delivery is one signed POST of the delivery's JSON:
+// Every call is one signed POST of a JSON body to a path under the
+// partner's endpoint:
 //
-//	POST {endpoint}/cases                    CaseDelivery
-//	POST {endpoint}/cases/{case_id}/status   StatusDelivery
+//	POST {endpoint}/cases                    CaseDelivery         → Ack
+//	POST {endpoint}/cases/{case_id}/status   StatusDelivery       → Ack
+//	POST {endpoint}/licenses/usage           UsageRecordDelivery  → Ack
+//	POST {endpoint}/licenses/lookup          LicenseLookupRequest → LicenseLookupResponse
 //
 // with Content-Type application/json, Gw-Signature (standard base64 of the
 // gateway's DER SM2 signature over the exact body), Gw-Key-Id, traceparent
 // when the context carries one (adapters.WithTraceparent), and
-// Authorization: Bearer when the Crypto is an adapters.TokenIssuer. The
+// Authorization: Bearer when the Crypto is an adapters.TokenIssuer.
+//
+// # Deliveries
+//
+// Cases, status updates and usage records (用证记录) are deliveries. The
 // partner answers 200 (or 201) with a JSON Ack signed over its exact bytes
 // (Gw-Signature, Gw-Key-Id). The adapter accepts the answer only if the
 // signature verifies with a key registered for the partner, the Ack names
@@ -23,6 +31,24 @@
 // apart, each try bounded by Params.Timeout, so one call lasts at most about
 // (max_retries+1) × Timeout plus one second). 429 and answers carrying
 // Retry-After are returned at once so the gateway can honour the pause.
+//
+// # License lookups
+//
+// A lookup (证照库查询) is synchronous: a window is waiting. It is tried
+// exactly once, bounded by Params.Timeout and by the caller's context, on
+// the same connection pool as deliveries. The library answers 200 with a
+// LicenseLookupResponse signed over its exact bytes. The adapter accepts it
+// only if the signature verifies with a key registered for the partner, it
+// parses strictly (no unknown fields, no trailing data, at most
+// MaxLookupAnswerSize bytes), it echoes the lookup's exchange_id, and either
+// found is true and the license is present, passes
+// contracts.LicenseRecord.Validate and is the one asked for, or found is
+// false and no license is present. Every failure is an *adapters.Error
+// classified with the delivery rules (transport errors, 5xx, 408 and 429
+// are retryable; other statuses, bad signatures and malformed answers are
+// permanent), wrapping adapters.ErrBadSignature, adapters.ErrMalformedAck or
+// adapters.ErrAckMismatch where the answer itself is at fault. Reasons never
+// quote the answer's personal data.
 //
 // Config block:
 //
@@ -87,10 +113,12 @@ func init() {
 // Config is the partner's adapter block.
 type Config struct {
 	// Endpoint is the partner's base URL, absolute http or https; the
-	// adapter appends /cases and /cases/{case_id}/status.
+	// adapter appends /cases, /cases/{case_id}/status, /licenses/usage and
+	// /licenses/lookup.
 	Endpoint string `json:"endpoint"`
-	// MaxRetries is the number of quick retries inside one attempt, 0 to
-	// MaxMaxRetries; nil means DefaultMaxRetries.
+	// MaxRetries is the number of quick retries inside one delivery
+	// attempt, 0 to MaxMaxRetries; nil means DefaultMaxRetries. License
+	// lookups are never retried.
 	MaxRetries *int `json:"max_retries,omitempty"`
 }
 
@@ -125,10 +153,12 @@ type Adapter struct {
 	client   *retryablehttp.Client
 }
 
-// Compile-time guards: the port, and the optional io.Closer capability.
+// Compile-time guards: the port, and the optional capabilities.
 var (
-	_ adapters.Adapter = (*Adapter)(nil)
-	_ io.Closer        = (*Adapter)(nil)
+	_ adapters.Adapter       = (*Adapter)(nil)
+	_ adapters.LicenseSource = (*Adapter)(nil)
+	_ adapters.UsageReceiver = (*Adapter)(nil)
+	_ io.Closer              = (*Adapter)(nil)
 )
 
 // New builds the adapter for the partner p describes, decoding p.Config.
@@ -238,29 +268,62 @@ func (a *Adapter) DeliverStatus(ctx context.Context, d *contracts.StatusDelivery
 	})
 }
 
-func (a *Adapter) deliver(ctx context.Context, target string, body []byte, want expect) (*contracts.Ack, []byte, []byte, error) {
+// DeliverUsage POSTs d to {endpoint}/licenses/usage (用证记录回传) and
+// returns the partner's verified acknowledgement, its exact bytes and its
+// DER signature. Attempts are retried inside the call like the other
+// deliveries.
+func (a *Adapter) DeliverUsage(ctx context.Context, d *contracts.UsageRecordDelivery) (*contracts.Ack, []byte, []byte, error) {
+	if d == nil {
+		return nil, nil, nil, adapters.Permanent("no usage record delivery", nil)
+	}
+	body, err := json.Marshal(d)
+	if err != nil {
+		return nil, nil, nil, adapters.Permanent("encode usage record delivery", err)
+	}
+	return a.deliver(ctx, a.endpoint+"/licenses/usage", body, expect{
+		exchangeID: d.ExchangeID, deliveryID: d.DeliveryID,
+	})
+}
+
+// signedHeaders returns the headers of a call carrying body: content type,
+// the gateway's signature and key id, the trace context of ctx and, when
+// the Crypto can mint one, a bearer token for the partner. what names the
+// call in errors ("delivery", "lookup").
+func (a *Adapter) signedHeaders(ctx context.Context, body []byte, what string) (http.Header, error) {
 	sig, err := a.crypto.Sign(body)
 	if err != nil {
-		return nil, nil, nil, adapters.Retryable("sign delivery", err)
+		return nil, adapters.Retryable("sign "+what, err)
+	}
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("Accept", "application/json")
+	h.Set("User-Agent", "tongban-gateway")
+	h.Set(HeaderSignature, base64.StdEncoding.EncodeToString(sig))
+	h.Set(HeaderKeyID, a.crypto.KeyID())
+	if tp := adapters.Traceparent(ctx); tp != "" {
+		h.Set(HeaderTraceparent, tp)
+	}
+	if ti, ok := a.crypto.(adapters.TokenIssuer); ok {
+		tok, err := ti.IssueToken(a.partner)
+		if err != nil {
+			return nil, adapters.Retryable("issue bearer token", err)
+		}
+		h.Set("Authorization", "Bearer "+tok)
+	}
+	return h, nil
+}
+
+func (a *Adapter) deliver(ctx context.Context, target string, body []byte, want expect) (*contracts.Ack, []byte, []byte, error) {
+	h, err := a.signedHeaders(ctx, body, "delivery")
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, target, body)
 	if err != nil {
 		return nil, nil, nil, adapters.Permanent("build request", err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "tongban-gateway")
-	req.Header.Set(HeaderSignature, base64.StdEncoding.EncodeToString(sig))
-	req.Header.Set(HeaderKeyID, a.crypto.KeyID())
-	if tp := adapters.Traceparent(ctx); tp != "" {
-		req.Header.Set(HeaderTraceparent, tp)
-	}
-	if ti, ok := a.crypto.(adapters.TokenIssuer); ok {
-		tok, err := ti.IssueToken(a.partner)
-		if err != nil {
-			return nil, nil, nil, adapters.Retryable("issue bearer token", err)
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
+	for k, v := range h {
+		req.Header[k] = v
 	}
 
 	resp, err := a.client.Do(req)
@@ -308,25 +371,37 @@ func (a *Adapter) deliver(ctx context.Context, target string, body []byte, want 
 
 // verify checks the partner's signature over raw, then the Ack it holds.
 func (a *Adapter) verify(raw []byte, h http.Header, want expect) (*contracts.Ack, []byte, error) {
-	keyID := h.Get(HeaderKeyID)
-	sigB64 := h.Get(HeaderSignature)
-	if keyID == "" || sigB64 == "" {
-		return nil, nil, adapters.Permanent("partner's acknowledgement has no Gw-Signature or Gw-Key-Id", adapters.ErrBadSignature)
-	}
-	sig, err := base64.StdEncoding.DecodeString(sigB64)
+	keyID, sig, err := a.checkSignature(raw, h, "acknowledgement")
 	if err != nil {
-		return nil, nil, adapters.Permanent("partner's Gw-Signature is not standard base64", adapters.ErrBadSignature)
-	}
-	if err := a.crypto.VerifyBody(a.partner, keyID, raw, sig); err != nil {
-		return nil, nil, adapters.Permanent(
-			fmt.Sprintf("partner's acknowledgement signature does not verify with key %q of partner %s", keyID, a.partner),
-			fmt.Errorf("%w: %w", adapters.ErrBadSignature, err))
+		return nil, nil, err
 	}
 	ack, err := want.accept(raw, keyID)
 	if err != nil {
 		return nil, nil, err
 	}
 	return ack, sig, nil
+}
+
+// checkSignature verifies the partner's Gw-Signature over raw with the key
+// Gw-Key-Id names, which must be registered for the partner, and returns
+// the key id and the DER signature. what names the answer in errors. Every
+// failure is a permanent *adapters.Error wrapping ErrBadSignature.
+func (a *Adapter) checkSignature(raw []byte, h http.Header, what string) (keyID string, sig []byte, err error) {
+	keyID = h.Get(HeaderKeyID)
+	sigB64 := h.Get(HeaderSignature)
+	if keyID == "" || sigB64 == "" {
+		return "", nil, adapters.Permanent("partner's "+what+" has no Gw-Signature or Gw-Key-Id", adapters.ErrBadSignature)
+	}
+	sig, err = base64.StdEncoding.DecodeString(sigB64)
+	if err != nil {
+		return "", nil, adapters.Permanent("partner's Gw-Signature is not standard base64", adapters.ErrBadSignature)
+	}
+	if err := a.crypto.VerifyBody(a.partner, keyID, raw, sig); err != nil {
+		return "", nil, adapters.Permanent(
+			fmt.Sprintf("partner's %s signature does not verify with key %q of partner %s", what, clip(keyID, 64), a.partner),
+			fmt.Errorf("%w: %w", adapters.ErrBadSignature, err))
+	}
+	return keyID, sig, nil
 }
 
 // accept parses an acknowledgement body strictly and checks that it

@@ -1,0 +1,297 @@
+package partnersim
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tongban/tongban/contracts"
+)
+
+// newLibrary returns the license library cfg describes (see
+// Config.Licenses); cfg.Now is set.
+func newLibrary(cfg Config) ([]contracts.LicenseRecord, error) {
+	if cfg.Licenses == nil {
+		if contracts.ValidateRegion(cfg.PartnerID) != nil {
+			return []contracts.LicenseRecord{}, nil
+		}
+		return DemoLicenses(cfg.PartnerID, cfg.Now())
+	}
+	seen := make(map[string]int, len(cfg.Licenses))
+	for i := range cfg.Licenses {
+		rec := &cfg.Licenses[i]
+		if err := rec.Validate(); err != nil {
+			return nil, fmt.Errorf("partnersim: license %d: %w", i, err)
+		}
+		if j, dup := seen[rec.LicenseID]; dup {
+			return nil, fmt.Errorf("partnersim: licenses %d and %d have the same license_id", j, i)
+		}
+		seen[rec.LicenseID] = i
+	}
+	return slices.Clone(cfg.Licenses), nil
+}
+
+// Licenses returns a copy of the license library, in the order records were
+// configured or added.
+//
+// A lookup finds a license by license_id exactly. Otherwise the holder's id
+// type and number and the type code must match, and the license number too
+// when the lookup gives one; of several matches the library answers with a
+// valid license in force today (in China Standard Time), else one with
+// status valid, else the most recently issued (issued_on, else valid_from),
+// else the first in the library.
+func (s *Sim) Licenses() []contracts.LicenseRecord {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.licenses)
+}
+
+// SetLicense puts rec in the library, replacing the record with the same
+// license_id or adding it at the end, so that tests can change a license's
+// status while the simulator runs. It fails, changing nothing, if rec does
+// not pass contracts.LicenseRecord.Validate.
+func (s *Sim) SetLicense(rec contracts.LicenseRecord) error {
+	if err := rec.Validate(); err != nil {
+		return fmt.Errorf("partnersim: license: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.licenses {
+		if s.licenses[i].LicenseID == rec.LicenseID {
+			s.licenses[i] = rec
+			return nil
+		}
+	}
+	s.licenses = append(s.licenses, rec)
+	return nil
+}
+
+// Lookups returns how many license lookup requests reached the handler,
+// including failed, dropped and repeated ones.
+func (s *Sim) Lookups() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lookups
+}
+
+// UsageRecords returns the distinct usage record deliveries received (one
+// per exchange_id), in order of arrival.
+func (s *Sim) UsageRecords() []contracts.UsageRecordDelivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.usages)
+}
+
+// handleUsage takes a usage record (用证记录) of a license the partner
+// issued and acknowledges it like a status delivery.
+func (s *Sim) handleUsage(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.receive(w, r, &s.attempts)
+	if !ok {
+		return
+	}
+	var d contracts.UsageRecordDelivery
+	if !decodeStrict(w, body, &d) {
+		return
+	}
+	if contracts.ValidateUUID(d.ExchangeID) != nil {
+		writeError(w, http.StatusBadRequest, contracts.CodeInvalidExchangeID, "exchange_id is not a canonical UUID")
+		return
+	}
+	if d.DeliveryID == "" || d.Record.UsageRecordID == "" || strings.TrimSpace(d.Record.Purpose) == "" {
+		writeError(w, http.StatusBadRequest, contracts.CodeValidationFailed, "delivery_id, record.usage_record_id and record.purpose are required")
+		return
+	}
+	digest := s.cfg.Crypto.SM3Hex(body)
+
+	s.mu.Lock()
+	ex, seen := s.exchanges["usage/"+d.ExchangeID]
+	if !seen {
+		ex = &exchange{ackedAt: s.cfg.Now(), acks: map[string]signedAck{}}
+		s.exchanges["usage/"+d.ExchangeID] = ex
+		s.usages = append(s.usages, d)
+		s.cfg.Logf("partnersim %s: usage record %s received (exchange %s, outcome %q)",
+			s.cfg.PartnerID, d.Record.UsageRecordID, d.ExchangeID, d.Record.Outcome)
+	}
+	sa, err := s.ackLocked(ex, contracts.Ack{
+		ExchangeID: d.ExchangeID,
+		DeliveryID: d.DeliveryID,
+		BodySM3:    digest,
+	})
+	s.mu.Unlock()
+	s.writeSigned(w, sa, err)
+}
+
+// handleLookup answers a license lookup from the library: 200 with a
+// signed LicenseLookupResponse echoing the exchange_id, with the full
+// record when found (see match). It holds the answer for LookupDelay and
+// answers 503 while LookupFail is set.
+func (s *Sim) handleLookup(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.receive(w, r, &s.lookups)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	f := s.faults
+	s.mu.Unlock()
+	if f.LookupDelay > 0 {
+		t := time.NewTimer(f.LookupDelay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+	if f.LookupFail {
+		s.cfg.Logf("partnersim %s: fault: answering 503 to a license lookup", s.cfg.PartnerID)
+		writeError(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "simulated license library outage")
+		return
+	}
+	var q contracts.LicenseLookupRequest
+	if !decodeStrict(w, body, &q) {
+		return
+	}
+	if status, code, msg := checkLookup(&q); status != 0 {
+		writeError(w, status, code, msg)
+		return
+	}
+	today := s.cfg.Now().In(chinaTime).Format(time.DateOnly)
+
+	s.mu.Lock()
+	rec, found := match(s.licenses, &q, today)
+	s.mu.Unlock()
+	resp := contracts.LicenseLookupResponse{ExchangeID: q.ExchangeID, Found: found}
+	if found {
+		resp.License = &rec
+		s.cfg.Logf("partnersim %s: lookup (exchange %s): found %s, status %s", s.cfg.PartnerID, q.ExchangeID, rec.LicenseID, rec.Status)
+	} else {
+		s.cfg.Logf("partnersim %s: lookup (exchange %s): not found", s.cfg.PartnerID, q.ExchangeID)
+	}
+	raw, err := json.Marshal(resp)
+	var sig []byte
+	if err == nil {
+		sig, err = s.cfg.Crypto.Sign(raw)
+	}
+	s.writeSigned(w, signedAck{raw: raw, sig: sig}, err)
+}
+
+// checkLookup checks a lookup request as a library would before searching:
+// a canonical exchange id; the license named by a well-formed license_id,
+// or by a valid holder and a type code; a requester region; a purpose of
+// at most contracts.MaxPurposeChars characters. It returns the status,
+// code and message of the refusal, or a zero status. Messages never repeat
+// the values.
+func checkLookup(q *contracts.LicenseLookupRequest) (int, contracts.Code, string) {
+	bad := func(field string, err error) (int, contracts.Code, string) {
+		code := contracts.CodeValidationFailed
+		msg := err.Error()
+		var fe *contracts.FieldError
+		if errors.As(err, &fe) {
+			code, msg = fe.Code, fe.Message
+		}
+		return http.StatusBadRequest, code, field + ": " + msg
+	}
+	if err := contracts.ValidateUUID(q.ExchangeID); err != nil {
+		return http.StatusBadRequest, contracts.CodeInvalidExchangeID, "exchange_id is not a canonical UUID"
+	}
+	if q.LicenseID != "" {
+		if _, err := contracts.ParseLicenseID(q.LicenseID); err != nil {
+			return bad("license_id", err)
+		}
+	} else if q.Holder == nil || q.LicenseTypeCode == "" {
+		return http.StatusBadRequest, contracts.CodeValidationFailed, "license_id, or holder and license_type_code, must name the license"
+	}
+	if q.Holder != nil {
+		if err := contracts.ValidateHolderType(q.Holder.HolderType); err != nil {
+			return bad("holder.holder_type", err)
+		}
+		if err := contracts.ValidateHolderID(q.Holder.HolderType, q.Holder.IDNumber); err != nil {
+			return bad("holder.id_number", err)
+		}
+	}
+	if q.LicenseTypeCode != "" {
+		if err := contracts.ValidateLicenseTypeCode("license_type_code", q.LicenseTypeCode); err != nil {
+			return bad("license_type_code", err)
+		}
+	}
+	if err := contracts.ValidateRegion(q.RequesterRegion); err != nil {
+		return bad("requester_region", err)
+	}
+	if strings.TrimSpace(q.Purpose) == "" || utf8.RuneCountInString(q.Purpose) > contracts.MaxPurposeChars {
+		return http.StatusBadRequest, contracts.CodeValidationFailed,
+			fmt.Sprintf("purpose: is required and at most %d characters", contracts.MaxPurposeChars)
+	}
+	if q.CaseID != "" {
+		if err := contracts.ValidateOpaqueID("case_id", q.CaseID); err != nil {
+			return bad("case_id", err)
+		}
+	}
+	return 0, "", ""
+}
+
+// match finds the license q names in library. A license_id matches exactly.
+// Otherwise the holder's id type and number and the type code must match,
+// and the license number too when q gives one; of several matches it
+// prefers a valid license in force on today (YYYY-MM-DD), then a license
+// with status valid, then the most recently issued (issued_on, else
+// valid_from), then the first in the library.
+func match(library []contracts.LicenseRecord, q *contracts.LicenseLookupRequest, today string) (contracts.LicenseRecord, bool) {
+	if q.LicenseID != "" {
+		for _, rec := range library {
+			if rec.LicenseID == q.LicenseID {
+				return rec, true
+			}
+		}
+		return contracts.LicenseRecord{}, false
+	}
+	if q.Holder == nil {
+		return contracts.LicenseRecord{}, false
+	}
+	best := -1
+	for i, rec := range library {
+		if rec.Holder.HolderType != q.Holder.HolderType || rec.Holder.IDNumber != q.Holder.IDNumber ||
+			rec.TypeCode != q.LicenseTypeCode || q.LicenseNumber != "" && rec.Number != q.LicenseNumber {
+			continue
+		}
+		if best < 0 || better(rec, library[best], today) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return contracts.LicenseRecord{}, false
+	}
+	return library[best], true
+}
+
+// better reports whether a is preferred to b (see match).
+func better(a, b contracts.LicenseRecord, today string) bool {
+	if ra, rb := rank(a, today), rank(b, today); ra != rb {
+		return ra > rb
+	}
+	return issued(a) > issued(b)
+}
+
+// rank is 2 for a valid license in force on today, 1 for another license
+// with status valid, 0 for the rest.
+func rank(rec contracts.LicenseRecord, today string) int {
+	if rec.Status != contracts.LicenseStatusValid {
+		return 0
+	}
+	if today < rec.ValidFrom || rec.ValidUntil != "" && today > rec.ValidUntil {
+		return 1
+	}
+	return 2
+}
+
+// issued is the license's issue date, else the start of its validity.
+func issued(rec contracts.LicenseRecord) string {
+	if rec.IssuedOn != "" {
+		return rec.IssuedOn
+	}
+	return rec.ValidFrom
+}
