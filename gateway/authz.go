@@ -27,6 +27,8 @@ const (
 	ActReadCase     Action = "read_case"
 	ActReportStatus Action = "report_status"
 	ActRedeliver    Action = "redeliver"
+	ActVerify       Action = "verify_license"
+	ActListUsage    Action = "list_usage"
 )
 
 // Authorize decides, deny by default, whether p may do act. For case
@@ -37,7 +39,10 @@ const (
 //   - read_case: the case's sender or owner; a window serving the case's
 //     from or to region; any auditor or operator;
 //   - report_status: the case's owner (role partner);
-//   - redeliver: role operator.
+//   - redeliver: role operator;
+//   - verify_license: role window or partner;
+//   - list_usage: role auditor (every record), partner or window (the
+//     records it may see, see Service.ListUsage).
 //
 // A caller with no business with a case gets not_found rather than
 // forbidden, so it cannot learn which case ids exist.
@@ -78,6 +83,16 @@ func Authorize(p Principal, act Action, c *Case, region string) error {
 			return nil
 		}
 		return failf(contracts.CodeForbidden, "only operators redeliver")
+	case ActVerify:
+		if has(contracts.RoleWindow) || has(contracts.RolePartner) {
+			return nil
+		}
+		return failf(contracts.CodeForbidden, "only windows and partner systems verify licenses")
+	case ActListUsage:
+		if has(contracts.RoleAuditor) || has(contracts.RoleWindow) || has(contracts.RolePartner) {
+			return nil
+		}
+		return failf(contracts.CodeForbidden, "only auditors, partner systems and windows read usage records")
 	}
 	return failf(contracts.CodeForbidden, "action not allowed")
 }

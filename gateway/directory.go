@@ -46,6 +46,50 @@ type Partner struct {
 	Adapter Adapter  // nil for callers that receive nothing
 	Retry   RetryPolicy
 	Timeout time.Duration // per delivery attempt
+	// Library is the partner's license library (证照库), nil when it has
+	// none.
+	Library *Library
+}
+
+// DefaultLookupTimeout bounds one license lookup when the library's
+// Timeout is zero: a window waits at most this long for an answer.
+const DefaultLookupTimeout = 2 * time.Second
+
+// Library describes a partner's license library: which regions' and which
+// types' licenses it holds, and how to reach it.
+type Library struct {
+	// Regions are the GB/T 2260 codes whose licenses the library holds
+	// (a city's library lists the city code, a province's the province
+	// code). Licenses are routed to the library declaring the issuing
+	// district, else its city, else its province.
+	Regions []string
+	// Types are the license type codes it holds; empty means every type.
+	Types []string
+	// Fallback marks a provincial or national library of last resort:
+	// asked when no library declares the issuing region or one of its
+	// parents.
+	Fallback bool
+	// Timeout bounds one lookup; zero means DefaultLookupTimeout.
+	Timeout time.Duration
+	// Source looks licenses up (required).
+	Source LicenseSource
+	// Usage receives the usage records of the library's licenses; nil
+	// when the partner does not accept them (they are then kept only in
+	// the gateway).
+	Usage UsageReceiver
+}
+
+// holds reports whether the library holds licenses of type typeCode.
+func (l *Library) holds(typeCode string) bool {
+	return len(l.Types) == 0 || slices.Contains(l.Types, typeCode)
+}
+
+// overlaps reports whether two libraries hold a common type.
+func (l *Library) overlaps(o *Library) bool {
+	if len(l.Types) == 0 || len(o.Types) == 0 {
+		return true
+	}
+	return slices.ContainsFunc(l.Types, func(t string) bool { return slices.Contains(o.Types, t) })
 }
 
 // Has reports whether the partner holds role r.
@@ -65,15 +109,17 @@ func (p *Partner) Serves(region string) bool {
 // Directory holds the configured partners and routes regions to them.
 // It is immutable once built.
 type Directory struct {
-	byID     map[string]*Partner
-	byRegion map[string]*Partner // delivering partners only
+	byID      map[string]*Partner
+	byRegion  map[string]*Partner   // delivering partners only
+	libraries map[string][]*Partner // by declared library region, config order
+	fallbacks []*Partner            // fallback libraries, config order
 }
 
 // NewDirectory checks the partners and builds the routing table: ids are
 // unique, regions valid, roles known, and no two delivering partners claim
 // the same region.
 func NewDirectory(partners []*Partner) (*Directory, error) {
-	d := &Directory{byID: map[string]*Partner{}, byRegion: map[string]*Partner{}}
+	d := &Directory{byID: map[string]*Partner{}, byRegion: map[string]*Partner{}, libraries: map[string][]*Partner{}}
 	for i, p := range partners {
 		if p.ID == "" {
 			return nil, fmt.Errorf("partners[%d]: id is required", i)
@@ -94,15 +140,18 @@ func NewDirectory(partners []*Partner) (*Directory, error) {
 				return nil, fmt.Errorf("partner %s: region %q: %v", p.ID, r, err)
 			}
 		}
-		if p.Has(contracts.RolePartner) && p.Adapter == nil {
-			return nil, fmt.Errorf("partner %s: role partner needs an adapter", p.ID)
+		if p.Has(contracts.RolePartner) && len(p.Regions) > 0 && p.Adapter == nil {
+			return nil, fmt.Errorf("partner %s: role partner with regions needs an adapter", p.ID)
+		}
+		if err := d.addLibrary(p); err != nil {
+			return nil, err
 		}
 		p.Retry = p.Retry.WithDefaults()
 		if p.Timeout <= 0 {
 			p.Timeout = 10 * time.Second
 		}
 		d.byID[p.ID] = p
-		if p.Has(contracts.RolePartner) {
+		if p.Has(contracts.RolePartner) && p.Adapter != nil {
 			for _, r := range p.Regions {
 				if other, dup := d.byRegion[r]; dup {
 					return nil, fmt.Errorf("region %s is served by both %s and %s", r, other.ID, p.ID)
@@ -126,4 +175,63 @@ func (d *Directory) Route(region string) (*Partner, error) {
 		}
 	}
 	return nil, failf(contracts.CodeNoRoute, "no partner serves region %s (district, city or province)", region)
+}
+
+// addLibrary checks p's library and adds it to the license routing table:
+// its regions and types must be valid, and no two libraries may hold the
+// same type for the same region.
+func (d *Directory) addLibrary(p *Partner) error {
+	l := p.Library
+	if l == nil {
+		return nil
+	}
+	if l.Source == nil {
+		return fmt.Errorf("partner %s: license library needs an adapter that can look licenses up", p.ID)
+	}
+	if len(l.Regions) == 0 && !l.Fallback {
+		return fmt.Errorf("partner %s: license library needs regions or fallback", p.ID)
+	}
+	for _, t := range l.Types {
+		if err := contracts.ValidateLicenseTypeCode("type", t); err != nil {
+			return fmt.Errorf("partner %s: license library type %q: %v", p.ID, t, err)
+		}
+	}
+	if l.Timeout <= 0 {
+		l.Timeout = DefaultLookupTimeout
+	}
+	for _, r := range l.Regions {
+		if err := contracts.ValidateRegion(r); err != nil {
+			return fmt.Errorf("partner %s: license library region %q: %v", p.ID, r, err)
+		}
+		for _, o := range d.libraries[r] {
+			if o.Library.overlaps(l) {
+				return fmt.Errorf("license library region %s is served by both %s and %s for the same license types", r, o.ID, p.ID)
+			}
+		}
+		d.libraries[r] = append(d.libraries[r], p)
+	}
+	if l.Fallback {
+		d.fallbacks = append(d.fallbacks, p)
+	}
+	return nil
+}
+
+// RouteLicense returns the partner whose library holds licenses of type
+// typeCode issued in region: the library declaring the district, else its
+// city, else its province, else the first fallback library holding the
+// type. It fails with no_route when none does.
+func (d *Directory) RouteLicense(region, typeCode string) (*Partner, error) {
+	for _, r := range contracts.RegionFallbacks(region) {
+		for _, p := range d.libraries[r] {
+			if p.Library.holds(typeCode) {
+				return p, nil
+			}
+		}
+	}
+	for _, p := range d.fallbacks {
+		if p.Library.holds(typeCode) {
+			return p, nil
+		}
+	}
+	return nil, failf(contracts.CodeNoRoute, "no license library holds type %s licenses of region %s (district, city, province or fallback)", typeCode, region)
 }

@@ -157,7 +157,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 // attempt delivers one claimed delivery and records the outcome.
 func (d *Dispatcher) attempt(ctx context.Context, del *Delivery) {
 	p := d.dir.Get(del.Partner)
-	if p == nil || p.Adapter == nil {
+	if p == nil || (p.Adapter == nil && del.Kind != contracts.DeliveryKindUsageRecord) {
 		d.fail(ctx, del, nil, fmt.Errorf("partner %s is not configured for delivery", del.Partner), true, 0)
 		return
 	}
@@ -180,6 +180,15 @@ func (d *Dispatcher) attempt(ctx context.Context, del *Delivery) {
 		if err = json.Unmarshal(del.Payload, &m); err == nil {
 			ack, raw, sig, err = p.Adapter.DeliverStatus(actx, &m)
 		}
+	case contracts.DeliveryKindUsageRecord:
+		if p.Library == nil || p.Library.Usage == nil {
+			d.fail(ctx, del, p, fmt.Errorf("partner %s no longer accepts usage records", del.Partner), true, 0)
+			return
+		}
+		var m contracts.UsageRecordDelivery
+		if err = json.Unmarshal(del.Payload, &m); err == nil {
+			ack, raw, sig, err = p.Library.Usage.DeliverUsage(actx, &m)
+		}
 	default:
 		d.fail(ctx, del, p, fmt.Errorf("delivery kind %q is not supported", del.Kind), true, 0)
 		return
@@ -200,11 +209,18 @@ func (d *Dispatcher) attempt(ctx context.Context, del *Delivery) {
 }
 
 // delivered records the acknowledgement; a case acknowledgement also moves
-// the case from received to forwarded with the owner's case number.
+// the case from received to forwarded with the owner's case number. A
+// delivery that belongs to no case (a usage record) is marked alone.
 func (d *Dispatcher) delivered(ctx context.Context, del *Delivery, ack *contracts.Ack, raw, sig []byte) {
 	now := d.clock.Now().UTC()
 	del.State, del.Attempts, del.DeliveredAt = contracts.TransportStateDelivered, del.Attempts+1, now
 	del.Ack, del.AckBody, del.AckSig = ack, raw, sig // LastError keeps the last failure, for operators
+	if del.CaseID == "" {
+		if err := d.store.MarkDelivered(ctx, del); err != nil && !errors.Is(err, ErrStale) {
+			d.log.Error("recording acknowledgement failed", "delivery_id", del.ID, "err", err)
+		}
+		return
+	}
 	for range maxStaleRetries {
 		c, err := d.store.GetCase(ctx, del.CaseID)
 		if err != nil {

@@ -24,6 +24,9 @@ type Service struct {
 	rand   io.Reader
 	log    *slog.Logger
 	notify func() // wakes the dispatcher after new deliveries are stored
+
+	licenses LicenseOptions
+	ids      *contracts.UUIDv7Source
 }
 
 // ServiceOptions wires a Service.
@@ -35,6 +38,7 @@ type ServiceOptions struct {
 	Rand      io.Reader    // ids; nil: crypto/rand
 	Log       *slog.Logger // nil: slog.Default()
 	Notify    func()       // optional
+	Licenses  LicenseOptions
 }
 
 // NewService returns a Service.
@@ -42,13 +46,14 @@ func NewService(o ServiceOptions) (*Service, error) {
 	if o.Store == nil || o.Crypto == nil || o.Directory == nil {
 		return nil, errors.New("gateway: service needs a store, crypto and a directory")
 	}
-	s := &Service{store: o.Store, crypto: o.Crypto, dir: o.Directory, clock: o.Clock, rand: o.Rand, log: o.Log, notify: o.Notify}
+	s := &Service{store: o.Store, crypto: o.Crypto, dir: o.Directory, clock: o.Clock, rand: o.Rand, log: o.Log, notify: o.Notify, licenses: o.Licenses}
 	if s.clock == nil {
 		s.clock = SystemClock{}
 	}
 	if s.rand == nil {
 		s.rand = rand.Reader
 	}
+	s.ids = contracts.NewUUIDv7Source(s.rand)
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -77,7 +82,9 @@ type Signed struct {
 	Replay bool
 }
 
-func (s *Service) newID() (string, error) { return contracts.NewUUIDv7(s.clock.Now(), s.rand) }
+// newID returns a fresh UUIDv7; the ids of one service strictly increase,
+// so records listed by id are in the order they were made.
+func (s *Service) newID() (string, error) { return s.ids.Next(s.clock.Now()) }
 
 // verify checks the request signature with a key registered for the caller.
 func (s *Service) verify(in Inbound) error {
