@@ -31,6 +31,7 @@ type Config struct {
 	Limits     Limits     `yaml:"limits"`
 	Delivery   Delivery   `yaml:"delivery"`
 	Log        Log        `yaml:"log"`
+	Licenses   Licenses   `yaml:"licenses"`
 	Partners   []Partner  `yaml:"partners"`
 
 	dir string // directory of the file; relative paths resolve against it
@@ -64,6 +65,30 @@ type Delivery struct {
 	Poll    time.Duration `yaml:"poll"`    // default 1s
 }
 
+// Licenses tunes license verification.
+type Licenses struct {
+	// CacheTTL keeps found license records this long (at most 10m); zero
+	// (the default) turns the cache off, so every verification asks the
+	// issuer's library and a revocation shows at once.
+	CacheTTL time.Duration `yaml:"cache_ttl"`
+	// CacheSize bounds the cached records; default 10000.
+	CacheSize int `yaml:"cache_size"`
+}
+
+// LicenseLibrary declares a partner's license library (证照库).
+type LicenseLibrary struct {
+	// Regions whose licenses it holds (GB/T 2260); licenses route to the
+	// issuing district's library, else its city's, else its province's.
+	Regions []string `yaml:"regions"`
+	// Types are the license type codes it holds; empty means all.
+	Types []string `yaml:"types"`
+	// Fallback makes it a provincial or national library of last resort.
+	Fallback bool `yaml:"fallback"`
+	// Timeout bounds one lookup; default 2s. A library that does not
+	// answer in time yields source_unavailable.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
 // Log configures logging.
 type Log struct {
 	Level string `yaml:"level"` // debug, info (default), warn, error
@@ -80,6 +105,9 @@ type Partner struct {
 	Config  yaml.Node     `yaml:"config"`
 	Retry   Retry         `yaml:"retry"`
 	Timeout time.Duration `yaml:"timeout"` // per attempt; default 10s
+	// Library, when set, is the partner's license library, reached through
+	// its adapter (which must support license lookup).
+	Library *LicenseLibrary `yaml:"license_library"`
 }
 
 // Retry is a partner's delivery retry policy; zero fields take the defaults.
@@ -215,6 +243,12 @@ func (c *Config) validate() error {
 	if c.Delivery.Workers < 0 || c.Delivery.Batch < 0 || c.Delivery.Lease < 0 || c.Delivery.Poll < 0 {
 		return errors.New("delivery: values must not be negative")
 	}
+	if c.Licenses.CacheTTL < 0 || c.Licenses.CacheTTL > 10*time.Minute {
+		return fmt.Errorf("licenses.cache_ttl: %s must be from 0 (off) to 10m", c.Licenses.CacheTTL)
+	}
+	if c.Licenses.CacheSize < 0 {
+		return fmt.Errorf("licenses.cache_size: %d must not be negative", c.Licenses.CacheSize)
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -277,11 +311,32 @@ func (p *Partner) validate(seen map[string]bool) error {
 		}
 	}
 	if partner {
-		if len(p.Regions) == 0 {
-			return errors.New("regions: a partner serves at least one region")
+		if len(p.Regions) == 0 && p.Library == nil {
+			return errors.New("regions: a partner serves at least one region (or has a license_library)")
 		}
 		if p.Adapter == "" {
 			return errors.New("adapter: is required for role partner")
+		}
+	}
+	if l := p.Library; l != nil {
+		if !partner {
+			return errors.New("license_library: only a partner (role partner) has a license library")
+		}
+		if len(l.Regions) == 0 && !l.Fallback {
+			return errors.New("license_library.regions: at least one region, unless fallback is true")
+		}
+		for j, r := range l.Regions {
+			if err := contracts.ValidateRegion(r); err != nil {
+				return fmt.Errorf("license_library.regions[%d]: %q: %v", j, r, err)
+			}
+		}
+		for j, t := range l.Types {
+			if err := contracts.ValidateLicenseTypeCode("type", t); err != nil {
+				return fmt.Errorf("license_library.types[%d]: %q: must be a 21-character license type code", j, t)
+			}
+		}
+		if l.Timeout < 0 || l.Timeout > time.Minute {
+			return fmt.Errorf("license_library.timeout: %s must be from 0 (default 2s) to 1m", l.Timeout)
 		}
 	}
 	if p.Timeout < 0 || p.Retry.MaxAttempts < 0 || p.Retry.MaxAge < 0 || p.Retry.BaseDelay < 0 || p.Retry.MaxDelay < 0 {

@@ -101,7 +101,43 @@ func TestExampleConfigParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Partners) != 4 || c.Partners[0].Adapter != "standard" {
+	if len(c.Partners) != 5 || c.Partners[0].Adapter != "standard" {
 		t.Fatalf("got %d partners, first adapter %q", len(c.Partners), c.Partners[0].Adapter)
+	}
+	if l := c.Partners[0].Library; l == nil || len(l.Regions) != 1 || l.Timeout != 2*time.Second {
+		t.Errorf("first partner's license_library = %+v, want regions [330702] and timeout 2s", l)
+	}
+	if l := c.Partners[1].Library; l == nil || !l.Fallback {
+		t.Errorf("second partner's license_library = %+v, want a fallback library", l)
+	}
+}
+
+// TestLicenseConfigErrors names the offending license setting.
+func TestLicenseConfigErrors(t *testing.T) {
+	base := `gateway_id: g
+signing_key: {path: k}
+partners:
+  - id: a
+    roles: [partner]
+    keys: {a: a.pub}
+    adapter: standard
+`
+	for _, tt := range []struct{ name, extra, field string }{
+		{"cache ttl too long", "licenses: {cache_ttl: 1h}\n", "licenses.cache_ttl"},
+		{"negative cache size", "licenses: {cache_size: -1}\n", "licenses.cache_size"},
+		{"library without regions", "    license_library: {}\n", "license_library.regions"},
+		{"library bad region", "    license_library: {regions: [\"33070\"]}\n", "license_library.regions[0]"},
+		{"library bad type", "    license_library: {regions: [\"330702\"], types: [abc]}\n", "license_library.types[0]"},
+		{"library timeout", "    license_library: {regions: [\"330702\"], timeout: 2m}\n", "license_library.timeout"},
+		{"partner without regions or library", "", "regions"},
+	} {
+		src := base + tt.extra
+		if strings.HasPrefix(tt.extra, "licenses") {
+			src = strings.Replace(base, "partners:", tt.extra+"partners:", 1) + "    license_library: {regions: [\"330702\"]}\n"
+		}
+		_, err := Parse([]byte(src), "/x", noEnv)
+		if err == nil || !strings.Contains(err.Error(), tt.field) {
+			t.Errorf("%s: got %v, want an error naming %q", tt.name, err, tt.field)
+		}
 	}
 }

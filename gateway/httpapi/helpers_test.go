@@ -34,6 +34,8 @@ const (
 	chiping  = "371523"        // a partner with no business with the test cases
 	window   = "window-320404" // a window serving 320404
 	operator = "ops"           // an operator
+	auditor  = "auditor"       // an auditor
+	library  = "lib-330702"    // the license library of 330702
 	stranger = "stranger"      // key registered, not in the directory
 )
 
@@ -63,6 +65,7 @@ type env struct {
 	keys  map[string]*signing.PrivateKey // by caller id; each key id equals the caller id
 	gwKey *signing.PrivateKey
 	now   atomic.Int64 // keyring clock, Unix nanoseconds
+	lib   *fakeLibrary // the library of 330702
 }
 
 // Now is the keyring's clock.
@@ -73,7 +76,7 @@ func (e *env) advance(d time.Duration) { e.now.Add(int64(d)) }
 
 func newEnv(t *testing.T, configure ...func(*httpapi.Options)) *env {
 	t.Helper()
-	e := &env{t: t, keys: map[string]*signing.PrivateKey{}}
+	e := &env{t: t, keys: map[string]*signing.PrivateKey{}, lib: newFakeLibrary(t)}
 	e.now.Store(clockBase.UnixNano())
 
 	gw, err := signing.GenerateKey(rand.Reader)
@@ -88,7 +91,7 @@ func newEnv(t *testing.T, configure ...func(*httpapi.Options)) *env {
 	if err != nil {
 		t.Fatalf("keyring.New: %v", err)
 	}
-	for _, id := range []string{zhonglou, wucheng, chiping, window, operator, stranger} {
+	for _, id := range []string{zhonglou, wucheng, chiping, window, operator, auditor, stranger} {
 		k, err := signing.GenerateKey(rand.Reader)
 		if err != nil {
 			t.Fatalf("GenerateKey(%s): %v", id, err)
@@ -105,6 +108,8 @@ func newEnv(t *testing.T, configure ...func(*httpapi.Options)) *env {
 		{ID: chiping, Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"371523"}, Adapter: nopAdapter{}},
 		{ID: window, Roles: []contracts.Role{contracts.RoleWindow}, Regions: []string{"320404"}},
 		{ID: operator, Roles: []contracts.Role{contracts.RoleOperator}},
+		{ID: auditor, Roles: []contracts.Role{contracts.RoleAuditor}},
+		{ID: library, Roles: []contracts.Role{contracts.RolePartner}, Library: &gateway.Library{Regions: []string{"330702"}, Source: e.lib}},
 	})
 	if err != nil {
 		t.Fatalf("NewDirectory: %v", err)

@@ -77,6 +77,9 @@ func New(o Options) *echo.Echo {
 	v1.POST("/cases/:case_id/status", a.reportStatus)
 	v1.POST("/admin/deliveries/:delivery_id/redeliver", a.redeliver)
 	v1.POST("/admin/partners/:partner_id/redeliver", a.redeliverPartner)
+	v1.POST("/licenses/verify", a.verifyLicense)
+	v1.POST("/licenses/verify/batch", a.verifyLicenseBatch)
+	v1.GET("/licenses/usage", a.listUsage)
 	return e
 }
 
@@ -202,6 +205,114 @@ func (a *api) reportStatus(c echo.Context) error {
 		return err
 	}
 	return signed(c, ans)
+}
+
+// signedOK writes a signed answer with 200 OK.
+func signedOK(c echo.Context, s *gateway.Signed) error {
+	h := c.Response().Header()
+	h.Set(HeaderSignature, base64.StdEncoding.EncodeToString(s.Signature))
+	h.Set(HeaderKeyID, s.KeyID)
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, s.Body)
+}
+
+func (a *api) verifyLicense(c echo.Context) error {
+	in, err := a.inbound(c)
+	if err != nil {
+		return err
+	}
+	ans, err := a.Service.VerifyLicense(c.Request().Context(), in)
+	if err != nil {
+		return err
+	}
+	return signedOK(c, ans)
+}
+
+func (a *api) verifyLicenseBatch(c echo.Context) error {
+	in, err := a.inbound(c)
+	if err != nil {
+		return err
+	}
+	ans, err := a.Service.VerifyLicenseBatch(c.Request().Context(), in)
+	if err != nil {
+		return err
+	}
+	return signedOK(c, ans)
+}
+
+// usageFilter reads and validates the query of GET /v1/licenses/usage.
+func usageFilter(c echo.Context) (gateway.UsageFilter, error) {
+	var f gateway.UsageFilter
+	q := c.QueryParams()
+	for name := range q {
+		switch name {
+		case "holder_id", "license_id", "caller", "from", "to", "cursor", "limit":
+			if len(q[name]) > 1 {
+				return f, badQuery(name, "must be given once")
+			}
+		default:
+			return f, badQuery(name, "is not a parameter of this endpoint")
+		}
+	}
+	if v := q.Get("holder_id"); v != "" {
+		if contracts.ValidateCitizenID(v) != nil && contracts.ValidateCreditCode(v) != nil {
+			return f, badQuery("holder_id", "is neither a valid citizen ID nor a valid unified social credit code")
+		}
+		f.HolderID = v
+	}
+	if v := q.Get("license_id"); v != "" {
+		if _, err := contracts.ParseLicenseID(v); err != nil {
+			return f, &gateway.Error{Code: contracts.CodeInvalidLicenseID, Message: "license_id: " + err.Error()}
+		}
+		f.LicenseID = v
+	}
+	if v := q.Get("caller"); v != "" {
+		if err := contracts.ValidateOpaqueID("caller", v); err != nil {
+			return f, badQuery("caller", "is not a caller id")
+		}
+		f.Caller = v
+	}
+	for _, t := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &f.From}, {"to", &f.To}} {
+		if v := q.Get(t.name); v != "" {
+			tm, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return f, badQuery(t.name, "must be an RFC 3339 time")
+			}
+			*t.dst = tm
+		}
+	}
+	if v := q.Get("cursor"); v != "" {
+		if contracts.ValidateUUID(v) != nil {
+			return f, badQuery("cursor", "is not a cursor this endpoint returned")
+		}
+		f.Cursor = v
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > gateway.MaxUsagePage {
+			return f, badQuery("limit", "must be an integer from 1 to "+strconv.Itoa(gateway.MaxUsagePage))
+		}
+		f.Limit = n
+	}
+	return f, nil
+}
+
+func badQuery(name, msg string) error {
+	return &gateway.Error{Code: contracts.CodeBadRequest, Message: "query parameter " + name + " " + msg}
+}
+
+func (a *api) listUsage(c echo.Context) error {
+	f, err := usageFilter(c)
+	if err != nil {
+		return err
+	}
+	page, err := a.Service.ListUsage(c.Request().Context(), principal(c), f)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, page)
 }
 
 func (a *api) getCase(c echo.Context) error {
