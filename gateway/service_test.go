@@ -73,6 +73,9 @@ const (
 	gwKeyID   = "gateway-2026"
 )
 
+// libraryTimeout bounds a license lookup in the harness.
+const libraryTimeout = 500 * time.Millisecond
+
 // t0 is the harness's start time.
 var t0 = time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)
 
@@ -144,9 +147,12 @@ func newEnv(t *testing.T, retry gateway.RetryPolicy) *env {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Each district's simulator is also its region's license library,
+		// reached through the same standard adapter.
+		lib := &gateway.Library{Regions: []string{id}, Timeout: libraryTimeout, Source: a.(adapters.LicenseSource), Usage: a.(adapters.UsageReceiver)}
 		partners = append(partners, &gateway.Partner{
 			ID: id, Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{id},
-			Adapter: a, Retry: retry, Timeout: 5 * time.Second,
+			Adapter: a, Retry: retry, Timeout: 5 * time.Second, Library: lib,
 		})
 	}
 	partners = append(partners,

@@ -39,6 +39,7 @@ const (
 	benchGatewayID     = "tongban-bench"
 	benchSender        = "320404" // 钟楼区, submits the cases
 	benchOwner         = "330702" // 婺城区, owns them
+	benchWindow        = "window-320404"
 	benchDefaultCases  = 10000
 	benchMaxCases      = 1_000_000
 	benchMaxDuration   = time.Hour
@@ -57,7 +58,7 @@ Nothing leaves the machine: the bench never talks to a gateway elsewhere.`,
 		Example: "  tongban bench cases --concurrency 64 --cases 20000",
 		Args:    cobra.NoArgs,
 	}
-	c.AddCommand(newBenchCasesCmd())
+	c.AddCommand(newBenchCasesCmd(), newBenchLicensesCmd())
 	return c
 }
 
@@ -213,6 +214,8 @@ type benchRigOptions struct {
 	Workers int
 	// OwnerFaults are the owner district's initial faults.
 	OwnerFaults partnersim.Faults
+	// LicenseCacheTTL is the gateway's licenses.cache_ttl; 0 = off.
+	LicenseCacheTTL time.Duration
 }
 
 // benchRig is a gateway opened as serve opens one, with two simulated
@@ -260,7 +263,7 @@ func startBenchRig(ctx context.Context, o benchRigOptions) (_ *benchRig, err err
 		return nil, err
 	}
 	r := &benchRig{dir: o.Dir, engine: engine, keys: map[string]*signing.PrivateKey{}}
-	for _, id := range []string{"gateway", benchSender, benchOwner, "operator"} {
+	for _, id := range []string{"gateway", benchSender, benchOwner, "operator", benchWindow} {
 		if r.keys[id], err = demoKey(filepath.Join(o.Dir, "keys", id)); err != nil {
 			return nil, err
 		}
@@ -309,7 +312,7 @@ func startBenchRig(ctx context.Context, o benchRigOptions) (_ *benchRig, err err
 	}()
 
 	cfgPath := filepath.Join(o.Dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, []byte(benchConfig(engine.Name(), o.Synchronous, o.LogLevel, o.Workers, "http://"+simLn.Addr().String())), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(benchConfig(engine.Name(), o.Synchronous, o.LogLevel, o.Workers, o.LicenseCacheTTL, "http://"+simLn.Addr().String())), 0o600); err != nil {
 		return nil, err
 	}
 	cfg, err := config.Load(cfgPath)
@@ -349,8 +352,9 @@ func (r *benchRig) stop() error {
 	return err
 }
 
-// benchConfig is the rig's configuration, in the shape of demoConfig.
-func benchConfig(engine, synchronous, level string, workers int, simBase string) string {
+// benchConfig is the rig's configuration, in the shape of demoConfig. The
+// owner's simulator is also the license library of its region.
+func benchConfig(engine, synchronous, level string, workers int, cacheTTL time.Duration, simBase string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `# Written by "tongban bench" for one run.
 gateway_id: %s
@@ -360,8 +364,9 @@ signing_key: {path: keys/gateway.key, key_id: gateway}
 store: {path: tongban.db, synchronous: %s}
 delivery: {poll: 200ms, workers: %d}
 log: {level: %s}
+licenses: {cache_ttl: %s}
 partners:
-`, benchGatewayID, engine, synchronous, workers, level)
+`, benchGatewayID, engine, synchronous, workers, level, cacheTTL)
 	for _, id := range []string{benchSender, benchOwner} {
 		fmt.Fprintf(&b, `  - id: "%[1]s"
     roles: [partner]
@@ -371,9 +376,11 @@ partners:
     config: {endpoint: "%[2]s/p/%[1]s"}
     retry: {max_attempts: 8, base_delay: 500ms, max_delay: 30s}
     timeout: 5s
+    license_library: {regions: ["%[1]s"]}
 `, id, simBase)
 	}
 	b.WriteString("  - id: operator\n    roles: [operator]\n    regions: []\n    keys: {operator: keys/operator.pub}\n")
+	fmt.Fprintf(&b, "  - id: %[1]s\n    roles: [window]\n    regions: [\"%[2]s\"]\n    keys: {%[1]s: keys/%[1]s.pub}\n", benchWindow, benchSender)
 	return b.String()
 }
 

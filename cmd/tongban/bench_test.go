@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -250,4 +251,50 @@ func BenchmarkCaseDeliver(b *testing.B) {
 	}
 	stop()
 	<-done
+}
+
+func TestBenchLicensesCommand(t *testing.T) {
+	r := must(t, runIn(t, t.TempDir(), "", "bench", "licenses", "--verifications", "60", "--concurrency", "4"))
+	for _, w := range []string{"closed loop, concurrency 4, 60 verifications", "license cache off", "outcomes   valid 60",
+		"usage      60 records acknowledged by 330702"} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("output lacks %q:\n%s", w, r.stdout)
+		}
+	}
+	if !regexp.MustCompile(`verify +60 +[0-9.]+ms +[0-9.]+ms +[0-9.]+ms +[0-9.]+ms`).MatchString(r.stdout) {
+		t.Errorf("output has no latency row:\n%s", r.stdout)
+	}
+	for _, args := range [][]string{{"--verifications", "0"}, {"--concurrency", "0"}, {"--cache-ttl", "1h"}, {"--drain", "0s"}} {
+		r := runIn(t, t.TempDir(), "", append([]string{"bench", "licenses"}, args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, args[0]) {
+			t.Errorf("bench licenses %v: exit %d, stderr %q; want exit 2 naming the flag", args, r.code, r.stderr)
+		}
+	}
+}
+
+// BenchmarkLicenseVerify verifies the valid demo licenses of 330702 over
+// HTTP through an in-process gateway (cache off) with many windows at once,
+// and reports verifications per second.
+//
+//	go test -run '^$' -bench LicenseVerify -benchtime 10000x ./cmd/tongban
+func BenchmarkLicenseVerify(b *testing.B) {
+	ctx := context.Background()
+	rig, err := startBenchRig(ctx, benchRigOptions{Dir: b.TempDir(), LogLevel: "warn"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rig.stop()
+	b.ReportAllocs()
+	b.ResetTimer()
+	res, err := rig.runVerifications(ctx, b.N, 32, 0, time.Minute, "")
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if res.failed > 0 {
+		b.Fatalf("%d verifications failed: %v", res.failed, res.outcomes)
+	}
+	b.ReportMetric(benchRate(len(res.lat), res.elapsed), "verifications/s")
+	slices.Sort(res.lat)
+	b.ReportMetric(float64(benchPercentile(res.lat, 99).Microseconds())/1000, "p99-ms")
 }

@@ -168,12 +168,17 @@ func runDemo(ctx context.Context, out, logw io.Writer, dir, addr string, step ti
 	if err != nil {
 		return err
 	}
+	licExample, err := writeLicenseExamples(dir, time.Now())
+	if err != nil {
+		return err
+	}
 	log.Info("demo ready", "addr", bound, "dir", dir, "startup_ms", time.Since(start).Milliseconds())
-	printDemoHelp(out, dir, bound, example)
+	printDemoHelp(out, dir, bound, example, licExample)
 	if ready != nil {
 		ready <- bound
 	}
 	go runSampleCase(ctx, log, "http://"+bound, keys["320404"])
+	go runSampleVerifications(ctx, log, "http://"+bound, keys["window-320404"])
 	return <-done
 }
 
@@ -219,6 +224,7 @@ partners:
     config: {endpoint: "%[3]s/p/%[1]s"}
     retry: {max_attempts: 8, base_delay: 500ms, max_delay: 30s}
     timeout: 5s
+    license_library: {regions: ["%[1]s"], timeout: 2s}
 `, d.code, d.name, simBase)
 	}
 	for _, c := range demoCallers {
@@ -262,7 +268,7 @@ func writeDemoExamples(dir string, key *signing.PrivateKey) (string, error) {
 	return p, os.WriteFile(p, append(body, '\n'), 0o644)
 }
 
-func printDemoHelp(w io.Writer, dir, addr, example string) {
+func printDemoHelp(w io.Writer, dir, addr, example, licExample string) {
 	self := "tongban"
 	if exe, err := os.Executable(); err == nil && !strings.Contains(exe, "go-build") {
 		self = exe
@@ -285,8 +291,21 @@ Then follow it (case_id from the receipt):
 
   curl -sS http://%[1]s/v1/cases/CASE_ID -H "Authorization: Bearer $TOKEN"
 
+Verify an e-license of 330702 as the window window-320404 (a signed result):
+
+  WTOKEN=$(%[5]s token --key %[2]s/keys/window-320404.key --kid window-320404 --iss window-320404 --sub clerk-0231 --aud %[4]s)
+  WSIG=$(%[5]s sign --key %[2]s/keys/window-320404.key %[6]s)
+  curl -sS -X POST http://%[1]s/v1/licenses/verify -H "Authorization: Bearer $WTOKEN" \
+    -H "Content-Type: application/json" -H "Gw-Signature: $WSIG" -H "Gw-Key-Id: window-320404" \
+    --data-binary @%[6]s
+
+Usage records (用证记录) as the auditor:
+
+  ATOKEN=$(%[5]s token --key %[2]s/keys/auditor.key --kid auditor --iss auditor --aud %[4]s)
+  curl -sS http://%[1]s/v1/licenses/usage -H "Authorization: Bearer $ATOKEN"
+
 The contract: curl -sS http://%[1]s/v1/openapi.yaml
-`, addr, dir, example, demoGatewayID, self)
+`, addr, dir, example, demoGatewayID, self, licExample)
 }
 
 // runSampleCase submits one case as 320404 and logs its every step until

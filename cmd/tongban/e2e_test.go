@@ -350,6 +350,8 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Errorf("demo help does not name the address %s:\n%s", bound, out.String())
 	}
 
+	checkDemoLicenses(ctx, t, dir, base, &logs)
+
 	if err := stop(); err != nil {
 		t.Errorf("runDemo after cancel: got %v, want nil", err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/tongban/tongban/gateway/config"
 	"github.com/tongban/tongban/gateway/httpapi"
 	"github.com/tongban/tongban/gateway/keyring"
+	"github.com/tongban/tongban/gateway/licensecache"
 	"github.com/tongban/tongban/gateway/store/sqlite"
 	"github.com/tongban/tongban/signing"
 )
@@ -137,6 +138,10 @@ func openGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (*ga
 				g.closers = append(g.closers, c)
 			}
 			p.Adapter = a
+			if p.Library, err = libraryOf(pc, a); err != nil {
+				g.close()
+				return nil, fmt.Errorf("partners[%d] (%s): %w", i, pc.ID, err)
+			}
 		}
 		partners = append(partners, p)
 	}
@@ -154,12 +159,40 @@ func openGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (*ga
 	g.disp = gateway.NewDispatcher(g.store, g.dir, nil, log, gateway.DispatcherOptions{
 		Workers: cfg.Delivery.Workers, Batch: cfg.Delivery.Batch, Lease: cfg.Delivery.Lease, Poll: cfg.Delivery.Poll,
 	})
-	g.svc, err = gateway.NewService(gateway.ServiceOptions{Store: g.store, Crypto: keys, Directory: g.dir, Log: log, Notify: g.disp.Notify})
+	lic := gateway.LicenseOptions{}
+	if cfg.Licenses.CacheTTL > 0 {
+		c, err := licensecache.New(cfg.Licenses.CacheSize, cfg.Licenses.CacheTTL)
+		if err != nil {
+			g.close()
+			return nil, fmt.Errorf("licenses: %w", err)
+		}
+		lic.Cache = c
+	}
+	g.svc, err = gateway.NewService(gateway.ServiceOptions{Store: g.store, Crypto: keys, Directory: g.dir, Log: log, Notify: g.disp.Notify, Licenses: lic})
 	if err != nil {
 		g.close()
 		return nil, err
 	}
 	return g, nil
+}
+
+// libraryOf builds the partner's license library from its config entry,
+// with a the partner's adapter, which must be able to look licenses up. Its
+// usage records go back through the same adapter when it can take them.
+func libraryOf(pc config.Partner, a adapters.Adapter) (*gateway.Library, error) {
+	if pc.Library == nil {
+		return nil, nil
+	}
+	src, ok := a.(adapters.LicenseSource)
+	if !ok {
+		return nil, fmt.Errorf("license_library: adapter %q cannot look licenses up", pc.Adapter)
+	}
+	l := &gateway.Library{Regions: pc.Library.Regions, Types: pc.Library.Types, Fallback: pc.Library.Fallback,
+		Timeout: pc.Library.Timeout, Source: src}
+	if u, ok := a.(adapters.UsageReceiver); ok {
+		l.Usage = u
+	}
+	return l, nil
 }
 
 func (g *gatewayProc) close() {

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/tongban/tongban/adapters/partnersim"
+	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/signing"
+)
+
+// demoLicenseRegion is the district whose demo library the examples use.
+const demoLicenseRegion = "330702"
+
+// demoVerifyPurpose is the examples' 用证事由.
+const demoVerifyPurpose = "个体工商户设立登记：核验经营场所不动产权证书"
+
+// demoBatch returns a batch verifying one license of every demo role of
+// 330702's library, in partnersim.DemoRoles order, as of now.
+func demoBatch(now time.Time) (contracts.BatchVerifyRequest, error) {
+	lib, err := partnersim.DemoLicenses(demoLicenseRegion, now)
+	if err != nil {
+		return contracts.BatchVerifyRequest{}, err
+	}
+	b := contracts.BatchVerifyRequest{Purpose: "跨省通办 证照核验演示"}
+	for _, role := range partnersim.DemoRoles {
+		rec, ok := partnersim.FindDemo(lib, role)
+		if !ok {
+			return b, fmt.Errorf("demo library of %s has no %s license", demoLicenseRegion, role)
+		}
+		b.Items = append(b.Items, contracts.LicenseVerifyRequest{LicenseID: rec.LicenseID})
+	}
+	return b, nil
+}
+
+// writeLicenseExamples writes D/examples/license-verify.json (the valid
+// citizen license of 330702, with its face to compare) and
+// license-verify-batch.json (one license of every demo role) and returns
+// the first one's path.
+func writeLicenseExamples(dir string, now time.Time) (string, error) {
+	lib, err := partnersim.DemoLicenses(demoLicenseRegion, now)
+	if err != nil {
+		return "", err
+	}
+	rec, ok := partnersim.FindDemo(lib, partnersim.DemoValidCitizen)
+	if !ok {
+		return "", fmt.Errorf("demo library of %s has no valid citizen license", demoLicenseRegion)
+	}
+	single := contracts.LicenseVerifyRequest{
+		LicenseID: rec.LicenseID,
+		Face:      &contracts.LicenseFace{HolderName: rec.Holder.Name, LicenseNumber: rec.Number, ValidFrom: rec.ValidFrom, ValidUntil: rec.ValidUntil},
+		FileSM3:   rec.FileSM3, Purpose: demoVerifyPurpose,
+	}
+	batch, err := demoBatch(now)
+	if err != nil {
+		return "", err
+	}
+	files := []struct {
+		name string
+		v    any
+	}{{"license-verify.json", single}, {"license-verify-batch.json", batch}}
+	for _, f := range files {
+		b, err := json.MarshalIndent(f.v, "", "  ")
+		if err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "examples", f.name), append(b, '\n'), 0o644); err != nil {
+			return "", err
+		}
+	}
+	return filepath.Join(dir, "examples", files[0].name), nil
+}
+
+// runSampleVerifications verifies one license of every demo role of
+// 330702 as window-320404 in one batch and logs each outcome beside the
+// outcome its role must give (no holder data is logged).
+func runSampleVerifications(ctx context.Context, log *slog.Logger, base string, key *signing.PrivateKey) {
+	log = log.With("component", "sample-licenses")
+	b, err := demoBatch(time.Now())
+	if err != nil {
+		log.Error("build the sample batch", "err", err)
+		return
+	}
+	body, err := json.Marshal(b)
+	if err != nil {
+		log.Error("encode the sample batch", "err", err)
+		return
+	}
+	signer := signing.NewSigner(key, nil)
+	sig, err := signing.Sign(signer, nil, body)
+	if err != nil {
+		log.Error("sign", "err", err)
+		return
+	}
+	jti, _ := contracts.NewUUIDv7(time.Now(), rand.Reader)
+	tok, err := signing.IssueToken(signer, signing.TokenRequest{KeyID: "window-320404", Issuer: "window-320404", Subject: "clerk-0231",
+		Audience: demoGatewayID, TTL: 5 * time.Minute, ID: jti})
+	if err != nil {
+		log.Error("token", "err", err)
+		return
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/licenses/verify/batch", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Gw-Signature", base64.StdEncoding.EncodeToString(sig))
+	req.Header.Set("Gw-Key-Id", "window-320404")
+	client := &http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		log.Error("verify", "err", err)
+		return
+	}
+	defer resp.Body.Close()
+	var out contracts.BatchVerifyResult
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+		log.Error("sample verification refused", "status", resp.StatusCode, "err", err)
+		return
+	}
+	for i, r := range out.Results {
+		if i >= len(partnersim.DemoRoles) {
+			break
+		}
+		role := partnersim.DemoRoles[i]
+		switch {
+		case r.Error != nil:
+			log.Warn("sample license verification refused", "license", role, "code", r.Error.Code)
+		case r.Result != nil:
+			log.Info("sample license verified", "license", role, "outcome", r.Result.Outcome, "expected", role.Outcome(),
+				"source_region", r.Result.SourceRegion, "usage_record_id", r.Result.UsageRecordID)
+		}
+	}
+}
