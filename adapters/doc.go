@@ -30,9 +30,13 @@
 //     connections); call Close when the partner is removed or on shutdown.
 //   - TokenIssuer on a Crypto: the gateway can mint bearer tokens for calls
 //     to a partner; HTTP adapters then send Authorization: Bearer.
+//   - LicenseSource on an Adapter: the partner's license library (证照库)
+//     answers lookups; a partner entry with a license_library needs it.
+//   - UsageReceiver on an Adapter: the partner takes usage records
+//     (用证记录回传) of the licenses it issued, through the outbox.
 //
-// Later capabilities (health checks, license lookups, mailbox pulls) follow
-// the same pattern.
+// Later capabilities (health checks, mailbox pulls) follow the same
+// pattern.
 //
 // # Errors
 //

@@ -40,7 +40,8 @@ const (
 //     from or to region; any auditor or operator;
 //   - report_status: the case's owner (role partner);
 //   - redeliver: role operator;
-//   - verify_license: role window or partner;
+//   - verify_license: role window or partner, serving at least one region
+//     (the first is sent to libraries as requester_region);
 //   - list_usage: role auditor (every record), partner or window (the
 //     records it may see, see Service.ListUsage).
 //
@@ -84,10 +85,13 @@ func Authorize(p Principal, act Action, c *Case, region string) error {
 		}
 		return failf(contracts.CodeForbidden, "only operators redeliver")
 	case ActVerify:
-		if has(contracts.RoleWindow) || has(contracts.RolePartner) {
-			return nil
+		if !has(contracts.RoleWindow) && !has(contracts.RolePartner) {
+			return failf(contracts.CodeForbidden, "only windows and partner systems verify licenses")
 		}
-		return failf(contracts.CodeForbidden, "only windows and partner systems verify licenses")
+		if len(p.Partner.Regions) == 0 {
+			return failf(contracts.CodeForbidden, "caller %s serves no region; a verification names the region asking", p.ID())
+		}
+		return nil
 	case ActListUsage:
 		if has(contracts.RoleAuditor) || has(contracts.RoleWindow) || has(contracts.RolePartner) {
 			return nil

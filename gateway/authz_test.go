@@ -54,6 +54,17 @@ func TestAuthorize(t *testing.T) {
 		{op, ActRedeliver, nil, "", ok},
 		{aud, ActRedeliver, nil, "", forbidden},
 		{zl, ActRedeliver, nil, "", forbidden},
+		// verify licenses: windows and partner systems that serve a region
+		{win, ActVerify, nil, "", ok},
+		{zl, ActVerify, nil, "", ok},
+		{&Partner{ID: "lib-national", Roles: []contracts.Role{contracts.RolePartner}}, ActVerify, nil, "", forbidden},
+		{aud, ActVerify, nil, "", forbidden},
+		{op, ActVerify, nil, "", forbidden},
+		// usage records
+		{aud, ActListUsage, nil, "", ok},
+		{win, ActListUsage, nil, "", ok},
+		{zl, ActListUsage, nil, "", ok},
+		{op, ActListUsage, nil, "", forbidden},
 		// unknown action: denied
 		{op, Action("drop_tables"), nil, "", forbidden},
 	}
