@@ -25,7 +25,6 @@ type LicenseCache interface {
 // CachedLicense is a library's answer kept in a LicenseCache.
 type CachedLicense struct {
 	Record contracts.LicenseRecord
-	At     time.Time // when the library answered
 }
 
 // LicenseOptions tune license verification.
@@ -204,7 +203,7 @@ func (s *Service) verifyOne(ctx context.Context, p Principal, req *contracts.Lic
 		case rec == nil:
 			v.result.Outcome = contracts.LicenseOutcomeNotFound
 		case s.licenses.Cache != nil:
-			s.licenses.Cache.Add(key, CachedLicense{Record: *rec, At: v.result.CheckedAt})
+			s.licenses.Cache.Add(key, CachedLicense{Record: *rec})
 		}
 	}
 	if rec != nil {

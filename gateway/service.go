@@ -137,15 +137,11 @@ func (s *Service) lookupReplay(ctx context.Context, caller, exchangeID, bodySM3 
 // receipt builds and signs the receipt of an accepted exchange.
 func (s *Service) receipt(ex *Exchange, state contracts.CaseState) error {
 	r := contracts.Receipt{ExchangeID: ex.ExchangeID, CaseID: ex.CaseID, ReceivedAt: ex.ReceivedAt, BodySM3: ex.BodySM3, State: state}
-	body, err := json.Marshal(r)
+	signed, err := s.signJSON(r)
 	if err != nil {
-		return internal(err)
+		return err
 	}
-	sig, err := s.crypto.Sign(body)
-	if err != nil {
-		return internal(fmt.Errorf("sign receipt: %w", err))
-	}
-	ex.Receipt, ex.ReceiptSig = body, sig
+	ex.Receipt, ex.ReceiptSig = signed.Body, signed.Signature
 	return nil
 }
 

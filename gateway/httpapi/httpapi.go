@@ -171,15 +171,23 @@ func traceID(tp string) string {
 	return ""
 }
 
-// signed writes a signed body verbatim: 202 when new, 200 for a replay.
+// signed writes a signed receipt verbatim: 202 when new, 200 for a replay.
 func signed(c echo.Context, s *gateway.Signed) error {
-	h := c.Response().Header()
-	h.Set(HeaderSignature, base64.StdEncoding.EncodeToString(s.Signature))
-	h.Set(HeaderKeyID, s.KeyID)
 	status := http.StatusAccepted
 	if s.Replay {
 		status = http.StatusOK
 	}
+	return writeSigned(c, status, s)
+}
+
+// signedOK writes a signed answer (a verification result) with 200 OK.
+func signedOK(c echo.Context, s *gateway.Signed) error { return writeSigned(c, http.StatusOK, s) }
+
+// writeSigned writes s.Body verbatim with its Gw-Signature and Gw-Key-Id.
+func writeSigned(c echo.Context, status int, s *gateway.Signed) error {
+	h := c.Response().Header()
+	h.Set(HeaderSignature, base64.StdEncoding.EncodeToString(s.Signature))
+	h.Set(HeaderKeyID, s.KeyID)
 	return c.Blob(status, echo.MIMEApplicationJSON, s.Body)
 }
 
@@ -205,14 +213,6 @@ func (a *api) reportStatus(c echo.Context) error {
 		return err
 	}
 	return signed(c, ans)
-}
-
-// signedOK writes a signed answer with 200 OK.
-func signedOK(c echo.Context, s *gateway.Signed) error {
-	h := c.Response().Header()
-	h.Set(HeaderSignature, base64.StdEncoding.EncodeToString(s.Signature))
-	h.Set(HeaderKeyID, s.KeyID)
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, s.Body)
 }
 
 func (a *api) verifyLicense(c echo.Context) error {
