@@ -1,11 +1,12 @@
-// Package adapters holds the registry of partner adapters: the
-// implementations of the gateway's Adapter port that deliver cases and status
-// updates to one partner system in that partner's protocol.
+// Package adapters holds the registry of partner adapter styles and what
+// they share: the capability interfaces an adapter may implement, error
+// classification, strict config decoding, and the partner side of a style
+// (PartnerSide) that simulators and contract tests speak.
 //
 // # Registry
 //
-// Adapter styles register a Factory under a name from their package's init
-// function, in the style of database/sql drivers:
+// Adapter styles register a Style from their package's init function, in
+// the manner of database/sql drivers:
 //
 //	import _ "github.com/tongban/tongban/adapters/standard"
 //
@@ -15,37 +16,50 @@
 //		Crypto:    crypto,
 //	})
 //
-// Register panics when a name is registered twice or with a nil factory;
-// New fails with an error that lists the known names when the name is
-// unknown. The gateway core never sees an adapter's configuration: a partner
-// entry names its adapter and carries a raw JSON block that only that
-// adapter's factory decodes (strictly, see DecodeConfig) and validates.
+// Register panics when a name is registered twice, with a nil factory or
+// with an unknown capability; New fails with an error that lists the known
+// names when the name is unknown. The gateway core never sees an adapter's
+// configuration: a partner entry names its adapter and carries a raw JSON
+// block that only that adapter's factory decodes (strictly, see
+// DecodeConfig) and validates.
 //
-// # Optional capabilities
+// # Capabilities
 //
-// Capabilities beyond Adapter are small interfaces that a caller discovers by
-// type assertion, so that adding one never breaks an existing adapter:
+// An Adapter by itself only names its style. Everything it can do is a
+// small interface found by type assertion, so that adding a capability
+// never breaks an existing adapter:
 //
-//   - io.Closer on an Adapter: the adapter holds resources (idle
-//     connections); call Close when the partner is removed or on shutdown.
-//   - TokenIssuer on a Crypto: the gateway can mint bearer tokens for calls
-//     to a partner; HTTP adapters then send Authorization: Bearer.
-//   - LicenseSource on an Adapter: the partner's license library (证照库)
-//     answers lookups; a partner entry with a license_library needs it.
-//   - UsageReceiver on an Adapter: the partner takes usage records
-//     (用证记录回传) of the licenses it issued, through the outbox.
+//   - CaseDeliverer: pushes cases to the partner that owns them;
+//   - StatusDeliverer: pushes status updates back to the partner that
+//     submitted the case (status callbacks);
+//   - Translator: the partner calls the gateway in its own format, which
+//     the adapter reads and answers in;
+//   - LicenseSource: the partner's license library (证照库) answers
+//     lookups;
+//   - UsageReceiver: the partner takes usage records (用证记录回传) of the
+//     licenses it issued;
+//   - Puller: the partner cannot take inbound calls and pulls its
+//     deliveries from its mailbox at the gateway;
+//   - io.Closer: the adapter holds resources (idle connections); call
+//     Close on shutdown.
 //
-// Later capabilities (health checks, mailbox pulls) follow the same
-// pattern.
+// A style declares its capabilities when it registers (`tongban adapters`
+// lists them); an adapter whose configuration leaves one off implements
+// CapabilitySet. Use Capabilities or the ...Of functions rather than bare
+// type assertions so that CapabilitySet is honoured. TokenIssuer is a
+// capability of a Crypto: HTTP adapters that find it send Authorization:
+// Bearer with every call.
 //
 // # Errors
 //
 // Every error an adapter returns from a delivery is an *Error, which carries
-// the classification the gateway's Adapter port expects: Permanent() true
+// the classification the gateway's delivery ports expect: Permanent() true
 // means retrying cannot help (the delivery goes to dead letter at once), and
 // RetryAfter() is the pause the partner asked for. Classify maps an HTTP
-// response or transport error to an *Error with the rules every adapter
-// shares.
+// response or transport error to an *Error with the rules every style
+// shares: timeouts, connection errors, 5xx, 408 and 429 (with Retry-After)
+// are retryable; other 4xx, redirects, malformed answers and bad
+// signatures are permanent.
 //
 // # Imports
 //

@@ -1,50 +1,14 @@
 package adapters
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/tongban/tongban/contracts"
 )
-
-// Adapter delivers outbox messages to one partner in that partner's
-// protocol and returns its signed acknowledgement. raw and sig are the exact
-// bytes of the acknowledgement and its DER SM2 signature as the partner sent
-// them, kept as evidence.
-//
-// It has the method set of the gateway's Adapter port, so every Adapter
-// satisfies that port without this package importing the gateway. Errors are
-// *Error values (see Classify).
-type Adapter interface {
-	DeliverCase(ctx context.Context, d *contracts.CaseDelivery) (ack *contracts.Ack, raw, sig []byte, err error)
-	DeliverStatus(ctx context.Context, d *contracts.StatusDelivery) (ack *contracts.Ack, raw, sig []byte, err error)
-}
-
-// LicenseSource is an optional capability of an Adapter: looking licenses
-// up in the partner's license library (证照库). It has the method set of the
-// gateway's LicenseSource port. The call is synchronous and must honour
-// ctx's deadline; it is not retried (a window is waiting). raw and sig are
-// the library's answer and its DER SM2 signature as sent. The adapter
-// checks the answer's signature, that it echoes q.ExchangeID, and that a
-// found record passes contracts.LicenseRecord.Validate; any failure is an
-// error. A library without the license answers with Found false.
-type LicenseSource interface {
-	LookupLicense(ctx context.Context, q *contracts.LicenseLookupRequest) (resp *contracts.LicenseLookupResponse, raw, sig []byte, err error)
-}
-
-// UsageReceiver is an optional capability of an Adapter: passing usage
-// records (用证记录回传) to the partner that issued the license. It has the
-// method set of the gateway's UsageReceiver port and follows the Adapter
-// rules for acknowledgements and errors.
-type UsageReceiver interface {
-	DeliverUsage(ctx context.Context, d *contracts.UsageRecordDelivery) (ack *contracts.Ack, raw, sig []byte, err error)
-}
 
 // Crypto is what an adapter needs of SM2 and SM3: the gateway's own signing
 // key, and the keys registered for partners. The gateway implements it with
@@ -112,47 +76,79 @@ func (p Params) WithDefaults() (Params, error) {
 // p.Config and fails with an error naming the offending field.
 type Factory func(Params) (Adapter, error)
 
+// Style is an adapter style as registered: its name (what a partner
+// entry's adapter field says), a one-line summary, the capabilities its
+// adapters can have, and the factory that builds one for a partner.
+type Style struct {
+	Name    string
+	Summary string
+	// Capabilities are what adapters of this style can do. A partner's
+	// configuration may enable fewer (see CapabilitySet), never more: New
+	// refuses an adapter with a capability its style does not declare.
+	Capabilities []Capability
+	Factory      Factory
+}
+
 var (
 	registryMu sync.RWMutex
-	factories  = map[string]Factory{}
+	styles     = map[string]Style{}
 )
 
-// Register makes an adapter style available under name. It is meant to be
-// called from an init function and panics if name is empty, f is nil, or
-// name is already registered.
-func Register(name string, f Factory) {
-	if name == "" {
+// Register makes an adapter style available under s.Name. It is meant to
+// be called from an init function and panics if the name is empty, the
+// factory nil, a capability unknown, or the name already registered.
+func Register(s Style) {
+	if s.Name == "" {
 		panic("adapters: Register with an empty name")
 	}
-	if f == nil {
-		panic("adapters: Register with a nil factory for " + name)
+	if s.Factory == nil {
+		panic("adapters: Register with a nil factory for " + s.Name)
+	}
+	for _, c := range s.Capabilities {
+		if !c.Valid() {
+			panic(fmt.Sprintf("adapters: Register %s: unknown capability %q", s.Name, c))
+		}
 	}
 	registryMu.Lock()
 	defer registryMu.Unlock()
-	if _, dup := factories[name]; dup {
-		panic("adapters: Register called twice for " + name)
+	if _, dup := styles[s.Name]; dup {
+		panic("adapters: Register called twice for " + s.Name)
 	}
-	factories[name] = f
+	s.Capabilities = slices.Clone(s.Capabilities)
+	slices.Sort(s.Capabilities)
+	styles[s.Name] = s
 }
 
-// Names returns the registered adapter names, sorted.
-func Names() []string {
+// Styles returns the registered styles, sorted by name.
+func Styles() []Style {
 	registryMu.RLock()
 	defer registryMu.RUnlock()
-	names := make([]string, 0, len(factories))
-	for n := range factories {
-		names = append(names, n)
+	out := make([]Style, 0, len(styles))
+	for _, s := range styles {
+		s.Capabilities = slices.Clone(s.Capabilities)
+		out = append(out, s)
 	}
-	sort.Strings(names)
+	slices.SortFunc(out, func(a, b Style) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Names returns the registered style names, sorted.
+func Names() []string {
+	var names []string
+	for _, s := range Styles() {
+		names = append(names, s.Name)
+	}
 	return names
 }
 
 // New builds an adapter of the style registered under name for the partner
 // p describes. An unknown name fails with an error that lists the known
-// names; a factory's error is wrapped with the name and partner id.
+// names; a factory's error is wrapped with the name and partner id. The
+// adapter must report name as its Style and have no capability its style
+// does not declare.
 func New(name string, p Params) (Adapter, error) {
 	registryMu.RLock()
-	f, ok := factories[name]
+	s, ok := styles[name]
 	registryMu.RUnlock()
 	if !ok {
 		known := strings.Join(Names(), ", ")
@@ -165,12 +161,20 @@ func New(name string, p Params) (Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := f(p)
+	a, err := s.Factory(p)
 	if err != nil {
 		return nil, fmt.Errorf("adapters: %s adapter for partner %s: %w", name, p.PartnerID, err)
 	}
 	if a == nil {
 		return nil, fmt.Errorf("adapters: %s adapter for partner %s: factory returned no adapter", name, p.PartnerID)
+	}
+	if a.Style() != name {
+		return nil, fmt.Errorf("adapters: %s adapter for partner %s: factory built a %q adapter", name, p.PartnerID, a.Style())
+	}
+	for _, c := range Capabilities(a) {
+		if !slices.Contains(s.Capabilities, c) {
+			return nil, fmt.Errorf("adapters: %s adapter for partner %s has capability %s, which the style does not declare", name, p.PartnerID, c)
+		}
 	}
 	return a, nil
 }

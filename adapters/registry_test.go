@@ -21,7 +21,13 @@ func (nopCrypto) KeyID() string                                   { return "k" }
 func (nopCrypto) VerifyBody(string, string, []byte, []byte) error { return nil }
 func (nopCrypto) SM3Hex([]byte) string                            { return "" }
 
-type nopAdapter struct{ p adapters.Params }
+// nopAdapter pushes cases and status updates and does nothing else.
+type nopAdapter struct {
+	style string
+	p     adapters.Params
+}
+
+func (a nopAdapter) Style() string { return a.style }
 
 func (nopAdapter) DeliverCase(context.Context, *contracts.CaseDelivery) (*contracts.Ack, []byte, []byte, error) {
 	return nil, nil, nil, nil
@@ -31,16 +37,37 @@ func (nopAdapter) DeliverStatus(context.Context, *contracts.StatusDelivery) (*co
 	return nil, nil, nil, nil
 }
 
-func nopFactory(p adapters.Params) (adapters.Adapter, error) { return nopAdapter{p}, nil }
+// pullAdapter pulls and may decline to look licenses up.
+type pullAdapter struct{ lookup bool }
+
+func (pullAdapter) Style() string { return "test-pull" }
+func (pullAdapter) Mailbox() adapters.MailboxOptions {
+	return adapters.MailboxOptions{VisibilityTimeout: time.Minute}
+}
+func (pullAdapter) LookupLicense(context.Context, *contracts.LicenseLookupRequest) (*contracts.LicenseLookupResponse, []byte, []byte, error) {
+	return nil, nil, nil, nil
+}
+func (a pullAdapter) Has(c adapters.Capability) bool { return c != adapters.CapLicenseLookup || a.lookup }
+
+func nopFactory(name string) adapters.Factory {
+	return func(p adapters.Params) (adapters.Adapter, error) { return nopAdapter{name, p}, nil }
+}
+
+var push = []adapters.Capability{adapters.CapStatusDelivery, adapters.CapCaseDelivery}
 
 // Test names are unique to this file: the registry is process-wide.
 func init() {
-	adapters.Register("test-zulu", nopFactory)
-	adapters.Register("test-alpha", nopFactory)
-	adapters.Register("test-failing", func(adapters.Params) (adapters.Adapter, error) {
+	adapters.Register(adapters.Style{Name: "test-zulu", Capabilities: push, Factory: nopFactory("test-zulu")})
+	adapters.Register(adapters.Style{Name: "test-alpha", Summary: "a test", Capabilities: push, Factory: nopFactory("test-alpha")})
+	adapters.Register(adapters.Style{Name: "test-failing", Factory: func(adapters.Params) (adapters.Adapter, error) {
 		return nil, errors.New("config: endpoint is required")
-	})
-	adapters.Register("test-nil", func(adapters.Params) (adapters.Adapter, error) { return nil, nil })
+	}})
+	adapters.Register(adapters.Style{Name: "test-nil", Factory: func(adapters.Params) (adapters.Adapter, error) { return nil, nil }})
+	adapters.Register(adapters.Style{Name: "test-undeclared", Capabilities: []adapters.Capability{adapters.CapCaseDelivery},
+		Factory: nopFactory("test-undeclared")})
+	adapters.Register(adapters.Style{Name: "test-misnamed", Capabilities: push, Factory: nopFactory("test-other")})
+	adapters.Register(adapters.Style{Name: "test-pull", Capabilities: []adapters.Capability{adapters.CapPull, adapters.CapLicenseLookup},
+		Factory: func(p adapters.Params) (adapters.Adapter, error) { return pullAdapter{lookup: string(p.Config) == `{"lookup":true}`}, nil }})
 }
 
 func mustPanic(t *testing.T, want string, f func()) {
@@ -58,15 +85,20 @@ func mustPanic(t *testing.T, want string, f func()) {
 }
 
 func TestRegisterPanics(t *testing.T) {
-	mustPanic(t, "twice for test-alpha", func() { adapters.Register("test-alpha", nopFactory) })
-	mustPanic(t, "nil factory", func() { adapters.Register("test-new", nil) })
-	mustPanic(t, "empty name", func() { adapters.Register("", nopFactory) })
+	mustPanic(t, "twice for test-alpha", func() {
+		adapters.Register(adapters.Style{Name: "test-alpha", Factory: nopFactory("test-alpha")})
+	})
+	mustPanic(t, "nil factory", func() { adapters.Register(adapters.Style{Name: "test-new"}) })
+	mustPanic(t, "empty name", func() { adapters.Register(adapters.Style{Factory: nopFactory("")}) })
+	mustPanic(t, `unknown capability "teleport"`, func() {
+		adapters.Register(adapters.Style{Name: "test-new", Capabilities: []adapters.Capability{"teleport"}, Factory: nopFactory("test-new")})
+	})
 	if slices.Contains(adapters.Names(), "test-new") {
 		t.Error("a failed Register left its name behind")
 	}
 }
 
-func TestNamesSorted(t *testing.T) {
+func TestStylesSortedWithCapabilities(t *testing.T) {
 	names := adapters.Names()
 	if !slices.IsSorted(names) {
 		t.Errorf("Names() = %v, not sorted", names)
@@ -76,14 +108,29 @@ func TestNamesSorted(t *testing.T) {
 			t.Errorf("Names() = %v, missing %s", names, n)
 		}
 	}
+	for _, s := range adapters.Styles() {
+		if s.Name != "test-alpha" {
+			continue
+		}
+		want := []adapters.Capability{adapters.CapCaseDelivery, adapters.CapStatusDelivery}
+		if s.Summary != "a test" || !slices.Equal(s.Capabilities, want) {
+			t.Errorf("got %+v, want summary %q and capabilities %v (sorted)", s, "a test", want)
+		}
+		s.Capabilities[0] = "changed"
+	}
+	for _, s := range adapters.Styles() {
+		if s.Name == "test-alpha" && s.Capabilities[0] == "changed" {
+			t.Error("Styles hands out the registry's own slice")
+		}
+	}
 }
 
 func TestNewUnknownListsKnownNames(t *testing.T) {
-	_, err := adapters.New("soap", adapters.Params{PartnerID: "330702", Crypto: nopCrypto{}})
+	_, err := adapters.New("no-such-style", adapters.Params{PartnerID: "330702", Crypto: nopCrypto{}})
 	if err == nil {
 		t.Fatal("New of an unknown adapter succeeded")
 	}
-	want := `unknown adapter "soap" (known: ` + strings.Join(adapters.Names(), ", ") + ")"
+	want := `unknown adapter "no-such-style" (known: ` + strings.Join(adapters.Names(), ", ") + ")"
 	if !strings.Contains(err.Error(), want) {
 		t.Errorf("got %q, want it to contain %q", err, want)
 	}
@@ -102,8 +149,15 @@ func TestNewAppliesDefaultsAndWrapsErrors(t *testing.T) {
 	if err == nil || err.Error() != "adapters: test-failing adapter for partner 330702: config: endpoint is required" {
 		t.Errorf("got %v", err)
 	}
-	if _, err = adapters.New("test-nil", adapters.Params{PartnerID: "330702", Crypto: nopCrypto{}}); err == nil {
-		t.Error("a factory returning no adapter was accepted")
+	for name, want := range map[string]string{
+		"test-nil":        "factory returned no adapter",
+		"test-undeclared": "has capability status_delivery, which the style does not declare",
+		"test-misnamed":   `factory built a "test-other" adapter`,
+	} {
+		_, err := adapters.New(name, adapters.Params{PartnerID: "330702", Crypto: nopCrypto{}})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("New(%s) = %v, want an error containing %q", name, err, want)
+		}
 	}
 
 	for _, p := range []adapters.Params{
@@ -114,5 +168,45 @@ func TestNewAppliesDefaultsAndWrapsErrors(t *testing.T) {
 		if _, err := adapters.New("test-alpha", p); err == nil {
 			t.Errorf("New(%+v) succeeded", p)
 		}
+	}
+}
+
+func TestCapabilities(t *testing.T) {
+	tests := []struct {
+		name   string
+		a      adapters.Adapter
+		want   []adapters.Capability
+		lookup bool
+	}{
+		{"push", nopAdapter{style: "x"}, []adapters.Capability{adapters.CapCaseDelivery, adapters.CapStatusDelivery}, false},
+		{"pull without lookup", pullAdapter{}, []adapters.Capability{adapters.CapPull}, false},
+		{"pull with lookup", pullAdapter{lookup: true}, []adapters.Capability{adapters.CapLicenseLookup, adapters.CapPull}, true},
+		{"nil", nil, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := adapters.Capabilities(tt.a); !slices.Equal(got, tt.want) {
+				t.Errorf("Capabilities = %v, want %v", got, tt.want)
+			}
+			if _, ok := adapters.LicenseSourceOf(tt.a); ok != tt.lookup {
+				t.Errorf("LicenseSourceOf ok = %v, want %v", ok, tt.lookup)
+			}
+			_, cases := adapters.CaseDelivererOf(tt.a)
+			_, statuses := adapters.StatusDelivererOf(tt.a)
+			_, pulls := adapters.PullerOf(tt.a)
+			if wantPush := slices.Contains(tt.want, adapters.CapCaseDelivery); cases != wantPush || statuses != wantPush {
+				t.Errorf("deliverers found = %v/%v, want %v", cases, statuses, wantPush)
+			}
+			if pulls != slices.Contains(tt.want, adapters.CapPull) {
+				t.Errorf("PullerOf ok = %v", pulls)
+			}
+		})
+	}
+	a, err := adapters.New("test-pull", adapters.Params{PartnerID: "610102", Crypto: nopCrypto{}, Config: json.RawMessage(`{"lookup":true}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := adapters.PullerOf(a); !ok || p.Mailbox().VisibilityTimeout != time.Minute {
+		t.Errorf("PullerOf(%T) = %v, %v", a, p, ok)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/tongban/tongban/adapters"
@@ -149,7 +148,7 @@ func parseLookupResponse(raw []byte) (*contracts.LicenseLookupResponse, error) {
 	dec.DisallowUnknownFields()
 	var resp contracts.LicenseLookupResponse
 	if err := dec.Decode(&resp); err != nil {
-		return nil, jsonProblem(err)
+		return nil, adapters.JSONProblem(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("trailing data after the JSON object")
@@ -164,33 +163,6 @@ func parseLookupResponse(raw []byte) (*contracts.LicenseLookupResponse, error) {
 		return nil, errors.New("exchange_id is not a canonical UUID")
 	}
 	return &resp, nil
-}
-
-// jsonProblem describes a decoding error without the offending value or
-// key: encoding/json quotes numbers, time strings and unknown keys, which
-// may be ID numbers.
-func jsonProblem(err error) error {
-	var (
-		syn *json.SyntaxError
-		typ *json.UnmarshalTypeError
-	)
-	switch {
-	case errors.As(err, &syn):
-		return fmt.Errorf("not valid JSON (offset %d)", syn.Offset)
-	case errors.As(err, &typ):
-		if typ.Field == "" {
-			return errors.New("not a JSON object")
-		}
-		// Field is a path of the contract's own field names.
-		return fmt.Errorf("field %s has the wrong type", clip(typ.Field, 100))
-	case errors.Is(err, io.EOF):
-		return errors.New("empty body")
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return errors.New("truncated JSON")
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return errors.New("unknown field")
-	}
-	return errors.New("malformed field value")
 }
 
 // clip shortens s to at most n bytes, cutting at a rune boundary.

@@ -101,12 +101,19 @@ const (
 )
 
 func init() {
-	adapters.Register(Name, func(p adapters.Params) (adapters.Adapter, error) {
-		a, err := New(p)
-		if err != nil {
-			return nil, err
-		}
-		return a, nil
+	adapters.Register(adapters.Style{
+		Name:    Name,
+		Summary: "the gateway's own JSON contract: signed POSTs of cases, status updates, usage records and license lookups",
+		Capabilities: []adapters.Capability{
+			adapters.CapCaseDelivery, adapters.CapStatusDelivery, adapters.CapLicenseLookup, adapters.CapUsageRecords,
+		},
+		Factory: func(p adapters.Params) (adapters.Adapter, error) {
+			a, err := New(p)
+			if err != nil {
+				return nil, err
+			}
+			return a, nil
+		},
 	})
 }
 
@@ -155,10 +162,12 @@ type Adapter struct {
 
 // Compile-time guards: the port, and the optional capabilities.
 var (
-	_ adapters.Adapter       = (*Adapter)(nil)
-	_ adapters.LicenseSource = (*Adapter)(nil)
-	_ adapters.UsageReceiver = (*Adapter)(nil)
-	_ io.Closer              = (*Adapter)(nil)
+	_ adapters.Adapter         = (*Adapter)(nil)
+	_ adapters.CaseDeliverer   = (*Adapter)(nil)
+	_ adapters.StatusDeliverer = (*Adapter)(nil)
+	_ adapters.LicenseSource   = (*Adapter)(nil)
+	_ adapters.UsageReceiver   = (*Adapter)(nil)
+	_ io.Closer                = (*Adapter)(nil)
 )
 
 // New builds the adapter for the partner p describes, decoding p.Config.
@@ -194,6 +203,9 @@ func New(p adapters.Params) (*Adapter, error) {
 	}
 	return &Adapter{partner: p.PartnerID, endpoint: cfg.Endpoint, crypto: p.Crypto, client: c}, nil
 }
+
+// Style returns "standard".
+func (a *Adapter) Style() string { return Name }
 
 // Endpoint returns the partner's base URL as configured (no trailing slash).
 func (a *Adapter) Endpoint() string { return a.endpoint }

@@ -1,0 +1,111 @@
+package standard
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/tongban/tongban/adapters"
+	"github.com/tongban/tongban/contracts"
+)
+
+// PartnerSide is the partner's end of the standard contract: a district
+// system receives POSTs of the gateway's JSON messages under its endpoint
+// and answers them with its JSON acknowledgements and lookup answers; it
+// calls the gateway at POST /v1/cases and POST /v1/cases/{case_id}/status.
+// The zero value is ready to use.
+type PartnerSide struct{}
+
+var _ adapters.PartnerSide = PartnerSide{}
+
+const mediaJSON = "application/json"
+
+// ReadRequest decodes one of the gateway's calls strictly (no unknown
+// fields, no trailing data) by its path: /cases, /cases/{case_id}/status
+// (the case_id must match the body's), /licenses/usage or
+// /licenses/lookup.
+func (PartnerSide) ReadRequest(path, mediaType, _ string, body []byte) (*adapters.Message, error) {
+	if mediaType != mediaJSON {
+		return nil, errors.New("body must be application/json")
+	}
+	m := &adapters.Message{}
+	var v any
+	switch {
+	case path == "/cases":
+		m.Case = &contracts.CaseDelivery{}
+		v = m.Case
+	case strings.HasPrefix(path, "/cases/") && strings.HasSuffix(path, "/status"):
+		m.Status = &contracts.StatusDelivery{}
+		v = m.Status
+	case path == "/licenses/usage":
+		m.Usage = &contracts.UsageRecordDelivery{}
+		v = m.Usage
+	case path == "/licenses/lookup":
+		m.Lookup = &contracts.LicenseLookupRequest{}
+		v = m.Lookup
+	default:
+		return nil, fmt.Errorf("no operation at %s", clip(path, 100))
+	}
+	if err := adapters.DecodeJSON(body, v); err != nil {
+		return nil, err
+	}
+	if m.Status != nil {
+		id, err := url.PathUnescape(strings.TrimSuffix(strings.TrimPrefix(path, "/cases/"), "/status"))
+		if err != nil || id != m.Status.CaseID {
+			return nil, errors.New("case_id differs from the path")
+		}
+	}
+	return m, nil
+}
+
+// WriteAck renders ack as JSON.
+func (PartnerSide) WriteAck(_ *adapters.Message, ack *contracts.Ack) ([]byte, string, error) {
+	b, err := json.Marshal(ack)
+	return b, mediaJSON, err
+}
+
+// WriteLookupAnswer renders resp as JSON.
+func (PartnerSide) WriteLookupAnswer(_ *adapters.Message, resp *contracts.LicenseLookupResponse) ([]byte, string, error) {
+	b, err := json.Marshal(resp)
+	return b, mediaJSON, err
+}
+
+// WriteError renders {"code", "message"} with the status as given.
+func (PartnerSide) WriteError(_ *adapters.Message, status int, code contracts.Code, msg string) ([]byte, string, int) {
+	b, err := json.Marshal(contracts.Error{Code: code, Message: msg})
+	if err != nil {
+		return []byte(`{"code":"internal","message":"could not encode the error"}`), mediaJSON, http.StatusInternalServerError
+	}
+	return b, mediaJSON, status
+}
+
+// Call renders a case submission as POST /v1/cases and a status update as
+// POST /v1/cases/{case_id}/status, JSON.
+func (PartnerSide) Call(c *contracts.InboundCall) (*adapters.PartnerCall, error) {
+	switch {
+	case c == nil:
+		return nil, errors.New("no call")
+	case c.Kind == contracts.InboundCase && c.Submission != nil:
+		b, err := json.Marshal(c.Submission)
+		return &adapters.PartnerCall{Path: "/v1/cases", MediaType: mediaJSON, Body: b}, err
+	case c.Kind == contracts.InboundStatus && c.Update != nil:
+		b, err := json.Marshal(c.Update)
+		return &adapters.PartnerCall{Path: "/v1/cases/" + url.PathEscape(c.Update.CaseID) + "/status", MediaType: mediaJSON, Body: b}, err
+	}
+	return nil, fmt.Errorf("call of kind %q carries no message of that kind", c.Kind)
+}
+
+// ReadReceipt decodes the gateway's JSON receipt strictly.
+func (PartnerSide) ReadReceipt(mediaType string, body []byte) (*contracts.Receipt, error) {
+	if mediaType != mediaJSON {
+		return nil, errors.New("receipt is not application/json")
+	}
+	var r contracts.Receipt
+	if err := adapters.DecodeJSON(body, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
