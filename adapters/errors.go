@@ -120,14 +120,31 @@ func Classify(resp *http.Response, err error) error {
 	if resp == nil {
 		return Retryable("no answer from partner", nil)
 	}
-	code := resp.StatusCode
+	if code := resp.StatusCode; code >= 200 && code <= 299 {
+		return nil
+	}
+	var body []byte
+	if resp.Body != nil {
+		body, _ = io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
+	}
+	return ClassifyAnswer(resp.StatusCode, resp.Header, body)
+}
+
+// ClassifyAnswer classifies a non-2xx answer whose status, header and
+// (possibly truncated) body were read, with the rules of Classify. A JSON
+// error {"code", "message"} in body becomes the cause. It returns nil for
+// a 2xx status.
+func ClassifyAnswer(code int, h http.Header, body []byte) error {
 	if code >= 200 && code <= 299 {
 		return nil
 	}
-	e := &Error{Status: code, Reason: "partner answered " + statusText(code), Err: errorBody(resp)}
+	e := &Error{Status: code, Reason: "partner answered " + statusText(code)}
+	if ce := errorBody(body); ce != nil {
+		e.Err = ce
+	}
 	switch {
 	case code >= 500, code == http.StatusTooManyRequests, code == http.StatusRequestTimeout:
-		if d, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+		if d, ok := ParseRetryAfter(h.Get("Retry-After"), time.Now()); ok {
 			e.After = d
 		}
 	case code >= 300 && code <= 399:
@@ -147,16 +164,12 @@ func statusText(code int) string {
 }
 
 // errorBody decodes a JSON error answer, nil if there is none.
-func errorBody(resp *http.Response) error {
-	if resp.Body == nil {
-		return nil
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
-	if err != nil || len(b) == 0 {
-		return nil
+func errorBody(b []byte) *contracts.Error {
+	if len(b) > errorBodyLimit {
+		b = b[:errorBodyLimit]
 	}
 	var ce contracts.Error
-	if json.Unmarshal(b, &ce) != nil || ce.Code == "" {
+	if len(b) == 0 || json.Unmarshal(b, &ce) != nil || ce.Code == "" {
 		return nil
 	}
 	ce.Message = clip(ce.Message, 200)

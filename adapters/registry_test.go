@@ -47,7 +47,9 @@ func (pullAdapter) Mailbox() adapters.MailboxOptions {
 func (pullAdapter) LookupLicense(context.Context, *contracts.LicenseLookupRequest) (*contracts.LicenseLookupResponse, []byte, []byte, error) {
 	return nil, nil, nil, nil
 }
-func (a pullAdapter) Has(c adapters.Capability) bool { return c != adapters.CapLicenseLookup || a.lookup }
+func (a pullAdapter) Has(c adapters.Capability) bool {
+	return c != adapters.CapLicenseLookup || a.lookup
+}
 
 func nopFactory(name string) adapters.Factory {
 	return func(p adapters.Params) (adapters.Adapter, error) { return nopAdapter{name, p}, nil }
@@ -67,7 +69,9 @@ func init() {
 		Factory: nopFactory("test-undeclared")})
 	adapters.Register(adapters.Style{Name: "test-misnamed", Capabilities: push, Factory: nopFactory("test-other")})
 	adapters.Register(adapters.Style{Name: "test-pull", Capabilities: []adapters.Capability{adapters.CapPull, adapters.CapLicenseLookup},
-		Factory: func(p adapters.Params) (adapters.Adapter, error) { return pullAdapter{lookup: string(p.Config) == `{"lookup":true}`}, nil }})
+		Factory: func(p adapters.Params) (adapters.Adapter, error) {
+			return pullAdapter{lookup: string(p.Config) == `{"lookup":true}`}, nil
+		}})
 }
 
 func mustPanic(t *testing.T, want string, f func()) {

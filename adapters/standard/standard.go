@@ -56,19 +56,12 @@
 package standard
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
-	"strings"
-	"time"
-
-	"github.com/hashicorp/go-retryablehttp"
 
 	"github.com/tongban/tongban/adapters"
 	"github.com/tongban/tongban/contracts"
@@ -77,27 +70,19 @@ import (
 // Name is the name the adapter is registered under.
 const Name = "standard"
 
-// Limits and defaults.
+// Limits and defaults, shared by every HTTP style (see adapters.Caller).
 const (
-	// DefaultMaxRetries is the number of in-attempt retries when the
-	// config does not say.
-	DefaultMaxRetries = 2
-	// MaxMaxRetries bounds max_retries: longer outages are the gateway's
-	// retry policy's business, not one attempt's.
-	MaxMaxRetries = 10
+	DefaultMaxRetries = adapters.DefaultMaxRetries
+	MaxMaxRetries     = adapters.MaxMaxRetries
 	// MaxAckSize bounds the acknowledgement body read from a partner.
-	MaxAckSize = 1 << 20
-	// RetryWaitMin and RetryWaitMax bound the pause between in-attempt
-	// retries (exponential between them).
-	RetryWaitMin = 50 * time.Millisecond
-	RetryWaitMax = 500 * time.Millisecond
+	MaxAckSize = adapters.MaxAnswerSize
 )
 
 // Header names of the wire convention.
 const (
-	HeaderSignature   = "Gw-Signature"
-	HeaderKeyID       = "Gw-Key-Id"
-	HeaderTraceparent = "Traceparent"
+	HeaderSignature   = adapters.HeaderSignature
+	HeaderKeyID       = adapters.HeaderKeyID
+	HeaderTraceparent = adapters.HeaderTraceparent
 )
 
 func init() {
@@ -157,7 +142,7 @@ type Adapter struct {
 	partner  string
 	endpoint string
 	crypto   adapters.Crypto
-	client   *retryablehttp.Client
+	caller   *adapters.Caller
 }
 
 // Compile-time guards: the port, and the optional capabilities.
@@ -180,28 +165,11 @@ func New(p adapters.Params) (*Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConnsPerHost = 64 // at least the dispatcher's workers, so connections are reused under load
-	c := &retryablehttp.Client{
-		HTTPClient: &http.Client{
-			Transport: transport,
-			Timeout:   p.Timeout, // per try: retryablehttp calls Do once per try
-			// A signed body must not be replayed to wherever a redirect
-			// points; a 3xx is a permanent configuration error.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-		Logger:       nil, // silenced: the gateway logs the classified outcome
-		RetryWaitMin: RetryWaitMin,
-		RetryWaitMax: RetryWaitMax,
-		RetryMax:     *cfg.MaxRetries,
-		CheckRetry:   checkRetry,
-		Backoff: func(lo, hi time.Duration, n int, _ *http.Response) time.Duration {
-			// nil response: never sleep for a Retry-After inside an attempt.
-			return retryablehttp.DefaultBackoff(lo, hi, n, nil)
-		},
-		ErrorHandler: retryablehttp.PassthroughErrorHandler,
+	c, err := adapters.NewCaller(p, *cfg.MaxRetries)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
 	}
-	return &Adapter{partner: p.PartnerID, endpoint: cfg.Endpoint, crypto: p.Crypto, client: c}, nil
+	return &Adapter{partner: p.PartnerID, endpoint: cfg.Endpoint, crypto: p.Crypto, caller: c}, nil
 }
 
 // Style returns "standard".
@@ -211,40 +179,7 @@ func (a *Adapter) Style() string { return Name }
 func (a *Adapter) Endpoint() string { return a.endpoint }
 
 // Close releases idle connections. The adapter stays usable.
-func (a *Adapter) Close() error {
-	a.client.HTTPClient.CloseIdleConnections()
-	return nil
-}
-
-// checkRetry retries a try inside one attempt when the failure is
-// retryable and the partner did not ask for a pause.
-func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
-	if ctx.Err() != nil {
-		return false, nil // the transport error carries the context's
-	}
-	if err != nil {
-		var e *adapters.Error
-		if errors.As(adapters.Classify(nil, err), &e) && e.IsPermanent {
-			return false, nil
-		}
-		return true, nil
-	}
-	switch c := resp.StatusCode; {
-	case c == http.StatusTooManyRequests:
-		return false, nil
-	case c >= 500 || c == http.StatusRequestTimeout:
-		return resp.Header.Get("Retry-After") == "", nil
-	}
-	return false, nil
-}
-
-// expect is what an acknowledgement must say to acknowledge one delivery.
-type expect struct {
-	exchangeID string
-	deliveryID string
-	bodySM3    string
-	caseNo     bool // a case delivery: partner_case_no is required
-}
+func (a *Adapter) Close() error { return a.caller.Close() }
 
 // DeliverCase POSTs d to {endpoint}/cases and returns the partner's
 // verified acknowledgement, its exact bytes and its DER signature.
@@ -256,8 +191,8 @@ func (a *Adapter) DeliverCase(ctx context.Context, d *contracts.CaseDelivery) (*
 	if err != nil {
 		return nil, nil, nil, adapters.Permanent("encode case delivery", err)
 	}
-	return a.deliver(ctx, a.endpoint+"/cases", body, expect{
-		exchangeID: d.ExchangeID, deliveryID: d.DeliveryID, caseNo: true,
+	return a.deliver(ctx, a.endpoint+"/cases", body, adapters.AckExpectation{
+		ExchangeID: d.ExchangeID, DeliveryID: d.DeliveryID, Case: true,
 	})
 }
 
@@ -275,8 +210,8 @@ func (a *Adapter) DeliverStatus(ctx context.Context, d *contracts.StatusDelivery
 	if err != nil {
 		return nil, nil, nil, adapters.Permanent("encode status delivery", err)
 	}
-	return a.deliver(ctx, a.endpoint+"/cases/"+url.PathEscape(d.CaseID)+"/status", body, expect{
-		exchangeID: d.ExchangeID, deliveryID: d.DeliveryID,
+	return a.deliver(ctx, a.endpoint+"/cases/"+url.PathEscape(d.CaseID)+"/status", body, adapters.AckExpectation{
+		ExchangeID: d.ExchangeID, DeliveryID: d.DeliveryID,
 	})
 }
 
@@ -292,184 +227,45 @@ func (a *Adapter) DeliverUsage(ctx context.Context, d *contracts.UsageRecordDeli
 	if err != nil {
 		return nil, nil, nil, adapters.Permanent("encode usage record delivery", err)
 	}
-	return a.deliver(ctx, a.endpoint+"/licenses/usage", body, expect{
-		exchangeID: d.ExchangeID, deliveryID: d.DeliveryID,
+	return a.deliver(ctx, a.endpoint+"/licenses/usage", body, adapters.AckExpectation{
+		ExchangeID: d.ExchangeID, DeliveryID: d.DeliveryID,
 	})
 }
 
-// signedHeaders returns the headers of a call carrying body: content type,
-// the gateway's signature and key id, the trace context of ctx and, when
-// the Crypto can mint one, a bearer token for the partner. what names the
-// call in errors ("delivery", "lookup").
-func (a *Adapter) signedHeaders(ctx context.Context, body []byte, what string) (http.Header, error) {
-	sig, err := a.crypto.Sign(body)
-	if err != nil {
-		return nil, adapters.Retryable("sign "+what, err)
-	}
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	h.Set("Accept", "application/json")
-	h.Set("User-Agent", "tongban-gateway")
-	h.Set(HeaderSignature, base64.StdEncoding.EncodeToString(sig))
-	h.Set(HeaderKeyID, a.crypto.KeyID())
-	if tp := adapters.Traceparent(ctx); tp != "" {
-		h.Set(HeaderTraceparent, tp)
-	}
-	if ti, ok := a.crypto.(adapters.TokenIssuer); ok {
-		tok, err := ti.IssueToken(a.partner)
-		if err != nil {
-			return nil, adapters.Retryable("issue bearer token", err)
-		}
-		h.Set("Authorization", "Bearer "+tok)
-	}
-	return h, nil
-}
-
-func (a *Adapter) deliver(ctx context.Context, target string, body []byte, want expect) (*contracts.Ack, []byte, []byte, error) {
-	h, err := a.signedHeaders(ctx, body, "delivery")
+func (a *Adapter) deliver(ctx context.Context, target string, body []byte, want adapters.AckExpectation) (*contracts.Ack, []byte, []byte, error) {
+	ans, err := a.caller.Do(ctx, adapters.Request{URL: target, Body: body, What: "acknowledgement"})
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, target, body)
+	want.BodySM3 = a.crypto.SM3Hex(body)
+	want.KeyID = ans.KeyID
+	ack, err := acceptAck(ans.Body, want)
 	if err != nil {
-		return nil, nil, nil, adapters.Permanent("build request", err)
+		return nil, nil, nil, withStatus(err, ans.Status)
 	}
-	for k, v := range h {
-		req.Header[k] = v
-	}
-
-	resp, err := a.client.Do(req)
-	if resp != nil {
-		defer func() {
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-			resp.Body.Close()
-		}()
-	}
-	if err != nil {
-		return nil, nil, nil, adapters.Classify(nil, err)
-	}
-	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
-		if err := adapters.Classify(resp, nil); err != nil {
-			return nil, nil, nil, err
-		}
-		return nil, nil, nil, &adapters.Error{
-			Reason: fmt.Sprintf("partner answered %d, want 200 with a signed acknowledgement", resp.StatusCode),
-			Status: resp.StatusCode, IsPermanent: true, Err: adapters.ErrMalformedAck,
-		}
-	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxAckSize+1))
-	if err != nil {
-		e := adapters.Classify(nil, err).(*adapters.Error)
-		e.Status = resp.StatusCode
-		return nil, nil, nil, e
-	}
-	if len(raw) > MaxAckSize {
-		return nil, nil, nil, &adapters.Error{
-			Reason: fmt.Sprintf("acknowledgement exceeds %d bytes", MaxAckSize),
-			Status: resp.StatusCode, IsPermanent: true, Err: adapters.ErrMalformedAck,
-		}
-	}
-	want.bodySM3 = a.crypto.SM3Hex(body)
-	ack, ackSig, err := a.verify(raw, resp.Header, want)
-	if err != nil {
-		var e *adapters.Error
-		if errors.As(err, &e) {
-			e.Status = resp.StatusCode
-		}
-		return nil, nil, nil, err
-	}
-	return ack, raw, ackSig, nil
+	return ack, ans.Body, ans.Sig, nil
 }
 
-// verify checks the partner's signature over raw, then the Ack it holds.
-func (a *Adapter) verify(raw []byte, h http.Header, want expect) (*contracts.Ack, []byte, error) {
-	keyID, sig, err := a.checkSignature(raw, h, "acknowledgement")
-	if err != nil {
-		return nil, nil, err
-	}
-	ack, err := want.accept(raw, keyID)
-	if err != nil {
-		return nil, nil, err
-	}
-	return ack, sig, nil
-}
-
-// checkSignature verifies the partner's Gw-Signature over raw with the key
-// Gw-Key-Id names, which must be registered for the partner, and returns
-// the key id and the DER signature. what names the answer in errors. Every
-// failure is a permanent *adapters.Error wrapping ErrBadSignature.
-func (a *Adapter) checkSignature(raw []byte, h http.Header, what string) (keyID string, sig []byte, err error) {
-	keyID = h.Get(HeaderKeyID)
-	sigB64 := h.Get(HeaderSignature)
-	if keyID == "" || sigB64 == "" {
-		return "", nil, adapters.Permanent("partner's "+what+" has no Gw-Signature or Gw-Key-Id", adapters.ErrBadSignature)
-	}
-	sig, err = base64.StdEncoding.DecodeString(sigB64)
-	if err != nil {
-		return "", nil, adapters.Permanent("partner's Gw-Signature is not standard base64", adapters.ErrBadSignature)
-	}
-	if err := a.crypto.VerifyBody(a.partner, keyID, raw, sig); err != nil {
-		return "", nil, adapters.Permanent(
-			fmt.Sprintf("partner's %s signature does not verify with key %q of partner %s", what, clip(keyID, 64), a.partner),
-			fmt.Errorf("%w: %w", adapters.ErrBadSignature, err))
-	}
-	return keyID, sig, nil
-}
-
-// accept parses an acknowledgement body strictly and checks that it
-// acknowledges the delivery want describes, signed under keyID. Every
-// failure is a permanent *adapters.Error wrapping ErrMalformedAck or
-// ErrAckMismatch.
-func (want expect) accept(raw []byte, keyID string) (*contracts.Ack, error) {
-	ack, err := parseAck(raw)
-	if err != nil {
+// acceptAck parses an acknowledgement strictly (one JSON object, no
+// unknown fields, no trailing data) and checks that it acknowledges the
+// delivery want describes (adapters.CheckAck). Every failure is a
+// permanent *adapters.Error wrapping ErrMalformedAck or ErrAckMismatch.
+func acceptAck(raw []byte, want adapters.AckExpectation) (*contracts.Ack, error) {
+	var ack contracts.Ack
+	if err := adapters.DecodeJSON(raw, &ack); err != nil {
 		return nil, adapters.Permanent("partner's acknowledgement is malformed", fmt.Errorf("%w: %w", adapters.ErrMalformedAck, err))
 	}
-	mismatch := func(format string, args ...any) error {
-		return adapters.Permanent(fmt.Sprintf(format, args...), adapters.ErrAckMismatch)
-	}
-	switch {
-	case ack.ExchangeID != want.exchangeID:
-		return nil, mismatch("acknowledgement names exchange %q, sent %q", ack.ExchangeID, want.exchangeID)
-	case ack.DeliveryID != "" && ack.DeliveryID != want.deliveryID:
-		return nil, mismatch("acknowledgement names delivery %q, sent %q", ack.DeliveryID, want.deliveryID)
-	case ack.BodySM3 != want.bodySM3:
-		return nil, mismatch("acknowledgement body_sm3 %s is not the SM3 of the body sent (%s)", ack.BodySM3, want.bodySM3)
-	case ack.KeyID != keyID:
-		return nil, mismatch("acknowledgement key_id %q differs from Gw-Key-Id %q", ack.KeyID, keyID)
-	case want.caseNo && ack.PartnerCaseNo == "":
-		return nil, adapters.Permanent("acknowledgement of a case has no partner_case_no", adapters.ErrMalformedAck)
-	}
-	return ack, nil
-}
-
-// parseAck decodes an Ack strictly: one JSON object, no unknown fields, the
-// required fields present and well formed.
-func parseAck(raw []byte) (*contracts.Ack, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	var ack contracts.Ack
-	if err := dec.Decode(&ack); err != nil {
+	if err := adapters.CheckAck(&ack, want); err != nil {
 		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("trailing data after the JSON object")
-	}
-	switch {
-	case contracts.ValidateUUID(ack.ExchangeID) != nil:
-		return nil, errors.New("exchange_id is not a canonical UUID")
-	case ack.AcknowledgedAt.IsZero():
-		return nil, errors.New("acknowledged_at is missing")
-	case contracts.ValidateSM3Hex("body_sm3", ack.BodySM3) != nil:
-		return nil, errors.New("body_sm3 is not 64 lowercase hex digits")
-	case ack.KeyID == "":
-		return nil, errors.New("key_id is missing")
-	case len(ack.PartnerCaseNo) > 64:
-		return nil, errors.New("partner_case_no is longer than 64 bytes")
-	case strings.ContainsFunc(ack.PartnerCaseNo, isControl), strings.ContainsFunc(ack.KeyID, isControl):
-		return nil, errors.New("partner_case_no or key_id holds control characters")
 	}
 	return &ack, nil
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+// withStatus sets the partner's HTTP status on an *adapters.Error.
+func withStatus(err error, status int) error {
+	var e *adapters.Error
+	if errors.As(err, &e) {
+		e.Status = status
+	}
+	return err
+}

@@ -1,0 +1,113 @@
+package adapters
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/tongban/tongban/contracts"
+)
+
+// AckExpectation is what an acknowledgement must say to acknowledge one
+// delivery.
+type AckExpectation struct {
+	ExchangeID string // the exchange delivered
+	DeliveryID string // the delivery; an ack that names another one is refused
+	BodySM3    string // SM3 of the exact bytes sent
+	KeyID      string // the key id that signed the ack (Gw-Key-Id)
+	Case       bool   // a case delivery: partner_case_no is required
+}
+
+// CheckAck checks that ack, read from a partner's answer whose signature
+// verified, acknowledges the delivery want describes: the same exchange_id
+// (and delivery_id, when it names one), body_sm3 and key_id, a well-formed
+// acknowledged_at, and for a case a partner_case_no of at most 64
+// printable bytes. Every failure is a permanent *Error wrapping
+// ErrAckMismatch or ErrMalformedAck.
+func CheckAck(ack *contracts.Ack, want AckExpectation) error {
+	malformed := func(why string) error {
+		return Permanent("partner's acknowledgement is malformed", fmt.Errorf("%w: %s", ErrMalformedAck, why))
+	}
+	switch {
+	case ack == nil:
+		return malformed("no acknowledgement")
+	case contracts.ValidateUUID(ack.ExchangeID) != nil:
+		return malformed("exchange_id is not a canonical UUID")
+	case ack.AcknowledgedAt.IsZero():
+		return malformed("acknowledged_at is missing")
+	case contracts.ValidateSM3Hex("body_sm3", ack.BodySM3) != nil:
+		return malformed("body_sm3 is not 64 lowercase hex digits")
+	case ack.KeyID == "":
+		return malformed("key_id is missing")
+	case len(ack.PartnerCaseNo) > 64:
+		return malformed("partner_case_no is longer than 64 bytes")
+	case strings.ContainsFunc(ack.PartnerCaseNo, isControl), strings.ContainsFunc(ack.KeyID, isControl),
+		strings.ContainsFunc(ack.DeliveryID, isControl):
+		return malformed("partner_case_no, delivery_id or key_id holds control characters")
+	}
+	mismatch := func(format string, args ...any) error {
+		return Permanent(fmt.Sprintf(format, args...), ErrAckMismatch)
+	}
+	switch {
+	case ack.ExchangeID != want.ExchangeID:
+		return mismatch("acknowledgement names exchange %q, sent %q", ack.ExchangeID, want.ExchangeID)
+	case ack.DeliveryID != "" && ack.DeliveryID != want.DeliveryID:
+		return mismatch("acknowledgement names delivery %q, sent %q", clip(ack.DeliveryID, 64), want.DeliveryID)
+	case ack.BodySM3 != want.BodySM3:
+		return mismatch("acknowledgement body_sm3 %s is not the SM3 of the body sent (%s)", ack.BodySM3, want.BodySM3)
+	case ack.KeyID != want.KeyID:
+		return mismatch("acknowledgement key_id %q differs from Gw-Key-Id %q", clip(ack.KeyID, 64), clip(want.KeyID, 64))
+	case want.Case && ack.PartnerCaseNo == "":
+		return Permanent("acknowledgement of a case has no partner_case_no", ErrMalformedAck)
+	}
+	return nil
+}
+
+// CheckLookupAnswer checks that resp, read from a library's answer whose
+// signature verified, answers q: the same exchange_id, a license exactly
+// when found, and a found license that passes
+// contracts.LicenseRecord.Validate and is the one q names (the same
+// identifier, or the same holder and type, and number when q gives one).
+// Every failure is a permanent *Error wrapping ErrMalformedAck or
+// ErrAckMismatch, whose reason quotes no personal data.
+func CheckLookupAnswer(q *contracts.LicenseLookupRequest, resp *contracts.LicenseLookupResponse) error {
+	if resp == nil {
+		return Permanent("partner's lookup answer is empty", ErrMalformedAck)
+	}
+	if contracts.ValidateUUID(resp.ExchangeID) != nil {
+		return Permanent("partner's lookup answer is malformed: exchange_id is not a canonical UUID", ErrMalformedAck)
+	}
+	if resp.ExchangeID != q.ExchangeID {
+		return Permanent(fmt.Sprintf("lookup answer names exchange %s, sent %s", resp.ExchangeID, clip(q.ExchangeID, 64)), ErrAckMismatch)
+	}
+	switch {
+	case resp.Found && resp.License == nil:
+		return Permanent("lookup answer says found but holds no license", ErrMalformedAck)
+	case !resp.Found && resp.License != nil:
+		return Permanent("lookup answer says not found but holds a license", ErrMalformedAck)
+	case !resp.Found:
+		return nil
+	}
+	if err := resp.License.Validate(); err != nil {
+		// Validators' messages name the field and never repeat the value.
+		return Permanent("partner's license record is invalid: "+err.Error(), ErrMalformedAck)
+	}
+	if !answers(q, resp.License) {
+		return Permanent("lookup answer holds another license than the one asked for", ErrAckMismatch)
+	}
+	return nil
+}
+
+// answers reports whether rec is the license q names: the same identifier,
+// or the same holder and type (and number, when q gives one).
+func answers(q *contracts.LicenseLookupRequest, rec *contracts.LicenseRecord) bool {
+	if q.LicenseID != "" {
+		return rec.LicenseID == q.LicenseID
+	}
+	if q.Holder == nil {
+		return false
+	}
+	return rec.Holder.HolderType == q.Holder.HolderType && rec.Holder.IDNumber == q.Holder.IDNumber &&
+		rec.TypeCode == q.LicenseTypeCode && (q.LicenseNumber == "" || rec.Number == q.LicenseNumber)
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
