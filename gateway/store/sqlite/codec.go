@@ -120,7 +120,7 @@ func scanCase(sc scanner) (*gateway.Case, error) {
 }
 
 const exchangeCols = `sender, exchange_id, kind, case_id, body_sm3, key_id, trace_id, received_at,
-	body, signature, receipt, receipt_sig`
+	body, signature, receipt, receipt_sig, receipt_type`
 
 func scanExchange(sc scanner) (*gateway.Exchange, error) {
 	var (
@@ -128,7 +128,7 @@ func scanExchange(sc scanner) (*gateway.Exchange, error) {
 		receivedAt sql.NullInt64
 	)
 	if err := sc.Scan(&x.Sender, &x.ExchangeID, &x.Kind, &x.CaseID, &x.BodySM3, &x.KeyID,
-		&x.TraceID, &receivedAt, &x.Body, &x.Signature, &x.Receipt, &x.ReceiptSig); err != nil {
+		&x.TraceID, &receivedAt, &x.Body, &x.Signature, &x.Receipt, &x.ReceiptSig, &x.ReceiptType); err != nil {
 		return nil, err
 	}
 	x.ReceivedAt = decTime(receivedAt)

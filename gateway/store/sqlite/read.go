@@ -34,7 +34,7 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&r.history, `SELECT ` + statusCols + ` FROM statuses WHERE case_id = ? ORDER BY id`},
 		{&r.deliveries, deliverySelect + ` WHERE d.case_id = ? ORDER BY d.seq`},
 		{&r.getDelivery, deliverySelect + ` WHERE d.id = ?`},
-		{&r.nextDue, `SELECT due_at FROM deliveries WHERE due_at IS NOT NULL ORDER BY due_at LIMIT 1`},
+		{&r.nextDue, `SELECT due_at FROM deliveries WHERE due_at IS NOT NULL AND pull = 0 ORDER BY due_at LIMIT 1`},
 		{&r.counts, `SELECT state, n FROM delivery_counts`},
 	} {
 		st, err := db.PrepareContext(ctx, p.sql)
@@ -158,7 +158,8 @@ func (s *Store) GetDelivery(ctx context.Context, id string) (*gateway.Delivery, 
 }
 
 // NextDue returns the earliest time a pending, retry_wait or in_flight
-// delivery becomes due; ok is false when there is none. A zero NextAt or
+// delivery that is pushed (not a mailbox's) becomes due; ok is false when
+// there is none. A zero NextAt or
 // LeaseUntil is returned as the zero time (due at once).
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var due int64

@@ -78,7 +78,7 @@ func (s *Store) MarkDelivered(ctx context.Context, d *gateway.Delivery) error {
 		return fmt.Errorf("sqlite: mark delivery %q delivered: %w", d.ID, e.err)
 	}
 	err := s.submit(ctx, func(w *writer) error {
-		return w.markDone(d, "", deliveredAt, ack, lease)
+		return w.markDone(d, "", deliveredAt, ack, lease, false)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: mark delivery %q delivered: %w", d.ID, err)

@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -77,7 +79,7 @@ func (w *writer) applyChange(ch *gateway.Change, create bool) (changeResult, err
 	)
 	if x := ch.Exchange; x != nil {
 		args := []any{x.Sender, x.ExchangeID, string(x.Kind), x.CaseID, x.BodySM3, x.KeyID, x.TraceID,
-			e.time(x.ReceivedAt), blob(x.Body), blob(x.Signature), blob(x.Receipt), blob(x.ReceiptSig)}
+			e.time(x.ReceivedAt), blob(x.Body), blob(x.Signature), blob(x.Receipt), blob(x.ReceiptSig), x.ReceiptType}
 		if e.err != nil {
 			return res, fmt.Errorf("exchange %q: %w", x.ExchangeID, e.err)
 		}
@@ -155,7 +157,7 @@ func (w *writer) applyChange(ch *gateway.Change, create bool) (changeResult, err
 		}
 		// Fenced out, or no such delivery of this case: either way the
 		// caller's savepoint rolls back everything written above.
-		if err := w.markDone(d, c.ID, deliveredAt, ack, lease); err != nil {
+		if err := w.markDone(d, c.ID, deliveredAt, ack, lease, ch.OutOfBand); err != nil {
 			return res, err
 		}
 	}
@@ -167,7 +169,7 @@ func (w *writer) applyChange(ch *gateway.Change, create bool) (changeResult, err
 func (w *writer) insertDelivery(d *gateway.Delivery, caseID string) (int64, error) {
 	var e encoder
 	args := []any{d.ID, caseID, d.Partner, string(d.Kind), d.ExchangeID, d.Attempts,
-		e.time(d.NextAt), e.time(d.CreatedAt), d.LastError}
+		e.time(d.NextAt), e.time(d.CreatedAt), d.LastError, w.pull[d.Partner]}
 	if e.err != nil {
 		return 0, fmt.Errorf("delivery %q: %w", d.ID, e.err)
 	}
@@ -190,11 +192,12 @@ func (w *writer) insertDelivery(d *gateway.Delivery, caseID string) (int64, erro
 
 // markDone marks d, a delivery of case caseID ("" for none), delivered
 // with its acknowledgement, if it is still in flight under the caller's
-// lease; deliveredAt, ack and lease are d's, encoded. It fails like
-// fenceErr when the fence or the case does not match.
-func (w *writer) markDone(d *gateway.Delivery, caseID string, deliveredAt, ack, lease any) error {
+// lease, or, outOfBand, in any state but delivered or cancelled;
+// deliveredAt, ack and lease are d's, encoded. It fails like fenceErr when
+// the fence or the case does not match.
+func (w *writer) markDone(d *gateway.Delivery, caseID string, deliveredAt, ack, lease any, outOfBand bool) error {
 	var seq int64
-	err := w.markDelivered.QueryRowContext(w.bg, d.Attempts, deliveredAt, d.ID, caseID, lease).Scan(&seq)
+	err := w.markDelivered.QueryRowContext(w.bg, d.Attempts, deliveredAt, d.ID, caseID, lease, outOfBand).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return w.fenceErr(d, &caseID)
 	}
@@ -241,6 +244,81 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, lease time.Duration
 		return nil, fmt.Errorf("sqlite: claim due: %w", err)
 	}
 	slices.SortFunc(out, func(a, b *gateway.Delivery) int { return cmp.Compare(a.Seq, b.Seq) })
+	return out, nil
+}
+
+// SetPullPartners records which partners pull their deliveries (see
+// gateway.Store): deliveries to them are inserted with pull set, and the
+// flag of every unfinished delivery is brought in step with the set.
+func (s *Store) SetPullPartners(ctx context.Context, partners []string) error {
+	set := make(map[string]bool, len(partners))
+	for _, p := range partners {
+		set[p] = true
+	}
+	list, err := json.Marshal(append([]string{}, slices.Sorted(maps.Keys(set))...))
+	if err != nil {
+		return fmt.Errorf("sqlite: set pull partners: %w", err)
+	}
+	err = s.submit(ctx, func(w *writer) error {
+		if _, err := w.setPull.ExecContext(w.bg, string(list)); err != nil {
+			return err
+		}
+		w.pull = set
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: set pull partners: %w", err)
+	}
+	return nil
+}
+
+// ClaimMailbox takes up to q.Limit visible messages of q.Partner's mailbox
+// (see gateway.Store): first those above q.After in seq order, then, if
+// the limit is not reached, those at or below it. Each is hidden until
+// q.Now+q.Visibility with its attempts incremented.
+func (s *Store) ClaimMailbox(ctx context.Context, q gateway.MailboxClaim) ([]*gateway.Delivery, error) {
+	if q.Limit <= 0 {
+		return nil, nil
+	}
+	var e encoder
+	nowArg, leaseArg := e.time(q.Now), e.time(q.Now.Add(q.Visibility))
+	if e.err != nil {
+		return nil, fmt.Errorf("sqlite: claim mailbox of %q: %w", q.Partner, e.err)
+	}
+	var out []*gateway.Delivery
+	err := s.submit(ctx, func(w *writer) error {
+		out = out[:0]
+		for _, st := range []*sql.Stmt{w.claimAfter, w.claimUpTo} {
+			if len(out) >= q.Limit {
+				break
+			}
+			first := len(out)
+			rows, err := st.QueryContext(w.bg, leaseArg, nowArg, q.Partner, q.After, q.Limit-len(out), q.Reoffer)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				d, err := scanDelivery(rows)
+				if err != nil {
+					rows.Close()
+					return err
+				}
+				out = append(out, d)
+			}
+			if err := rows.Close(); err != nil {
+				return err
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			part := out[first:]
+			slices.SortFunc(part, func(a, b *gateway.Delivery) int { return cmp.Compare(a.Seq, b.Seq) })
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: claim mailbox of %q: %w", q.Partner, err)
+	}
 	return out, nil
 }
 

@@ -11,20 +11,31 @@ import (
 )
 
 // claimCandidates selects the seqs ClaimDue takes: ?2 is now, ?3 the
-// limit. The candidates come from deliveries_due in due order (ties by seq),
+// limit. Deliveries to pulling partners (pull = 1) are never taken. The candidates come from deliveries_due in due order (ties by seq),
 // so the query reads about limit rows plus those held back by the per-case
 // order rule, never the whole table; the held-back check seeks
 // deliveries_case. The state list is "not yet delivered or cancelled".
 // Deliveries of no case (an empty case_id) are independent of each other: the
 // rule does not apply to them, and their check is skipped before it seeks.
 const claimCandidates = `SELECT d.seq FROM deliveries AS d
-	WHERE d.due_at IS NOT NULL AND d.due_at <= ?2
+	WHERE d.due_at IS NOT NULL AND d.pull = 0 AND d.due_at <= ?2
 	  AND (d.case_id = '' OR NOT EXISTS (
 		SELECT 1 FROM deliveries AS e
 		WHERE e.case_id = d.case_id AND e.partner = d.partner AND e.seq < d.seq
 		  AND e.state IN ('pending', 'in_flight', 'retry_wait', 'dead')))
 	ORDER BY d.due_at, d.seq
 	LIMIT ?3`
+
+// mailboxCandidates selects the visible messages of one partner's mailbox:
+// ?2 is now, ?3 the partner; the caller appends a seq bound, the order and
+// the limit. It walks deliveries_mailbox in seq order, with the per-case
+// order rule of claimCandidates.
+const mailboxCandidates = `SELECT d.seq FROM deliveries AS d
+	WHERE d.due_at IS NOT NULL AND d.pull = 1 AND d.partner = ?3 AND d.due_at <= ?2
+	  AND (d.case_id = '' OR NOT EXISTS (
+		SELECT 1 FROM deliveries AS e
+		WHERE e.case_id = d.case_id AND e.partner = d.partner AND e.seq < d.seq
+		  AND e.state IN ('pending', 'in_flight', 'retry_wait', 'dead')))`
 
 // request is one write waiting for the writer. fn runs inside the batch's
 // transaction, within a savepoint of its own; done receives its outcome
@@ -50,6 +61,10 @@ type writer struct {
 	saveAttempt, redeliver, deliveryState     *sql.Stmt
 	deliveryFence, insUsage                   *sql.Stmt
 	redeliverDead, claim                      *sql.Stmt
+	claimAfter, claimUpTo, setPull            *sql.Stmt
+
+	// pull is the set of partners that pull (SetPullPartners).
+	pull map[string]bool
 
 	stmts []*sql.Stmt
 	stats *stats
@@ -69,7 +84,7 @@ func newWriter(ctx context.Context, conn *sql.Conn, st *stats) (*writer, error) 
 		{&w.savepoint, `SAVEPOINT request`},
 		{&w.release, `RELEASE request`},
 		{&w.rollbackToSave, `ROLLBACK TO request`},
-		{&w.insExchange, `INSERT INTO exchanges (` + exchangeCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&w.insExchange, `INSERT INTO exchanges (` + exchangeCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&w.insCase, `INSERT INTO cases (` + caseCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`},
 		{&w.updCase, `UPDATE cases SET exchange_id = ?, sender = ?, owner = ?, from_region = ?, to_region = ?,
 			state = ?, outcome = ?, owner_case_no = ?, local_case_no = ?, service_item = ?, created_at = ?,
@@ -78,17 +93,21 @@ func newWriter(ctx context.Context, conn *sql.Conn, st *stats) (*writer, error) 
 		{&w.caseExists, `SELECT EXISTS (SELECT 1 FROM cases WHERE id = ?)`},
 		{&w.insStatus, `INSERT INTO statuses (` + statusCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&w.insDelivery, `INSERT INTO deliveries (id, case_id, partner, kind, exchange_id, state, attempts,
-			next_at, lease_until, created_at, delivered_at, last_error)
-			VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, NULL, ?, NULL, ?)`},
+			next_at, lease_until, created_at, delivered_at, last_error, pull)
+			VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, NULL, ?, NULL, ?, ?)`},
 		{&w.insPayload, `INSERT INTO delivery_payloads (seq, payload) VALUES (?, ?)`},
 		{&w.insUsage, `INSERT INTO usage_records (` + usageCols + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		// markDelivered and saveAttempt are fenced: they write only while
 		// the delivery is still in flight under the caller's lease (?5 and
-		// ?6 are the lease; IS also matches a NULL one).
+		// ?6 are the lease; IS also matches a NULL one). markDelivered of
+		// an out-of-band acknowledgement (?6 true) takes any state that is
+		// not final.
 		{&w.markDelivered, `UPDATE deliveries SET state = 'delivered', attempts = ?1, delivered_at = ?2,
 			lease_until = NULL
-			WHERE id = ?3 AND case_id = ?4 AND state = 'in_flight' AND lease_until IS ?5
+			WHERE id = ?3 AND case_id = ?4 AND (
+				(state = 'in_flight' AND lease_until IS ?5)
+				OR (?6 AND state IN ('pending', 'in_flight', 'retry_wait', 'dead')))
 			RETURNING seq`},
 		{&w.insAck, `INSERT OR REPLACE INTO delivery_acks (seq, ack, ack_body, ack_sig) VALUES (?, ?, ?, ?)`},
 		{&w.saveAttempt, `UPDATE deliveries SET state = ?1, attempts = ?2, next_at = ?3, last_error = ?4,
@@ -106,6 +125,17 @@ func newWriter(ctx context.Context, conn *sql.Conn, st *stats) (*writer, error) 
 		{&w.claim, `UPDATE deliveries SET state = 'in_flight', lease_until = ?1
 			WHERE seq IN (` + claimCandidates + `)
 			RETURNING ` + deliveryReturning},
+		{&w.claimAfter, `UPDATE deliveries SET state = 'in_flight', lease_until = ?1, attempts = attempts + 1,
+			last_error = CASE WHEN attempts > 0 THEN ?6 ELSE last_error END
+			WHERE seq IN (` + mailboxCandidates + ` AND d.seq > ?4 ORDER BY d.seq LIMIT ?5)
+			RETURNING ` + deliveryReturning},
+		{&w.claimUpTo, `UPDATE deliveries SET state = 'in_flight', lease_until = ?1, attempts = attempts + 1,
+			last_error = CASE WHEN attempts > 0 THEN ?6 ELSE last_error END
+			WHERE seq IN (` + mailboxCandidates + ` AND d.seq <= ?4 ORDER BY d.seq LIMIT ?5)
+			RETURNING ` + deliveryReturning},
+		{&w.setPull, `UPDATE deliveries SET pull = (partner IN (SELECT value FROM json_each(?1)))
+			WHERE state IN ('pending', 'in_flight', 'retry_wait', 'dead')
+			  AND pull <> (partner IN (SELECT value FROM json_each(?1)))`},
 	} {
 		st, err := conn.PrepareContext(ctx, p.sql)
 		if err != nil {

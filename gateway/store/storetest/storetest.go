@@ -76,6 +76,11 @@ func Run(t *testing.T, open func(t *testing.T) gateway.Store) {
 		{"ListUsage/Pages", testListUsagePages},
 		{"ListUsage/TimeBounds", testListUsageTimeBounds},
 		{"ListUsage/Limit", testListUsageLimit},
+		{"SetPullPartners/NotClaimed", testPullNotClaimed},
+		{"ClaimMailbox", testClaimMailbox},
+		{"ClaimMailbox/PerCaseOrder", testClaimMailboxPerCaseOrder},
+		{"UpdateCase/OutOfBand", testOutOfBand},
+		{"GetExchange/ReceiptType", testReceiptType},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
