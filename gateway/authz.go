@@ -29,6 +29,8 @@ const (
 	ActRedeliver    Action = "redeliver"
 	ActVerify       Action = "verify_license"
 	ActListUsage    Action = "list_usage"
+	ActPullMailbox  Action = "pull_mailbox"
+	ActCallNative   Action = "call_native"
 )
 
 // Authorize decides, deny by default, whether p may do act. For case
@@ -43,7 +45,10 @@ const (
 //   - verify_license: role window or partner, serving at least one region
 //     (the first is sent to libraries as requester_region);
 //   - list_usage: role auditor (every record), partner or window (the
-//     records it may see, see Service.ListUsage).
+//     records it may see, see Service.ListUsage);
+//   - pull_mailbox: role partner with a mailbox (a partner whose adapter
+//     pulls);
+//   - call_native: role partner whose adapter translates its own format.
 //
 // A caller with no business with a case gets not_found rather than
 // forbidden, so it cannot learn which case ids exist.
@@ -97,6 +102,16 @@ func Authorize(p Principal, act Action, c *Case, region string) error {
 			return nil
 		}
 		return failf(contracts.CodeForbidden, "only auditors, partner systems and windows read usage records")
+	case ActPullMailbox:
+		if has(contracts.RolePartner) && p.Partner.Mailbox != nil {
+			return nil
+		}
+		return failf(contracts.CodeForbidden, "caller %s has no mailbox; only partners whose adapter is mailbox pull", p.ID())
+	case ActCallNative:
+		if has(contracts.RolePartner) && p.Partner.Translator != nil {
+			return nil
+		}
+		return failf(contracts.CodeForbidden, "caller %s calls in the standard contract (POST /v1/cases, /v1/cases/{case_id}/status)", p.ID())
 	}
 	return failf(contracts.CodeForbidden, "action not allowed")
 }

@@ -38,17 +38,38 @@ func (p RetryPolicy) WithDefaults() RetryPolicy {
 
 // Partner is one caller known to the gateway: a district system, a window,
 // an auditor or an operator. Only partners with role partner and an Adapter
-// receive deliveries.
+// or a Mailbox receive deliveries.
 type Partner struct {
 	ID      string
 	Roles   []contracts.Role
 	Regions []string // GB/T 2260 codes this caller serves
-	Adapter Adapter  // nil for callers that receive nothing
-	Retry   RetryPolicy
-	Timeout time.Duration // per delivery attempt
+	Adapter Adapter  // pushes deliveries; nil for callers that pull or receive nothing
+	// Mailbox, when set, means the partner cannot take inbound calls: it
+	// pulls its deliveries from its mailbox (GET /v1/mailbox) and
+	// acknowledges them (POST /v1/mailbox/ack). Adapter is then nil.
+	Mailbox *MailboxPolicy
+	// Translator, when set, reads the partner's calls made in its own
+	// format (POST /v1/inbound/{partner_id}).
+	Translator Translator
+	Retry      RetryPolicy
+	Timeout    time.Duration // per delivery attempt
 	// Library is the partner's license library (证照库), nil when it has
 	// none.
 	Library *Library
+}
+
+// DefaultVisibility is how long a mailbox message handed out stays hidden
+// when MailboxPolicy.Visibility is zero.
+const DefaultVisibility = 30 * time.Second
+
+// MailboxPolicy says how a pulling partner's mailbox behaves. The partner's
+// RetryPolicy counts offers: a message offered MaxAttempts times without an
+// acknowledgement, or first stored longer ago than MaxAge when it would be
+// offered again, becomes a dead letter.
+type MailboxPolicy struct {
+	// Visibility is how long a message handed out by a poll stays hidden
+	// from later polls; not acknowledged by then, it is offered again.
+	Visibility time.Duration
 }
 
 // DefaultLookupTimeout bounds one license lookup when the library's
@@ -140,8 +161,19 @@ func NewDirectory(partners []*Partner) (*Directory, error) {
 				return nil, fmt.Errorf("partner %s: region %q: %v", p.ID, r, err)
 			}
 		}
-		if p.Has(contracts.RolePartner) && len(p.Regions) > 0 && p.Adapter == nil {
-			return nil, fmt.Errorf("partner %s: role partner with regions needs an adapter", p.ID)
+		if p.Has(contracts.RolePartner) && len(p.Regions) > 0 && p.Adapter == nil && p.Mailbox == nil {
+			return nil, fmt.Errorf("partner %s: role partner with regions needs an adapter that delivers, or a mailbox", p.ID)
+		}
+		if p.Adapter != nil && p.Mailbox != nil {
+			return nil, fmt.Errorf("partner %s: pushes and pulls; a partner has an adapter that delivers or a mailbox, not both", p.ID)
+		}
+		if m := p.Mailbox; m != nil {
+			if m.Visibility < 0 {
+				return nil, fmt.Errorf("partner %s: mailbox visibility %s is negative", p.ID, m.Visibility)
+			}
+			if m.Visibility == 0 {
+				m.Visibility = DefaultVisibility
+			}
 		}
 		if err := d.addLibrary(p); err != nil {
 			return nil, err
@@ -151,7 +183,7 @@ func NewDirectory(partners []*Partner) (*Directory, error) {
 			p.Timeout = 10 * time.Second
 		}
 		d.byID[p.ID] = p
-		if p.Has(contracts.RolePartner) && p.Adapter != nil {
+		if p.Has(contracts.RolePartner) && (p.Adapter != nil || p.Mailbox != nil) {
 			for _, r := range p.Regions {
 				if other, dup := d.byRegion[r]; dup {
 					return nil, fmt.Errorf("region %s is served by both %s and %s", r, other.ID, p.ID)
@@ -165,6 +197,18 @@ func NewDirectory(partners []*Partner) (*Directory, error) {
 
 // Get returns the partner with id, or nil.
 func (d *Directory) Get(id string) *Partner { return d.byID[id] }
+
+// PullPartners returns the ids of the partners with a mailbox, sorted.
+func (d *Directory) PullPartners() []string {
+	var ids []string
+	for id, p := range d.byID {
+		if p.Mailbox != nil {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
 
 // Route returns the delivering partner for region, trying the district,
 // then its city, then its province.

@@ -157,7 +157,14 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 // attempt delivers one claimed delivery and records the outcome.
 func (d *Dispatcher) attempt(ctx context.Context, del *Delivery) {
 	p := d.dir.Get(del.Partner)
-	if p == nil || (p.Adapter == nil && del.Kind != contracts.DeliveryKindUsageRecord) {
+	switch {
+	case p != nil && p.Mailbox != nil:
+		// The store hands a pulling partner's deliveries only to its
+		// mailbox once told (Store.SetPullPartners); this one got here
+		// because it was not.
+		d.fail(ctx, del, p, fmt.Errorf("partner %s pulls from its mailbox; the store was not told (SetPullPartners)", del.Partner), true, 0)
+		return
+	case p == nil || (p.Adapter == nil && del.Kind != contracts.DeliveryKindUsageRecord):
 		d.fail(ctx, del, nil, fmt.Errorf("partner %s is not configured for delivery", del.Partner), true, 0)
 		return
 	}
@@ -208,48 +215,11 @@ func (d *Dispatcher) attempt(ctx context.Context, del *Delivery) {
 		"attempt", del.Attempts, "latency_ms", d.clock.Now().Sub(start).Milliseconds())
 }
 
-// delivered records the acknowledgement; a case acknowledgement also moves
-// the case from received to forwarded with the owner's case number. A
-// delivery that belongs to no case (a usage record) is marked alone.
+// delivered records the acknowledgement of an attempt.
 func (d *Dispatcher) delivered(ctx context.Context, del *Delivery, ack *contracts.Ack, raw, sig []byte) {
-	now := d.clock.Now().UTC()
-	del.State, del.Attempts, del.DeliveredAt = contracts.TransportStateDelivered, del.Attempts+1, now
-	del.Ack, del.AckBody, del.AckSig = ack, raw, sig // LastError keeps the last failure, for operators
-	if del.CaseID == "" {
-		if err := d.store.MarkDelivered(ctx, del); err != nil && !errors.Is(err, ErrStale) {
-			d.log.Error("recording acknowledgement failed", "delivery_id", del.ID, "err", err)
-		}
-		return
-	}
-	for range maxStaleRetries {
-		c, err := d.store.GetCase(ctx, del.CaseID)
-		if err != nil {
-			d.log.Error("delivered but case unreadable", "delivery_id", del.ID, "err", err)
-			return
-		}
-		var st *Status
-		if del.Kind == contracts.DeliveryKindCase && ack != nil {
-			if ack.PartnerCaseNo != "" {
-				c.OwnerCaseNo = ack.PartnerCaseNo
-			}
-			if c.State == contracts.CaseStateReceived {
-				c.State = contracts.CaseStateForwarded
-				st = &Status{CaseID: c.ID, State: c.State, At: now, ExchangeID: del.ExchangeID, ReportedBy: del.Partner,
-					Note: "acknowledged by owner as " + ack.PartnerCaseNo}
-			}
-		}
-		c.UpdatedAt = now
-		err = d.store.UpdateCase(ctx, Change{Case: c, Status: st, Delivered: del})
-		if errors.Is(err, ErrStale) {
-			if cur, gerr := d.store.GetDelivery(ctx, del.ID); gerr == nil && !cur.LeaseUntil.Equal(del.LeaseUntil) {
-				return // another dispatcher owns it now; its outcome stands
-			}
-			continue // the case changed under us; re-read and retry
-		}
-		if err != nil {
-			d.log.Error("recording acknowledgement failed", "delivery_id", del.ID, "err", err)
-		}
-		return
+	del.Attempts++
+	if err := recordAck(ctx, d.store, d.clock.Now().UTC(), del, ack, raw, sig, false); err != nil && !errors.Is(err, ErrStale) {
+		d.log.Error("recording acknowledgement failed", "delivery_id", del.ID, "err", err)
 	}
 }
 

@@ -48,8 +48,11 @@ type Exchange struct {
 	KeyID      string // Gw-Key-Id as received
 	TraceID    string
 	ReceivedAt time.Time
-	Receipt    []byte // exact JSON bytes of the receipt answered
+	Receipt    []byte // exact bytes of the receipt answered
 	ReceiptSig []byte // the gateway's DER signature of Receipt
+	// ReceiptType is the receipt's media type when it is not
+	// application/json (a receipt in a partner's own format).
+	ReceiptType string
 }
 
 // Delivery is one message in the outbox addressed to one partner.

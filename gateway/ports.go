@@ -46,6 +46,28 @@ type Change struct {
 	// lease the caller claimed (same LeaseUntil), else the whole change fails
 	// with ErrStale.
 	Delivered *Delivery
+	// OutOfBand says Delivered was acknowledged outside a dispatcher's
+	// attempt (a partner's mailbox acknowledgement): it is written whatever
+	// the lease, while the delivery is pending, in_flight, retry_wait or
+	// dead; one already delivered or cancelled fails the change with
+	// ErrStale.
+	OutOfBand bool
+}
+
+// MailboxClaim asks for the next messages of one pulling partner's
+// mailbox (see Store.ClaimMailbox).
+type MailboxClaim struct {
+	Partner    string
+	Now        time.Time
+	Visibility time.Duration // how long claimed messages stay hidden
+	// After is the seq of the last message the partner saw (its cursor);
+	// messages after it come first, then earlier ones that are visible
+	// again. Zero: oldest first.
+	After int64
+	Limit int
+	// Reoffer is written as LastError of a message offered again because
+	// it was not acknowledged in time.
+	Reoffer string
 }
 
 // Store is the gateway's durable state. Every method is safe for concurrent
@@ -98,6 +120,21 @@ type Store interface {
 	// RedeliverDead moves every dead delivery to partner back to pending and
 	// returns their ids.
 	RedeliverDead(ctx context.Context, partner string, now time.Time) ([]string, error)
+	// SetPullPartners names the partners that pull their deliveries from
+	// their mailbox. Their deliveries, stored and to come, are never
+	// claimed by ClaimDue nor counted by NextDue; ClaimMailbox hands them
+	// out. A partner left out has its waiting deliveries pushed again. The
+	// gateway calls it at start, before it serves.
+	SetPullPartners(ctx context.Context, partners []string) error
+	// ClaimMailbox atomically takes up to q.Limit visible messages of
+	// q.Partner's mailbox and hides them for q.Visibility: state in_flight,
+	// LeaseUntil = Now+Visibility, Attempts incremented (each offer is an
+	// attempt; LastError becomes q.Reoffer for one offered before). Visible
+	// means pending or retry_wait with NextAt <= Now, or in_flight with an
+	// expired lease; the per-case order rule of ClaimDue holds. Messages
+	// with a Seq above q.After come first in Seq order, then the others in
+	// Seq order.
+	ClaimMailbox(ctx context.Context, q MailboxClaim) ([]*Delivery, error)
 	// CountByState returns how many deliveries are in each transport state.
 	CountByState(ctx context.Context) (map[contracts.TransportState]int, error)
 
@@ -120,7 +157,7 @@ type Store interface {
 	Close() error
 }
 
-// Adapter delivers outbox messages to one partner in that partner's
+// Adapter pushes outbox messages to one partner in that partner's
 // protocol, and returns its acknowledgement. raw and sig are the exact bytes
 // and signature of the acknowledgement as the partner sent it, kept as
 // evidence.
@@ -131,6 +168,24 @@ type Store interface {
 type Adapter interface {
 	DeliverCase(ctx context.Context, d *contracts.CaseDelivery) (ack *contracts.Ack, raw, sig []byte, err error)
 	DeliverStatus(ctx context.Context, d *contracts.StatusDelivery) (ack *contracts.Ack, raw, sig []byte, err error)
+}
+
+// Translator is an optional partner capability: the partner calls the
+// gateway (case submissions, status updates) in its own format. The
+// gateway checks the caller's token and its signature over the exact
+// native bytes first; DecodeCall then says what the call carries, and the
+// gateway acts on it exactly as on a call in the standard contract.
+type Translator interface {
+	// DecodeCall returns what a native call carries. A *contracts.FieldError
+	// names the failing field and code; any other error means the body
+	// could not be read (invalid_json).
+	DecodeCall(call *contracts.NativeCall) (*contracts.InboundCall, error)
+	// EncodeReceipt renders the gateway's receipt in the partner's format;
+	// the gateway signs the bytes as they are.
+	EncodeReceipt(call *contracts.InboundCall, r *contracts.Receipt) (body []byte, mediaType string, err error)
+	// EncodeError renders a refusal in the partner's format; call is nil
+	// when the call was not decoded.
+	EncodeError(call *contracts.InboundCall, e *contracts.Error, status int) (body []byte, mediaType string, httpStatus int)
 }
 
 // UsageEntry is one usage record (用证记录) as the store keeps it: the

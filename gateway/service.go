@@ -27,6 +27,7 @@ type Service struct {
 
 	licenses LicenseOptions
 	ids      *contracts.UUIDv7Source
+	mailbox  signal // wakes waiting mailbox polls
 }
 
 // ServiceOptions wires a Service.
@@ -78,9 +79,15 @@ type Signed struct {
 	Body      []byte
 	Signature []byte
 	KeyID     string
+	// MediaType is Body's media type; "" means application/json.
+	MediaType string
 	// Replay is true when Body is the stored answer to an earlier identical request.
 	Replay bool
 }
+
+// receiptEncoder renders a receipt in a partner's own format: the body and
+// its media type. nil means the standard contract's JSON.
+type receiptEncoder func(r *contracts.Receipt) ([]byte, string, error)
 
 // newID returns a fresh UUIDv7; the ids of one service strictly increase,
 // so records listed by id are in the order they were made.
@@ -119,7 +126,7 @@ func (s *Service) replay(ex *Exchange, bodySM3 string) (*Signed, error) {
 	if ex.BodySM3 != bodySM3 {
 		return nil, failf(contracts.CodeExchangeConflict, "exchange_id %s was already used with different bytes", ex.ExchangeID)
 	}
-	return &Signed{Body: ex.Receipt, Signature: ex.ReceiptSig, KeyID: s.crypto.KeyID(), Replay: true}, nil
+	return &Signed{Body: ex.Receipt, Signature: ex.ReceiptSig, KeyID: s.crypto.KeyID(), MediaType: ex.ReceiptType, Replay: true}, nil
 }
 
 // lookupReplay returns the stored answer if (caller, exchangeID) was seen.
@@ -134,15 +141,33 @@ func (s *Service) lookupReplay(ctx context.Context, caller, exchangeID, bodySM3 
 	return s.replay(ex, bodySM3)
 }
 
-// receipt builds and signs the receipt of an accepted exchange.
-func (s *Service) receipt(ex *Exchange, state contracts.CaseState) error {
+// receipt builds and signs the receipt of an accepted exchange, in the
+// partner's format when enc is not nil.
+func (s *Service) receipt(ex *Exchange, state contracts.CaseState, enc receiptEncoder) error {
 	r := contracts.Receipt{ExchangeID: ex.ExchangeID, CaseID: ex.CaseID, ReceivedAt: ex.ReceivedAt, BodySM3: ex.BodySM3, State: state}
-	signed, err := s.signJSON(r)
-	if err != nil {
-		return err
+	if enc == nil {
+		signed, err := s.signJSON(r)
+		if err != nil {
+			return err
+		}
+		ex.Receipt, ex.ReceiptSig = signed.Body, signed.Signature
+		return nil
 	}
-	ex.Receipt, ex.ReceiptSig = signed.Body, signed.Signature
+	body, mediaType, err := enc(&r)
+	if err != nil {
+		return internal(fmt.Errorf("encode receipt in the partner's format: %w", err))
+	}
+	sig, err := s.crypto.Sign(body)
+	if err != nil {
+		return internal(fmt.Errorf("sign receipt: %w", err))
+	}
+	ex.Receipt, ex.ReceiptSig, ex.ReceiptType = body, sig, mediaType
 	return nil
+}
+
+// answer is the signed answer to an accepted exchange.
+func (s *Service) answer(ex *Exchange) *Signed {
+	return &Signed{Body: ex.Receipt, Signature: ex.ReceiptSig, KeyID: s.crypto.KeyID(), MediaType: ex.ReceiptType}
 }
 
 // checkContent verifies the SM3 digest of every inline material.
@@ -168,6 +193,13 @@ func (s *Service) SubmitCase(ctx context.Context, in Inbound) (*Signed, error) {
 	if err := decodeStrict(in.Body, &sub); err != nil {
 		return nil, err
 	}
+	return s.submit(ctx, in, &sub, nil)
+}
+
+// submit accepts a submission whose signature over in.Body was verified;
+// sub is what in.Body says (decoded from the standard contract or
+// translated from the partner's format), enc renders the receipt.
+func (s *Service) submit(ctx context.Context, in Inbound, sub *contracts.CaseSubmission, enc receiptEncoder) (*Signed, error) {
 	if err := sub.Validate(); err != nil {
 		return nil, fromField(err)
 	}
@@ -202,7 +234,7 @@ func (s *Service) SubmitCase(ctx context.Context, in Inbound) (*Signed, error) {
 		TraceID: in.TraceID, ReceivedAt: now,
 	}
 	if sub.ResubmitsCaseID != "" {
-		return s.resubmit(ctx, in, &sub, ex, owner)
+		return s.resubmit(ctx, in, sub, ex, owner, enc)
 	}
 	caseID, err := s.newID()
 	if err != nil {
@@ -214,11 +246,11 @@ func (s *Service) SubmitCase(ctx context.Context, in Inbound) (*Signed, error) {
 		FromRegion: sub.FromRegion, ToRegion: sub.ToRegion, State: contracts.CaseStateReceived,
 		LocalCaseNo: sub.LocalCaseNo, ServiceItem: sub.ServiceItem, CreatedAt: now, UpdatedAt: now,
 	}
-	d, err := s.caseDelivery(c, &sub, now)
+	d, err := s.caseDelivery(c, sub, now)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.receipt(ex, c.State); err != nil {
+	if err := s.receipt(ex, c.State, enc); err != nil {
 		return nil, err
 	}
 	st := &Status{CaseID: caseID, State: c.State, At: now, ExchangeID: sub.ExchangeID, ReportedBy: in.Caller.ID()}
@@ -229,10 +261,10 @@ func (s *Service) SubmitCase(ctx context.Context, in Inbound) (*Signed, error) {
 	if err != nil {
 		return nil, internal(err)
 	}
-	s.notify()
+	s.wake()
 	s.log.InfoContext(ctx, "case received", "case_id", caseID, "exchange_id", sub.ExchangeID,
 		"sender", c.Sender, "owner", c.Owner, "to_region", c.ToRegion)
-	return &Signed{Body: ex.Receipt, Signature: ex.ReceiptSig, KeyID: s.crypto.KeyID()}, nil
+	return s.answer(ex), nil
 }
 
 // caseDelivery builds the outbox message that carries a submission to its owner.
@@ -255,7 +287,7 @@ func (s *Service) caseDelivery(c *Case, sub *contracts.CaseSubmission, now time.
 
 // resubmit handles a window's resubmission after correction_required: the
 // case goes back to received and is delivered to its owner again.
-func (s *Service) resubmit(ctx context.Context, in Inbound, sub *contracts.CaseSubmission, ex *Exchange, owner *Partner) (*Signed, error) {
+func (s *Service) resubmit(ctx context.Context, in Inbound, sub *contracts.CaseSubmission, ex *Exchange, owner *Partner, enc receiptEncoder) (*Signed, error) {
 	for range maxStaleRetries {
 		c, err := s.store.GetCase(ctx, sub.ResubmitsCaseID)
 		if errors.Is(err, ErrNotFound) {
@@ -280,7 +312,7 @@ func (s *Service) resubmit(ctx context.Context, in Inbound, sub *contracts.CaseS
 		if err != nil {
 			return nil, err
 		}
-		if err := s.receipt(ex, c.State); err != nil {
+		if err := s.receipt(ex, c.State, enc); err != nil {
 			return nil, err
 		}
 		st := &Status{CaseID: c.ID, State: c.State, At: now, ExchangeID: sub.ExchangeID, ReportedBy: in.Caller.ID(), Note: "resubmitted after correction"}
@@ -293,8 +325,8 @@ func (s *Service) resubmit(ctx context.Context, in Inbound, sub *contracts.CaseS
 		case err != nil:
 			return nil, internal(err)
 		}
-		s.notify()
-		return &Signed{Body: ex.Receipt, Signature: ex.ReceiptSig, KeyID: s.crypto.KeyID()}, nil
+		s.wake()
+		return s.answer(ex), nil
 	}
 	return nil, failf(contracts.CodeUnavailable, "case %s is changing too fast; retry", sub.ResubmitsCaseID)
 }
@@ -316,12 +348,19 @@ func (s *Service) ReportStatus(ctx context.Context, caseID string, in Inbound) (
 	if err := decodeStrict(in.Body, &u); err != nil {
 		return nil, err
 	}
-	if err := u.Validate(); err != nil {
-		return nil, fromField(err)
-	}
 	if u.CaseID != caseID {
 		return nil, failf(contracts.CodeValidationFailed, "case_id: does not match the case in the path")
 	}
+	return s.report(ctx, in, &u, nil)
+}
+
+// report applies a status update whose signature over in.Body was
+// verified; u is what in.Body says, enc renders the receipt.
+func (s *Service) report(ctx context.Context, in Inbound, u *contracts.StatusUpdate, enc receiptEncoder) (*Signed, error) {
+	if err := u.Validate(); err != nil {
+		return nil, fromField(err)
+	}
+	caseID := u.CaseID
 	bodySM3 := s.crypto.SM3Hex(in.Body)
 	if ans, err := s.lookupReplay(ctx, in.Caller.ID(), u.ExchangeID, bodySM3); ans != nil || err != nil {
 		return ans, err
@@ -361,13 +400,13 @@ func (s *Service) ReportStatus(ctx context.Context, caseID string, in Inbound) (
 		if err != nil {
 			return nil, internal(err)
 		}
-		payload, err := json.Marshal(contracts.StatusDelivery{DeliveryID: id, CaseID: c.ID, ExchangeID: u.ExchangeID, LocalCaseNo: c.LocalCaseNo, SentAt: now, Update: u})
+		payload, err := json.Marshal(contracts.StatusDelivery{DeliveryID: id, CaseID: c.ID, ExchangeID: u.ExchangeID, LocalCaseNo: c.LocalCaseNo, SentAt: now, Update: *u})
 		if err != nil {
 			return nil, internal(err)
 		}
 		d := &Delivery{ID: id, CaseID: c.ID, Kind: contracts.DeliveryKindStatus, Partner: c.Sender, ExchangeID: u.ExchangeID,
 			Payload: payload, State: contracts.TransportStatePending, NextAt: now, CreatedAt: now}
-		if err := s.receipt(ex, c.State); err != nil {
+		if err := s.receipt(ex, c.State, enc); err != nil {
 			return nil, err
 		}
 		st := &Status{CaseID: c.ID, State: u.State, Outcome: u.Outcome, At: now, ExchangeID: u.ExchangeID, ReportedBy: in.Caller.ID(), Reason: u.Reason, Note: u.Note}
@@ -380,9 +419,9 @@ func (s *Service) ReportStatus(ctx context.Context, caseID string, in Inbound) (
 		case err != nil:
 			return nil, internal(err)
 		}
-		s.notify()
+		s.wake()
 		s.log.InfoContext(ctx, "status reported", "case_id", c.ID, "state", u.State, "owner", c.Owner, "exchange_id", u.ExchangeID)
-		return &Signed{Body: ex.Receipt, Signature: ex.ReceiptSig, KeyID: s.crypto.KeyID()}, nil
+		return s.answer(ex), nil
 	}
 	return nil, failf(contracts.CodeUnavailable, "case %s is changing too fast; retry", caseID)
 }
@@ -445,7 +484,7 @@ func (s *Service) Redeliver(ctx context.Context, p Principal, deliveryID string)
 	case err != nil:
 		return nil, internal(err)
 	}
-	s.notify()
+	s.wake()
 	s.log.InfoContext(ctx, "redelivery", "delivery_id", deliveryID, "operator", p.ID(), "subject", p.Subject)
 	return &contracts.RedeliverResult{Redelivered: []string{deliveryID}, Count: 1}, nil
 }
@@ -466,7 +505,7 @@ func (s *Service) RedeliverPartner(ctx context.Context, p Principal, partnerID s
 	if ids == nil {
 		ids = []string{}
 	}
-	s.notify()
+	s.wake()
 	s.log.InfoContext(ctx, "redelivery", "partner", partnerID, "count", len(ids), "operator", p.ID(), "subject", p.Subject)
 	return &contracts.RedeliverResult{Redelivered: ids, Count: len(ids)}, nil
 }

@@ -152,7 +152,7 @@ func newEnv(t *testing.T, retry gateway.RetryPolicy) *env {
 		lib := &gateway.Library{Regions: []string{id}, Timeout: libraryTimeout, Source: a.(adapters.LicenseSource), Usage: a.(adapters.UsageReceiver)}
 		partners = append(partners, &gateway.Partner{
 			ID: id, Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{id},
-			Adapter: a, Retry: retry, Timeout: 5 * time.Second, Library: lib,
+			Adapter: a.(gateway.Adapter), Retry: retry, Timeout: 5 * time.Second, Library: lib,
 		})
 	}
 	partners = append(partners,

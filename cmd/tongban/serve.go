@@ -137,7 +137,7 @@ func openGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (*ga
 			if c, ok := a.(io.Closer); ok {
 				g.closers = append(g.closers, c)
 			}
-			p.Adapter = a
+			wire(p, a)
 			if p.Library, err = libraryOf(pc, a); err != nil {
 				g.close()
 				return nil, fmt.Errorf("partners[%d] (%s): %w", i, pc.ID, err)
@@ -153,6 +153,10 @@ func openGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (*ga
 	// are due again at once rather than after their lease.
 	g.store, err = sqlite.Open(ctx, sqlite.Options{Path: cfg.Resolve(cfg.Store.Path), Synchronous: cfg.Store.Synchronous, ReleaseLeases: true})
 	if err != nil {
+		g.close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if err := g.store.SetPullPartners(ctx, g.dir.PullPartners()); err != nil {
 		g.close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -176,6 +180,47 @@ func openGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (*ga
 	return g, nil
 }
 
+// wire gives partner p what its adapter a can do: push deliveries (case and
+// status delivery), pull them (a mailbox), and read calls in the partner's
+// own format.
+func wire(p *gateway.Partner, a adapters.Adapter) {
+	cases, okCases := adapters.CaseDelivererOf(a)
+	statuses, okStatuses := adapters.StatusDelivererOf(a)
+	if okCases || okStatuses {
+		p.Adapter = pusher{partner: p.ID, style: a.Style(), cases: cases, statuses: statuses}
+	}
+	if pl, ok := adapters.PullerOf(a); ok {
+		p.Mailbox = &gateway.MailboxPolicy{Visibility: pl.Mailbox().VisibilityTimeout}
+	}
+	if tr, ok := adapters.TranslatorOf(a); ok {
+		p.Translator = tr
+	}
+}
+
+// pusher is the gateway's Adapter port over an adapter's delivery
+// capabilities. A partner whose adapter lacks one (a mapped-json partner
+// configured only to receive cases, say) gets deliveries of that kind
+// refused permanently, with a reason an operator can act on.
+type pusher struct {
+	partner, style string
+	cases          adapters.CaseDeliverer
+	statuses       adapters.StatusDeliverer
+}
+
+func (p pusher) DeliverCase(ctx context.Context, d *contracts.CaseDelivery) (*contracts.Ack, []byte, []byte, error) {
+	if p.cases == nil {
+		return nil, nil, nil, adapters.Permanent(fmt.Sprintf("partner %s's %s adapter is not configured to deliver cases", p.partner, p.style), nil)
+	}
+	return p.cases.DeliverCase(ctx, d)
+}
+
+func (p pusher) DeliverStatus(ctx context.Context, d *contracts.StatusDelivery) (*contracts.Ack, []byte, []byte, error) {
+	if p.statuses == nil {
+		return nil, nil, nil, adapters.Permanent(fmt.Sprintf("partner %s's %s adapter is not configured to deliver status updates", p.partner, p.style), nil)
+	}
+	return p.statuses.DeliverStatus(ctx, d)
+}
+
 // libraryOf builds the partner's license library from its config entry,
 // with a the partner's adapter, which must be able to look licenses up. Its
 // usage records go back through the same adapter when it can take them.
@@ -183,13 +228,13 @@ func libraryOf(pc config.Partner, a adapters.Adapter) (*gateway.Library, error) 
 	if pc.Library == nil {
 		return nil, nil
 	}
-	src, ok := a.(adapters.LicenseSource)
+	src, ok := adapters.LicenseSourceOf(a)
 	if !ok {
-		return nil, fmt.Errorf("license_library: adapter %q cannot look licenses up", pc.Adapter)
+		return nil, fmt.Errorf("license_library: adapter %q cannot look licenses up (as configured)", pc.Adapter)
 	}
 	l := &gateway.Library{Regions: pc.Library.Regions, Types: pc.Library.Types, Fallback: pc.Library.Fallback,
 		Timeout: pc.Library.Timeout, Source: src}
-	if u, ok := a.(adapters.UsageReceiver); ok {
+	if u, ok := adapters.UsageReceiverOf(a); ok {
 		l.Usage = u
 	}
 	return l, nil
@@ -225,7 +270,8 @@ func (g *gatewayProc) serve(ctx context.Context, ready chan<- string) error {
 	}
 	srv := &http.Server{
 		Handler: g.handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		// A mailbox long poll holds its answer up to MaxMailboxWait.
+		WriteTimeout: gateway.MaxMailboxWait + 30*time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 	}
 	dctx, stopDisp := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup

@@ -80,6 +80,10 @@ func New(o Options) *echo.Echo {
 	v1.POST("/licenses/verify", a.verifyLicense)
 	v1.POST("/licenses/verify/batch", a.verifyLicenseBatch)
 	v1.GET("/licenses/usage", a.listUsage)
+	v1.GET("/mailbox", a.pollMailbox)
+	v1.POST("/mailbox/ack", a.ackMailbox)
+	v1.POST("/inbound/:partner_id", a.native)
+	v1.POST("/inbound/:partner_id/:operation", a.native)
 	return e
 }
 
@@ -133,10 +137,15 @@ func (a *api) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 
 // inbound reads a signed JSON body: content type, size bound, headers.
 func (a *api) inbound(c echo.Context) (gateway.Inbound, error) {
-	req := c.Request()
-	if mt, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType)); err != nil || mt != echo.MIMEApplicationJSON {
+	if mt, _, err := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType)); err != nil || mt != echo.MIMEApplicationJSON {
 		return gateway.Inbound{}, &gateway.Error{Code: contracts.CodeUnsupportedMedia, Message: "Content-Type must be application/json"}
 	}
+	return a.signedBody(c)
+}
+
+// signedBody reads a signed body of any media type: size bound, headers.
+func (a *api) signedBody(c echo.Context) (gateway.Inbound, error) {
+	req := c.Request()
 	if req.ContentLength > a.MaxBody {
 		return gateway.Inbound{}, tooLarge(a.MaxBody)
 	}
@@ -188,7 +197,11 @@ func writeSigned(c echo.Context, status int, s *gateway.Signed) error {
 	h := c.Response().Header()
 	h.Set(HeaderSignature, base64.StdEncoding.EncodeToString(s.Signature))
 	h.Set(HeaderKeyID, s.KeyID)
-	return c.Blob(status, echo.MIMEApplicationJSON, s.Body)
+	mt := s.MediaType
+	if mt == "" {
+		mt = echo.MIMEApplicationJSON
+	}
+	return c.Blob(status, mt, s.Body)
 }
 
 func (a *api) submitCase(c echo.Context) error {
@@ -315,6 +328,91 @@ func (a *api) listUsage(c echo.Context) error {
 	return c.JSON(http.StatusOK, page)
 }
 
+// pollMailbox serves GET /v1/mailbox: after, wait (seconds) and limit.
+func (a *api) pollMailbox(c echo.Context) error {
+	q := c.QueryParams()
+	var mq gateway.MailboxQuery
+	for name, vs := range q {
+		switch name {
+		case "after", "wait", "limit":
+			if len(vs) > 1 {
+				return badQuery(name, "must be given once")
+			}
+		default:
+			return badQuery(name, "is not a parameter of this endpoint")
+		}
+	}
+	mq.After = q.Get("after")
+	if len(mq.After) > 200 {
+		return badQuery("after", "is not a cursor this endpoint returned")
+	}
+	if v := q.Get("wait"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || time.Duration(n)*time.Second > gateway.MaxMailboxWait {
+			return badQuery("wait", "must be an integer number of seconds from 0 to "+strconv.Itoa(int(gateway.MaxMailboxWait/time.Second)))
+		}
+		mq.Wait = time.Duration(n) * time.Second
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > gateway.MaxMailboxBatch {
+			return badQuery("limit", "must be an integer from 1 to "+strconv.Itoa(gateway.MaxMailboxBatch))
+		}
+		mq.Limit = n
+	}
+	batch, err := a.Service.PollMailbox(c.Request().Context(), principal(c), mq)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, batch)
+}
+
+// ackMailbox serves POST /v1/mailbox/ack.
+func (a *api) ackMailbox(c echo.Context) error {
+	in, err := a.inbound(c)
+	if err != nil {
+		return err
+	}
+	res, err := a.Service.AckMailbox(c.Request().Context(), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, res)
+}
+
+// nativeKey marks a request on the native route, for the error handler.
+const nativeKey = "tongban.native"
+
+// native serves POST /v1/inbound/{partner_id}[/{operation}]: a partner's
+// call in its own format, answered in that format (receipts 202, replays
+// 200, refusals as its translator renders them).
+func (a *api) native(c echo.Context) error {
+	p := principal(c)
+	if p.ID() != c.Param("partner_id") {
+		return &gateway.Error{Code: contracts.CodeForbidden, Message: "a partner calls only its own inbound route"}
+	}
+	in, err := a.signedBody(c)
+	if err != nil {
+		return err
+	}
+	req := c.Request()
+	mt, _, perr := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
+	if perr != nil {
+		mt = ""
+	}
+	call := contracts.NativeCall{
+		Operation: c.Param("operation"),
+		MediaType: strings.ToLower(mt),
+		Action:    strings.Trim(strings.TrimSpace(req.Header.Get("SOAPAction")), `"`),
+	}
+	ans, ic, err := a.Service.ReceiveNative(req.Context(), in, call)
+	if err != nil {
+		c.Set(nativeKey, ic)
+		return err
+	}
+	return signed(c, ans)
+}
+
 func (a *api) getCase(c echo.Context) error {
 	v, err := a.Service.GetCase(c.Request().Context(), principal(c), c.Param("case_id"))
 	if err != nil {
@@ -383,9 +481,32 @@ func (a *api) errorHandler(err error, c echo.Context) {
 		a.Log.Error("unhandled error", "err", err, "request_id", body.RequestID, "path", c.Path())
 		body.Code, body.Message = contracts.CodeInternal, "internal error"
 	}
-	if err := c.JSON(contracts.StatusOf(body.Code), body); err != nil {
+	status := contracts.StatusOf(body.Code)
+	if tr := a.nativeTranslator(c); tr != nil {
+		ic, _ := c.Get(nativeKey).(*contracts.InboundCall)
+		b, mt, st := tr.EncodeError(ic, &body, status)
+		if err := c.Blob(st, mt, b); err != nil {
+			a.Log.Error("writing error response", "err", err)
+		}
+		return
+	}
+	if err := c.JSON(status, body); err != nil {
 		a.Log.Error("writing error response", "err", err)
 	}
+}
+
+// nativeTranslator returns the translator of the partner a request on the
+// native route names, so that its refusals (authentication included) are
+// rendered in the partner's format; nil for any other request.
+func (a *api) nativeTranslator(c echo.Context) gateway.Translator {
+	if !strings.HasPrefix(c.Path(), "/v1/inbound/") {
+		return nil
+	}
+	p := a.Directory.Get(c.Param("partner_id"))
+	if p == nil {
+		return nil
+	}
+	return p.Translator
 }
 
 func humanBytes(n int64) string {
