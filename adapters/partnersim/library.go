@@ -1,7 +1,6 @@
 package partnersim
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -87,97 +86,25 @@ func (s *Sim) UsageRecords() []contracts.UsageRecordDelivery {
 	return slices.Clone(s.usages)
 }
 
-// handleUsage takes a usage record (用证记录) of a license the partner
-// issued and acknowledges it like a status delivery.
-func (s *Sim) handleUsage(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.receive(w, r, &s.attempts)
-	if !ok {
-		return
-	}
-	var d contracts.UsageRecordDelivery
-	if !decodeStrict(w, body, &d) {
-		return
-	}
-	if contracts.ValidateUUID(d.ExchangeID) != nil {
-		writeError(w, http.StatusBadRequest, contracts.CodeInvalidExchangeID, "exchange_id is not a canonical UUID")
-		return
-	}
-	if d.DeliveryID == "" || d.Record.UsageRecordID == "" || strings.TrimSpace(d.Record.Purpose) == "" {
-		writeError(w, http.StatusBadRequest, contracts.CodeValidationFailed, "delivery_id, record.usage_record_id and record.purpose are required")
-		return
-	}
-	digest := s.cfg.Crypto.SM3Hex(body)
-
-	s.mu.Lock()
-	ex, seen := s.exchanges["usage/"+d.ExchangeID]
-	if !seen {
-		ex = &exchange{ackedAt: s.cfg.Now(), acks: map[string]signedAck{}}
-		s.exchanges["usage/"+d.ExchangeID] = ex
-		s.usages = append(s.usages, d)
-		s.cfg.Logf("partnersim %s: usage record %s received (exchange %s, outcome %q)",
-			s.cfg.PartnerID, d.Record.UsageRecordID, d.ExchangeID, d.Record.Outcome)
-	}
-	sa, err := s.ackLocked(ex, contracts.Ack{
-		ExchangeID: d.ExchangeID,
-		DeliveryID: d.DeliveryID,
-		BodySM3:    digest,
-	})
-	s.mu.Unlock()
-	s.writeSigned(w, sa, err)
-}
-
-// handleLookup answers a license lookup from the library: 200 with a
-// signed LicenseLookupResponse echoing the exchange_id, with the full
-// record when found (see match). It holds the answer for LookupDelay and
-// answers 503 while LookupFail is set.
-func (s *Sim) handleLookup(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.receive(w, r, &s.lookups)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	f := s.faults
-	s.mu.Unlock()
-	if f.LookupDelay > 0 {
-		t := time.NewTimer(f.LookupDelay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
-	}
-	if f.LookupFail {
-		s.cfg.Logf("partnersim %s: fault: answering 503 to a license lookup", s.cfg.PartnerID)
-		writeError(w, http.StatusServiceUnavailable, contracts.CodeUnavailable, "simulated license library outage")
-		return
-	}
-	var q contracts.LicenseLookupRequest
-	if !decodeStrict(w, body, &q) {
-		return
-	}
-	if status, code, msg := checkLookup(&q); status != 0 {
-		writeError(w, status, code, msg)
-		return
+// lookup answers a license lookup from the library: an answer echoing
+// the exchange_id with the full record when found (see match), or the
+// reason to refuse a malformed lookup.
+func (s *Sim) lookup(q *contracts.LicenseLookupRequest) (*contracts.LicenseLookupResponse, *refusal) {
+	if status, code, msg := checkLookup(q); status != 0 {
+		return nil, refuse(status, code, msg)
 	}
 	today := s.cfg.Now().In(chinaTime).Format(time.DateOnly)
-
 	s.mu.Lock()
-	rec, found := match(s.licenses, &q, today)
+	rec, found := match(s.licenses, q, today)
 	s.mu.Unlock()
-	resp := contracts.LicenseLookupResponse{ExchangeID: q.ExchangeID, Found: found}
+	resp := &contracts.LicenseLookupResponse{ExchangeID: q.ExchangeID, Found: found}
 	if found {
 		resp.License = &rec
 		s.cfg.Logf("partnersim %s: lookup (exchange %s): found %s, status %s", s.cfg.PartnerID, q.ExchangeID, rec.LicenseID, rec.Status)
 	} else {
 		s.cfg.Logf("partnersim %s: lookup (exchange %s): not found", s.cfg.PartnerID, q.ExchangeID)
 	}
-	raw, err := json.Marshal(resp)
-	var sig []byte
-	if err == nil {
-		sig, err = s.cfg.Crypto.Sign(raw)
-	}
-	s.writeSigned(w, signedAck{raw: raw, sig: sig}, err)
+	return resp, nil
 }
 
 // checkLookup checks a lookup request as a library would before searching:

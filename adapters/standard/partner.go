@@ -26,10 +26,13 @@ const mediaJSON = "application/json"
 // ReadRequest decodes one of the gateway's calls strictly (no unknown
 // fields, no trailing data) by its path: /cases, /cases/{case_id}/status
 // (the case_id must match the body's), /licenses/usage or
-// /licenses/lookup.
+// /licenses/lookup. A wrong media type, an unknown path and a path that
+// names another case are *contracts.FieldError values with the code to
+// answer (unsupported_media_type, not_found, validation_failed); a body
+// that does not decode is a plain error (invalid_json).
 func (PartnerSide) ReadRequest(path, mediaType, _ string, body []byte) (*adapters.Message, error) {
 	if mediaType != mediaJSON {
-		return nil, errors.New("body must be application/json")
+		return nil, &contracts.FieldError{Code: contracts.CodeUnsupportedMedia, Message: "body must be application/json"}
 	}
 	m := &adapters.Message{}
 	var v any
@@ -47,7 +50,7 @@ func (PartnerSide) ReadRequest(path, mediaType, _ string, body []byte) (*adapter
 		m.Lookup = &contracts.LicenseLookupRequest{}
 		v = m.Lookup
 	default:
-		return nil, fmt.Errorf("no operation at %s", clip(path, 100))
+		return nil, &contracts.FieldError{Code: contracts.CodeNotFound, Message: "no operation at " + clip(path, 100)}
 	}
 	if err := adapters.DecodeJSON(body, v); err != nil {
 		return nil, err
@@ -55,7 +58,7 @@ func (PartnerSide) ReadRequest(path, mediaType, _ string, body []byte) (*adapter
 	if m.Status != nil {
 		id, err := url.PathUnescape(strings.TrimSuffix(strings.TrimPrefix(path, "/cases/"), "/status"))
 		if err != nil || id != m.Status.CaseID {
-			return nil, errors.New("case_id differs from the path")
+			return nil, &contracts.FieldError{Field: "case_id", Code: contracts.CodeValidationFailed, Message: "differs from the path"}
 		}
 	}
 	return m, nil

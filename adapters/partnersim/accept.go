@@ -1,0 +1,145 @@
+package partnersim
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/tongban/tongban/adapters"
+	"github.com/tongban/tongban/contracts"
+)
+
+// refusal is a request the partner refuses: the HTTP status it means, the
+// error code and a message that quotes no value.
+type refusal struct {
+	status int
+	code   contracts.Code
+	msg    string
+}
+
+func refuse(status int, code contracts.Code, msg string) *refusal {
+	return &refusal{status: status, code: code, msg: msg}
+}
+
+// accepted is what the partner makes of a delivery it took: the exchange
+// it belongs to (for its stored answers) and the acknowledgement to give.
+type accepted struct {
+	key string // kind + "/" + exchange_id
+	ack contracts.Ack
+}
+
+// accept takes a delivery m (a case, status update or usage record) whose
+// gateway signature verified; digest is the SM3 of the exact bytes the
+// gateway signed. A new exchange is stored (a case gets a case number and
+// its lifecycle is queued for the reporter); a repeat is recognised by its
+// exchange_id. It returns the acknowledgement to give, with
+// AcknowledgedAt, KeyID and (for a case) PartnerCaseNo set, or the reason
+// to refuse.
+func (s *Sim) accept(m *adapters.Message, digest string) (*accepted, *refusal) {
+	switch m.Kind() {
+	case "case":
+		d := m.Case
+		if r := checkDelivery(d.ExchangeID, d.DeliveryID, d.CaseID); r != nil {
+			return nil, r
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		key := "case/" + d.ExchangeID
+		ex, seen := s.exchanges[key]
+		if !seen {
+			caseNo, known := s.caseNos[d.CaseID]
+			if !known {
+				s.seq++
+				caseNo = fmt.Sprintf("%s-%04d-%06d", s.cfg.PartnerID, s.cfg.Now().Year(), s.seq)
+				s.caseNos[d.CaseID] = caseNo
+			}
+			ex = &exchange{caseNo: caseNo, ackedAt: s.cfg.Now(), acks: map[string]signedAnswer{}}
+			s.exchanges[key] = ex
+			s.cases = append(s.cases, *d)
+			s.queue = append(s.queue, job{caseID: d.CaseID, caseNo: caseNo, delivery: *d})
+			s.cfg.Logf("partnersim %s: case %s received as %s (exchange %s)", s.cfg.PartnerID, d.CaseID, caseNo, d.ExchangeID)
+			defer s.wake()
+		}
+		return &accepted{key: key, ack: s.ackOf(ex, d.ExchangeID, d.DeliveryID, digest, ex.caseNo)}, nil
+	case "status":
+		d := m.Status
+		if r := checkDelivery(d.ExchangeID, d.DeliveryID, d.CaseID); r != nil {
+			return nil, r
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		key := "status/" + d.ExchangeID
+		ex, seen := s.exchanges[key]
+		if !seen {
+			ex = &exchange{ackedAt: s.cfg.Now(), acks: map[string]signedAnswer{}}
+			s.exchanges[key] = ex
+			s.statuses = append(s.statuses, *d)
+			s.cfg.Logf("partnersim %s: case %s is now %s (exchange %s)", s.cfg.PartnerID, d.CaseID, d.Update.State, d.ExchangeID)
+		}
+		return &accepted{key: key, ack: s.ackOf(ex, d.ExchangeID, d.DeliveryID, digest, "")}, nil
+	case "usage":
+		d := m.Usage
+		if contracts.ValidateUUID(d.ExchangeID) != nil {
+			return nil, refuse(http.StatusBadRequest, contracts.CodeInvalidExchangeID, "exchange_id is not a canonical UUID")
+		}
+		if d.DeliveryID == "" || d.Record.UsageRecordID == "" || strings.TrimSpace(d.Record.Purpose) == "" {
+			return nil, refuse(http.StatusBadRequest, contracts.CodeValidationFailed, "delivery_id, record.usage_record_id and record.purpose are required")
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		key := "usage/" + d.ExchangeID
+		ex, seen := s.exchanges[key]
+		if !seen {
+			ex = &exchange{ackedAt: s.cfg.Now(), acks: map[string]signedAnswer{}}
+			s.exchanges[key] = ex
+			s.usages = append(s.usages, *d)
+			s.cfg.Logf("partnersim %s: usage record %s received (exchange %s, outcome %q)",
+				s.cfg.PartnerID, d.Record.UsageRecordID, d.ExchangeID, d.Record.Outcome)
+		}
+		return &accepted{key: key, ack: s.ackOf(ex, d.ExchangeID, d.DeliveryID, digest, "")}, nil
+	}
+	return nil, refuse(http.StatusNotFound, contracts.CodeNotFound, "not a delivery this partner takes")
+}
+
+// ackOf is the acknowledgement of one delivery in exchange ex: the time
+// and case number are the exchange's, so every repeat gets the same ones.
+func (s *Sim) ackOf(ex *exchange, exchangeID, deliveryID, digest, caseNo string) contracts.Ack {
+	return contracts.Ack{
+		ExchangeID: exchangeID, DeliveryID: deliveryID, PartnerCaseNo: caseNo,
+		AcknowledgedAt: ex.ackedAt, BodySM3: digest, KeyID: s.cfg.Crypto.KeyID(),
+	}
+}
+
+// checkDelivery checks the ids every case and status delivery carries.
+func checkDelivery(exchangeID, deliveryID, caseID string) *refusal {
+	if contracts.ValidateUUID(exchangeID) != nil {
+		return refuse(http.StatusBadRequest, contracts.CodeInvalidExchangeID, "exchange_id is not a canonical UUID")
+	}
+	if deliveryID == "" || caseID == "" {
+		return refuse(http.StatusBadRequest, contracts.CodeValidationFailed, "delivery_id and case_id are required")
+	}
+	return nil
+}
+
+// storedAnswer returns the answer given before to the same bytes of the
+// exchange key, if any.
+func (s *Sim) storedAnswer(key, digest string) (signedAnswer, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ex := s.exchanges[key]
+	if ex == nil {
+		return signedAnswer{}, false
+	}
+	a, ok := ex.acks[digest]
+	return a, ok
+}
+
+// storeAnswer remembers the answer given to the bytes digest of exchange
+// key, so that a repeat gets the very same bytes and signature.
+func (s *Sim) storeAnswer(key, digest string, a signedAnswer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ex := s.exchanges[key]; ex != nil {
+		ex.acks[digest] = a
+	}
+}
