@@ -66,6 +66,7 @@ const (
 	zhonglou  = "320404" // receiving district A (the sender)
 	wucheng   = "330702" // owning district B
 	chiping   = "371523" // a partner with no business with the test cases
+	jinshan   = "310116" // a partner that pulls from its mailbox
 	operator  = "ops"
 	window    = "window-320404"
 	auditor   = "auditor"
@@ -155,13 +156,19 @@ func newEnv(t *testing.T, retry gateway.RetryPolicy) *env {
 			Adapter: a.(gateway.Adapter), Retry: retry, Timeout: 5 * time.Second, Library: lib,
 		})
 	}
+	e.newDistrict(jinshan) // its key; its simulator's handler is never called
 	partners = append(partners,
+		&gateway.Partner{ID: jinshan, Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{jinshan},
+			Mailbox: &gateway.MailboxPolicy{Visibility: time.Minute}, Retry: retry},
 		&gateway.Partner{ID: operator, Roles: []contracts.Role{contracts.RoleOperator}},
 		&gateway.Partner{ID: auditor, Roles: []contracts.Role{contracts.RoleAuditor}},
 		&gateway.Partner{ID: window, Roles: []contracts.Role{contracts.RoleWindow}, Regions: []string{zhonglou}},
 	)
 	e.dir, err = gateway.NewDirectory(partners)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetPullPartners(ctx, e.dir.PullPartners()); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)

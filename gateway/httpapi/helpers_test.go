@@ -37,6 +37,7 @@ const (
 	auditor  = "auditor"       // an auditor
 	library  = "lib-330702"    // the license library of 330702
 	stranger = "stranger"      // key registered, not in the directory
+	xincheng = "610102"        // a partner that pulls from its mailbox
 )
 
 // clockBase is the keyring's injected time; far from the real clock, so a
@@ -91,7 +92,7 @@ func newEnv(t *testing.T, configure ...func(*httpapi.Options)) *env {
 	if err != nil {
 		t.Fatalf("keyring.New: %v", err)
 	}
-	for _, id := range []string{zhonglou, wucheng, chiping, window, operator, auditor, stranger} {
+	for _, id := range []string{zhonglou, wucheng, chiping, window, operator, auditor, stranger, xincheng} {
 		k, err := signing.GenerateKey(rand.Reader)
 		if err != nil {
 			t.Fatalf("GenerateKey(%s): %v", id, err)
@@ -105,7 +106,8 @@ func newEnv(t *testing.T, configure ...func(*httpapi.Options)) *env {
 	dir, err := gateway.NewDirectory([]*gateway.Partner{
 		{ID: zhonglou, Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"320404"}, Adapter: nopAdapter{}},
 		{ID: wucheng, Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"330702"}, Adapter: nopAdapter{}},
-		{ID: chiping, Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"371523"}, Adapter: nopAdapter{}},
+		{ID: chiping, Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"371523"}, Adapter: nopAdapter{}, Translator: tb1{}},
+		{ID: xincheng, Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"610102"}, Mailbox: &gateway.MailboxPolicy{}},
 		{ID: window, Roles: []contracts.Role{contracts.RoleWindow}, Regions: []string{"320404"}},
 		{ID: operator, Roles: []contracts.Role{contracts.RoleOperator}},
 		{ID: auditor, Roles: []contracts.Role{contracts.RoleAuditor}},
@@ -118,6 +120,9 @@ func newEnv(t *testing.T, configure ...func(*httpapi.Options)) *env {
 	st, err := sqlite.Open(t.Context(), sqlite.Options{Path: filepath.Join(t.TempDir(), "gateway.db"), Synchronous: "NORMAL"})
 	if err != nil {
 		t.Fatalf("sqlite.Open: %v", err)
+	}
+	if err := st.SetPullPartners(t.Context(), dir.PullPartners()); err != nil {
+		t.Fatalf("SetPullPartners: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := st.Close(); err != nil {
