@@ -20,8 +20,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
 
+	"github.com/tongban/tongban/adapters/mailbox"
+	"github.com/tongban/tongban/adapters/mappedjson"
 	"github.com/tongban/tongban/adapters/partnersim"
+	"github.com/tongban/tongban/adapters/soap"
+	"github.com/tongban/tongban/adapters/standard"
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway/config"
 	"github.com/tongban/tongban/gateway/keyring"
@@ -30,10 +35,30 @@ import (
 
 const demoGatewayID = "tongban-demo"
 
-// demoDistricts are the demo's partner districts (GB/T 2260).
-var demoDistricts = []struct{ code, name string }{
-	{"320404", "钟楼区"}, {"320402", "天宁区"}, {"330702", "婺城区"},
-	{"371523", "茌平区"}, {"310116", "金山区"}, {"610102", "新城区"},
+// demoDistricts are the demo's partner districts (GB/T 2260) and the
+// adapter style each speaks: one district of each style.
+var demoDistricts = []struct{ code, name, style string }{
+	{"320404", "钟楼区", standard.Name}, {"320402", "天宁区", standard.Name}, {"330702", "婺城区", mappedjson.Name},
+	{"371523", "茌平区", soap.Name}, {"310116", "金山区", standard.Name}, {"610102", "新城区", mailbox.Name},
+}
+
+// demoSampleTargets are the districts the demo's sample cases go to from
+// 320404: one of each style.
+var demoSampleTargets = []string{"320402", "330702", "371523", "610102"}
+
+// demoStyleConfig is the adapter block of a demo district of style whose
+// simulated system listens at endpoint.
+func demoStyleConfig(style, endpoint string) json.RawMessage {
+	switch style {
+	case mappedjson.Name:
+		return mappedjson.ExampleConfig(endpoint)
+	case soap.Name:
+		return soap.ExampleConfig(endpoint)
+	case mailbox.Name:
+		return mailbox.ExampleConfig()
+	}
+	b, _ := json.Marshal(map[string]string{"endpoint": endpoint})
+	return b
 }
 
 // demoCallers are the demo's other callers: id, role, region.
@@ -54,10 +79,15 @@ D/examples/. Callers: each demo district's system is caller <region code>
 with key id <region code> (320404 320402 330702 371523 310116 610102);
 window-320404 is a window of Zhonglou; auditor and operator.
 
-Simulated district systems run on loopback and move every case they own
-through the whole lifecycle (accepted, in_progress, concluded, dispatched,
-delivered) within seconds. At start the demo runs one sample case from 320404
-to 330702 and logs every step, then prints ready-to-paste commands.
+Simulated district systems run on loopback, one of each adapter style:
+320402 standard (the gateway's own JSON), 330702 mapped-json (its own
+pinyin field names, code tables and envelope), 371523 soap (SOAP 1.1) and
+610102 mailbox (behind a one-way boundary: it pulls its deliveries);
+320404 and 310116 are standard too. Each moves every case it owns through
+the whole lifecycle (accepted, in_progress, concluded, dispatched,
+delivered) within seconds, reporting in its own format. At start the demo
+sends one sample case from 320404 to each of 320402, 330702, 371523 and
+610102, logs every step, then prints ready-to-paste commands.
 
 Keys and the store persist in D across runs; config.yaml is rewritten at
 each start (the simulators' ports change). The keys are for development only.`,
@@ -123,7 +153,8 @@ func runDemo(ctx context.Context, out, logw io.Writer, dir, addr string, step ti
 		}
 		code := d.code
 		sim, err := partnersim.New(partnersim.Config{
-			PartnerID: code, Crypto: kr, GatewayURL: gwURL, Step: step,
+			PartnerID: code, Style: d.style, StyleConfig: demoStyleConfig(d.style, "http://sim.invalid"),
+			Crypto: kr, GatewayURL: gwURL, Step: step,
 			Token: func() (string, error) { return kr.IssueToken(demoGatewayID) },
 			Logf: func(format string, args ...any) {
 				log.Info("district "+code+": "+fmt.Sprintf(format, args...), "component", "partnersim")
@@ -132,7 +163,9 @@ func runDemo(ctx context.Context, out, logw io.Writer, dir, addr string, step ti
 		if err != nil {
 			return err
 		}
+		// A SOAP service is one endpoint: /p/CODE itself, not only below it.
 		mux.Handle("/p/"+code+"/", http.StripPrefix("/p/"+code, sim.Handler()))
+		mux.Handle("/p/"+code, http.StripPrefix("/p/"+code, sim.Handler()))
 		sims = append(sims, sim)
 	}
 	simSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
@@ -177,7 +210,9 @@ func runDemo(ctx context.Context, out, logw io.Writer, dir, addr string, step ti
 	if ready != nil {
 		ready <- bound
 	}
-	go runSampleCase(ctx, log, "http://"+bound, keys["320404"])
+	for _, to := range demoSampleTargets {
+		go runSampleCase(ctx, log, "http://"+bound, keys["320404"], to)
+	}
 	go runSampleVerifications(ctx, log, "http://"+bound, keys["window-320404"])
 	return <-done
 }
@@ -216,16 +251,19 @@ delivery: {poll: 200ms}
 partners:
 `, demoGatewayID, addr)
 	for _, d := range demoDistricts {
-		fmt.Fprintf(&b, `  - id: "%[1]s"   # %[2]s
+		fmt.Fprintf(&b, `  - id: "%[1]s"   # %[2]s, %[3]s
     roles: [partner]
     regions: ["%[1]s"]
     keys: {"%[1]s": keys/%[1]s.pub}
-    adapter: standard
-    config: {endpoint: "%[3]s/p/%[1]s"}
+    adapter: %[3]s
+    config:
+%[4]s
     retry: {max_attempts: 8, base_delay: 500ms, max_delay: 30s}
     timeout: 5s
-    license_library: {regions: ["%[1]s"], timeout: 2s}
-`, d.code, d.name, simBase)
+`, d.code, d.name, d.style, yamlBlock(demoStyleConfig(d.style, simBase+"/p/"+d.code), "      "))
+		if d.style != mailbox.Name { // a mailbox district cannot be asked synchronously
+			fmt.Fprintf(&b, "    license_library: {regions: [\"%s\"], timeout: 2s}\n", d.code)
+		}
 	}
 	for _, c := range demoCallers {
 		regions := "[]"
@@ -235,6 +273,41 @@ partners:
 		fmt.Fprintf(&b, "  - id: %[1]s\n    roles: [%[2]s]\n    regions: %[3]s\n    keys: {%[1]s: keys/%[1]s.pub}\n", c.id, c.role, regions)
 	}
 	return b.String()
+}
+
+// yamlBlock renders a JSON object as a YAML block, keys in their order,
+// each line indented by indent, so that config.yaml reads as an operator
+// would write it. JSON is YAML, so it is read into a node tree and written
+// back in block style.
+func yamlBlock(js json.RawMessage, indent string) string {
+	var n yaml.Node
+	if err := yaml.Unmarshal(js, &n); err != nil {
+		return indent + string(js) // still valid YAML: JSON flow style
+	}
+	var unflow func(*yaml.Node)
+	unflow = func(n *yaml.Node) {
+		switch n.Kind {
+		case yaml.MappingNode, yaml.SequenceNode:
+			n.Style &^= yaml.FlowStyle
+		case yaml.ScalarNode:
+			n.Style = 0 // the encoder quotes what would read back as another type
+		}
+		for _, c := range n.Content {
+			unflow(c)
+		}
+	}
+	unflow(&n)
+	var b strings.Builder
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(&n); err != nil {
+		return indent + string(js)
+	}
+	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = indent + l
+	}
+	return strings.Join(lines, "\n")
 }
 
 // demoSubmission returns a valid case from Zhonglou (320404) to Wucheng (330702).
@@ -308,12 +381,20 @@ The contract: curl -sS http://%[1]s/v1/openapi.yaml
 `, addr, dir, example, demoGatewayID, self, licExample)
 }
 
-// runSampleCase submits one case as 320404 and logs its every step until
-// it is delivered (or 60 s pass).
-func runSampleCase(ctx context.Context, log *slog.Logger, base string, key *signing.PrivateKey) {
-	log = log.With("component", "sample-case")
+// runSampleCase submits one case as 320404 to district to and logs its
+// every step until it is delivered (or 60 s pass).
+func runSampleCase(ctx context.Context, log *slog.Logger, base string, key *signing.PrivateKey, to string) {
+	style := ""
+	for _, d := range demoDistricts {
+		if d.code == to {
+			style = d.style
+		}
+	}
+	log = log.With("component", "sample-case", "to", to, "style", style)
 	id, _ := contracts.NewUUIDv7(time.Now(), rand.Reader)
-	body, _ := json.Marshal(demoSubmission(id, time.Now().UTC()))
+	sub := demoSubmission(id, time.Now().UTC())
+	sub.ToRegion = to
+	body, _ := json.Marshal(sub)
 	signer := signing.NewSigner(key, nil)
 	token := func() string {
 		jti, _ := contracts.NewUUIDv7(time.Now(), rand.Reader)

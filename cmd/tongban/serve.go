@@ -18,7 +18,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tongban/tongban/adapters"
-	_ "github.com/tongban/tongban/adapters/standard" // registers "standard"
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
 	"github.com/tongban/tongban/gateway/config"
