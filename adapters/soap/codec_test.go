@@ -1,0 +1,307 @@
+package soap
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tongban/tongban/contracts"
+)
+
+type kind string
+
+type inner struct {
+	A string `json:"a"`
+	B *int   `json:"b,omitempty"`
+}
+
+type embedded struct {
+	E string `json:"e"`
+}
+
+// sample exercises every kind of field the codec supports.
+type sample struct {
+	embedded
+	S    string          `json:"s"`
+	K    kind            `json:"k,omitempty"`
+	I    int             `json:"i"`
+	I64  int64           `json:"i64,omitempty"`
+	I8   int8            `json:"i8,omitempty"`
+	U    uint16          `json:"u,omitempty"`
+	F    float64         `json:"f,omitempty"`
+	Bo   bool            `json:"bo"`
+	T    time.Time       `json:"t"`
+	TZ   time.Time       `json:"tz,omitzero"`
+	By   []byte          `json:"by,omitempty"`
+	Raw  json.RawMessage `json:"raw"`
+	L    []string        `json:"l,omitempty"`
+	LS   []inner         `json:"ls,omitempty"`
+	P    *inner          `json:"p,omitempty"`
+	PB   *bool           `json:"pb,omitempty"`
+	Skip string          `json:"-"`
+	NoTg string
+	priv string
+}
+
+var testProto = protocol{ns: "urn:t", prefix: "urn:t/"}
+
+const (
+	envOpen  = `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><M xmlns="urn:t">`
+	envClose = `</M></soap:Body></soap:Envelope>`
+)
+
+// decodeSample decodes the body element of raw into a sample.
+func decodeSample(raw string) (*sample, error) {
+	env, err := parseEnvelope([]byte(raw))
+	if err != nil {
+		return nil, err
+	}
+	var s sample
+	if err := testProto.decode("M", env.body, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+func TestCodecEncoding(t *testing.T) {
+	seven, yes := 7, true
+	at := time.Date(2026, 3, 14, 9, 30, 0, 1, time.FixedZone("CST", 8*3600))
+	tests := []struct {
+		name string
+		v    sample
+		want string
+	}{
+		{"zero", sample{}, `<e></e><s></s><i>0</i><bo>false</bo><t>0001-01-01T00:00:00Z</t><raw></raw><NoTg></NoTg>`},
+		{"full", sample{
+			embedded: embedded{E: "嵌入"}, S: `<a href="x">&amp;</a> ]]>` + "\r\n\t", K: "k", I: -3, I64: math.MaxInt64, I8: -128, U: 65535,
+			F: 0.1, Bo: true, T: at, TZ: at.UTC(), By: []byte{0, 1, 254, 255}, Raw: json.RawMessage(`{"a": [1, "<&>"]}`),
+			L: []string{"x", "", " y "}, LS: []inner{{A: "1"}, {A: "2", B: &seven}}, P: &inner{}, PB: &yes, Skip: "skipped", NoTg: "n", priv: "p",
+		}, `<e>嵌入</e><s>&lt;a href="x"&gt;&amp;amp;&lt;/a&gt; ]]&gt;&#xD;` + "\n\t" + `</s><k>k</k><i>-3</i><i64>9223372036854775807</i64><i8>-128</i8>` +
+			`<u>65535</u><f>0.1</f><bo>true</bo><t>2026-03-14T09:30:00.000000001+08:00</t><tz>2026-03-14T01:30:00.000000001Z</tz>` +
+			`<by>AAH+/w==</by><raw>{"a": [1, "&lt;&amp;&gt;"]}</raw><l>x</l><l></l><l> y </l><ls><a>1</a></ls><ls><a>2</a><b>7</b></ls>` +
+			`<p><a></a></p><pb>true</pb><NoTg>n</NoTg>`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			raw, err := testProto.marshal("M", &tc.v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := xmlDecl + envOpen + tc.want + envClose
+			if string(raw) != want {
+				t.Errorf("encoding:\n got %s\nwant %s", raw, want)
+			}
+			got, err := decodeSample(string(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := tc.v
+			w.Skip, w.priv = "", ""
+			checkEqual(t, "sample", got, &w)
+		})
+	}
+}
+
+func TestCodecEncodingRefusals(t *testing.T) {
+	type mapped struct {
+		M map[string]string `json:"m"`
+	}
+	type nested struct {
+		L [][]string `json:"l"`
+	}
+	type ptrs struct {
+		L []*inner `json:"l"`
+	}
+	for _, tc := range []struct {
+		name string
+		v    any
+	}{
+		{"control character", &sample{S: "a\x00b"}},
+		{"invalid utf-8", &sample{S: "a\xffb"}},
+		{"non-character", &sample{L: []string{"\uFFFE"}}},
+		{"invalid raw json", &sample{Raw: json.RawMessage(`{"a":`)}},
+		{"year 10000", &sample{T: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}},
+		{"nan", &sample{F: math.NaN()}},
+		{"map", &mapped{M: map[string]string{}}},
+		{"list of lists", &nested{L: [][]string{{"a"}}}},
+		{"nil item", &ptrs{L: []*inner{nil}}},
+		{"nil message", (*sample)(nil)},
+		{"nil", nil},
+		{"not a struct", "text"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if raw, err := testProto.marshal("M", tc.v); err == nil {
+				t.Errorf("encoded %s", raw)
+			}
+		})
+	}
+}
+
+// TestCodecDecodingTolerance: what a SOAP stack may write differently
+// and still means the same.
+func TestCodecDecodingTolerance(t *testing.T) {
+	for _, tc := range []struct {
+		name, raw string
+	}{
+		{"prefixes, comments, whitespace, no declaration", `<!-- hello --><S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/">
+			<S:Header/>
+			<S:Body>
+				<ns1:M xmlns:ns1="urn:t"> <!-- c -->
+					<ns1:e>x</ns1:e><s><![CDATA[<raw> & text]]></s><i>1</i><bo>1</bo><t>2026-03-14T09:30:00Z</t><raw/><NoTg/>
+				</ns1:M>
+			</S:Body>
+		</S:Envelope>
+		`},
+		{"byte order mark", "\xef\xbb\xbf" + xmlDecl + envOpen + `<e/><s/><i>0</i><bo>0</bo><t>2026-03-14T09:30:00Z</t><raw/><NoTg/>` + envClose},
+		{"declaration with lower-case utf-8", `<?xml version="1.0" encoding="utf-8" standalone="yes"?>` + envOpen +
+			`<e/><s/><i>0</i><bo>0</bo><t>2026-03-14T09:30:00.5-05:00</t><raw>null</raw><NoTg/><by>AAH+
+/w==</by>` + envClose},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := decodeSample(tc.raw); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	got, _ := decodeSample(`<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/"><S:Body><M xmlns="urn:t"><e/><s><![CDATA[<raw> & text]]></s><i>1</i><bo>1</bo><t>2026-03-14T09:30:00Z</t><raw/><NoTg/></M></S:Body></S:Envelope>`)
+	if got == nil || got.S != "<raw> & text" || !got.Bo || got.I != 1 || got.Raw != nil {
+		t.Errorf("decoded %+v", got)
+	}
+}
+
+func TestCodecStrictness(t *testing.T) {
+	const req = `<e/><s/><i>0</i><bo>false</bo><t>2026-03-14T09:30:00Z</t><raw/><NoTg/>`
+	in := func(s string) string { return envOpen + s + envClose }
+	deep := strings.Repeat("<p>", 40) + strings.Repeat("</p>", 40)
+	tests := []struct {
+		name, raw string
+		field     string
+		code      contracts.Code
+	}{
+		{"unknown element", in(req + `<x>1</x>`), "M", contracts.CodeInvalidJSON},
+		{"unknown element deeper", in(req + `<p><a/><zz/></p>`), "p", contracts.CodeInvalidJSON},
+		{"duplicate scalar", in(req + `<s>again</s>`), "s", contracts.CodeInvalidJSON},
+		{"duplicate struct", in(req + `<p><a/></p><p><a/></p>`), "p", contracts.CodeInvalidJSON},
+		{"missing required", in(`<e/><s/><i>0</i><t>2026-03-14T09:30:00Z</t><raw/><NoTg/>`), "bo", contracts.CodeValidationFailed},
+		{"missing required deeper", in(req + `<ls></ls>`), "ls[0].a", contracts.CodeValidationFailed},
+		{"bad bool", in(strings.Replace(req, "<bo>false</bo>", "<bo>yes</bo>", 1)), "bo", contracts.CodeInvalidJSON},
+		{"bool with spaces", in(strings.Replace(req, "<bo>false</bo>", "<bo> true </bo>", 1)), "bo", contracts.CodeInvalidJSON},
+		{"bad int", in(strings.Replace(req, "<i>0</i>", "<i>1.5</i>", 1)), "i", contracts.CodeInvalidJSON},
+		{"int with plus", in(strings.Replace(req, "<i>0</i>", "<i>+1</i>", 1)), "i", contracts.CodeInvalidJSON},
+		{"int with leading zero", in(strings.Replace(req, "<i>0</i>", "<i>01</i>", 1)), "i", contracts.CodeInvalidJSON},
+		{"int8 overflow", in(req + `<i8>128</i8>`), "i8", contracts.CodeInvalidJSON},
+		{"negative uint", in(req + `<u>-1</u>`), "u", contracts.CodeInvalidJSON},
+		{"bad float", in(req + `<f>NaN</f>`), "f", contracts.CodeInvalidJSON},
+		{"bad time", in(strings.Replace(req, "2026-03-14T09:30:00Z", "2026-03-14 09:30:00", 1)), "t", contracts.CodeInvalidJSON},
+		{"time without zone", in(strings.Replace(req, "2026-03-14T09:30:00Z", "2026-03-14T09:30:00", 1)), "t", contracts.CodeInvalidJSON},
+		{"bad base64", in(req + `<by>***</by>`), "by", contracts.CodeInvalidJSON},
+		{"url base64", in(req + `<by>AAH-_w==</by>`), "by", contracts.CodeInvalidJSON},
+		{"bad raw json", in(strings.Replace(req, "<raw/>", "<raw>{</raw>", 1)), "raw", contracts.CodeInvalidJSON},
+		{"elements in a leaf", in(strings.Replace(req, "<s/>", "<s><b/></s>", 1)), "s", contracts.CodeInvalidJSON},
+		{"text in a struct", in(req + `<p>text<a/></p>`), "p", contracts.CodeInvalidJSON},
+		{"text in the message", in(req + `text`), "M", contracts.CodeInvalidJSON},
+		{"attribute", in(strings.Replace(req, "<s/>", `<s xsi:nil="true" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"/>`, 1)), "s", contracts.CodeInvalidJSON},
+		{"foreign namespace", in(req + `<o:l xmlns:o="urn:other">x</o:l>`), "l", contracts.CodeInvalidJSON},
+		{"doctype", `<!DOCTYPE x [<!ENTITY e "boom">]>` + in(req), "", contracts.CodeInvalidJSON},
+		{"undefined entity", in(strings.Replace(req, "<s/>", "<s>&e;</s>", 1)), "", contracts.CodeInvalidJSON},
+		{"external entity", `<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>` + in(strings.Replace(req, "<s/>", "<s>&e;</s>", 1)), "", contracts.CodeInvalidJSON},
+		{"processing instruction", in(`<?php echo 1; ?>` + req), "", contracts.CodeInvalidJSON},
+		{"late declaration", ` <?xml version="1.0"?>` + in(req), "", contracts.CodeInvalidJSON},
+		{"gbk", `<?xml version="1.0" encoding="GBK"?>` + in(req), "", contracts.CodeInvalidJSON},
+		{"invalid utf-8", in(strings.Replace(req, "<s/>", "<s>\xff</s>", 1)), "", contracts.CodeInvalidJSON},
+		{"control character reference", in(strings.Replace(req, "<s/>", "<s>&#1;</s>", 1)), "", contracts.CodeInvalidJSON},
+		{"too deep", in(req + deep), "", contracts.CodeInvalidJSON},
+		{"truncated", in(req)[:len(in(req))-10], "", contracts.CodeInvalidJSON},
+		{"mismatched tags", in(req + `<p><a></p></a>`), "", contracts.CodeInvalidJSON},
+		{"two roots", in(req) + `<x/>`, "", contracts.CodeInvalidJSON},
+		{"text after root", in(req) + `x`, "", contracts.CodeInvalidJSON},
+		{"empty", ``, "", contracts.CodeInvalidJSON},
+		{"not an envelope", `<M xmlns="urn:t">` + req + `</M>`, "Envelope", contracts.CodeInvalidJSON},
+		{"soap 1.2", `<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body><M xmlns="urn:t">` + req + `</M></e:Body></e:Envelope>`, "Envelope", contracts.CodeInvalidJSON},
+		{"unqualified envelope", `<Envelope><Body><M xmlns="urn:t">` + req + `</M></Body></Envelope>`, "Envelope", contracts.CodeInvalidJSON},
+		{"no body", `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Header/></soap:Envelope>`, "Body", contracts.CodeInvalidJSON},
+		{"two bodies", `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body/><soap:Body/></soap:Envelope>`, "Envelope", contracts.CodeInvalidJSON},
+		{"header after body", `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><M xmlns="urn:t">` + req + `</M></soap:Body><soap:Header/></soap:Envelope>`, "Envelope", contracts.CodeInvalidJSON},
+		{"two operations", `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><M xmlns="urn:t">` + req + `</M><M xmlns="urn:t"/></soap:Body></soap:Envelope>`, "Body", contracts.CodeInvalidJSON},
+		{"empty body", `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body> </soap:Body></soap:Envelope>`, "Body", contracts.CodeInvalidJSON},
+		{"must understand", `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Header><h:Auth xmlns:h="urn:h" soap:mustUnderstand="1"/></soap:Header><soap:Body><M xmlns="urn:t">` + req + `</M></soap:Body></soap:Envelope>`, "Header", contracts.CodeBadRequest},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := decodeSample(tc.raw)
+			var fe *contracts.FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("got %v, want a *contracts.FieldError", err)
+			}
+			if fe.Field != tc.field || fe.Code != tc.code {
+				t.Errorf("got field %q code %s (%v), want field %q code %s", fe.Field, fe.Code, fe, tc.field, tc.code)
+			}
+			if strings.Contains(fe.Message, "boom") || strings.Contains(fe.Message, "passwd") || strings.Contains(fe.Message, "urn:other") {
+				t.Errorf("message quotes the input: %v", fe)
+			}
+		})
+	}
+}
+
+// TestCodecBounds: the element count is bounded too.
+func TestCodecBounds(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(envOpen)
+	for range MaxElements {
+		b.WriteString("<l/>")
+	}
+	b.WriteString(envClose)
+	_, err := decodeSample(b.String())
+	var fe *contracts.FieldError
+	if !errors.As(err, &fe) || !strings.Contains(fe.Message, "more than") {
+		t.Errorf("got %v, want a refusal of too many elements", err)
+	}
+}
+
+// TestCodecCoversContracts: every contract message the style carries
+// round-trips through the codec, so a new field cannot be forgotten.
+func TestCodecCoversContracts(t *testing.T) {
+	for _, v := range []any{
+		&contracts.CaseDelivery{}, &contracts.StatusDelivery{}, &contracts.UsageRecordDelivery{},
+		&contracts.LicenseLookupRequest{}, &contracts.LicenseLookupResponse{}, &contracts.Ack{},
+		&contracts.CaseSubmission{}, &contracts.StatusUpdate{}, &contracts.Receipt{},
+	} {
+		typ := reflect.TypeOf(v).Elem()
+		if si := fieldsOf(typ); si.err != nil {
+			t.Errorf("%s: %v", typ, si.err)
+		}
+		raw, err := testProto.marshal("M", v)
+		if err != nil {
+			t.Errorf("%s: %v", typ, err)
+			continue
+		}
+		env, err := parseEnvelope(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back := reflect.New(typ).Interface()
+		if err := testProto.decode("M", env.body, back); err != nil {
+			t.Errorf("%s: %v\n%s", typ, err, raw)
+		}
+		if !reflect.DeepEqual(back, v) {
+			t.Errorf("%s: zero value does not round-trip: %+v", typ, back)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"id 11010519491231002X is wrong": "id *** is wrong",
+		"short 12345 ok":                 "short 12345 ok",
+		"ctl\x00\x1fchars":               "ctl  chars",
+		"中文330702198506121277中文":         "中文***中文",
+	} {
+		if got := redact(in); got != want {
+			t.Errorf("redact(%q): got %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tongban/tongban/adapters/adaptertest"
+	"github.com/tongban/tongban/adapters/partnersim"
+	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway/config"
+	"github.com/tongban/tongban/gateway/keyring"
+	"github.com/tongban/tongban/signing"
+)
+
+const mailboxGatewayID = "tongban-mailbox"
+
+// mailboxRig is a gateway opened as serve opens one, with 320404 (standard,
+// the sender) and 610102 (mailbox, the owner) simulated.
+type mailboxRig struct {
+	base     string
+	sender   *e2eCaller
+	owner    *partnersim.Sim
+	dir      string
+	cancel   context.CancelFunc
+	gwDone   chan error
+	ownerLog *lockedBuffer
+}
+
+func newMailboxRig(t *testing.T, faults partnersim.Faults) *mailboxRig {
+	t.Helper()
+	dir := t.TempDir()
+	keys := crashKeys(t, dir, "gateway", "320404", "610102")
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &mailboxRig{dir: dir, cancel: cancel, gwDone: make(chan error, 1), ownerLog: &lockedBuffer{}}
+	addr := freeLoopbackAddr(t)
+	r.base = "http://" + addr
+
+	// 320404 only answers the status updates carried back to it.
+	_, senderURL := crashSim(ctx, t, "320404", keys["320404"], keys["gateway"], "", &lockedBuffer{})
+	kr, err := keyring.New(keyring.Options{GatewayID: "610102", Signer: signing.NewSigner(keys["610102"], nil), SignerKeyID: "610102"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kr.AddKey(partnersim.GatewayCaller, "gateway", keys["gateway"].Public()); err != nil {
+		t.Fatal(err)
+	}
+	r.owner, err = partnersim.New(partnersim.Config{
+		PartnerID: "610102", Style: "mailbox", Crypto: kr, GatewayURL: r.base, Step: 20 * time.Millisecond, Faults: faults,
+		Token: func() (string, error) { return kr.IssueToken(mailboxGatewayID) },
+		Logf:  func(format string, args ...any) { fmt.Fprintf(r.ownerLog, format+"\n", args...) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cfgText := fmt.Sprintf(`gateway_id: %s
+listen: %s
+signing_key: {path: gateway.key, key_id: gateway}
+store: {path: tongban.db}
+delivery: {poll: 50ms}
+partners:
+  - id: "320404"
+    roles: [partner]
+    regions: ["320404"]
+    keys: {"320404": 320404.pub}
+    adapter: standard
+    config: {endpoint: "%s", max_retries: 0}
+    retry: {base_delay: 50ms, max_delay: 200ms}
+    timeout: 2s
+  - id: "610102"
+    roles: [partner]
+    regions: ["610102"]
+    keys: {"610102": 610102.pub}
+    adapter: mailbox
+    config: {visibility_timeout: 1s}
+    retry: {max_attempts: 20}
+`, mailboxGatewayID, addr, senderURL)
+	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfgText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(filepath.Join(dir, "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := openGateway(ctx, cfg, newLogger(&lockedBuffer{}, "info"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan string, 1)
+	go func() { r.gwDone <- g.serve(ctx, ready) }()
+	select {
+	case <-ready:
+	case err := <-r.gwDone:
+		t.Fatalf("gateway stopped: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("gateway not ready within 10s")
+	}
+	r.owner.Start(ctx)
+	r.sender = newE2ECaller("320404", mailboxGatewayID, keys["320404"])
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.owner.Done():
+		case <-time.After(40 * time.Second):
+			t.Error("the mailbox district did not stop")
+		}
+		select {
+		case <-r.gwDone:
+		case <-time.After(40 * time.Second):
+			t.Error("the gateway did not stop")
+		}
+	})
+	return r
+}
+
+// submit sends the full contract fixture from 320404 to 610102 and
+// returns the case id and the submission as sent.
+func (r *mailboxRig) submit(t *testing.T) (string, contracts.CaseSubmission) {
+	t.Helper()
+	d := adaptertest.FullCase(1, e2eSM3Hex)
+	sub := d.Submission
+	sub.ToRegion = "610102"
+	sub.ExchangeID = mustUUID(t)
+	body, err := json.Marshal(sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans, err := r.sender.postSigned(t.Context(), r.sender.token(t), r.base+"/v1/cases", body)
+	if err != nil || ans.status != http.StatusAccepted {
+		t.Fatalf("submit: %v %d %s", err, ans.status, ans.body)
+	}
+	var rc contracts.Receipt
+	if err := json.Unmarshal(ans.body, &rc); err != nil {
+		t.Fatal(err)
+	}
+	return rc.CaseID, sub
+}
+
+// waitDelivered follows the case until it is delivered with every
+// delivery acknowledged.
+func (r *mailboxRig) waitDelivered(t *testing.T, caseID string) contracts.CaseView {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		v, err := r.sender.getCase(t.Context(), r.sender.token(t), r.base, caseID)
+		if err == nil && v.State == contracts.CaseStateDelivered && len(v.Deliveries) == 6 && allDelivered(v.Deliveries) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("case not delivered within 30s: %v %+v\nmailbox district log:\n%s", err, v, r.ownerLog.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func mustUUID(t *testing.T) string {
+	t.Helper()
+	id, err := contracts.NewUUIDv7(time.Now(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// TestMailboxContract is the mailbox style's contract test, against a real
+// gateway: every field of the case survives the pull; a message the
+// district did not acknowledge is offered again after the visibility
+// timeout and the district keeps one case; acknowledgements are
+// authenticated (a badly signed batch or one naming other bytes is
+// refused, and the message offered again); and the district's status
+// updates are carried back to the sender.
+func TestMailboxContract(t *testing.T) {
+	tests := []struct {
+		name   string
+		faults partnersim.Faults
+		logs   string // in the district's log
+	}{
+		{"happy", partnersim.Faults{}, "acknowledged 1 mailbox messages"},
+		{"not acknowledged, offered again", partnersim.Faults{DropFirst: 1}, "dropping a mailbox message"},
+		{"badly signed acknowledgement", partnersim.Faults{BadSignature: true}, "bad_signature"},
+		{"acknowledgement of other bytes", partnersim.Faults{Malformed: true}, "validation_failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newMailboxRig(t, tt.faults)
+			caseID, sub := r.submit(t)
+			if tt.faults.BadSignature || tt.faults.Malformed {
+				// Refused acknowledgements: the case stays received until
+				// the district behaves.
+				deadline := time.Now().Add(20 * time.Second)
+				for !strings.Contains(r.ownerLog.String(), tt.logs) {
+					if time.Now().After(deadline) {
+						t.Fatalf("district log lacks %q:\n%s", tt.logs, r.ownerLog.String())
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				v, err := r.sender.getCase(t.Context(), r.sender.token(t), r.base, caseID)
+				if err != nil || v.State != contracts.CaseStateReceived || v.Deliveries[0].State == contracts.TransportStateDelivered {
+					t.Fatalf("after a refused acknowledgement: %v %s, delivery %s", err, v.State, v.Deliveries[0].State)
+				}
+				r.owner.SetFaults(partnersim.Faults{})
+			}
+			v := r.waitDelivered(t, caseID)
+			if !strings.Contains(r.ownerLog.String(), tt.logs) {
+				t.Errorf("district log lacks %q", tt.logs)
+			}
+			cases := r.owner.Cases()
+			if len(cases) != 1 {
+				t.Fatalf("the district holds %d cases, want 1", len(cases))
+			}
+			if !sameJSON(t, cases[0].Submission, sub) {
+				t.Errorf("the case did not survive the mailbox:\ngot  %+v\nwant %+v", cases[0].Submission, sub)
+			}
+			d := v.Deliveries[0]
+			if d.Kind != contracts.DeliveryKindCase || d.Ack == nil || d.Ack.PartnerCaseNo != v.OwnerCaseNo {
+				t.Errorf("case delivery %+v", d)
+			}
+			if wantOffers := 1 + tt.faults.DropFirst; !tt.faults.BadSignature && !tt.faults.Malformed && d.Attempts != wantOffers {
+				t.Errorf("case delivery offered %d times, want %d", d.Attempts, wantOffers)
+			}
+		})
+	}
+}
+
+// sameJSON reports whether a and b marshal to the same JSON value.
+func sameJSON(t *testing.T, a, b any) bool {
+	t.Helper()
+	norm := func(v any) any {
+		raw, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out any
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(&out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	return reflect.DeepEqual(norm(a), norm(b))
+}
