@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -109,6 +111,23 @@ func (c *simConfig) adapterBlock() (json.RawMessage, error) {
 	return json.Marshal(v)
 }
 
+// endpointPath returns the path of the endpoint an adapter block names
+// ("" when none): the district serves its style there, as the gateway's
+// adapter calls it.
+func endpointPath(block json.RawMessage) string {
+	var c struct {
+		Endpoint string `json:"endpoint"`
+	}
+	if json.Unmarshal(block, &c) != nil || c.Endpoint == "" {
+		return ""
+	}
+	u, err := url.Parse(c.Endpoint)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimRight(u.Path, "/")
+}
+
 func newPartnersimCmd() *cobra.Command {
 	var style, listen, path string
 	c := &cobra.Command{
@@ -149,7 +168,10 @@ The config file (YAML; relative paths resolve against its directory):
     lookup_fail: false
   seed: 42                        # repeatable random faults
 
-It logs one line per event on stderr and stops on SIGINT or SIGTERM.`,
+A pushing district serves its style on --listen at the path of
+adapter_config's endpoint (the gateway's partner entry must point its
+endpoint at that address). It logs one line per event on stderr and stops
+on SIGINT or SIGTERM.`,
 		Example: "  tongban partnersim --config sim-330702.yaml --listen 127.0.0.1:9702",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -226,9 +248,14 @@ func runPartnersim(ctx context.Context, cmd *cobra.Command, cfg *simConfig, list
 		if err != nil {
 			return fmt.Errorf("listen: %w", err)
 		}
-		srv = &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		prefix := endpointPath(block)
+		var h http.Handler = sim.Handler()
+		if prefix != "" {
+			h = http.StripPrefix(prefix, h)
+		}
+		srv = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 		go srv.Serve(ln)
-		fmt.Fprintf(cmd.OutOrStdout(), "district %s (%s) listening on http://%s\n", cfg.PartnerID, cfg.Style, ln.Addr())
+		fmt.Fprintf(cmd.OutOrStdout(), "district %s (%s) listening on http://%s%s\n", cfg.PartnerID, cfg.Style, ln.Addr(), prefix)
 	} else {
 		fmt.Fprintf(cmd.OutOrStdout(), "district %s (mailbox) pulling from %s\n", cfg.PartnerID, cfg.Gateway.URL)
 	}
