@@ -159,6 +159,13 @@ type Config struct {
 	Now func() time.Time
 	// Logf receives one line per notable event; nil discards them.
 	Logf func(format string, args ...any)
+	// NoReports turns the reporter off: the partner acknowledges what it
+	// receives (a mailbox partner still pulls) and reports no status.
+	NoReports bool
+	// OnAck, when set, is told the kind and exchange id of every delivery
+	// the partner acknowledged, once the acknowledgement is sent (the HTTP
+	// answer written, or a mailbox batch acknowledged). Benchmarks use it.
+	OnAck func(kind, exchangeID string)
 	// Client makes the calls to the gateway; nil means a client with a
 	// timeout longer than a mailbox poll's wait.
 	Client *http.Client
@@ -406,7 +413,7 @@ func (s *Sim) run(ctx context.Context) {
 		jobs := s.queue
 		s.queue = nil
 		s.mu.Unlock()
-		if s.base != "" {
+		if s.base != "" && !s.cfg.NoReports {
 			for _, j := range jobs {
 				wg.Add(1)
 				go func() {

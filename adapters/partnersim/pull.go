@@ -3,6 +3,7 @@ package partnersim
 import (
 	"context"
 
+	"github.com/tongban/tongban/adapters"
 	"github.com/tongban/tongban/contracts"
 )
 
@@ -36,7 +37,10 @@ func (s *Sim) pullLoop(ctx context.Context) {
 		if len(batch.Messages) > 0 && f.Delay > 0 && !sleep(ctx, f.Delay) {
 			return
 		}
-		var acks []contracts.Ack
+		var (
+			acks  []contracts.Ack
+			taken []*adapters.Message
+		)
 		for _, r := range batch.Messages {
 			if !s.takePulled() {
 				continue
@@ -56,6 +60,7 @@ func (s *Sim) pullLoop(ctx context.Context) {
 				s.cfg.Logf("partnersim %s: fault: acknowledging %s with the digest of other bytes", s.cfg.PartnerID, r.DeliveryID)
 			}
 			acks = append(acks, ack)
+			taken = append(taken, r.Message)
 		}
 		if len(acks) == 0 {
 			continue
@@ -66,6 +71,11 @@ func (s *Sim) pullLoop(ctx context.Context) {
 			continue
 		}
 		s.cfg.Logf("partnersim %s: acknowledged %d mailbox messages (%d unknown)", s.cfg.PartnerID, res.Acknowledged, len(res.Unknown))
+		if s.cfg.OnAck != nil {
+			for _, m := range taken {
+				s.cfg.OnAck(m.Kind(), m.ExchangeID())
+			}
+		}
 	}
 }
 

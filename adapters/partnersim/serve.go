@@ -110,7 +110,9 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 		a = signedAnswer{raw: raw, sig: sig, mediaType: mediaType}
 		s.storeAnswer(acc.key, digest, a)
 	}
-	s.writeSigned(w, a)
+	if s.writeSigned(w, a) && s.cfg.OnAck != nil {
+		s.cfg.OnAck(m.Kind(), m.ExchangeID())
+	}
 }
 
 // injure applies the faults to a request, counting it as a lookup or a
@@ -199,8 +201,9 @@ func hijack(w http.ResponseWriter) {
 }
 
 // writeSigned answers 200 with a's bytes and signature, or, while the
-// faults say so, with a spoiled signature or a malformed body.
-func (s *Sim) writeSigned(w http.ResponseWriter, a signedAnswer) {
+// faults say so, with a spoiled signature or a malformed body. It reports
+// whether the answer went out as made.
+func (s *Sim) writeSigned(w http.ResponseWriter, a signedAnswer) bool {
 	s.mu.Lock()
 	f := s.faults
 	s.mu.Unlock()
@@ -224,7 +227,8 @@ func (s *Sim) writeSigned(w http.ResponseWriter, a signedAnswer) {
 	h.Set(adapters.HeaderSignature, base64.StdEncoding.EncodeToString(sig))
 	h.Set(adapters.HeaderKeyID, s.cfg.Crypto.KeyID())
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(raw)
+	_, err := w.Write(raw)
+	return err == nil && !f.Malformed && !f.BadSignature
 }
 
 // writeError answers a refusal in the style's format.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -70,6 +69,7 @@ func newBenchCasesCmd() *cobra.Command {
 		cpuProfile  string
 		workers     int
 		logFile     string
+		ownerStyle  string
 		drain       time.Duration
 	)
 	c := &cobra.Command{
@@ -80,8 +80,9 @@ and on loopback only, a simulated owner district (330702, acknowledging
 every case with a signed acknowledgement and reporting no status, so only
 the case path is measured) and a gateway opened exactly as "tongban serve"
 opens one: its own SM2 keys, the embedded store in a temporary directory
-(synchronous full by default), the standard adapter and the outbox
-dispatcher. District 320404 then submits signed cases (SM2 over the exact
+(synchronous full by default), the owner's adapter (--owner-style:
+standard, mapped-json, soap, or mailbox, where the owner pulls) and the
+outbox dispatcher. District 320404 then submits signed cases (SM2 over the exact
 bytes, Gw-Signature and Gw-Key-Id) over real HTTP with a real bearer token,
 one token reused as real callers do.
 
@@ -138,7 +139,7 @@ any case was refused or not delivered.`,
 				return err
 			}
 			defer os.RemoveAll(dir)
-			ro := benchRigOptions{Dir: dir, Synchronous: synchronous, Engine: engine, LogLevel: level, Workers: workers}
+			ro := benchRigOptions{Dir: dir, Synchronous: synchronous, Engine: engine, LogLevel: level, Workers: workers, OwnerStyle: ownerStyle}
 			if logFile != "" {
 				lf, err := os.Create(logFile)
 				if err != nil {
@@ -176,6 +177,7 @@ any case was refused or not delivered.`,
 	f.StringVar(&logFile, "log", "", "write the gateway's JSON log to this file (default: formatted, then discarded)")
 	f.IntVar(&workers, "workers", 0, "the gateway's delivery.workers (0: its default)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the measured run to this file")
+	f.StringVar(&ownerStyle, "owner-style", "standard", "the owner district's adapter style: standard, mapped-json, soap or mailbox")
 	return c
 }
 
@@ -214,6 +216,8 @@ type benchRigOptions struct {
 	Workers int
 	// OwnerFaults are the owner district's initial faults.
 	OwnerFaults partnersim.Faults
+	// OwnerStyle is the owner district's adapter style; "" = standard.
+	OwnerStyle string
 	// LicenseCacheTTL is the gateway's licenses.cache_ttl; 0 = off.
 	LicenseCacheTTL time.Duration
 }
@@ -229,6 +233,8 @@ type benchRig struct {
 	gw     *gatewayProc
 	sender *partnersim.Sim
 	owner  *partnersim.Sim
+	// ownerStyle is the owner district's adapter style.
+	ownerStyle string
 
 	tracker atomic.Pointer[benchTracker] // the run in progress, if any
 
@@ -253,6 +259,12 @@ func startBenchRig(ctx context.Context, o benchRigOptions) (_ *benchRig, err err
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
+	if o.OwnerStyle == "" {
+		o.OwnerStyle = "standard"
+	}
+	if !slices.Contains(partnersim.Styles, o.OwnerStyle) {
+		return nil, fmt.Errorf("owner style %q: must be one of %s", o.OwnerStyle, strings.Join(partnersim.Styles, ", "))
+	}
 	engine := signing.Default
 	if o.Engine != "" {
 		if engine, err = signing.EngineByName(o.Engine); err != nil {
@@ -262,7 +274,7 @@ func startBenchRig(ctx context.Context, o benchRigOptions) (_ *benchRig, err err
 	if err := os.MkdirAll(filepath.Join(o.Dir, "keys"), 0o700); err != nil {
 		return nil, err
 	}
-	r := &benchRig{dir: o.Dir, engine: engine, keys: map[string]*signing.PrivateKey{}}
+	r := &benchRig{dir: o.Dir, engine: engine, keys: map[string]*signing.PrivateKey{}, ownerStyle: o.OwnerStyle}
 	for _, id := range []string{"gateway", benchSender, benchOwner, "operator", benchWindow} {
 		if r.keys[id], err = demoKey(filepath.Join(o.Dir, "keys", id)); err != nil {
 			return nil, err
@@ -274,6 +286,7 @@ func startBenchRig(ctx context.Context, o benchRigOptions) (_ *benchRig, err err
 		return nil, err
 	}
 	mux := http.NewServeMux()
+	var ownerCfg partnersim.Config
 	for _, id := range []string{benchSender, benchOwner} {
 		kr, err := keyring.New(keyring.Options{GatewayID: id, Signer: signing.NewSigner(r.keys[id], engine), SignerKeyID: id, Engine: engine})
 		if err != nil {
@@ -284,24 +297,34 @@ func startBenchRig(ctx context.Context, o benchRigOptions) (_ *benchRig, err err
 			simLn.Close()
 			return nil, err
 		}
-		// No gateway URL and no Start: the districts acknowledge what they
-		// receive and report no status, so only the case path is measured.
-		cfg := partnersim.Config{PartnerID: id, Crypto: kr}
+		// No status reports: the districts acknowledge what they receive,
+		// so only the case path is measured.
+		cfg := partnersim.Config{PartnerID: id, Crypto: kr, NoReports: true}
 		if id == benchOwner {
-			cfg.Faults = o.OwnerFaults
+			cfg.Style, cfg.StyleConfig, cfg.Faults = o.OwnerStyle, demoStyleConfig(o.OwnerStyle, "http://sim.invalid"), o.OwnerFaults
+			cfg.Token = func() (string, error) { return kr.IssueToken(benchGatewayID) }
+			cfg.OnAck = func(kind, exchangeID string) {
+				if t := r.tracker.Load(); t != nil && kind == "case" {
+					t.acked(exchangeID)
+				}
+			}
+			if o.OwnerStyle == "mailbox" {
+				ownerCfg = cfg // started once the gateway listens
+				continue
+			}
 		}
 		sim, err := partnersim.New(cfg)
 		if err != nil {
 			simLn.Close()
 			return nil, err
 		}
-		h := sim.Handler()
 		if id == benchOwner {
-			r.owner, h = sim, r.tapAcks(h)
+			r.owner = sim
 		} else {
 			r.sender = sim
 		}
-		mux.Handle("/p/"+id+"/", http.StripPrefix("/p/"+id, h))
+		mux.Handle("/p/"+id+"/", http.StripPrefix("/p/"+id, sim.Handler()))
+		mux.Handle("/p/"+id, http.StripPrefix("/p/"+id, sim.Handler()))
 	}
 	r.simSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go r.simSrv.Serve(simLn)
@@ -312,7 +335,7 @@ func startBenchRig(ctx context.Context, o benchRigOptions) (_ *benchRig, err err
 	}()
 
 	cfgPath := filepath.Join(o.Dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, []byte(benchConfig(engine.Name(), o.Synchronous, o.LogLevel, o.Workers, o.LicenseCacheTTL, "http://"+simLn.Addr().String())), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(benchConfig(engine.Name(), o.Synchronous, o.LogLevel, o.Workers, o.LicenseCacheTTL, "http://"+simLn.Addr().String(), o.OwnerStyle)), 0o600); err != nil {
 		return nil, err
 	}
 	cfg, err := config.Load(cfgPath)
@@ -341,6 +364,15 @@ func startBenchRig(ctx context.Context, o benchRigOptions) (_ *benchRig, err err
 		cancel()
 		return nil, err
 	}
+	if ownerCfg.Style == "mailbox" {
+		ownerCfg.GatewayURL = r.base
+		if r.owner, err = partnersim.New(ownerCfg); err != nil {
+			cancel()
+			<-r.done
+			return nil, err
+		}
+		r.owner.Start(gctx)
+	}
 	return r, nil
 }
 
@@ -354,7 +386,7 @@ func (r *benchRig) stop() error {
 
 // benchConfig is the rig's configuration, in the shape of demoConfig. The
 // owner's simulator is also the license library of its region.
-func benchConfig(engine, synchronous, level string, workers int, cacheTTL time.Duration, simBase string) string {
+func benchConfig(engine, synchronous, level string, workers int, cacheTTL time.Duration, simBase, ownerStyle string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `# Written by "tongban bench" for one run.
 gateway_id: %s
@@ -368,16 +400,23 @@ licenses: {cache_ttl: %s}
 partners:
 `, benchGatewayID, engine, synchronous, workers, level, cacheTTL)
 	for _, id := range []string{benchSender, benchOwner} {
+		style := "standard"
+		if id == benchOwner {
+			style = ownerStyle
+		}
 		fmt.Fprintf(&b, `  - id: "%[1]s"
     roles: [partner]
     regions: ["%[1]s"]
     keys: {"%[1]s": keys/%[1]s.pub}
-    adapter: standard
-    config: {endpoint: "%[2]s/p/%[1]s"}
+    adapter: %[2]s
+    config:
+%[3]s
     retry: {max_attempts: 8, base_delay: 500ms, max_delay: 30s}
     timeout: 5s
-    license_library: {regions: ["%[1]s"]}
-`, id, simBase)
+`, id, style, yamlBlock(demoStyleConfig(style, simBase+"/p/"+id), "      "))
+		if style != "mailbox" {
+			fmt.Fprintf(&b, "    license_library: {regions: [\"%s\"]}\n", id)
+		}
 	}
 	b.WriteString("  - id: operator\n    roles: [operator]\n    regions: []\n    keys: {operator: keys/operator.pub}\n")
 	fmt.Fprintf(&b, "  - id: %[1]s\n    roles: [window]\n    regions: [\"%[2]s\"]\n    keys: {%[1]s: keys/%[1]s.pub}\n", benchWindow, benchSender)
@@ -414,55 +453,6 @@ func benchClient(conns int) *http.Client {
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-}
-
-// tapAcks wraps the owner's handler: each case acknowledgement it answers
-// is reported to the run in progress.
-func (r *benchRig) tapAcks(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		t := r.tracker.Load()
-		if t == nil || req.URL.Path != "/cases" {
-			h.ServeHTTP(w, req)
-			return
-		}
-		tw := &benchAckTap{ResponseWriter: w}
-		h.ServeHTTP(tw, req)
-		if tw.status == http.StatusOK {
-			var a struct {
-				ExchangeID string `json:"exchange_id"`
-			}
-			if json.Unmarshal(tw.body.Bytes(), &a) == nil {
-				t.acked(a.ExchangeID)
-			}
-		}
-	})
-}
-
-// benchAckTap records the status and body a handler writes.
-type benchAckTap struct {
-	http.ResponseWriter
-	status int
-	body   bytes.Buffer
-}
-
-func (t *benchAckTap) WriteHeader(code int) {
-	if t.status == 0 {
-		t.status = code
-	}
-	t.ResponseWriter.WriteHeader(code)
-}
-
-func (t *benchAckTap) Write(p []byte) (int, error) {
-	if t.status == 0 {
-		t.status = http.StatusOK
-	}
-	t.body.Write(p)
-	return t.ResponseWriter.Write(p)
-}
-
-// Hijack lets the simulator's dropped-connection fault work through the tap.
-func (t *benchAckTap) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	return http.NewResponseController(t.ResponseWriter).Hijack()
 }
 
 // benchCase is one prepared submission.
@@ -617,6 +607,7 @@ func (t *benchTracker) acked(exchangeID string) {
 // benchResult is the outcome of one run.
 type benchResult struct {
 	load        benchLoad
+	ownerStyle  string
 	gateway     string
 	synchronous string
 	engine      string
@@ -648,7 +639,7 @@ func (r *benchRig) runLoad(ctx context.Context, o benchLoad) (*benchResult, erro
 	if err != nil {
 		return nil, err
 	}
-	res := &benchResult{load: o, gateway: strings.TrimPrefix(r.base, "http://"), synchronous: r.gw.cfg.Store.Synchronous,
+	res := &benchResult{load: o, ownerStyle: r.ownerStyle, gateway: strings.TrimPrefix(r.base, "http://"), synchronous: r.gw.cfg.Store.Synchronous,
 		engine: r.gw.cfg.Engine, prepared: time.Since(t0), errors: map[string]int{}}
 	client := benchClient(o.Concurrency)
 	defer client.CloseIdleConnections()
@@ -826,8 +817,8 @@ func (res *benchResult) print(w io.Writer) {
 		bound += fmt.Sprintf(" or %s", o.Duration)
 	}
 	fmt.Fprintf(w, "tongban bench cases: %s, %s\n", mode, bound)
-	fmt.Fprintf(w, "gateway %s in process (store synchronous=%s, engine %s, GOMAXPROCS %d); owner %s simulated on loopback\n",
-		res.gateway, res.synchronous, res.engine, runtime.GOMAXPROCS(0), benchOwner)
+	fmt.Fprintf(w, "gateway %s in process (store synchronous=%s, engine %s, GOMAXPROCS %d); owner %s (%s) simulated on loopback\n",
+		res.gateway, res.synchronous, res.engine, runtime.GOMAXPROCS(0), benchOwner, res.ownerStyle)
 	fmt.Fprintf(w, "%d cases signed by %s before the clock started (%s)\n\n", o.Cases, benchSender, res.prepared.Round(time.Millisecond))
 
 	fmt.Fprintf(w, "submitted  %d accepted (202), %d refused, in %s: %.0f cases/s\n",
