@@ -501,7 +501,7 @@ func testCallbacks(t *testing.T, s Setup) {
 
 	sim, err := partnersim.New(partnersim.Config{
 		PartnerID: PartnerID, Style: s.Style, StyleConfig: s.Config("http://partner.invalid"), Crypto: s.Partner,
-		GatewayURL: gw.URL, Step: time.Millisecond, Logf: t.Logf,
+		GatewayURL: gw.URL, Step: time.Millisecond, Logf: t.Logf, Now: func() time.Time { return t0 },
 		Progress: []contracts.CaseState{contracts.CaseStateCorrectionRequired},
 	})
 	if err != nil {

@@ -1,0 +1,117 @@
+package mappedjson_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/tongban/tongban/adapters/mappedjson"
+	"github.com/tongban/tongban/contracts"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+
+// fixedSM3 stands in for SM3 in the fixtures, so that golden bytes do not
+// depend on anything but the inputs.
+func fixedSM3(b []byte) string {
+	const hex = "0123456789abcdef"
+	out := make([]byte, 64)
+	for i := range out {
+		out[i] = hex[(len(b)+i)%16]
+	}
+	return string(out)
+}
+
+// TestGolden pins the exact bytes the example config puts on the wire for
+// fixed inputs: what the adapter sends for each outbound operation, the
+// receipt it renders for an inbound call, and the calls the district
+// makes. The signatures cover these bytes, so any change in encoding is a
+// change of what districts see. Run with -update to accept a change.
+func TestGolden(t *testing.T) {
+	gw, partner := newPair(t)
+	d := newDistrict(t, partner, mappedjson.ExampleConfig("http://unused.example"))
+	rec := sampleLicense()
+	d.library[rec.LicenseID] = rec
+	a := newAdapter(t, gw, mappedjson.ExampleConfig(d.URL))
+	ctx := context.Background()
+
+	updates := sampleUpdates("case-01959245f1f97a3c", fixedSM3)
+	concluded := updates[6]
+	if _, _, _, err := a.DeliverCase(ctx, sampleCase(fixedSM3)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := a.DeliverStatus(ctx, sampleStatus(6, concluded)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := a.DeliverUsage(ctx, sampleUsage()); err != nil {
+		t.Fatal(err)
+	}
+	q := sampleLookup()
+	q.LicenseID = ""
+	q.Holder = &contracts.Holder{HolderType: "111", IDNumber: rec.Holder.IDNumber}
+	q.LicenseTypeCode, q.LicenseNumber = rec.TypeCode, rec.Number
+	if _, _, _, err := a.LookupLicense(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	reqs := d.requests()
+	if len(reqs) != 4 {
+		t.Fatalf("district saw %d requests, want 4", len(reqs))
+	}
+	checkGolden(t, "case_delivery", reqs[0].body)
+	checkGolden(t, "status_delivery", reqs[1].body)
+	checkGolden(t, "usage_delivery", reqs[2].body)
+	checkGolden(t, "lookup_request", reqs[3].body)
+
+	receipt, _, err := a.EncodeReceipt(&contracts.InboundCall{Kind: contracts.InboundStatus, Update: &concluded},
+		&contracts.Receipt{ExchangeID: concluded.ExchangeID, CaseID: concluded.CaseID, ReceivedAt: fixedNow,
+			BodySM3: fixedSM3([]byte("call")), State: contracts.CaseStateConcluded, EvidenceSeq: 4711})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "receipt", receipt)
+	refusal, _, _ := a.EncodeError(nil, &contracts.Error{Code: contracts.CodeInvalidTransition,
+		Message: "status update is not allowed from the case's current state", RequestID: "req-0001"}, 409)
+	checkGolden(t, "error", refusal)
+
+	side, err := mappedjson.NewPartnerSide(partnerID, mappedjson.ExampleConfig(d.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	call, err := side.Call(&contracts.InboundCall{Kind: contracts.InboundStatus, Update: &concluded})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "status_call", call.Body)
+	sub := sampleSubmission(fixedSM3)
+	call, err = side.Call(&contracts.InboundCall{Kind: contracts.InboundCase, Submission: &sub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "case_call", call.Body)
+}
+
+// checkGolden compares got with testdata/<name>.golden.json, rewriting it
+// first under -update.
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden.json")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -run Golden -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("wire bytes differ from %s:\n got %s\nwant %s", path, got, want)
+	}
+	if !json.Valid(want) {
+		t.Errorf("%s is not valid JSON", path)
+	}
+}

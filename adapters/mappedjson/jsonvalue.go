@@ -1,0 +1,379 @@
+package mappedjson
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/tongban/tongban/adapters"
+)
+
+// Bounds on what the adapter reads, so that hostile input cannot blow it up.
+const (
+	// MaxDepth bounds the nesting of objects and arrays in any JSON the
+	// adapter reads: a partner's call or answer, a value carried as a JSON
+	// string, and the configuration's mappings.
+	MaxDepth = 32
+	// MaxArrayItems bounds the length of any JSON array the adapter reads.
+	MaxArrayItems = 1000
+	// maxRenderDepth bounds the nesting of contract values the adapter
+	// renders (a form received from another partner, say).
+	maxRenderDepth = 256
+)
+
+// object is a JSON object that keeps its keys in order: the order of the
+// configuration for the partner's JSON the adapter writes, the order of the
+// input for what it reads.
+type object struct {
+	keys []string
+	vals map[string]any
+}
+
+func newObject() *object { return &object{vals: map[string]any{}} }
+
+func (o *object) get(k string) (any, bool) {
+	v, ok := o.vals[k]
+	return v, ok
+}
+
+func (o *object) set(k string, v any) {
+	if _, ok := o.vals[k]; !ok {
+		o.keys = append(o.keys, k)
+	}
+	o.vals[k] = v
+}
+
+func (o *object) del(k string) {
+	if _, ok := o.vals[k]; !ok {
+		return
+	}
+	delete(o.vals, k)
+	for i, kk := range o.keys {
+		if kk == k {
+			o.keys = append(o.keys[:i:i], o.keys[i+1:]...)
+			break
+		}
+	}
+}
+
+func (o *object) len() int { return len(o.keys) }
+
+// dupKeyError reports a key that appears twice in one JSON object. Its
+// Error never quotes the key (input keys may be personal data); config
+// errors, which may, read Key.
+type dupKeyError struct{ Key string }
+
+func (e *dupKeyError) Error() string { return "an object has a duplicate key" }
+
+// parseJSON reads one JSON value strictly: objects as *object (duplicate
+// keys are an error), arrays as []any, numbers as json.Number, and nothing
+// nested deeper than maxDepth or arrays longer than MaxArrayItems. Errors
+// describe the problem without quoting the input.
+func parseJSON(data []byte, maxDepth int) (any, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, errors.New("empty body")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	v, err := readValue(dec, maxDepth)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("trailing data after the JSON value")
+	}
+	return v, nil
+}
+
+func readValue(dec *json.Decoder, depth int) (any, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, tokenProblem(err)
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		if depth <= 0 {
+			return nil, errors.New("JSON is nested too deeply")
+		}
+		switch t {
+		case '{':
+			o := newObject()
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return nil, tokenProblem(err)
+				}
+				k, ok := kt.(string)
+				if !ok {
+					return nil, errors.New("not valid JSON (object key)")
+				}
+				if _, dup := o.vals[k]; dup {
+					return nil, &dupKeyError{Key: k}
+				}
+				v, err := readValue(dec, depth-1)
+				if err != nil {
+					return nil, err
+				}
+				o.set(k, v)
+			}
+			if _, err := dec.Token(); err != nil {
+				return nil, tokenProblem(err)
+			}
+			return o, nil
+		case '[':
+			a := []any{}
+			for dec.More() {
+				if len(a) >= MaxArrayItems {
+					return nil, fmt.Errorf("an array has more than %d items", MaxArrayItems)
+				}
+				v, err := readValue(dec, depth-1)
+				if err != nil {
+					return nil, err
+				}
+				a = append(a, v)
+			}
+			if _, err := dec.Token(); err != nil {
+				return nil, tokenProblem(err)
+			}
+			return a, nil
+		}
+		return nil, errors.New("not valid JSON")
+	case string, json.Number, bool, nil:
+		return t, nil
+	}
+	return nil, errors.New("not valid JSON")
+}
+
+// tokenProblem describes a tokenizer error without quoting the input; the
+// input is known not to be empty, so an early end is a truncation.
+func tokenProblem(err error) error {
+	if errors.Is(err, io.EOF) {
+		return errors.New("truncated JSON")
+	}
+	return adapters.JSONProblem(err)
+}
+
+// marshalJSON renders v compactly, objects in key order, without HTML
+// escaping.
+func marshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	if err := appendJSON(&b, v, 0); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+func appendJSON(b *bytes.Buffer, v any, depth int) error {
+	if depth > maxRenderDepth {
+		return errors.New("value is nested too deeply")
+	}
+	switch t := v.(type) {
+	case nil:
+		b.WriteString("null")
+	case bool:
+		b.WriteString(strconv.FormatBool(t))
+	case json.Number:
+		if !isJSONNumber(string(t)) {
+			return errors.New("a number is not a JSON number")
+		}
+		b.WriteString(string(t))
+	case string:
+		appendString(b, t)
+	case []any:
+		b.WriteByte('[')
+		for i, e := range t {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			if err := appendJSON(b, e, depth+1); err != nil {
+				return err
+			}
+		}
+		b.WriteByte(']')
+	case *object:
+		b.WriteByte('{')
+		for i, k := range t.keys {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			appendString(b, k)
+			b.WriteByte(':')
+			if err := appendJSON(b, t.vals[k], depth+1); err != nil {
+				return err
+			}
+		}
+		b.WriteByte('}')
+	default:
+		return fmt.Errorf("cannot render a %T as JSON", v)
+	}
+	return nil
+}
+
+// appendString writes s as a JSON string the way encoding/json does, but
+// without escaping <, > and &.
+func appendString(b *bytes.Buffer, s string) {
+	var tmp bytes.Buffer
+	enc := json.NewEncoder(&tmp)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	b.Write(bytes.TrimSuffix(tmp.Bytes(), []byte("\n")))
+}
+
+// isJSONNumber reports whether s is a number in JSON syntax.
+func isJSONNumber(s string) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if i >= len(s) || s[i] < '0' || s[i] > '9' {
+			return false
+		}
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if i >= len(s) || s[i] < '0' || s[i] > '9' {
+			return false
+		}
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+	}
+	return i == len(s)
+}
+
+// scalarText returns the text of a JSON scalar: a string as it is, a number
+// as written, a bool as true or false.
+func scalarText(v any) (string, bool) {
+	switch t := v.(type) {
+	case string:
+		return t, true
+	case json.Number:
+		return string(t), true
+	case bool:
+		return strconv.FormatBool(t), true
+	}
+	return "", false
+}
+
+// scalarKey returns a key that identifies a JSON scalar by type and value,
+// numbers compared by value.
+func scalarKey(v any) (string, bool) {
+	switch t := v.(type) {
+	case string:
+		return "s:" + t, true
+	case json.Number:
+		if f, err := strconv.ParseFloat(string(t), 64); err == nil {
+			return "n:" + strconv.FormatFloat(f, 'g', -1, 64), true
+		}
+		return "n:" + string(t), true
+	case bool:
+		return "b:" + strconv.FormatBool(t), true
+	}
+	return "", false
+}
+
+// describeScalar renders a configured scalar (a constant or table value)
+// for configuration errors and documentation.
+func describeScalar(v any) string {
+	b, err := marshalJSON(v)
+	if err != nil {
+		return "?"
+	}
+	return string(b)
+}
+
+// splitPath splits a dotted key path; "" gives nil.
+func splitPath(p string) []string {
+	if p == "" {
+		return nil
+	}
+	return strings.Split(p, ".")
+}
+
+// getPath follows path (keys) from v; it reports false when a step is
+// missing or not an object.
+func getPath(v any, path []string) (any, bool) {
+	for _, k := range path {
+		o, ok := v.(*object)
+		if !ok {
+			return nil, false
+		}
+		if v, ok = o.get(k); !ok {
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+// setPath sets v at path under o, creating objects on the way. It fails
+// when a step is taken by a value that is not an object.
+func setPath(o *object, path []string, v any) error {
+	for i, k := range path {
+		if i == len(path)-1 {
+			if _, taken := o.get(k); taken {
+				return errors.New("a field is set twice")
+			}
+			o.set(k, v)
+			return nil
+		}
+		next, ok := o.get(k)
+		if !ok {
+			n := newObject()
+			o.set(k, n)
+			o = n
+			continue
+		}
+		if o, ok = next.(*object); !ok {
+			return errors.New("a field is set twice")
+		}
+	}
+	return nil
+}
+
+// takePath removes and returns the value at path under o, then removes the
+// objects on the way that it left empty.
+func takePath(o *object, path []string) (any, bool) {
+	if len(path) == 0 {
+		return nil, false
+	}
+	if len(path) == 1 {
+		v, ok := o.get(path[0])
+		o.del(path[0])
+		return v, ok
+	}
+	child, ok := o.get(path[0])
+	if !ok {
+		return nil, false
+	}
+	co, isObj := child.(*object)
+	if !isObj {
+		return nil, false
+	}
+	v, ok := takePath(co, path[1:])
+	if ok && co.len() == 0 {
+		o.del(path[0])
+	}
+	return v, ok
+}
