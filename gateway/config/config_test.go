@@ -101,14 +101,16 @@ func TestExampleConfigParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Partners) != 5 || c.Partners[0].Adapter != "standard" {
+	if len(c.Partners) != 7 || c.Partners[0].Adapter != "standard" {
 		t.Fatalf("got %d partners, first adapter %q", len(c.Partners), c.Partners[0].Adapter)
 	}
 	if l := c.Partners[0].Library; l == nil || len(l.Regions) != 1 || l.Timeout != 2*time.Second {
 		t.Errorf("first partner's license_library = %+v, want regions [330702] and timeout 2s", l)
 	}
-	if l := c.Partners[1].Library; l == nil || !l.Fallback {
-		t.Errorf("second partner's license_library = %+v, want a fallback library", l)
+	for _, p := range c.Partners {
+		if p.ID == "lib-national" && (p.Library == nil || !p.Library.Fallback) {
+			t.Errorf("lib-national's license_library = %+v, want a fallback library", p.Library)
+		}
 	}
 }
 
