@@ -207,12 +207,9 @@ func (s *Service) AckMailbox(ctx context.Context, in Inbound) (*contracts.Mailbo
 	if err := s.verify(in); err != nil {
 		return nil, err
 	}
-	var batch contracts.MailboxAck
-	if err := decodeStrict(in.Body, &batch); err != nil {
+	acks, err := parseMailboxAck(in.Body, in.KeyID)
+	if err != nil {
 		return nil, err
-	}
-	if n := len(batch.Acks); n == 0 || n > MaxMailboxBatch {
-		return nil, failf(contracts.CodeValidationFailed, "acks: must hold 1 to %d acknowledgements", MaxMailboxBatch)
 	}
 	res := &contracts.MailboxAckResult{}
 	type pending struct {
@@ -221,11 +218,8 @@ func (s *Service) AckMailbox(ctx context.Context, in Inbound) (*contracts.Mailbo
 	}
 	var todo []pending
 	seen := map[string]bool{}
-	for i, a := range batch.Acks {
+	for i, a := range acks {
 		field := fmt.Sprintf("acks[%d]", i)
-		if err := checkAckShape(field, a, in.KeyID); err != nil {
-			return nil, err
-		}
 		d, err := s.store.GetDelivery(ctx, a.DeliveryID)
 		switch {
 		case errors.Is(err, ErrNotFound):
@@ -272,6 +266,27 @@ func (s *Service) AckMailbox(ctx context.Context, in Inbound) (*contracts.Mailbo
 		s.wake() // a later message of the same case may be visible now
 	}
 	return res, nil
+}
+
+// parseMailboxAck reads a MailboxAck body strictly and checks each of its
+// 1 to MaxMailboxBatch acknowledgements on its own (checkAckShape), keyID
+// being the key that signed the body. It fails with invalid_json,
+// validation_failed or invalid_exchange_id, naming the acknowledgement at
+// fault and never quoting a value.
+func parseMailboxAck(body []byte, keyID string) ([]contracts.Ack, error) {
+	var batch contracts.MailboxAck
+	if err := decodeStrict(body, &batch); err != nil {
+		return nil, err
+	}
+	if n := len(batch.Acks); n == 0 || n > MaxMailboxBatch {
+		return nil, failf(contracts.CodeValidationFailed, "acks: must hold 1 to %d acknowledgements", MaxMailboxBatch)
+	}
+	for i, a := range batch.Acks {
+		if err := checkAckShape(fmt.Sprintf("acks[%d]", i), a, keyID); err != nil {
+			return nil, err
+		}
+	}
+	return batch.Acks, nil
 }
 
 // checkAckShape checks one mailbox acknowledgement on its own: a

@@ -1,13 +1,20 @@
 package gateway_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"flag"
+	"log/slog"
+	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/signing"
 )
 
 // pollAs polls jinshan's mailbox at the harness's time.
@@ -128,5 +135,54 @@ func TestMailboxPerCaseOrder(t *testing.T) {
 	next := e.pollAs(got[0].Cursor).Messages
 	if len(next) != 1 || json.Unmarshal(next[0].Body, &d) != nil || d.Update.State != contracts.CaseStateInProgress {
 		t.Fatalf("after the first was acknowledged: %+v", next)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+
+// TestMailboxBatchGolden pins the exact bytes a pulling partner receives
+// for a case: the poll answer with the delivery's body inside, which the
+// gateway's signature covers (checked, then blanked: SM2 signatures are
+// randomised). Ids and times come from a seeded source and the fake clock.
+// Run with -update to accept a change.
+func TestMailboxBatchGolden(t *testing.T) {
+	e := newEnv(t, gateway.RetryPolicy{})
+	svc, err := gateway.NewService(gateway.ServiceOptions{Store: e.store, Crypto: e.gw, Directory: e.dir, Clock: e.clock,
+		Rand: mrand.NewChaCha8([32]byte{7}), Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := e.submission()
+	sub.ExchangeID, sub.ToRegion = "0195f3a0-0001-7001-8001-000000000001", jinshan
+	if _, err := svc.SubmitCase(e.ctx, e.signed(zhonglou, mustJSON(t, sub))); err != nil {
+		t.Fatal(err)
+	}
+	b, err := svc.PollMailbox(e.ctx, e.principal(jinshan), gateway.MailboxQuery{})
+	if err != nil || len(b.Messages) != 1 {
+		t.Fatalf("poll: %+v, %v", b, err)
+	}
+	if err := signing.Verify(e.gwPub, b.Messages[0].Body, b.Messages[0].Signature); err != nil {
+		t.Fatalf("message signature: %v", err)
+	}
+	b.Messages[0].Signature = nil
+	got, err := json.Marshal(b) // the bytes the HTTP layer writes, but for its newline
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", "mailbox_batch.golden.json")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(append(got, '\n'), want) {
+		t.Errorf("mailbox batch differs from %s (run with -update to accept):\n%s", path, got)
 	}
 }
