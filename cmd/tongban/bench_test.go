@@ -182,9 +182,18 @@ func BenchmarkCaseSubmit(b *testing.B) {
 // the store's writes per commit.
 //
 //	go test -run '^$' -bench CaseDeliver -benchtime 20000x ./cmd/tongban
+// There is one sub-benchmark per pushing owner style (standard,
+// mapped-json, soap).
 func BenchmarkCaseDeliver(b *testing.B) {
+	for _, style := range []string{"standard", "mapped-json", "soap"} {
+		b.Run(style, func(b *testing.B) { benchCaseDeliver(b, style) })
+	}
+}
+
+// benchCaseDeliver delivers b.N stored cases to an owner of style.
+func benchCaseDeliver(b *testing.B, style string) {
 	ctx := context.Background()
-	rig, err := startBenchRig(ctx, benchRigOptions{Dir: b.TempDir()})
+	rig, err := startBenchRig(ctx, benchRigOptions{Dir: b.TempDir(), OwnerStyle: style})
 	if err != nil {
 		b.Fatal(err)
 	}
