@@ -47,15 +47,17 @@ func CheckAck(ack *contracts.Ack, want AckExpectation) error {
 	mismatch := func(format string, args ...any) error {
 		return Permanent(fmt.Sprintf(format, args...), ErrAckMismatch)
 	}
+	// Reasons quote only what was sent (and validated UUIDs and digests),
+	// never free text from the partner, which could carry personal data.
 	switch {
 	case ack.ExchangeID != want.ExchangeID:
-		return mismatch("acknowledgement names exchange %q, sent %q", ack.ExchangeID, want.ExchangeID)
+		return mismatch("acknowledgement names exchange %s, sent %s", ack.ExchangeID, want.ExchangeID)
 	case ack.DeliveryID != "" && ack.DeliveryID != want.DeliveryID:
-		return mismatch("acknowledgement names delivery %q, sent %q", clip(ack.DeliveryID, 64), want.DeliveryID)
+		return mismatch("acknowledgement names another delivery than %s", want.DeliveryID)
 	case ack.BodySM3 != want.BodySM3:
 		return mismatch("acknowledgement body_sm3 %s is not the SM3 of the body sent (%s)", ack.BodySM3, want.BodySM3)
 	case ack.KeyID != want.KeyID:
-		return mismatch("acknowledgement key_id %q differs from Gw-Key-Id %q", clip(ack.KeyID, 64), clip(want.KeyID, 64))
+		return mismatch("acknowledgement key_id differs from Gw-Key-Id %q", clip(want.KeyID, 64))
 	case want.Case && ack.PartnerCaseNo == "":
 		return Permanent("acknowledgement of a case has no partner_case_no", ErrMalformedAck)
 	}

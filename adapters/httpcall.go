@@ -38,8 +38,9 @@ const (
 	RetryWaitMin = 50 * time.Millisecond
 	RetryWaitMax = 500 * time.Millisecond
 	// faultBodyLimit bounds how much of a non-2xx answer is read to
-	// classify it.
-	faultBodyLimit = 64 << 10
+	// classify it: as much as an answer, so that a SOAP fault carrying a
+	// long stack trace still parses.
+	faultBodyLimit = MaxAnswerSize
 )
 
 // Caller makes the gateway's signed HTTP calls to one partner, the part

@@ -3,6 +3,7 @@ package contracts
 import (
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -101,8 +102,8 @@ func (s *CaseSubmission) Validate() error {
 	if s.FromRegion == s.ToRegion {
 		return invalid("to_region", "must differ from from_region: a remote case goes to another district")
 	}
-	if s.SubmittedAt.IsZero() {
-		return invalid("submitted_at", "is required")
+	if err := checkTime("submitted_at", s.SubmittedAt, true); err != nil {
+		return err
 	}
 	if s.ResubmitsCaseID != "" {
 		if err := maxLen("resubmits_case_id", s.ResubmitsCaseID, MaxCodeLen); err != nil {
@@ -141,8 +142,8 @@ func (s *CaseSubmission) Validate() error {
 	if err := maxLen("window.name", s.Window.Name, MaxNameLen); err != nil {
 		return err
 	}
-	if s.ReceivedAt.IsZero() {
-		return invalid("received_at", "is required")
+	if err := checkTime("received_at", s.ReceivedAt, true); err != nil {
+		return err
 	}
 	if err := maxLen("local_case_no", s.LocalCaseNo, MaxCodeLen); err != nil {
 		return err
@@ -231,8 +232,16 @@ func (u *StatusUpdate) Validate() error {
 	default:
 		return invalid("state", "must be accepted, rejected, correction_required, in_progress, concluded, dispatched or delivered")
 	}
-	if u.ReportedAt.IsZero() {
-		return invalid("reported_at", "is required")
+	if err := checkTime("reported_at", u.ReportedAt, true); err != nil {
+		return err
+	}
+	if err := checkTime("delivered_at", u.DeliveredAt, false); err != nil {
+		return err
+	}
+	if u.Dispatch != nil {
+		if err := checkTime("dispatch.dispatched_at", u.Dispatch.DispatchedAt, false); err != nil {
+			return err
+		}
 	}
 	for _, f := range []struct{ name, v string }{{"owner_case_no", u.OwnerCaseNo}, {"note", u.Note}, {"reason", u.Reason}} {
 		if err := maxLen(f.name, f.v, MaxTextLen); err != nil {
@@ -306,6 +315,25 @@ func (u *StatusUpdate) Validate() error {
 	}
 	if u.State == CaseStateDelivered && u.DeliveredAt.IsZero() {
 		return invalid("delivered_at", "is required for delivered")
+	}
+	return nil
+}
+
+// checkTime checks a time field: present when required, and, when set, one
+// that RFC 3339 can carry back out (a year from 0 to 9999, a zone offset
+// under 24 hours): the gateway writes every time it accepts into the
+// deliveries it signs, so a time it could not write would fail later, as an
+// internal error, instead of now as the caller's.
+func checkTime(field string, t time.Time, required bool) error {
+	if t.IsZero() {
+		if required {
+			return invalid(field, "is required")
+		}
+		return nil
+	}
+	_, off := t.Zone()
+	if y := t.Year(); y < 0 || y > 9999 || off <= -24*3600 || off >= 24*3600 {
+		return invalid(field, "is out of range (year 0 to 9999, zone offset under 24 hours)")
 	}
 	return nil
 }

@@ -36,6 +36,10 @@ func TestCaseSubmissionValidate(t *testing.T) {
 		{"bad from region", func(s *CaseSubmission) { s.FromRegion = "990404" }, "from_region", CodeInvalidRegion},
 		{"same region", func(s *CaseSubmission) { s.ToRegion = s.FromRegion }, "to_region", CodeValidationFailed},
 		{"no submitted_at", func(s *CaseSubmission) { s.SubmittedAt = time.Time{} }, "submitted_at", CodeValidationFailed},
+		{"submitted_at offset of 24h", func(s *CaseSubmission) {
+			s.SubmittedAt = s.SubmittedAt.In(time.FixedZone("", 24*3600))
+		}, "submitted_at", CodeValidationFailed},
+		{"received_at after year 9999", func(s *CaseSubmission) { s.ReceivedAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }, "received_at", CodeValidationFailed},
 		{"no basic code", func(s *CaseSubmission) { s.ServiceItem.BasicCode = " " }, "service_item.basic_code", CodeValidationFailed},
 		{"citizen id check", func(s *CaseSubmission) { s.Applicant.IDNumber = "110105194912310021" }, "applicant.id_number", CodeInvalidCitizenID},
 		{"holder type", func(s *CaseSubmission) { s.Applicant.HolderType = "999" }, "applicant.holder_type", CodeInvalidHolderType},
@@ -104,6 +108,10 @@ func TestStatusUpdateValidate(t *testing.T) {
 		{"forwarded is not reportable", CaseStateAccepted, func(u *StatusUpdate) { u.State = CaseStateForwarded }, "state"},
 		{"no case id", CaseStateAccepted, func(u *StatusUpdate) { u.CaseID = "" }, "case_id"},
 		{"no reported_at", CaseStateAccepted, func(u *StatusUpdate) { u.ReportedAt = time.Time{} }, "reported_at"},
+		{"reported_at offset of -24h", CaseStateAccepted, func(u *StatusUpdate) {
+			u.ReportedAt = u.ReportedAt.In(time.FixedZone("", -24*3600))
+		}, "reported_at"},
+		{"delivered_at out of range", CaseStateDelivered, func(u *StatusUpdate) { u.DeliveredAt = time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC) }, "delivered_at"},
 		{"rejected without reason", CaseStateRejected, func(u *StatusUpdate) { u.Reason = "" }, "reason"},
 		{"correction without items", CaseStateCorrectionRequired, func(u *StatusUpdate) { u.CorrectionItems = nil }, "correction_items"},
 		{"concluded without outcome", CaseStateConcluded, func(u *StatusUpdate) { u.Outcome = "" }, "outcome"},

@@ -33,6 +33,10 @@ const (
 	MaxDepth = 32
 	// MaxElements bounds the number of elements in one document.
 	MaxElements = 1 << 16
+	// MaxAttributes bounds the attributes of one element, namespace
+	// declarations included. SOAP stacks write a handful on the Envelope
+	// and none on message elements.
+	MaxAttributes = 64
 	// envelopeDepth is how deep the message's own element sits
 	// (Envelope, Body, operation).
 	envelopeDepth = 3
@@ -252,6 +256,11 @@ func (e *encoder) element(name string, v reflect.Value, path string) error {
 		if y := tm.Year(); y < 0 || y > 9999 {
 			return fmt.Errorf("%s: year outside 0000..9999", path)
 		}
+		// Format would drop an offset's seconds (shifting the instant) or
+		// write an hour the decoder refuses.
+		if _, off := tm.Zone(); !rfc3339Offset(off) {
+			return fmt.Errorf("%s: zone offset is not whole minutes under 24 hours, which RFC 3339 cannot carry", path)
+		}
 		return e.leaf(name, tm.Format(time.RFC3339Nano), path)
 	}
 	switch t.Kind() {
@@ -303,6 +312,12 @@ func (e *encoder) element(name string, v reflect.Value, path string) error {
 		return e.leaf(name, strconv.FormatFloat(f, 'g', -1, t.Bits()), path)
 	}
 	return fmt.Errorf("%s: unsupported type %s", path, t)
+}
+
+// rfc3339Offset reports whether a zone offset in seconds east of UTC is
+// one RFC 3339 can write exactly: whole minutes, under 24 hours either way.
+func rfc3339Offset(off int) bool {
+	return off%60 == 0 && off > -24*3600 && off < 24*3600
 }
 
 // leaf writes <name>text</name>, escaping text.
@@ -411,9 +426,10 @@ func invalid(path, msg string) *contracts.FieldError {
 // root element, an optional byte order mark and XML declaration, comments
 // and whitespace.
 // DOCTYPE and every other declaration, processing instructions other than
-// the XML declaration, undefined entities, nesting deeper than MaxDepth and
-// more than MaxElements elements are errors. Errors are *contracts.FieldError
-// values with code invalid_json that never quote the input.
+// the XML declaration, undefined entities, nesting deeper than MaxDepth,
+// more than MaxElements elements and more than MaxAttributes attributes on
+// one element are errors. Errors are *contracts.FieldError values with code
+// invalid_json that never quote the input.
 func parseDocument(raw []byte) (*node, error) {
 	raw = bytes.TrimPrefix(raw, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark, as some stacks write
 	d := xml.NewDecoder(bytes.NewReader(raw))
@@ -452,6 +468,9 @@ func parseDocument(raw []byte) (*node, error) {
 			}
 			if len(stack) >= MaxDepth {
 				return nil, invalid("", fmt.Sprintf("elements nest deeper than %d", MaxDepth))
+			}
+			if len(t.Attr) > MaxAttributes {
+				return nil, invalid("", fmt.Sprintf("an element has more than %d attributes", MaxAttributes))
 			}
 			n := &node{name: t.Name}
 			for _, a := range t.Attr {
@@ -610,6 +629,11 @@ func (d *decoder) decodeValue(n *node, v reflect.Value, path string) error {
 		tm, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
 			return invalid(path, "not an RFC 3339 date-time")
+		}
+		// time.Parse reads offsets of +24:00 and +23:60, which RFC 3339
+		// forbids and neither this codec nor encoding/json writes back.
+		if _, off := tm.Zone(); !rfc3339Offset(off) {
+			return invalid(path, "not an RFC 3339 date-time (zone offset out of range)")
 		}
 		v.Set(reflect.ValueOf(tm))
 		return nil

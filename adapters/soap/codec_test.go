@@ -3,6 +3,7 @@ package soap
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -290,6 +291,30 @@ func TestCodecCoversContracts(t *testing.T) {
 		if !reflect.DeepEqual(back, v) {
 			t.Errorf("%s: zero value does not round-trip: %+v", typ, back)
 		}
+
+		// The zero value leaves out every omitempty field, so a field of
+		// a type the codec cannot carry would slip through; a value with
+		// every field set cannot.
+		full := reflect.New(typ)
+		fill(t, full.Elem(), "", 0)
+		raw, err = testProto.marshal("M", full.Interface())
+		if err != nil {
+			t.Errorf("%s with every field set: %v", typ, err)
+			continue
+		}
+		if env, err = parseEnvelope(raw); err != nil {
+			t.Fatal(err)
+		}
+		back = reflect.New(typ).Interface()
+		if err := testProto.decode("M", env.body, back); err != nil {
+			t.Errorf("%s with every field set: %v\n%s", typ, err, raw)
+			continue
+		}
+		normalize(reflect.ValueOf(back))
+		normalize(full)
+		if !reflect.DeepEqual(back, full.Interface()) {
+			t.Errorf("%s with every field set does not round-trip:\n got %+v\nwant %+v", typ, back, full.Interface())
+		}
 	}
 }
 
@@ -303,5 +328,153 @@ func TestRedact(t *testing.T) {
 		if got := redact(in); got != want {
 			t.Errorf("redact(%q): got %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestCodecTimeZones: a time keeps its instant and its offset through the
+// codec, and a zone RFC 3339 cannot write exactly (an offset with seconds,
+// such as Asia/Shanghai's local mean time before 1901, or one of 24 hours
+// or more) is refused rather than shifted or written unreadably.
+func TestCodecTimeZones(t *testing.T) {
+	shanghai, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Skip("no time zone database:", err)
+	}
+	for _, tm := range []time.Time{
+		time.Date(2026, 3, 14, 9, 30, 0, 5, shanghai),
+		time.Date(2026, 3, 14, 9, 30, 0, 0, time.FixedZone("", -(9*3600+30*60))),
+		time.Date(2026, 3, 14, 9, 30, 0, 0, time.FixedZone("", 23*3600+59*60)),
+	} {
+		raw, err := testProto.marshal("M", &sample{T: tm})
+		if err != nil {
+			t.Fatalf("%v: %v", tm, err)
+		}
+		got, err := decodeSample(string(raw))
+		if err != nil {
+			t.Fatalf("%v: %v", tm, err)
+		}
+		_, wantOff := tm.Zone()
+		if _, off := got.T.Zone(); !got.T.Equal(tm) || off != wantOff {
+			t.Errorf("got %v, want %v with offset %d", got.T, tm, wantOff)
+		}
+	}
+	for _, tm := range []time.Time{
+		time.Date(1900, 1, 1, 0, 0, 0, 0, shanghai), // LMT, +08:05:43
+		time.Date(2026, 3, 14, 9, 30, 0, 0, time.FixedZone("", 30)),
+		time.Date(2026, 3, 14, 9, 30, 0, 0, time.FixedZone("", 25*3600)),
+		time.Date(2026, 3, 14, 9, 30, 0, 0, time.FixedZone("", -24*3600)),
+	} {
+		if raw, err := testProto.marshal("M", &sample{TZ: tm}); err == nil {
+			t.Errorf("%v: encoded %s", tm, raw)
+		} else if !strings.Contains(err.Error(), "tz") {
+			t.Errorf("%v: error %v does not name the field", tm, err)
+		}
+	}
+}
+
+// TestCodecRefusesOffsetsRFC3339Forbids: time.Parse reads offsets of 24
+// hours and 60 minutes, which neither this codec nor encoding/json can
+// write back; the decoder refuses them, so that a partner cannot make the
+// gateway store a time it cannot forward.
+func TestCodecRefusesOffsetsRFC3339Forbids(t *testing.T) {
+	const req = `<e/><s/><i>0</i><bo>false</bo><raw/><NoTg/>`
+	for _, ts := range []string{"2026-03-14T09:30:00+24:00", "2026-03-14T09:30:00-24:00", "2026-03-14T09:30:00+23:60"} {
+		_, err := decodeSample(envOpen + req + "<t>" + ts + "</t>" + envClose)
+		var fe *contracts.FieldError
+		if !errors.As(err, &fe) || fe.Field != "t" || fe.Code != contracts.CodeInvalidJSON {
+			t.Errorf("%s: got %v, want an invalid_json refusal of t", ts, err)
+		}
+	}
+	got, err := decodeSample(envOpen + req + "<t>2026-03-14T09:30:00-23:59</t>" + envClose)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, off := got.T.Zone(); off != -(23*3600 + 59*60) {
+		t.Errorf("offset: got %d", off)
+	}
+}
+
+// TestCodecBoundsAttributes: an element with more attributes (namespace
+// declarations included) than MaxAttributes is refused before the parser
+// keeps a copy of them, so a hostile start tag cannot multiply its size in
+// memory.
+func TestCodecBoundsAttributes(t *testing.T) {
+	const req = `<e/><s/><i>0</i><bo>false</bo><t>2026-03-14T09:30:00Z</t><raw/><NoTg/>`
+	many := func(n int, format string) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, format, i)
+		}
+		return b.String()
+	}
+	ok := `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"` + many(MaxAttributes-1, ` xmlns:n%d="urn:n"`) +
+		`><soap:Body><M xmlns="urn:t">` + req + envClose
+	if _, err := decodeSample(ok); err != nil {
+		t.Fatalf("%d attributes: %v", MaxAttributes, err)
+	}
+	for name, raw := range map[string]string{
+		"attributes": envOpen[:len(envOpen)-1] + many(MaxAttributes+1, ` a%d=""`) + ">" + req + envClose,
+		"namespace declarations": `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"` + many(MaxAttributes, ` xmlns:n%d="urn:n"`) +
+			`><soap:Body><M xmlns="urn:t">` + req + envClose,
+		"header entry": `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Header><h xmlns="urn:h"` +
+			many(10*MaxAttributes, ` a%d="1"`) + `/></soap:Header><soap:Body><M xmlns="urn:t">` + req + envClose,
+	} {
+		_, err := decodeSample(raw)
+		var fe *contracts.FieldError
+		if !errors.As(err, &fe) || fe.Code != contracts.CodeInvalidJSON || !strings.Contains(fe.Message, "attributes") {
+			t.Errorf("%s: got %v, want a refusal of too many attributes", name, err)
+		}
+	}
+}
+
+// fill sets every field reachable from v to a non-zero value the codec
+// carries: every list gets two items, every pointer a value.
+func fill(t *testing.T, v reflect.Value, path string, depth int) {
+	t.Helper()
+	if depth > 12 {
+		t.Fatalf("%s: type nests too deeply to fill", path)
+	}
+	typ := v.Type()
+	switch {
+	case typ == timeType:
+		v.Set(reflect.ValueOf(time.Date(2026, 3, 14, 9, 30, 12, 345678901, time.FixedZone("CST", 8*3600))))
+		return
+	case typ == rawMessageType:
+		v.SetBytes([]byte(`{"path":"` + path + `","v":[1,"<&>"]}`))
+		return
+	}
+	switch typ.Kind() {
+	case reflect.String:
+		v.SetString(path + " <&> 值")
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		v.SetInt(-7)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		v.SetUint(7)
+	case reflect.Float32, reflect.Float64:
+		v.SetFloat(0.25)
+	case reflect.Pointer:
+		p := reflect.New(typ.Elem())
+		fill(t, p.Elem(), path, depth+1)
+		v.Set(p)
+	case reflect.Slice:
+		if typ.Elem().Kind() == reflect.Uint8 {
+			v.SetBytes([]byte{0, 1, 0xfe, 0xff})
+			return
+		}
+		s := reflect.MakeSlice(typ, 2, 2)
+		for i := range 2 {
+			fill(t, s.Index(i), fmt.Sprintf("%s[%d]", path, i), depth+1)
+		}
+		v.Set(s)
+	case reflect.Struct:
+		for i := range typ.NumField() {
+			if sf := typ.Field(i); sf.IsExported() && sf.Tag.Get("json") != "-" {
+				fill(t, v.Field(i), join(path, sf.Name), depth+1)
+			}
+		}
+	default:
+		t.Fatalf("%s: the codec does not carry %s", path, typ)
 	}
 }

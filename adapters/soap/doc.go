@@ -102,7 +102,8 @@
 //     operation element's default namespace, in declaration order;
 //   - strings (and named string types such as states and codes) are text;
 //     int and int64 are canonical decimal, bool is true or false, time.Time
-//     is RFC 3339 with nanoseconds (2026-03-14T09:30:12.345+08:00), []byte
+//     is RFC 3339 with nanoseconds (2026-03-14T09:30:12.345+08:00; a zone
+//     whose offset is not whole minutes under 24 hours is refused), []byte
 //     is standard base64, json.RawMessage (the case's form) is its JSON
 //     text, exactly as given;
 //   - a slice is one sibling element per item, repeated (maxOccurs
@@ -125,8 +126,9 @@
 // time without zone; bad base64; JSON that does not parse), and a missing
 // required element. The document must be UTF-8 XML 1.0 without DOCTYPE or
 // any other declaration, processing instructions other than the XML
-// declaration, or undefined entities, at most MaxDepth elements deep and
-// at most MaxElements elements in all. Tolerated: any namespace prefix, an
+// declaration, or undefined entities, at most MaxDepth elements deep, at
+// most MaxElements elements in all, and at most MaxAttributes attributes
+// (namespace declarations included) on one element. Tolerated: any namespace prefix, an
 // XML declaration, a byte order mark, comments, CDATA sections, whitespace
 // between elements, and a SOAP Header (whose entries are ignored, unless
 // one is marked mustUnderstand, which is refused). The envelope must be in
@@ -215,12 +217,14 @@
 // configured prefix and the operation, the bare operation, or any value
 // ending in "/", "#" or ":" and the operation). Adapter.DecodeCall returns
 // *contracts.FieldError values: unsupported_media_type for anything but
-// text/xml (charset utf-8 or none), bad_request for an unknown operation,
-// a disagreeing SOAPAction or a mustUnderstand header, invalid_json for XML
-// that is not the message it should be, validation_failed for a missing
-// required element. No error message quotes a value from the body. The
+// text/xml (the gateway passes the media type without its charset, so a
+// body that is not UTF-8 fails as invalid_json), bad_request for an
+// unknown operation, a disagreeing SOAPAction or a mustUnderstand header,
+// invalid_json for XML that is not the message it should be,
+// validation_failed for a missing required element. No error message quotes a value from the body. The
 // gateway answers with the operation's response envelope holding the
-// Receipt (HTTP 200, signed), or with a fault (HTTP 500).
+// Receipt, signed, with HTTP 200 as SOAP clients expect (a repeated call
+// gets the byte-identical stored receipt), or with a fault (HTTP 500).
 //
 // # Partner side
 //

@@ -78,7 +78,8 @@ func inboundOp(call *contracts.InboundCall) (string, error) {
 // EncodeReceipt renders the gateway's receipt of call as the operation's
 // response envelope (SubmitCaseResponse or ReportStatusResponse, with the
 // receipt's fields as children) and returns it with ContentType. The
-// gateway signs the bytes as they are and sends them with HTTP 200.
+// gateway signs the bytes as they are and sends them with HTTP 200 (a
+// repeated call gets the byte-identical stored receipt).
 func (a *Adapter) EncodeReceipt(call *contracts.InboundCall, r *contracts.Receipt) ([]byte, string, error) {
 	op, err := inboundOp(call)
 	if err != nil {

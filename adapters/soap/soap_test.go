@@ -298,6 +298,7 @@ func TestDecodeCallRefusals(t *testing.T) {
 		{"not xml", "text/xml", "", "", `{"case_id":"x"}`, "", contracts.CodeInvalidJSON},
 		{"missing state", "text/xml", "", "", strings.Replace(good, "<state>concluded</state>", "", 1), "state", contracts.CodeValidationFailed},
 		{"bad time", "text/xml", "", "", strings.Replace(good, "<reported_at>2026-03-16T15:04:05Z", "<reported_at>16/03/2026", 1), "reported_at", contracts.CodeInvalidJSON},
+		{"offset json cannot write", "text/xml", "", "", strings.Replace(good, "<reported_at>2026-03-16T15:04:05Z", "<reported_at>2026-03-16T15:04:05+24:00", 1), "reported_at", contracts.CodeInvalidJSON},
 		{"unknown element", "text/xml", "", "", strings.Replace(good, "<note>", "<remark>x</remark><note>", 1), "ReportStatus", contracts.CodeInvalidJSON},
 		{"must understand", "text/xml", "", "", strings.Replace(good, "<soap:Body>", `<soap:Header><s:Security xmlns:s="urn:sec" soap:mustUnderstand="1"/></soap:Header><soap:Body>`, 1), "Header", contracts.CodeBadRequest},
 	}

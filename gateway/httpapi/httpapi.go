@@ -384,8 +384,10 @@ func (a *api) ackMailbox(c echo.Context) error {
 const nativeKey = "tongban.native"
 
 // native serves POST /v1/inbound/{partner_id}[/{operation}]: a partner's
-// call in its own format, answered in that format (receipts 202, replays
-// 200, refusals as its translator renders them).
+// call in its own format, answered in that format: the receipt with 200,
+// as SOAP and REST clients that put the outcome in the body expect (a
+// replay gets the byte-identical receipt), refusals as its translator
+// renders them.
 func (a *api) native(c echo.Context) error {
 	p := principal(c)
 	if p.ID() != c.Param("partner_id") {
@@ -410,7 +412,7 @@ func (a *api) native(c echo.Context) error {
 		c.Set(nativeKey, ic)
 		return err
 	}
-	return signed(c, ans)
+	return writeSigned(c, http.StatusOK, ans)
 }
 
 func (a *api) getCase(c echo.Context) error {

@@ -588,3 +588,15 @@ func TestRedeliverNotDead(t *testing.T) {
 		map[string]string{"Authorization": "Bearer " + e.tokenFor(operator)})
 	wantError(t, r, http.StatusConflict, contracts.CodeInvalidTransition)
 }
+
+// TestSubmitTimeOutOfRange: a time RFC 3339 reading accepts but cannot
+// write back (offset +24:00) is the caller's error, not an internal one.
+func TestSubmitTimeOutOfRange(t *testing.T) {
+	e := newEnv(t)
+	body := submission(t)
+	body = bytes.Replace(body, []byte(`"submitted_at": "2025-03-14T09:30:12.345+08:00"`), []byte(`"submitted_at": "2025-03-14T09:30:12.345+24:00"`), 1)
+	if !bytes.Contains(body, []byte("+24:00")) {
+		t.Fatal("fixture: the golden submission's submitted_at changed")
+	}
+	wantError(t, e.post(zhonglou, "/v1/cases", body), http.StatusBadRequest, contracts.CodeValidationFailed)
+}
