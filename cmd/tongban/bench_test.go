@@ -182,6 +182,7 @@ func BenchmarkCaseSubmit(b *testing.B) {
 // the store's writes per commit.
 //
 //	go test -run '^$' -bench CaseDeliver -benchtime 20000x ./cmd/tongban
+//
 // There is one sub-benchmark per pushing owner style (standard,
 // mapped-json, soap).
 func BenchmarkCaseDeliver(b *testing.B) {
