@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/tongban/tongban/adapters"
@@ -223,6 +224,9 @@ func (c *Config) compile() (*spec, error) {
 		if op.answer, err = cp.compileMessage(d.name+".ack", d.cfg.Ack, reflect.TypeFor[contracts.Ack]()); err != nil {
 			return nil, err
 		}
+		if err := op.env.checkBeside(d.name+".ack", op.answer); err != nil {
+			return nil, err
+		}
 		if op.answer.covers("key_id") {
 			return nil, fmt.Errorf("%s.ack maps key_id, which always comes from the Gw-Key-Id header", d.name)
 		}
@@ -250,6 +254,9 @@ func (c *Config) compile() (*spec, error) {
 			return nil, err
 		}
 		if op.answer, err = cp.compileMessage("license_lookup.answer", l.Answer, reflect.TypeFor[contracts.LicenseLookupResponse]()); err != nil {
+			return nil, err
+		}
+		if err := op.env.checkBeside("license_lookup.answer", op.answer); err != nil {
 			return nil, err
 		}
 		op.mapsFound = op.answer.covers("found")
@@ -359,6 +366,9 @@ func (s *spec) compileInbound(cp *compiler, in *Inbound) (*inbound, error) {
 	if ib.receipt, err = cp.compileMessage("inbound.receipt", in.Receipt, reflect.TypeFor[contracts.Receipt]()); err != nil {
 		return nil, err
 	}
+	if err := ib.env.checkBeside("inbound.receipt", ib.receipt); err != nil {
+		return nil, err
+	}
 	if err := ib.receipt.require("inbound.receipt", "exchange_id", "case_id"); err != nil {
 		return nil, err
 	}
@@ -413,7 +423,7 @@ func (m *message) require(cfgPath string, paths ...string) error {
 // except the fields in exempt.
 func (m *message) requireAll(cfgPath string, exempt ...string) error {
 	for _, p := range m.node.requiredPaths("", m.touches) {
-		if contains(exempt, p) {
+		if slices.Contains(exempt, p) {
 			continue
 		}
 		if !m.covers(p) {
@@ -421,13 +431,4 @@ func (m *message) requireAll(cfgPath string, exempt ...string) error {
 		}
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -69,6 +69,29 @@ func TestConfigMistakes(t *testing.T) {
 		{name: "table value", change: set(map[string]any{"a": []any{}}, "tables", "x"), want: "tables.x.a must be"},
 		{name: "table maps two values to one", change: set("10", "tables", "zjlx", "001"),
 			want: "holder_type: table zjlx maps two contract values to \"10\", so it cannot be read back"},
+		// A "*" default equal to a listed value read every unlisted value
+		// back as that one: denied came back approved.
+		{name: "table default shared by a listed value", change: func(c map[string]any) {
+			at(c, "tables")["bjjg"] = map[string]any{"approved": "1", "*": "1"}
+		}, want: `status_delivery.request.zt.bjjg: update.outcome: table bjjg's "*" default "1" is also the value of "approved"`},
+		// A boolean table without false failed at the first uncached usage record.
+		{name: "boolean table with one key", change: del("tables", "sf", "false"),
+			want: "table sf serves a boolean field, it must map both true and false"},
+		// A 12-hour clock without PM read 21:30 back as 09:30.
+		{name: "12-hour layout without PM", change: set("sent_at | time:2006-01-02 03:04:05", "case_delivery", "request", "fssj"),
+			want: "case_delivery.request.fssj: sent_at: time layout"},
+		// With no data path, a receipt field named like the envelope's
+		// message failed every receipt at run time.
+		{name: "receipt key beside the envelope", change: func(c map[string]any) {
+			delete(at(c, "envelope"), "data")
+			delete(at(c, "inbound", "receipt"), "jhid")
+			at(c, "inbound", "receipt")["msg"] = "exchange_id"
+		}, want: "inbound.receipt.msg: the envelope's message is there"},
+		{name: "ack key beside the envelope", change: func(c map[string]any) {
+			delete(at(c, "envelope"), "data")
+			at(c, "status_delivery", "ack")["code"] = at(c, "status_delivery", "ack")["tsid"]
+			delete(at(c, "status_delivery", "ack"), "tsid")
+		}, want: "status_delivery.ack.code: the envelope's code is there"},
 		{name: "boolean table keys", change: set("found | table:zjlx", "license_lookup", "answer", "sfcz"),
 			want: "license_lookup.answer.sfcz: found: table zjlx serves a boolean field"},
 		{name: "unknown table", change: set("submission.applicant.holder_type | table:nope", "case_delivery", "request", "bj", "sqrzjlx"),

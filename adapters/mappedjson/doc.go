@@ -102,8 +102,9 @@
 //	| time:LAYOUT   a time written in the configured timezone in a Go layout, or one of the names
 //	                datetime (2006-01-02 15:04:05), datetimefrac (the same, plus the fraction of a second
 //	                when there is one), datetimemilli (2006-01-02 15:04:05.000), compact (20060102150405),
-//	                rfc3339, rfc3339nano, unix and unixmilli (numbers). datetime and compact drop fractions
-//	                of a second.
+//	                rfc3339, rfc3339nano, unix and unixmilli (numbers). datetime, compact, rfc3339 and unix
+//	                drop fractions of a second, datetimemilli and unixmilli keep milliseconds. A layout must
+//	                read back the date and the time of day as far as it shows it (15 for hours, or 03 with PM).
 //	| date:LAYOUT   a contract date (YYYY-MM-DD: issued_on, valid_from, valid_until) in a Go layout, or one
 //	                of compact (20060102), slash (2006/01/02), chinese (2006年01月02日), date (2006-01-02)
 //	| json          a JSON value (the case's form) carried as a string of its JSON text
@@ -121,8 +122,10 @@
 // district's values (strings, numbers or booleans, never ""). A "*" entry
 // is the default for values the table does not list; it is used only when
 // encoding. A table used by a filter must be readable back: no two
-// contract values may share a district value. A boolean field's table has
-// the keys true and false.
+// contract values may share a district value, nor may the default equal a
+// listed value. A boolean field's table has both keys true and false.
+// Numbers compare by exact value (1 and 1.0 are one value, 2^53+1 and 2^53
+// are two).
 //
 // # The envelope
 //
@@ -132,7 +135,7 @@
 //	code             path (dotted district keys) of the result code; required
 //	message          path of the result message
 //	data             path of the object the operation's ack, answer or receipt mapping describes;
-//	                 empty when those fields sit at the top level beside the code
+//	                 empty when those fields sit at the top level beside the code (under other names)
 //	request_id       path where the gateway writes the request id of its refusals
 //	success          the codes that mean success; the first is the one written
 //	retryable        the codes that mean "try again later"; any other code is a permanent refusal
@@ -148,6 +151,8 @@
 // classified by their HTTP status like every style's (5xx, 408 and 429
 // retryable, honouring Retry-After; other statuses permanent), with the
 // envelope's code and message added to the reason when the body is one.
+// Result codes compare as text, and as numbers when both are JSON numbers
+// ("0" and 0 are one code, "0" and "00" are two).
 // An answer that is unsigned or badly signed is permanent
 // (adapters.ErrBadSignature); one that does not read (not JSON, no code,
 // unknown fields, wrong types, values outside a table, more than
@@ -186,9 +191,12 @@
 //
 // # Limits
 //
-// Everything read is bounded: JSON nesting (MaxDepth), array lengths
-// (MaxArrayItems), answers (adapters.MaxAnswerSize), and the configuration
-// itself (MaxMappingDepth, MaxMappingEntries, 512 entries per table).
+// Everything read from a partner is bounded: JSON nesting (MaxDepth),
+// array lengths (MaxArrayItems), answers (adapters.MaxAnswerSize), and the
+// configuration itself (MaxMappingDepth, MaxMappingEntries, 512 entries
+// per table). The gateway's own contract values are bounded by the
+// contract and the gateway's body limit instead; only their nesting is
+// (256 levels).
 //
 // # Example
 //

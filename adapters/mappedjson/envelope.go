@@ -178,19 +178,39 @@ func (e *envelope) checkCode(c string) error {
 func (e *envelope) isSuccess(code string) bool   { return containsCode(e.success, code) }
 func (e *envelope) isRetryable(code string) bool { return containsCode(e.retryable, code) }
 
-// containsCode compares codes as text; numeric codes by value.
+// containsCode compares codes as text, and codes that are both JSON
+// numbers by value: "00", "+0" and "05030" are other codes than "0" and
+// "5030".
 func containsCode(list []string, code string) bool {
 	for _, c := range list {
-		if c == code {
-			return true
-		}
-		a, err1 := strconv.ParseInt(c, 10, 64)
-		b, err2 := strconv.ParseInt(code, 10, 64)
-		if err1 == nil && err2 == nil && a == b {
+		if c == code || isJSONNumber(c) && isJSONNumber(code) && numberKey(c) == numberKey(code) {
 			return true
 		}
 	}
 	return false
+}
+
+// checkBeside refuses an answer mapping m (cfgPath names it) whose
+// top-level keys the envelope also uses, when the envelope has no data
+// path and the mapped fields sit beside its own: reading would take the
+// field for the envelope's, and writing would fail.
+func (e *envelope) checkBeside(cfgPath string, m *message) error {
+	if e.data != nil {
+		return nil
+	}
+	for _, p := range []struct {
+		name string
+		path []string
+	}{{"code", e.code}, {"message", e.message}, {"request_id", e.requestID}} {
+		if p.path == nil {
+			continue
+		}
+		if _, taken := m.root.index[p.path[0]]; taken {
+			return fmt.Errorf("%s.%s: the envelope's %s is there; with no envelope data path, mapped fields sit beside the envelope's and need other names",
+				cfgPath, p.path[0], p.name)
+		}
+	}
+	return nil
 }
 
 // errorCode returns the partner's code for a contract error code.

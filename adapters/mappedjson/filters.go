@@ -14,15 +14,14 @@ import (
 )
 
 // filter converts one value between the contract's JSON and the
-// partner's. Its errors say what is wrong without quoting the value.
+// partner's; the partner's value is always a JSON scalar, so a filtered
+// field of any kind can go into a template. Its errors say what is wrong
+// without quoting the value.
 type filter interface {
 	// encode turns a contract JSON value into the partner's.
 	encode(v any) (any, error)
 	// decode turns a partner's JSON value back into the contract's.
 	decode(v any) (any, error)
-	// output reports whether the partner's value is a scalar (for
-	// templates).
-	scalarOutput() bool
 }
 
 // Named layouts of the time and date filters.
@@ -222,6 +221,15 @@ func newTableFilter(t *table, node *typeNode) (filter, error) {
 	if t.inv == nil {
 		return nil, fmt.Errorf("table %s maps two contract values to %s, so it cannot be read back", t.name, t.invDup)
 	}
+	if t.def != nil {
+		// The default stands for every value the table does not list; if
+		// a listed value shares it, those values read back as that one.
+		dk, _ := scalarKey(t.def)
+		if k, shared := t.inv[dk]; shared {
+			return nil, fmt.Errorf("table %s's \"*\" default %s is also the value of %q, so every unlisted value would read back as %q",
+				t.name, describeScalar(t.def), k, k)
+		}
+	}
 	switch node.kind {
 	case kString:
 	case kBool:
@@ -229,6 +237,11 @@ func newTableFilter(t *table, node *typeNode) (filter, error) {
 			if k != "true" && k != "false" {
 				return nil, fmt.Errorf("table %s serves a boolean field, its keys must be true and false (not %q)", t.name, k)
 			}
+		}
+		// A boolean is never empty, so both values are written; a "*"
+		// default could not be read back.
+		if len(t.keys) != 2 {
+			return nil, fmt.Errorf("table %s serves a boolean field, it must map both true and false", t.name)
 		}
 	case kInt:
 		for _, k := range t.keys {
@@ -247,8 +260,6 @@ func newTableFilter(t *table, node *typeNode) (filter, error) {
 	}
 	return tableFilter{t: t, kind: node.kind}, nil
 }
-
-func (f tableFilter) scalarOutput() bool { return true }
 
 func (f tableFilter) encode(v any) (any, error) {
 	text, ok := scalarText(v)
@@ -299,15 +310,32 @@ func newTimeFilter(arg string, zone *time.Location) (filter, error) {
 	if named, ok := timeLayouts[arg]; ok {
 		layout = named
 	}
-	probe := time.Date(2026, 3, 14, 9, 30, 5, 0, zone)
+	// An afternoon with every digit of a second: a layout must read back
+	// the date and the time of day as far as it shows it (a 12-hour clock
+	// without PM would turn 21:45 into 09:45).
+	probe := time.Date(2026, 3, 14, 21, 45, 17, 123456789, zone)
 	back, err := time.ParseInLocation(layout, probe.Format(layout), zone)
-	if err != nil || back.Year() != 2026 || back.Month() != 3 || back.Day() != 14 {
-		return nil, fmt.Errorf("time layout %q does not read back a full date (use a Go layout such as 2006-01-02 15:04:05, or datetime, datetimefrac, datetimemilli, compact, rfc3339, rfc3339nano, unix, unixmilli)", arg)
+	if err != nil || !readsBack(probe, back) {
+		return nil, fmt.Errorf("time layout %q does not read back a full date and the time of day it shows (use a Go layout such as 2006-01-02 15:04:05, or datetime, datetimefrac, datetimemilli, compact, rfc3339, rfc3339nano, unix, unixmilli)", arg)
 	}
 	return timeFilter{layout: layout, zone: zone}, nil
 }
 
-func (f timeFilter) scalarOutput() bool { return true }
+// readsBack reports whether back is p cut to some precision: a fraction of
+// a second, the second, the minute, the hour or the day, in p's zone.
+func readsBack(p, back time.Time) bool {
+	y, mo, d := p.Date()
+	h, mi, s := p.Clock()
+	ns := p.Nanosecond()
+	for div := 1; div <= 1e9; div *= 10 {
+		if back.Equal(time.Date(y, mo, d, h, mi, s, ns/div*div, p.Location())) {
+			return true
+		}
+	}
+	return back.Equal(time.Date(y, mo, d, h, mi, 0, 0, p.Location())) ||
+		back.Equal(time.Date(y, mo, d, h, 0, 0, 0, p.Location())) ||
+		back.Equal(time.Date(y, mo, d, 0, 0, 0, 0, p.Location()))
+}
 
 func (f timeFilter) encode(v any) (any, error) {
 	s, ok := v.(string)
@@ -383,8 +411,6 @@ func newDateFilter(arg string) (filter, error) {
 	return dateFilter{layout: layout}, nil
 }
 
-func (f dateFilter) scalarOutput() bool { return true }
-
 func (f dateFilter) encode(v any) (any, error) {
 	s, ok := v.(string)
 	if !ok {
@@ -414,8 +440,6 @@ func (f dateFilter) decode(v any) (any, error) {
 // jsonFilter carries a JSON value (an object such as the case's form) as a
 // string holding its JSON text.
 type jsonFilter struct{ kind kind }
-
-func (f jsonFilter) scalarOutput() bool { return true }
 
 func (f jsonFilter) encode(v any) (any, error) {
 	b, err := marshalJSON(v)
@@ -451,8 +475,6 @@ func (f jsonFilter) decode(v any) (any, error) {
 
 // stringFilter carries a number as a string of its digits.
 type stringFilter struct{ kind kind }
-
-func (f stringFilter) scalarOutput() bool { return true }
 
 func (f stringFilter) encode(v any) (any, error) {
 	n, ok := v.(json.Number)

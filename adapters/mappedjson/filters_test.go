@@ -3,6 +3,7 @@ package mappedjson
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,9 @@ func testCompiler(t *testing.T) *compiler {
 		"lvl":  `{"1": "A", "2": "B"}`,
 		"dup":  `{"a": "x", "b": "x"}`,
 		"mixd": `{"a": true, "b": 2.5}`,
+		"yes":  `{"true": "1"}`,
+		"dflt": `{"a": "1", "b": "2", "*": "1"}`,
+		"big":  `{"a": 9007199254740993, "b": 9007199254740992}`,
 	} {
 		v, err := parseJSON([]byte(raw), 4)
 		if err != nil {
@@ -57,6 +61,12 @@ func TestFilters(t *testing.T) {
 		{spec: "table:sf", kind: kBool, pairs: []pair{{true, "1"}, {false, "0"}}, bad: []any{"true", num("1"), "2"}},
 		{spec: "table:num", kind: kBool, pairs: []pair{{true, num("1")}, {false, num("0")}}, bad: []any{"1"}},
 		{spec: "table:lvl", kind: kInt, pairs: []pair{{num("1"), "A"}, {num("2"), "B"}}, bad: []any{"C"}},
+		// Integers beyond 2^53 are distinct values, not one float.
+		{spec: "table:big", kind: kString, pairs: []pair{{"a", num("9007199254740993")}, {"b", num("9007199254740992")}},
+			bad: []any{num("9007199254740994")}},
+		{spec: "time:2006-01-02 03:04:05 PM", kind: kTime, pairs: []pair{{"2026-03-14T21:30:05+08:00", "2026-03-14 09:30:05 PM"}}},
+		{spec: "time:2006-01-02 15:04", kind: kTime, pairs: []pair{{"2026-03-14T21:30:00+08:00", "2026-03-14 21:30"}}},
+		{spec: "time:20060102", kind: kTime, pairs: []pair{{"2026-03-14T00:00:00+08:00", "20260314"}}},
 		{spec: "table:mixd", kind: kString, pairs: []pair{{"a", true}, {"b", num("2.5")}}, bad: []any{false, num("2.50001"), "2.5"}},
 		{spec: "time:datetime", kind: kTime,
 			pairs:  []pair{{"2026-03-14T09:30:05+08:00", "2026-03-14 09:30:05"}, {"2026-01-01T00:00:00+08:00", "2026-01-01 00:00:00"}},
@@ -134,6 +144,11 @@ func TestFilterMistakes(t *testing.T) {
 		{"table:zt", kTime, "needs a string, boolean or number field"},
 		{"time:datetime", kString, "needs a time field"},
 		{"time:15:04:05", kTime, "does not read back a full date"},
+		{"time:2006-01-02 03:04:05", kTime, "does not read back a full date and the time of day"}, // no PM
+		{"time:2006-01-02 15:04:05.99", kTime, ""},                                                // hundredths are a precision
+		{"time:2006-01-02 05", kTime, "does not read back"},                                       // seconds without hours
+		{"table:yes", kBool, "must map both true and false"},
+		{"table:dflt", kString, `"*" default "1" is also the value of "a"`},
 		{"date:2006-01", kString, "does not read back a full date"},
 		{"date:compact", kTime, "needs a YYYY-MM-DD string field"},
 		{"json:x", kRaw, "takes no argument"},
@@ -143,6 +158,12 @@ func TestFilterMistakes(t *testing.T) {
 		{"", kString, "empty filter"},
 	} {
 		_, err := compileFilter(tc.spec, &typeNode{kind: tc.kind}, c)
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("compileFilter(%q, %s) = %v, want it accepted", tc.spec, tc.kind, err)
+			}
+			continue
+		}
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("compileFilter(%q, %s) = %v, want an error containing %q", tc.spec, tc.kind, err, tc.want)
 		}
@@ -211,7 +232,7 @@ func TestExampleConfigCoversEveryField(t *testing.T) {
 		{"inbound.receipt", s.inbound.receipt, nil},
 	} {
 		for _, leaf := range m.msg.node.leafPaths("") {
-			if !m.msg.covers(leaf) && !contains(m.exempt, leaf) {
+			if !m.msg.covers(leaf) && !slices.Contains(m.exempt, leaf) {
 				t.Errorf("%s does not map %s", m.name, leaf)
 			}
 		}
@@ -234,17 +255,26 @@ func TestEmptyValues(t *testing.T) {
 	if want := `{"bbh":"1.0","jhid":"01959246-0000-7000-8000-000000000001","wgbjid":"c","bjzt":"02"}`; string(b) != want {
 		t.Errorf("encoded %s, want %s", b, want)
 	}
-	pv, err := parseJSON([]byte(`{"jhid":"01959246-0000-7000-8000-000000000001","wgbjid":"c","bjzt":"02","bz":"","yy":null,`+
-		`"bzqd":[],"jgwj":null,"jdxx":{},"sdsj":""}`), MaxDepth)
-	if err != nil {
-		t.Fatal(err)
+	// A nested object or an array written as "" or [] (an empty PHP
+	// array) reads back as absent too, and so does an empty constant.
+	for _, empty := range []string{`{}`, `[]`, `""`, `null`} {
+		pv, err := parseJSON([]byte(`{"bbh":"","jhid":"01959246-0000-7000-8000-000000000001","wgbjid":"c","bjzt":"02","bz":"","yy":null,`+
+			`"bzqd":[],"jgwj":`+strings.ReplaceAll(empty, "{}", "[]")+`,"jdxx":`+empty+`,"sdsj":""}`), MaxDepth)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back contracts.StatusUpdate
+		if err := m.decodeInto(pv, "", &back); err != nil {
+			t.Fatalf("jdxx %s: %v", empty, err)
+		}
+		if !reflect.DeepEqual(&back, u) {
+			t.Errorf("jdxx %s: decoded %+v, want %+v", empty, back, *u)
+		}
 	}
-	var back contracts.StatusUpdate
-	if err := m.decodeInto(pv, "", &back); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(&back, u) {
-		t.Errorf("decoded %+v, want %+v", back, *u)
+	// Not empty, so still an error.
+	pv, _ := parseJSON([]byte(`{"jhid":"01959246-0000-7000-8000-000000000001","jdxx":[1]}`), MaxDepth)
+	if err := m.decodeInto(pv, "", &contracts.StatusUpdate{}); err == nil {
+		t.Error(`jdxx [1] read as an object`)
 	}
 }
 
@@ -265,3 +295,25 @@ func sameValue(a, b any) bool {
 }
 
 func fixedNowUTC() time.Time { return time.Date(2026, 3, 14, 1, 30, 0, 0, time.UTC) }
+
+// leafPaths lists every field of n that holds a value (scalars, raw JSON,
+// arrays of scalars), array elements written as "path[]".
+func (n *typeNode) leafPaths(prefix string) []string {
+	switch n.kind {
+	case kObject:
+		var out []string
+		for _, name := range n.order {
+			p := name
+			if prefix != "" {
+				p = prefix + "." + name
+			}
+			out = append(out, n.fields[name].node.leafPaths(p)...)
+		}
+		return out
+	case kArray:
+		if n.elem.kind == kObject || n.elem.kind == kArray {
+			return n.elem.leafPaths(prefix + "[]")
+		}
+	}
+	return []string{prefix}
+}

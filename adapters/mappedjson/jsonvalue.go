@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tongban/tongban/adapters"
 )
@@ -15,10 +16,11 @@ import (
 // Bounds on what the adapter reads, so that hostile input cannot blow it up.
 const (
 	// MaxDepth bounds the nesting of objects and arrays in any JSON the
-	// adapter reads: a partner's call or answer, a value carried as a JSON
-	// string, and the configuration's mappings.
+	// adapter reads from a partner: a call or answer, and a value carried
+	// as a JSON string. (Mappings are bounded by MaxMappingDepth.)
 	MaxDepth = 32
-	// MaxArrayItems bounds the length of any JSON array the adapter reads.
+	// MaxArrayItems bounds the length of any JSON array the adapter reads
+	// from a partner.
 	MaxArrayItems = 1000
 	// maxRenderDepth bounds the nesting of contract values the adapter
 	// renders (a form received from another partner, say).
@@ -74,12 +76,17 @@ func (e *dupKeyError) Error() string { return "an object has a duplicate key" }
 // nested deeper than maxDepth or arrays longer than MaxArrayItems. Errors
 // describe the problem without quoting the input.
 func parseJSON(data []byte, maxDepth int) (any, error) {
+	return parseJSONItems(data, maxDepth, MaxArrayItems)
+}
+
+// parseJSONItems is parseJSON with arrays bounded by maxItems instead.
+func parseJSONItems(data []byte, maxDepth, maxItems int) (any, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, errors.New("empty body")
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	v, err := readValue(dec, maxDepth)
+	v, err := readValue(dec, maxDepth, maxItems)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +96,7 @@ func parseJSON(data []byte, maxDepth int) (any, error) {
 	return v, nil
 }
 
-func readValue(dec *json.Decoder, depth int) (any, error) {
+func readValue(dec *json.Decoder, depth, maxItems int) (any, error) {
 	tok, err := dec.Token()
 	if err != nil {
 		return nil, tokenProblem(err)
@@ -114,7 +121,7 @@ func readValue(dec *json.Decoder, depth int) (any, error) {
 				if _, dup := o.vals[k]; dup {
 					return nil, &dupKeyError{Key: k}
 				}
-				v, err := readValue(dec, depth-1)
+				v, err := readValue(dec, depth-1, maxItems)
 				if err != nil {
 					return nil, err
 				}
@@ -127,10 +134,10 @@ func readValue(dec *json.Decoder, depth int) (any, error) {
 		case '[':
 			a := []any{}
 			for dec.More() {
-				if len(a) >= MaxArrayItems {
-					return nil, fmt.Errorf("an array has more than %d items", MaxArrayItems)
+				if len(a) >= maxItems {
+					return nil, fmt.Errorf("an array has more than %d items", maxItems)
 				}
-				v, err := readValue(dec, depth-1)
+				v, err := readValue(dec, depth-1, maxItems)
 				if err != nil {
 					return nil, err
 				}
@@ -159,8 +166,12 @@ func tokenProblem(err error) error {
 
 // marshalJSON renders v compactly, objects in key order, without HTML
 // escaping.
-func marshalJSON(v any) ([]byte, error) {
+func marshalJSON(v any) ([]byte, error) { return marshalJSONSize(v, 0) }
+
+// marshalJSONSize is marshalJSON into a buffer of size bytes to begin with.
+func marshalJSONSize(v any, size int) ([]byte, error) {
 	var b bytes.Buffer
+	b.Grow(size)
 	if err := appendJSON(&b, v, 0); err != nil {
 		return nil, err
 	}
@@ -216,11 +227,40 @@ func appendJSON(b *bytes.Buffer, v any, depth int) error {
 // appendString writes s as a JSON string the way encoding/json does, but
 // without escaping <, > and &.
 func appendString(b *bytes.Buffer, s string) {
+	if plainString(s) { // most strings: as they are, between quotes
+		b.Grow(len(s) + 2)
+		b.WriteByte('"')
+		b.WriteString(s)
+		b.WriteByte('"')
+		return
+	}
 	var tmp bytes.Buffer
 	enc := json.NewEncoder(&tmp)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(s) // a string always encodes
 	b.Write(bytes.TrimSuffix(tmp.Bytes(), []byte("\n")))
+}
+
+// plainString reports whether encoding/json, not escaping HTML, writes s
+// unchanged between quotes: valid UTF-8 without control characters, '"',
+// backslash, U+2028 or U+2029.
+func plainString(s string) bool {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == '"' || c == '\\' {
+				return false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
+			return false
+		}
+		i += size
+	}
+	return true
 }
 
 // isJSONNumber reports whether s is a number in JSON syntax.
@@ -278,20 +318,50 @@ func scalarText(v any) (string, bool) {
 }
 
 // scalarKey returns a key that identifies a JSON scalar by type and value,
-// numbers compared by value.
+// numbers compared by exact value.
 func scalarKey(v any) (string, bool) {
 	switch t := v.(type) {
 	case string:
 		return "s:" + t, true
 	case json.Number:
-		if f, err := strconv.ParseFloat(string(t), 64); err == nil {
-			return "n:" + strconv.FormatFloat(f, 'g', -1, 64), true
-		}
-		return "n:" + string(t), true
+		return "n:" + numberKey(string(t)), true
 	case bool:
 		return "b:" + strconv.FormatBool(t), true
 	}
 	return "", false
+}
+
+// numberKey returns a text that two JSON numbers share exactly when their
+// values are equal (1, 1.0, 10e-1; 0 and -0): the significant digits and
+// the power of ten. It never goes through float64, which would merge
+// integers beyond 2^53, nor expands the exponent, which a hostile 1e999999999
+// would make costly. A text that is not a JSON number, or whose exponent
+// is out of range, is its own key.
+func numberKey(s string) string {
+	if !isJSONNumber(s) {
+		return s
+	}
+	sign := ""
+	if s[0] == '-' {
+		sign, s = "-", s[1:]
+	}
+	mant, exp := s, int64(0)
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		e, err := strconv.ParseInt(s[i+1:], 10, 64)
+		if err != nil || e > 1<<60 || e < -(1<<60) {
+			return sign + s
+		}
+		mant, exp = s[:i], e
+	}
+	whole, frac, _ := strings.Cut(mant, ".")
+	digits := strings.TrimLeft(whole+frac, "0")
+	if digits == "" {
+		return "0"
+	}
+	exp -= int64(len(frac))
+	trimmed := strings.TrimRight(digits, "0")
+	exp += int64(len(digits) - len(trimmed))
+	return sign + trimmed + "e" + strconv.FormatInt(exp, 10)
 }
 
 // describeScalar renders a configured scalar (a constant or table value)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tongban/tongban/adapters"
@@ -432,4 +433,49 @@ func TestUnconfiguredOperations(t *testing.T) {
 	if _, _, err := a.EncodeReceipt(nil, &contracts.Receipt{}); err == nil {
 		t.Error("EncodeReceipt without inbound succeeded")
 	}
+}
+
+// TestConcurrentUse: one adapter and one partner side serve many
+// goroutines at once, as the dispatcher's workers use them (run with
+// -race).
+func TestConcurrentUse(t *testing.T) {
+	gw, partner := newPair(t)
+	d := newDistrict(t, partner, mappedjson.ExampleConfig("http://unused.example"))
+	rec := sampleLicense()
+	d.library[rec.LicenseID] = rec
+	a := newAdapter(t, gw, mappedjson.ExampleConfig(d.URL))
+	side, err := mappedjson.NewPartnerSide(partnerID, mappedjson.ExampleConfig(d.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := context.Background()
+			if _, _, _, err := a.DeliverCase(ctx, sampleCase(sm3Of(gw))); err != nil {
+				t.Error(err)
+			}
+			u := sampleUpdates("case-01959245f1f97a3c", sm3Of(gw))[6]
+			if _, _, _, err := a.DeliverStatus(ctx, sampleStatus(i, u)); err != nil {
+				t.Error(err)
+			}
+			if _, _, _, err := a.LookupLicense(ctx, sampleLookup()); err != nil {
+				t.Error(err)
+			}
+			pc, err := side.Call(&contracts.InboundCall{Kind: contracts.InboundStatus, Update: &u})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			got, err := a.DecodeCall(&contracts.NativeCall{Operation: "ztbg", MediaType: pc.MediaType, Body: pc.Body})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			same(t, "status update", got.Update, &u)
+		}()
+	}
+	wg.Wait()
 }

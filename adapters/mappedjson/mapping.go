@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -425,7 +426,7 @@ func (c *compiler) compileTemplate(s string, node *typeNode) (*template, error) 
 		if err != nil {
 			return nil, fmt.Errorf("template: %w", err)
 		}
-		if !x.node.kind.scalar() && (x.filter == nil || !x.filter.scalarOutput()) {
+		if !x.node.kind.scalar() && x.filter == nil {
 			return nil, fmt.Errorf("template: %s is %s; a template needs text", x.src, x.node.kind)
 		}
 		t.parts = append(t.parts, tmplPart{expr: x})
@@ -439,24 +440,35 @@ func (c *compiler) compileTemplate(s string, node *typeNode) (*template, error) 
 // encode renders contract value v (a contract type) as the partner's JSON
 // object. Its errors name the contract field and never quote values.
 func (m *message) encode(v any) (*object, error) {
+	o, _, err := m.encodeSized(v)
+	return o, err
+}
+
+// encodeSized is encode that also returns the length of v's contract
+// JSON, a good guess of the partner JSON's.
+func (m *message) encodeSized(v any) (*object, int, error) {
 	raw, err := json.Marshal(v)
 	if err != nil {
-		return nil, fmt.Errorf("cannot encode the %s: %w", m.node.typeName, err)
+		return nil, 0, fmt.Errorf("cannot encode the %s: %w", m.node.typeName, err)
 	}
-	tree, err := parseJSON(raw, maxRenderDepth)
+	// The gateway's own value, not a partner's: the contract bounds its
+	// arrays and the gateway its size; MaxArrayItems is for what partners
+	// send (a form may well list more than that).
+	tree, err := parseJSONItems(raw, maxRenderDepth, math.MaxInt)
 	if err != nil {
-		return nil, fmt.Errorf("cannot encode the %s: %w", m.node.typeName, err)
+		return nil, 0, fmt.Errorf("cannot encode the %s: %w", m.node.typeName, err)
 	}
-	return m.root.encode(tree, "")
+	o, err := m.root.encode(tree, "")
+	return o, len(raw), err
 }
 
 // encodeBytes renders v as the partner's JSON bytes.
 func (m *message) encodeBytes(v any) ([]byte, error) {
-	o, err := m.encode(v)
+	o, size, err := m.encodeSized(v)
 	if err != nil {
 		return nil, err
 	}
-	return marshalJSON(o)
+	return marshalJSONSize(o, size)
 }
 
 func joinPath(scope string, path []string) string {
@@ -512,9 +524,6 @@ func (m *mapping) encode(scope any, scopePath string) (*object, error) {
 			}
 			if len(arr) == 0 {
 				continue
-			}
-			if len(arr) > MaxArrayItems {
-				return nil, fmt.Errorf("%s has more than %d items", arrPath, MaxArrayItems)
 			}
 			items := make([]any, 0, len(arr))
 			for i, el := range arr {
@@ -680,8 +689,8 @@ func (m *mapping) decode(pv any, ppath string, h *holder) error {
 	}
 	for _, e := range m.entries {
 		v, present := o.get(e.key)
-		if !present || v == nil {
-			continue
+		if !present || blank(v) {
+			continue // absent, null, "" and [] read back as absent
 		}
 		fp := fieldPath(ppath, e.key)
 		switch e.kind {
@@ -748,6 +757,20 @@ func (m *mapping) decode(pv any, ppath string, h *holder) error {
 		}
 	}
 	return nil
+}
+
+// blank reports whether a partner's value reads back as absent: null, ""
+// or an empty array (what many systems write for an empty object).
+func blank(v any) bool {
+	switch t := v.(type) {
+	case nil:
+		return true
+	case string:
+		return t == ""
+	case []any:
+		return len(t) == 0
+	}
+	return false
 }
 
 // typeError marks a decoding failure that is about the JSON type rather

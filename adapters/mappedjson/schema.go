@@ -175,25 +175,3 @@ func (n *typeNode) requiredPaths(prefix string, touched func(string) bool) []str
 	}
 	return out
 }
-
-// leafPaths lists every field of n that holds a value (scalars, raw JSON,
-// arrays of scalars), array elements written as "path[]".
-func (n *typeNode) leafPaths(prefix string) []string {
-	switch n.kind {
-	case kObject:
-		var out []string
-		for _, name := range n.order {
-			p := name
-			if prefix != "" {
-				p = prefix + "." + name
-			}
-			out = append(out, n.fields[name].node.leafPaths(p)...)
-		}
-		return out
-	case kArray:
-		if n.elem.kind == kObject || n.elem.kind == kArray {
-			return n.elem.leafPaths(prefix + "[]")
-		}
-	}
-	return []string{prefix}
-}
