@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/tongban/tongban/contracts"
 )
@@ -172,20 +171,9 @@ func errorBody(b []byte) *contracts.Error {
 	if len(b) == 0 || json.Unmarshal(b, &ce) != nil || ce.Code == "" {
 		return nil
 	}
-	ce.Message = clip(ce.Message, 200)
-	ce.Code = contracts.Code(clip(string(ce.Code), 64))
+	ce.Message = PartnerText(ce.Message, 200)
+	ce.Code = contracts.Code(PartnerCode(string(ce.Code), 64))
 	return &ce
-}
-
-// clip shortens s to at most n bytes, cutting at a rune boundary.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 func classifyErr(err error) *Error {

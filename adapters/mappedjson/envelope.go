@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/tongban/tongban/contracts"
 )
@@ -333,54 +332,6 @@ func (e *envelope) payload(a *answer) (any, error) {
 		return nil, fmt.Errorf("%s is missing", strings.Join(e.data, "."))
 	}
 	return a.data, nil
-}
-
-// safeText makes partner text fit for error messages: valid UTF-8 without
-// control characters, runs that may be identifiers (15 or more ASCII
-// letters and digits) masked with contracts.MaskID, at most n bytes.
-func safeText(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' {
-			return ' '
-		}
-		return r
-	}, s)
-	var b strings.Builder
-	run := 0
-	flush := func(end int) {
-		if run == 0 {
-			return
-		}
-		w := s[end-run : end]
-		if run >= 15 {
-			w = contracts.MaskID(w)
-		}
-		b.WriteString(w)
-		run = 0
-	}
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf && (c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			run++
-			i++
-			continue
-		}
-		flush(i)
-		_, size := utf8.DecodeRuneInString(s[i:])
-		b.WriteString(s[i : i+size])
-		i += size
-	}
-	flush(len(s))
-	out := b.String()
-	if len(out) <= n {
-		return out
-	}
-	cut := n - len("…")
-	for cut > 0 && !utf8.RuneStart(out[cut]) {
-		cut--
-	}
-	return out[:cut] + "…"
 }
 
 // knownCode reports whether c is an error code of the contract.

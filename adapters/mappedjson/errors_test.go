@@ -78,7 +78,7 @@ func TestDeliveryErrors(t *testing.T) {
 		}, permanent: true, status: 400},
 		{name: "envelope retryable code", answer: func(d *district) func(http.ResponseWriter, *adapters.Message, []byte) bool {
 			return signedRaw(d, 200, []byte(`{"code":"5030","msg":"系统繁忙，证件号`+idNumber+`稍后再试"}`), partner)
-		}, status: 200, reason: "partner answered result code 5030: 系统繁忙，证件号3307**********1277稍后再试"},
+		}, status: 200, reason: "partner answered result code 5030: 系统繁忙，证件号***稍后再试"},
 		{name: "envelope retryable numeric code with Retry-After", answer: func(d *district) func(http.ResponseWriter, *adapters.Message, []byte) bool {
 			return func(w http.ResponseWriter, m *adapters.Message, b []byte) bool {
 				w.Header().Set("Retry-After", "30")

@@ -188,24 +188,6 @@ func TestParseZone(t *testing.T) {
 	}
 }
 
-func TestSafeText(t *testing.T) {
-	for in, want := range map[string]string{
-		"证件号11010519491231002X校验失败": "证件号1101**********002X校验失败",
-		"code ABCDEFGHIJKLMNOP":     "code ABCD********MNOP",
-		"short 12345678901234":      "short 12345678901234",
-		"line\nbreak\x00":           "line break ",
-		"bad \xff utf8":             "bad \uFFFD utf8",
-	} {
-		if got := safeText(in, 200); got != want {
-			t.Errorf("safeText(%q) = %q, want %q", in, got, want)
-		}
-	}
-	long := safeText(strings.Repeat("错", 100), 200)
-	if len(long) > 200 || !strings.HasSuffix(long, "…") {
-		t.Errorf("safeText clips to %d bytes: %q", len(long), long)
-	}
-}
-
 // TestExampleConfigCoversEveryField: the example maps every field of every
 // contract message both ways, so every field survives a round trip.
 func TestExampleConfigCoversEveryField(t *testing.T) {

@@ -211,9 +211,9 @@ func (a *Adapter) openAnswer(op *outOp, raw []byte, h http.Header, what string) 
 // retryable when the envelope lists it (honouring Retry-After), else
 // permanent, with the partner's code and message in the reason.
 func (a *Adapter) refusal(env *envelope, ans *answer, h http.Header) *adapters.Error {
-	reason := "partner answered result code " + safeText(ans.code, maxCodeLen)
+	reason := "partner answered result code " + adapters.PartnerCode(ans.code, maxCodeLen)
 	if ans.message != "" {
-		reason += ": " + safeText(ans.message, maxReasonText)
+		reason += ": " + adapters.PartnerText(ans.message, maxReasonText)
 	}
 	if env.isRetryable(ans.code) {
 		e := adapters.Retryable(reason, nil)
@@ -240,9 +240,9 @@ func (op *outOp) fault(status int, h http.Header, body []byte) *adapters.Error {
 	if !errors.As(adapters.ClassifyAnswer(status, h, nil), &e) {
 		return nil
 	}
-	e.Reason += ", result code " + safeText(ans.code, maxCodeLen)
+	e.Reason += ", result code " + adapters.PartnerCode(ans.code, maxCodeLen)
 	if ans.message != "" {
-		e.Reason += ": " + safeText(ans.message, maxReasonText)
+		e.Reason += ": " + adapters.PartnerText(ans.message, maxReasonText)
 	}
 	return e
 }

@@ -208,7 +208,7 @@ func (p *PartnerSide) ReadReceipt(mediaType string, body []byte) (*contracts.Rec
 		return nil, fmt.Errorf("mapped-json partner side: receipt: %w", err)
 	}
 	if !ib.env.isSuccess(ans.code) {
-		return nil, fmt.Errorf("mapped-json partner side: receipt has result code %s, not a success code", safeText(ans.code, maxCodeLen))
+		return nil, fmt.Errorf("mapped-json partner side: receipt has result code %s, not a success code", adapters.PartnerCode(ans.code, maxCodeLen))
 	}
 	data, err := ib.env.payload(ans)
 	if err != nil {

@@ -397,12 +397,12 @@ func (f *fault) retryable(status int) bool {
 // cause.
 func (f *fault) asError(status int, h http.Header, now time.Time) *adapters.Error {
 	retry := f.retryable(status)
-	code := clip(redact(f.code), 64)
+	code := adapters.PartnerCode(f.code, 64)
 	if code == "" {
 		code = "(no faultcode)"
 	}
 	reason := "partner answered SOAP fault " + code
-	if msg := clip(redact(f.text), 200); msg != "" {
+	if msg := adapters.PartnerText(f.text, 200); msg != "" {
 		reason += ": " + msg
 	}
 	e := &adapters.Error{Reason: reason, Status: status, IsPermanent: !retry}
@@ -413,57 +413,10 @@ func (f *fault) asError(status int, h http.Header, now time.Time) *adapters.Erro
 	}
 	if f.detail != nil && f.detail.Code != "" {
 		e.Err = &contracts.Error{
-			Code:      contracts.Code(clip(redact(string(f.detail.Code)), 64)),
-			Message:   clip(redact(f.text), 200),
-			RequestID: clip(redact(f.detail.RequestID), 64),
+			Code:      contracts.Code(adapters.PartnerCode(string(f.detail.Code), 64)),
+			Message:   adapters.PartnerText(f.text, 200),
+			RequestID: adapters.PartnerCode(f.detail.RequestID, 64),
 		}
 	}
 	return e
-}
-
-// redact makes partner text safe to record: control characters become
-// spaces, and every run of 15 or more ASCII letters and digits (which may
-// be a citizen id or a credit code) becomes "***".
-func redact(s string) string {
-	var b strings.Builder
-	run := 0
-	flush := func(end int) {
-		if run >= 15 {
-			b.WriteString("***")
-		} else {
-			b.WriteString(s[end-run : end])
-		}
-		run = 0
-	}
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r < utf8.RuneSelf && (r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			run++
-			i++
-			continue
-		}
-		flush(i)
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b.WriteRune(utf8.RuneError)
-		case r < 0x20 || r == 0x7f:
-			b.WriteByte(' ')
-		default:
-			b.WriteString(s[i : i+size])
-		}
-		i += size
-	}
-	flush(len(s))
-	return b.String()
-}
-
-// clip shortens s to at most n bytes, cutting at a rune boundary.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }

@@ -192,10 +192,10 @@ func (s *PartnerSide) ReadReceipt(mediaType string, body []byte) (*contracts.Rec
 	}
 	if env.isFault() {
 		f := s.proto.parseFault(env.body)
-		e := &contracts.Error{Code: contracts.CodeInternal, Message: clip(redact(f.text), 200)}
+		e := &contracts.Error{Code: contracts.CodeInternal, Message: adapters.PartnerText(f.text, 200)}
 		if f.detail != nil && f.detail.Code != "" {
-			e.Code = contracts.Code(clip(redact(string(f.detail.Code)), 64))
-			e.RequestID = clip(redact(f.detail.RequestID), 64)
+			e.Code = contracts.Code(adapters.PartnerCode(string(f.detail.Code), 64))
+			e.RequestID = adapters.PartnerCode(f.detail.RequestID, 64)
 		}
 		return nil, fmt.Errorf("gateway answered a SOAP fault: %w", e)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"unicode/utf8"
 
 	"github.com/tongban/tongban/adapters"
 	"github.com/tongban/tongban/contracts"
@@ -78,15 +77,4 @@ func parseLookupResponse(raw []byte) (*contracts.LicenseLookupResponse, error) {
 		return nil, errors.New("found is missing")
 	}
 	return &resp, nil
-}
-
-// clip shortens s to at most n bytes, cutting at a rune boundary.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }

@@ -50,7 +50,7 @@ func (PartnerSide) ReadRequest(path, mediaType, _ string, body []byte) (*adapter
 		m.Lookup = &contracts.LicenseLookupRequest{}
 		v = m.Lookup
 	default:
-		return nil, &contracts.FieldError{Code: contracts.CodeNotFound, Message: "no operation at " + clip(path, 100)}
+		return nil, &contracts.FieldError{Code: contracts.CodeNotFound, Message: "no operation at " + adapters.Clip(path, 100)}
 	}
 	if err := adapters.DecodeJSON(body, v); err != nil {
 		return nil, err
