@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -275,6 +277,33 @@ func FuzzReadReceipt(f *testing.F) {
 			if m := quotes(err, body); m != "" {
 				t.Fatalf("failure %q quotes %q from the receipt", err, m)
 			}
+		}
+	})
+}
+
+// FuzzParseTrusted checks the fast parser of the gateway's own JSON
+// against the strict one: on every valid JSON value (without duplicate
+// keys) both read the same tree.
+func FuzzParseTrusted(f *testing.F) {
+	f.Add([]byte(`{"a":[1,2,{"b":"\u003c\u00e9\"x"}],"c":null,"d":true,"e":-1.5e3,"f":{}}`))
+	f.Add([]byte(`["\ud83d\ude00",[],[[]],""]`))
+	f.Add([]byte(`"just a string"`))
+	f.Add([]byte(`{"k\u0026":"v"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want, err := parseJSONItems(data, 64, math.MaxInt)
+		if err != nil {
+			return
+		}
+		var buf bytes.Buffer
+		if json.Compact(&buf, data) != nil {
+			return
+		}
+		got, err := parseTrusted(buf.Bytes(), 64)
+		if err != nil {
+			t.Fatalf("parseTrusted(%q): %v; the strict parser read it", buf.Bytes(), err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("parseTrusted(%q) = %#v, want %#v", buf.Bytes(), got, want)
 		}
 	})
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -454,7 +453,7 @@ func (m *message) encodeSized(v any) (*object, int, error) {
 	// The gateway's own value, not a partner's: the contract bounds its
 	// arrays and the gateway its size; MaxArrayItems is for what partners
 	// send (a form may well list more than that).
-	tree, err := parseJSONItems(raw, maxRenderDepth, math.MaxInt)
+	tree, err := parseTrusted(raw, maxRenderDepth)
 	if err != nil {
 		return nil, 0, fmt.Errorf("cannot encode the %s: %w", m.node.typeName, err)
 	}
