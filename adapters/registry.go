@@ -76,6 +76,19 @@ func (p Params) WithDefaults() (Params, error) {
 // p.Config and fails with an error naming the offending field.
 type Factory func(Params) (Adapter, error)
 
+// FactoryOf makes a Factory of a style's constructor, which returns its
+// concrete adapter type; a failed constructor's nil pointer does not become
+// a non-nil Adapter.
+func FactoryOf[T Adapter](newAdapter func(Params) (T, error)) Factory {
+	return func(p Params) (Adapter, error) {
+		a, err := newAdapter(p)
+		if err != nil {
+			return nil, err
+		}
+		return a, nil
+	}
+}
+
 // Style is an adapter style as registered: its name (what a partner
 // entry's adapter field says), a one-line summary, the capabilities its
 // adapters can have, and the factory that builds one for a partner.

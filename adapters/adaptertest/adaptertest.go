@@ -224,7 +224,7 @@ func testCaseRoundTrip(t *testing.T, s Setup) {
 	if len(got) != 1 {
 		t.Fatalf("the partner holds %d cases, want 1", len(got))
 	}
-	same(t, "case delivery", &got[0], d)
+	Same(t, "case delivery", &got[0], d)
 }
 
 func testStatusRoundTrip(t *testing.T, s Setup) {
@@ -241,7 +241,7 @@ func testStatusRoundTrip(t *testing.T, s Setup) {
 		if len(got) != i+1 {
 			t.Fatalf("the partner holds %d status deliveries, want %d", len(got), i+1)
 		}
-		same(t, "status delivery "+string(u.State), &got[i], d)
+		Same(t, "status delivery "+string(u.State), &got[i], d)
 	}
 }
 
@@ -264,7 +264,7 @@ func testUsageRoundTrip(t *testing.T, s Setup) {
 		if len(got) != i+1 {
 			t.Fatalf("the partner holds %d usage records, want %d", len(got), i+1)
 		}
-		same(t, "usage record delivery", &got[i], d)
+		Same(t, "usage record delivery", &got[i], d)
 	}
 }
 
@@ -298,7 +298,7 @@ func testLookupRoundTrip(t *testing.T, s Setup) {
 			t.Fatalf("%s: not found", role)
 		}
 		if q.LicenseID != "" {
-			same(t, "license "+string(role), resp.License, &rec)
+			Same(t, "license "+string(role), resp.License, &rec)
 		}
 	}
 	q := &contracts.LicenseLookupRequest{ExchangeID: uuid(8999),
@@ -525,7 +525,7 @@ func testCallbacks(t *testing.T, s Setup) {
 	if len(reports) != 1 || len(decoded) != 1 {
 		t.Fatalf("partner reported %d updates, the gateway stand-in read %d; want 1 each", len(reports), len(decoded))
 	}
-	same(t, "status callback", &decoded[0], &reports[0])
+	Same(t, "status callback", &decoded[0], &reports[0])
 
 	side, err := partnersim.StyleSide(s.Style, PartnerID, s.Config("http://partner.invalid"))
 	if err != nil {
@@ -540,7 +540,7 @@ func testCallbacks(t *testing.T, s Setup) {
 	if err != nil {
 		t.Fatalf("DecodeCall of a concluded update with documents: %v", err)
 	}
-	same(t, "concluded update", got.Update, &u)
+	Same(t, "concluded update", got.Update, &u)
 }
 
 func trimQuotes(s string) string {
@@ -583,9 +583,10 @@ func classified(t *testing.T, err error) *adapters.Error {
 	return e
 }
 
-// same fails t unless got and want are equal once normalised: times as
-// instants, JSON values by meaning.
-func same(t *testing.T, what string, got, want any) {
+// Same fails t unless got and want, contract values, are equal once
+// normalised: times as instants, JSON values by meaning. Style tests use it
+// for their own round trips.
+func Same(t testing.TB, what string, got, want any) {
 	t.Helper()
 	g, w := normalize(got), normalize(want)
 	if !reflect.DeepEqual(g, w) {

@@ -60,13 +60,7 @@ func init() {
 		Name:         Name,
 		Summary:      "the partner pulls its deliveries from a mailbox at the gateway (long polling, signed acknowledgements); for one-way network boundaries",
 		Capabilities: []adapters.Capability{adapters.CapPull},
-		Factory: func(p adapters.Params) (adapters.Adapter, error) {
-			a, err := New(p)
-			if err != nil {
-				return nil, err
-			}
-			return a, nil
-		},
+		Factory:      adapters.FactoryOf(New),
 	})
 }
 

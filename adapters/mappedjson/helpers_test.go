@@ -1,24 +1,22 @@
 package mappedjson_test
 
 import (
-	"bytes"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"net/http/httptest"
-	"reflect"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tongban/tongban/adapters"
+	"github.com/tongban/tongban/adapters/adaptertest"
 	"github.com/tongban/tongban/adapters/mappedjson"
 	"github.com/tongban/tongban/contracts"
-	"github.com/tongban/tongban/signing"
+	"github.com/tongban/tongban/signing/signingtest"
 )
 
 const (
@@ -26,56 +24,19 @@ const (
 	gatewayCaller = "gateway"
 )
 
-// testCrypto implements adapters.Crypto with real SM2 keys: its own key
-// for Sign, and a table of other parties' public keys for VerifyBody.
-type testCrypto struct {
-	key   *signing.PrivateKey
-	keyID string
+// testCrypto is a real SM2 party: its own key for Sign, and the keys of
+// the parties it trusts for VerifyBody.
+type testCrypto = signingtest.Party
 
-	mu    sync.RWMutex
-	table map[string]map[string]*signing.PublicKey // caller → key id → key
-}
-
-func newTestCrypto(t testing.TB, keyID string) *testCrypto {
-	t.Helper()
-	k, err := signing.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCrypto{key: k, keyID: keyID, table: map[string]map[string]*signing.PublicKey{}}
-}
-
-func (c *testCrypto) Sign(body []byte) ([]byte, error) { return signing.Default.Sign(c.key, body) }
-func (c *testCrypto) KeyID() string                    { return c.keyID }
-func (c *testCrypto) SM3Hex(body []byte) string        { return hex.EncodeToString(signing.Default.SM3(body)) }
-
-func (c *testCrypto) VerifyBody(caller, keyID string, body, sig []byte) error {
-	c.mu.RLock()
-	pub := c.table[caller][keyID]
-	c.mu.RUnlock()
-	if pub == nil {
-		return fmt.Errorf("key %q is not registered for %q", keyID, caller)
-	}
-	return signing.Verify(pub, body, sig)
-}
-
-// trust registers other's key for caller.
-func (c *testCrypto) trust(caller string, other *testCrypto) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.table[caller] == nil {
-		c.table[caller] = map[string]*signing.PublicKey{}
-	}
-	c.table[caller][other.keyID] = other.key.Public()
-}
+func newTestCrypto(t testing.TB, keyID string) *testCrypto { return signingtest.New(t, keyID) }
 
 // newPair returns the gateway's and the partner's crypto, each trusting
 // the other.
 func newPair(t testing.TB) (gw, partner *testCrypto) {
 	gw = newTestCrypto(t, "gateway-2026")
 	partner = newTestCrypto(t, partnerID)
-	gw.trust(partnerID, partner)
-	partner.trust(gatewayCaller, gw)
+	gw.Trust(partnerID, partner)
+	partner.Trust(gatewayCaller, gw)
 	return gw, partner
 }
 
@@ -253,49 +214,9 @@ func at(cfg map[string]any, keys ...string) map[string]any {
 	return cur
 }
 
-// same fails t unless got and want are equal once normalised: times as
-// instants, JSON values by meaning.
-func same(t testing.TB, what string, got, want any) {
-	t.Helper()
-	g, w := normalize(got), normalize(want)
-	if !reflect.DeepEqual(g, w) {
-		gb, _ := json.MarshalIndent(g, "", " ")
-		wb, _ := json.MarshalIndent(w, "", " ")
-		t.Errorf("%s did not survive the round trip:\ngot  %s\nwant %s", what, gb, wb)
-	}
-}
-
-func normalize(v any) any {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err.Error()
-	}
-	var out any
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(&out); err != nil {
-		return err.Error()
-	}
-	return utcTimes(out)
-}
-
-func utcTimes(x any) any {
-	switch v := x.(type) {
-	case map[string]any:
-		for k, e := range v {
-			v[k] = utcTimes(e)
-		}
-	case []any:
-		for i, e := range v {
-			v[i] = utcTimes(e)
-		}
-	case string:
-		if tm, err := time.Parse(time.RFC3339Nano, v); err == nil && len(v) >= 20 {
-			return tm.UTC().Format(time.RFC3339Nano)
-		}
-	}
-	return x
-}
+// same is adaptertest.Same: equal once times are instants and JSON values
+// compared by meaning.
+var same = adaptertest.Same
 
 // asError returns err as an *adapters.Error or fails the test.
 func asError(t testing.TB, err error) *adapters.Error {

@@ -50,7 +50,7 @@ func TestDeliverCaseRoundTrip(t *testing.T) {
 	want := contracts.Ack{ExchangeID: c.ExchangeID, DeliveryID: c.DeliveryID, PartnerCaseNo: "WC-2026-000042",
 		AcknowledgedAt: fixedNow, BodySM3: gw.SM3Hex(reqs[0].body), KeyID: partnerID}
 	same(t, "ack", ack, &want)
-	if err := signing.Verify(partner.key.Public(), raw, sig); err != nil {
+	if err := signing.Verify(partner.Key.Public(), raw, sig); err != nil {
 		t.Errorf("returned signature does not verify over raw with the partner's key: %v", err)
 	}
 	if !strings.Contains(string(raw), `"bjbh":"WC-2026-000042"`) {
@@ -169,7 +169,7 @@ func TestLookupRoundTrip(t *testing.T) {
 	}
 	same(t, "lookup request", d.messages()[0].Lookup, q)
 	same(t, "lookup answer", resp, &contracts.LicenseLookupResponse{ExchangeID: q.ExchangeID, Found: true, License: &rec})
-	if err := signing.Verify(partner.key.Public(), raw, sig); err != nil {
+	if err := signing.Verify(partner.Key.Public(), raw, sig); err != nil {
 		t.Errorf("returned signature does not verify: %v", err)
 	}
 

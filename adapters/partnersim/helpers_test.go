@@ -3,21 +3,19 @@ package partnersim_test
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tongban/tongban/adapters/partnersim"
 	"github.com/tongban/tongban/contracts"
-	"github.com/tongban/tongban/signing"
+	"github.com/tongban/tongban/signing/signingtest"
 )
 
 const (
@@ -25,55 +23,19 @@ const (
 	token     = "tok-330702"
 )
 
-// testCrypto implements adapters.Crypto with real SM2 keys: its own key
-// for Sign, and a table of other parties' public keys for VerifyBody.
-type testCrypto struct {
-	key   *signing.PrivateKey
-	keyID string
+// testCrypto is a real SM2 party: its own key for Sign, and the keys of
+// the parties it trusts for VerifyBody.
+type testCrypto = signingtest.Party
 
-	mu    sync.RWMutex
-	table map[string]map[string]*signing.PublicKey // caller → key id → key
-}
-
-func newTestCrypto(t testing.TB, keyID string) *testCrypto {
-	t.Helper()
-	k, err := signing.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCrypto{key: k, keyID: keyID, table: map[string]map[string]*signing.PublicKey{}}
-}
-
-func (c *testCrypto) Sign(body []byte) ([]byte, error) { return signing.Default.Sign(c.key, body) }
-func (c *testCrypto) KeyID() string                    { return c.keyID }
-func (c *testCrypto) SM3Hex(body []byte) string        { return hex.EncodeToString(signing.Default.SM3(body)) }
-
-func (c *testCrypto) VerifyBody(caller, keyID string, body, sig []byte) error {
-	c.mu.RLock()
-	pub := c.table[caller][keyID]
-	c.mu.RUnlock()
-	if pub == nil {
-		return fmt.Errorf("key %q is not registered for %q", keyID, caller)
-	}
-	return signing.Verify(pub, body, sig)
-}
-
-func (c *testCrypto) trust(caller string, other *testCrypto) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.table[caller] == nil {
-		c.table[caller] = map[string]*signing.PublicKey{}
-	}
-	c.table[caller][other.keyID] = other.key.Public()
-}
+func newTestCrypto(t testing.TB, keyID string) *testCrypto { return signingtest.New(t, keyID) }
 
 // newPair returns the gateway's and the partner's crypto, each trusting
 // the other.
 func newPair(t testing.TB) (gw, partner *testCrypto) {
 	gw = newTestCrypto(t, "gateway-2026")
 	partner = newTestCrypto(t, partnerID)
-	gw.trust(partnerID, partner)
-	partner.trust(partnersim.GatewayCaller, gw)
+	gw.Trust(partnerID, partner)
+	partner.Trust(partnersim.GatewayCaller, gw)
 	return gw, partner
 }
 

@@ -61,13 +61,7 @@ func init() {
 			adapters.CapCaseDelivery, adapters.CapStatusDelivery, adapters.CapInbound,
 			adapters.CapLicenseLookup, adapters.CapUsageRecords,
 		},
-		Factory: func(p adapters.Params) (adapters.Adapter, error) {
-			a, err := New(p)
-			if err != nil {
-				return nil, err
-			}
-			return a, nil
-		},
+		Factory: adapters.FactoryOf(New),
 	})
 }
 

@@ -74,7 +74,7 @@ func TestLookupThroughSim(t *testing.T) {
 			if err := json.Unmarshal(raw, &fromRaw); err != nil || !reflect.DeepEqual(&fromRaw, resp) {
 				t.Errorf("raw %s does not hold the returned answer (%v)", raw, err)
 			}
-			if err := signing.Verify(partner.key.Public(), raw, sig); err != nil {
+			if err := signing.Verify(partner.Key.Public(), raw, sig); err != nil {
 				t.Errorf("returned signature does not verify over raw: %v", err)
 			}
 			if n := sim.Lookups(); n != i+1 {
@@ -126,7 +126,7 @@ func TestLookupRequestHeaders(t *testing.T) {
 		t.Fatal("no bearer token")
 	}
 	if _, err := signing.ParseToken(tok, func(string, string) (*signing.PublicKey, error) {
-		return gw.key.Public(), nil
+		return gw.Key.Public(), nil
 	}, signing.TokenPolicy{Audience: partnerID}); err != nil {
 		t.Errorf("token does not verify for audience %s: %v", partnerID, err)
 	}
@@ -376,7 +376,7 @@ func TestDeliverUsageThroughSim(t *testing.T) {
 	if !reflect.DeepEqual(*ack, want) {
 		t.Errorf("ack = %+v, want %+v", *ack, want)
 	}
-	if err := signing.Verify(partner.key.Public(), raw, sig); err != nil {
+	if err := signing.Verify(partner.Key.Public(), raw, sig); err != nil {
 		t.Errorf("returned signature does not verify: %v", err)
 	}
 	// A repeat is the same exchange: the same answer, one record kept.

@@ -92,13 +92,7 @@ func init() {
 		Capabilities: []adapters.Capability{
 			adapters.CapCaseDelivery, adapters.CapStatusDelivery, adapters.CapLicenseLookup, adapters.CapUsageRecords,
 		},
-		Factory: func(p adapters.Params) (adapters.Adapter, error) {
-			a, err := New(p)
-			if err != nil {
-				return nil, err
-			}
-			return a, nil
-		},
+		Factory: adapters.FactoryOf(New),
 	})
 }
 

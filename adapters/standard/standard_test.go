@@ -60,7 +60,7 @@ func TestDeliverCaseRoundTrip(t *testing.T) {
 	if err := json.Unmarshal(raw, &fromRaw); err != nil || !reflect.DeepEqual(fromRaw, *ack) {
 		t.Errorf("raw %s does not hold the returned ack (%v)", raw, err)
 	}
-	if err := signing.Verify(partner.key.Public(), raw, sig); err != nil {
+	if err := signing.Verify(partner.Key.Public(), raw, sig); err != nil {
 		t.Errorf("returned signature does not verify over raw with the partner's key: %v", err)
 	}
 }
@@ -82,7 +82,7 @@ func TestDeliverStatusRoundTrip(t *testing.T) {
 	if ack.ExchangeID != d.ExchangeID || ack.PartnerCaseNo != "" || ack.DeliveryID != d.DeliveryID {
 		t.Errorf("ack = %+v", ack)
 	}
-	if err := signing.Verify(partner.key.Public(), raw, sig); err != nil {
+	if err := signing.Verify(partner.Key.Public(), raw, sig); err != nil {
 		t.Errorf("returned signature does not verify: %v", err)
 	}
 }
@@ -130,7 +130,7 @@ func TestRequestHeadersAndPaths(t *testing.T) {
 			t.Fatalf("request %d: no bearer token", i)
 		}
 		vt, err := signing.ParseToken(tok, func(kid, iss string) (*signing.PublicKey, error) {
-			return gw.key.Public(), nil
+			return gw.Key.Public(), nil
 		}, signing.TokenPolicy{Audience: partnerID})
 		if err != nil || vt.KeyID != gw.KeyID() {
 			t.Errorf("request %d: token does not verify for audience %s: %v", i, partnerID, err)
@@ -148,7 +148,7 @@ func TestSimRejectsBadGatewaySignature(t *testing.T) {
 	gw, partner := newPair(t)
 	sim, srv := newSim(t, partner, partnersim.Faults{})
 	rogue := newTestCrypto(t, gw.KeyID()) // another key under the gateway's key id
-	rogue.trust(partnerID, partner)
+	rogue.Trust(partnerID, partner)
 	a := newAdapter(t, rogue, srv.URL, "", 0)
 
 	_, _, _, err := a.DeliverCase(context.Background(), sampleCase(time.UTC))
