@@ -350,7 +350,9 @@ func printDemoHelp(w io.Writer, dir, addr, example, licExample string) {
 	}
 	fmt.Fprintf(w, `
 Tongban demo gateway on http://%[1]s (gateway id %[4]s). Dev keys in %[2]s/keys.
-A sample case from 320404 to 330702 is running now; watch the log.
+Sample cases from 320404 to 320402 (standard), 330702 (mapped-json), 371523 (soap)
+and 610102 (mailbox: it pulls) are running now; watch the log. Each district's
+partner entry is in %[2]s/config.yaml; "%[5]s adapters" lists the styles.
 
 Submit the example case as district 320404:
 
