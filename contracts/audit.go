@@ -67,10 +67,16 @@ type EvidenceRecord struct {
 	BodySM3 string `json:"body_sm3,omitempty"`
 	// Detail holds event-specific facts (a JSON object).
 	Detail json.RawMessage `json:"detail,omitempty"`
+	// CasePrevHash is the Hash of the previous record of the same case,
+	// absent for a case's first record and for records of no case: a
+	// case's records form a chain of their own inside the log, so an
+	// evidence bundle proves them without the records between them.
+	CasePrevHash string `json:"case_prev_hash,omitempty"`
 	// PrevHash is the previous record's Hash (64 zeros for the first).
 	PrevHash string `json:"prev_hash"`
-	// Hash is the lowercase hex SM3 chain hash of this record over
-	// PrevHash and the record's canonical form (see package signing).
+	// Hash is the lowercase hex SM3 digest of the record's canonical form
+	// (Canonical), which holds PrevHash: each record commits to the whole
+	// log before it.
 	Hash string `json:"hash"`
 }
 
@@ -154,8 +160,10 @@ type TraceEntry struct {
 	LatencyMS int64 `json:"latency_ms,omitempty"`
 	// KeyID is the key that signed the step's body.
 	KeyID string `json:"key_id,omitempty"`
-	// SignatureValid reports whether the body's signature verified now,
-	// against the key registered then; absent when the step has no
+	// SignatureValid reports whether the step's signed body (a submission
+	// or status update as received, or a partner's acknowledgement) still
+	// has the SM3 the evidence log recorded and its signature verifies
+	// now with the signer's registered key; absent when the step has no
 	// signed body.
 	SignatureValid *bool `json:"signature_valid,omitempty"`
 	// TraceID is the W3C trace id.

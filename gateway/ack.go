@@ -20,34 +20,40 @@ import (
 // and recordAck returns ErrStale. A mailbox acknowledgement (outOfBand
 // true) is taken whatever the lease, unless the delivery is already
 // delivered or cancelled (ErrStale). A delivery of no case is marked
-// alone; it cannot be acknowledged out of band.
-func recordAck(ctx context.Context, store Store, now time.Time, del *Delivery, ack *contracts.Ack, raw, sig []byte, outOfBand bool) error {
+// alone; it cannot be acknowledged out of band. The evidence record of the
+// acknowledged attempt (latency as measured, sm3 digesting the
+// acknowledgement's bytes) is written in the same write.
+func recordAck(ctx context.Context, store Store, evl attemptLog, now time.Time, del *Delivery, ack *contracts.Ack, raw, sig []byte, outOfBand bool, latency time.Duration) error {
 	del.State, del.DeliveredAt = contracts.TransportStateDelivered, now
 	del.Ack, del.AckBody, del.AckSig = ack, raw, sig // LastError keeps the last failure, for operators
 	if del.CaseID == "" {
 		if outOfBand {
 			return errors.New("gateway: a delivery of no case is acknowledged only by an attempt")
 		}
-		return store.MarkDelivered(ctx, del)
+		return store.MarkDelivered(ctx, del, evl.record(del, now, "delivered", latency, "")...)
 	}
 	for range maxStaleRetries {
 		c, err := store.GetCase(ctx, del.CaseID)
 		if err != nil {
 			return err
 		}
-		var st *Status
+		var (
+			st        *Status
+			caseState contracts.CaseState
+		)
 		if del.Kind == contracts.DeliveryKindCase && ack != nil {
 			if ack.PartnerCaseNo != "" {
 				c.OwnerCaseNo = ack.PartnerCaseNo
 			}
 			if c.State == contracts.CaseStateReceived {
-				c.State = contracts.CaseStateForwarded
+				c.State, caseState = contracts.CaseStateForwarded, contracts.CaseStateForwarded
 				st = &Status{CaseID: c.ID, State: c.State, At: now, ExchangeID: del.ExchangeID, ReportedBy: del.Partner,
 					Note: "acknowledged by owner as " + ack.PartnerCaseNo}
 			}
 		}
 		c.UpdatedAt = now
-		err = store.UpdateCase(ctx, Change{Case: c, Status: st, Delivered: del, OutOfBand: outOfBand})
+		ev := evl.record(del, now, "delivered", latency, caseState)
+		err = store.UpdateCase(ctx, Change{Case: c, Status: st, Delivered: del, OutOfBand: outOfBand, Evidence: ev})
 		if !errors.Is(err, ErrStale) {
 			return err
 		}

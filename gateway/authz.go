@@ -31,6 +31,8 @@ const (
 	ActListUsage    Action = "list_usage"
 	ActPullMailbox  Action = "pull_mailbox"
 	ActCallNative   Action = "call_native"
+	ActAudit        Action = "audit"
+	ActVerifyChain  Action = "verify_chain"
 )
 
 // Authorize decides, deny by default, whether p may do act. For case
@@ -48,7 +50,9 @@ const (
 //     records it may see, see Service.ListUsage);
 //   - pull_mailbox: role partner with a mailbox (a partner whose adapter
 //     pulls);
-//   - call_native: role partner whose adapter translates its own format.
+//   - call_native: role partner whose adapter translates its own format;
+//   - audit (search, trace, export evidence): role auditor;
+//   - verify_chain: role auditor or operator.
 //
 // A caller with no business with a case gets not_found rather than
 // forbidden, so it cannot learn which case ids exist.
@@ -112,6 +116,16 @@ func Authorize(p Principal, act Action, c *Case, region string) error {
 			return nil
 		}
 		return failf(contracts.CodeForbidden, "caller %s calls in the standard contract (POST /v1/cases, /v1/cases/{case_id}/status)", p.ID())
+	case ActAudit:
+		if has(contracts.RoleAuditor) {
+			return nil
+		}
+		return failf(contracts.CodeForbidden, "only auditors read the evidence log")
+	case ActVerifyChain:
+		if has(contracts.RoleAuditor) || has(contracts.RoleOperator) {
+			return nil
+		}
+		return failf(contracts.CodeForbidden, "only auditors and operators verify the evidence log")
 	}
 	return failf(contracts.CodeForbidden, "action not allowed")
 }

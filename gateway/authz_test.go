@@ -65,6 +65,15 @@ func TestAuthorize(t *testing.T) {
 		{win, ActListUsage, nil, "", ok},
 		{zl, ActListUsage, nil, "", ok},
 		{op, ActListUsage, nil, "", forbidden},
+		// audit: auditors; chain verification: auditors and operators
+		{aud, ActAudit, nil, "", ok},
+		{op, ActAudit, nil, "", forbidden},
+		{zl, ActAudit, nil, "", forbidden},
+		{win, ActAudit, nil, "", forbidden},
+		{aud, ActVerifyChain, nil, "", ok},
+		{op, ActVerifyChain, nil, "", ok},
+		{zl, ActVerifyChain, nil, "", forbidden},
+		{win, ActVerifyChain, nil, "", forbidden},
 		// unknown action: denied
 		{op, Action("drop_tables"), nil, "", forbidden},
 	}

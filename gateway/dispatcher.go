@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tongban/tongban/contracts"
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // Dispatcher drains the outbox: it claims due deliveries, hands each to its
@@ -29,7 +30,13 @@ type Dispatcher struct {
 	mu   sync.Mutex
 	rnd  *rand.Rand
 	wake chan struct{}
+
+	health partnerHealth
 }
+
+// PartnerStates returns what the dispatcher saw of each partner it
+// delivers to (see PartnerState), sorted by partner id.
+func (d *Dispatcher) PartnerStates() []PartnerState { return d.health.states(d.dir) }
 
 // DispatcherOptions tune the dispatcher; zero values take the defaults.
 type DispatcherOptions struct {
@@ -39,6 +46,12 @@ type DispatcherOptions struct {
 	Poll    time.Duration // longest idle sleep; default 1s
 	Floor   time.Duration // shortest idle sleep; default 20ms
 	Seed    uint64        // jitter seed; 0 = random
+	// SM3 digests acknowledgements for their evidence records (lowercase
+	// hex); nil leaves the digest out (the signature is kept either way).
+	SM3 func([]byte) string
+	// NoEvidence writes no evidence records of attempts; see
+	// ServiceOptions.NoEvidence.
+	NoEvidence bool
 }
 
 // NewDispatcher returns a dispatcher; call Run, or RunOnce in tests.
@@ -168,7 +181,14 @@ func (d *Dispatcher) attempt(ctx context.Context, del *Delivery) {
 		d.fail(ctx, del, nil, fmt.Errorf("partner %s is not configured for delivery", del.Partner), true, 0)
 		return
 	}
-	actx, cancel := context.WithTimeout(ctx, max(p.Timeout, time.Second)*3)
+	// The attempt continues the trace of the request that created the
+	// delivery; the adapter propagates it to the partner.
+	sctx, span := startSpan(withTraceParent(ctx, del.TraceParent), "deliver "+string(del.Kind),
+		attribute.String("tongban.partner", del.Partner), attribute.String("tongban.delivery_id", del.ID),
+		attribute.Int("tongban.attempt", del.Attempts+1))
+	var spanErr error
+	defer func() { endSpan(span, spanErr) }()
+	actx, cancel := context.WithTimeout(sctx, max(p.Timeout, time.Second)*3)
 	defer cancel()
 	start := d.clock.Now()
 	var (
@@ -200,6 +220,8 @@ func (d *Dispatcher) attempt(ctx context.Context, del *Delivery) {
 		d.fail(ctx, del, p, fmt.Errorf("delivery kind %q is not supported", del.Kind), true, 0)
 		return
 	}
+	latency := d.clock.Now().Sub(start)
+	spanErr = err
 	if err != nil {
 		var perm interface{ Permanent() bool }
 		var ra interface{ RetryAfter() time.Duration }
@@ -207,25 +229,33 @@ func (d *Dispatcher) attempt(ctx context.Context, del *Delivery) {
 		if errors.As(err, &ra) {
 			after = ra.RetryAfter()
 		}
-		d.fail(ctx, del, p, err, errors.As(err, &perm) && perm.Permanent(), after)
+		d.failAfter(sctx, del, p, err, errors.As(err, &perm) && perm.Permanent(), after, latency)
 		return
 	}
-	d.delivered(ctx, del, ack, raw, sig)
-	d.log.Info("delivered", "delivery_id", del.ID, "case_id", del.CaseID, "kind", del.Kind, "partner", del.Partner,
-		"attempt", del.Attempts, "latency_ms", d.clock.Now().Sub(start).Milliseconds())
+	d.delivered(sctx, del, ack, raw, sig, latency)
+	d.log.InfoContext(sctx, "delivered", "delivery_id", del.ID, "case_id", del.CaseID, "kind", del.Kind, "partner", del.Partner,
+		"attempt", del.Attempts, "latency_ms", latency.Milliseconds())
 }
 
 // delivered records the acknowledgement of an attempt.
-func (d *Dispatcher) delivered(ctx context.Context, del *Delivery, ack *contracts.Ack, raw, sig []byte) {
+func (d *Dispatcher) delivered(ctx context.Context, del *Delivery, ack *contracts.Ack, raw, sig []byte, latency time.Duration) {
 	del.Attempts++
-	if err := recordAck(ctx, d.store, d.clock.Now().UTC(), del, ack, raw, sig, false); err != nil && !errors.Is(err, ErrStale) {
+	d.health.note(del.Partner, d.clock.Now(), "")
+	recordAttempt(ctx, del, string(contracts.TransportStateDelivered), latency)
+	if err := recordAck(ctx, d.store, attemptLog{sm3: d.opt.SM3, off: d.opt.NoEvidence}, d.clock.Now().UTC(), del, ack, raw, sig, false, latency); err != nil && !errors.Is(err, ErrStale) {
 		d.log.Error("recording acknowledgement failed", "delivery_id", del.ID, "err", err)
 	}
 }
 
-// fail records a failed attempt: dead letter when permanent or when the
-// policy is exhausted, else retry_wait with backoff.
+// fail records a failed attempt that did not reach the partner.
 func (d *Dispatcher) fail(ctx context.Context, del *Delivery, p *Partner, cause error, permanent bool, after time.Duration) {
+	d.failAfter(ctx, del, p, cause, permanent, after, 0)
+}
+
+// failAfter records a failed attempt that took latency: dead letter when
+// permanent or when the policy is exhausted, else retry_wait with
+// backoff; its evidence record goes in the same write.
+func (d *Dispatcher) failAfter(ctx context.Context, del *Delivery, p *Partner, cause error, permanent bool, after, latency time.Duration) {
 	now := d.clock.Now().UTC()
 	del.Attempts++
 	del.LastError = reason(cause)
@@ -247,7 +277,12 @@ func (d *Dispatcher) fail(ctx context.Context, del *Delivery, p *Partner, cause 
 		del.State = contracts.TransportStateRetryWait
 		del.NextAt = now.Add(max(d.Backoff(policy, del.Attempts), after))
 	}
-	if err := d.store.SaveAttempt(ctx, del); err != nil && !errors.Is(err, ErrStale) {
+	if p != nil {
+		d.health.note(del.Partner, now, del.LastError)
+	}
+	recordAttempt(ctx, del, string(del.State), latency)
+	ev := attemptLog{sm3: d.opt.SM3, off: d.opt.NoEvidence}.record(del, now, string(del.State), latency, "")
+	if err := d.store.SaveAttempt(ctx, del, ev...); err != nil && !errors.Is(err, ErrStale) {
 		d.log.Error("recording attempt failed", "delivery_id", del.ID, "err", err)
 	}
 	d.log.Warn("delivery attempt failed", "delivery_id", del.ID, "case_id", del.CaseID, "partner", del.Partner,

@@ -59,23 +59,23 @@ type verification struct {
 // code, and the error is returned.
 func (s *Service) VerifyLicense(ctx context.Context, in Inbound) (*Signed, error) {
 	var req contracts.LicenseVerifyRequest
-	if err := s.checkVerifyBody(in, &req); err != nil {
-		return nil, s.refuse(ctx, in.Caller, &req, err)
+	if err := s.checkVerifyBody(ctx, in, &req); err != nil {
+		return nil, s.refuse(ctx, in, &req, err)
 	}
 	if err := req.Validate(); err != nil {
-		return nil, s.refuse(ctx, in.Caller, &req, fromField(err))
+		return nil, s.refuse(ctx, in, &req, fromField(err))
 	}
 	if err := Authorize(in.Caller, ActVerify, nil, ""); err != nil {
-		return nil, s.refuse(ctx, in.Caller, &req, err)
+		return nil, s.refuse(ctx, in, &req, err)
 	}
 	v, err := s.verifyOne(ctx, in.Caller, &req)
 	if err != nil {
 		if ge := (*Error)(nil); errors.As(err, &ge) && ge.Code != contracts.CodeInternal {
-			return nil, s.refuse(ctx, in.Caller, &req, err)
+			return nil, s.refuse(ctx, in, &req, err)
 		}
 		return nil, err
 	}
-	if err := s.storeUsage(ctx, []*verification{v}); err != nil {
+	if err := s.storeUsage(ctx, in, []*verification{v}); err != nil {
 		return nil, err
 	}
 	return s.signJSON(v.result)
@@ -91,14 +91,14 @@ func (s *Service) VerifyLicense(ctx context.Context, in Inbound) (*Signed, error
 // order.
 func (s *Service) VerifyLicenseBatch(ctx context.Context, in Inbound) (*Signed, error) {
 	var b contracts.BatchVerifyRequest
-	if err := s.checkVerifyBody(in, &b); err != nil {
-		return nil, s.refuse(ctx, in.Caller, &contracts.LicenseVerifyRequest{Purpose: b.Purpose, CaseID: b.CaseID}, err)
+	if err := s.checkVerifyBody(ctx, in, &b); err != nil {
+		return nil, s.refuse(ctx, in, &contracts.LicenseVerifyRequest{Purpose: b.Purpose, CaseID: b.CaseID}, err)
 	}
 	if err := b.Validate(); err != nil {
-		return nil, s.refuse(ctx, in.Caller, &contracts.LicenseVerifyRequest{Purpose: b.Purpose, CaseID: b.CaseID}, fromField(err))
+		return nil, s.refuse(ctx, in, &contracts.LicenseVerifyRequest{Purpose: b.Purpose, CaseID: b.CaseID}, fromField(err))
 	}
 	if err := Authorize(in.Caller, ActVerify, nil, ""); err != nil {
-		return nil, s.refuse(ctx, in.Caller, &contracts.LicenseVerifyRequest{Purpose: b.Purpose, CaseID: b.CaseID}, err)
+		return nil, s.refuse(ctx, in, &contracts.LicenseVerifyRequest{Purpose: b.Purpose, CaseID: b.CaseID}, err)
 	}
 	out := contracts.BatchVerifyResult{Results: make([]contracts.BatchItemResult, len(b.Items))}
 	vs := make([]*verification, len(b.Items))
@@ -136,7 +136,7 @@ func (s *Service) VerifyLicenseBatch(ctx context.Context, in Inbound) (*Signed, 
 		}
 		out.Results[i].Error = &contracts.Error{Code: ge.Code, Message: ge.Message}
 	}
-	if err := s.storeUsage(ctx, vs); err != nil {
+	if err := s.storeUsage(ctx, in, vs); err != nil {
 		return nil, err
 	}
 	for i, v := range vs {
@@ -151,8 +151,8 @@ func (s *Service) VerifyLicenseBatch(ctx context.Context, in Inbound) (*Signed, 
 
 // checkVerifyBody checks the signature of a verification request and
 // decodes it strictly into v.
-func (s *Service) checkVerifyBody(in Inbound, v any) error {
-	if err := s.verify(in); err != nil {
+func (s *Service) checkVerifyBody(ctx context.Context, in Inbound, v any) error {
+	if err := s.verify(ctx, in); err != nil {
 		return err
 	}
 	return decodeStrict(in.Body, v)
@@ -264,14 +264,14 @@ func (s *Service) newVerification(p Principal, req *contracts.LicenseVerifyReque
 // refuse records a refused verification and returns err for the caller.
 // A failure to record is logged; the caller still gets err, the reason it
 // was refused.
-func (s *Service) refuse(ctx context.Context, p Principal, req *contracts.LicenseVerifyRequest, err error) error {
+func (s *Service) refuse(ctx context.Context, in Inbound, req *contracts.LicenseVerifyRequest, err error) error {
 	ge := (*Error)(nil)
 	if !errors.As(err, &ge) {
 		return err
 	}
-	v, rerr := s.refused(p, req, ge)
+	v, rerr := s.refused(in.Caller, req, ge)
 	if rerr == nil {
-		rerr = s.storeUsage(ctx, []*verification{v})
+		rerr = s.storeUsage(ctx, in, []*verification{v})
 	}
 	if rerr != nil {
 		s.log.ErrorContext(ctx, "recording a refused verification failed", "code", ge.Code, "err", rerr)
@@ -316,18 +316,60 @@ func (s *Service) refused(p Principal, req *contracts.LicenseVerifyRequest, ge *
 }
 
 // storeUsage writes the usage records of vs and their deliveries in one
-// atomic write, and wakes the dispatcher.
-func (s *Service) storeUsage(ctx context.Context, vs []*verification) error {
+// atomic write, with their evidence (a license.verified record per
+// verification, naming the request in's body by its SM3, and a
+// usage.recorded record per delivery), and wakes the dispatcher.
+func (s *Service) storeUsage(ctx context.Context, in Inbound, vs []*verification) error {
 	entries := make([]UsageEntry, 0, len(vs))
+	evidence := make([]contracts.EvidenceRecord, 0, 2*len(vs))
 	var enqueue []*Delivery
+	traceID, traceparent := traceOf(ctx, in.TraceID)
+	p := in.Caller
+	requester := ""
+	if len(p.Partner.Regions) > 0 {
+		requester = p.Partner.Regions[0]
+	}
+	bodySM3 := ""
+	if len(in.Body) > 0 {
+		bodySM3 = s.crypto.SM3Hex(in.Body)
+	}
 	for _, v := range vs {
 		entries = append(entries, v.entry)
-		if v.delivery != nil {
-			enqueue = append(enqueue, v.delivery)
+		if d := v.delivery; d != nil {
+			d.TraceParent = traceparent
+			enqueue = append(enqueue, d)
+		}
+		if s.noEvidence {
+			continue
+		}
+		r := v.entry.Record
+		evidence = append(evidence, contracts.EvidenceRecord{
+			At: r.CheckedAt, Actor: r.Caller, Event: contracts.EventLicenseVerified, ExchangeID: r.UsageRecordID, CaseID: r.CaseID,
+			Partner: v.entry.Library, Region: r.SourceRegion, Kind: contracts.ExchangeKindLicenseVerify, TraceID: traceID,
+			KeyID: in.KeyID, JTI: p.TokenID, BodySM3: bodySM3,
+			Detail: detailJSON(map[string]any{
+				"usage_record_id": r.UsageRecordID, "license_id": r.LicenseID, "license_type_code": r.LicenseTypeCode,
+				"outcome": string(r.Outcome), "error_code": string(r.ErrorCode), "cached": r.Cached,
+				"window_id": r.WindowID, "purpose_sm3": s.crypto.SM3Hex([]byte(r.Purpose)),
+				"requester_region": requester, "signature": b64(in.Signature),
+			}),
+		})
+		if d := v.delivery; d != nil {
+			evidence = append(evidence, contracts.EvidenceRecord{
+				At: r.CheckedAt, Actor: GatewayActor, Event: contracts.EventUsageRecorded, ExchangeID: d.ExchangeID,
+				DeliveryID: d.ID, CaseID: r.CaseID, Partner: d.Partner, Region: r.SourceRegion,
+				Kind: contracts.ExchangeKindUsageRecord, TraceID: traceID,
+				Detail: detailJSON(map[string]any{
+					"usage_record_id": r.UsageRecordID, "payload_sm3": s.crypto.SM3Hex(d.Payload), "requester_region": requester,
+				}),
+			})
 		}
 	}
-	if err := s.store.AddUsage(ctx, entries, enqueue); err != nil {
+	if err := s.store.AddUsage(ctx, entries, enqueue, evidence...); err != nil {
 		return internal(fmt.Errorf("store usage records: %w", err))
+	}
+	for _, e := range entries {
+		recordVerification(ctx, e.Record)
 	}
 	if len(enqueue) > 0 {
 		s.notify()

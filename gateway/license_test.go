@@ -156,7 +156,7 @@ type licEnv struct {
 func newLicEnv(t *testing.T, cache gateway.LicenseCache) *licEnv {
 	t.Helper()
 	e := &licEnv{t: t, ctx: context.Background(), clock: newFakeClock(t0), libs: map[string]*fakeLibrary{}, callers: map[string]*keyring.Keyring{}}
-	st, err := sqlite.Open(e.ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "tongban.db"), Synchronous: "NORMAL"})
+	st, err := sqlite.Open(e.ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "tongban.db"), Synchronous: "NORMAL", EvidenceHash: signing.EvidenceHash})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -155,12 +155,15 @@ func (s *Service) offer(ctx context.Context, p *Partner, after int64, limit int)
 		return nil, internal(err)
 	}
 	msgs := make([]contracts.MailboxMessage, 0, len(claimed))
+	var offered []contracts.EvidenceRecord
 	policy := p.Retry.WithDefaults()
 	for _, d := range claimed {
 		if d.Attempts > policy.MaxAttempts || now.Sub(since(d)) >= policy.MaxAge {
 			s.expire(ctx, d, policy)
 			continue
 		}
+		offered = append(offered, s.attempts().record(d, now, "offered", 0, "")...)
+		recordAttempt(ctx, d, "offered", 0)
 		sig, err := s.crypto.Sign(d.Payload)
 		if err != nil {
 			return nil, internal(fmt.Errorf("sign mailbox message: %w", err))
@@ -169,6 +172,11 @@ func (s *Service) offer(ctx context.Context, p *Partner, after int64, limit int)
 			Cursor: strconv.FormatInt(d.Seq, 10), DeliveryID: d.ID, ExchangeID: d.ExchangeID, Kind: d.Kind,
 			SentAt: d.CreatedAt, Body: d.Payload, Signature: sig, KeyID: s.crypto.KeyID(),
 		})
+	}
+	if err := s.store.AppendEvidence(ctx, offered...); err != nil {
+		// The messages are claimed (hidden): hand them out; their offers
+		// lack evidence records, which the log shows as missing offers.
+		s.log.ErrorContext(ctx, "recording mailbox offers failed", "partner", p.ID, "err", err)
 	}
 	return msgs, nil
 }
@@ -183,7 +191,8 @@ func (s *Service) expire(ctx context.Context, d *Delivery, policy RetryPolicy) {
 	} else {
 		d.LastError = fmt.Sprintf("gave up after %s: not acknowledged", policy.MaxAge)
 	}
-	if err := s.store.SaveAttempt(ctx, d); err != nil && !errors.Is(err, ErrStale) {
+	ev := s.attempts().record(d, s.clock.Now().UTC(), string(d.State), 0, "")
+	if err := s.store.SaveAttempt(ctx, d, ev...); err != nil && !errors.Is(err, ErrStale) {
 		s.log.ErrorContext(ctx, "recording dead mailbox message failed", "delivery_id", d.ID, "err", err)
 		return
 	}
@@ -204,7 +213,7 @@ func (s *Service) AckMailbox(ctx context.Context, in Inbound) (*contracts.Mailbo
 	if err := Authorize(in.Caller, ActPullMailbox, nil, ""); err != nil {
 		return nil, err
 	}
-	if err := s.verify(in); err != nil {
+	if err := s.verify(ctx, in); err != nil {
 		return nil, err
 	}
 	acks, err := parseMailboxAck(in.Body, in.KeyID)
@@ -255,7 +264,7 @@ func (s *Service) AckMailbox(ctx context.Context, in Inbound) (*contracts.Mailbo
 		if t.d.Attempts == 0 {
 			t.d.Attempts = 1 // acknowledged without an offer on record (after a redelivery)
 		}
-		err := recordAck(ctx, s.store, now, t.d, &ack, in.Body, in.Signature, true)
+		err := recordAck(ctx, s.store, s.attempts(), now, t.d, &ack, in.Body, in.Signature, true, 0)
 		if err != nil && !errors.Is(err, ErrStale) {
 			return nil, internal(err)
 		}

@@ -75,6 +75,9 @@ type Delivery struct {
 	// store sets it; callers never write it.
 	Since       time.Time
 	DeliveredAt time.Time
+	// TraceParent is the W3C trace context of the request that created
+	// the delivery: its attempts continue that trace. "" when none.
+	TraceParent string
 	Ack         *contracts.Ack
 	AckBody     []byte // exact bytes of the partner's acknowledgement
 	AckSig      []byte // the partner's DER signature of AckBody

@@ -23,7 +23,7 @@ func (s *Service) ReceiveNative(ctx context.Context, in Inbound, call contracts.
 	if err := Authorize(in.Caller, ActCallNative, nil, ""); err != nil {
 		return nil, nil, err
 	}
-	if err := s.verify(in); err != nil {
+	if err := s.verify(ctx, in); err != nil {
 		return nil, nil, err
 	}
 	tr := in.Caller.Partner.Translator

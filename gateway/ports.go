@@ -46,12 +46,25 @@ type Change struct {
 	// lease the caller claimed (same LeaseUntil), else the whole change fails
 	// with ErrStale.
 	Delivered *Delivery
+	// Evidence are evidence records to append with the change, in order;
+	// the store assigns each its Seq, PrevHash, CasePrevHash and Hash (see
+	// Store.AppendEvidence).
+	Evidence []contracts.EvidenceRecord
 	// OutOfBand says Delivered was acknowledged outside a dispatcher's
 	// attempt (a partner's mailbox acknowledgement): it is written whatever
 	// the lease, while the delivery is pending, in_flight, retry_wait or
 	// dead; one already delivered or cancelled fails the change with
 	// ErrStale.
 	OutOfBand bool
+}
+
+// EvidenceRow is one stored evidence record: its Seq, its canonical form
+// exactly as hashed (contracts.EvidenceRecord.Canonical) and the Hash
+// stored with it. Verification reads nothing else.
+type EvidenceRow struct {
+	Seq    int64
+	Hash   string
+	Record []byte
 }
 
 // MailboxClaim asks for the next messages of one pulling partner's
@@ -108,18 +121,21 @@ type Store interface {
 	// less than its poll floor because of it.
 	NextDue(ctx context.Context) (t time.Time, ok bool, err error)
 	// SaveAttempt writes a failed attempt's outcome: State (retry_wait or
-	// dead), Attempts, NextAt and LastError, and clears the lease. It is
-	// fenced: the stored delivery must still be in_flight with the
-	// LeaseUntil of d (the caller's claim); if the lease expired and another
-	// dispatcher claimed it since, nothing is written and ErrStale returned,
-	// so a slow attempt can never overwrite a newer outcome.
-	SaveAttempt(ctx context.Context, d *Delivery) error
+	// dead), Attempts, NextAt and LastError, and clears the lease, with the
+	// evidence records ev in the same write. It is fenced: the stored
+	// delivery must still be in_flight with the LeaseUntil of d (the
+	// caller's claim); if the lease expired and another dispatcher claimed
+	// it since, nothing is written and ErrStale returned, so a slow attempt
+	// can never overwrite a newer outcome.
+	SaveAttempt(ctx context.Context, d *Delivery, ev ...contracts.EvidenceRecord) error
 	// Redeliver moves one dead delivery back to pending, due at now, with
-	// Attempts reset to 0. It fails with ErrNotFound or ErrNotDead.
-	Redeliver(ctx context.Context, id string, now time.Time) error
+	// Attempts reset to 0, appending ev in the same write. It fails with
+	// ErrNotFound or ErrNotDead.
+	Redeliver(ctx context.Context, id string, now time.Time, ev ...contracts.EvidenceRecord) error
 	// RedeliverDead moves every dead delivery to partner back to pending and
-	// returns their ids.
-	RedeliverDead(ctx context.Context, partner string, now time.Time) ([]string, error)
+	// returns their ids. When ev is not nil it is appended in the same
+	// write with {"deliveries": [ids]} as its Detail.
+	RedeliverDead(ctx context.Context, partner string, now time.Time, ev *contracts.EvidenceRecord) ([]string, error)
 	// SetPullPartners names the partners that pull their deliveries from
 	// their mailbox. Their deliveries, stored and to come, are never
 	// claimed by ClaimDue nor counted by NextDue; ClaimMailbox hands them
@@ -138,20 +154,51 @@ type Store interface {
 	// CountByState returns how many deliveries are in each transport state.
 	CountByState(ctx context.Context) (map[contracts.TransportState]int, error)
 
-	// AddUsage stores usage records and the deliveries that pass them to
-	// their issuers in one atomic write. The deliveries belong to no case
-	// (CaseID ""), so the per-case order rule of ClaimDue does not hold
-	// them back; the store assigns each its Seq and State pending.
-	AddUsage(ctx context.Context, entries []UsageEntry, enqueue []*Delivery) error
+	// AddUsage stores usage records, the deliveries that pass them to
+	// their issuers and the evidence records ev in one atomic write. The
+	// deliveries belong to no case (CaseID ""), so the per-case order rule
+	// of ClaimDue does not hold them back; the store assigns each its Seq
+	// and State pending.
+	AddUsage(ctx context.Context, entries []UsageEntry, enqueue []*Delivery, ev ...contracts.EvidenceRecord) error
 	// ListUsage returns the usage records q selects, newest first (by
 	// UsageRecordID, descending), at most q.Limit of them.
 	ListUsage(ctx context.Context, q UsageQuery) ([]UsageEntry, error)
 	// MarkDelivered records the acknowledgement of a delivery that belongs
-	// to no case (State, Attempts, DeliveredAt, Ack, AckBody, AckSig). It is
-	// fenced like SaveAttempt: ErrStale when the delivery is no longer
-	// in_flight under d.LeaseUntil, ErrNotFound when there is no such
-	// delivery or it belongs to a case (use UpdateCase for those).
-	MarkDelivered(ctx context.Context, d *Delivery) error
+	// to no case (State, Attempts, DeliveredAt, Ack, AckBody, AckSig) with
+	// the evidence records ev. It is fenced like SaveAttempt: ErrStale when
+	// the delivery is no longer in_flight under d.LeaseUntil, ErrNotFound
+	// when there is no such delivery or it belongs to a case (use
+	// UpdateCase for those).
+	MarkDelivered(ctx context.Context, d *Delivery, ev ...contracts.EvidenceRecord) error
+
+	// AppendEvidence appends records to the evidence log, in order, in one
+	// write. The store assigns each its Seq (the next number, without
+	// gaps, in commit order), PrevHash (the Hash of the record before),
+	// CasePrevHash (the Hash of the case's previous record, when CaseID is
+	// set) and Hash (the SM3 of its canonical form); every other field is
+	// the caller's, and At must be set. Records appended by any write are
+	// totally ordered: writes batched into one commit keep the order they
+	// were applied in.
+	AppendEvidence(ctx context.Context, recs ...contracts.EvidenceRecord) error
+	// EvidenceHead returns the last record's Seq and Hash; (0, ZeroHash)
+	// for an empty log.
+	EvidenceHead(ctx context.Context) (seq int64, hash string, err error)
+	// ScanEvidence calls fn with the records from seq from to seq to
+	// (inclusive; to 0 means the head), in seq order, as stored. It stops
+	// at fn's first error and returns it.
+	ScanEvidence(ctx context.Context, from, to int64, fn func(EvidenceRow) error) error
+	// CaseEvidence returns the records of a case, in seq order.
+	CaseEvidence(ctx context.Context, caseID string) ([]EvidenceRow, error)
+	// SearchExchanges returns the exchanges q selects, newest first, at
+	// most q.Limit, with next, the cursor of the page after (0 when this
+	// page is the last).
+	SearchExchanges(ctx context.Context, q ExchangeQuery) (found []contracts.ExchangeSummary, next int64, err error)
+	// SaveCheckpoint stores a signed checkpoint; one for the same Seq is
+	// kept, not replaced.
+	SaveCheckpoint(ctx context.Context, cp contracts.Checkpoint) error
+	// Checkpoints returns the checkpoints whose Seq lies from from to to
+	// (inclusive; to 0 means no bound), in seq order.
+	Checkpoints(ctx context.Context, from, to int64) ([]contracts.Checkpoint, error)
 
 	// Close releases the store; pending writes complete first.
 	Close() error
@@ -221,6 +268,43 @@ type UsageQuery struct {
 	Before string
 	// Limit is the most records returned; it must be positive.
 	Limit int
+}
+
+// ExchangeQuery selects exchanges for audit search: the evidence records
+// that start an exchange (events case.received, status.applied,
+// license.verified and usage.recorded) with the state of the delivery
+// that carries each on. Zero fields match everything; set fields combine
+// with AND.
+type ExchangeQuery struct {
+	CaseID     string
+	ExchangeID string
+	// Partner matches the exchange's sender or its receiving partner.
+	Partner string
+	// Region matches the sending or receiving side; a city or province
+	// code matches every district in it.
+	Region string
+	Kind   contracts.ExchangeKind
+	State  contracts.TransportState // of the exchange's delivery
+	From   time.Time                // evidence time >= From, when not zero
+	To     time.Time                // evidence time < To, when not zero
+	// Before, when positive, keeps only exchanges recorded before the
+	// evidence record with that seq (the cursor of the next page).
+	Before int64
+	// Limit is the most exchanges returned; it must be positive.
+	Limit int
+}
+
+// RegionPattern returns the prefix every code inside region starts with:
+// two digits for a province (XX0000), four for a city (XXYY00), all six
+// for a district.
+func RegionPattern(region string) string {
+	switch contracts.RegionLevelOf(region) {
+	case contracts.Province:
+		return region[:2]
+	case contracts.City:
+		return region[:4]
+	}
+	return region
 }
 
 // LicenseSource is an optional adapter capability: looking licenses up in

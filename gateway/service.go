@@ -28,6 +28,11 @@ type Service struct {
 	licenses LicenseOptions
 	ids      *contracts.UUIDv7Source
 	mailbox  signal // wakes waiting mailbox polls
+
+	gatewayID   string
+	noEvidence  bool
+	denials     denialGate
+	checkpoints *Checkpointer
 }
 
 // ServiceOptions wires a Service.
@@ -40,6 +45,15 @@ type ServiceOptions struct {
 	Log       *slog.Logger // nil: slog.Default()
 	Notify    func()       // optional
 	Licenses  LicenseOptions
+	// GatewayID names the gateway in evidence bundles and its start
+	// records.
+	GatewayID string
+	// Checkpoints tune the evidence log's signed checkpoints.
+	Checkpoints CheckpointOptions
+	// NoEvidence turns the evidence log off. It exists to measure what
+	// the log costs (BenchmarkCaseSubmit/evidence_off); a gateway in
+	// service always keeps it, and its configuration has no such switch.
+	NoEvidence bool
 }
 
 // NewService returns a Service.
@@ -47,7 +61,8 @@ func NewService(o ServiceOptions) (*Service, error) {
 	if o.Store == nil || o.Crypto == nil || o.Directory == nil {
 		return nil, errors.New("gateway: service needs a store, crypto and a directory")
 	}
-	s := &Service{store: o.Store, crypto: o.Crypto, dir: o.Directory, clock: o.Clock, rand: o.Rand, log: o.Log, notify: o.Notify, licenses: o.Licenses}
+	s := &Service{store: o.Store, crypto: o.Crypto, dir: o.Directory, clock: o.Clock, rand: o.Rand, log: o.Log, notify: o.Notify,
+		licenses: o.Licenses, gatewayID: o.GatewayID, noEvidence: o.NoEvidence}
 	if s.clock == nil {
 		s.clock = SystemClock{}
 	}
@@ -61,8 +76,17 @@ func NewService(o ServiceOptions) (*Service, error) {
 	if s.notify == nil {
 		s.notify = func() {}
 	}
+	s.checkpoints = NewCheckpointer(s.store, s.crypto, s.clock, s.log, o.Checkpoints)
 	return s, nil
 }
+
+// attempts makes the evidence records of the delivery attempts the
+// service makes itself (mailbox offers and acknowledgements).
+func (s *Service) attempts() attemptLog { return attemptLog{sm3: s.crypto.SM3Hex, off: s.noEvidence} }
+
+// Checkpointer returns the service's evidence checkpointer; run it
+// (Checkpointer.Run) for as long as the service serves.
+func (s *Service) Checkpointer() *Checkpointer { return s.checkpoints }
 
 // Inbound is one signed request body as it arrived.
 type Inbound struct {
@@ -93,8 +117,20 @@ type receiptEncoder func(r *contracts.Receipt) ([]byte, string, error)
 // so records listed by id are in the order they were made.
 func (s *Service) newID() (string, error) { return s.ids.Next(s.clock.Now()) }
 
-// verify checks the request signature with a key registered for the caller.
-func (s *Service) verify(in Inbound) error {
+// write applies ch with op (the store's CreateCase or UpdateCase) inside a
+// span of its own.
+func (s *Service) write(ctx context.Context, op func(context.Context, Change) error, ch Change) error {
+	ctx, span := startSpan(ctx, "store write")
+	err := op(ctx, ch)
+	endSpan(span, err)
+	return err
+}
+
+// verify checks the request signature with a key registered for the
+// caller, inside a span.
+func (s *Service) verify(ctx context.Context, in Inbound) (err error) {
+	_, span := startSpan(ctx, "verify signature")
+	defer func() { endSpan(span, err) }()
 	if len(in.Signature) == 0 || in.KeyID == "" {
 		return failf(contracts.CodeBadSignature, "Gw-Signature and Gw-Key-Id are required")
 	}
@@ -142,8 +178,10 @@ func (s *Service) lookupReplay(ctx context.Context, caller, exchangeID, bodySM3 
 }
 
 // receipt builds and signs the receipt of an accepted exchange, in the
-// partner's format when enc is not nil.
-func (s *Service) receipt(ex *Exchange, state contracts.CaseState, enc receiptEncoder) error {
+// partner's format when enc is not nil, inside a span.
+func (s *Service) receipt(ctx context.Context, ex *Exchange, state contracts.CaseState, enc receiptEncoder) (err error) {
+	_, span := startSpan(ctx, "sign receipt")
+	defer func() { endSpan(span, err) }()
 	r := contracts.Receipt{ExchangeID: ex.ExchangeID, CaseID: ex.CaseID, ReceivedAt: ex.ReceivedAt, BodySM3: ex.BodySM3, State: state}
 	if enc == nil {
 		signed, err := s.signJSON(r)
@@ -186,7 +224,7 @@ func (s *Service) checkContent(field string, content []byte, sm3 string) error {
 // exchange_id with the same bytes gets the original receipt back; with other
 // bytes, exchange_conflict.
 func (s *Service) SubmitCase(ctx context.Context, in Inbound) (*Signed, error) {
-	if err := s.verify(in); err != nil {
+	if err := s.verify(ctx, in); err != nil {
 		return nil, err
 	}
 	var sub contracts.CaseSubmission
@@ -250,11 +288,13 @@ func (s *Service) submit(ctx context.Context, in Inbound, sub *contracts.CaseSub
 	if err != nil {
 		return nil, err
 	}
-	if err := s.receipt(ex, c.State, enc); err != nil {
+	if err := s.receipt(ctx, ex, c.State, enc); err != nil {
 		return nil, err
 	}
+	_, d.TraceParent = traceOf(ctx, "")
 	st := &Status{CaseID: caseID, State: c.State, At: now, ExchangeID: sub.ExchangeID, ReportedBy: in.Caller.ID()}
-	err = s.store.CreateCase(ctx, Change{Case: c, Exchange: ex, Status: st, Enqueue: []*Delivery{d}})
+	ev := s.exchangeEvidence(ctx, in, ex, c, contracts.EventCaseReceived, d, c.FromRegion, nil)
+	err = s.write(ctx, s.store.CreateCase, Change{Case: c, Exchange: ex, Status: st, Enqueue: []*Delivery{d}, Evidence: ev})
 	if errors.Is(err, ErrDuplicateExchange) {
 		return s.lookupReplay(ctx, in.Caller.ID(), sub.ExchangeID, bodySM3)
 	}
@@ -312,11 +352,13 @@ func (s *Service) resubmit(ctx context.Context, in Inbound, sub *contracts.CaseS
 		if err != nil {
 			return nil, err
 		}
-		if err := s.receipt(ex, c.State, enc); err != nil {
+		if err := s.receipt(ctx, ex, c.State, enc); err != nil {
 			return nil, err
 		}
+		_, d.TraceParent = traceOf(ctx, "")
 		st := &Status{CaseID: c.ID, State: c.State, At: now, ExchangeID: sub.ExchangeID, ReportedBy: in.Caller.ID(), Note: "resubmitted after correction"}
-		err = s.store.UpdateCase(ctx, Change{Case: c, Exchange: ex, Status: st, Enqueue: []*Delivery{d}})
+		ev := s.exchangeEvidence(ctx, in, ex, c, contracts.EventCaseReceived, d, c.FromRegion, map[string]any{"resubmits": c.ID})
+		err = s.write(ctx, s.store.UpdateCase, Change{Case: c, Exchange: ex, Status: st, Enqueue: []*Delivery{d}, Evidence: ev})
 		switch {
 		case errors.Is(err, ErrStale):
 			continue
@@ -341,7 +383,7 @@ const maxStaleRetries = 8
 // with its signed receipt and the delivery of the update to the sending
 // district are stored atomically before the receipt is returned.
 func (s *Service) ReportStatus(ctx context.Context, caseID string, in Inbound) (*Signed, error) {
-	if err := s.verify(in); err != nil {
+	if err := s.verify(ctx, in); err != nil {
 		return nil, err
 	}
 	var u contracts.StatusUpdate
@@ -406,11 +448,13 @@ func (s *Service) report(ctx context.Context, in Inbound, u *contracts.StatusUpd
 		}
 		d := &Delivery{ID: id, CaseID: c.ID, Kind: contracts.DeliveryKindStatus, Partner: c.Sender, ExchangeID: u.ExchangeID,
 			Payload: payload, State: contracts.TransportStatePending, NextAt: now, CreatedAt: now}
-		if err := s.receipt(ex, c.State, enc); err != nil {
+		_, d.TraceParent = traceOf(ctx, "")
+		if err := s.receipt(ctx, ex, c.State, enc); err != nil {
 			return nil, err
 		}
 		st := &Status{CaseID: c.ID, State: u.State, Outcome: u.Outcome, At: now, ExchangeID: u.ExchangeID, ReportedBy: in.Caller.ID(), Reason: u.Reason, Note: u.Note}
-		err = s.store.UpdateCase(ctx, Change{Case: c, Exchange: ex, Status: st, Enqueue: []*Delivery{d}})
+		ev := s.exchangeEvidence(ctx, in, ex, c, contracts.EventStatusApplied, d, c.ToRegion, map[string]any{"outcome": string(u.Outcome)})
+		err = s.write(ctx, s.store.UpdateCase, Change{Case: c, Exchange: ex, Status: st, Enqueue: []*Delivery{d}, Evidence: ev})
 		switch {
 		case errors.Is(err, ErrStale):
 			continue
@@ -475,7 +519,15 @@ func (s *Service) Redeliver(ctx context.Context, p Principal, deliveryID string)
 	if err := Authorize(p, ActRedeliver, nil, ""); err != nil {
 		return nil, err
 	}
-	err := s.store.Redeliver(ctx, deliveryID, s.clock.Now().UTC())
+	now := s.clock.Now().UTC()
+	traceID, _ := traceOf(ctx, "")
+	ev := contracts.EvidenceRecord{At: now, Actor: p.ID(), Event: contracts.EventAdminRedeliver, DeliveryID: deliveryID,
+		TraceID: traceID, JTI: p.TokenID, KeyID: p.KeyID, Detail: detailJSON(map[string]any{"deliveries": []string{deliveryID}, "subject": p.Subject})}
+	var evs []contracts.EvidenceRecord
+	if !s.noEvidence {
+		evs = append(evs, ev)
+	}
+	err := s.store.Redeliver(ctx, deliveryID, now, evs...)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return nil, failf(contracts.CodeNotFound, "no such delivery")
@@ -498,7 +550,15 @@ func (s *Service) RedeliverPartner(ctx context.Context, p Principal, partnerID s
 	if s.dir.Get(partnerID) == nil {
 		return nil, failf(contracts.CodeNotFound, "no such partner")
 	}
-	ids, err := s.store.RedeliverDead(ctx, partnerID, s.clock.Now().UTC())
+	now := s.clock.Now().UTC()
+	traceID, _ := traceOf(ctx, "")
+	ev := contracts.EvidenceRecord{At: now, Actor: p.ID(), Event: contracts.EventAdminRedeliver, Partner: partnerID,
+		TraceID: traceID, JTI: p.TokenID, KeyID: p.KeyID}
+	evp := &ev
+	if s.noEvidence {
+		evp = nil
+	}
+	ids, err := s.store.RedeliverDead(ctx, partnerID, now, evp)
 	if err != nil {
 		return nil, internal(err)
 	}

@@ -100,6 +100,7 @@ type env struct {
 	ctx       context.Context
 	clock     *fakeClock
 	store     *sqlite.Store
+	storePath string
 	gw        *keyring.Keyring
 	gwPub     *signing.PublicKey
 	dir       *gateway.Directory
@@ -116,7 +117,8 @@ func newEnv(t *testing.T, retry gateway.RetryPolicy) *env {
 	clock := newFakeClock(t0)
 	e := &env{t: t, ctx: ctx, clock: clock, districts: map[string]*district{}}
 
-	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "tongban.db"), Synchronous: "NORMAL"})
+	e.storePath = filepath.Join(t.TempDir(), "tongban.db")
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: e.storePath, Synchronous: "NORMAL", EvidenceHash: signing.EvidenceHash})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -172,11 +174,11 @@ func newEnv(t *testing.T, retry gateway.RetryPolicy) *env {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	e.svc, err = gateway.NewService(gateway.ServiceOptions{Store: st, Crypto: e.gw, Directory: e.dir, Clock: clock, Log: log})
+	e.svc, err = gateway.NewService(gateway.ServiceOptions{Store: st, Crypto: e.gw, Directory: e.dir, Clock: clock, Log: log, GatewayID: gatewayID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.disp = gateway.NewDispatcher(st, e.dir, clock, log, gateway.DispatcherOptions{Seed: 7})
+	e.disp = gateway.NewDispatcher(st, e.dir, clock, log, gateway.DispatcherOptions{Seed: 7, SM3: e.gw.SM3Hex})
 	return e
 }
 

@@ -3,6 +3,7 @@ package signing
 import (
 	"crypto/rand"
 	"encoding/asn1"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -230,3 +231,11 @@ func (s Signature) Raw() []byte {
 	s.S.FillBytes(b[32:])
 	return b
 }
+
+// EvidenceHash returns the hash of an evidence record's canonical form
+// (contracts.EvidenceRecord.Canonical): its SM3, in lowercase hex, with
+// the engine's SM3.
+func (e *Engine) EvidenceHash(canonical []byte) string { return hex.EncodeToString(e.SM3(canonical)) }
+
+// EvidenceHash is Default.EvidenceHash.
+func EvidenceHash(canonical []byte) string { return Default.EvidenceHash(canonical) }

@@ -275,6 +275,40 @@ func (k *Keyring) VerifyBody(caller, keyID string, body, sig []byte) error {
 	return nil
 }
 
+// PublicKeyPEM returns the PEM (SPKI) public key of keyID and its owner:
+// the gateway's own signing key (owner the gateway id) or a registered
+// caller key. An unknown id is an error wrapping ErrUnknownKey.
+func (k *Keyring) PublicKeyPEM(keyID string) (string, []byte, error) {
+	owner, pub := k.gatewayID, k.signer.Public()
+	if keyID != k.signerKeyID {
+		k.mu.RLock()
+		r, ok := k.keys[keyID]
+		k.mu.RUnlock()
+		if !ok {
+			return "", nil, fmt.Errorf("%w: key id %q is not registered", ErrUnknownKey, keyID)
+		}
+		owner, pub = r.caller, r.pub
+	}
+	pem, err := signing.MarshalPublicKeyPEM(pub)
+	if err != nil {
+		return "", nil, fmt.Errorf("keyring: key %q: %w", keyID, err)
+	}
+	return owner, pem, nil
+}
+
+// VerifyGateway checks that sig is a DER SM2 signature of body by the
+// gateway's own key keyID (its checkpoints, receipts and manifests). A
+// keyID other than the gateway's signing key wraps ErrUnknownKey.
+func (k *Keyring) VerifyGateway(keyID string, body, sig []byte) error {
+	if keyID != k.signerKeyID {
+		return fmt.Errorf("%w: key id %q is not the gateway's key %q", ErrUnknownKey, keyID, k.signerKeyID)
+	}
+	if err := k.engine.Verify(k.signer.Public(), body, sig); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadSignature, err)
+	}
+	return nil
+}
+
 // VerifyToken checks a caller token: alg SM2, a kid registered for the
 // token's iss, a valid signature, aud naming the gateway, not expired (with
 // the configured leeway), lifetime within the maximum, iat and jti present.
@@ -377,4 +411,7 @@ func (k *Keyring) IssueToken(audience string) (string, error) {
 	return tok, nil
 }
 
-var _ gateway.Crypto = (*Keyring)(nil)
+var (
+	_ gateway.Crypto       = (*Keyring)(nil)
+	_ gateway.KeyDirectory = (*Keyring)(nil)
+)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/signing"
 )
 
 // Run the benchmarks with
@@ -54,7 +55,7 @@ func benchChange(now time.Time) gateway.Change {
 
 func openBench(b *testing.B, mode string) *Store {
 	b.Helper()
-	s, err := Open(context.Background(), Options{Path: filepath.Join(b.TempDir(), "bench.db"), Synchronous: mode})
+	s, err := Open(context.Background(), Options{Path: filepath.Join(b.TempDir(), "bench.db"), Synchronous: mode, EvidenceHash: signing.EvidenceHash})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -73,6 +73,10 @@ type Options struct {
 	// CacheSizeKiB is each connection's page cache size in KiB
 	// (default 16384).
 	CacheSizeKiB int
+	// EvidenceHash returns the hash of an evidence record's canonical form:
+	// the lowercase hex SM3 (signing.EvidenceHash). Without it the store
+	// refuses to append evidence records.
+	EvidenceHash func(canonical []byte) string
 	// ReleaseLeases, for a process that owns the file alone (tongban serve),
 	// returns every delivery left in_flight by a crashed process to the
 	// queue at Open (retry_wait, due at once), instead of letting it wait
@@ -223,7 +227,7 @@ func (s *Store) open(ctx context.Context) error {
 			return fmt.Errorf("sqlite: open %s: release leases: %w", opts.Path, err)
 		}
 	}
-	w, err := newWriter(ctx, conn, s.stats) // owns conn from here on
+	w, err := newWriter(ctx, conn, s.stats, opts.EvidenceHash) // owns conn from here on
 	if err != nil {
 		return fmt.Errorf("sqlite: open %s: %w", opts.Path, err)
 	}

@@ -17,11 +17,15 @@ import (
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
 	"github.com/tongban/tongban/gateway/store/storetest"
+	"github.com/tongban/tongban/signing"
 )
 
 func openAt(t *testing.T, path string, opts Options) *Store {
 	t.Helper()
 	opts.Path = path
+	if opts.EvidenceHash == nil {
+		opts.EvidenceHash = signing.EvidenceHash
+	}
 	s, err := Open(t.Context(), opts)
 	if err != nil {
 		t.Fatalf("Open(%s): %v", path, err)

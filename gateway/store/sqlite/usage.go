@@ -16,8 +16,8 @@ import (
 // has its Seq and State pending. A usage record id or a delivery id that
 // is already stored (or given twice) fails the whole write. With no
 // entries and no deliveries it does nothing and returns nil.
-func (s *Store) AddUsage(ctx context.Context, entries []gateway.UsageEntry, enqueue []*gateway.Delivery) error {
-	if len(entries) == 0 && len(enqueue) == 0 {
+func (s *Store) AddUsage(ctx context.Context, entries []gateway.UsageEntry, enqueue []*gateway.Delivery, ev ...contracts.EvidenceRecord) error {
+	if len(entries) == 0 && len(enqueue) == 0 && len(ev) == 0 {
 		return nil
 	}
 	var e encoder
@@ -53,7 +53,7 @@ func (s *Store) AddUsage(ctx context.Context, entries []gateway.UsageEntry, enqu
 				return err
 			}
 		}
-		return nil
+		return w.appendEvidence(ev)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: add usage: %w", err)
@@ -71,14 +71,17 @@ func (s *Store) AddUsage(ctx context.Context, entries []gateway.UsageEntry, enqu
 // ErrNotFound if there is no such delivery or it belongs to a case (those
 // are marked through UpdateCase), and with ErrStale if the claim is no
 // longer the caller's; then nothing is written.
-func (s *Store) MarkDelivered(ctx context.Context, d *gateway.Delivery) error {
+func (s *Store) MarkDelivered(ctx context.Context, d *gateway.Delivery, ev ...contracts.EvidenceRecord) error {
 	var e encoder
 	deliveredAt, ack, lease := e.time(d.DeliveredAt), e.ack(d.Ack), e.time(d.LeaseUntil)
 	if e.err != nil {
 		return fmt.Errorf("sqlite: mark delivery %q delivered: %w", d.ID, e.err)
 	}
 	err := s.submit(ctx, func(w *writer) error {
-		return w.markDone(d, "", deliveredAt, ack, lease, false)
+		if err := w.markDone(d, "", deliveredAt, ack, lease, false); err != nil {
+			return err
+		}
+		return w.appendEvidence(ev)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: mark delivery %q delivered: %w", d.ID, err)

@@ -161,6 +161,9 @@ func (w *writer) applyChange(ch *gateway.Change, create bool) (changeResult, err
 			return res, err
 		}
 	}
+	if err := w.appendEvidence(ch.Evidence); err != nil {
+		return res, err
+	}
 	return res, nil
 }
 
@@ -169,7 +172,7 @@ func (w *writer) applyChange(ch *gateway.Change, create bool) (changeResult, err
 func (w *writer) insertDelivery(d *gateway.Delivery, caseID string) (int64, error) {
 	var e encoder
 	args := []any{d.ID, caseID, d.Partner, string(d.Kind), d.ExchangeID, d.Attempts,
-		e.time(d.NextAt), e.time(d.CreatedAt), d.LastError, w.pull[d.Partner]}
+		e.time(d.NextAt), e.time(d.CreatedAt), d.LastError, w.pull[d.Partner], d.TraceParent}
 	if e.err != nil {
 		return 0, fmt.Errorf("delivery %q: %w", d.ID, e.err)
 	}
@@ -328,7 +331,7 @@ func (s *Store) ClaimMailbox(ctx context.Context, q gateway.MailboxClaim) ([]*ga
 // ErrNotFound for an unknown delivery and ErrStale when the claim is no
 // longer the caller's (its lease was reclaimed, or the delivery is not in
 // flight); then nothing is written.
-func (s *Store) SaveAttempt(ctx context.Context, d *gateway.Delivery) error {
+func (s *Store) SaveAttempt(ctx context.Context, d *gateway.Delivery, ev ...contracts.EvidenceRecord) error {
 	if d.State != contracts.TransportStateRetryWait && d.State != contracts.TransportStateDead {
 		return fmt.Errorf("sqlite: save attempt of delivery %q: state %q is not retry_wait or dead", d.ID, d.State)
 	}
@@ -347,7 +350,7 @@ func (s *Store) SaveAttempt(ctx context.Context, d *gateway.Delivery) error {
 		} else if n == 0 {
 			return w.fenceErr(d, nil)
 		}
-		return nil
+		return w.appendEvidence(ev)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: save attempt of delivery %q: %w", d.ID, err)
@@ -357,7 +360,7 @@ func (s *Store) SaveAttempt(ctx context.Context, d *gateway.Delivery) error {
 
 // Redeliver moves the dead delivery id back to pending, due at now, with
 // Attempts reset to 0. It fails with ErrNotFound or ErrNotDead.
-func (s *Store) Redeliver(ctx context.Context, id string, now time.Time) error {
+func (s *Store) Redeliver(ctx context.Context, id string, now time.Time, ev ...contracts.EvidenceRecord) error {
 	var e encoder
 	nowArg := e.time(now)
 	if e.err != nil {
@@ -371,7 +374,7 @@ func (s *Store) Redeliver(ctx context.Context, id string, now time.Time) error {
 		if n, err := r.RowsAffected(); err != nil {
 			return err
 		} else if n > 0 {
-			return nil
+			return w.appendEvidence(ev)
 		}
 		var state string
 		err = w.deliveryState.QueryRowContext(w.bg, id).Scan(&state)
@@ -391,7 +394,7 @@ func (s *Store) Redeliver(ctx context.Context, id string, now time.Time) error {
 
 // RedeliverDead moves every dead delivery to partner back to pending, due
 // at now with Attempts reset to 0, and returns their ids in Seq order.
-func (s *Store) RedeliverDead(ctx context.Context, partner string, now time.Time) ([]string, error) {
+func (s *Store) RedeliverDead(ctx context.Context, partner string, now time.Time, ev *contracts.EvidenceRecord) ([]string, error) {
 	var e encoder
 	nowArg := e.time(now)
 	if e.err != nil {
@@ -416,7 +419,28 @@ func (s *Store) RedeliverDead(ctx context.Context, partner string, now time.Time
 			}
 			ms = append(ms, m)
 		}
-		return rows.Err()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		if ev == nil {
+			return nil
+		}
+		slices.SortFunc(ms, func(a, b moved) int { return cmp.Compare(a.seq, b.seq) })
+		ids := make([]string, len(ms))
+		for i, m := range ms {
+			ids[i] = m.id
+		}
+		rec, err := withDeliveries(*ev, ids)
+		if err != nil {
+			return err
+		}
+		recs := []contracts.EvidenceRecord{rec}
+		if err := w.appendEvidence(recs); err != nil {
+			return err
+		}
+		*ev = recs[0]
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: redeliver dead to %q: %w", partner, err)

@@ -62,6 +62,12 @@ type writer struct {
 	deliveryFence, insUsage                   *sql.Stmt
 	redeliverDead, claim                      *sql.Stmt
 	claimAfter, claimUpTo, setPull            *sql.Stmt
+	insEvidence, caseHead, insCheckpoint      *sql.Stmt
+
+	// head is the evidence log's last record, appends of this transaction
+	// included; hash makes a record's hash (Options.EvidenceHash).
+	head chainHead
+	hash func([]byte) string
 
 	// pull is the set of partners that pull (SetPullPartners).
 	pull map[string]bool
@@ -72,8 +78,14 @@ type writer struct {
 
 // newWriter prepares the writer's statements on conn. It takes conn over:
 // it closes conn if it fails, and close closes it.
-func newWriter(ctx context.Context, conn *sql.Conn, st *stats) (*writer, error) {
-	w := &writer{conn: conn, bg: context.Background(), stats: st}
+func newWriter(ctx context.Context, conn *sql.Conn, st *stats, hash func([]byte) string) (*writer, error) {
+	w := &writer{conn: conn, bg: context.Background(), stats: st, hash: hash}
+	head, err := loadHead(ctx, conn)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("read the evidence log's head: %w", err)
+	}
+	w.head = head
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		sql  string
@@ -93,8 +105,8 @@ func newWriter(ctx context.Context, conn *sql.Conn, st *stats) (*writer, error) 
 		{&w.caseExists, `SELECT EXISTS (SELECT 1 FROM cases WHERE id = ?)`},
 		{&w.insStatus, `INSERT INTO statuses (` + statusCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&w.insDelivery, `INSERT INTO deliveries (id, case_id, partner, kind, exchange_id, state, attempts,
-			next_at, lease_until, created_at, delivered_at, last_error, pull)
-			VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, NULL, ?, NULL, ?, ?)`},
+			next_at, lease_until, created_at, delivered_at, last_error, pull, traceparent)
+			VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, NULL, ?, NULL, ?, ?, ?)`},
 		{&w.insPayload, `INSERT INTO delivery_payloads (seq, payload) VALUES (?, ?)`},
 		{&w.insUsage, `INSERT INTO usage_records (` + usageCols + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
@@ -133,6 +145,11 @@ func newWriter(ctx context.Context, conn *sql.Conn, st *stats) (*writer, error) 
 			last_error = CASE WHEN attempts > 0 THEN ?6 ELSE last_error END
 			WHERE seq IN (` + mailboxCandidates + ` AND d.seq <= ?4 ORDER BY d.seq LIMIT ?5)
 			RETURNING ` + deliveryReturning},
+		{&w.insEvidence, `INSERT INTO evidence (seq, at, event, actor, case_id, exchange_id, delivery_id, partner,
+			region, kind, trace_id, hash, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&w.caseHead, `SELECT hash FROM evidence WHERE case_id = ? AND case_id <> '' ORDER BY seq DESC LIMIT 1`},
+		{&w.insCheckpoint, `INSERT OR IGNORE INTO evidence_checkpoints (seq, head_hash, at, key_id, signature)
+			VALUES (?, ?, ?, ?, ?)`},
 		{&w.setPull, `UPDATE deliveries SET pull = (partner IN (SELECT value FROM json_each(?1)))
 			WHERE state IN ('pending', 'in_flight', 'retry_wait', 'dead')
 			  AND pull <> (partner IN (SELECT value FROM json_each(?1)))`},
@@ -204,9 +221,11 @@ func (w *writer) run(batch []*request, errs []error) {
 		fail(fmt.Errorf("begin: %w", err))
 		return
 	}
+	batchHead := w.head
 	abort := func(err error) {
 		// Requests that succeeded earlier in the batch are undone too.
 		w.rollback.ExecContext(w.bg)
+		w.head = batchHead
 		fail(err)
 	}
 	for i, r := range batch {
@@ -218,8 +237,10 @@ func (w *writer) run(batch []*request, errs []error) {
 			abort(fmt.Errorf("savepoint: %w", err))
 			return
 		}
+		reqHead := w.head
 		if err := r.fn(w); err != nil {
 			errs[i] = err
+			w.head = reqHead // its evidence records are rolled back with it
 			if _, rerr := w.rollbackToSave.ExecContext(w.bg); rerr != nil {
 				// The failure took the whole transaction with it (an I/O
 				// error, a full disk): nothing in the batch was written.
@@ -234,6 +255,7 @@ func (w *writer) run(batch []*request, errs []error) {
 	}
 	if _, err := w.commit.ExecContext(w.bg); err != nil {
 		w.rollback.ExecContext(w.bg)
+		w.head = batchHead
 		fail(fmt.Errorf("commit: %w", err))
 		return
 	}

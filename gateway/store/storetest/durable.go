@@ -18,6 +18,7 @@ import (
 func RunDurable(t *testing.T, open func(t *testing.T, path string) gateway.Store) {
 	t.Run("Reopen", func(t *testing.T) { testReopen(t, open) })
 	t.Run("CloseWhileWriting", func(t *testing.T) { testCloseWhileWriting(t, open) })
+	t.Run("EvidenceReopen", func(t *testing.T) { testEvidenceReopen(t, open) })
 }
 
 // reopener opens the store at one path again and again.

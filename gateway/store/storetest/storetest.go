@@ -81,6 +81,12 @@ func Run(t *testing.T, open func(t *testing.T) gateway.Store) {
 		{"ClaimMailbox/PerCaseOrder", testClaimMailboxPerCaseOrder},
 		{"UpdateCase/OutOfBand", testOutOfBand},
 		{"GetExchange/ReceiptType", testReceiptType},
+		{"Evidence/Append", testAppendEvidence},
+		{"Evidence/Atomic", testEvidenceAtomic},
+		{"Evidence/Writes", testEvidenceWrites},
+		{"Evidence/Concurrent", testEvidenceConcurrent},
+		{"Evidence/Checkpoints", testCheckpoints},
+		{"SearchExchanges", testSearchExchanges},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -833,7 +839,7 @@ func testRedeliverDead(t *testing.T, e *env) {
 	e.saveAttempt(b[0], contracts.TransportStateDead, 8, now)
 	// b[1] waits behind the dead b[0]: still pending.
 
-	got, err := e.s.RedeliverDead(t.Context(), wucheng, now)
+	got, err := e.s.RedeliverDead(t.Context(), wucheng, now, nil)
 	if err != nil {
 		t.Fatalf("RedeliverDead: %v", err)
 	}
@@ -851,10 +857,10 @@ func testRedeliverDead(t *testing.T, e *env) {
 	e.wantState(a[1].ID, contracts.TransportStateDead)
 	e.wantState(b[1].ID, contracts.TransportStatePending)
 
-	if got, err := e.s.RedeliverDead(t.Context(), wucheng, now); err != nil || len(got) != 0 {
+	if got, err := e.s.RedeliverDead(t.Context(), wucheng, now, nil); err != nil || len(got) != 0 {
 		t.Errorf("second RedeliverDead: got %v, %v, want none", got, err)
 	}
-	if got, err := e.s.RedeliverDead(t.Context(), "no-such-partner", now); err != nil || len(got) != 0 {
+	if got, err := e.s.RedeliverDead(t.Context(), "no-such-partner", now, nil); err != nil || len(got) != 0 {
 		t.Errorf("RedeliverDead(no-such-partner): got %v, %v, want none", got, err)
 	}
 	e.mustClaim(now, lease, a[0], b[0])
@@ -882,7 +888,7 @@ func testCountByState(t *testing.T, e *env) {
 	if got := e.counts(); !sameCounts(got, want) {
 		t.Errorf("CountByState: got %v, want %v", got, want)
 	}
-	if _, err := e.s.RedeliverDead(t.Context(), chiping, now); err != nil {
+	if _, err := e.s.RedeliverDead(t.Context(), chiping, now, nil); err != nil {
 		t.Fatalf("RedeliverDead: %v", err)
 	}
 	want[contracts.TransportStateDead]--

@@ -1,0 +1,123 @@
+package contracts
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ZeroHash is the PrevHash of the evidence log's first record.
+var ZeroHash = strings.Repeat("0", 64)
+
+// The evidence log's events (EvidenceRecord.Event). The vocabulary is part
+// of the contract: auditors' tools select by it.
+const (
+	// EventCaseReceived: a case submission was accepted and its receipt
+	// issued (Kind case; DeliveryID is the delivery to the owner). Detail:
+	// state, size, signature (of the body, base64), receipt_sm3,
+	// receipt_signature, receipt_key_id, receipt_media_type, payload_sm3
+	// (of the delivery's payload), resubmits.
+	EventCaseReceived = "case.received"
+	// EventStatusApplied: a status update was accepted, applied to the case
+	// and its receipt issued (Kind status). Detail as EventCaseReceived.
+	EventStatusApplied = "status.applied"
+	// EventDeliveryAttempt: one attempt to deliver an exchange to a
+	// partner, or one offer of it in the partner's mailbox. Detail:
+	// attempt, outcome (delivered, offered, retry_wait, dead), latency_ms,
+	// reason, next_at, and when delivered the acknowledgement: ack_sm3,
+	// ack_key_id, ack_signature, partner_case_no, case_state.
+	EventDeliveryAttempt = "delivery.attempt"
+	// EventLicenseVerified: a license verification (Kind license_verify;
+	// ExchangeID is the usage record's id, Partner the issuer's library).
+	// Detail: usage_record_id, license_id, license_type_code, outcome,
+	// error_code, cached, window_id, requester_region, purpose_sm3.
+	EventLicenseVerified = "license.verified"
+	// EventUsageRecorded: a usage record was queued for delivery to the
+	// issuer's library (Kind usage_record; ExchangeID and DeliveryID are
+	// the delivery's). Detail: usage_record_id, payload_sm3,
+	// requester_region.
+	EventUsageRecorded = "usage.recorded"
+	// EventAccessDenied: a request refused before it could act: not
+	// authenticated, badly signed, or not allowed. Detail: code, method,
+	// route.
+	EventAccessDenied = "access.denied"
+	// EventAdminRedeliver: an operator put dead letters back in the
+	// outbox. Detail: deliveries.
+	EventAdminRedeliver = "admin.redeliver"
+	// EventGatewayStarted: the gateway started with a configuration.
+	// Detail: version, config_sm3, key_id.
+	EventGatewayStarted = "gateway.started"
+)
+
+// Canonical returns the bytes the record's Hash is the SM3 of: the record
+// as encoding/json writes it (fields in declared order, compact, times in
+// RFC 3339 with nanoseconds) with Hash empty, so that the canonical form
+// ends in `"hash":""}`. Line turns it into the record's JSON with its hash.
+func (r EvidenceRecord) Canonical() ([]byte, error) {
+	r.Hash = ""
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("evidence record %d: %w", r.Seq, err)
+	}
+	return b, nil
+}
+
+// emptyHash is how a canonical form ends.
+var emptyHash = []byte(`"hash":""}`)
+
+// EvidenceLine returns the record's JSON with its hash: canonical with the
+// 64 hex digits of hash put between the final quotes. It is how records
+// are served and exported (one per line in an evidence bundle).
+func EvidenceLine(canonical []byte, hash string) ([]byte, error) {
+	if !bytes.HasSuffix(canonical, emptyHash) || ValidateSM3Hex("hash", hash) != nil {
+		return nil, errors.New("not a canonical evidence record and a hash")
+	}
+	out := make([]byte, 0, len(canonical)+64)
+	out = append(out, canonical[:len(canonical)-2]...)
+	out = append(out, hash...)
+	return append(out, '"', '}'), nil
+}
+
+// SplitEvidenceLine undoes EvidenceLine: it returns the canonical bytes a
+// served or exported record was hashed over, and the hash it claims.
+// Anyone can check a record with any SM3 tool: blank the 64 hex digits of
+// the final "hash" member and hash what is left.
+func SplitEvidenceLine(line []byte) (canonical []byte, hash string, err error) {
+	line = bytes.TrimRight(line, "\r\n")
+	const tail = len(`"}`) + 64
+	if len(line) < tail+len(`"hash":"`) || !bytes.HasSuffix(line, []byte(`"}`)) ||
+		!bytes.HasSuffix(line[:len(line)-tail], []byte(`"hash":"`)) {
+		return nil, "", errors.New(`not an evidence record (it must end with "hash":"<64 hex digits>"})`)
+	}
+	hash = string(line[len(line)-tail : len(line)-2])
+	if ValidateSM3Hex("hash", hash) != nil {
+		return nil, "", errors.New("the record's hash is not 64 lowercase hex digits")
+	}
+	canonical = make([]byte, 0, len(line)-64)
+	canonical = append(append(canonical, line[:len(line)-tail]...), `"}`...)
+	return canonical, hash, nil
+}
+
+// Canonical returns the bytes a checkpoint's Signature is over: a small
+// text anyone can rebuild from the checkpoint's fields,
+//
+//	tongban-evidence-checkpoint/v1
+//	seq=<Seq>
+//	head_hash=<HeadHash>
+//	at=<At, RFC 3339 with nanoseconds, UTC>
+//	key_id=<KeyID>
+//
+// each line ending in a newline.
+func (c Checkpoint) Canonical() []byte {
+	var b bytes.Buffer
+	b.WriteString("tongban-evidence-checkpoint/v1\n")
+	b.WriteString("seq=" + strconv.FormatInt(c.Seq, 10) + "\n")
+	b.WriteString("head_hash=" + c.HeadHash + "\n")
+	b.WriteString("at=" + c.At.UTC().Format(time.RFC3339Nano) + "\n")
+	b.WriteString("key_id=" + c.KeyID + "\n")
+	return b.Bytes()
+}

@@ -1,0 +1,72 @@
+package contracts
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestEvidenceCanonicalAndLine(t *testing.T) {
+	r := EvidenceRecord{
+		Seq: 7, At: time.Date(2026, 3, 14, 9, 30, 0, 123, time.UTC), Actor: "320404", Event: EventCaseReceived,
+		ExchangeID: "0195f3a0-0001-7001-8001-000000000001", CaseID: "c1", Kind: ExchangeKindCase,
+		Detail: json.RawMessage(`{"state":"received","note":"<&>"}`), PrevHash: ZeroHash, Hash: strings.Repeat("f", 64),
+	}
+	canon, err := r.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasSuffix(canon, []byte(`"prev_hash":"`+ZeroHash+`","hash":""}`)) {
+		t.Fatalf("canonical form %s does not end with the prev_hash and an empty hash", canon)
+	}
+	hash := strings.Repeat("ab", 32)
+	line, err := EvidenceLine(canon, hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back EvidenceRecord
+	if err := json.Unmarshal(line, &back); err != nil || back.Hash != hash || back.Seq != 7 {
+		t.Fatalf("line %s reads back as %+v, %v", line, back, err)
+	}
+	c2, h2, err := SplitEvidenceLine(append(line, '\n'))
+	if err != nil || !bytes.Equal(c2, canon) || h2 != hash {
+		t.Fatalf("SplitEvidenceLine = %s, %s, %v", c2, h2, err)
+	}
+	for _, bad := range []string{``, `{}`, `{"hash":""}`, `{"hash":"` + strings.Repeat("A", 64) + `"}`, string(canon)} {
+		if _, _, err := SplitEvidenceLine([]byte(bad)); err == nil {
+			t.Errorf("SplitEvidenceLine(%q) succeeded", bad)
+		}
+	}
+	if _, err := EvidenceLine([]byte(`{"seq":1}`), hash); err == nil {
+		t.Error("EvidenceLine accepted a form that is not canonical")
+	}
+}
+
+func TestCheckpointCanonical(t *testing.T) {
+	c := Checkpoint{Seq: 42, HeadHash: strings.Repeat("0a", 32), At: time.Date(2026, 3, 14, 17, 30, 0, 5, time.FixedZone("CST", 8*3600)), KeyID: "gateway"}
+	want := "tongban-evidence-checkpoint/v1\nseq=42\nhead_hash=" + strings.Repeat("0a", 32) + "\nat=2026-03-14T09:30:00.000000005Z\nkey_id=gateway\n"
+	if got := string(c.Canonical()); got != want {
+		t.Errorf("Canonical() =\n%s\nwant\n%s", got, want)
+	}
+	c.Signature = []byte{1, 2, 3}
+	if got := string(c.Canonical()); got != want {
+		t.Error("the signature changes the canonical form")
+	}
+}
+
+func FuzzSplitEvidenceLine(f *testing.F) {
+	f.Add([]byte(`{"seq":1,"prev_hash":"","hash":"` + strings.Repeat("0", 64) + `"}`))
+	f.Add([]byte(`"hash":"`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		canon, hash, err := SplitEvidenceLine(line)
+		if err != nil {
+			return
+		}
+		back, err := EvidenceLine(canon, hash)
+		if err != nil || !bytes.Equal(back, bytes.TrimRight(line, "\r\n")) {
+			t.Fatalf("EvidenceLine(SplitEvidenceLine(%q)) = %q, %v", line, back, err)
+		}
+	})
+}

@@ -1,0 +1,359 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/tongban/tongban/contracts"
+)
+
+// KeyDirectory is an optional Crypto capability the auditor tools need:
+// the public keys behind key ids, to put in evidence bundles, and the
+// verification of the gateway's own signatures (checkpoints, receipts).
+// gateway/keyring implements it.
+type KeyDirectory interface {
+	// PublicKeyPEM returns the PEM (SPKI) public key registered under
+	// keyID, the gateway's own included, and the id of its owner.
+	PublicKeyPEM(keyID string) (owner string, pem []byte, err error)
+	// VerifyGateway checks a DER SM2 signature of body by the gateway's
+	// key keyID.
+	VerifyGateway(keyID string, body, sig []byte) error
+}
+
+// Audit search page sizes.
+const (
+	DefaultAuditPage = 100
+	MaxAuditPage     = 500
+)
+
+// ExchangeFilter is an audit search as a caller asks it (GET
+// /v1/audit/exchanges); Cursor is the next_cursor of the page before.
+type ExchangeFilter struct {
+	CaseID, ExchangeID, Partner, Region string
+	Kind                                contracts.ExchangeKind
+	State                               contracts.TransportState
+	From, To                            time.Time
+	Cursor                              string
+	Limit                               int // 0: DefaultAuditPage
+}
+
+// SearchExchanges returns a page of the exchanges f selects, newest first
+// (auditors only). Every filter is validated; a bad one is refused with
+// validation_failed (or invalid_region) naming it.
+func (s *Service) SearchExchanges(ctx context.Context, p Principal, f ExchangeFilter) (*contracts.ExchangePage, error) {
+	if err := Authorize(p, ActAudit, nil, ""); err != nil {
+		return nil, err
+	}
+	q := ExchangeQuery{CaseID: f.CaseID, ExchangeID: f.ExchangeID, Partner: f.Partner, Region: f.Region,
+		Kind: f.Kind, State: f.State, From: f.From, To: f.To, Limit: f.Limit}
+	switch {
+	case q.CaseID != "" && contracts.ValidateOpaqueID("case_id", q.CaseID) != nil:
+		return nil, fromField(contracts.ValidateOpaqueID("case_id", q.CaseID))
+	case q.ExchangeID != "" && contracts.ValidateUUID(q.ExchangeID) != nil:
+		return nil, failf(contracts.CodeValidationFailed, "exchange_id: %v", contracts.ValidateUUID(q.ExchangeID))
+	case q.Partner != "" && contracts.ValidateOpaqueID("partner", q.Partner) != nil:
+		return nil, fromField(contracts.ValidateOpaqueID("partner", q.Partner))
+	case q.Region != "" && contracts.ValidateRegion(q.Region) != nil:
+		return nil, fromField(contracts.ValidateRegion(q.Region))
+	case q.Kind != "" && !q.Kind.Valid():
+		return nil, failf(contracts.CodeValidationFailed, "kind: %q is not an exchange kind", q.Kind)
+	case q.State != "" && !q.State.Valid():
+		return nil, failf(contracts.CodeValidationFailed, "state: %q is not a transport state", q.State)
+	case !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To):
+		return nil, failf(contracts.CodeValidationFailed, "from must be before to")
+	case q.Limit < 0 || q.Limit > MaxAuditPage:
+		return nil, failf(contracts.CodeValidationFailed, "limit: must be from 1 to %d", MaxAuditPage)
+	}
+	if q.Limit == 0 {
+		q.Limit = DefaultAuditPage
+	}
+	if f.Cursor != "" {
+		n, err := strconv.ParseInt(f.Cursor, 10, 64)
+		if err != nil || n <= 0 {
+			return nil, failf(contracts.CodeValidationFailed, "cursor: not a cursor this search returned")
+		}
+		q.Before = n
+	}
+	found, next, err := s.store.SearchExchanges(ctx, q)
+	if err != nil {
+		return nil, internal(err)
+	}
+	page := &contracts.ExchangePage{Items: found}
+	if page.Items == nil {
+		page.Items = []contracts.ExchangeSummary{}
+	}
+	if next > 0 {
+		page.NextCursor = strconv.FormatInt(next, 10)
+	}
+	return page, nil
+}
+
+// recordDetail is what the auditor tools read from a record's detail.
+type recordDetail struct {
+	Attempt          int                 `json:"attempt"`
+	Outcome          string              `json:"outcome"`
+	LatencyMS        int64               `json:"latency_ms"`
+	State            contracts.CaseState `json:"state"`
+	Signature        string              `json:"signature"`
+	ReceiptSM3       string              `json:"receipt_sm3"`
+	ReceiptSignature string              `json:"receipt_signature"`
+	ReceiptKeyID     string              `json:"receipt_key_id"`
+	PayloadSM3       string              `json:"payload_sm3"`
+	AckSM3           string              `json:"ack_sm3"`
+	AckKeyID         string              `json:"ack_key_id"`
+	AckSignature     string              `json:"ack_signature"`
+}
+
+// parseEvidence decodes a stored record and its detail.
+func parseEvidence(row EvidenceRow) (contracts.EvidenceRecord, recordDetail, error) {
+	var (
+		r contracts.EvidenceRecord
+		d recordDetail
+	)
+	if err := json.Unmarshal(row.Record, &r); err != nil {
+		return r, d, fmt.Errorf("evidence record %d: %w", row.Seq, err)
+	}
+	if len(r.Detail) > 0 {
+		if err := json.Unmarshal(r.Detail, &d); err != nil {
+			return r, d, fmt.Errorf("evidence record %d: detail: %w", row.Seq, err)
+		}
+	}
+	r.Hash = row.Hash
+	return r, d, nil
+}
+
+// TraceCase returns every evidence-log step of a case, oldest first
+// (auditors only): submissions and status updates with their receipts,
+// every delivery attempt with its outcome and latency, acknowledgements,
+// license verifications and usage records that name the case. Each signed
+// body and acknowledgement is verified again now, against the signer's
+// key as registered now and the digest the log recorded, and the result
+// given as signature_valid. A case with no record and no row is
+// not_found.
+func (s *Service) TraceCase(ctx context.Context, p Principal, caseID string) (*contracts.CaseTrace, error) {
+	if err := Authorize(p, ActAudit, nil, ""); err != nil {
+		return nil, err
+	}
+	if err := contracts.ValidateOpaqueID("case_id", caseID); err != nil {
+		return nil, fromField(err)
+	}
+	rows, err := s.store.CaseEvidence(ctx, caseID)
+	if err != nil {
+		return nil, internal(err)
+	}
+	out := &contracts.CaseTrace{CaseID: caseID, Timeline: make([]contracts.TraceEntry, 0, len(rows))}
+	c, err := s.store.GetCase(ctx, caseID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if len(rows) == 0 {
+			return nil, failf(contracts.CodeNotFound, "no such case")
+		}
+	case err != nil:
+		return nil, internal(err)
+	default:
+		out.State = c.State
+	}
+	for _, row := range rows {
+		r, d, err := parseEvidence(row)
+		if err != nil {
+			return nil, internal(err)
+		}
+		e := contracts.TraceEntry{Seq: r.Seq, At: r.At, Event: r.Event, Actor: r.Actor, ExchangeID: r.ExchangeID,
+			DeliveryID: r.DeliveryID, KeyID: r.KeyID, TraceID: r.TraceID, Detail: r.Detail}
+		switch r.Event {
+		case contracts.EventCaseReceived, contracts.EventStatusApplied:
+			e.Outcome = "accepted"
+			valid, err := s.exchangeSignatureValid(ctx, r)
+			if err != nil {
+				return nil, internal(err)
+			}
+			e.SignatureValid = &valid
+		case contracts.EventDeliveryAttempt:
+			e.Attempt, e.Outcome, e.LatencyMS = d.Attempt, d.Outcome, d.LatencyMS
+			if d.AckSignature != "" {
+				e.KeyID = d.AckKeyID
+				valid, err := s.ackSignatureValid(ctx, r, d)
+				if err != nil {
+					return nil, internal(err)
+				}
+				e.SignatureValid = &valid
+			}
+		case contracts.EventLicenseVerified, contracts.EventUsageRecorded:
+			e.Outcome = d.Outcome
+		}
+		out.Timeline = append(out.Timeline, e)
+	}
+	return out, nil
+}
+
+// exchangeSignatureValid reports whether the stored body of r's exchange
+// still has the digest r recorded and its signature verifies with the
+// sender's key.
+func (s *Service) exchangeSignatureValid(ctx context.Context, r contracts.EvidenceRecord) (bool, error) {
+	ex, err := s.store.GetExchange(ctx, r.Actor, r.ExchangeID)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if s.crypto.SM3Hex(ex.Body) != r.BodySM3 {
+		return false, nil
+	}
+	return s.crypto.VerifyBody(r.Actor, ex.KeyID, ex.Body, ex.Signature) == nil, nil
+}
+
+// ackSignatureValid reports whether the stored acknowledgement of r's
+// delivery still has the digest r recorded and its signature verifies
+// with the partner's key.
+func (s *Service) ackSignatureValid(ctx context.Context, r contracts.EvidenceRecord, d recordDetail) (bool, error) {
+	del, err := s.store.GetDelivery(ctx, r.DeliveryID)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if len(del.AckBody) == 0 || s.crypto.SM3Hex(del.AckBody) != d.AckSM3 {
+		return false, nil
+	}
+	return s.crypto.VerifyBody(del.Partner, d.AckKeyID, del.AckBody, del.AckSig) == nil, nil
+}
+
+// VerifyEvidence checks the evidence log from seq from to seq to (0: the
+// whole log) with its signed checkpoints (auditors and operators). A
+// broken chain is a result with OK false, not an error.
+func (s *Service) VerifyEvidence(ctx context.Context, p Principal, from, to int64) (*contracts.ChainVerifyResult, error) {
+	if err := Authorize(p, ActVerifyChain, nil, ""); err != nil {
+		return nil, err
+	}
+	switch {
+	case from < 0:
+		return nil, failf(contracts.CodeValidationFailed, "from: must be at least 1")
+	case to < 0:
+		return nil, failf(contracts.CodeValidationFailed, "to: must be at least 1")
+	case from > 0 && to > 0 && from > to:
+		return nil, failf(contracts.CodeValidationFailed, "from must not be after to")
+	}
+	v := ChainVerifier{SM3: s.crypto.SM3Hex}
+	if kd, ok := s.crypto.(KeyDirectory); ok {
+		v.VerifyCheckpoint = func(cp contracts.Checkpoint) error { return kd.VerifyGateway(cp.KeyID, cp.Canonical(), cp.Signature) }
+	}
+	res, err := v.Verify(ctx, s.store, from, to)
+	if err != nil {
+		return nil, internal(err)
+	}
+	return res, nil
+}
+
+// Denial is a request the HTTP layer refused before the core could act
+// on it: not authenticated, badly signed, or not allowed.
+type Denial struct {
+	Caller  string // the caller id, when the token named one
+	KeyID   string // the token's or body's key id, if any
+	JTI     string // the token's jti, if it verified
+	Code    contracts.Code
+	Method  string
+	Route   string // the route pattern, never the raw path
+	TraceID string
+}
+
+// maxDenialsPerSecond bounds the access.denied records written per
+// second, so that a flood of bad requests cannot flood the evidence log:
+// the denials over the bound are counted and the count is written with
+// the next record.
+const maxDenialsPerSecond = 50
+
+// denialGate admits up to maxDenialsPerSecond records per second.
+type denialGate struct {
+	mu         sync.Mutex
+	second     int64
+	admitted   int
+	suppressed int
+}
+
+// admit reports whether a denial at now gets a record, and how many were
+// suppressed before it.
+func (g *denialGate) admit(now time.Time) (bool, int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if sec := now.Unix(); sec != g.second {
+		g.second, g.admitted = sec, 0
+	}
+	if g.admitted >= maxDenialsPerSecond {
+		g.suppressed++
+		return false, 0
+	}
+	g.admitted++
+	n := g.suppressed
+	g.suppressed = 0
+	return true, n
+}
+
+// RecordDenial writes an access.denied record for d (at most
+// maxDenialsPerSecond a second; the rest are counted). The request was
+// already refused; a failure to record is logged, not returned.
+func (s *Service) RecordDenial(ctx context.Context, d Denial) {
+	if s.noEvidence {
+		return
+	}
+	now := s.clock.Now().UTC()
+	ok, suppressed := s.denials.admit(now)
+	if !ok {
+		return
+	}
+	actor := d.Caller
+	if actor == "" {
+		actor = "anonymous"
+	}
+	traceID, _ := traceOf(ctx, d.TraceID)
+	detail := map[string]any{"code": string(d.Code), "method": d.Method, "route": d.Route}
+	if suppressed > 0 {
+		detail["suppressed_before"] = suppressed
+	}
+	rec := contracts.EvidenceRecord{At: now, Actor: actor, Event: contracts.EventAccessDenied, TraceID: traceID,
+		KeyID: d.KeyID, JTI: d.JTI, Detail: detailJSON(detail)}
+	if err := s.store.AppendEvidence(ctx, rec); err != nil {
+		s.log.ErrorContext(ctx, "access denial not recorded in the evidence log", "err", err, "code", string(d.Code))
+	}
+}
+
+// RecordStart writes the gateway.started record: the version running and
+// the SM3 of the configuration it started with, so that the log shows
+// which configuration was in force from when.
+func (s *Service) RecordStart(ctx context.Context, version, configSM3 string) error {
+	if s.noEvidence {
+		return nil
+	}
+	rec := contracts.EvidenceRecord{At: s.clock.Now().UTC(), Actor: GatewayActor, Event: contracts.EventGatewayStarted,
+		KeyID: s.crypto.KeyID(), Detail: detailJSON(map[string]any{"version": version, "config_sm3": configSM3, "gateway_id": s.gatewayID})}
+	if err := s.store.AppendEvidence(ctx, rec); err != nil {
+		return fmt.Errorf("record start in the evidence log: %w", err)
+	}
+	return nil
+}
+
+// unb64 decodes a base64 detail value; "" and bad text give nil.
+func unb64(s string) []byte {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// mediaExt is the file extension of a body: .xml when it starts with
+// '<', else .json.
+func mediaExt(body []byte) string {
+	if b := bytes.TrimLeft(body, " \t\r\n\xef\xbb\xbf"); len(b) > 0 && b[0] == '<' {
+		return ".xml"
+	}
+	return ".json"
+}

@@ -1,0 +1,383 @@
+package gateway_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite" // "sqlite", to tamper with the store file
+
+	"github.com/tongban/tongban/adapters/partnersim"
+	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/bundle"
+)
+
+// auditedCase runs a case through its life: the owner refuses the first
+// delivery attempt (503), takes the second, accepts the case, and the
+// acceptance is delivered back. It returns the case id.
+func (e *env) auditedCase() string {
+	e.t.Helper()
+	if err := e.districts[wucheng].sim.SetFaults(partnersim.Faults{FailFirst: 1}); err != nil {
+		e.t.Fatal(err)
+	}
+	id := e.newCase()
+	e.drain() // the first attempt fails; the retry is not due yet
+	e.clock.Advance(time.Hour)
+	e.drain()
+	if got := e.getCase(id).State; got != contracts.CaseStateForwarded {
+		e.t.Fatalf("case after delivery: %s, want forwarded", got)
+	}
+	e.reportOK(e.update(id, contracts.CaseStateAccepted))
+	e.drain()
+	return id
+}
+
+// tamper runs statements on the store file directly, as someone with
+// access to the disk could.
+func (e *env) tamper(stmts ...string) {
+	e.t.Helper()
+	db, err := sql.Open("sqlite", e.storePath)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer db.Close()
+	for _, s := range stmts {
+		if _, err := db.Exec(s); err != nil {
+			e.t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+func TestTraceCase(t *testing.T) {
+	e := newEnv(t, gateway.RetryPolicy{})
+	id := e.auditedCase()
+	tr, err := e.svc.TraceCase(e.ctx, e.principal(auditor), id)
+	if err != nil {
+		t.Fatalf("TraceCase: %v", err)
+	}
+	type step struct {
+		event, outcome string
+		attempt        int
+		signed         bool
+	}
+	want := []step{
+		{contracts.EventCaseReceived, "accepted", 0, true},
+		{contracts.EventDeliveryAttempt, "retry_wait", 1, false},
+		{contracts.EventDeliveryAttempt, "delivered", 2, true},
+		{contracts.EventStatusApplied, "accepted", 0, true},
+		{contracts.EventDeliveryAttempt, "delivered", 1, true},
+	}
+	if tr.CaseID != id || tr.State != contracts.CaseStateAccepted || len(tr.Timeline) != len(want) {
+		t.Fatalf("trace of %s: state %s, %d steps; want accepted, %d steps: %+v", id, tr.State, len(tr.Timeline), len(want), tr.Timeline)
+	}
+	for i, w := range want {
+		s := tr.Timeline[i]
+		if s.Event != w.event || s.Outcome != w.outcome || s.Attempt != w.attempt {
+			t.Errorf("step %d: %s %s attempt %d; want %s %s attempt %d", i, s.Event, s.Outcome, s.Attempt, w.event, w.outcome, w.attempt)
+		}
+		if (s.SignatureValid != nil) != w.signed || (s.SignatureValid != nil && !*s.SignatureValid) {
+			t.Errorf("step %d (%s): signature_valid %v, want a valid signature: %v", i, s.Event, s.SignatureValid, w.signed)
+		}
+		if i > 0 && s.Seq <= tr.Timeline[i-1].Seq {
+			t.Errorf("step %d: seq %d does not follow %d", i, s.Seq, tr.Timeline[i-1].Seq)
+		}
+		// Attempts carry the trace of the span that stored the exchange;
+		// this harness has no tracer (TestTraceIDEndToEnd has one).
+		if s.TraceID == "" && s.Event != contracts.EventDeliveryAttempt {
+			t.Errorf("step %d (%s): no trace id", i, s.Event)
+		}
+	}
+	if got := tr.Timeline[0].KeyID; got != zhonglou {
+		t.Errorf("submission signed by key %q, want %q", got, zhonglou)
+	}
+	if got := tr.Timeline[2].KeyID; got != wucheng {
+		t.Errorf("acknowledgement signed by key %q, want the owner's %q", got, wucheng)
+	}
+	if !strings.Contains(string(tr.Timeline[1].Detail), "503") {
+		t.Errorf("failed attempt's detail names no 503: %s", tr.Timeline[1].Detail)
+	}
+
+	// A body changed on disk no longer verifies.
+	e.tamper(`UPDATE exchanges SET body = CAST(replace(CAST(body AS TEXT), 'ZL-2026-000123', 'ZL-2026-000124') AS BLOB) WHERE kind = 'case'`)
+	tr, err = e.svc.TraceCase(e.ctx, e.principal(auditor), id)
+	if err != nil {
+		t.Fatalf("TraceCase: %v", err)
+	}
+	if v := tr.Timeline[0].SignatureValid; v == nil || *v {
+		t.Errorf("submission with a changed body: signature_valid %v, want false", v)
+	}
+
+	_, err = e.svc.TraceCase(e.ctx, e.principal(window), id)
+	wantCode(t, err, contracts.CodeForbidden)
+	_, err = e.svc.TraceCase(e.ctx, e.principal(operator), id)
+	wantCode(t, err, contracts.CodeForbidden)
+	_, err = e.svc.TraceCase(e.ctx, e.principal(auditor), "no-such-case")
+	wantCode(t, err, contracts.CodeNotFound)
+	_, err = e.svc.TraceCase(e.ctx, e.principal(auditor), "../etc")
+	if gateway.CodeOf(err) == "" || gateway.CodeOf(err) == contracts.CodeInternal {
+		t.Errorf("bad case id: got %v, want a validation error", err)
+	}
+}
+
+func TestSearchExchanges(t *testing.T) {
+	e := newEnv(t, gateway.RetryPolicy{})
+	id := e.auditedCase()
+	other := e.newCase()
+	aud := e.principal(auditor)
+
+	page, err := e.svc.SearchExchanges(e.ctx, aud, gateway.ExchangeFilter{CaseID: id})
+	if err != nil {
+		t.Fatalf("SearchExchanges: %v", err)
+	}
+	if len(page.Items) != 2 || page.Items[0].Kind != contracts.ExchangeKindStatus || page.Items[1].Kind != contracts.ExchangeKindCase {
+		t.Fatalf("exchanges of case %s: %+v; want its status update, then its submission", id, page.Items)
+	}
+	sub := page.Items[1]
+	if sub.State != contracts.TransportStateDelivered || sub.Attempts != 2 || sub.Sender != zhonglou || sub.Partner != wucheng ||
+		sub.FromRegion != zhonglou || sub.ToRegion != wucheng {
+		t.Errorf("submission summary: %+v", sub)
+	}
+
+	// Pages of one walk every exchange, newest first.
+	var seen []string
+	f := gateway.ExchangeFilter{Limit: 1}
+	for range 10 {
+		p, err := e.svc.SearchExchanges(e.ctx, aud, f)
+		if err != nil {
+			t.Fatalf("SearchExchanges: %v", err)
+		}
+		for _, x := range p.Items {
+			seen = append(seen, x.CaseID)
+		}
+		if p.NextCursor == "" {
+			break
+		}
+		f.Cursor = p.NextCursor
+	}
+	if want := []string{other, id, id}; strings.Join(seen, ",") != strings.Join(want, ",") {
+		t.Errorf("pages: cases %v, want %v", seen, want)
+	}
+
+	for _, tt := range []struct {
+		name string
+		f    gateway.ExchangeFilter
+		want contracts.Code
+	}{
+		{"region", gateway.ExchangeFilter{Region: "999999"}, contracts.CodeInvalidRegion},
+		{"kind", gateway.ExchangeFilter{Kind: "fax"}, contracts.CodeValidationFailed},
+		{"state", gateway.ExchangeFilter{State: "lost"}, contracts.CodeValidationFailed},
+		{"exchange id", gateway.ExchangeFilter{ExchangeID: "not-a-uuid"}, contracts.CodeValidationFailed},
+		{"cursor", gateway.ExchangeFilter{Cursor: "abc"}, contracts.CodeValidationFailed},
+		{"negative cursor", gateway.ExchangeFilter{Cursor: "-5"}, contracts.CodeValidationFailed},
+		{"limit", gateway.ExchangeFilter{Limit: gateway.MaxAuditPage + 1}, contracts.CodeValidationFailed},
+		{"time range", gateway.ExchangeFilter{From: t0, To: t0}, contracts.CodeValidationFailed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := e.svc.SearchExchanges(e.ctx, aud, tt.f)
+			wantCode(t, err, tt.want)
+		})
+	}
+	_, err = e.svc.SearchExchanges(e.ctx, e.principal(zhonglou), gateway.ExchangeFilter{})
+	wantCode(t, err, contracts.CodeForbidden)
+}
+
+func TestVerifyEvidence(t *testing.T) {
+	e := newEnv(t, gateway.RetryPolicy{})
+	e.auditedCase()
+	cp, err := e.svc.Checkpointer().Checkpoint(e.ctx)
+	if err != nil || cp == nil {
+		t.Fatalf("Checkpoint: %v, %v", cp, err)
+	}
+	for _, who := range []string{auditor, operator} {
+		res, err := e.svc.VerifyEvidence(e.ctx, e.principal(who), 0, 0)
+		if err != nil {
+			t.Fatalf("VerifyEvidence as %s: %v", who, err)
+		}
+		if !res.OK || res.Checked != cp.Seq || res.CheckpointsVerified != 1 || res.FirstBadSeq != nil {
+			t.Errorf("VerifyEvidence as %s: %+v; want %d records and 1 checkpoint intact", who, res, cp.Seq)
+		}
+	}
+	res, err := e.svc.VerifyEvidence(e.ctx, e.principal(auditor), 2, 3)
+	if err != nil || !res.OK || res.From != 2 || res.To != 3 || res.Checked != 2 {
+		t.Errorf("VerifyEvidence 2..3: %+v, %v", res, err)
+	}
+	_, err = e.svc.VerifyEvidence(e.ctx, e.principal(auditor), 3, 2)
+	wantCode(t, err, contracts.CodeValidationFailed)
+	_, err = e.svc.VerifyEvidence(e.ctx, e.principal(window), 0, 0)
+	wantCode(t, err, contracts.CodeForbidden)
+
+	// A checkpoint signed by someone else is caught.
+	e.tamper(`UPDATE evidence_checkpoints SET signature = X'3006020101020101'`)
+	res, err = e.svc.VerifyEvidence(e.ctx, e.principal(auditor), 0, 0)
+	if err != nil || res.OK || res.FirstBadSeq == nil || *res.FirstBadSeq != cp.Seq || !strings.Contains(res.Reason, "signature") {
+		t.Errorf("VerifyEvidence with a forged checkpoint: %+v, %v; want checkpoint %d named", res, err, cp.Seq)
+	}
+}
+
+func TestRecordDenialIsBounded(t *testing.T) {
+	e := newEnv(t, gateway.RetryPolicy{})
+	for range 200 {
+		e.svc.RecordDenial(e.ctx, gateway.Denial{Code: contracts.CodeUnauthenticated, Method: "POST", Route: "/v1/cases"})
+	}
+	seq, _, err := e.store.EvidenceHead(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seq != 50 {
+		t.Errorf("200 denials in one second: %d records, want 50 (the rest counted)", seq)
+	}
+	e.clock.Advance(time.Second)
+	e.svc.RecordDenial(e.ctx, gateway.Denial{Caller: chiping, Code: contracts.CodeForbidden, Method: "GET", Route: "/v1/audit/verify"})
+	rows, err := e.store.CaseEvidence(e.ctx, "")
+	if err != nil || rows != nil {
+		t.Fatalf("CaseEvidence(\"\"): %v, %v", rows, err)
+	}
+	var last contracts.EvidenceRecord
+	err = e.store.ScanEvidence(e.ctx, seq+1, 0, func(r gateway.EvidenceRow) error { return json.Unmarshal(r.Record, &last) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last.Event != contracts.EventAccessDenied || last.Actor != chiping || !strings.Contains(string(last.Detail), `"suppressed_before":150`) {
+		t.Errorf("next denial: %+v %s; want chiping's, counting 150 suppressed", last, last.Detail)
+	}
+}
+
+// exportCase exports id's bundle as the auditor.
+func (e *env) exportCase(id string) []byte {
+	e.t.Helper()
+	zipped, err := e.svc.ExportCase(e.ctx, e.principal(auditor), id)
+	if err != nil {
+		e.t.Fatalf("ExportCase: %v", err)
+	}
+	return zipped
+}
+
+func verifyBundle(t *testing.T, zipped []byte, o bundle.Options) *bundle.Report {
+	t.Helper()
+	return bundle.Verify(bytes.NewReader(zipped), int64(len(zipped)), o)
+}
+
+func TestExportCaseVerifiesOffline(t *testing.T) {
+	e := newEnv(t, gateway.RetryPolicy{})
+	id := e.auditedCase()
+	e.newCase() // records after the case's, before the checkpoint
+	zipped := e.exportCase(id)
+
+	rep := verifyBundle(t, zipped, bundle.Options{GatewayKey: e.gwPub})
+	if !rep.OK() {
+		t.Fatalf("fresh bundle: %v", rep.Problems)
+	}
+	// Signatures: manifest, checkpoint, 2 bodies, 2 receipts, 2 acks.
+	if rep.Records != 5 || rep.Checkpoint == nil || rep.Signatures != 8 || !rep.TrustedKey || rep.Manifest.CaseID != id {
+		t.Errorf("report: %d records, checkpoint %v, %d signatures, trusted %v, case %s",
+			rep.Records, rep.Checkpoint, rep.Signatures, rep.TrustedKey, rep.Manifest.CaseID)
+	}
+	if rep.ChainRecords < 2 {
+		t.Errorf("chain segment of %d records; the other case's records follow the case's", rep.ChainRecords)
+	}
+	// Without a trusted key the bundle vouches for itself, and says so.
+	if rep := verifyBundle(t, zipped, bundle.Options{}); !rep.OK() || rep.TrustedKey {
+		t.Errorf("bundle key only: ok %v, trusted %v", rep.OK(), rep.TrustedKey)
+	}
+	// Another gateway's key is refused.
+	if rep := verifyBundle(t, zipped, bundle.Options{GatewayKey: genKey(t).Public()}); rep.OK() {
+		t.Error("bundle checked against another key: want a failure")
+	}
+	// The second export reuses the checkpoint.
+	if again := verifyBundle(t, e.exportCase(id), bundle.Options{GatewayKey: e.gwPub}); !again.OK() || again.Checkpoint.Seq != rep.Checkpoint.Seq {
+		t.Errorf("second export: %v, checkpoint %v", again.Problems, again.Checkpoint)
+	}
+
+	_, err := e.svc.ExportCase(e.ctx, e.principal(operator), id)
+	wantCode(t, err, contracts.CodeForbidden)
+	_, err = e.svc.ExportCase(e.ctx, e.principal(auditor), "no-such-case")
+	wantCode(t, err, contracts.CodeNotFound)
+}
+
+func TestExportCaseFlippedByte(t *testing.T) {
+	e := newEnv(t, gateway.RetryPolicy{})
+	id := e.auditedCase()
+	zipped := e.exportCase(id)
+	zr, err := zip.NewReader(bytes.NewReader(zipped), int64(len(zipped)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(zr.File) < 12 {
+		t.Fatalf("bundle of %d files", len(zr.File))
+	}
+	for _, f := range zr.File {
+		// A byte flipped in the archive, inside the file's stored data:
+		// the archive is damaged there.
+		off, err := f.DataOffset()
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := bytes.Clone(zipped)
+		bad[off+int64(f.CompressedSize64)/2] ^= 0x01
+		rep := verifyBundle(t, bad, bundle.Options{GatewayKey: e.gwPub})
+		if rep.OK() || !strings.Contains(fmt.Sprint(rep.Problems), f.Name) {
+			t.Errorf("a byte of %s flipped in the archive: problems %v; want one naming %s", f.Name, rep.Problems, f.Name)
+		}
+
+		// A byte flipped in the file itself, the archive rebuilt around
+		// it (someone who knows zip): the digests show which file.
+		rep = verifyBundle(t, rezip(t, zr, f.Name), bundle.Options{GatewayKey: e.gwPub})
+		want := f.Name
+		if f.Name == gateway.BundleManifest {
+			want = gateway.BundleManifest // a changed manifest: its signature fails, or it does not parse
+		}
+		if rep.OK() || !strings.Contains(fmt.Sprint(rep.Problems), strings.TrimSuffix(want, ".json")) {
+			t.Errorf("a byte of %s flipped: problems %v; want one naming it", f.Name, rep.Problems)
+		}
+	}
+}
+
+// rezip rebuilds the archive of zr with one byte of file name flipped.
+func rezip(t *testing.T, zr *zip.Reader, name string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Name == name {
+			data[len(data)/2] ^= 0x01
+		}
+		w, err := zw.Create(f.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestExportCaseNoContext(t *testing.T) {
+	e := newEnv(t, gateway.RetryPolicy{})
+	id := e.newCase()
+	ctx, cancel := context.WithCancel(e.ctx)
+	cancel()
+	if _, err := e.svc.ExportCase(ctx, e.principal(auditor), id); err == nil {
+		t.Error("ExportCase with a cancelled context: want an error")
+	}
+}

@@ -1,0 +1,406 @@
+package gateway
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/tongban/tongban/contracts"
+)
+
+// GatewayActor is the actor of evidence records of steps the gateway takes
+// on its own (delivery attempts).
+const GatewayActor = "gateway"
+
+// detailJSON encodes an evidence record's detail: a JSON object of the
+// non-empty values of d, keys sorted (encoding/json sorts map keys).
+func detailJSON(d map[string]any) json.RawMessage {
+	for k, v := range d {
+		switch x := v.(type) {
+		case string:
+			if x == "" {
+				delete(d, k)
+			}
+		case nil:
+			delete(d, k)
+		}
+	}
+	if len(d) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(d)
+	if err != nil { // only strings, numbers, booleans and string slices go in
+		return json.RawMessage(`{"error":"detail not encodable"}`)
+	}
+	return b
+}
+
+func b64(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// traceOf returns the trace id and W3C traceparent of the span ctx
+// carries; fallback is the trace id the caller sent, used when there is
+// no span.
+func traceOf(ctx context.Context, fallback string) (traceID, traceparent string) {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
+		return fallback, ""
+	}
+	return sc.TraceID().String(), fmt.Sprintf("00-%s-%s-%s", sc.TraceID(), sc.SpanID(), sc.TraceFlags())
+}
+
+// exchangeEvidence is the record of an accepted exchange (a case
+// submission or a status update), the receipt issued for it and the
+// delivery that carries it on (del, to its partner).
+// It returns nil when the service keeps no evidence.
+func (s *Service) exchangeEvidence(ctx context.Context, in Inbound, ex *Exchange, c *Case, event string, del *Delivery, region string, extra map[string]any) []contracts.EvidenceRecord {
+	if s.noEvidence {
+		return nil
+	}
+	traceID, _ := traceOf(ctx, in.TraceID)
+	d := map[string]any{
+		"signature": b64(ex.Signature), "size": len(ex.Body), "state": string(c.State),
+		"receipt_sm3": s.crypto.SM3Hex(ex.Receipt), "receipt_signature": b64(ex.ReceiptSig),
+		"receipt_key_id": s.crypto.KeyID(), "receipt_media_type": ex.ReceiptType,
+		"payload_sm3": s.crypto.SM3Hex(del.Payload),
+	}
+	for k, v := range extra {
+		d[k] = v
+	}
+	kind := contracts.ExchangeKindCase
+	if ex.Kind == ExchangeStatus {
+		kind = contracts.ExchangeKindStatus
+	}
+	return []contracts.EvidenceRecord{{
+		At: ex.ReceivedAt, Actor: in.Caller.ID(), Event: event, ExchangeID: ex.ExchangeID, CaseID: c.ID,
+		DeliveryID: del.ID, Partner: del.Partner, Region: region, Kind: kind, TraceID: traceID, KeyID: ex.KeyID, JTI: in.Caller.TokenID,
+		BodySM3: ex.BodySM3, Detail: detailJSON(d),
+	}}
+}
+
+// kindOf maps a delivery kind to the exchange kind audit search knows.
+func kindOf(k contracts.DeliveryKind) contracts.ExchangeKind {
+	switch k {
+	case contracts.DeliveryKindCase:
+		return contracts.ExchangeKindCase
+	case contracts.DeliveryKindStatus:
+		return contracts.ExchangeKindStatus
+	}
+	return contracts.ExchangeKindUsageRecord
+}
+
+// attemptLog makes the evidence records of delivery attempts: sm3
+// digests acknowledgements (nil leaves the digest out); off keeps no
+// evidence at all.
+type attemptLog struct {
+	sm3 func([]byte) string
+	off bool
+}
+
+// record returns the record of one delivery attempt (or mailbox offer)
+// with its outcome, or nil when the log is off; del carries the outcome
+// (State, Attempts, NextAt, LastError and, when delivered, the
+// acknowledgement).
+func (l attemptLog) record(del *Delivery, at time.Time, outcome string, latency time.Duration, caseState contracts.CaseState) []contracts.EvidenceRecord {
+	if l.off {
+		return nil
+	}
+	return []contracts.EvidenceRecord{attemptEvidence(l.sm3, del, at, outcome, latency, caseState)}
+}
+
+// attemptEvidence is the record of one delivery attempt (see
+// attemptLog.record); sm3 digests the acknowledgement's exact bytes when
+// not nil.
+func attemptEvidence(sm3 func([]byte) string, del *Delivery, at time.Time, outcome string, latency time.Duration, caseState contracts.CaseState) contracts.EvidenceRecord {
+	traceID := ""
+	if len(del.TraceParent) == 55 {
+		traceID = del.TraceParent[3:35]
+	}
+	d := map[string]any{"attempt": del.Attempts, "outcome": outcome, "reason": del.LastError, "case_state": string(caseState)}
+	if latency > 0 {
+		d["latency_ms"] = latency.Milliseconds()
+	}
+	if del.State == contracts.TransportStateRetryWait {
+		d["next_at"] = del.NextAt.UTC().Format(time.RFC3339Nano)
+	}
+	if del.State == contracts.TransportStateDelivered {
+		d["reason"] = ""
+		if del.Ack != nil {
+			d["ack_key_id"], d["partner_case_no"] = del.Ack.KeyID, del.Ack.PartnerCaseNo
+			d["ack_acknowledged_at"] = del.Ack.AcknowledgedAt.UTC().Format(time.RFC3339Nano)
+		}
+		if sm3 != nil && len(del.AckBody) > 0 {
+			d["ack_sm3"] = sm3(del.AckBody)
+		}
+		d["ack_signature"] = b64(del.AckSig)
+	}
+	return contracts.EvidenceRecord{
+		At: at, Actor: GatewayActor, Event: contracts.EventDeliveryAttempt, ExchangeID: del.ExchangeID, CaseID: del.CaseID,
+		DeliveryID: del.ID, Partner: del.Partner, Kind: kindOf(del.Kind), TraceID: traceID, Detail: detailJSON(d),
+	}
+}
+
+// Checkpointer signs the evidence log's head from time to time
+// (contracts.Checkpoint), so that a rewritten log is caught even where its
+// chain was recomputed: the signature over the head hash cannot be.
+type Checkpointer struct {
+	store    Store
+	crypto   Crypto
+	clock    Clock
+	log      *slog.Logger
+	every    int64
+	interval time.Duration
+
+	mu   sync.Mutex
+	last contracts.Checkpoint
+}
+
+// CheckpointOptions tune the checkpointer; zero values take the defaults.
+type CheckpointOptions struct {
+	// Every is how many records may follow the last checkpoint before
+	// the next; default 1000.
+	Every int64
+	// Interval is the longest time between checkpoints while records are
+	// appended; default 1m.
+	Interval time.Duration
+}
+
+// NewCheckpointer returns a checkpointer; call Run, or Checkpoint.
+func NewCheckpointer(store Store, crypto Crypto, clock Clock, log *slog.Logger, o CheckpointOptions) *Checkpointer {
+	if o.Every <= 0 {
+		o.Every = 1000
+	}
+	if o.Interval <= 0 {
+		o.Interval = time.Minute
+	}
+	if clock == nil {
+		clock = SystemClock{}
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Checkpointer{store: store, crypto: crypto, clock: clock, log: log, every: o.Every, interval: o.Interval}
+}
+
+// Checkpoint signs the log's current head and stores the checkpoint,
+// unless the head is already checkpointed (then it returns that one). An
+// empty log has no checkpoint: it returns nil.
+func (c *Checkpointer) Checkpoint(ctx context.Context) (*contracts.Checkpoint, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seq, hash, err := c.store.EvidenceHead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if seq == 0 {
+		return nil, nil
+	}
+	if c.last.Seq == seq {
+		cp := c.last
+		return &cp, nil
+	}
+	cp := contracts.Checkpoint{Seq: seq, HeadHash: hash, At: c.clock.Now().UTC(), KeyID: c.crypto.KeyID()}
+	if cp.Signature, err = c.crypto.Sign(cp.Canonical()); err != nil {
+		return nil, fmt.Errorf("sign checkpoint: %w", err)
+	}
+	if err := c.store.SaveCheckpoint(ctx, cp); err != nil {
+		return nil, err
+	}
+	c.last = cp
+	return &cp, nil
+}
+
+// Run checkpoints whenever Every records followed the last checkpoint, or
+// Interval passed with records appended since, until ctx ends; then it
+// makes a last checkpoint (bounded by a few seconds) and returns.
+func (c *Checkpointer) Run(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	lastAt := c.clock.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if _, err := c.Checkpoint(fctx); err != nil {
+				c.log.Error("final evidence checkpoint failed", "err", err)
+			}
+			return
+		case <-t.C:
+		}
+		seq, _, err := c.store.EvidenceHead(ctx)
+		if err != nil {
+			continue
+		}
+		c.mu.Lock()
+		last := c.last.Seq
+		c.mu.Unlock()
+		if seq == last || (seq-last < c.every && c.clock.Now().Sub(lastAt) < c.interval) {
+			continue
+		}
+		if cp, err := c.Checkpoint(ctx); err != nil {
+			c.log.Error("evidence checkpoint failed", "err", err)
+		} else if cp != nil {
+			lastAt = c.clock.Now()
+			c.log.Debug("evidence checkpoint", "seq", cp.Seq)
+		}
+	}
+}
+
+// EvidenceSource is what chain verification reads: a store, or an
+// offline copy of one.
+type EvidenceSource interface {
+	EvidenceHead(ctx context.Context) (seq int64, hash string, err error)
+	ScanEvidence(ctx context.Context, from, to int64, fn func(EvidenceRow) error) error
+	Checkpoints(ctx context.Context, from, to int64) ([]contracts.Checkpoint, error)
+}
+
+// ChainVerifier checks an evidence log. SM3 hashes canonical forms (lower
+// hex); VerifyCheckpoint checks a checkpoint's signature (nil: signatures
+// are not checked, only that checkpoints match the chain).
+type ChainVerifier struct {
+	SM3              func([]byte) string
+	VerifyCheckpoint func(contracts.Checkpoint) error
+	// Progress, when set, is called with the number of records checked
+	// every ProgressEvery records, for long walks.
+	Progress func(checked int64)
+}
+
+// ProgressEvery is how many records ChainVerifier checks between calls of
+// its Progress.
+const ProgressEvery = 100_000
+
+// errStop ends a scan early.
+var errStop = errors.New("stop")
+
+// Verify walks the records from seq from to seq to (0: the head) and the
+// checkpoints among them. Every record must be where its seq says, hash to
+// its stored hash, and link to the record before (prev_hash); every
+// checkpoint must name the hash of its record and carry a valid signature.
+// An edited record fails its hash; a deleted one leaves a gap; an inserted
+// or moved one breaks the link or its seq; a rewritten stretch whose
+// hashes were recomputed fails at the next checkpoint. The result names
+// the first bad seq and why. An error means the log could not be read.
+func (v ChainVerifier) Verify(ctx context.Context, src EvidenceSource, from, to int64) (*contracts.ChainVerifyResult, error) {
+	headSeq, headHash, err := src.EvidenceHead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if from <= 0 {
+		from = 1
+	}
+	if to <= 0 || to > headSeq {
+		to = headSeq
+	}
+	res := &contracts.ChainVerifyResult{From: from, To: to, HeadSeq: headSeq, HeadHash: headHash, OK: true}
+	bad := func(seq int64, format string, args ...any) {
+		if res.OK {
+			res.OK, res.FirstBadSeq, res.Reason = false, &seq, fmt.Sprintf(format, args...)
+		}
+	}
+	if from > to {
+		return res, nil
+	}
+	cps, err := src.Checkpoints(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	cpAt := map[int64]contracts.Checkpoint{}
+	for _, cp := range cps {
+		cpAt[cp.Seq] = cp
+	}
+	prev := contracts.ZeroHash
+	if from > 1 {
+		found := false
+		err := src.ScanEvidence(ctx, from-1, from-1, func(r EvidenceRow) error {
+			found, prev = true, r.Hash
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			bad(from-1, "record %d, which record %d links to, is missing", from-1, from)
+			return res, nil
+		}
+	}
+	want := from
+	err = src.ScanEvidence(ctx, from, to, func(r EvidenceRow) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if r.Seq != want {
+			bad(want, "record %d is missing: the log goes from %d to %d", want, want-1, r.Seq)
+			return errStop
+		}
+		if got := v.SM3(r.Record); got != r.Hash {
+			bad(r.Seq, "hash mismatch: record %d does not hash to its stored hash (the record was changed)", r.Seq)
+			return errStop
+		}
+		var rec contracts.EvidenceRecord
+		if err := json.Unmarshal(r.Record, &rec); err != nil {
+			bad(r.Seq, "record %d does not read as an evidence record", r.Seq)
+			return errStop
+		}
+		switch {
+		case rec.Hash != "":
+			bad(r.Seq, "record %d is not in canonical form", r.Seq)
+			return errStop
+		case rec.Seq != r.Seq:
+			bad(r.Seq, "record %d holds seq %d (records were moved)", r.Seq, rec.Seq)
+			return errStop
+		case rec.PrevHash != prev:
+			bad(r.Seq, "record %d does not link to record %d (a record before it was changed, removed, inserted or reordered)", r.Seq, r.Seq-1)
+			return errStop
+		}
+		if cp, ok := cpAt[r.Seq]; ok {
+			if cp.HeadHash != r.Hash {
+				bad(r.Seq, "checkpoint %d signed another head hash than record %d has (the log was rewritten up to here)", r.Seq, r.Seq)
+				return errStop
+			}
+			if v.VerifyCheckpoint != nil {
+				if err := v.VerifyCheckpoint(cp); err != nil {
+					bad(r.Seq, "checkpoint %d: signature does not verify with key %q", r.Seq, cp.KeyID)
+					return errStop
+				}
+			}
+			res.CheckpointsVerified++
+		}
+		prev = r.Hash
+		res.Checked++
+		want++
+		if v.Progress != nil && res.Checked%ProgressEvery == 0 {
+			v.Progress(res.Checked)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return nil, err
+	}
+	if res.OK && want <= to {
+		bad(want, "record %d is missing: the log ends at %d", want, want-1)
+	}
+	if res.OK && to == headSeq {
+		// A checkpoint past the head: records were cut off the end.
+		later, err := src.Checkpoints(ctx, headSeq+1, 0)
+		if err != nil {
+			return nil, err
+		}
+		if len(later) > 0 {
+			bad(headSeq+1, "record %d is missing: checkpoint %d signed a log that reached it, and the log ends at %d (records were removed from the end)",
+				headSeq+1, later[len(later)-1].Seq, headSeq)
+		}
+	}
+	return res, nil
+}
