@@ -9,10 +9,15 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Header names of the wire convention.
@@ -45,7 +50,9 @@ const (
 
 // Caller makes the gateway's signed HTTP calls to one partner, the part
 // every HTTP style shares: it signs the exact body with the gateway's key
-// (Gw-Signature, Gw-Key-Id), passes on the trace context and, when the
+// (Gw-Signature, Gw-Key-Id), records each call as an OpenTelemetry client
+// span (a child of the span ctx carries) and passes it on as a W3C
+// traceparent (with the global propagator), and, when the
 // Crypto is a TokenIssuer, a bearer token for the partner; it rides out
 // short outages with a few quick retries inside the attempt; it classifies
 // failures with the shared rules (Classify) or a style's own (Request.Fault);
@@ -79,7 +86,12 @@ func NewCaller(p Params, maxRetries int) (*Caller, error) {
 			// points; a 3xx is a permanent configuration error.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		Logger:       nil, // silenced: the gateway logs the classified outcome
+		Logger: nil, // silenced: the gateway logs the classified outcome
+		RequestLogHook: func(_ retryablehttp.Logger, req *http.Request, try int) {
+			if try > 0 {
+				trace.SpanFromContext(req.Context()).AddEvent("retry", trace.WithAttributes(attribute.Int("http.request.resend_count", try)))
+			}
+		},
 		RetryWaitMin: RetryWaitMin,
 		RetryWaitMax: RetryWaitMax,
 		RetryMax:     maxRetries,
@@ -144,10 +156,68 @@ type faultKey struct{}
 // with a key registered for the partner is permanent (ErrMalformedAck,
 // ErrBadSignature). Errors carry the partner's HTTP status when there was
 // one.
-func (c *Caller) Do(ctx context.Context, r Request) (*Answer, error) {
+//
+// The call is one client span named "POST <partner id>" (in-attempt
+// retries are events of it), a child of the span ctx carries (or of the
+// remote span context it carries: the request a delivery stems from), and
+// its traceparent goes to the partner.
+func (c *Caller) Do(ctx context.Context, r Request) (ans *Answer, err error) {
 	if r.What == "" {
 		r.What = "answer"
 	}
+	ctx, span := tracer(ctx).Start(ctx, "POST "+c.partner, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(callAttributes(c.partner, r)...))
+	defer func() { endCall(span, ans, err) }()
+	return c.do(ctx, r)
+}
+
+// callAttributes describe a call on its span: never the body, the query or
+// credentials.
+func callAttributes(partner string, r Request) []attribute.KeyValue {
+	attrs := []attribute.KeyValue{
+		attribute.String("tongban.partner", partner),
+		attribute.String("tongban.answer", r.What),
+		attribute.String("http.request.method", http.MethodPost),
+	}
+	if u, err := url.Parse(r.URL); err == nil {
+		host, port := u.Hostname(), u.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+		}
+		attrs = append(attrs, attribute.String("server.address", host), attribute.String("url.path", u.EscapedPath()))
+		if n, err := strconv.Atoi(port); err == nil {
+			attrs = append(attrs, attribute.Int("server.port", n))
+		}
+	}
+	return attrs
+}
+
+// endCall records a call's outcome on its span and ends it.
+func endCall(span trace.Span, ans *Answer, err error) {
+	defer span.End()
+	if ans != nil {
+		span.SetAttributes(attribute.Int("http.response.status_code", ans.Status))
+		return
+	}
+	var e *Error
+	if !errors.As(err, &e) {
+		span.SetStatus(codes.Error, "call failed")
+		return
+	}
+	if e.Status != 0 {
+		span.SetAttributes(attribute.Int("http.response.status_code", e.Status))
+	}
+	kind := "retryable"
+	if e.IsPermanent {
+		kind = "permanent"
+	}
+	span.SetAttributes(attribute.String("error.type", kind))
+	// ReasonText carries no URL nor dial detail, and partners' answers are
+	// not quoted: nothing personal reaches the trace.
+	span.SetStatus(codes.Error, e.ReasonText())
+}
+
+func (c *Caller) do(ctx context.Context, r Request) (*Answer, error) {
 	mediaType := r.MediaType
 	if mediaType == "" {
 		mediaType = "application/json"
@@ -164,9 +234,7 @@ func (c *Caller) Do(ctx context.Context, r Request) (*Answer, error) {
 	h.Set("User-Agent", "tongban-gateway")
 	h.Set(HeaderSignature, base64.StdEncoding.EncodeToString(sig))
 	h.Set(HeaderKeyID, c.crypto.KeyID())
-	if tp := Traceparent(ctx); tp != "" {
-		h.Set(HeaderTraceparent, tp)
-	}
+	InjectTrace(ctx, h)
 	if ti, ok := c.crypto.(TokenIssuer); ok {
 		tok, err := ti.IssueToken(c.partner)
 		if err != nil {

@@ -1,60 +1,48 @@
 package adapters
 
-import "context"
+import (
+	"context"
+	"net/http"
 
-type traceparentKey struct{}
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
 
-// WithTraceparent returns a context that carries a W3C traceparent header
-// value; HTTP adapters send it to the partner. A value that is not a
-// well-formed traceparent (version-traceid-parentid-flags, lowercase hex) is
-// ignored and ctx is returned unchanged. OpenTelemetry propagation will set
-// it; until then the gateway passes on what the caller sent.
-func WithTraceparent(ctx context.Context, value string) context.Context {
-	if !validTraceparent(value) {
-		return ctx
+// TracerName is the instrumentation scope of the adapters' spans.
+const TracerName = "tongban/adapters"
+
+// Propagator returns the global OpenTelemetry propagator, or W3C Trace
+// Context while none is installed: the gateway and its partners speak
+// traceparent whatever the process set up.
+func Propagator() propagation.TextMapPropagator {
+	p := otel.GetTextMapPropagator()
+	if len(p.Fields()) == 0 {
+		return propagation.TraceContext{}
 	}
-	return context.WithValue(ctx, traceparentKey{}, value)
+	return p
 }
 
-// Traceparent returns the traceparent value ctx carries, or "".
-func Traceparent(ctx context.Context) string {
-	v, _ := ctx.Value(traceparentKey{}).(string)
-	return v
+// InjectTrace writes the trace context of the span ctx carries into h
+// (the traceparent header); it writes nothing when ctx carries none.
+func InjectTrace(ctx context.Context, h http.Header) {
+	Propagator().Inject(ctx, propagation.HeaderCarrier(h))
 }
 
-// validTraceparent checks the W3C Trace Context layout: version 00 is
-// exactly 55 characters; a later version may append "-..." fields.
-func validTraceparent(v string) bool {
-	if len(v) < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-' {
-		return false
-	}
-	version, trace, parent, flags := v[0:2], v[3:35], v[36:52], v[53:55]
-	if !lowerHex(version) || version == "ff" || !lowerHex(trace) || !lowerHex(parent) || !lowerHex(flags) {
-		return false
-	}
-	if allZero(trace) || allZero(parent) {
-		return false
-	}
-	if version == "00" {
-		return len(v) == 55
-	}
-	return len(v) == 55 || v[55] == '-'
+// ExtractTrace returns ctx carrying the remote span context h names (its
+// traceparent header). A missing or malformed traceparent leaves ctx as it
+// is: the W3C rules (lowercase hex, no all-zero ids, version ff refused)
+// are the propagator's.
+func ExtractTrace(ctx context.Context, h http.Header) context.Context {
+	return Propagator().Extract(ctx, propagation.HeaderCarrier(h))
 }
 
-func lowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
+// tracer returns the tracer for a client span under ctx: the provider of
+// the recording span ctx carries, so that a request's spans stay in one
+// provider, else the global one.
+func tracer(ctx context.Context) trace.Tracer {
+	if sp := trace.SpanFromContext(ctx); sp.IsRecording() {
+		return sp.TracerProvider().Tracer(TracerName)
 	}
-	return true
-}
-
-func allZero(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] != '0' {
-			return false
-		}
-	}
-	return true
+	return otel.GetTracerProvider().Tracer(TracerName)
 }

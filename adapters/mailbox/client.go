@@ -199,8 +199,9 @@ func (c *Client) Ack(ctx context.Context, acks []contracts.Ack) (*contracts.Mail
 	return &res, nil
 }
 
-// do sends req with the bearer token and returns a 200 answer's body, or
-// an error carrying the gateway's error code.
+// do sends req with the bearer token and the trace context of its context
+// (traceparent), and returns a 200 answer's body, or an error carrying the
+// gateway's error code.
 func (c *Client) do(req *http.Request) ([]byte, error) {
 	tok, err := c.cfg.Token()
 	if err != nil {
@@ -208,9 +209,7 @@ func (c *Client) do(req *http.Request) ([]byte, error) {
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Accept", "application/json")
-	if tp := adapters.Traceparent(req.Context()); tp != "" {
-		req.Header.Set(adapters.HeaderTraceparent, tp)
-	}
+	adapters.InjectTrace(req.Context(), req.Header)
 	resp, err := c.cfg.HTTP.Do(req)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tongban/tongban/adapters"
 	"github.com/tongban/tongban/contracts"
 )
@@ -30,12 +32,13 @@ type accepted struct {
 
 // accept takes a delivery m (a case, status update or usage record) whose
 // gateway signature verified; digest is the SM3 of the exact bytes the
-// gateway signed. A new exchange is stored (a case gets a case number and
-// its lifecycle is queued for the reporter); a repeat is recognised by its
-// exchange_id. It returns the acknowledgement to give, with
-// AcknowledgedAt, KeyID and (for a case) PartnerCaseNo set, or the reason
-// to refuse.
-func (s *Sim) accept(m *adapters.Message, digest string) (*accepted, *refusal) {
+// gateway signed, sc the span context its traceparent named (invalid when
+// none). A new exchange is stored (a case gets a case number and its
+// lifecycle is queued for the reporter, continuing sc); a repeat is
+// recognised by its exchange_id. It returns the acknowledgement to give,
+// with AcknowledgedAt, KeyID and (for a case) PartnerCaseNo set, or the
+// reason to refuse.
+func (s *Sim) accept(m *adapters.Message, digest string, sc trace.SpanContext) (*accepted, *refusal) {
 	switch m.Kind() {
 	case "case":
 		d := m.Case
@@ -56,7 +59,11 @@ func (s *Sim) accept(m *adapters.Message, digest string) (*accepted, *refusal) {
 			ex = &exchange{caseNo: caseNo, ackedAt: s.cfg.Now(), acks: map[string]signedAnswer{}}
 			s.exchanges[key] = ex
 			s.cases = append(s.cases, *d)
-			s.queue = append(s.queue, job{caseID: d.CaseID, caseNo: caseNo, delivery: *d})
+			s.recordTraceLocked(sc)
+			if _, known := s.caseTrace[d.CaseID]; !known && sc.IsValid() {
+				s.caseTrace[d.CaseID] = sc
+			}
+			s.queue = append(s.queue, job{caseID: d.CaseID, caseNo: caseNo, delivery: *d, trace: s.caseTrace[d.CaseID]})
 			s.cfg.Logf("partnersim %s: case %s received as %s (exchange %s)", s.cfg.PartnerID, d.CaseID, caseNo, d.ExchangeID)
 			defer s.wake()
 		}
@@ -74,6 +81,7 @@ func (s *Sim) accept(m *adapters.Message, digest string) (*accepted, *refusal) {
 			ex = &exchange{ackedAt: s.cfg.Now(), acks: map[string]signedAnswer{}}
 			s.exchanges[key] = ex
 			s.statuses = append(s.statuses, *d)
+			s.recordTraceLocked(sc)
 			s.cfg.Logf("partnersim %s: case %s is now %s (exchange %s)", s.cfg.PartnerID, d.CaseID, d.Update.State, d.ExchangeID)
 		}
 		return &accepted{key: key, ack: s.ackOf(ex, d.ExchangeID, d.DeliveryID, digest, "")}, nil
@@ -93,12 +101,20 @@ func (s *Sim) accept(m *adapters.Message, digest string) (*accepted, *refusal) {
 			ex = &exchange{ackedAt: s.cfg.Now(), acks: map[string]signedAnswer{}}
 			s.exchanges[key] = ex
 			s.usages = append(s.usages, *d)
+			s.recordTraceLocked(sc)
 			s.cfg.Logf("partnersim %s: usage record %s received (exchange %s, outcome %q)",
 				s.cfg.PartnerID, d.Record.UsageRecordID, d.ExchangeID, d.Record.Outcome)
 		}
 		return &accepted{key: key, ack: s.ackOf(ex, d.ExchangeID, d.DeliveryID, digest, "")}, nil
 	}
 	return nil, refuse(http.StatusNotFound, contracts.CodeNotFound, "not a delivery this partner takes")
+}
+
+// recordTraceLocked notes the trace of a new delivery. s.mu must be held.
+func (s *Sim) recordTraceLocked(sc trace.SpanContext) {
+	if sc.IsValid() {
+		s.traceIDs = append(s.traceIDs, sc.TraceID().String())
+	}
 }
 
 // ackOf is the acknowledgement of one delivery in exchange ex: the time

@@ -106,9 +106,18 @@ type answer struct {
 // post sends body to url signed by c, as the gateway's adapter does.
 func post(t testing.TB, url string, c *testCrypto, body []byte) answer {
 	t.Helper()
+	return postWith(t, url, c, body, nil)
+}
+
+// postWith is post with extra request headers.
+func postWith(t testing.TB, url string, c *testCrypto, body []byte, h http.Header) answer {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
 	}
 	sig, err := c.Sign(body)
 	if err != nil {
@@ -191,7 +200,9 @@ type statusPost struct {
 	update contracts.StatusUpdate
 	body   []byte
 	auth   string
-	err    error // what was wrong with it, if anything
+	// traceparent is the report's traceparent header, "" when none.
+	traceparent string
+	err         error // what was wrong with it, if anything
 }
 
 // fakeGateway records status reports, checks their signatures with the
@@ -211,7 +222,7 @@ func newFakeGateway(t testing.TB, gw *testCrypto, respond func(n int, u contract
 	mux.HandleFunc("POST /v1/cases/{case_id}/status", func(w http.ResponseWriter, r *http.Request) {
 		n := int(g.n.Add(1))
 		body, _ := io.ReadAll(r.Body)
-		p := statusPost{n: n, body: body, auth: r.Header.Get("Authorization")}
+		p := statusPost{n: n, body: body, auth: r.Header.Get("Authorization"), traceparent: r.Header.Get("Traceparent")}
 		sig, err := base64.StdEncoding.DecodeString(r.Header.Get("Gw-Signature"))
 		if err == nil {
 			err = gw.VerifyBody(partnerID, r.Header.Get("Gw-Key-Id"), body, sig)

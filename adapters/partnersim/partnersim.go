@@ -26,6 +26,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tongban/tongban/adapters"
 	"github.com/tongban/tongban/adapters/mailbox"
 	"github.com/tongban/tongban/contracts"
@@ -201,6 +203,8 @@ type Sim struct {
 	usages    []contracts.UsageRecordDelivery
 	licenses  []contracts.LicenseRecord
 	queue     []job
+	traceIDs  []string                     // of the deliveries received, in order of arrival
+	caseTrace map[string]trace.SpanContext // gateway case id → trace of its first delivery
 
 	notify    chan struct{}
 	startOnce sync.Once
@@ -224,6 +228,9 @@ type signedAnswer struct {
 type job struct {
 	caseID, caseNo string
 	delivery       contracts.CaseDelivery
+	// trace is the span context of the case's delivery (its traceparent);
+	// the reports continue it. Invalid when the delivery carried none.
+	trace trace.SpanContext
 }
 
 // New validates cfg, applies defaults and returns a simulator that is not
@@ -292,6 +299,7 @@ func New(cfg Config) (*Sim, error) {
 		rnd:       rand.New(rand.NewPCG(seed, seed^0x5851f42d4c957f2d)),
 		exchanges: map[string]*exchange{},
 		caseNos:   map[string]string{},
+		caseTrace: map[string]trace.SpanContext{},
 		notify:    make(chan struct{}, 1),
 		done:      make(chan struct{}),
 	}
@@ -356,6 +364,29 @@ func (s *Sim) Attempts() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.attempts
+}
+
+// TraceIDs returns the W3C trace ids (32 lowercase hex) of the distinct
+// deliveries received (one per exchange_id, cases, status updates and
+// usage records alike) whose request carried a valid traceparent, in order
+// of arrival. Pulled (mailbox) deliveries carry none.
+func (s *Sim) TraceIDs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.traceIDs...)
+}
+
+// TraceID returns the trace id of the first delivery of case caseID that
+// carried a traceparent, or "" when none did. The simulator's status
+// reports for that case continue this trace: each carries a traceparent
+// with this trace id and a span id of its own.
+func (s *Sim) TraceID(caseID string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sc, ok := s.caseTrace[caseID]; ok {
+		return sc.TraceID().String()
+	}
+	return ""
 }
 
 // CaseNo returns the simulator's case number for a gateway case id.

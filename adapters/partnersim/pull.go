@@ -3,6 +3,8 @@ package partnersim
 import (
 	"context"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tongban/tongban/adapters"
 	"github.com/tongban/tongban/contracts"
 )
@@ -49,7 +51,8 @@ func (s *Sim) pullLoop(ctx context.Context) {
 				s.cfg.Logf("partnersim %s: mailbox message refused: %v", s.cfg.PartnerID, r.Err)
 				continue
 			}
-			acc, ref := s.accept(r.Message, s.cfg.Crypto.SM3Hex(r.Body))
+			// A mailbox message carries no trace context.
+			acc, ref := s.accept(r.Message, s.cfg.Crypto.SM3Hex(r.Body), trace.SpanContext{})
 			if ref != nil {
 				s.cfg.Logf("partnersim %s: mailbox message %s refused: %s", s.cfg.PartnerID, r.DeliveryID, ref.msg)
 				continue

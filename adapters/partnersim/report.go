@@ -12,11 +12,15 @@ import (
 	"net/http"
 	"strings"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tongban/tongban/adapters"
 	"github.com/tongban/tongban/contracts"
 )
 
-// reportCase reports the configured lifecycle of one case, in order.
+// reportCase reports the configured lifecycle of one case, in order. Each
+// report continues the trace of the case's delivery (j.trace) with a span
+// id of its own, so the whole round trip of a case shares one trace id.
 func (s *Sim) reportCase(ctx context.Context, j job) {
 	for i, st := range s.cfg.Progress {
 		if !sleep(ctx, s.cfg.Step) {
@@ -27,13 +31,32 @@ func (s *Sim) reportCase(ctx context.Context, j job) {
 			s.cfg.Logf("partnersim %s: case %s: %v", s.cfg.PartnerID, j.caseID, err)
 			return
 		}
-		if !s.post(ctx, u) {
+		if !s.post(childSpan(ctx, j.trace), u) {
 			return
 		}
 		s.mu.Lock()
 		s.reported = append(s.reported, u)
 		s.mu.Unlock()
 	}
+}
+
+// childSpan returns ctx carrying a new span context in the trace of
+// parent, with a fresh span id and parent's flags: the district's report,
+// caused by the delivery parent names. ctx is returned unchanged when
+// parent is invalid.
+func childSpan(ctx context.Context, parent trace.SpanContext) context.Context {
+	if !parent.IsValid() {
+		return ctx
+	}
+	var sid trace.SpanID
+	for !sid.IsValid() {
+		if _, err := rand.Read(sid[:]); err != nil {
+			return ctx
+		}
+	}
+	return trace.ContextWithSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: parent.TraceID(), SpanID: sid, TraceFlags: parent.TraceFlags(), TraceState: parent.TraceState(),
+	}))
 }
 
 // resultPDF is the simulated result document of a concluded case.
@@ -193,9 +216,7 @@ func (s *Sim) send(ctx context.Context, target string, call *adapters.PartnerCal
 	}
 	req.Header.Set(adapters.HeaderSignature, base64.StdEncoding.EncodeToString(sig))
 	req.Header.Set(adapters.HeaderKeyID, s.cfg.Crypto.KeyID())
-	if tp := adapters.Traceparent(ctx); tp != "" {
-		req.Header.Set(adapters.HeaderTraceparent, tp)
-	}
+	adapters.InjectTrace(ctx, req.Header)
 	if s.cfg.Token != nil {
 		tok, err := s.cfg.Token()
 		if err != nil {

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tongban/tongban/adapters"
 	"github.com/tongban/tongban/contracts"
 )
@@ -90,7 +92,8 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	digest := s.cfg.Crypto.SM3Hex(body)
-	acc, ref := s.accept(m, digest)
+	sc := trace.SpanContextFromContext(adapters.ExtractTrace(r.Context(), r.Header))
+	acc, ref := s.accept(m, digest, sc)
 	if ref != nil {
 		s.writeError(w, m, ref.status, ref.code, ref.msg)
 		return

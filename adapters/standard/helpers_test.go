@@ -1,6 +1,7 @@
 package standard_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -326,4 +327,12 @@ func sampleUsage() *contracts.UsageRecordDelivery {
 			CheckedAt:       at,
 		},
 	}
+}
+
+// withTraceparent returns a context carrying the remote span context tp
+// names, as a delivery's context carries its request's. No global
+// TracerProvider is installed in this test binary, so the adapter's
+// client span is not recorded and passes tp on unchanged.
+func withTraceparent(tp string) context.Context {
+	return adapters.ExtractTrace(context.Background(), http.Header{"Traceparent": {tp}})
 }

@@ -95,7 +95,7 @@ func TestLookupRequestHeaders(t *testing.T) {
 
 	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	q := sampleLookup(rec.LicenseID)
-	if _, _, _, err := a.LookupLicense(adapters.WithTraceparent(context.Background(), tp), q); err != nil {
+	if _, _, _, err := a.LookupLicense(withTraceparent(tp), q); err != nil {
 		t.Fatal(err)
 	}
 	reqs := srv.requests()

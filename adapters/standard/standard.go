@@ -13,7 +13,7 @@
 //
 // with Content-Type application/json, Gw-Signature (standard base64 of the
 // gateway's DER SM2 signature over the exact body), Gw-Key-Id, traceparent
-// when the context carries one (adapters.WithTraceparent), and
+// when the context carries a trace (see adapters.Caller), and
 // Authorization: Bearer when the Crypto is an adapters.TokenIssuer.
 //
 // # Deliveries

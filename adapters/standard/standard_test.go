@@ -93,7 +93,7 @@ func TestRequestHeadersAndPaths(t *testing.T) {
 	a := newAdapter(t, tokenCrypto{gw}, srv.URL+"/partner", "", 0)
 
 	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-	ctx := adapters.WithTraceparent(context.Background(), tp)
+	ctx := withTraceparent(tp)
 	if _, _, _, err := a.DeliverCase(ctx, sampleCase(time.UTC)); err != nil {
 		t.Fatal(err)
 	}

@@ -20,8 +20,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/trace"
 	"gopkg.in/yaml.v3"
 
+	"github.com/tongban/tongban/adapters"
 	"github.com/tongban/tongban/adapters/mailbox"
 	"github.com/tongban/tongban/adapters/mappedjson"
 	"github.com/tongban/tongban/adapters/partnersim"
@@ -69,6 +71,7 @@ var demoCallers = []struct{ id, role, region string }{
 func newDemoCmd() *cobra.Command {
 	var dir, addr string
 	var step time.Duration
+	var traceStdout bool
 	c := &cobra.Command{
 		Use:   "demo --dir D [--addr 127.0.0.1:8080]",
 		Short: "Run a self-contained gateway with dev keys and simulated partner districts",
@@ -89,6 +92,11 @@ delivered) within seconds, reporting in its own format. At start the demo
 sends one sample case from 320404 to each of 320402, 330702, 371523 and
 610102, logs every step, then prints ready-to-paste commands.
 
+Every log line written while handling a request carries its request_id and
+trace_id; each sample case is one trace, from the submission through the
+owner's reports back to 320404. --trace-stdout also prints every span as JSON
+on standard output. Metrics: GET /metrics; readiness: GET /readyz.
+
 Keys and the store persist in D across runs; config.yaml is rewritten at
 each start (the simulators' ports change). The keys are for development only.`,
 		Example: "  tongban demo --dir demo --addr 127.0.0.1:8080",
@@ -99,18 +107,20 @@ each start (the simulators' ports change). The keys are for development only.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runDemo(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), dir, addr, step, nil)
+			return runDemo(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), dir, addr, step, traceStdout, nil)
 		},
 	}
 	c.Flags().StringVar(&dir, "dir", "", "directory for config, keys, store and examples (required)")
 	c.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "gateway listen address (loopback)")
 	c.Flags().DurationVar(&step, "step", 300*time.Millisecond, "delay between a simulated district's status reports")
+	c.Flags().BoolVar(&traceStdout, "trace-stdout", false, "print every span as JSON on standard output (telemetry exporter stdout)")
 	return c
 }
 
 // runDemo sets up D, starts the simulators and the gateway, runs the sample
-// case, and serves until ctx ends. ready, if not nil, gets the gateway address.
-func runDemo(ctx context.Context, out, logw io.Writer, dir, addr string, step time.Duration, ready chan<- string) error {
+// case, and serves until ctx ends. traceStdout exports spans to standard
+// output. ready, if not nil, gets the gateway address.
+func runDemo(ctx context.Context, out, logw io.Writer, dir, addr string, step time.Duration, traceStdout bool, ready chan<- string) error {
 	start := time.Now()
 	log := newLogger(logw, "info")
 	if err := os.MkdirAll(filepath.Join(dir, "keys"), 0o755); err != nil {
@@ -174,7 +184,11 @@ func runDemo(ctx context.Context, out, logw io.Writer, dir, addr string, step ti
 	simBase := "http://" + simLn.Addr().String()
 
 	cfgPath := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, []byte(demoConfig(addr, simBase)), 0o644); err != nil {
+	exporter := config.ExporterNone
+	if traceStdout {
+		exporter = config.ExporterStdout
+	}
+	if err := os.WriteFile(cfgPath, []byte(demoConfig(addr, simBase, exporter)), 0o644); err != nil {
 		return err
 	}
 	cfg, err := config.Load(cfgPath)
@@ -185,6 +199,7 @@ func runDemo(ctx context.Context, out, logw io.Writer, dir, addr string, step ti
 	if err != nil {
 		return err
 	}
+	g.tel.Install() // the core's and the adapters' spans and metrics too
 	gwReady := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() { done <- g.serve(ctx, gwReady) }()
@@ -240,7 +255,7 @@ func demoKey(name string) (*signing.PrivateKey, error) {
 	return k, os.WriteFile(name+".pub", pub, 0o644)
 }
 
-func demoConfig(addr, simBase string) string {
+func demoConfig(addr, simBase, exporter string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `# Written by "tongban demo" at every start. Dev keys only.
 gateway_id: %s
@@ -248,8 +263,9 @@ listen: %s
 signing_key: {path: keys/gateway.key, key_id: gateway}
 store: {path: tongban.db, synchronous: full}
 delivery: {poll: 200ms}
+telemetry: {exporter: %s}   # --trace-stdout: stdout
 partners:
-`, demoGatewayID, addr)
+`, demoGatewayID, addr, exporter)
 	for _, d := range demoDistricts {
 		fmt.Fprintf(&b, `  - id: "%[1]s"   # %[2]s, %[3]s
     roles: [partner]
@@ -393,6 +409,7 @@ func runSampleCase(ctx context.Context, log *slog.Logger, base string, key *sign
 		}
 	}
 	log = log.With("component", "sample-case", "to", to, "style", style)
+	ctx = demoTrace(ctx) // the case's trace: its log lines show the trace_id to follow
 	id, _ := contracts.NewUUIDv7(time.Now(), rand.Reader)
 	sub := demoSubmission(id, time.Now().UTC())
 	sub.ToRegion = to
@@ -413,19 +430,20 @@ func runSampleCase(ctx context.Context, log *slog.Logger, base string, key *sign
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Gw-Signature", base64.StdEncoding.EncodeToString(sig))
 	req.Header.Set("Gw-Key-Id", "320404")
+	adapters.InjectTrace(ctx, req.Header)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		log.Error("submit", "err", err)
+		log.ErrorContext(ctx, "submit", "err", err)
 		return
 	}
 	var rc contracts.Receipt
 	err = json.NewDecoder(resp.Body).Decode(&rc)
 	resp.Body.Close()
 	if err != nil || resp.StatusCode != http.StatusAccepted {
-		log.Error("submit refused", "status", resp.StatusCode, "err", err)
+		log.ErrorContext(ctx, "submit refused", "status", resp.StatusCode, "err", err)
 		return
 	}
-	log.Info("sample case submitted: signed receipt received", "case_id", rc.CaseID, "state", rc.State, "body_sm3", rc.BodySM3)
+	log.InfoContext(ctx, "sample case submitted: signed receipt received", "case_id", rc.CaseID, "state", rc.State, "body_sm3", rc.BodySM3)
 	seen := map[string]bool{}
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
@@ -450,22 +468,40 @@ func runSampleCase(ctx context.Context, log *slog.Logger, base string, key *sign
 			k := string(h.State) + h.ExchangeID
 			if !seen[k] {
 				seen[k] = true
-				log.Info("sample case step", "case_id", v.CaseID, "state", h.State, "outcome", h.Outcome, "reported_by", h.ReportedBy, "note", h.Note)
+				log.InfoContext(ctx, "sample case step", "case_id", v.CaseID, "state", h.State, "outcome", h.Outcome, "reported_by", h.ReportedBy, "note", h.Note)
 			}
 		}
 		for _, d := range v.Deliveries {
 			k := "d" + d.DeliveryID + string(d.State)
 			if !seen[k] && d.State == contracts.TransportStateDelivered {
 				seen[k] = true
-				log.Info("sample case delivery acknowledged", "case_id", v.CaseID, "kind", d.Kind, "to", d.Partner, "attempts", d.Attempts)
+				log.InfoContext(ctx, "sample case delivery acknowledged", "case_id", v.CaseID, "kind", d.Kind, "to", d.Partner, "attempts", d.Attempts)
 			}
 		}
 		if v.State == contracts.CaseStateDelivered && allDelivered(v.Deliveries) {
-			log.Info("sample case complete: delivered to the applicant, every update carried back to 320404", "case_id", v.CaseID, "owner_case_no", v.OwnerCaseNo)
+			log.InfoContext(ctx, "sample case complete: delivered to the applicant, every update carried back to 320404", "case_id", v.CaseID, "owner_case_no", v.OwnerCaseNo)
 			return
 		}
 	}
-	log.Warn("sample case did not complete within 60s")
+	log.WarnContext(ctx, "sample case did not complete within 60s")
+}
+
+// demoTrace returns ctx carrying a new sampled root span context, as a
+// district system that traces its own calls would send in its traceparent.
+func demoTrace(ctx context.Context) context.Context {
+	var tid trace.TraceID
+	var sid trace.SpanID
+	if _, err := rand.Read(tid[:]); err != nil {
+		return ctx
+	}
+	if _, err := rand.Read(sid[:]); err != nil {
+		return ctx
+	}
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled, Remote: true})
+	if !sc.IsValid() {
+		return ctx
+	}
+	return trace.ContextWithRemoteSpanContext(ctx, sc)
 }
 
 func allDelivered(ds []contracts.DeliveryView) bool {

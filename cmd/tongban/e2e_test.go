@@ -181,7 +181,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	defer cancel()
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- runDemo(ctx, &out, &logs, dir, addr, 50*time.Millisecond, ready) }()
+	go func() { done <- runDemo(ctx, &out, &logs, dir, addr, 50*time.Millisecond, false, ready) }()
 	var bound string
 	select {
 	case bound = <-ready:

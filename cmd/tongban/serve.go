@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/tongban/tongban/adapters"
 	"github.com/tongban/tongban/contracts"
@@ -25,6 +26,7 @@ import (
 	"github.com/tongban/tongban/gateway/keyring"
 	"github.com/tongban/tongban/gateway/licensecache"
 	"github.com/tongban/tongban/gateway/store/sqlite"
+	"github.com/tongban/tongban/gateway/telemetry"
 	"github.com/tongban/tongban/signing"
 )
 
@@ -57,6 +59,7 @@ See deploy/config.example.yaml for every setting.`,
 			if err != nil {
 				return err
 			}
+			g.tel.Install()
 			return g.serve(ctx, nil)
 		},
 	}
@@ -64,10 +67,13 @@ See deploy/config.example.yaml for every setting.`,
 	return c
 }
 
+// newLogger returns the JSON logger at level: lines logged with a request's
+// context carry its request_id and trace_id, and identity numbers are
+// masked (telemetry.NewLogHandler).
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	return slog.New(telemetry.NewLogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})))
 }
 
 // gatewayProc is one running gateway: store, keys, partners, core, HTTP.
@@ -79,11 +85,16 @@ type gatewayProc struct {
 	dir     *gateway.Directory
 	svc     *gateway.Service
 	disp    *gateway.Dispatcher
+	tel     *telemetry.Telemetry
 	closers []io.Closer
+	// unobserve unregisters the gauges that read the store.
+	unobserve []func() error
 }
 
 // openGateway builds a gateway from its configuration: it loads the keys,
-// builds each partner's adapter through the registry, and opens the store.
+// builds each partner's adapter through the registry, opens the store and
+// sets up its telemetry (not installed globally: serve and demo call
+// g.tel.Install).
 func openGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (*gatewayProc, error) {
 	engine, err := signing.EngineByName(cfg.Engine)
 	if err != nil {
@@ -150,7 +161,8 @@ func openGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (*ga
 	}
 	// serve owns its store file: deliveries a killed process left in flight
 	// are due again at once rather than after their lease.
-	g.store, err = sqlite.Open(ctx, sqlite.Options{Path: cfg.Resolve(cfg.Store.Path), Synchronous: cfg.Store.Synchronous, ReleaseLeases: true})
+	g.store, err = sqlite.Open(ctx, sqlite.Options{Path: cfg.Resolve(cfg.Store.Path), Synchronous: cfg.Store.Synchronous, ReleaseLeases: true,
+		EvidenceHash: engine.EvidenceHash})
 	if err != nil {
 		g.close()
 		return nil, fmt.Errorf("store: %w", err)
@@ -158,6 +170,10 @@ func openGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (*ga
 	if err := g.store.SetPullPartners(ctx, g.dir.PullPartners()); err != nil {
 		g.close()
 		return nil, fmt.Errorf("store: %w", err)
+	}
+	if err := g.openTelemetry(ctx); err != nil {
+		g.close()
+		return nil, err
 	}
 	g.disp = gateway.NewDispatcher(g.store, g.dir, nil, log, gateway.DispatcherOptions{
 		Workers: cfg.Delivery.Workers, Batch: cfg.Delivery.Batch, Lease: cfg.Delivery.Lease, Poll: cfg.Delivery.Poll,
@@ -239,7 +255,54 @@ func libraryOf(pc config.Partner, a adapters.Adapter) (*gateway.Library, error) 
 	return l, nil
 }
 
+// openTelemetry builds the gateway's tracer and meter providers from the
+// telemetry section and registers the gauges read from the store.
+func (g *gatewayProc) openTelemetry(ctx context.Context) error {
+	tc := g.cfg.Telemetry
+	ratio := telemetry.DefaultSamplingRatio
+	if tc.SamplingRatio != nil {
+		ratio = *tc.SamplingRatio
+	}
+	var err error
+	g.tel, err = telemetry.New(ctx, telemetry.Config{
+		Exporter: tc.Exporter, Endpoint: tc.Endpoint, Insecure: tc.Insecure,
+		ServiceName: tc.ServiceName, ServiceVersion: buildVersion(), SamplingRatio: ratio,
+	})
+	if err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
+	// Queue depth: deliveries by transport state, every state reported
+	// (zero included) so that an alert on dead > 0 has a series to watch.
+	unregister, err := g.tel.Observe("tongban.outbox.deliveries", "{delivery}",
+		"Deliveries in the outbox by transport state (dead: dead letters).",
+		func(ctx context.Context, record func(int64, ...attribute.KeyValue)) error {
+			counts, err := g.store.CountByState(ctx)
+			if err != nil {
+				return err
+			}
+			for _, st := range transportStates {
+				record(int64(counts[st]), attribute.String("transport_state", string(st)))
+			}
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	g.unobserve = append(g.unobserve, unregister)
+	return nil
+}
+
+// transportStates are the states the queue depth gauge reports.
+var transportStates = []contracts.TransportState{
+	contracts.TransportStatePending, contracts.TransportStateInFlight, contracts.TransportStateRetryWait,
+	contracts.TransportStateDead, contracts.TransportStateDelivered, contracts.TransportStateCancelled,
+}
+
 func (g *gatewayProc) close() {
+	for _, u := range g.unobserve {
+		_ = u()
+	}
+	g.unobserve = nil
 	for _, c := range g.closers {
 		c.Close()
 	}
@@ -248,13 +311,28 @@ func (g *gatewayProc) close() {
 			g.log.Error("closing store", "err", err)
 		}
 	}
+	if g.tel != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := g.tel.Shutdown(ctx); err != nil {
+			g.log.Warn("flushing telemetry", "err", err)
+		}
+	}
 }
 
-// handler returns the HTTP API.
+// readinessProbe is what the keys check signs.
+var readinessProbe = []byte("tongban readiness probe")
+
+// handler returns the HTTP API with its probes and metrics.
 func (g *gatewayProc) handler() http.Handler {
 	return httpapi.New(httpapi.Options{
 		Service: g.svc, Crypto: g.keys, Directory: g.dir, MaxBody: g.cfg.Limits.MaxBodyBytes, Log: g.log,
-		Ready: func(ctx context.Context) error { _, err := g.store.CountByState(ctx); return err },
+		Telemetry: g.tel, Version: buildVersion(),
+		CheckTimeout: g.cfg.Telemetry.Readiness.Timeout, CheckCache: g.cfg.Telemetry.Readiness.Cache,
+		Checks: []httpapi.Check{
+			{Name: "store", Run: func(ctx context.Context) error { _, err := g.store.CountByState(ctx); return err }},
+			{Name: "keys", Run: func(context.Context) error { _, err := g.keys.Sign(readinessProbe); return err }},
+		},
 	})
 }
 

@@ -13,6 +13,12 @@ import (
 var version = ""
 
 func versionString() string {
+	return fmt.Sprintf("tongban %s %s %s/%s", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// buildVersion is the version alone: what /healthz reports and the
+// service.version of the telemetry.
+func buildVersion() string {
 	v := version
 	info, ok := debug.ReadBuildInfo()
 	if v == "" && ok {
@@ -26,7 +32,7 @@ func versionString() string {
 	if v == "" {
 		v = "(devel)"
 	}
-	return fmt.Sprintf("tongban %s %s %s/%s", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return v
 }
 
 func newVersionCmd() *cobra.Command {

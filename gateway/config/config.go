@@ -11,9 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -32,6 +34,7 @@ type Config struct {
 	Delivery   Delivery   `yaml:"delivery"`
 	Log        Log        `yaml:"log"`
 	Licenses   Licenses   `yaml:"licenses"`
+	Telemetry  Telemetry  `yaml:"telemetry"`
 	Partners   []Partner  `yaml:"partners"`
 
 	dir string // directory of the file; relative paths resolve against it
@@ -94,6 +97,47 @@ type Log struct {
 	Level string `yaml:"level"` // debug, info (default), warn, error
 }
 
+// Telemetry configures tracing and readiness (metrics are always served
+// at /metrics).
+type Telemetry struct {
+	// Exporter is where spans go: none (the default: spans are made and
+	// trace ids flow, nothing is exported), otlp-grpc, otlp-http or stdout.
+	Exporter string `yaml:"exporter"`
+	// Endpoint is the OTLP collector: host:port, or an http(s) URL (for
+	// otlp-http, with its path, e.g. https://otel.example:4318/v1/traces).
+	// Empty: the exporter's default (localhost:4317 or :4318), or
+	// OTEL_EXPORTER_OTLP_ENDPOINT. Only the OTLP exporters take one.
+	Endpoint string `yaml:"endpoint"`
+	// Insecure sends OTLP without TLS (a collector on the same host).
+	Insecure bool `yaml:"insecure"`
+	// ServiceName is the service.name of every span and metric; default
+	// tongban.
+	ServiceName string `yaml:"service_name"`
+	// SamplingRatio is the share of new traces kept, from 0 to 1; default
+	// 1. A request whose caller sent a traceparent follows the caller's
+	// sampling decision (parent-based).
+	SamplingRatio *float64 `yaml:"sampling_ratio"`
+	// Readiness tunes GET /readyz.
+	Readiness Readiness `yaml:"readiness"`
+}
+
+// Readiness tunes the checks GET /readyz runs.
+type Readiness struct {
+	// Timeout bounds each check; default 2s, at most 1m.
+	Timeout time.Duration `yaml:"timeout"`
+	// Cache keeps each check's result this long, so that a storm of
+	// probes does not hammer the store; default 5s, at most 10m.
+	Cache time.Duration `yaml:"cache"`
+}
+
+// Telemetry exporters.
+const (
+	ExporterNone     = "none"
+	ExporterOTLPGRPC = "otlp-grpc"
+	ExporterOTLPHTTP = "otlp-http"
+	ExporterStdout   = "stdout"
+)
+
 // Partner is one caller: a district system, window, auditor or operator.
 type Partner struct {
 	ID      string            `yaml:"id"`
@@ -128,6 +172,8 @@ var envOverrides = []struct {
 	{"TONGBAN_ENGINE", func(c *Config, v string) error { c.Engine = v; return nil }},
 	{"TONGBAN_STORE_PATH", func(c *Config, v string) error { c.Store.Path = v; return nil }},
 	{"TONGBAN_LOG_LEVEL", func(c *Config, v string) error { c.Log.Level = v; return nil }},
+	{"TONGBAN_TELEMETRY_EXPORTER", func(c *Config, v string) error { c.Telemetry.Exporter = v; return nil }},
+	{"TONGBAN_TELEMETRY_ENDPOINT", func(c *Config, v string) error { c.Telemetry.Endpoint = v; return nil }},
 	{"TONGBAN_MAX_BODY_BYTES", func(c *Config, v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
 		c.Limits.MaxBodyBytes = n
@@ -209,6 +255,23 @@ func (c *Config) defaults() {
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
+	t := &c.Telemetry
+	if t.Exporter == "" {
+		t.Exporter = ExporterNone
+	}
+	if t.ServiceName == "" {
+		t.ServiceName = "tongban"
+	}
+	if t.SamplingRatio == nil {
+		one := 1.0
+		t.SamplingRatio = &one
+	}
+	if t.Readiness.Timeout == 0 {
+		t.Readiness.Timeout = 2 * time.Second
+	}
+	if t.Readiness.Cache == 0 {
+		t.Readiness.Cache = 5 * time.Second
+	}
 }
 
 // Resolve returns p made absolute against the config file's directory.
@@ -254,6 +317,9 @@ func (c *Config) validate() error {
 	default:
 		return fmt.Errorf("log.level: %q must be debug, info, warn or error", c.Log.Level)
 	}
+	if err := c.Telemetry.validate(); err != nil {
+		return fmt.Errorf("telemetry.%w", err)
+	}
 	if len(c.Partners) == 0 {
 		return errors.New("partners: at least one partner is required")
 	}
@@ -275,6 +341,51 @@ func (c *Config) validate() error {
 		if lease <= 3*timeout {
 			return fmt.Errorf("delivery.lease: %s must exceed 3 × partners[%d].timeout (%s)", lease, i, timeout)
 		}
+	}
+	return nil
+}
+
+// validate checks the telemetry section; errors name the field below
+// "telemetry.".
+func (t *Telemetry) validate() error {
+	otlp := false
+	switch t.Exporter {
+	case ExporterOTLPGRPC, ExporterOTLPHTTP:
+		otlp = true
+	case ExporterNone, ExporterStdout:
+	default:
+		return fmt.Errorf("exporter: %q must be none, otlp-grpc, otlp-http or stdout", t.Exporter)
+	}
+	if e := t.Endpoint; e != "" {
+		if !otlp {
+			return fmt.Errorf("endpoint: is only for exporter otlp-grpc or otlp-http, not %s", t.Exporter)
+		}
+		if strings.Contains(e, "://") {
+			u, err := url.Parse(e)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return fmt.Errorf("endpoint: %q must be host:port or an http(s) URL", e)
+			}
+			if u.User != nil {
+				return errors.New("endpoint: must not carry credentials")
+			}
+			if u.Scheme == "https" && t.Insecure {
+				return fmt.Errorf("insecure: contradicts the https endpoint %q", e)
+			}
+		} else if host, port, err := net.SplitHostPort(e); err != nil || host == "" || port == "" {
+			return fmt.Errorf("endpoint: %q must be host:port or an http(s) URL", e)
+		}
+	}
+	if strings.TrimSpace(t.ServiceName) != t.ServiceName || len(t.ServiceName) > 100 {
+		return fmt.Errorf("service_name: %q must not be blank-padded or longer than 100 bytes", t.ServiceName)
+	}
+	if r := *t.SamplingRatio; !(r >= 0 && r <= 1) {
+		return fmt.Errorf("sampling_ratio: %v must be from 0 to 1", r)
+	}
+	if d := t.Readiness.Timeout; d < 0 || d > time.Minute {
+		return fmt.Errorf("readiness.timeout: %s must be from 0 (default 2s) to 1m", d)
+	}
+	if d := t.Readiness.Cache; d < 0 || d > 10*time.Minute {
+		return fmt.Errorf("readiness.cache: %s must be from 0 (default 5s) to 10m", d)
 	}
 	return nil
 }

@@ -107,6 +107,10 @@ func TestExampleConfigParses(t *testing.T) {
 	if l := c.Partners[0].Library; l == nil || len(l.Regions) != 1 || l.Timeout != 2*time.Second {
 		t.Errorf("first partner's license_library = %+v, want regions [330702] and timeout 2s", l)
 	}
+	if tm := c.Telemetry; tm.Exporter != ExporterOTLPGRPC || tm.Endpoint != "127.0.0.1:4317" || !tm.Insecure ||
+		*tm.SamplingRatio != 1 || tm.Readiness.Timeout != 2*time.Second || tm.Readiness.Cache != 5*time.Second {
+		t.Errorf("telemetry = %+v, want the documented otlp-grpc example", tm)
+	}
 	for _, p := range c.Partners {
 		if p.ID == "lib-national" && (p.Library == nil || !p.Library.Fallback) {
 			t.Errorf("lib-national's license_library = %+v, want a fallback library", p.Library)
@@ -140,6 +144,85 @@ partners:
 		_, err := Parse([]byte(src), "/x", noEnv)
 		if err == nil || !strings.Contains(err.Error(), tt.field) {
 			t.Errorf("%s: got %v, want an error naming %q", tt.name, err, tt.field)
+		}
+	}
+}
+
+// TestTelemetryDefaults: an absent telemetry section exports nothing,
+// samples everything and bounds readiness checks.
+func TestTelemetryDefaults(t *testing.T) {
+	c, err := Parse([]byte(good), "/x", noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := c.Telemetry
+	if tm.Exporter != ExporterNone || tm.Endpoint != "" || tm.Insecure || tm.ServiceName != "tongban" ||
+		tm.SamplingRatio == nil || *tm.SamplingRatio != 1 || tm.Readiness.Timeout != 2*time.Second || tm.Readiness.Cache != 5*time.Second {
+		t.Errorf("defaults: got %+v (ratio %v)", tm, tm.SamplingRatio)
+	}
+	src := strings.Replace(good, "partners:", `telemetry:
+  exporter: otlp-http
+  endpoint: https://otel.example.gov.cn:4318/v1/traces
+  service_name: tongban-jiangsu
+  sampling_ratio: 0
+  readiness: {timeout: 500ms, cache: 1s}
+partners:`, 1)
+	c, err = Parse([]byte(src), "/x", noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm = c.Telemetry
+	if tm.Exporter != ExporterOTLPHTTP || tm.ServiceName != "tongban-jiangsu" || *tm.SamplingRatio != 0 ||
+		tm.Readiness.Timeout != 500*time.Millisecond || tm.Readiness.Cache != time.Second {
+		t.Errorf("explicit: got %+v (ratio %v); an explicit 0 ratio must stay 0", tm, *tm.SamplingRatio)
+	}
+	env := map[string]string{"TONGBAN_TELEMETRY_EXPORTER": "otlp-grpc", "TONGBAN_TELEMETRY_ENDPOINT": "127.0.0.1:4317"}
+	c, err = Parse([]byte(good), "/x", func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Telemetry.Exporter != ExporterOTLPGRPC || c.Telemetry.Endpoint != "127.0.0.1:4317" {
+		t.Errorf("env overrides: got %+v", c.Telemetry)
+	}
+}
+
+// TestTelemetryConfigErrors names the offending telemetry setting.
+func TestTelemetryConfigErrors(t *testing.T) {
+	for _, tt := range []struct{ name, section, field string }{
+		{"unknown exporter", "{exporter: jaeger}", "telemetry.exporter"},
+		{"exporter in capitals", "{exporter: OTLP-GRPC}", "telemetry.exporter"},
+		{"endpoint without otlp", "{endpoint: 127.0.0.1:4317}", "telemetry.endpoint"},
+		{"endpoint with stdout", "{exporter: stdout, endpoint: 127.0.0.1:4317}", "telemetry.endpoint"},
+		{"endpoint without port", "{exporter: otlp-grpc, endpoint: collector}", "telemetry.endpoint"},
+		{"endpoint of another scheme", "{exporter: otlp-http, endpoint: 'ftp://collector:4318'}", "telemetry.endpoint"},
+		{"endpoint url without host", "{exporter: otlp-http, endpoint: 'http:///v1/traces'}", "telemetry.endpoint"},
+		{"endpoint with credentials", "{exporter: otlp-http, endpoint: 'https://u:p@collector:4318'}", "telemetry.endpoint"},
+		{"insecure https", "{exporter: otlp-http, endpoint: 'https://collector:4318', insecure: true}", "telemetry.insecure"},
+		{"padded service name", "{service_name: ' tongban'}", "telemetry.service_name"},
+		{"ratio above 1", "{sampling_ratio: 1.5}", "telemetry.sampling_ratio"},
+		{"negative ratio", "{sampling_ratio: -0.1}", "telemetry.sampling_ratio"},
+		{"ratio not a number", "{sampling_ratio: .nan}", "telemetry.sampling_ratio"},
+		{"negative timeout", "{readiness: {timeout: -1s}}", "telemetry.readiness.timeout"},
+		{"timeout too long", "{readiness: {timeout: 2m}}", "telemetry.readiness.timeout"},
+		{"negative cache", "{readiness: {cache: -5s}}", "telemetry.readiness.cache"},
+		{"cache too long", "{readiness: {cache: 1h}}", "telemetry.readiness.cache"},
+		{"unknown key", "{exporter: none, sample_ratio: 1}", "sample_ratio"},
+	} {
+		src := strings.Replace(good, "partners:", "telemetry: "+tt.section+"\npartners:", 1)
+		_, err := Parse([]byte(src), "/x", noEnv)
+		if err == nil || !strings.Contains(err.Error(), tt.field) {
+			t.Errorf("%s: got %v, want an error naming %q", tt.name, err, tt.field)
+		}
+	}
+	for _, ok := range []string{
+		"{exporter: otlp-grpc, endpoint: 'collector.internal:4317', insecure: true}",
+		"{exporter: otlp-grpc, endpoint: '[::1]:4317'}",
+		"{exporter: otlp-http, endpoint: 'http://127.0.0.1:4318/v1/traces', insecure: true}",
+		"{exporter: stdout, sampling_ratio: 0.25}",
+	} {
+		src := strings.Replace(good, "partners:", "telemetry: "+ok+"\npartners:", 1)
+		if _, err := Parse([]byte(src), "/x", noEnv); err != nil {
+			t.Errorf("telemetry %s: %v", ok, err)
 		}
 	}
 }

@@ -67,6 +67,7 @@ type env struct {
 	gwKey *signing.PrivateKey
 	now   atomic.Int64 // keyring clock, Unix nanoseconds
 	lib   *fakeLibrary // the library of 330702
+	store *sqlite.Store
 }
 
 // Now is the keyring's clock.
@@ -117,7 +118,7 @@ func newEnv(t *testing.T, configure ...func(*httpapi.Options)) *env {
 		t.Fatalf("NewDirectory: %v", err)
 	}
 
-	st, err := sqlite.Open(t.Context(), sqlite.Options{Path: filepath.Join(t.TempDir(), "gateway.db"), Synchronous: "NORMAL"})
+	st, err := sqlite.Open(t.Context(), sqlite.Options{Path: filepath.Join(t.TempDir(), "gateway.db"), Synchronous: "NORMAL", EvidenceHash: signing.EvidenceHash})
 	if err != nil {
 		t.Fatalf("sqlite.Open: %v", err)
 	}
@@ -129,14 +130,17 @@ func newEnv(t *testing.T, configure ...func(*httpapi.Options)) *env {
 			t.Errorf("store Close: %v", err)
 		}
 	})
-	svc, err := gateway.NewService(gateway.ServiceOptions{Store: st, Crypto: kr, Directory: dir})
-	if err != nil {
-		t.Fatalf("NewService: %v", err)
-	}
-	opts := httpapi.Options{Service: svc, Crypto: kr, Directory: dir}
+	e.store = st
+	opts := httpapi.Options{Crypto: kr, Directory: dir}
 	for _, f := range configure {
 		f(&opts)
 	}
+	// The core logs through the same logger as the HTTP layer.
+	svc, err := gateway.NewService(gateway.ServiceOptions{Store: st, Crypto: kr, Directory: dir, Log: opts.Log})
+	if err != nil {
+		t.Fatalf("NewService: %v", err)
+	}
+	opts.Service = svc
 	e.srv = httptest.NewServer(httpapi.New(opts))
 	t.Cleanup(e.srv.Close)
 	return e

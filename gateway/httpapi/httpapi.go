@@ -2,6 +2,11 @@
 // contract, caller authentication (bearer JWT, alg SM2), bounded bodies,
 // and one table from core errors to HTTP statuses. Handlers are thin: bind,
 // one call into the core, answer.
+//
+// Every request gets a request id, a server span continuing the caller's
+// traceparent, and its count and latency in the metrics (see observe);
+// GET /healthz, /readyz (named, bounded, cached checks: see Check) and
+// /metrics need no authentication.
 package httpapi
 
 import (
@@ -19,9 +24,13 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/telemetry"
 )
 
 // Header names of the wire contract.
@@ -38,37 +47,68 @@ type Options struct {
 	Service   *gateway.Service
 	Crypto    gateway.Crypto
 	Directory *gateway.Directory
-	MaxBody   int64        // bytes; default DefaultMaxBody
-	Log       *slog.Logger // nil: slog.Default()
-	// Ready reports whether the gateway can take work (store writable,
-	// keys loaded); nil means always ready.
-	Ready func(ctx context.Context) error
+	MaxBody   int64 // bytes; default DefaultMaxBody
+	// Log receives the layer's lines; nil means slog.Default(). Its handler
+	// is wrapped with telemetry.NewLogHandler (request_id, trace_id,
+	// masking) unless it already is.
+	Log *slog.Logger
+	// Telemetry makes the server spans and HTTP metrics and serves
+	// GET /metrics; nil means a private one that exports no span (trace
+	// ids still flow) and serves only this layer's metrics.
+	Telemetry *telemetry.Telemetry
+	// Version is the build version /healthz and /readyz report.
+	Version string
+	// Checks are the readiness checks GET /readyz runs (see Check); none
+	// means always ready.
+	Checks []Check
+	// CheckTimeout bounds each check; default DefaultCheckTimeout.
+	CheckTimeout time.Duration
+	// CheckCache is how long a check's result is reused; default
+	// DefaultCheckCache, negative turns the cache off.
+	CheckCache time.Duration
+	// Now is the readiness cache's clock; nil means time.Now.
+	Now func() time.Time
 }
 
 type api struct {
 	Options
+	tracer    trace.Tracer
+	metrics   instruments
+	readiness *readiness
 }
 
-// New returns the echo instance serving the v1 contract.
+// New returns the echo instance serving the v1 contract, the probes and
+// the metrics.
 func New(o Options) *echo.Echo {
 	if o.MaxBody <= 0 {
 		o.MaxBody = DefaultMaxBody
 	}
-	if o.Log == nil {
-		o.Log = slog.Default()
+	o.Log = telemetry.WrapLogger(o.Log)
+	if o.Telemetry == nil {
+		t, err := telemetry.New(context.Background(), telemetry.Config{SamplingRatio: telemetry.DefaultSamplingRatio})
+		if err != nil {
+			panic(err) // no exporter, a fresh registry: cannot fail
+		}
+		o.Telemetry = t
 	}
-	a := &api{Options: o}
+	a := &api{
+		Options:   o,
+		tracer:    o.Telemetry.Tracer(telemetry.ScopeHTTP),
+		metrics:   newInstruments(o.Telemetry.Meter(telemetry.ScopeHTTP)),
+		readiness: newReadiness(o.Checks, o.CheckTimeout, o.CheckCache, o.Now, o.Log),
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = a.errorHandler
-	e.Use(requestIDs)
+	e.Use(requestIDs, a.observe)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-		o.Log.Error("panic in handler", "err", err, "request_id", requestID(c), "stack", string(stack))
+		o.Log.ErrorContext(c.Request().Context(), "panic in handler", "err", err, "stack", string(stack))
 		return err
 	}}))
 
-	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, contracts.Health{Status: "ok"}) })
-	e.GET("/readyz", a.ready)
+	e.GET("/healthz", a.healthz)
+	e.GET("/readyz", a.readyz)
+	e.GET("/metrics", echo.WrapHandler(o.Telemetry.MetricsHandler()))
 	e.GET("/v1/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", contracts.OpenAPI) })
 
 	v1 := e.Group("/v1", a.authenticate)
@@ -131,6 +171,7 @@ func (a *api) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return &gateway.Error{Code: contracts.CodeUnauthenticated, Message: "caller " + info.Issuer + " is not configured"}
 		}
 		c.Set(principalKey, gateway.Principal{Partner: p, Subject: info.Subject, TokenID: info.ID, KeyID: info.KeyID})
+		trace.SpanFromContext(c.Request().Context()).SetAttributes(attribute.String(attrCaller, p.ID))
 		return next(c)
 	}
 }
@@ -163,7 +204,7 @@ func (a *api) signedBody(c echo.Context) (gateway.Inbound, error) {
 	}
 	return gateway.Inbound{
 		Caller: principal(c), Body: body, Signature: sig, KeyID: req.Header.Get(HeaderKeyID),
-		TraceID: traceID(req.Header.Get("traceparent")),
+		TraceID: traceID(req),
 	}, nil
 }
 
@@ -171,13 +212,14 @@ func tooLarge(limit int64) error {
 	return &gateway.Error{Code: contracts.CodeBodyTooLarge, Message: "body exceeds " + humanBytes(limit)}
 }
 
-// traceID extracts the trace id of a W3C traceparent, or "".
-func traceID(tp string) string {
-	parts := strings.Split(tp, "-")
-	if len(parts) == 4 && len(parts[1]) == 32 {
-		return parts[1]
+// traceID is the trace id (32 lowercase hex) of the request's server
+// span; without a valid span, that of a well-formed traceparent header;
+// else "".
+func traceID(req *http.Request) string {
+	if id := telemetry.TraceID(req.Context()); id != "" {
+		return id
 	}
-	return ""
+	return telemetry.TraceID(propagation.TraceContext{}.Extract(context.Background(), propagation.HeaderCarrier(req.Header)))
 }
 
 // signed writes a signed receipt verbatim: 202 when new, 200 for a replay.
@@ -439,22 +481,13 @@ func (a *api) redeliverPartner(c echo.Context) error {
 	return c.JSON(http.StatusOK, r)
 }
 
-func (a *api) ready(c echo.Context) error {
-	if a.Ready != nil {
-		if err := a.Ready(c.Request().Context()); err != nil {
-			a.Log.Warn("not ready", "err", err)
-			return c.JSON(http.StatusServiceUnavailable, contracts.Health{Status: "fail"})
-		}
-	}
-	return c.JSON(http.StatusOK, contracts.Health{Status: "ok"})
-}
-
 // errorHandler is the one table from errors to HTTP answers. Internal
 // details are logged, never sent.
 func (a *api) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
+	ctx := c.Request().Context() // request_id and trace_id for the log lines
 	body := contracts.Error{RequestID: requestID(c)}
 	var ge *gateway.Error
 	var he *echo.HTTPError
@@ -462,9 +495,9 @@ func (a *api) errorHandler(err error, c echo.Context) {
 	case errors.As(err, &ge):
 		body.Code, body.Message = ge.Code, ge.Message
 		if ge.Code == contracts.CodeInternal {
-			a.Log.Error("internal error", "err", err, "request_id", body.RequestID, "path", c.Path())
+			a.Log.ErrorContext(ctx, "internal error", "err", err, "path", c.Path())
 		} else if ge.Err != nil {
-			a.Log.Info("request refused", "code", ge.Code, "err", ge.Err, "request_id", body.RequestID)
+			a.Log.InfoContext(ctx, "request refused", "code", ge.Code, "err", ge.Err)
 		}
 	case errors.As(err, &he):
 		switch he.Code {
@@ -480,20 +513,21 @@ func (a *api) errorHandler(err error, c echo.Context) {
 			body.Code, body.Message = contracts.CodeBadRequest, http.StatusText(he.Code)
 		}
 	default:
-		a.Log.Error("unhandled error", "err", err, "request_id", body.RequestID, "path", c.Path())
+		a.Log.ErrorContext(ctx, "unhandled error", "err", err, "path", c.Path())
 		body.Code, body.Message = contracts.CodeInternal, "internal error"
 	}
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String(attrErrorCode, string(body.Code)))
 	status := contracts.StatusOf(body.Code)
 	if tr := a.nativeTranslator(c); tr != nil {
 		ic, _ := c.Get(nativeKey).(*contracts.InboundCall)
 		b, mt, st := tr.EncodeError(ic, &body, status)
 		if err := c.Blob(st, mt, b); err != nil {
-			a.Log.Error("writing error response", "err", err)
+			a.Log.ErrorContext(ctx, "writing error response", "err", err)
 		}
 		return
 	}
 	if err := c.JSON(status, body); err != nil {
-		a.Log.Error("writing error response", "err", err)
+		a.Log.ErrorContext(ctx, "writing error response", "err", err)
 	}
 }
 

@@ -413,7 +413,9 @@ func TestRedeliver(t *testing.T) {
 func TestRoutesAndProbes(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, func(o *httpapi.Options) {
-		o.Ready = func(context.Context) error { return errors.New("store not writable: /var/lib/tongban secret detail") }
+		o.Checks = []httpapi.Check{{Name: "store", Run: func(context.Context) error {
+			return errors.New("store not writable: /var/lib/tongban secret detail")
+		}}}
 	})
 	auth := map[string]string{"Authorization": "Bearer " + e.tokenFor(zhonglou)}
 
@@ -456,7 +458,9 @@ func TestRoutesAndProbes(t *testing.T) {
 		}
 	})
 	t.Run("readyz ready", func(t *testing.T) {
-		ok := newEnv(t, func(o *httpapi.Options) { o.Ready = func(context.Context) error { return nil } })
+		ok := newEnv(t, func(o *httpapi.Options) {
+			o.Checks = []httpapi.Check{{Name: "store", Run: func(context.Context) error { return nil }}}
+		})
 		if r := ok.do(http.MethodGet, "/readyz", nil, nil); r.status != http.StatusOK {
 			t.Errorf("status: got %d %s, want 200", r.status, r.body)
 		}
