@@ -48,6 +48,6 @@ This binary holds the gateway and its tools.`,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().String("engine", "", "SM2/SM3 engine: emmansun or tjfoc (default: the faster, emmansun)")
-	root.AddCommand(newServeCmd(), newDemoCmd(), newAdaptersCmd(), newPartnersimCmd(), newKeygenCmd(), newSignCmd(), newVerifyCmd(), newTokenCmd(), newRedeliverCmd(), newBenchCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newDemoCmd(), newAdaptersCmd(), newPartnersimCmd(), newKeygenCmd(), newSignCmd(), newVerifyCmd(), newTokenCmd(), newRedeliverCmd(), newAuditCmd(), newBenchCmd(), newVersionCmd())
 	return root
 }

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/keyring"
+	"github.com/tongban/tongban/gateway/store/sqlite"
+	"github.com/tongban/tongban/signing"
+)
+
+// evidenceLog writes a store file whose log holds 20 records, with
+// signed checkpoints at 10 and 20, and the gateway's public key beside it.
+// It returns the store's and the key's paths.
+func evidenceLog(t *testing.T) (store, pub string) {
+	t.Helper()
+	dir := t.TempDir()
+	store, pub = filepath.Join(dir, "tongban.db"), filepath.Join(dir, "gateway.pub")
+	key, err := signing.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := signing.MarshalPublicKeyPEM(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pub, pem, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: store, EvidenceHash: signing.EvidenceHash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	kr, err := keyring.New(keyring.Options{GatewayID: "tongban-test", Signer: signing.NewSigner(key, nil), SignerKeyID: "gateway"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cps := gateway.NewCheckpointer(st, kr, nil, nil, gateway.CheckpointOptions{})
+	at := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	for i := 1; i <= 20; i++ {
+		rec := contracts.EvidenceRecord{At: at.Add(time.Duration(i) * time.Second), Actor: "320404",
+			Event: contracts.EventCaseReceived, CaseID: fmt.Sprintf("case-%d", i%3), ExchangeID: fmt.Sprintf("ex-%d", i)}
+		if err := st.AppendEvidence(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		if i%10 == 0 {
+			if _, err := cps.Checkpoint(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return store, pub
+}
+
+// tamperStore runs statements on a store file, with the append-only
+// triggers dropped first: what someone editing the file by hand does.
+func tamperStore(t *testing.T, path string, stmts ...string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, s := range append([]string{"DROP TRIGGER IF EXISTS evidence_no_update", "DROP TRIGGER IF EXISTS evidence_no_delete"}, stmts...) {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+// rewriteFrom edits record seq's actor and recomputes the hash of every
+// record from it to the head, each linking to the one before: a rewrite
+// that keeps the chain whole, which only the signed checkpoints show.
+func rewriteFrom(t *testing.T, path string, seq int64) {
+	t.Helper()
+	tamperStore(t, path)
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var prev string
+	if err := db.QueryRow(`SELECT hash FROM evidence WHERE seq = ?`, seq-1).Scan(&prev); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Query(`SELECT seq, record FROM evidence WHERE seq >= ? ORDER BY seq`, seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		seq    int64
+		record []byte
+	}
+	var all []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.seq, &r.record); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, r)
+	}
+	rows.Close()
+	for _, r := range all {
+		var rec contracts.EvidenceRecord
+		if err := json.Unmarshal(r.record, &rec); err != nil {
+			t.Fatal(err)
+		}
+		if r.seq == seq {
+			rec.Actor = "320405"
+		}
+		rec.PrevHash = prev
+		canon, err := rec.Canonical()
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev = signing.EvidenceHash(canon)
+		if _, err := db.Exec(`UPDATE evidence SET record = ?, hash = ? WHERE seq = ?`, canon, prev, r.seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestAuditVerifyNamesFirstBadRecord(t *testing.T) {
+	tests := []struct {
+		name    string
+		tamper  func(t *testing.T, path string)
+		wantSeq int64
+		reason  string
+	}{
+		{"edited", func(t *testing.T, p string) {
+			tamperStore(t, p, `UPDATE evidence SET record = CAST(replace(CAST(record AS TEXT), '"actor":"320404"', '"actor":"320405"') AS BLOB) WHERE seq = 7`)
+		}, 7, "hash mismatch"},
+		{"edited hash too", func(t *testing.T, p string) {
+			tamperStore(t, p, `UPDATE evidence SET record = CAST(replace(CAST(record AS TEXT), '"actor":"320404"', '"actor":"320405"') AS BLOB) WHERE seq = 7`)
+			rewriteFrom(t, p, 7) // recompute 7 and everything after
+		}, 10, "checkpoint 10 signed another head hash"},
+		{"deleted", func(t *testing.T, p string) { tamperStore(t, p, `DELETE FROM evidence WHERE seq = 7`) }, 7, "missing"},
+		{"deleted last", func(t *testing.T, p string) { tamperStore(t, p, `DELETE FROM evidence WHERE seq >= 19`) }, 19, "removed from the end"},
+		{"swapped", func(t *testing.T, p string) {
+			tamperStore(t, p,
+				`UPDATE evidence SET seq = -8 WHERE seq = 8`,
+				`UPDATE evidence SET seq = 8 WHERE seq = 7`,
+				`UPDATE evidence SET seq = 7 WHERE seq = -8`)
+		}, 7, "holds seq 8"},
+		{"inserted", func(t *testing.T, p string) {
+			tamperStore(t, p,
+				`UPDATE evidence SET seq = seq + 100 WHERE seq >= 12`,
+				`UPDATE evidence SET seq = seq - 99 WHERE seq >= 112`,
+				`INSERT INTO evidence SELECT 12, at, event, actor, case_id, exchange_id, delivery_id, partner, region, kind, trace_id, hash, record FROM evidence WHERE seq = 11`)
+		}, 12, "holds seq 11"},
+		{"forged checkpoint", func(t *testing.T, p string) {
+			tamperStore(t, p, `UPDATE evidence_checkpoints SET signature = X'3006020101020101' WHERE seq = 10`)
+		}, 10, "signature does not verify"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store, pub := evidenceLog(t)
+			r := must(t, runIn(t, t.TempDir(), "", "audit", "verify", "--store", store, "--gateway-pub", pub))
+			if !strings.Contains(r.stdout, "OK: every record and checkpoint verifies") || !strings.Contains(r.stdout, "20 records, 2 checkpoints") {
+				t.Fatalf("intact log:\n%s", r.stdout)
+			}
+			tt.tamper(t, store)
+			r = runIn(t, t.TempDir(), "", "audit", "verify", "--store", store, "--gateway-pub", pub)
+			want := fmt.Sprintf("BAD: first bad record %d: ", tt.wantSeq)
+			if r.code != 1 || !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, tt.reason) {
+				t.Errorf("after %s: exit %d\n%s%s\nwant exit 1, %q and %q", tt.name, r.code, r.stdout, r.stderr, want, tt.reason)
+			}
+			r = runIn(t, t.TempDir(), "", "audit", "verify", "--store", store, "--gateway-pub", pub, "--json")
+			var res contracts.ChainVerifyResult
+			if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || res.OK || res.FirstBadSeq == nil || *res.FirstBadSeq != tt.wantSeq {
+				t.Errorf("--json after %s: %v %s", tt.name, err, r.stdout)
+			}
+		})
+	}
+}
+
+func TestAuditVerifyUsage(t *testing.T) {
+	store, _ := evidenceLog(t)
+	dir := t.TempDir()
+	// Without a key the chain is checked and the output says signatures were not.
+	r := must(t, runIn(t, dir, "", "audit", "verify", "--store", store))
+	if !strings.Contains(r.stdout, "checkpoint signatures were not checked") || !strings.Contains(r.stdout, "OK") {
+		t.Errorf("no key:\n%s", r.stdout)
+	}
+	// Part of the log.
+	r = must(t, runIn(t, dir, "", "audit", "verify", "--store", store, "--from", "5", "--to", "9"))
+	if !strings.Contains(r.stdout, "checked records 5 to 9: 5 records, 0 checkpoints") {
+		t.Errorf("--from 5 --to 9:\n%s", r.stdout)
+	}
+	for _, args := range [][]string{
+		{"audit", "verify"},
+		{"audit", "verify", "--store", store, "--config", "x.yaml"},
+		{"audit", "verify", "--store", filepath.Join(dir, "nothing.db")},
+		{"audit", "verify", "--store", store, "--from", "9", "--to", "5"},
+		{"audit", "verify", "--store", store, "--gateway-pub", filepath.Join(dir, "nothing.pub")},
+		{"audit", "verify-bundle", filepath.Join(dir, "nothing.zip")},
+	} {
+		if r := runIn(t, dir, "", args...); r.code != 2 || r.stderr == "" {
+			t.Errorf("%v: exit %d, stderr %q; want 2 with a reason", args, r.code, r.stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "nothing.db")); err == nil {
+		t.Error("audit verify of a missing store created it")
+	}
+	// A file that is not a bundle fails as one (exit 1), with the reason.
+	notZip := filepath.Join(dir, "notes.zip")
+	if err := os.WriteFile(notZip, []byte("not a zip"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := runIn(t, dir, "", "audit", "verify-bundle", notZip); r.code != 1 || !strings.Contains(r.stdout, "not a readable zip archive") {
+		t.Errorf("verify-bundle of a text file: exit %d\n%s", r.code, r.stdout)
+	}
+}
