@@ -162,8 +162,18 @@ type Checkpointer struct {
 	every    int64
 	interval time.Duration
 
-	mu   sync.Mutex
-	last contracts.Checkpoint
+	mu      sync.Mutex
+	last    contracts.Checkpoint
+	lastErr error // of the last checkpoint attempt
+}
+
+// Err returns the error of the last checkpoint attempt, nil when it
+// succeeded (or none was made): whether the evidence log took the
+// gateway's last signed write.
+func (c *Checkpointer) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastErr
 }
 
 // CheckpointOptions tune the checkpointer; zero values take the defaults.
@@ -196,9 +206,10 @@ func NewCheckpointer(store Store, crypto Crypto, clock Clock, log *slog.Logger, 
 // Checkpoint signs the log's current head and stores the checkpoint,
 // unless the head is already checkpointed (then it returns that one). An
 // empty log has no checkpoint: it returns nil.
-func (c *Checkpointer) Checkpoint(ctx context.Context) (*contracts.Checkpoint, error) {
+func (c *Checkpointer) Checkpoint(ctx context.Context) (cp *contracts.Checkpoint, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	defer func() { c.lastErr = err }()
 	seq, hash, err := c.store.EvidenceHead(ctx)
 	if err != nil {
 		return nil, err
@@ -207,18 +218,18 @@ func (c *Checkpointer) Checkpoint(ctx context.Context) (*contracts.Checkpoint, e
 		return nil, nil
 	}
 	if c.last.Seq == seq {
-		cp := c.last
-		return &cp, nil
+		same := c.last
+		return &same, nil
 	}
-	cp := contracts.Checkpoint{Seq: seq, HeadHash: hash, At: c.clock.Now().UTC(), KeyID: c.crypto.KeyID()}
-	if cp.Signature, err = c.crypto.Sign(cp.Canonical()); err != nil {
+	next := contracts.Checkpoint{Seq: seq, HeadHash: hash, At: c.clock.Now().UTC(), KeyID: c.crypto.KeyID()}
+	if next.Signature, err = c.crypto.Sign(next.Canonical()); err != nil {
 		return nil, fmt.Errorf("sign checkpoint: %w", err)
 	}
-	if err := c.store.SaveCheckpoint(ctx, cp); err != nil {
+	if err := c.store.SaveCheckpoint(ctx, next); err != nil {
 		return nil, err
 	}
-	c.last = cp
-	return &cp, nil
+	c.last = next
+	return &next, nil
 }
 
 // Run checkpoints whenever Every records followed the last checkpoint, or

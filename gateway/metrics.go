@@ -22,25 +22,30 @@ type coreMetrics struct {
 	verifications metric.Int64Counter
 }
 
-var (
-	metricsOnce sync.Once
-	metrics     coreMetrics
-)
+// byProvider holds the core's instruments per meter provider, so that
+// they follow the global provider whenever it is replaced (each gateway a
+// test starts installs its own).
+var byProvider sync.Map // metric.MeterProvider → *coreMetrics
 
-// instruments returns the core's instruments, made on first use. An
-// instrument the provider refuses is a no-op (the API's guarantee), so
-// metrics can never fail a delivery or a verification.
+// instruments returns the core's instruments on the global meter
+// provider as installed now, made on first use. An instrument the
+// provider refuses is a no-op (the API's guarantee), so metrics can never
+// fail a delivery or a verification.
 func instruments() *coreMetrics {
-	metricsOnce.Do(func() {
-		m := otel.Meter("tongban/gateway")
-		metrics.attempts, _ = m.Int64Counter("tongban.delivery.attempts", metric.WithUnit("{attempt}"),
-			metric.WithDescription("Delivery attempts (and mailbox offers) by partner, kind and outcome: delivered, offered, retry_wait, dead."))
-		metrics.attemptTime, _ = m.Float64Histogram("tongban.delivery.duration", metric.WithUnit("s"),
-			metric.WithDescription("Time from sending a delivery to the partner's answer (or the failure), by partner and outcome."))
-		metrics.verifications, _ = m.Int64Counter("tongban.license.verifications", metric.WithUnit("{verification}"),
-			metric.WithDescription("License verifications by outcome (valid, expired, revoked, mismatch, not_found, ...) and whether the answer was cached."))
-	})
-	return &metrics
+	mp := otel.GetMeterProvider()
+	if m, ok := byProvider.Load(mp); ok {
+		return m.(*coreMetrics)
+	}
+	meter := mp.Meter("tongban/gateway")
+	m := &coreMetrics{}
+	m.attempts, _ = meter.Int64Counter("tongban.delivery.attempts", metric.WithUnit("{attempt}"),
+		metric.WithDescription("Delivery attempts (and mailbox offers) by partner, kind and outcome: delivered, offered, retry_wait, dead."))
+	m.attemptTime, _ = meter.Float64Histogram("tongban.delivery.duration", metric.WithUnit("s"),
+		metric.WithDescription("Time from sending a delivery to the partner's answer (or the failure), by partner and outcome."))
+	m.verifications, _ = meter.Int64Counter("tongban.license.verifications", metric.WithUnit("{verification}"),
+		metric.WithDescription("License verifications by outcome (valid, expired, revoked, mismatch, not_found, ...) and whether the answer was cached."))
+	actual, _ := byProvider.LoadOrStore(mp, m)
+	return actual.(*coreMetrics)
 }
 
 // recordAttempt counts one attempt of del with its outcome and latency

@@ -10,14 +10,21 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// tracer makes the core's spans: signing, verification, store writes and
-// delivery attempts. It follows the global tracer provider, whenever that
-// is installed (gateway/telemetry does it at start).
-var tracer = otel.Tracer("tongban/gateway")
+// tracerFor returns the tracer of the core's spans (signing,
+// verification, store writes, delivery attempts) under ctx: the provider
+// of the recording span ctx carries, so that one request's spans stay in
+// one provider, else the global provider as installed now
+// (gateway/telemetry installs it at start).
+func tracerFor(ctx context.Context) trace.Tracer {
+	if sp := trace.SpanFromContext(ctx); sp.IsRecording() {
+		return sp.TracerProvider().Tracer("tongban/gateway")
+	}
+	return otel.GetTracerProvider().Tracer("tongban/gateway")
+}
 
 // startSpan starts an internal span of the core.
 func startSpan(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
-	return tracer.Start(ctx, name, trace.WithAttributes(attrs...))
+	return tracerFor(ctx).Start(ctx, name, trace.WithAttributes(attrs...))
 }
 
 // endSpan ends span, marking it failed when err is not nil (its text says

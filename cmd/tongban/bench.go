@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/tongban/tongban/adapters/partnersim"
 	"github.com/tongban/tongban/contracts"
@@ -220,6 +221,12 @@ type benchRigOptions struct {
 	OwnerStyle string
 	// LicenseCacheTTL is the gateway's licenses.cache_ttl; 0 = off.
 	LicenseCacheTTL time.Duration
+	// NoEvidence runs the gateway with its evidence log off, to measure
+	// what the log costs (never in serve or demo).
+	NoEvidence bool
+	// SpanExporter, when set, receives the gateway's spans, and the
+	// gateway's telemetry is installed as the process's global one.
+	SpanExporter sdktrace.SpanExporter
 }
 
 // benchRig is a gateway opened as serve opens one, with two simulated
@@ -343,10 +350,20 @@ func startBenchRig(ctx context.Context, o benchRigOptions) (_ *benchRig, err err
 		return nil, err
 	}
 	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r.gw, err = openGateway(gctx, cfg, newLogger(o.Log, cfg.Log.Level))
+	var opts []openOption
+	if o.NoEvidence {
+		opts = append(opts, withoutEvidence())
+	}
+	if o.SpanExporter != nil {
+		opts = append(opts, withSpanExporter(o.SpanExporter))
+	}
+	r.gw, err = openGateway(gctx, cfg, newLogger(o.Log, cfg.Log.Level), opts...)
 	if err != nil {
 		cancel()
 		return nil, err
+	}
+	if o.SpanExporter != nil {
+		r.gw.tel.Install()
 	}
 	ready := make(chan string, 1)
 	r.done = make(chan error, 1)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/tongban/tongban/adapters"
 	"github.com/tongban/tongban/contracts"
@@ -91,11 +92,35 @@ type gatewayProc struct {
 	unobserve []func() error
 }
 
+// openOptions are what openGateway takes besides the configuration.
+type openOptions struct {
+	noEvidence bool
+	telemetry  []telemetry.Option
+}
+
+// withSpanExporter adds exp to the gateway's span exporters (tests read
+// the gateway's spans with an in-memory one).
+func withSpanExporter(exp sdktrace.SpanExporter) openOption {
+	return func(o *openOptions) { o.telemetry = append(o.telemetry, telemetry.WithSpanExporter(exp)) }
+}
+
+// openOption sets an openOptions field.
+type openOption func(*openOptions)
+
+// withoutEvidence opens the gateway with its evidence log off: only the
+// benchmarks that measure the log's cost use it (gateway.ServiceOptions
+// .NoEvidence); serve and demo never do.
+func withoutEvidence() openOption { return func(o *openOptions) { o.noEvidence = true } }
+
 // openGateway builds a gateway from its configuration: it loads the keys,
 // builds each partner's adapter through the registry, opens the store and
 // sets up its telemetry (not installed globally: serve and demo call
 // g.tel.Install).
-func openGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (*gatewayProc, error) {
+func openGateway(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...openOption) (*gatewayProc, error) {
+	var oo openOptions
+	for _, o := range opts {
+		o(&oo)
+	}
 	engine, err := signing.EngineByName(cfg.Engine)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
@@ -171,12 +196,13 @@ func openGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (*ga
 		g.close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	if err := g.openTelemetry(ctx); err != nil {
+	if err := g.openTelemetry(ctx, oo.telemetry...); err != nil {
 		g.close()
 		return nil, err
 	}
 	g.disp = gateway.NewDispatcher(g.store, g.dir, nil, log, gateway.DispatcherOptions{
 		Workers: cfg.Delivery.Workers, Batch: cfg.Delivery.Batch, Lease: cfg.Delivery.Lease, Poll: cfg.Delivery.Poll,
+		SM3: keys.SM3Hex, NoEvidence: oo.noEvidence,
 	})
 	lic := gateway.LicenseOptions{}
 	if cfg.Licenses.CacheTTL > 0 {
@@ -187,8 +213,13 @@ func openGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (*ga
 		}
 		lic.Cache = c
 	}
-	g.svc, err = gateway.NewService(gateway.ServiceOptions{Store: g.store, Crypto: keys, Directory: g.dir, Log: log, Notify: g.disp.Notify, Licenses: lic})
+	g.svc, err = gateway.NewService(gateway.ServiceOptions{Store: g.store, Crypto: keys, Directory: g.dir, Log: log, Notify: g.disp.Notify,
+		Licenses: lic, GatewayID: cfg.GatewayID, NoEvidence: oo.noEvidence})
 	if err != nil {
+		g.close()
+		return nil, err
+	}
+	if err := g.svc.RecordStart(ctx, buildVersion(), keys.SM3Hex(cfg.Source())); err != nil {
 		g.close()
 		return nil, err
 	}
@@ -257,7 +288,7 @@ func libraryOf(pc config.Partner, a adapters.Adapter) (*gateway.Library, error) 
 
 // openTelemetry builds the gateway's tracer and meter providers from the
 // telemetry section and registers the gauges read from the store.
-func (g *gatewayProc) openTelemetry(ctx context.Context) error {
+func (g *gatewayProc) openTelemetry(ctx context.Context, opts ...telemetry.Option) error {
 	tc := g.cfg.Telemetry
 	ratio := telemetry.DefaultSamplingRatio
 	if tc.SamplingRatio != nil {
@@ -267,7 +298,7 @@ func (g *gatewayProc) openTelemetry(ctx context.Context) error {
 	g.tel, err = telemetry.New(ctx, telemetry.Config{
 		Exporter: tc.Exporter, Endpoint: tc.Endpoint, Insecure: tc.Insecure,
 		ServiceName: tc.ServiceName, ServiceVersion: buildVersion(), SamplingRatio: ratio,
-	})
+	}, opts...)
 	if err != nil {
 		return fmt.Errorf("telemetry: %w", err)
 	}
@@ -283,6 +314,20 @@ func (g *gatewayProc) openTelemetry(ctx context.Context) error {
 			for _, st := range transportStates {
 				record(int64(counts[st]), attribute.String("transport_state", string(st)))
 			}
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	g.unobserve = append(g.unobserve, unregister)
+	unregister, err = g.tel.Observe("tongban.evidence.head", "{record}",
+		"Sequence number of the evidence log's last record.",
+		func(ctx context.Context, record func(int64, ...attribute.KeyValue)) error {
+			seq, _, err := g.store.EvidenceHead(ctx)
+			if err != nil {
+				return err
+			}
+			record(seq)
 			return nil
 		})
 	if err != nil {
@@ -329,11 +374,41 @@ func (g *gatewayProc) handler() http.Handler {
 		Service: g.svc, Crypto: g.keys, Directory: g.dir, MaxBody: g.cfg.Limits.MaxBodyBytes, Log: g.log,
 		Telemetry: g.tel, Version: buildVersion(),
 		CheckTimeout: g.cfg.Telemetry.Readiness.Timeout, CheckCache: g.cfg.Telemetry.Readiness.Cache,
-		Checks: []httpapi.Check{
-			{Name: "store", Run: func(ctx context.Context) error { _, err := g.store.CountByState(ctx); return err }},
-			{Name: "keys", Run: func(context.Context) error { _, err := g.keys.Sign(readinessProbe); return err }},
-		},
+		Checks: g.readinessChecks(),
 	})
+}
+
+// readinessChecks are the checks of /readyz: the store takes a write, the
+// signing key signs, the evidence log is readable and took the last
+// checkpoint, and each partner the dispatcher delivers to is not down
+// (a down partner makes the gateway degraded, not unready: its
+// deliveries wait in the outbox).
+func (g *gatewayProc) readinessChecks() []httpapi.Check {
+	checks := []httpapi.Check{
+		{Name: "store", Run: g.store.Probe},
+		{Name: "keys", Run: func(context.Context) error { _, err := g.keys.Sign(readinessProbe); return err }},
+		{Name: "evidence", Run: func(ctx context.Context) error {
+			if _, _, err := g.store.EvidenceHead(ctx); err != nil {
+				return err
+			}
+			if err := g.svc.Checkpointer().Err(); err != nil {
+				return httpapi.Failed("the last evidence checkpoint failed", err)
+			}
+			return nil
+		}},
+	}
+	for _, st := range g.disp.PartnerStates() {
+		id := st.Partner
+		checks = append(checks, httpapi.Check{Name: "partner:" + id, Run: func(context.Context) error {
+			for _, s := range g.disp.PartnerStates() {
+				if s.Partner == id && s.State == "down" {
+					return httpapi.Degraded(fmt.Sprintf("down: the last %d delivery attempts failed", s.ConsecutiveFailures))
+				}
+			}
+			return nil
+		}})
+	}
+	return checks
 }
 
 // serve runs the API and the dispatcher until ctx is cancelled, then shuts
@@ -354,6 +429,11 @@ func (g *gatewayProc) serve(ctx context.Context, ready chan<- string) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); g.disp.Run(dctx) }()
+	// The checkpointer signs the evidence head while the gateway runs and
+	// once more when it stops, after the last delivery is recorded.
+	cctx, stopCheckpoints := context.WithCancel(context.WithoutCancel(ctx))
+	checkpointsDone := make(chan struct{})
+	go func() { defer close(checkpointsDone); g.svc.Checkpointer().Run(cctx) }()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	g.log.Info("gateway ready", "addr", ln.Addr().String(), "gateway_id", g.cfg.GatewayID, "partners", len(g.cfg.Partners))
@@ -372,6 +452,8 @@ func (g *gatewayProc) serve(ctx context.Context, ready chan<- string) error {
 	}
 	stopDisp()
 	wg.Wait()
+	stopCheckpoints()
+	<-checkpointsDone
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

@@ -37,8 +37,16 @@ type Config struct {
 	Telemetry  Telemetry  `yaml:"telemetry"`
 	Partners   []Partner  `yaml:"partners"`
 
-	dir string // directory of the file; relative paths resolve against it
+	dir    string // directory of the file; relative paths resolve against it
+	source []byte // the file as read, then the overrides applied (Source)
 }
+
+// Source returns what the configuration was read from: the file's bytes
+// as read, followed by one line "#env NAME=VALUE" per environment
+// override applied. Its SM3 is recorded in the evidence log at every start
+// (gateway.started), so an auditor holding the file can tell which
+// configuration was in force.
+func (c *Config) Source() []byte { return c.source }
 
 // SigningKey is the gateway's own SM2 key.
 type SigningKey struct {
@@ -213,11 +221,13 @@ func Parse(data []byte, dir string, env func(string) (string, bool)) (*Config, e
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	c.dir = dir
+	c.source = append([]byte(nil), data...)
 	for _, o := range envOverrides {
 		if v, ok := env(o.name); ok {
 			if err := o.set(&c, v); err != nil {
 				return nil, fmt.Errorf("config: %s: %w", o.name, err)
 			}
+			c.source = fmt.Appendf(c.source, "\n#env %s=%s", o.name, v)
 		}
 	}
 	c.defaults()

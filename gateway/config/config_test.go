@@ -61,6 +61,13 @@ func TestEnvOverrides(t *testing.T) {
 	if c.Listen != "127.0.0.1:9999" || c.Store.Path != "/var/lib/tb.db" {
 		t.Errorf("got listen %s store %s", c.Listen, c.Store.Path)
 	}
+	// The source is the file, then the overrides in the order applied.
+	if got, want := string(c.Source()), good+"\n#env TONGBAN_LISTEN=127.0.0.1:9999\n#env TONGBAN_STORE_PATH=/var/lib/tb.db"; got != want {
+		t.Errorf("Source:\ngot  %q\nwant %q", got, want)
+	}
+	if plain, err := Parse([]byte(good), "/x", func(string) (string, bool) { return "", false }); err != nil || string(plain.Source()) != good {
+		t.Errorf("Source without overrides: %q, %v", plain.Source(), err)
+	}
 	_, err = Parse([]byte(good), "/x", func(k string) (string, bool) {
 		return "lots", k == "TONGBAN_MAX_BODY_BYTES"
 	})

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	sqlitedrv "modernc.org/sqlite"
 
@@ -277,4 +278,19 @@ func withDeliveries(ev contracts.EvidenceRecord, ids []string) (contracts.Eviden
 	}{ids})
 	ev.Detail = b
 	return ev, err
+}
+
+// Probe proves the store takes writes: it rewrites the one row of table
+// probe through the writer, in a transaction committed and synced like
+// every other write. Readiness checks call it.
+func (s *Store) Probe(ctx context.Context) error {
+	at := time.Now().UnixNano()
+	err := s.submit(ctx, func(w *writer) error {
+		_, err := w.conn.ExecContext(w.bg, `INSERT INTO probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at`, at)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: probe write: %w", err)
+	}
+	return nil
 }

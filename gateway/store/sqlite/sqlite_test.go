@@ -529,3 +529,22 @@ func TestReleaseLeasesAtOpen(t *testing.T) {
 		}
 	}
 }
+
+func TestProbe(t *testing.T) {
+	s := openAt(t, filepath.Join(t.TempDir(), "tongban.db"), Options{})
+	before := s.Stats().Commits
+	for range 3 {
+		if err := s.Probe(t.Context()); err != nil {
+			t.Fatalf("Probe: %v", err)
+		}
+	}
+	if got := s.Stats().Commits - before; got != 3 {
+		t.Errorf("3 probes made %d commits, want 3 (each goes through the writer)", got)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Probe(t.Context()); !errors.Is(err, ErrClosed) {
+		t.Errorf("Probe after Close: %v, want ErrClosed", err)
+	}
+}
