@@ -124,6 +124,10 @@ func New(o Options) *echo.Echo {
 	v1.POST("/mailbox/ack", a.ackMailbox)
 	v1.POST("/inbound/:partner_id", a.native)
 	v1.POST("/inbound/:partner_id/:operation", a.native)
+	v1.GET("/audit/exchanges", a.searchExchanges)
+	v1.GET("/audit/cases/:case_id/trace", a.traceCase)
+	v1.GET("/audit/verify", a.verifyEvidence)
+	v1.GET("/audit/cases/:case_id/export", a.exportCase)
 	return e
 }
 
@@ -517,6 +521,9 @@ func (a *api) errorHandler(err error, c echo.Context) {
 		body.Code, body.Message = contracts.CodeInternal, "internal error"
 	}
 	trace.SpanFromContext(ctx).SetAttributes(attribute.String(attrErrorCode, string(body.Code)))
+	if denied(body.Code) && a.Service != nil {
+		a.recordDenial(c, body.Code)
+	}
 	status := contracts.StatusOf(body.Code)
 	if tr := a.nativeTranslator(c); tr != nil {
 		ic, _ := c.Get(nativeKey).(*contracts.InboundCall)
