@@ -82,6 +82,9 @@ func (s *Sim) accept(m *adapters.Message, digest string, sc trace.SpanContext) (
 			s.exchanges[key] = ex
 			s.statuses = append(s.statuses, *d)
 			s.recordTraceLocked(sc)
+			if _, known := s.caseTrace[d.CaseID]; !known && sc.IsValid() {
+				s.caseTrace[d.CaseID] = sc // a sending district's first delivery of the case
+			}
 			s.cfg.Logf("partnersim %s: case %s is now %s (exchange %s)", s.cfg.PartnerID, d.CaseID, d.Update.State, d.ExchangeID)
 		}
 		return &accepted{key: key, ack: s.ackOf(ex, d.ExchangeID, d.DeliveryID, digest, "")}, nil

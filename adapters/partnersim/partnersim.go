@@ -376,10 +376,11 @@ func (s *Sim) TraceIDs() []string {
 	return append([]string(nil), s.traceIDs...)
 }
 
-// TraceID returns the trace id of the first delivery of case caseID that
+// TraceID returns the trace id of the first delivery of case caseID (the
+// case itself, or for the sending district a status update of it) that
 // carried a traceparent, or "" when none did. The simulator's status
-// reports for that case continue this trace: each carries a traceparent
-// with this trace id and a span id of its own.
+// reports for a case it owns continue this trace: each carries a
+// traceparent with this trace id and a span id of its own.
 func (s *Sim) TraceID(caseID string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,15 +12,19 @@ import (
 	"time"
 
 	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/signing"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
 // TestServeObservability runs a gateway wired as serve wires it: a case
 // submitted with a caller's traceparent reaches the owner district in the
-// caller's trace; /healthz, /readyz (store and keys) and /metrics (HTTP
-// requests, outbox depth) answer without a token.
+// caller's trace; /healthz, /readyz (store, keys, evidence, partners) and
+// /metrics (HTTP requests, outbox depth, deliveries, evidence head) answer
+// without a token.
 func TestServeObservability(t *testing.T) {
 	ctx := t.Context()
-	rig, err := startBenchRig(ctx, benchRigOptions{Dir: t.TempDir(), Log: io.Discard})
+	// An exporter makes the rig install its telemetry, as serve does.
+	rig, err := startBenchRig(ctx, benchRigOptions{Dir: t.TempDir(), Log: io.Discard, SpanExporter: tracetest.NewInMemoryExporter()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +87,7 @@ func TestServeObservability(t *testing.T) {
 	if err := json.Unmarshal(body, &h); err != nil || status != http.StatusOK || h.Status != contracts.HealthStatusOK {
 		t.Errorf("/readyz: %d %s, want 200 ok", status, body)
 	}
-	for _, name := range []string{"store", "keys"} {
+	for _, name := range []string{"store", "keys", "evidence", "partner:" + benchOwner, "partner:" + benchSender} {
 		if c, ok := h.Checks[name]; !ok || c.Status != contracts.HealthStatusOK || c.CheckedAt.IsZero() {
 			t.Errorf("/readyz check %s: %+v (present %v), want ok", name, c, ok)
 		}
@@ -95,9 +101,150 @@ func TestServeObservability(t *testing.T) {
 		`tongban_outbox_deliveries{transport_state="pending"}`,
 		`tongban_http_requests_total{http_request_method="POST",http_response_status_code="202",http_route="/v1/cases",tongban_caller="320404"} 1`,
 		`target_info{`,
+		`tongban_evidence_head `,
+		`tongban_delivery_attempts_total{kind="case",outcome="delivered",partner="330702"`,
+		`tongban_delivery_duration_seconds_bucket{outcome="delivered",partner="330702",`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+}
+
+// postTraced posts body signed by caller's key with a traceparent.
+func postTraced(t *testing.T, rig *benchRig, caller, path string, body []byte, traceparent string) *http.Response {
+	t.Helper()
+	tok, err := rig.tokens(caller, "").get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := signing.Sign(signing.NewSigner(rig.keys[caller], rig.engine), rig.engine, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, rig.base+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Gw-Signature", base64.StdEncoding.EncodeToString(sig))
+	req.Header.Set("Gw-Key-Id", caller)
+	req.Header.Set("traceparent", traceparent)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// TestTraceIDEndToEnd follows one trace id: the caller (320404) submits a
+// case with its traceparent; the gateway's spans (an in-memory exporter)
+// carry it from the inbound request through signature verification, the
+// store write and the delivery attempt to the partner call; the owner
+// district (330702) receives the case in it; the owner's status update,
+// sent in the same trace, is delivered back to the caller's district in
+// it; and the evidence log records it for every step.
+func TestTraceIDEndToEnd(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	rig, err := startBenchRig(t.Context(), benchRigOptions{Dir: t.TempDir(), Log: io.Discard, SpanExporter: exp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rig.stop()
+	const traceID = "0af7651916cd43dd8448eb211c80319c"
+	cases, err := rig.prepareCases(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := postTraced(t, rig, benchSender, "/v1/cases", cases[0].body, "00-"+traceID+"-b7ad6b7169203331-01")
+	var rc contracts.Receipt
+	err = json.NewDecoder(resp.Body).Decode(&rc)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("submit: %d (%v)", resp.StatusCode, err)
+	}
+	waitFor(t, "the owner to receive the case", func() bool { return rig.owner.TraceID(rc.CaseID) != "" })
+	if got := rig.owner.TraceID(rc.CaseID); got != traceID {
+		t.Errorf("partner 330702 received the case in trace %s, want the caller's %s", got, traceID)
+	}
+
+	// The owner accepts, continuing the trace; the update goes back.
+	id, err := contracts.NewUUIDv7(time.Now(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upd, err := json.Marshal(contracts.StatusUpdate{ExchangeID: id, CaseID: rc.CaseID, State: contracts.CaseStateAccepted,
+		ReportedAt: time.Now().UTC(), OwnerCaseNo: "330702-2026-000001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp = postTraced(t, rig, benchOwner, "/v1/cases/"+rc.CaseID+"/status", upd, "00-"+traceID+"-00f067aa0ba902b7-01")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("status update: %d", resp.StatusCode)
+	}
+	waitFor(t, "the caller's district to receive the update", func() bool { return rig.sender.TraceID(rc.CaseID) != "" })
+	if got := rig.sender.TraceID(rc.CaseID); got != traceID {
+		t.Errorf("caller 320404 received the update in trace %s, want %s", got, traceID)
+	}
+
+	// The gateway's spans.
+	waitFor(t, "the status delivery's span", func() bool { return spanNamed(exp, traceID, "deliver status") })
+	for _, name := range []string{"POST /v1/cases", "verify signature", "store write", "deliver case", "POST " + benchOwner,
+		"POST /v1/cases/:case_id/status", "deliver status", "POST " + benchSender} {
+		if !spanNamed(exp, traceID, name) {
+			t.Errorf("no gateway span %q in trace %s; spans: %v", name, traceID, spanNames(exp))
+		}
+	}
+
+	// The evidence log.
+	rows, err := rig.gw.store.CaseEvidence(t.Context(), rc.CaseID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := map[string]bool{}
+	for _, row := range rows {
+		var rec contracts.EvidenceRecord
+		if err := json.Unmarshal(row.Record, &rec); err != nil {
+			t.Fatal(err)
+		}
+		if rec.TraceID != traceID {
+			t.Errorf("evidence record %d (%s): trace %q, want %s", rec.Seq, rec.Event, rec.TraceID, traceID)
+		}
+		events[rec.Event] = true
+	}
+	for _, want := range []string{contracts.EventCaseReceived, contracts.EventDeliveryAttempt, contracts.EventStatusApplied} {
+		if !events[want] {
+			t.Errorf("evidence of case %s lacks %s: %v", rc.CaseID, want, events)
+		}
+	}
+}
+
+// waitFor polls cond every 10 ms for at most 20 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// spanNamed reports whether exp holds a span called name in trace id.
+func spanNamed(exp *tracetest.InMemoryExporter, id, name string) bool {
+	for _, s := range exp.GetSpans() {
+		if s.Name == name && s.SpanContext.TraceID().String() == id {
+			return true
+		}
+	}
+	return false
+}
+
+func spanNames(exp *tracetest.InMemoryExporter) []string {
+	var out []string
+	for _, s := range exp.GetSpans() {
+		out = append(out, s.Name+"@"+s.SpanContext.TraceID().String()[:8])
+	}
+	return out
 }
