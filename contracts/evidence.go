@@ -82,6 +82,45 @@ func EvidenceLine(canonical []byte, hash string) ([]byte, error) {
 	return append(out, '"', '}'), nil
 }
 
+// chainHead and chainTail frame a canonical form: it begins with the seq
+// and ends with prev_hash and the empty hash.
+var (
+	chainHead = []byte(`{"seq":`)
+	chainTail = []byte(`","hash":""}`)
+	prevKey   = []byte(`,"prev_hash":"`)
+)
+
+// ChainFields reads the seq and prev_hash of a record's canonical form
+// (Canonical) without decoding the rest: the form begins {"seq":N, and
+// ends ,"prev_hash":"<64 hex digits>","hash":""}. ok is false for bytes
+// of another shape. Chain verification reads nothing else.
+func ChainFields(canonical []byte) (seq int64, prevHash string, ok bool) {
+	b := canonical
+	if !bytes.HasPrefix(b, chainHead) || !bytes.HasSuffix(b, chainTail) {
+		return 0, "", false
+	}
+	end := len(b) - len(chainTail)
+	start := end - 64
+	if start-len(prevKey) < len(chainHead) || !bytes.Equal(b[start-len(prevKey):start], prevKey) {
+		return 0, "", false
+	}
+	prevHash = string(b[start:end])
+	if ValidateSM3Hex("prev_hash", prevHash) != nil {
+		return 0, "", false
+	}
+	i := len(chainHead)
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+	}
+	if i == len(chainHead) || i-len(chainHead) > 18 || i >= len(b) || b[i] != ',' || (b[len(chainHead)] == '0' && i-len(chainHead) > 1) {
+		return 0, "", false
+	}
+	seq, err := strconv.ParseInt(string(b[len(chainHead):i]), 10, 64)
+	if err != nil {
+		return 0, "", false
+	}
+	return seq, prevHash, true
+}
+
 // SplitEvidenceLine undoes EvidenceLine: it returns the canonical bytes a
 // served or exported record was hashed over, and the hash it claims.
 // Anyone can check a record with any SM3 tool: blank the 64 hex digits of

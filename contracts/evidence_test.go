@@ -70,3 +70,51 @@ func FuzzSplitEvidenceLine(f *testing.F) {
 		}
 	})
 }
+
+func TestChainFields(t *testing.T) {
+	prev := strings.Repeat("0a", 32)
+	for _, seq := range []int64{1, 9, 10, 123456789012345678} {
+		r := EvidenceRecord{Seq: seq, At: time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC), Actor: "a", Event: "e",
+			Detail: json.RawMessage(`{"prev_hash":"` + strings.Repeat("f", 64) + `"}`), CasePrevHash: strings.Repeat("c", 64), PrevHash: prev}
+		canon, err := r.Canonical()
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotSeq, gotPrev, ok := ChainFields(canon)
+		if !ok || gotSeq != seq || gotPrev != prev {
+			t.Errorf("seq %d: got %d, %q, %v; want %d, %q", seq, gotSeq, gotPrev, ok, seq, prev)
+		}
+	}
+	good := `{"seq":7,"prev_hash":"` + prev + `","hash":""}`
+	for _, bad := range []string{
+		"", "{}", `{"seq":,` + good[8:], `{"seq":07,"prev_hash":"` + prev + `","hash":""}`,
+		`{"seq":-7,"prev_hash":"` + prev + `","hash":""}`,
+		`{"seq":7,"prev_hash":"` + strings.ToUpper(prev) + `","hash":""}`,
+		`{"seq":7,"prev_hash":"` + prev + `","hash":"x"}`,
+		`{"seq":7,"prev":"` + prev + `","hash":""}`,
+		`{"seq":1234567890123456789,"prev_hash":"` + prev + `","hash":""}`,
+		`{"seq":7 ,"prev_hash":"` + prev + `","hash":""}`,
+	} {
+		if _, _, ok := ChainFields([]byte(bad)); ok {
+			t.Errorf("ChainFields(%q): ok, want refused", bad)
+		}
+	}
+	if seq, p, ok := ChainFields([]byte(good)); !ok || seq != 7 || p != prev {
+		t.Errorf("ChainFields(%q) = %d, %q, %v", good, seq, p, ok)
+	}
+}
+
+func FuzzChainFields(f *testing.F) {
+	f.Add([]byte(`{"seq":7,"prev_hash":"` + ZeroHash + `","hash":""}`))
+	f.Add([]byte(`{"seq":1,"at":"2026-03-14T09:30:00Z","actor":"a","event":"e","prev_hash":"` + ZeroHash + `","hash":""}`))
+	f.Add([]byte(`{"seq":`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		seq, prev, ok := ChainFields(b)
+		if !ok {
+			return
+		}
+		if seq < 0 || ValidateSM3Hex("prev_hash", prev) != nil || !bytes.HasSuffix(b, []byte(`"prev_hash":"`+prev+`","hash":""}`)) {
+			t.Fatalf("ChainFields(%q) = %d, %q: not what the bytes hold", b, seq, prev)
+		}
+	})
+}

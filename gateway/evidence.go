@@ -359,19 +359,15 @@ func (v ChainVerifier) Verify(ctx context.Context, src EvidenceSource, from, to 
 			bad(r.Seq, "hash mismatch: record %d does not hash to its stored hash (the record was changed)", r.Seq)
 			return errStop
 		}
-		var rec contracts.EvidenceRecord
-		if err := json.Unmarshal(r.Record, &rec); err != nil {
-			bad(r.Seq, "record %d does not read as an evidence record", r.Seq)
-			return errStop
-		}
+		seq, prevHash, ok := contracts.ChainFields(r.Record)
 		switch {
-		case rec.Hash != "":
-			bad(r.Seq, "record %d is not in canonical form", r.Seq)
+		case !ok:
+			bad(r.Seq, "record %d is not an evidence record in canonical form", r.Seq)
 			return errStop
-		case rec.Seq != r.Seq:
-			bad(r.Seq, "record %d holds seq %d (records were moved)", r.Seq, rec.Seq)
+		case seq != r.Seq:
+			bad(r.Seq, "record %d holds seq %d (records were moved)", r.Seq, seq)
 			return errStop
-		case rec.PrevHash != prev:
+		case prevHash != prev:
 			bad(r.Seq, "record %d does not link to record %d (a record before it was changed, removed, inserted or reordered)", r.Seq, r.Seq-1)
 			return errStop
 		}

@@ -116,12 +116,20 @@ func TestBenchPercentile(t *testing.T) {
 
 // BenchmarkCaseSubmit submits signed cases over HTTP to an in-process
 // gateway opened as serve opens one (store synchronous full), many callers
-// at once, and reports submitted and delivered cases per second.
+// at once, and reports submitted and delivered cases per second: with the
+// evidence log on (as the gateway always runs) and, to measure what the
+// log costs, off.
 //
-//	go test -run '^$' -bench CaseSubmit -benchtime 5000x ./cmd/tongban
+//	go test -run '^$' -bench CaseSubmit -benchtime 5000x -count 3 ./cmd/tongban
 func BenchmarkCaseSubmit(b *testing.B) {
+	b.Run("evidence_on", func(b *testing.B) { benchCaseSubmit(b, false) })
+	b.Run("evidence_off", func(b *testing.B) { benchCaseSubmit(b, true) })
+}
+
+// benchCaseSubmit is BenchmarkCaseSubmit with the evidence log on or off.
+func benchCaseSubmit(b *testing.B, noEvidence bool) {
 	ctx := context.Background()
-	rig, err := startBenchRig(ctx, benchRigOptions{Dir: b.TempDir()})
+	rig, err := startBenchRig(ctx, benchRigOptions{Dir: b.TempDir(), NoEvidence: noEvidence})
 	if err != nil {
 		b.Fatal(err)
 	}

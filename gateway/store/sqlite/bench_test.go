@@ -50,7 +50,52 @@ func benchChange(now time.Time) gateway.Change {
 			ID: "d-" + id, CaseID: id, Kind: contracts.DeliveryKindCase, Partner: c.Owner, ExchangeID: exID,
 			Payload: benchPayload, NextAt: now, CreatedAt: now,
 		}},
+		// The case.received record the gateway writes with every case.
+		Evidence: []contracts.EvidenceRecord{{
+			At: now, Actor: c.Sender, Event: contracts.EventCaseReceived, ExchangeID: exID, CaseID: id, DeliveryID: "d-" + id,
+			Partner: c.Owner, Region: c.FromRegion, Kind: contracts.ExchangeKindCase, TraceID: "4bf92f3577b34da6a3ce929d0e0e4736",
+			KeyID: c.Sender, JTI: exID, BodySM3: "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0",
+			Detail: benchDetail,
+		}},
 	}
+}
+
+// benchDetail is a case.received detail of the usual size.
+var benchDetail = []byte(`{"payload_sm3":"66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0",` +
+	`"receipt_key_id":"gateway","receipt_media_type":"application/json",` +
+	`"receipt_signature":"MEUCIQDx1m2v1lH3b1mZ3d3m7zF2cM4n0kq9e0z1f2s3d4f5gQIgV7lY1n2m3b4v5c6x7z8a9s0d1f2g3h4j5k6l7z8x9c0=",` +
+	`"receipt_sm3":"66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0",` +
+	`"signature":"MEUCIQDx1m2v1lH3b1mZ3d3m7zF2cM4n0kq9e0z1f2s3d4f5gQIgV7lY1n2m3b4v5c6x7z8a9s0d1f2g3h4j5k6l7z8x9c0=",` +
+	`"size":1216,"state":"received"}`)
+
+// BenchmarkVerifyChain walks a log of 20000 records as tongban audit verify
+// does (hash, link and seq of each), and reports records per second.
+//
+//	go test -run '^$' -bench VerifyChain -benchtime 5x ./gateway/store/sqlite
+func BenchmarkVerifyChain(b *testing.B) {
+	s := openBench(b, "NORMAL")
+	ctx := context.Background()
+	now := time.Now()
+	const n = 20000
+	for i := 0; i < n; i += 500 {
+		recs := make([]contracts.EvidenceRecord, 500)
+		for j := range recs {
+			ch := benchChange(now)
+			recs[j] = ch.Evidence[0]
+		}
+		if err := s.AppendEvidence(ctx, recs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	v := gateway.ChainVerifier{SM3: signing.EvidenceHash}
+	b.ResetTimer()
+	for b.Loop() {
+		res, err := v.Verify(ctx, s, 0, 0)
+		if err != nil || !res.OK || res.Checked != n {
+			b.Fatalf("Verify: %+v, %v", res, err)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
 
 func openBench(b *testing.B, mode string) *Store {
