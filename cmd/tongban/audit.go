@@ -77,7 +77,7 @@ Progress goes to standard error every 100000 records.
 
 Exit status: 0 when the log is intact, 1 when a record or checkpoint is bad,
 2 when the log could not be read.`,
-		Example: `  tongban audit verify --config demo/tongban.yaml
+		Example: `  tongban audit verify --config demo/config.yaml
   tongban audit verify --store /var/lib/tongban/tongban.db --gateway-pub gateway.pub`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

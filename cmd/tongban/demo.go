@@ -395,6 +395,14 @@ Usage records (用证记录) as the auditor:
   ATOKEN=$(%[5]s token --key %[2]s/keys/auditor.key --kid auditor --iss auditor --aud %[4]s)
   curl -sS http://%[1]s/v1/licenses/usage -H "Authorization: Bearer $ATOKEN"
 
+Audit a case (存证): its timeline, the evidence log's chain, its evidence bundle:
+
+  curl -sS http://%[1]s/v1/audit/cases/CASE_ID/trace -H "Authorization: Bearer $ATOKEN"
+  curl -sS http://%[1]s/v1/audit/verify -H "Authorization: Bearer $ATOKEN"
+  %[5]s audit export --gateway http://%[1]s --key %[2]s/keys/auditor.key --kid auditor \
+    --iss auditor --aud %[4]s --case CASE_ID
+  %[5]s audit verify-bundle tongban-case-CASE_ID.zip --gateway-pub %[2]s/keys/gateway.pub
+
 The contract: curl -sS http://%[1]s/v1/openapi.yaml
 `, addr, dir, example, demoGatewayID, self, licExample)
 }

@@ -256,6 +256,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	}
 
 	checkDemoLicenses(ctx, t, dir, base, &logs)
+	checkDemoAudit(ctx, t, dir, base)
 
 	if err := stop(); err != nil {
 		t.Errorf("runDemo after cancel: got %v, want nil", err)
@@ -419,5 +420,50 @@ partners:
 		if r.code == 0 || !strings.Contains(r.stderr, tt.msg) {
 			t.Errorf("%s: got exit %d stderr %q, want non-zero and %q", tt.name, r.code, r.stderr, tt.msg)
 		}
+	}
+}
+
+// checkDemoAudit audits a demo case as the README says: the auditor finds
+// a delivered case, fetches its evidence bundle with tongban audit export,
+// checks it offline with the gateway's public key, and walks the live
+// store's log with tongban audit verify --config.
+func checkDemoAudit(ctx context.Context, t *testing.T, dir, base string) {
+	t.Helper()
+	keyPEM, err := os.ReadFile(filepath.Join(dir, "keys", "auditor.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := signing.ParsePrivateKeyPEM(keyPEM, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aud := newE2ECaller("auditor", demoGatewayID, key)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/audit/exchanges?kind=case&state=delivered&limit=1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+aud.token(t))
+	resp, err := aud.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page contracts.ExchangePage
+	err = json.NewDecoder(resp.Body).Decode(&page)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || len(page.Items) != 1 {
+		t.Fatalf("audit search: %d %v %+v", resp.StatusCode, err, page)
+	}
+	caseID := page.Items[0].CaseID
+	work := t.TempDir()
+	r := must(t, runIn(t, work, "", "audit", "export", "--gateway", base, "--key", filepath.Join(dir, "keys", "auditor.key"),
+		"--kid", "auditor", "--iss", "auditor", "--aud", demoGatewayID, "--case", caseID))
+	zipPath := strings.TrimSpace(r.stdout)
+	r = must(t, runIn(t, work, "", "audit", "verify-bundle", zipPath, "--gateway-pub", filepath.Join(dir, "keys", "gateway.pub")))
+	if !strings.Contains(r.stdout, "OK: the bundle verifies") || !strings.Contains(r.stdout, "case "+caseID) {
+		t.Errorf("verify-bundle of case %s:\n%s", caseID, r.stdout)
+	}
+	r = must(t, runIn(t, work, "", "audit", "verify", "--config", filepath.Join(dir, "config.yaml")))
+	if !strings.Contains(r.stdout, "OK: every record and checkpoint verifies") {
+		t.Errorf("audit verify of the demo store:\n%s", r.stdout)
 	}
 }
