@@ -53,6 +53,82 @@ const (
 	EventGatewayStarted = "gateway.started"
 )
 
+// EvidenceDetail is an EvidenceRecord's Detail: the facts of its event,
+// each event setting the members that concern it (see the events above).
+// Signatures are standard base64 of DER; digests lowercase hex SM3.
+type EvidenceDetail struct {
+	// State is the case state a submission or status update left.
+	State CaseState `json:"state,omitempty"`
+	// Size is the length of the exchanged body in bytes.
+	Size int `json:"size,omitempty"`
+	// Signature is the signature of the exchanged body (or request).
+	Signature string `json:"signature,omitempty"`
+	// ReceiptSM3, ReceiptSignature, ReceiptKeyID and ReceiptMediaType
+	// describe the gateway's receipt of an exchange.
+	ReceiptSM3       string `json:"receipt_sm3,omitempty"`
+	ReceiptSignature string `json:"receipt_signature,omitempty"`
+	ReceiptKeyID     string `json:"receipt_key_id,omitempty"`
+	ReceiptMediaType string `json:"receipt_media_type,omitempty"`
+	// PayloadSM3 is the digest of the payload of the exchange's delivery.
+	PayloadSM3 string `json:"payload_sm3,omitempty"`
+	// Resubmits is the case a resubmission after correction reopens.
+	Resubmits string `json:"resubmits,omitempty"`
+	// Attempt is the delivery attempt's number, from 1.
+	Attempt int `json:"attempt,omitempty"`
+	// Outcome is the step's result: of a delivery attempt (delivered,
+	// offered, retry_wait, dead), of a status update (the case's
+	// outcome), of a license verification (its LicenseOutcome).
+	Outcome string `json:"outcome,omitempty"`
+	// Reason says why an attempt failed.
+	Reason string `json:"reason,omitempty"`
+	// CaseState is the state an acknowledgement moved the case to.
+	CaseState CaseState `json:"case_state,omitempty"`
+	// LatencyMS is how long the attempt took.
+	LatencyMS int64 `json:"latency_ms,omitempty"`
+	// NextAt is when a failed delivery is tried again.
+	NextAt string `json:"next_at,omitempty"`
+	// AckKeyID, AckSM3, AckSignature, AckAcknowledgedAt and PartnerCaseNo
+	// describe a partner's acknowledgement.
+	AckKeyID          string `json:"ack_key_id,omitempty"`
+	AckSM3            string `json:"ack_sm3,omitempty"`
+	AckSignature      string `json:"ack_signature,omitempty"`
+	AckAcknowledgedAt string `json:"ack_acknowledged_at,omitempty"`
+	PartnerCaseNo     string `json:"partner_case_no,omitempty"`
+	// UsageRecordID, LicenseID, LicenseTypeCode, ErrorCode, Cached,
+	// WindowID, PurposeSM3 and RequesterRegion describe a license
+	// verification (no holder id: the usage record keeps it).
+	UsageRecordID   string `json:"usage_record_id,omitempty"`
+	LicenseID       string `json:"license_id,omitempty"`
+	LicenseTypeCode string `json:"license_type_code,omitempty"`
+	ErrorCode       Code   `json:"error_code,omitempty"`
+	Cached          *bool  `json:"cached,omitempty"`
+	WindowID        string `json:"window_id,omitempty"`
+	PurposeSM3      string `json:"purpose_sm3,omitempty"`
+	RequesterRegion string `json:"requester_region,omitempty"`
+	// Code, Method, Route and SuppressedBefore describe a denied request
+	// (SuppressedBefore: denials not recorded since the last record).
+	Code             Code   `json:"code,omitempty"`
+	Method           string `json:"method,omitempty"`
+	Route            string `json:"route,omitempty"`
+	SuppressedBefore int    `json:"suppressed_before,omitempty"`
+	// Deliveries and Subject describe an operator's redelivery.
+	Deliveries []string `json:"deliveries,omitempty"`
+	Subject    string   `json:"subject,omitempty"`
+	// Version, ConfigSM3 and GatewayID describe a start.
+	Version   string `json:"version,omitempty"`
+	ConfigSM3 string `json:"config_sm3,omitempty"`
+	GatewayID string `json:"gateway_id,omitempty"`
+}
+
+// JSON returns d as a record's Detail: nil when every member is empty.
+func (d *EvidenceDetail) JSON() json.RawMessage {
+	b, err := json.Marshal(d)
+	if err != nil || string(b) == "{}" { // only strings, numbers and booleans: cannot fail
+		return nil
+	}
+	return b
+}
+
 // Canonical returns the bytes the record's Hash is the SM3 of: the record
 // as encoding/json writes it (fields in declared order, compact, times in
 // RFC 3339 with nanoseconds) with Hash empty, so that the canonical form

@@ -95,27 +95,11 @@ func (s *Service) SearchExchanges(ctx context.Context, p Principal, f ExchangeFi
 	return page, nil
 }
 
-// recordDetail is what the auditor tools read from a record's detail.
-type recordDetail struct {
-	Attempt          int                 `json:"attempt"`
-	Outcome          string              `json:"outcome"`
-	LatencyMS        int64               `json:"latency_ms"`
-	State            contracts.CaseState `json:"state"`
-	Signature        string              `json:"signature"`
-	ReceiptSM3       string              `json:"receipt_sm3"`
-	ReceiptSignature string              `json:"receipt_signature"`
-	ReceiptKeyID     string              `json:"receipt_key_id"`
-	PayloadSM3       string              `json:"payload_sm3"`
-	AckSM3           string              `json:"ack_sm3"`
-	AckKeyID         string              `json:"ack_key_id"`
-	AckSignature     string              `json:"ack_signature"`
-}
-
 // parseEvidence decodes a stored record and its detail.
-func parseEvidence(row EvidenceRow) (contracts.EvidenceRecord, recordDetail, error) {
+func parseEvidence(row EvidenceRow) (contracts.EvidenceRecord, contracts.EvidenceDetail, error) {
 	var (
 		r contracts.EvidenceRecord
-		d recordDetail
+		d contracts.EvidenceDetail
 	)
 	if err := json.Unmarshal(row.Record, &r); err != nil {
 		return r, d, fmt.Errorf("evidence record %d: %w", row.Seq, err)
@@ -213,7 +197,7 @@ func (s *Service) exchangeSignatureValid(ctx context.Context, r contracts.Eviden
 // ackSignatureValid reports whether the stored acknowledgement of r's
 // delivery still has the digest r recorded and its signature verifies
 // with the partner's key.
-func (s *Service) ackSignatureValid(ctx context.Context, r contracts.EvidenceRecord, d recordDetail) (bool, error) {
+func (s *Service) ackSignatureValid(ctx context.Context, r contracts.EvidenceRecord, d contracts.EvidenceDetail) (bool, error) {
 	del, err := s.store.GetDelivery(ctx, r.DeliveryID)
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
@@ -314,12 +298,9 @@ func (s *Service) RecordDenial(ctx context.Context, d Denial) {
 		actor = "anonymous"
 	}
 	traceID, _ := traceOf(ctx, d.TraceID)
-	detail := map[string]any{"code": string(d.Code), "method": d.Method, "route": d.Route}
-	if suppressed > 0 {
-		detail["suppressed_before"] = suppressed
-	}
+	detail := contracts.EvidenceDetail{Code: d.Code, Method: d.Method, Route: d.Route, SuppressedBefore: suppressed}
 	rec := contracts.EvidenceRecord{At: now, Actor: actor, Event: contracts.EventAccessDenied, TraceID: traceID,
-		KeyID: d.KeyID, JTI: d.JTI, Detail: detailJSON(detail)}
+		KeyID: d.KeyID, JTI: d.JTI, Detail: detail.JSON()}
 	if err := s.store.AppendEvidence(ctx, rec); err != nil {
 		s.log.ErrorContext(ctx, "access denial not recorded in the evidence log", "err", err, "code", string(d.Code))
 	}
@@ -333,7 +314,7 @@ func (s *Service) RecordStart(ctx context.Context, version, configSM3 string) er
 		return nil
 	}
 	rec := contracts.EvidenceRecord{At: s.clock.Now().UTC(), Actor: GatewayActor, Event: contracts.EventGatewayStarted,
-		KeyID: s.crypto.KeyID(), Detail: detailJSON(map[string]any{"version": version, "config_sm3": configSM3, "gateway_id": s.gatewayID})}
+		KeyID: s.crypto.KeyID(), Detail: (&contracts.EvidenceDetail{Version: version, ConfigSM3: configSM3, GatewayID: s.gatewayID}).JSON()}
 	if err := s.store.AppendEvidence(ctx, rec); err != nil {
 		return fmt.Errorf("record start in the evidence log: %w", err)
 	}

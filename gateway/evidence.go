@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,29 +17,6 @@ import (
 // GatewayActor is the actor of evidence records of steps the gateway takes
 // on its own (delivery attempts).
 const GatewayActor = "gateway"
-
-// detailJSON encodes an evidence record's detail: a JSON object of the
-// non-empty values of d, keys sorted (encoding/json sorts map keys).
-func detailJSON(d map[string]any) json.RawMessage {
-	for k, v := range d {
-		switch x := v.(type) {
-		case string:
-			if x == "" {
-				delete(d, k)
-			}
-		case nil:
-			delete(d, k)
-		}
-	}
-	if len(d) == 0 {
-		return nil
-	}
-	b, err := json.Marshal(d)
-	if err != nil { // only strings, numbers, booleans and string slices go in
-		return json.RawMessage(`{"error":"detail not encodable"}`)
-	}
-	return b
-}
 
 func b64(b []byte) string {
 	if len(b) == 0 {
@@ -64,19 +40,19 @@ func traceOf(ctx context.Context, fallback string) (traceID, traceparent string)
 // submission or a status update), the receipt issued for it and the
 // delivery that carries it on (del, to its partner).
 // It returns nil when the service keeps no evidence.
-func (s *Service) exchangeEvidence(ctx context.Context, in Inbound, ex *Exchange, c *Case, event string, del *Delivery, region string, extra map[string]any) []contracts.EvidenceRecord {
+func (s *Service) exchangeEvidence(ctx context.Context, in Inbound, ex *Exchange, c *Case, event string, del *Delivery, region string, extra func(*contracts.EvidenceDetail)) []contracts.EvidenceRecord {
 	if s.noEvidence {
 		return nil
 	}
 	traceID, _ := traceOf(ctx, in.TraceID)
-	d := map[string]any{
-		"signature": b64(ex.Signature), "size": len(ex.Body), "state": string(c.State),
-		"receipt_sm3": s.crypto.SM3Hex(ex.Receipt), "receipt_signature": b64(ex.ReceiptSig),
-		"receipt_key_id": s.crypto.KeyID(), "receipt_media_type": ex.ReceiptType,
-		"payload_sm3": s.crypto.SM3Hex(del.Payload),
+	d := contracts.EvidenceDetail{
+		State: c.State, Size: len(ex.Body), Signature: b64(ex.Signature),
+		ReceiptSM3: s.crypto.SM3Hex(ex.Receipt), ReceiptSignature: b64(ex.ReceiptSig),
+		ReceiptKeyID: s.crypto.KeyID(), ReceiptMediaType: ex.ReceiptType,
+		PayloadSM3: s.crypto.SM3Hex(del.Payload),
 	}
-	for k, v := range extra {
-		d[k] = v
+	if extra != nil {
+		extra(&d)
 	}
 	kind := contracts.ExchangeKindCase
 	if ex.Kind == ExchangeStatus {
@@ -85,7 +61,7 @@ func (s *Service) exchangeEvidence(ctx context.Context, in Inbound, ex *Exchange
 	return []contracts.EvidenceRecord{{
 		At: ex.ReceivedAt, Actor: in.Caller.ID(), Event: event, ExchangeID: ex.ExchangeID, CaseID: c.ID,
 		DeliveryID: del.ID, Partner: del.Partner, Region: region, Kind: kind, TraceID: traceID, KeyID: ex.KeyID, JTI: in.Caller.TokenID,
-		BodySM3: ex.BodySM3, Detail: detailJSON(d),
+		BodySM3: ex.BodySM3, Detail: d.JSON(),
 	}}
 }
 
@@ -127,27 +103,25 @@ func attemptEvidence(sm3 func([]byte) string, del *Delivery, at time.Time, outco
 	if len(del.TraceParent) == 55 {
 		traceID = del.TraceParent[3:35]
 	}
-	d := map[string]any{"attempt": del.Attempts, "outcome": outcome, "reason": del.LastError, "case_state": string(caseState)}
-	if latency > 0 {
-		d["latency_ms"] = latency.Milliseconds()
-	}
+	d := contracts.EvidenceDetail{Attempt: del.Attempts, Outcome: outcome, Reason: del.LastError, CaseState: caseState,
+		LatencyMS: latency.Milliseconds()}
 	if del.State == contracts.TransportStateRetryWait {
-		d["next_at"] = del.NextAt.UTC().Format(time.RFC3339Nano)
+		d.NextAt = del.NextAt.UTC().Format(time.RFC3339Nano)
 	}
 	if del.State == contracts.TransportStateDelivered {
-		d["reason"] = ""
+		d.Reason = ""
 		if del.Ack != nil {
-			d["ack_key_id"], d["partner_case_no"] = del.Ack.KeyID, del.Ack.PartnerCaseNo
-			d["ack_acknowledged_at"] = del.Ack.AcknowledgedAt.UTC().Format(time.RFC3339Nano)
+			d.AckKeyID, d.PartnerCaseNo = del.Ack.KeyID, del.Ack.PartnerCaseNo
+			d.AckAcknowledgedAt = del.Ack.AcknowledgedAt.UTC().Format(time.RFC3339Nano)
 		}
 		if sm3 != nil && len(del.AckBody) > 0 {
-			d["ack_sm3"] = sm3(del.AckBody)
+			d.AckSM3 = sm3(del.AckBody)
 		}
-		d["ack_signature"] = b64(del.AckSig)
+		d.AckSignature = b64(del.AckSig)
 	}
 	return contracts.EvidenceRecord{
 		At: at, Actor: GatewayActor, Event: contracts.EventDeliveryAttempt, ExchangeID: del.ExchangeID, CaseID: del.CaseID,
-		DeliveryID: del.ID, Partner: del.Partner, Kind: kindOf(del.Kind), TraceID: traceID, Detail: detailJSON(d),
+		DeliveryID: del.ID, Partner: del.Partner, Kind: kindOf(del.Kind), TraceID: traceID, Detail: d.JSON(),
 	}
 }
 

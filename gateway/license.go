@@ -347,21 +347,21 @@ func (s *Service) storeUsage(ctx context.Context, in Inbound, vs []*verification
 			At: r.CheckedAt, Actor: r.Caller, Event: contracts.EventLicenseVerified, ExchangeID: r.UsageRecordID, CaseID: r.CaseID,
 			Partner: v.entry.Library, Region: r.SourceRegion, Kind: contracts.ExchangeKindLicenseVerify, TraceID: traceID,
 			KeyID: in.KeyID, JTI: p.TokenID, BodySM3: bodySM3,
-			Detail: detailJSON(map[string]any{
-				"usage_record_id": r.UsageRecordID, "license_id": r.LicenseID, "license_type_code": r.LicenseTypeCode,
-				"outcome": string(r.Outcome), "error_code": string(r.ErrorCode), "cached": r.Cached,
-				"window_id": r.WindowID, "purpose_sm3": s.crypto.SM3Hex([]byte(r.Purpose)),
-				"requester_region": requester, "signature": b64(in.Signature),
-			}),
+			Detail: (&contracts.EvidenceDetail{
+				UsageRecordID: r.UsageRecordID, LicenseID: r.LicenseID, LicenseTypeCode: r.LicenseTypeCode,
+				Outcome: string(r.Outcome), ErrorCode: r.ErrorCode, Cached: &r.Cached,
+				WindowID: r.WindowID, PurposeSM3: s.crypto.SM3Hex([]byte(r.Purpose)),
+				RequesterRegion: requester, Signature: b64(in.Signature),
+			}).JSON(),
 		})
 		if d := v.delivery; d != nil {
 			evidence = append(evidence, contracts.EvidenceRecord{
 				At: r.CheckedAt, Actor: GatewayActor, Event: contracts.EventUsageRecorded, ExchangeID: d.ExchangeID,
 				DeliveryID: d.ID, CaseID: r.CaseID, Partner: d.Partner, Region: r.SourceRegion,
 				Kind: contracts.ExchangeKindUsageRecord, TraceID: traceID,
-				Detail: detailJSON(map[string]any{
-					"usage_record_id": r.UsageRecordID, "payload_sm3": s.crypto.SM3Hex(d.Payload), "requester_region": requester,
-				}),
+				Detail: (&contracts.EvidenceDetail{
+					UsageRecordID: r.UsageRecordID, PayloadSM3: s.crypto.SM3Hex(d.Payload), RequesterRegion: requester,
+				}).JSON(),
 			})
 		}
 	}

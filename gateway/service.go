@@ -357,7 +357,8 @@ func (s *Service) resubmit(ctx context.Context, in Inbound, sub *contracts.CaseS
 		}
 		_, d.TraceParent = traceOf(ctx, "")
 		st := &Status{CaseID: c.ID, State: c.State, At: now, ExchangeID: sub.ExchangeID, ReportedBy: in.Caller.ID(), Note: "resubmitted after correction"}
-		ev := s.exchangeEvidence(ctx, in, ex, c, contracts.EventCaseReceived, d, c.FromRegion, map[string]any{"resubmits": c.ID})
+		ev := s.exchangeEvidence(ctx, in, ex, c, contracts.EventCaseReceived, d, c.FromRegion,
+			func(x *contracts.EvidenceDetail) { x.Resubmits = c.ID })
 		err = s.write(ctx, s.store.UpdateCase, Change{Case: c, Exchange: ex, Status: st, Enqueue: []*Delivery{d}, Evidence: ev})
 		switch {
 		case errors.Is(err, ErrStale):
@@ -453,7 +454,8 @@ func (s *Service) report(ctx context.Context, in Inbound, u *contracts.StatusUpd
 			return nil, err
 		}
 		st := &Status{CaseID: c.ID, State: u.State, Outcome: u.Outcome, At: now, ExchangeID: u.ExchangeID, ReportedBy: in.Caller.ID(), Reason: u.Reason, Note: u.Note}
-		ev := s.exchangeEvidence(ctx, in, ex, c, contracts.EventStatusApplied, d, c.ToRegion, map[string]any{"outcome": string(u.Outcome)})
+		ev := s.exchangeEvidence(ctx, in, ex, c, contracts.EventStatusApplied, d, c.ToRegion,
+			func(x *contracts.EvidenceDetail) { x.Outcome = string(u.Outcome) })
 		err = s.write(ctx, s.store.UpdateCase, Change{Case: c, Exchange: ex, Status: st, Enqueue: []*Delivery{d}, Evidence: ev})
 		switch {
 		case errors.Is(err, ErrStale):
@@ -522,7 +524,7 @@ func (s *Service) Redeliver(ctx context.Context, p Principal, deliveryID string)
 	now := s.clock.Now().UTC()
 	traceID, _ := traceOf(ctx, "")
 	ev := contracts.EvidenceRecord{At: now, Actor: p.ID(), Event: contracts.EventAdminRedeliver, DeliveryID: deliveryID,
-		TraceID: traceID, JTI: p.TokenID, KeyID: p.KeyID, Detail: detailJSON(map[string]any{"deliveries": []string{deliveryID}, "subject": p.Subject})}
+		TraceID: traceID, JTI: p.TokenID, KeyID: p.KeyID, Detail: (&contracts.EvidenceDetail{Deliveries: []string{deliveryID}, Subject: p.Subject}).JSON()}
 	var evs []contracts.EvidenceRecord
 	if !s.noEvidence {
 		evs = append(evs, ev)
@@ -553,7 +555,7 @@ func (s *Service) RedeliverPartner(ctx context.Context, p Principal, partnerID s
 	now := s.clock.Now().UTC()
 	traceID, _ := traceOf(ctx, "")
 	ev := contracts.EvidenceRecord{At: now, Actor: p.ID(), Event: contracts.EventAdminRedeliver, Partner: partnerID,
-		TraceID: traceID, JTI: p.TokenID, KeyID: p.KeyID}
+		TraceID: traceID, JTI: p.TokenID, KeyID: p.KeyID, Detail: (&contracts.EvidenceDetail{Subject: p.Subject}).JSON()}
 	evp := &ev
 	if s.noEvidence {
 		evp = nil

@@ -289,8 +289,8 @@ func printBundleReport(w io.Writer, path string, r *bundle.Report) {
 const maxBundleDownload = 1 << 30
 
 func newAuditExportCmd() *cobra.Command {
-	var gatewayURL, keyPath, passwordFile, kid, iss, aud, sub, caseID, outPath string
-	var timeout time.Duration
+	var call gatewayCall
+	var caseID, outPath string
 	c := &cobra.Command{
 		Use:   "export --gateway URL --key KEY --kid KID --iss ISS --aud AUD --case ID [--out FILE]",
 		Short: "Fetch a case's evidence bundle from a gateway (auditors)",
@@ -306,30 +306,21 @@ Exit status: 0 when the bundle was written, 1 when the gateway refused
     --kid auditor --iss auditor --aud tongban-demo --case 0195f3a0-...`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if gatewayURL == "" || keyPath == "" || kid == "" || iss == "" || aud == "" || caseID == "" {
-				return errors.New("--gateway, --key, --kid, --iss, --aud and --case are required")
+			base, err := call.base()
+			if err != nil {
+				return err
 			}
 			if err := contracts.ValidateOpaqueID("case", caseID); err != nil {
 				return fmt.Errorf("--case: %w", err)
 			}
-			if timeout <= 0 {
-				return errors.New("--timeout must be positive")
-			}
-			base, err := redeliverBase(gatewayURL)
-			if err != nil {
-				return err
-			}
 			if outPath == "" {
 				outPath = "tongban-case-" + caseID + ".zip"
 			}
-			tok, err := mintToken(cmd, keyPath, passwordFile, signing.TokenRequest{
-				KeyID: kid, Issuer: iss, Subject: sub, Audience: aud, TTL: redeliverTokenTTL,
-			})
+			tok, err := call.token(cmd)
 			if err != nil {
 				return err
 			}
-			client := &http.Client{Timeout: timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-			data, err := fetchBundle(cmd, client, base+"/v1/audit/cases/"+url.PathEscape(caseID)+"/export", tok)
+			data, err := fetchBundle(cmd, call.client(), base+"/v1/audit/cases/"+url.PathEscape(caseID)+"/export", tok)
 			if err != nil {
 				return err
 			}
@@ -344,16 +335,9 @@ Exit status: 0 when the bundle was written, 1 when the gateway refused
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&gatewayURL, "gateway", "", "gateway base URL, e.g. http://127.0.0.1:8080 (required)")
-	f.StringVar(&keyPath, "key", "", "auditor's PEM private key (required)")
-	f.StringVar(&passwordFile, "password-file", "", "file holding the password of an encrypted key")
-	f.StringVar(&kid, "kid", "", "key id registered with the gateway (required)")
-	f.StringVar(&iss, "iss", "", "caller id of the auditor, e.g. auditor (required)")
-	f.StringVar(&aud, "aud", "", "gateway id, e.g. tongban-demo (required)")
-	f.StringVar(&sub, "sub", "", "the person acting (recorded with the token's jti)")
+	call.flags(f, "auditor", "recorded with the token's jti", 2*time.Minute)
 	f.StringVar(&caseID, "case", "", "the case to export (required)")
 	f.StringVar(&outPath, "out", "", "where to write the zip (default tongban-case-<case>.zip)")
-	f.DurationVar(&timeout, "timeout", 2*time.Minute, "give up on the gateway after this long")
 	return c
 }
 

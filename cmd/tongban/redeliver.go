@@ -14,15 +14,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tongban/tongban/contracts"
-	"github.com/tongban/tongban/signing"
 )
 
 // redeliverTokenTTL is the lifetime of the operator token minted per call.
 const redeliverTokenTTL = 2 * time.Minute
 
 func newRedeliverCmd() *cobra.Command {
-	var gatewayURL, keyPath, passwordFile, kid, iss, aud, sub, deliveryID, partnerID string
-	var timeout time.Duration
+	var call gatewayCall
+	var deliveryID, partnerID string
 	c := &cobra.Command{
 		Use:   "redeliver --gateway URL --key KEY --kid KID --iss ISS --aud AUD (--delivery ID | --partner ID)",
 		Short: "Queue dead letters for delivery again (operators)",
@@ -51,34 +50,22 @@ the command could not run (bad flags, unreadable key, gateway unreachable).`,
     --kid operator --iss operator --aud tongban-demo --partner 330702`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if gatewayURL == "" || keyPath == "" || kid == "" || iss == "" || aud == "" {
-				return errors.New("--gateway, --key, --kid, --iss and --aud are required")
+			base, err := call.base()
+			if err != nil {
+				return err
 			}
 			if (deliveryID == "") == (partnerID == "") {
 				return errors.New("give exactly one of --delivery ID and --partner ID")
-			}
-			if timeout <= 0 {
-				return errors.New("--timeout must be positive")
-			}
-			base, err := redeliverBase(gatewayURL)
-			if err != nil {
-				return err
 			}
 			target := base + "/v1/admin/deliveries/" + url.PathEscape(deliveryID) + "/redeliver"
 			if partnerID != "" {
 				target = base + "/v1/admin/partners/" + url.PathEscape(partnerID) + "/redeliver"
 			}
-			tok, err := mintToken(cmd, keyPath, passwordFile, signing.TokenRequest{
-				KeyID: kid, Issuer: iss, Subject: sub, Audience: aud, TTL: redeliverTokenTTL,
-			})
+			tok, err := call.token(cmd)
 			if err != nil {
 				return err
 			}
-			res, err := redeliverCall(cmd, &http.Client{
-				Timeout: timeout,
-				// The bearer token must not follow a redirect anywhere.
-				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-			}, target, tok)
+			res, err := redeliverCall(cmd, call.client(), target, tok)
 			if err != nil {
 				return err
 			}
@@ -91,16 +78,9 @@ the command could not run (bad flags, unreadable key, gateway unreachable).`,
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&gatewayURL, "gateway", "", "gateway base URL, e.g. http://127.0.0.1:8080 (required)")
-	f.StringVar(&keyPath, "key", "", "operator's PEM private key (required)")
-	f.StringVar(&passwordFile, "password-file", "", "file holding the password of an encrypted key")
-	f.StringVar(&kid, "kid", "", "key id registered with the gateway (required)")
-	f.StringVar(&iss, "iss", "", "caller id of the operator, e.g. operator (required)")
-	f.StringVar(&aud, "aud", "", "gateway id, e.g. tongban-demo (required)")
-	f.StringVar(&sub, "sub", "", "the person acting (the gateway logs it with the redelivery)")
+	call.flags(f, "operator", "the gateway logs it with the redelivery", 30*time.Second)
 	f.StringVar(&deliveryID, "delivery", "", "redeliver this dead delivery")
 	f.StringVar(&partnerID, "partner", "", "redeliver every dead delivery to this partner")
-	f.DurationVar(&timeout, "timeout", 30*time.Second, "give up on the gateway after this long")
 	return c
 }
 

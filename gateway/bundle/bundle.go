@@ -290,19 +290,7 @@ func (v *verifier) loadKeys() {
 type line struct {
 	rec       contracts.EvidenceRecord
 	canonical []byte
-	detail    detail
-}
-
-// detail is what the verifier reads from a record's detail.
-type detail struct {
-	Signature        string `json:"signature"`
-	ReceiptSM3       string `json:"receipt_sm3"`
-	ReceiptSignature string `json:"receipt_signature"`
-	ReceiptKeyID     string `json:"receipt_key_id"`
-	PayloadSM3       string `json:"payload_sm3"`
-	AckSM3           string `json:"ack_sm3"`
-	AckKeyID         string `json:"ack_key_id"`
-	AckSignature     string `json:"ack_signature"`
+	detail    contracts.EvidenceDetail
 }
 
 // lines parses a JSON-lines file of evidence records, checking each
@@ -522,7 +510,7 @@ func (v *verifier) recordFiles(l line) {
 }
 
 // payload checks the delivered payload of r's delivery.
-func (v *verifier) payload(r contracts.EvidenceRecord, d detail) {
+func (v *verifier) payload(r contracts.EvidenceRecord, d contracts.EvidenceDetail) {
 	if r.DeliveryID == "" || d.PayloadSM3 == "" {
 		return
 	}

@@ -202,7 +202,7 @@ func (b *builder) build(hook func(stage, *builder)) []byte {
 				"signature": b64(bodySignature), "size": len(b.body), "state": "submitted",
 				"receipt_sm3": sm3Hex(b.receipt), "receipt_signature": b64(receiptSignature),
 				"receipt_key_id": gwKeyID, "receipt_media_type": "application/json",
-				"payload_sm3": sm3Hex(b.payload), "resubmits": 0,
+				"payload_sm3": sm3Hex(b.payload),
 			})},
 		{Seq: 3, At: at(3), Actor: "partner-c", Event: contracts.EventCaseReceived, ExchangeID: "ex-9", CaseID: otherCaseID,
 			DeliveryID: "dl-9", Partner: "partner-b", Kind: contracts.ExchangeKindCase, KeyID: "partner-c-2025",

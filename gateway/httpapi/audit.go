@@ -3,7 +3,6 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -40,17 +39,8 @@ func exchangeFilter(c echo.Context) (gateway.ExchangeFilter, error) {
 	q := c.QueryParams()
 	f.CaseID, f.ExchangeID, f.Partner, f.Region = q.Get("case_id"), q.Get("exchange_id"), q.Get("partner"), q.Get("region")
 	f.Kind, f.State, f.Cursor = contracts.ExchangeKind(q.Get("kind")), contracts.TransportState(q.Get("state")), q.Get("cursor")
-	for _, t := range []struct {
-		name string
-		dst  *time.Time
-	}{{"from", &f.From}, {"to", &f.To}} {
-		if v := q.Get(t.name); v != "" {
-			tm, err := time.Parse(time.RFC3339Nano, v)
-			if err != nil {
-				return f, badQuery(t.name, "must be an RFC 3339 time")
-			}
-			*t.dst = tm
-		}
+	if err := queryTimes(q, &f.From, &f.To); err != nil {
+		return f, err
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)

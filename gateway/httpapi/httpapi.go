@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -301,17 +302,10 @@ func (a *api) verifyLicenseBatch(c echo.Context) error {
 // usageFilter reads and validates the query of GET /v1/licenses/usage.
 func usageFilter(c echo.Context) (gateway.UsageFilter, error) {
 	var f gateway.UsageFilter
-	q := c.QueryParams()
-	for name := range q {
-		switch name {
-		case "holder_id", "license_id", "caller", "from", "to", "cursor", "limit":
-			if len(q[name]) > 1 {
-				return f, badQuery(name, "must be given once")
-			}
-		default:
-			return f, badQuery(name, "is not a parameter of this endpoint")
-		}
+	if err := onlyParams(c, "holder_id", "license_id", "caller", "from", "to", "cursor", "limit"); err != nil {
+		return f, err
 	}
+	q := c.QueryParams()
 	if v := q.Get("holder_id"); v != "" {
 		if contracts.ValidateCitizenID(v) != nil && contracts.ValidateCreditCode(v) != nil {
 			return f, badQuery("holder_id", "is neither a valid citizen ID nor a valid unified social credit code")
@@ -330,17 +324,8 @@ func usageFilter(c echo.Context) (gateway.UsageFilter, error) {
 		}
 		f.Caller = v
 	}
-	for _, t := range []struct {
-		name string
-		dst  *time.Time
-	}{{"from", &f.From}, {"to", &f.To}} {
-		if v := q.Get(t.name); v != "" {
-			tm, err := time.Parse(time.RFC3339Nano, v)
-			if err != nil {
-				return f, badQuery(t.name, "must be an RFC 3339 time")
-			}
-			*t.dst = tm
-		}
+	if err := queryTimes(q, &f.From, &f.To); err != nil {
+		return f, err
 	}
 	if v := q.Get("cursor"); v != "" {
 		if contracts.ValidateUUID(v) != nil {
@@ -356,6 +341,24 @@ func usageFilter(c echo.Context) (gateway.UsageFilter, error) {
 		f.Limit = n
 	}
 	return f, nil
+}
+
+// queryTimes reads the RFC 3339 times of query parameters from and to,
+// when given.
+func queryTimes(q url.Values, from, to *time.Time) error {
+	for _, t := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", from}, {"to", to}} {
+		if v := q.Get(t.name); v != "" {
+			tm, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return badQuery(t.name, "must be an RFC 3339 time")
+			}
+			*t.dst = tm
+		}
+	}
+	return nil
 }
 
 func badQuery(name, msg string) error {

@@ -268,16 +268,17 @@ func (r *Reader) Close() error { return r.db.Close() }
 
 var _ gateway.EvidenceSource = (*Reader)(nil)
 
-// withDeliveries returns ev with {"deliveries": ids} as its Detail.
+// withDeliveries returns ev with ids as the deliveries of its Detail.
 func withDeliveries(ev contracts.EvidenceRecord, ids []string) (contracts.EvidenceRecord, error) {
-	if ids == nil {
-		ids = []string{}
+	var d contracts.EvidenceDetail
+	if len(ev.Detail) > 0 {
+		if err := json.Unmarshal(ev.Detail, &d); err != nil {
+			return ev, fmt.Errorf("evidence detail: %w", err)
+		}
 	}
-	b, err := json.Marshal(struct {
-		Deliveries []string `json:"deliveries"`
-	}{ids})
-	ev.Detail = b
-	return ev, err
+	d.Deliveries = ids
+	ev.Detail = d.JSON()
+	return ev, nil
 }
 
 // Probe proves the store takes writes: it rewrites the one row of table
