@@ -153,8 +153,10 @@ type TraceEntry struct {
 	DeliveryID string `json:"delivery_id,omitempty"`
 	// Attempt is the delivery attempt number, from 1.
 	Attempt int `json:"attempt,omitempty"`
-	// Outcome is the step's result in a word or two, for example
-	// delivered, http_503, timeout, accepted.
+	// Outcome is the step's result in a word: for a submission or status
+	// update the state it left the case in (received, accepted, ...);
+	// for a delivery attempt delivered, offered, retry_wait or dead; for
+	// a license verification its outcome.
 	Outcome string `json:"outcome,omitempty"`
 	// LatencyMS is how long the step took, in milliseconds.
 	LatencyMS int64 `json:"latency_ms,omitempty"`

@@ -153,7 +153,7 @@ func (s *Service) TraceCase(ctx context.Context, p Principal, caseID string) (*c
 			DeliveryID: r.DeliveryID, KeyID: r.KeyID, TraceID: r.TraceID, Detail: r.Detail}
 		switch r.Event {
 		case contracts.EventCaseReceived, contracts.EventStatusApplied:
-			e.Outcome = "accepted"
+			e.Outcome = string(d.State) // the state the exchange left the case in
 			valid, err := s.exchangeSignatureValid(ctx, r)
 			if err != nil {
 				return nil, internal(err)

@@ -69,7 +69,7 @@ func TestTraceCase(t *testing.T) {
 		signed         bool
 	}
 	want := []step{
-		{contracts.EventCaseReceived, "accepted", 0, true},
+		{contracts.EventCaseReceived, "received", 0, true},
 		{contracts.EventDeliveryAttempt, "retry_wait", 1, false},
 		{contracts.EventDeliveryAttempt, "delivered", 2, true},
 		{contracts.EventStatusApplied, "accepted", 0, true},

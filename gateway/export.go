@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/tongban/tongban/contracts"
 )
@@ -31,6 +32,7 @@ const MaxBundleChain = 100_000
 // bundleWriter collects the files of a bundle with their digests.
 type bundleWriter struct {
 	zw    *zip.Writer
+	at    time.Time // every file's modification time: when the bundle was made
 	sm3   func([]byte) string
 	files []contracts.ExportFile
 	names map[string]bool
@@ -42,7 +44,7 @@ func (b *bundleWriter) add(name string, data []byte) error {
 		return nil
 	}
 	b.names[name] = true
-	w, err := b.zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate})
+	w, err := b.zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: b.at})
 	if err != nil {
 		return err
 	}
@@ -112,7 +114,8 @@ func (s *Service) ExportCase(ctx context.Context, p Principal, caseID string) ([
 	}
 
 	var buf bytes.Buffer
-	b := &bundleWriter{zw: zip.NewWriter(&buf), sm3: s.crypto.SM3Hex, names: map[string]bool{}}
+	now := s.clock.Now().UTC()
+	b := &bundleWriter{zw: zip.NewWriter(&buf), at: now, sm3: s.crypto.SM3Hex, names: map[string]bool{}}
 	keys := map[string]bool{cp.KeyID: true, s.crypto.KeyID(): true}
 	var lines bytes.Buffer
 	for _, row := range rows {
@@ -171,7 +174,7 @@ func (s *Service) ExportCase(ctx context.Context, p Principal, caseID string) ([
 
 	sort.Slice(b.files, func(i, j int) bool { return b.files[i].Name < b.files[j].Name })
 	m := contracts.ExportManifest{
-		CaseID: caseID, GatewayID: s.gatewayID, GeneratedAt: s.clock.Now().UTC(), KeyID: s.crypto.KeyID(),
+		CaseID: caseID, GatewayID: s.gatewayID, GeneratedAt: now, KeyID: s.crypto.KeyID(),
 		FromSeq: rows[0].Seq, ToSeq: cp.Seq, HeadHash: cp.HeadHash, Files: b.files,
 	}
 	manifest, err := json.MarshalIndent(m, "", "  ")
@@ -186,7 +189,7 @@ func (s *Service) ExportCase(ctx context.Context, p Principal, caseID string) ([
 		name string
 		data []byte
 	}{{BundleManifest, manifest}, {BundleManifestSig, sig}} {
-		w, err := b.zw.Create(f.name)
+		w, err := b.zw.CreateHeader(&zip.FileHeader{Name: f.name, Method: zip.Deflate, Modified: now})
 		if err == nil {
 			_, err = w.Write(f.data)
 		}
