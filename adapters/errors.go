@@ -47,6 +47,11 @@ type Error struct {
 	IsPermanent bool
 	// After is the pause the partner asked for (Retry-After), zero if none.
 	After time.Duration
+	// PartnerMessage is the free text the partner sent with its refusal
+	// (PartnerText: numbers masked, clipped), if any. It goes into the
+	// delivery's last error for operators (ReasonText) but never into the
+	// evidence log or spans (PublicReason): it may name people.
+	PartnerMessage string
 	// Err is the underlying cause, if any; it may be a *contracts.Error
 	// decoded from the partner's answer, or one of ErrBadSignature,
 	// ErrMalformedAck, ErrAckMismatch.
@@ -71,10 +76,20 @@ func (e *Error) Permanent() bool { return e.IsPermanent }
 // RetryAfter is the pause the partner asked for, zero if none.
 func (e *Error) RetryAfter() time.Duration { return e.After }
 
-// ReasonText is the caller-safe summary the gateway records as a
-// delivery's last error: Reason, plus the partner's HTTP status when there
-// was one. Unlike Error() it never carries URLs or dial details.
+// ReasonText is the summary the gateway records as a delivery's last
+// error, for operators: Reason, the partner's HTTP status when there was
+// one, and the partner's own message when it sent one. Unlike Error() it
+// never carries URLs or dial details.
 func (e *Error) ReasonText() string {
+	if e.PartnerMessage == "" {
+		return e.PublicReason()
+	}
+	return e.PublicReason() + ": " + e.PartnerMessage
+}
+
+// PublicReason is ReasonText without the partner's free text: what the
+// evidence log and traces keep.
+func (e *Error) PublicReason() string {
 	if e.Status != 0 {
 		return fmt.Sprintf("%s (HTTP %d)", e.Reason, e.Status)
 	}

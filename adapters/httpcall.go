@@ -212,9 +212,9 @@ func endCall(span trace.Span, ans *Answer, err error) {
 		kind = "permanent"
 	}
 	span.SetAttributes(attribute.String("error.type", kind))
-	// ReasonText carries no URL nor dial detail, and partners' answers are
-	// not quoted: nothing personal reaches the trace.
-	span.SetStatus(codes.Error, e.ReasonText())
+	// PublicReason carries no URL nor dial detail, and no free text of the
+	// partner's (it may name people): nothing personal reaches the trace.
+	span.SetStatus(codes.Error, e.PublicReason())
 }
 
 func (c *Caller) do(ctx context.Context, r Request) (*Answer, error) {

@@ -74,9 +74,26 @@ type EvidenceRecord struct {
 	CasePrevHash string `json:"case_prev_hash,omitempty"`
 	// PrevHash is the previous record's Hash (64 zeros for the first).
 	PrevHash string `json:"prev_hash"`
-	// Hash is the lowercase hex SM3 digest of the record's canonical form
-	// (Canonical), which holds PrevHash: each record commits to the whole
-	// log before it.
+	// Hash is the record's chain hash: the lowercase hex SM3 of
+	// ChainHeader(Seq, PrevHash, SM3 of the canonical form), so each record
+	// commits to its content and to the whole log before it, and a record
+	// can be linked without its content (ChainLink).
+	Hash string `json:"hash"`
+}
+
+// ChainLink is one record of an evidence bundle's chain.jsonl: a record
+// of the log as its chain sees it, without its content, so that a bundle
+// links a case's records to a checkpoint without showing the records of
+// other cases between them.
+type ChainLink struct {
+	// Seq is the record's sequence number.
+	Seq int64 `json:"seq"`
+	// PrevHash is the Hash of record Seq−1.
+	PrevHash string `json:"prev_hash"`
+	// ContentSM3 is the lowercase hex SM3 of the record's canonical form.
+	ContentSM3 string `json:"content_sm3"`
+	// Hash is the record's chain hash: the SM3 of ChainHeader(Seq,
+	// PrevHash, ContentSM3).
 	Hash string `json:"hash"`
 }
 

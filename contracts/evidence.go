@@ -105,6 +105,10 @@ type EvidenceDetail struct {
 	WindowID        string `json:"window_id,omitempty"`
 	PurposeSM3      string `json:"purpose_sm3,omitempty"`
 	RequesterRegion string `json:"requester_region,omitempty"`
+	// CaseRef is the case id a verification named when the record is not
+	// in that case's chain: the verification was refused, or the caller
+	// may not read that case (or it does not exist).
+	CaseRef string `json:"case_ref,omitempty"`
 	// Code, Method, Route and SuppressedBefore describe a denied request
 	// (SuppressedBefore: denials not recorded since the last record).
 	Code             Code   `json:"code,omitempty"`
@@ -129,10 +133,31 @@ func (d *EvidenceDetail) JSON() json.RawMessage {
 	return b
 }
 
-// Canonical returns the bytes the record's Hash is the SM3 of: the record
-// as encoding/json writes it (fields in declared order, compact, times in
+// ChainHeader returns the bytes a record's chain hash is the SM3 of: a
+// small text anyone can rebuild,
+//
+//	tongban-evidence/v1
+//	seq=<Seq>
+//	prev_hash=<PrevHash>
+//	content_sm3=<SM3 of the record's canonical form>
+//
+// each line ending in a newline.
+func ChainHeader(seq int64, prevHash, contentSM3 string) []byte {
+	b := make([]byte, 0, 20+24+11+64+13+64+4)
+	b = append(b, "tongban-evidence/v1\nseq="...)
+	b = strconv.AppendInt(b, seq, 10)
+	b = append(b, "\nprev_hash="...)
+	b = append(b, prevHash...)
+	b = append(b, "\ncontent_sm3="...)
+	b = append(b, contentSM3...)
+	return append(b, '\n')
+}
+
+// Canonical returns the record's content as hashed: the record as
+// encoding/json writes it (fields in declared order, compact, times in
 // RFC 3339 with nanoseconds) with Hash empty, so that the canonical form
-// ends in `"hash":""}`. Line turns it into the record's JSON with its hash.
+// ends in `"hash":""}`; its SM3 goes into ChainHeader. EvidenceLine turns
+// it into the record's JSON with its hash.
 func (r EvidenceRecord) Canonical() ([]byte, error) {
 	r.Hash = ""
 	b, err := json.Marshal(r)

@@ -381,3 +381,125 @@ func TestExportCaseNoContext(t *testing.T) {
 		t.Error("ExportCase with a cancelled context: want an error")
 	}
 }
+
+// growingLog is a log that a running gateway appends to (a record and a
+// checkpoint) while a verification walks it.
+type growingLog struct {
+	gateway.EvidenceSource
+	grow func()
+}
+
+func (g growingLog) ScanEvidence(ctx context.Context, from, to int64, fn func(gateway.EvidenceRow) error) error {
+	err := g.EvidenceSource.ScanEvidence(ctx, from, to, fn)
+	g.grow()
+	return err
+}
+
+func TestVerifyLiveLogIsNotTruncation(t *testing.T) {
+	e := newEnv(t, gateway.RetryPolicy{})
+	e.newCase()
+	grown := false
+	src := growingLog{EvidenceSource: e.store, grow: func() {
+		if grown {
+			return
+		}
+		grown = true
+		e.svc.RecordDenial(e.ctx, gateway.Denial{Code: contracts.CodeForbidden, Method: "GET", Route: "/v1/audit/verify"})
+		if _, err := e.svc.Checkpointer().Checkpoint(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}}
+	v := gateway.ChainVerifier{SM3: e.gw.SM3Hex}
+	res, err := v.Verify(e.ctx, src, 0, 0)
+	if err != nil || !res.OK {
+		t.Fatalf("a log that grew during the walk: %+v, %v; want ok (nothing was removed)", res, err)
+	}
+	// The same checkpoint past a head that really lost records is caught.
+	e.tamper(`DROP TRIGGER evidence_no_delete`, `DELETE FROM evidence WHERE seq = (SELECT max(seq) FROM evidence)`)
+	res, err = v.Verify(e.ctx, e.store, 0, 0)
+	if err != nil || res.OK || !strings.Contains(res.Reason, "removed from the end") {
+		t.Errorf("a log cut short: %+v, %v; want the truncation named", res, err)
+	}
+}
+
+// partnerRefusal is a partner's refusal that quotes a person, as a
+// mapped-json or SOAP district's message can.
+type partnerRefusal struct{}
+
+func (partnerRefusal) Error() string { return "refused: 申请人王秀英材料不全" }
+func (partnerRefusal) ReasonText() string {
+	return "partner answered result code E1: 申请人王秀英材料不全"
+}
+func (partnerRefusal) PublicReason() string { return "partner answered result code E1" }
+func (partnerRefusal) Permanent() bool      { return true }
+
+type refusingAdapter struct{ gateway.Adapter }
+
+func (refusingAdapter) DeliverCase(context.Context, *contracts.CaseDelivery) (*contracts.Ack, []byte, []byte, error) {
+	return nil, nil, nil, partnerRefusal{}
+}
+
+func TestEvidenceKeepsNoPartnerText(t *testing.T) {
+	e := newEnv(t, gateway.RetryPolicy{})
+	id := e.newCase()
+	var ps []*gateway.Partner
+	for _, pid := range []string{zhonglou, wucheng} {
+		p := *e.dir.Get(pid)
+		if pid == wucheng {
+			p.Adapter = refusingAdapter{}
+		}
+		ps = append(ps, &p)
+	}
+	dir, err := gateway.NewDirectory(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disp := gateway.NewDispatcher(e.store, dir, e.clock, nil, gateway.DispatcherOptions{SM3: e.gw.SM3Hex})
+	if _, err := disp.RunOnce(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	del := e.deliveries(id)[0]
+	if del.State != contracts.TransportStateDead || !strings.Contains(del.LastError, "王秀英") {
+		t.Fatalf("delivery: %s %q; want dead, the partner's message kept for operators", del.State, del.LastError)
+	}
+	tr, err := e.svc.TraceCase(e.ctx, e.principal(auditor), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := tr.Timeline[len(tr.Timeline)-1]
+	if last.Event != contracts.EventDeliveryAttempt || !strings.Contains(string(last.Detail), "result code E1") || strings.Contains(string(last.Detail), "王秀英") {
+		t.Errorf("attempt record: %s %s; want the code without the partner's text", last.Event, last.Detail)
+	}
+	for _, s := range disp.PartnerStates() {
+		if strings.Contains(s.LastError, "王秀英") {
+			t.Errorf("partner state quotes the partner: %q", s.LastError)
+		}
+	}
+}
+
+func TestLicenseEvidenceJoinsOnlyReadableCases(t *testing.T) {
+	e := newEnv(t, gateway.RetryPolicy{})
+	id := e.newCase()
+	lic := e.demoLicense(wucheng, partnersim.DemoValidCompany)
+	for _, caller := range []string{zhonglou, chiping} { // the case's sender; a district with no business with it
+		e.verifyAs(caller, contracts.LicenseVerifyRequest{LicenseID: lic.LicenseID, Purpose: "个体工商户设立登记", CaseID: id, WindowID: window, OperatorID: "zl-0231"})
+	}
+	tr, err := e.svc.TraceCase(e.ctx, e.principal(auditor), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actors []string
+	for _, s := range tr.Timeline {
+		if s.Event == contracts.EventLicenseVerified {
+			actors = append(actors, s.Actor)
+		}
+	}
+	if len(actors) != 1 || actors[0] != zhonglou {
+		t.Errorf("license verifications in case %s's chain: by %v, want only the sender's", id, actors)
+	}
+	// The other caller's claim is kept as a reference outside the chain.
+	page, err := e.svc.SearchExchanges(e.ctx, e.principal(auditor), gateway.ExchangeFilter{Partner: chiping, Kind: contracts.ExchangeKindLicenseVerify})
+	if err != nil || len(page.Items) != 1 || page.Items[0].CaseID != "" {
+		t.Fatalf("chiping's verification: %+v, %v; want one, outside the case", page, err)
+	}
+}

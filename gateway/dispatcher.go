@@ -258,35 +258,42 @@ func (d *Dispatcher) fail(ctx context.Context, del *Delivery, p *Partner, cause 
 func (d *Dispatcher) failAfter(ctx context.Context, del *Delivery, p *Partner, cause error, permanent bool, after, latency time.Duration) {
 	now := d.clock.Now().UTC()
 	del.Attempts++
-	del.LastError = reason(cause)
 	policy := RetryPolicy{}.WithDefaults()
 	if p != nil {
 		policy = p.Retry
 	}
+	// why says why the attempt failed: with the partner's own message
+	// for operators (the delivery's last error), without it for the
+	// evidence log (it may name people).
+	var why func(reason string) string
 	switch {
 	case permanent:
 		del.State = contracts.TransportStateDead
-		del.LastError = "permanent: " + del.LastError
+		why = func(r string) string { return "permanent: " + r }
 	case del.Attempts >= policy.MaxAttempts:
 		del.State = contracts.TransportStateDead
-		del.LastError = fmt.Sprintf("gave up after %d attempts: %s", del.Attempts, del.LastError)
+		why = func(r string) string { return fmt.Sprintf("gave up after %d attempts: %s", del.Attempts, r) }
 	case now.Sub(since(del)) >= policy.MaxAge:
 		del.State = contracts.TransportStateDead
-		del.LastError = fmt.Sprintf("gave up after %s: %s", policy.MaxAge, del.LastError)
+		why = func(r string) string { return fmt.Sprintf("gave up after %s: %s", policy.MaxAge, r) }
 	default:
 		del.State = contracts.TransportStateRetryWait
 		del.NextAt = now.Add(max(d.Backoff(policy, del.Attempts), after))
+		why = func(r string) string { return r }
 	}
 	if p != nil {
-		d.health.note(del.Partner, now, del.LastError)
+		d.health.note(del.Partner, now, why(publicReason(cause)))
 	}
 	recordAttempt(ctx, del, string(del.State), latency)
-	ev := attemptLog{sm3: d.opt.SM3, off: d.opt.NoEvidence}.record(del, now, string(del.State), latency, "")
+	public := *del
+	public.LastError = why(publicReason(cause))
+	ev := attemptLog{sm3: d.opt.SM3, off: d.opt.NoEvidence}.record(&public, now, string(del.State), latency, "")
+	del.LastError = why(reason(cause))
 	if err := d.store.SaveAttempt(ctx, del, ev...); err != nil && !errors.Is(err, ErrStale) {
 		d.log.Error("recording attempt failed", "delivery_id", del.ID, "err", err)
 	}
 	d.log.Warn("delivery attempt failed", "delivery_id", del.ID, "case_id", del.CaseID, "partner", del.Partner,
-		"attempt", del.Attempts, "state", del.State, "next_at", del.NextAt, "reason", del.LastError)
+		"attempt", del.Attempts, "state", del.State, "next_at", del.NextAt, "reason", public.LastError)
 }
 
 // Backoff returns the delay before retry number attempt (1-based):
@@ -313,6 +320,17 @@ func reason(err error) string {
 		return r.ReasonText()
 	}
 	return err.Error()
+}
+
+// publicReason is reason without the partner's own free text (an
+// adapter's PublicReason): what the evidence log, traces, partner states
+// and logs keep, since a partner's message may name people.
+func publicReason(err error) string {
+	var r interface{ PublicReason() string }
+	if errors.As(err, &r) {
+		return r.PublicReason()
+	}
+	return reason(err)
 }
 
 // since is when the delivery's current series of attempts began.

@@ -329,14 +329,13 @@ func (v ChainVerifier) Verify(ctx context.Context, src EvidenceSource, from, to 
 			bad(want, "record %d is missing: the log goes from %d to %d", want, want-1, r.Seq)
 			return errStop
 		}
-		if got := v.SM3(r.Record); got != r.Hash {
-			bad(r.Seq, "hash mismatch: record %d does not hash to its stored hash (the record was changed)", r.Seq)
-			return errStop
-		}
 		seq, prevHash, ok := contracts.ChainFields(r.Record)
 		switch {
 		case !ok:
 			bad(r.Seq, "record %d is not an evidence record in canonical form", r.Seq)
+			return errStop
+		case v.SM3(contracts.ChainHeader(seq, prevHash, v.SM3(r.Record))) != r.Hash:
+			bad(r.Seq, "hash mismatch: record %d does not hash to its stored hash (the record was changed)", r.Seq)
 			return errStop
 		case seq != r.Seq:
 			bad(r.Seq, "record %d holds seq %d (records were moved)", r.Seq, seq)
@@ -373,14 +372,23 @@ func (v ChainVerifier) Verify(ctx context.Context, src EvidenceSource, from, to 
 		bad(want, "record %d is missing: the log ends at %d", want, want-1)
 	}
 	if res.OK && to == headSeq {
-		// A checkpoint past the head: records were cut off the end.
+		// A checkpoint past the head: records were cut off the end. On a
+		// live log records and checkpoints are appended while the walk
+		// runs, so the head is read again: only a checkpoint past the new
+		// head names records that are gone.
 		later, err := src.Checkpoints(ctx, headSeq+1, 0)
 		if err != nil {
 			return nil, err
 		}
 		if len(later) > 0 {
-			bad(headSeq+1, "record %d is missing: checkpoint %d signed a log that reached it, and the log ends at %d (records were removed from the end)",
-				headSeq+1, later[len(later)-1].Seq, headSeq)
+			now, _, err := src.EvidenceHead(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if last := later[len(later)-1]; last.Seq > now {
+				bad(now+1, "record %d is missing: checkpoint %d signed a log that reached it, and the log ends at %d (records were removed from the end)",
+					now+1, last.Seq, now)
+			}
 		}
 	}
 	return res, nil

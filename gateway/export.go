@@ -65,7 +65,9 @@ func (b *bundleWriter) add(name string, data []byte) error {
 //     other cases between them.
 //   - chain.jsonl: the log from the case's last record to the first
 //     signed checkpoint at or after it (a fresh one when there is none
-//     yet): it ties the case's records to the checkpoint.
+//     yet), as contracts.ChainLink lines (seq, prev_hash, content SM3,
+//     hash; no content): it ties the case's records to the checkpoint
+//     without showing other cases' records.
 //   - checkpoints.json: that checkpoint.
 //   - bodies/<exchange_id>.json|.xml and .sig: every signed submission
 //     and status update, byte for byte, with its signature;
@@ -134,9 +136,13 @@ func (s *Service) ExportCase(ctx context.Context, p Principal, caseID string) ([
 	}
 	lines.Reset()
 	err = s.store.ScanEvidence(ctx, last.Seq, cp.Seq, func(r EvidenceRow) error {
-		line, err := contracts.EvidenceLine(r.Record, r.Hash)
+		_, prev, ok := contracts.ChainFields(r.Record)
+		if !ok {
+			return fmt.Errorf("record %d is not in canonical form", r.Seq)
+		}
+		line, err := json.Marshal(contracts.ChainLink{Seq: r.Seq, PrevHash: prev, ContentSM3: s.crypto.SM3Hex(r.Record), Hash: r.Hash})
 		if err != nil {
-			return fmt.Errorf("record %d: %w", r.Seq, err)
+			return err
 		}
 		lines.Write(line)
 		lines.WriteByte('\n')

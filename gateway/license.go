@@ -333,6 +333,24 @@ func (s *Service) storeUsage(ctx context.Context, in Inbound, vs []*verification
 	if len(in.Body) > 0 {
 		bodySM3 = s.crypto.SM3Hex(in.Body)
 	}
+	// A verification joins a case's evidence chain only when it succeeded
+	// and its caller may read that case: a case id is the caller's claim.
+	joins := map[string]bool{}
+	caseOf := func(r contracts.UsageRecord) (caseID, ref string) {
+		if r.CaseID == "" {
+			return "", ""
+		}
+		ok, seen := joins[r.CaseID]
+		if !seen && r.ErrorCode == "" {
+			c, err := s.store.GetCase(ctx, r.CaseID)
+			ok = err == nil && Authorize(p, ActReadCase, c, "") == nil
+			joins[r.CaseID] = ok
+		}
+		if ok && r.ErrorCode == "" {
+			return r.CaseID, ""
+		}
+		return "", r.CaseID
+	}
 	for _, v := range vs {
 		entries = append(entries, v.entry)
 		if d := v.delivery; d != nil {
@@ -343,21 +361,22 @@ func (s *Service) storeUsage(ctx context.Context, in Inbound, vs []*verification
 			continue
 		}
 		r := v.entry.Record
+		caseID, caseRef := caseOf(r)
 		evidence = append(evidence, contracts.EvidenceRecord{
-			At: r.CheckedAt, Actor: r.Caller, Event: contracts.EventLicenseVerified, ExchangeID: r.UsageRecordID, CaseID: r.CaseID,
+			At: r.CheckedAt, Actor: r.Caller, Event: contracts.EventLicenseVerified, ExchangeID: r.UsageRecordID, CaseID: caseID,
 			Partner: v.entry.Library, Region: r.SourceRegion, Kind: contracts.ExchangeKindLicenseVerify, TraceID: traceID,
 			KeyID: in.KeyID, JTI: p.TokenID, BodySM3: bodySM3,
 			Detail: (&contracts.EvidenceDetail{
 				UsageRecordID: r.UsageRecordID, LicenseID: r.LicenseID, LicenseTypeCode: r.LicenseTypeCode,
 				Outcome: string(r.Outcome), ErrorCode: r.ErrorCode, Cached: &r.Cached,
 				WindowID: r.WindowID, PurposeSM3: s.crypto.SM3Hex([]byte(r.Purpose)),
-				RequesterRegion: requester, Signature: b64(in.Signature),
+				RequesterRegion: requester, Signature: b64(in.Signature), CaseRef: caseRef,
 			}).JSON(),
 		})
 		if d := v.delivery; d != nil {
 			evidence = append(evidence, contracts.EvidenceRecord{
 				At: r.CheckedAt, Actor: GatewayActor, Event: contracts.EventUsageRecorded, ExchangeID: d.ExchangeID,
-				DeliveryID: d.ID, CaseID: r.CaseID, Partner: d.Partner, Region: r.SourceRegion,
+				DeliveryID: d.ID, CaseID: caseID, Partner: d.Partner, Region: r.SourceRegion,
 				Kind: contracts.ExchangeKindUsageRecord, TraceID: traceID,
 				Detail: (&contracts.EvidenceDetail{
 					UsageRecordID: r.UsageRecordID, PayloadSM3: s.crypto.SM3Hex(d.Payload), RequesterRegion: requester,

@@ -148,21 +148,27 @@ func (s *Service) PollMailbox(ctx context.Context, p Principal, q MailboxQuery) 
 // instead.
 func (s *Service) offer(ctx context.Context, p *Partner, after int64, limit int) ([]contracts.MailboxMessage, error) {
 	now := s.clock.Now().UTC()
+	policy := p.Retry.WithDefaults()
+	expired := func(d *Delivery) bool { return d.Attempts > policy.MaxAttempts || now.Sub(since(d)) >= policy.MaxAge }
 	claimed, err := s.store.ClaimMailbox(ctx, MailboxClaim{
 		Partner: p.ID, Now: now, Visibility: p.Mailbox.Visibility, After: after, Limit: limit, Reoffer: reofferText,
+		// Each offer's record is written with its claim.
+		Offer: func(d *Delivery) []contracts.EvidenceRecord {
+			if expired(d) {
+				return nil
+			}
+			return s.attempts().record(d, now, "offered", 0, "")
+		},
 	})
 	if err != nil {
 		return nil, internal(err)
 	}
 	msgs := make([]contracts.MailboxMessage, 0, len(claimed))
-	var offered []contracts.EvidenceRecord
-	policy := p.Retry.WithDefaults()
 	for _, d := range claimed {
-		if d.Attempts > policy.MaxAttempts || now.Sub(since(d)) >= policy.MaxAge {
+		if expired(d) {
 			s.expire(ctx, d, policy)
 			continue
 		}
-		offered = append(offered, s.attempts().record(d, now, "offered", 0, "")...)
 		recordAttempt(ctx, d, "offered", 0)
 		sig, err := s.crypto.Sign(d.Payload)
 		if err != nil {
@@ -172,11 +178,6 @@ func (s *Service) offer(ctx context.Context, p *Partner, after int64, limit int)
 			Cursor: strconv.FormatInt(d.Seq, 10), DeliveryID: d.ID, ExchangeID: d.ExchangeID, Kind: d.Kind,
 			SentAt: d.CreatedAt, Body: d.Payload, Signature: sig, KeyID: s.crypto.KeyID(),
 		})
-	}
-	if err := s.store.AppendEvidence(ctx, offered...); err != nil {
-		// The messages are claimed (hidden): hand them out; their offers
-		// lack evidence records, which the log shows as missing offers.
-		s.log.ErrorContext(ctx, "recording mailbox offers failed", "partner", p.ID, "err", err)
 	}
 	return msgs, nil
 }

@@ -81,6 +81,11 @@ type MailboxClaim struct {
 	// Reoffer is written as LastError of a message offered again because
 	// it was not acknowledged in time.
 	Reoffer string
+	// Offer, when set, is called for each claimed message, in order,
+	// inside the claiming write; the evidence records it returns are
+	// appended in that same write, so a claim is never stored without
+	// the record of its offer.
+	Offer func(d *Delivery) []contracts.EvidenceRecord
 }
 
 // Store is the gateway's durable state. Every method is safe for concurrent
@@ -175,7 +180,7 @@ type Store interface {
 	// write. The store assigns each its Seq (the next number, without
 	// gaps, in commit order), PrevHash (the Hash of the record before),
 	// CasePrevHash (the Hash of the case's previous record, when CaseID is
-	// set) and Hash (the SM3 of its canonical form); every other field is
+	// set) and Hash (its chain hash, see contracts.ChainHeader); every other field is
 	// the caller's, and At must be set. Records appended by any write are
 	// totally ordered: writes batched into one commit keep the order they
 	// were applied in.

@@ -143,8 +143,15 @@ func TestDeliveryErrors(t *testing.T) {
 			if tc.is != nil && !errors.Is(err, tc.is) {
 				t.Errorf("error %v does not wrap %v", err, tc.is)
 			}
-			if tc.reason != "" && e.Reason != tc.reason {
-				t.Errorf("reason %q, want %q", e.Reason, tc.reason)
+			got := e.Reason // with the partner's message, as operators see it
+			if e.PartnerMessage != "" {
+				got += ": " + e.PartnerMessage
+				if strings.Contains(e.PublicReason(), e.PartnerMessage) {
+					t.Errorf("public reason %q quotes the partner", e.PublicReason())
+				}
+			}
+			if tc.reason != "" && got != tc.reason {
+				t.Errorf("reason %q, want %q", got, tc.reason)
 			}
 			if len(e.Reason) > 300 {
 				t.Errorf("reason is %d bytes long", len(e.Reason))

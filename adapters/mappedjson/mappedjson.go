@@ -206,11 +206,10 @@ func (a *Adapter) openAnswer(op *outOp, raw []byte, h http.Header, what string) 
 // permanent, with the partner's code and message in the reason.
 func (a *Adapter) refusal(env *envelope, ans *answer, h http.Header) *adapters.Error {
 	reason := "partner answered result code " + adapters.PartnerCode(ans.code, maxCodeLen)
-	if ans.message != "" {
-		reason += ": " + adapters.PartnerText(ans.message, maxReasonText)
-	}
+	msg := adapters.PartnerText(ans.message, maxReasonText)
 	if env.isRetryable(ans.code) {
 		e := adapters.Retryable(reason, nil)
+		e.PartnerMessage = msg
 		if h != nil {
 			if d, ok := adapters.ParseRetryAfter(h.Get("Retry-After"), a.now()); ok {
 				e.After = d
@@ -218,7 +217,9 @@ func (a *Adapter) refusal(env *envelope, ans *answer, h http.Header) *adapters.E
 		}
 		return e
 	}
-	return adapters.Permanent(reason, nil)
+	e := adapters.Permanent(reason, nil)
+	e.PartnerMessage = msg
+	return e
 }
 
 // fault classifies a non-2xx answer with the shared rules (5xx, 408 and
@@ -235,9 +236,7 @@ func (op *outOp) fault(status int, h http.Header, body []byte) *adapters.Error {
 		return nil
 	}
 	e.Reason += ", result code " + adapters.PartnerCode(ans.code, maxCodeLen)
-	if ans.message != "" {
-		e.Reason += ": " + adapters.PartnerText(ans.message, maxReasonText)
-	}
+	e.PartnerMessage = adapters.PartnerText(ans.message, maxReasonText)
 	return e
 }
 

@@ -402,10 +402,7 @@ func (f *fault) asError(status int, h http.Header, now time.Time) *adapters.Erro
 		code = "(no faultcode)"
 	}
 	reason := "partner answered SOAP fault " + code
-	if msg := adapters.PartnerText(f.text, 200); msg != "" {
-		reason += ": " + msg
-	}
-	e := &adapters.Error{Reason: reason, Status: status, IsPermanent: !retry}
+	e := &adapters.Error{Reason: reason, Status: status, IsPermanent: !retry, PartnerMessage: adapters.PartnerText(f.text, 200)}
 	if retry {
 		if d, ok := adapters.ParseRetryAfter(h.Get("Retry-After"), now); ok {
 			e.After = d

@@ -124,7 +124,7 @@ func rewriteFrom(t *testing.T, path string, seq int64) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		prev = signing.EvidenceHash(canon)
+		prev = signing.EvidenceHash(contracts.ChainHeader(r.seq, rec.PrevHash, signing.EvidenceHash(canon)))
 		if _, err := db.Exec(`UPDATE evidence SET record = ?, hash = ? WHERE seq = ?`, canon, prev, r.seq); err != nil {
 			t.Fatal(err)
 		}

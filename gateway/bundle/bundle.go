@@ -9,16 +9,22 @@
 //     from the manifest or extra;
 //   - manifest.sig is the gateway's signature over manifest.json, and every
 //     file has the size and SM3 the manifest lists;
-//   - every case record hashes to its hash and links to the case's record
-//     before it (case_prev_hash);
-//   - chain.jsonl runs from the case's last record, record after record
-//     (prev_hash, seq), to the checkpoint, whose signature verifies and
-//     whose head hash is the segment's last hash;
+//   - every case record hashes to its chain hash (contracts.ChainHeader)
+//     and links to the case's record before it (case_prev_hash);
+//   - chain.jsonl runs from the case's last record, link after link
+//     (seq, prev_hash, each link's hash; contracts.ChainLink, no content),
+//     to the checkpoint, whose signature verifies and whose head hash is
+//     the segment's last hash;
 //   - every submission and status update body has the SM3 its record holds
 //     and a valid signature by the key the record names; every receipt has
 //     the recorded SM3 and the gateway's valid signature; every delivered
 //     payload has the recorded SM3; every acknowledgement has the recorded
 //     SM3 and a valid signature by the partner's key.
+//
+// A bundle proves that the records it holds are in the log the gateway
+// signed, unchanged. It cannot prove that the case has no later records:
+// the chain links carry no content, so the case's steps after the
+// bundle's last record show only in a newer export or in the log.
 package bundle
 
 import (
@@ -317,7 +323,12 @@ func (v *verifier) lines(name string) ([]line, bool) {
 			v.fail(name, 0, "line %d: not an evidence record: %v", i+1, err)
 			return out, false
 		}
-		if got := v.sm3(canonical); got != hash {
+		seq, prev, ok := contracts.ChainFields(canonical)
+		if !ok || seq != l.rec.Seq || prev != l.rec.PrevHash {
+			v.fail(name, l.rec.Seq, "not an evidence record in canonical form")
+			return out, false
+		}
+		if got := v.sm3(contracts.ChainHeader(seq, prev, v.sm3(canonical))); got != hash {
 			v.fail(name, l.rec.Seq, "hash mismatch: the record hashes to %s, not to its hash %s (the record was changed)", got, hash)
 			return out, false
 		}
@@ -362,10 +373,50 @@ func (v *verifier) caseRecords() []line {
 	return recs
 }
 
-// chain checks chain.jsonl and the checkpoint it ends at.
+// links parses chain.jsonl: contracts.ChainLink lines, each with a
+// valid hash; a link that fails is reported and ends the list.
+func (v *verifier) links(name string) ([]contracts.ChainLink, bool) {
+	data, ok := v.files[name]
+	if !ok {
+		v.fail(name, 0, "missing")
+		return nil, false
+	}
+	var out []contracts.ChainLink
+	for i, raw := range bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n")) {
+		raw = bytes.TrimRight(raw, "\r")
+		if len(raw) == 0 {
+			v.fail(name, 0, "line %d is empty", i+1)
+			return out, false
+		}
+		var l contracts.ChainLink
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&l); err != nil || dec.More() {
+			v.fail(name, 0, "line %d: not a chain link (seq, prev_hash, content_sm3, hash)", i+1)
+			return out, false
+		}
+		for _, h := range []string{l.PrevHash, l.ContentSM3, l.Hash} {
+			if contracts.ValidateSM3Hex("hash", h) != nil {
+				v.fail(name, l.Seq, "a hash that is not 64 lowercase hex digits")
+				return out, false
+			}
+		}
+		if got := v.sm3(contracts.ChainHeader(l.Seq, l.PrevHash, l.ContentSM3)); got != l.Hash {
+			v.fail(name, l.Seq, "hash mismatch: the link hashes to %s, not to its hash %s (the record was changed)", got, l.Hash)
+			return out, false
+		}
+		out = append(out, l)
+	}
+	return out, true
+}
+
+// chain checks chain.jsonl and the checkpoint it ends at. It proves that
+// the case's records are in the log the checkpoint signed; it cannot
+// prove that the case has no records after the last one in the bundle
+// (the links carry no content).
 func (v *verifier) chain(records []line) {
 	const name, cpName = "chain.jsonl", "checkpoints.json"
-	seg, ok := v.lines(name)
+	seg, ok := v.links(name)
 	v.rep.ChainRecords = len(seg)
 	if !ok || len(seg) == 0 {
 		if ok {
@@ -374,13 +425,14 @@ func (v *verifier) chain(records []line) {
 		return
 	}
 	if len(records) > 0 {
-		last := records[len(records)-1].rec
-		if seg[0].rec.Seq != last.Seq || seg[0].rec.Hash != last.Hash {
-			v.fail(name, seg[0].rec.Seq, "the segment does not start at the case's last record %d", last.Seq)
+		last := records[len(records)-1]
+		if first := seg[0]; first.Seq != last.rec.Seq || first.Hash != last.rec.Hash ||
+			first.PrevHash != last.rec.PrevHash || first.ContentSM3 != v.sm3(last.canonical) {
+			v.fail(name, first.Seq, "the segment does not start at the case's last record %d", last.rec.Seq)
 		}
 	}
 	for i := 1; i < len(seg); i++ {
-		r, p := seg[i].rec, seg[i-1].rec
+		r, p := seg[i], seg[i-1]
 		switch {
 		case r.Seq != p.Seq+1:
 			v.fail(name, r.Seq, "follows record %d (records are missing or reordered)", p.Seq)
@@ -391,12 +443,7 @@ func (v *verifier) chain(records []line) {
 		}
 	}
 	m := v.rep.Manifest
-	for _, l := range seg[1:] {
-		if l.rec.CaseID == m.CaseID {
-			v.fail(name, l.rec.Seq, "belongs to case %s but is not in evidence.jsonl (the case's records were cut short)", m.CaseID)
-		}
-	}
-	end := seg[len(seg)-1].rec
+	end := seg[len(seg)-1]
 	var cps []contracts.Checkpoint
 	if err := json.Unmarshal(v.files[cpName], &cps); err != nil {
 		v.fail(cpName, 0, "not a list of checkpoints: %v", err)

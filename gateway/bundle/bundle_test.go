@@ -169,6 +169,19 @@ func sm3Hex(b []byte) string { return hex.EncodeToString(signing.Default.SM3(b))
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
+// chainHash is the chain hash of a record with this seq, prev_hash and
+// canonical form: the hex SM3 of its contracts.ChainHeader, which holds
+// the hex SM3 of the canonical form.
+func chainHash(seq int64, prevHash string, canonical []byte) string {
+	return linkHash(seq, prevHash, signing.EvidenceHash(canonical))
+}
+
+// linkHash is the hash of a chain link with this seq, prev_hash and
+// content_sm3.
+func linkHash(seq int64, prevHash, contentSM3 string) string {
+	return signing.EvidenceHash(contracts.ChainHeader(seq, prevHash, contentSM3))
+}
+
 func (b *builder) detail(d map[string]any) json.RawMessage {
 	b.tb.Helper()
 	raw, err := json.Marshal(d)
@@ -243,7 +256,7 @@ func (b *builder) build(hook func(stage, *builder)) []byte {
 	}
 	last := caseRecs[len(caseRecs)-1]
 	for _, r := range b.log[last.Seq-1:] {
-		chain = append(append(chain, b.line(r, r.Hash)...), '\n')
+		chain = append(append(chain, b.linkLine(b.chainLink(r))...), '\n')
 	}
 	head := b.log[len(b.log)-1]
 	b.cp = contracts.Checkpoint{Seq: head.Seq, HeadHash: head.Hash, At: at(9), KeyID: gwKeyID}
@@ -294,7 +307,7 @@ func (b *builder) link() {
 		if err != nil {
 			b.tb.Fatal(err)
 		}
-		r.Hash = signing.EvidenceHash(canonical)
+		r.Hash = chainHash(r.Seq, r.PrevHash, canonical)
 		prev = r.Hash
 		if r.CaseID != "" {
 			caseHead[r.CaseID] = r.Hash
@@ -302,7 +315,7 @@ func (b *builder) link() {
 	}
 }
 
-// line is r as a line of evidence.jsonl or chain.jsonl, claiming hash.
+// line is r as a line of evidence.jsonl, claiming hash.
 func (b *builder) line(r contracts.EvidenceRecord, hash string) []byte {
 	b.tb.Helper()
 	canonical, err := r.Canonical()
@@ -314,6 +327,28 @@ func (b *builder) line(r contracts.EvidenceRecord, hash string) []byte {
 		b.tb.Fatal(err)
 	}
 	return l
+}
+
+// chainLink is r as the gateway links it in chain.jsonl: its seq,
+// prev_hash, the SM3 of its canonical form and its hash, no content.
+func (b *builder) chainLink(r contracts.EvidenceRecord) contracts.ChainLink {
+	b.tb.Helper()
+	canonical, err := r.Canonical()
+	if err != nil {
+		b.tb.Fatal(err)
+	}
+	return contracts.ChainLink{Seq: r.Seq, PrevHash: r.PrevHash, ContentSM3: sm3Hex(canonical), Hash: r.Hash}
+}
+
+// linkLine is l as a line of chain.jsonl, encoded as ExportCase encodes
+// it (compact encoding/json, no newline).
+func (b *builder) linkLine(l contracts.ChainLink) []byte {
+	b.tb.Helper()
+	raw, err := json.Marshal(l)
+	if err != nil {
+		b.tb.Fatal(err)
+	}
+	return raw
 }
 
 func (b *builder) pem(k *signing.PrivateKey) []byte {
@@ -396,11 +431,15 @@ func (b *builder) editLines(name string, edit func(lines [][]byte) [][]byte) {
 	b.set(name, out)
 }
 
-// editRecord changes record seq in the JSON-lines file name, keeping the
-// hash it claims (rehash false: the record no longer hashes to it) or
-// claiming its new hash (rehash true: whoever edited it knew the format).
+// editRecord changes record seq in evidence.jsonl, keeping the hash it
+// claims (rehash false: the record no longer hashes to it) or claiming its
+// new chain hash (rehash true: whoever edited it knew the format). The
+// links of chain.jsonl carry no record: editLink changes them.
 func (b *builder) editRecord(name string, seq int64, edit func(*contracts.EvidenceRecord), rehash bool) {
 	b.tb.Helper()
+	if name != evidenceFile {
+		b.tb.Fatalf("editRecord edits %s only; %s holds links (editLink)", evidenceFile, name)
+	}
 	found := false
 	b.editLines(name, func(lines [][]byte) [][]byte {
 		for i, l := range lines {
@@ -420,7 +459,7 @@ func (b *builder) editRecord(name string, seq int64, edit func(*contracts.Eviden
 				if err != nil {
 					b.tb.Fatal(err)
 				}
-				hash = signing.EvidenceHash(canonical)
+				hash = chainHash(r.Seq, r.PrevHash, canonical)
 			}
 			lines[i] = b.line(r, hash)
 		}
@@ -431,13 +470,49 @@ func (b *builder) editRecord(name string, seq int64, edit func(*contracts.Eviden
 	}
 }
 
-// dropRecord takes record seq out of the JSON-lines file name.
+// editLink changes the link of record seq in chain.jsonl, keeping the
+// hash it claims (rehash false: the link no longer hashes to it) or
+// claiming its new hash (rehash true: the SM3 of its ChainHeader, as
+// whoever knows the format would compute it).
+func (b *builder) editLink(seq int64, edit func(*contracts.ChainLink), rehash bool) {
+	b.tb.Helper()
+	found := false
+	b.editLines(chainFile, func(lines [][]byte) [][]byte {
+		for i, raw := range lines {
+			var l contracts.ChainLink
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&l); err != nil {
+				b.tb.Fatalf("%s line %d: %v", chainFile, i+1, err)
+			}
+			if l.Seq != seq {
+				continue
+			}
+			found = true
+			edit(&l)
+			if rehash {
+				l.Hash = linkHash(l.Seq, l.PrevHash, l.ContentSM3)
+			}
+			lines[i] = b.linkLine(l)
+		}
+		return lines
+	})
+	if !found {
+		b.tb.Fatalf("no record %d in %s", seq, chainFile)
+	}
+}
+
+// dropRecord takes record seq out of the JSON-lines file name: an
+// evidence line of evidence.jsonl, or a link of chain.jsonl (both begin
+// with the record's seq).
 func (b *builder) dropRecord(name string, seq int64) {
 	b.tb.Helper()
 	b.editLines(name, func(lines [][]byte) [][]byte {
 		var out [][]byte
 		for _, l := range lines {
-			var r contracts.EvidenceRecord
+			var r struct {
+				Seq int64 `json:"seq"`
+			}
 			if err := json.Unmarshal(l, &r); err != nil {
 				b.tb.Fatal(err)
 			}
@@ -1119,7 +1194,14 @@ func TestVerifyTampered(t *testing.T) {
 				if s == stageFiles {
 					edit := func(r *contracts.EvidenceRecord) { r.Actor = "partner-x" }
 					b.editRecord(evidenceFile, lastCaseSeq, edit, true)
-					b.editRecord(chainFile, lastCaseSeq, edit, true)
+					// The link follows: the new content's SM3, hashed again.
+					r := b.rec(lastCaseSeq)
+					edit(&r)
+					canonical, err := r.Canonical()
+					if err != nil {
+						b.tb.Fatal(err)
+					}
+					b.editLink(lastCaseSeq, func(l *contracts.ChainLink) { l.ContentSM3 = sm3Hex(canonical) }, true)
 				}
 			},
 			wants: []want{{chainFile, 7, "does not link to record 6 (prev_hash differs"}},
@@ -1279,13 +1361,89 @@ func TestVerifyTampered(t *testing.T) {
 
 		// The chain segment and the checkpoint.
 		{
-			name: "chain record edited, hash kept",
+			name: "chain link's content_sm3 edited, hash kept",
 			hook: func(s stage, b *builder) {
 				if s == stageFiles {
-					b.editRecord(chainFile, 7, func(r *contracts.EvidenceRecord) { r.Actor = "partner-x" }, false)
+					b.editLink(7, func(l *contracts.ChainLink) { l.ContentSM3 = sm3Hex([]byte("another record")) }, false)
 				}
 			},
-			wants: []want{{chainFile, 7, "hash mismatch"}},
+			wants: []want{{chainFile, 7, "hash mismatch: the link hashes to "}},
+			sigs:  wantSignatures - 1, // the chain check stops before the checkpoint
+		},
+		{
+			name: "chain link's prev_hash edited, hash kept",
+			hook: func(s stage, b *builder) {
+				if s == stageFiles {
+					b.editLink(7, func(l *contracts.ChainLink) { l.PrevHash = otherHash }, false)
+				}
+			},
+			wants: []want{{chainFile, 7, "hash mismatch: the link hashes to "}},
+			sigs:  wantSignatures - 1,
+		},
+		{
+			name: "chain link's seq edited, hash kept",
+			hook: func(s stage, b *builder) {
+				if s == stageFiles {
+					b.editLink(7, func(l *contracts.ChainLink) { l.Seq = 9 }, false)
+				}
+			},
+			wants: []want{{chainFile, 9, "hash mismatch: the link hashes to "}},
+			sigs:  wantSignatures - 1,
+		},
+		{
+			name: "case's link edited, hash kept",
+			hook: func(s stage, b *builder) {
+				if s == stageFiles {
+					b.editLink(lastCaseSeq, func(l *contracts.ChainLink) { l.ContentSM3 = sm3Hex([]byte("another record")) }, false)
+				}
+			},
+			wants: []want{{chainFile, lastCaseSeq, "hash mismatch: the link hashes to "}},
+			sigs:  wantSignatures - 1,
+		},
+		{
+			name: "case's link edited and hashed again",
+			hook: func(s stage, b *builder) {
+				if s == stageFiles {
+					b.editLink(lastCaseSeq, func(l *contracts.ChainLink) { l.ContentSM3 = sm3Hex([]byte("another record")) }, true)
+				}
+			},
+			wants: []want{
+				{chainFile, lastCaseSeq, "the segment does not start at the case's last record 6"},
+				{chainFile, 7, "does not link to record 6 (prev_hash differs"},
+			},
+			sigs: wantSignatures - 1,
+		},
+		{
+			name: "chain link edited and hashed again",
+			hook: func(s stage, b *builder) {
+				if s == stageFiles {
+					b.editLink(7, func(l *contracts.ChainLink) { l.ContentSM3 = sm3Hex([]byte("another record")) }, true)
+				}
+			},
+			wants: []want{{chainFile, checkpointSeq, "does not link to record 7 (prev_hash differs"}},
+			sigs:  wantSignatures - 1,
+		},
+		{
+			name: "chain link hashed again, the next link re-linked to it",
+			hook: func(s stage, b *builder) {
+				if s == stageFiles {
+					b.editLink(7, func(l *contracts.ChainLink) { l.ContentSM3 = sm3Hex([]byte("another record")) }, true)
+					var newHash string
+					for _, raw := range bytes.Split(bytes.TrimRight(b.file(chainFile), "\n"), []byte("\n")) {
+						var l contracts.ChainLink
+						if err := json.Unmarshal(raw, &l); err != nil {
+							b.tb.Fatal(err)
+						}
+						if l.Seq == 7 {
+							newHash = l.Hash
+						}
+					}
+					b.editLink(checkpointSeq, func(l *contracts.ChainLink) { l.PrevHash = newHash }, true)
+				}
+			},
+			// The segment is consistent, but the head is not the one the
+			// checkpoint signed: the log was rewritten.
+			wants: []want{{cpFile, checkpointSeq, "the checkpoint signed head hash"}},
 			sigs:  wantSignatures - 1,
 		},
 		{
@@ -1349,10 +1507,128 @@ func TestVerifyTampered(t *testing.T) {
 			sigs:  wantSignatures - 1,
 		},
 		{
-			name: "log rewritten: the head record edited and hashed again",
+			name: "chain.jsonl with an empty line inside",
 			hook: func(s stage, b *builder) {
 				if s == stageFiles {
-					b.editRecord(chainFile, checkpointSeq, func(r *contracts.EvidenceRecord) { r.Actor = "partner-x" }, true)
+					b.editLines(chainFile, func(lines [][]byte) [][]byte { return [][]byte{lines[0], nil, lines[1], lines[2]} })
+				}
+			},
+			wants: []want{{chainFile, 0, "line 2 is empty"}},
+			sigs:  wantSignatures - 1,
+		},
+		{
+			name: "chain.jsonl in the old format: full evidence lines",
+			hook: func(s stage, b *builder) {
+				if s == stageFiles {
+					var chain []byte
+					for _, r := range b.log[lastCaseSeq-1:] {
+						chain = append(append(chain, b.line(r, r.Hash)...), '\n')
+					}
+					b.set(chainFile, chain)
+				}
+			},
+			wants: []want{{chainFile, 0, "line 1: not a chain link (seq, prev_hash, content_sm3, hash)"}},
+			sigs:  wantSignatures - 1,
+		},
+		{
+			name: "chain link with an unknown member",
+			hook: func(s stage, b *builder) {
+				if s == stageFiles {
+					b.editLines(chainFile, func(lines [][]byte) [][]byte {
+						lines[1] = bytes.Replace(lines[1], []byte("{"), []byte(`{"actor":"partner-x",`), 1)
+						return lines
+					})
+				}
+			},
+			wants: []want{{chainFile, 0, "line 2: not a chain link (seq, prev_hash, content_sm3, hash)"}},
+			sigs:  wantSignatures - 1,
+		},
+		{
+			name: "chain line not JSON",
+			hook: func(s stage, b *builder) {
+				if s == stageFiles {
+					b.editLines(chainFile, func(lines [][]byte) [][]byte {
+						lines[2] = []byte("seq=8")
+						return lines
+					})
+				}
+			},
+			wants: []want{{chainFile, 0, "line 3: not a chain link (seq, prev_hash, content_sm3, hash)"}},
+			sigs:  wantSignatures - 1,
+		},
+		{
+			name: "chain line of two links",
+			hook: func(s stage, b *builder) {
+				if s == stageFiles {
+					b.editLines(chainFile, func(lines [][]byte) [][]byte {
+						return [][]byte{lines[0], append(bytes.Clone(lines[1]), lines[2]...)}
+					})
+				}
+			},
+			wants: []want{{chainFile, 0, "line 2: not a chain link (seq, prev_hash, content_sm3, hash)"}},
+			sigs:  wantSignatures - 1,
+		},
+		{
+			name: "chain link with a string seq",
+			hook: func(s stage, b *builder) {
+				if s == stageFiles {
+					b.editLines(chainFile, func(lines [][]byte) [][]byte {
+						lines[1] = bytes.Replace(lines[1], []byte(`"seq":7`), []byte(`"seq":"7"`), 1)
+						return lines
+					})
+				}
+			},
+			wants: []want{{chainFile, 0, "line 2: not a chain link (seq, prev_hash, content_sm3, hash)"}},
+			sigs:  wantSignatures - 1,
+		},
+		{
+			name: "chain link without its hash",
+			hook: func(s stage, b *builder) {
+				if s == stageFiles {
+					b.editLines(chainFile, func(lines [][]byte) [][]byte {
+						lines[1] = []byte(`{"seq":7}`)
+						return lines
+					})
+				}
+			},
+			wants: []want{{chainFile, 7, "a hash that is not 64 lowercase hex digits"}},
+			sigs:  wantSignatures - 1,
+		},
+		{
+			name: "chain link's content_sm3 in upper case, hashed again",
+			hook: func(s stage, b *builder) {
+				if s == stageFiles {
+					b.editLink(7, func(l *contracts.ChainLink) { l.ContentSM3 = strings.ToUpper(l.ContentSM3) }, true)
+				}
+			},
+			wants: []want{{chainFile, 7, "a hash that is not 64 lowercase hex digits"}},
+			sigs:  wantSignatures - 1,
+		},
+		{
+			name: "chain link's prev_hash not hex",
+			hook: func(s stage, b *builder) {
+				if s == stageFiles {
+					b.editLink(7, func(l *contracts.ChainLink) { l.PrevHash = strings.Repeat("g", 64) }, true)
+				}
+			},
+			wants: []want{{chainFile, 7, "a hash that is not 64 lowercase hex digits"}},
+			sigs:  wantSignatures - 1,
+		},
+		{
+			name: "chain link's hash cut short",
+			hook: func(s stage, b *builder) {
+				if s == stageFiles {
+					b.editLink(7, func(l *contracts.ChainLink) { l.Hash = l.Hash[:63] }, false)
+				}
+			},
+			wants: []want{{chainFile, 7, "a hash that is not 64 lowercase hex digits"}},
+			sigs:  wantSignatures - 1,
+		},
+		{
+			name: "log rewritten: the head record's link edited and hashed again",
+			hook: func(s stage, b *builder) {
+				if s == stageFiles {
+					b.editLink(checkpointSeq, func(l *contracts.ChainLink) { l.ContentSM3 = sm3Hex([]byte("another record")) }, true)
 				}
 			},
 			wants: []want{{cpFile, checkpointSeq, "the checkpoint signed head hash"}},
@@ -1640,16 +1916,19 @@ func TestVerifyForgedBundleUntrusted(t *testing.T) {
 	}
 }
 
-// TestVerifyCaseRecordHiddenInChain: the exporter leaves the case's last
-// record (the acknowledged delivery) out of evidence.jsonl and starts the
-// chain segment at the record before it, so that the record lies in
-// chain.jsonl only. The bundle then holds the proof that the case has a
-// record it does not show, and that its chain segment does not start at
-// the case's last record, which the package documents as checked.
-//
-// Verify must notice: chain() reports a segment record of the case that
-// evidence.jsonl lacks.
-func TestVerifyCaseRecordHiddenInChain(t *testing.T) {
+// TestVerifyCaseLaterRecordNotProvable documents a limit of bundles: the
+// exporter leaves the case's last record (6, the acknowledged delivery)
+// out of evidence.jsonl and starts chain.jsonl one record earlier, at the
+// case's record 4, so that record 6 lies in the chain as a bare link. The
+// bundle verifies, and that is expected: a link carries only seq,
+// prev_hash, the SM3 of the record's content and the hash, so that a
+// bundle does not show other cases' records, and the verifier cannot
+// tell that link 6 is a record of this case. A bundle proves that the
+// records it holds are in the signed log, unchanged; it cannot prove that
+// the case has no later records. The package doc of bundle.go, and
+// chain's doc comment there, say so: a case's later steps show only in a
+// newer export or in the log.
+func TestVerifyCaseLaterRecordNotProvable(t *testing.T) {
 	b := newBuilder(t)
 	zipped := b.build(func(s stage, b *builder) {
 		if s != stageFiles {
@@ -1657,23 +1936,138 @@ func TestVerifyCaseRecordHiddenInChain(t *testing.T) {
 		}
 		b.dropRecord(evidenceFile, lastCaseSeq)
 		var chain []byte
-		for _, r := range b.log[3:] { // records 4 to 8
-			chain = append(append(chain, b.line(r, r.Hash)...), '\n')
+		for _, r := range b.log[4-1:] { // records 4 to 8
+			chain = append(append(chain, b.linkLine(b.chainLink(r))...), '\n')
 		}
 		b.set(chainFile, chain)
 		b.remove(ackFile)
 		b.remove(ackSig)
 	})
 	rep := verify(t, zipped, bundle.Options{GatewayKey: b.gw.Public()})
-	found := false
-	for _, p := range rep.Problems {
-		if p.File == chainFile && p.Seq == lastCaseSeq {
-			found = true
+	if !rep.OK() {
+		t.Fatalf("got problems %q; want none: the links carry no content, so a left-out later record of the case cannot show", rep.Problems)
+	}
+	if rep.Records != 2 || rep.ChainRecords != 5 || rep.Signatures != wantSignatures-1 {
+		t.Errorf("got %d records, %d chain records, %d signatures; want 2, 5, %d (no acknowledgement)",
+			rep.Records, rep.ChainRecords, rep.Signatures, wantSignatures-1)
+	}
+
+	// What does show the record: whoever holds it (from a newer export or
+	// from the log) finds its content's SM3 in the link of record 6.
+	canonical, err := b.rec(lastCaseSeq).Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := b.linkLine(b.chainLink(b.rec(lastCaseSeq))); !bytes.Contains(fileOf(t, zipped, chainFile), want) {
+		t.Errorf("chain.jsonl lacks the link %s of record %d (content_sm3 %s)", want, lastCaseSeq, sm3Hex(canonical))
+	}
+}
+
+// fileOf returns the bytes of the file name in the archive zipped.
+func fileOf(tb testing.TB, zipped []byte, name string) []byte {
+	tb.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(zipped), int64(len(zipped)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, f := range zr.File {
+		if f.Name != name {
+			continue
+		}
+		rc, err := f.Open()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		data, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return data
+	}
+	tb.Fatalf("no file %s in the archive", name)
+	return nil
+}
+
+// TestBundleHidesOtherCases: a valid bundle's chain.jsonl links the case's
+// last record to the checkpoint through records of another case (7) and
+// of no case (8) without showing them: every line is a bare
+// contracts.ChainLink, and no actor, case id, event, exchange, delivery,
+// partner or key of a record outside the case is anywhere in chain.jsonl;
+// the other case's id is in no file of the bundle.
+func TestBundleHidesOtherCases(t *testing.T) {
+	b := newBuilder(t)
+	zipped := b.build(nil)
+	checkProblems(t, verify(t, zipped, bundle.Options{GatewayKey: b.gw.Public()}), nil)
+	chain := fileOf(t, zipped, chainFile)
+
+	// Line by line: exactly the links the gateway writes, and nothing else.
+	lines := bytes.Split(bytes.TrimSuffix(chain, []byte("\n")), []byte("\n"))
+	if got, want := len(lines), checkpointSeq-lastCaseSeq+1; got != want {
+		t.Fatalf("chain.jsonl holds %d lines; want %d", got, want)
+	}
+	for i, raw := range lines {
+		seq := int64(lastCaseSeq + i)
+		var members map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &members); err != nil {
+			t.Fatalf("line %d: %v", i+1, err)
+		}
+		keys := make([]string, 0, len(members))
+		for k := range members {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		if got, want := strings.Join(keys, ","), "content_sm3,hash,prev_hash,seq"; got != want {
+			t.Errorf("line %d: members %s; want %s", i+1, got, want)
+		}
+		if want := b.linkLine(b.chainLink(b.rec(seq))); !bytes.Equal(raw, want) {
+			t.Errorf("line %d: got %s; want %s", i+1, raw, want)
 		}
 	}
-	if !found {
-		t.Errorf("got problems %q (OK %v, %d records); want one naming chain.jsonl record %d, a record of case %s missing from evidence.jsonl",
-			rep.Problems, rep.OK(), rep.Records, lastCaseSeq, caseID)
+
+	// No text of another case's record, nor of a record of no case.
+	isHex := func(s string) bool {
+		for _, c := range s {
+			if !strings.ContainsRune("0123456789abcdef", c) {
+				return false
+			}
+		}
+		return true
+	}
+	checked := 0
+	for _, r := range b.log {
+		if r.CaseID == caseID {
+			continue
+		}
+		for _, text := range []string{r.Actor, r.CaseID, r.Event, r.ExchangeID, r.DeliveryID, r.Partner,
+			r.Region, string(r.Kind), r.TraceID, r.KeyID, r.JTI, string(r.Detail)} {
+			if text == "" || isHex(text) { // hex digits could occur in a hash by chance
+				continue
+			}
+			checked++
+			if bytes.Contains(chain, []byte(text)) {
+				t.Errorf("chain.jsonl shows %q of record %d (case %q)", text, r.Seq, r.CaseID)
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no text of another case checked")
+	}
+	for _, text := range []string{otherCaseID, caseID, "partner-", contracts.EventStatusApplied, contracts.EventLicenseVerified} {
+		if bytes.Contains(chain, []byte(text)) {
+			t.Errorf("chain.jsonl shows %q", text)
+		}
+	}
+
+	// The other case's id is in no file of the bundle.
+	zr, err := zip.NewReader(bytes.NewReader(zipped), int64(len(zipped)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range zr.File {
+		if data := fileOf(t, zipped, f.Name); bytes.Contains(data, []byte(otherCaseID)) {
+			t.Errorf("%s shows the other case's id %q", f.Name, otherCaseID)
+		}
 	}
 }
 
@@ -1845,6 +2239,11 @@ func FuzzVerify(f *testing.F) {
 	f.Add(newBuilder(f).build(func(s stage, b *builder) {
 		if s == stageSigned {
 			b.set(manifestFile, []byte("{}"))
+		}
+	}))
+	f.Add(newBuilder(f).build(func(s stage, b *builder) {
+		if s == stageFiles {
+			b.editLink(7, func(l *contracts.ChainLink) { l.ContentSM3 = sm3Hex([]byte("x")) }, false)
 		}
 	}))
 	// Uncompressed, so that mutations reach the files themselves.

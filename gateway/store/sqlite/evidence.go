@@ -36,7 +36,7 @@ func loadHead(ctx context.Context, q interface {
 
 // appendEvidence appends recs to the log inside the caller's savepoint:
 // each gets the next seq, the head's hash as PrevHash, the case's last
-// hash as CasePrevHash, and the SM3 of its canonical form as Hash; recs
+// hash as CasePrevHash, and its chain hash (contracts.ChainHeader) as Hash; recs
 // is updated in place. On failure the caller's savepoint rolls the rows
 // back and run restores the head.
 func (w *writer) appendEvidence(recs []contracts.EvidenceRecord) error {
@@ -70,7 +70,7 @@ func (w *writer) appendEvidence(recs []contracts.EvidenceRecord) error {
 		if err != nil {
 			return err
 		}
-		r.Hash = w.hash(canon)
+		r.Hash = w.hash(contracts.ChainHeader(r.Seq, r.PrevHash, w.hash(canon)))
 		at := e.instant(r.At)
 		if e.err != nil {
 			return fmt.Errorf("evidence record %d: %w", r.Seq, e.err)

@@ -317,7 +317,14 @@ func (s *Store) ClaimMailbox(ctx context.Context, q gateway.MailboxClaim) ([]*ga
 			part := out[first:]
 			slices.SortFunc(part, func(a, b *gateway.Delivery) int { return cmp.Compare(a.Seq, b.Seq) })
 		}
-		return nil
+		if q.Offer == nil {
+			return nil
+		}
+		var recs []contracts.EvidenceRecord
+		for _, d := range out {
+			recs = append(recs, q.Offer(d)...)
+		}
+		return w.appendEvidence(recs)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: claim mailbox of %q: %w", q.Partner, err)

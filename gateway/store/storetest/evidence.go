@@ -88,8 +88,8 @@ func testAppendEvidence(t *testing.T, e *env) {
 		if r.Seq != int64(i+1) || rec.Seq != r.Seq || rec.PrevHash != prev || rec.Hash != "" {
 			t.Errorf("record %d: seq %d/%d, prev %q (want %q), hash %q", i+1, r.Seq, rec.Seq, rec.PrevHash, prev, rec.Hash)
 		}
-		if h := signing.EvidenceHash(r.Record); h != r.Hash {
-			t.Errorf("record %d: stored hash %s, SM3 of its canonical form %s", r.Seq, r.Hash, h)
+		if h := signing.EvidenceHash(contracts.ChainHeader(r.Seq, prev, signing.EvidenceHash(r.Record))); h != r.Hash {
+			t.Errorf("record %d: stored hash %s, chain hash of its canonical form %s", r.Seq, r.Hash, h)
 		}
 		if canon, err := rec.Canonical(); err != nil || string(canon) != string(r.Record) {
 			t.Errorf("record %d is not stored in its canonical form", r.Seq)

@@ -191,3 +191,39 @@ func testReceiptType(t *testing.T, e *env) {
 	}
 	sameExchange(t, "GetExchange", got, x)
 }
+
+// testClaimMailboxOffers: the records Offer returns are written with the
+// claim, in claim order; a message Offer skips gets none.
+func testClaimMailboxOffers(t *testing.T, e *env) {
+	e.setPull(chiping)
+	var ids []string
+	for range 3 {
+		_, ds := e.caseWith(t0, chiping)
+		ids = append(ids, ds[0].ID)
+	}
+	seq0, _, err := e.s.EvidenceHead(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := e.s.ClaimMailbox(t.Context(), gateway.MailboxClaim{
+		Partner: chiping, Now: t0, Visibility: vis, Limit: 10, Reoffer: "offered again",
+		Offer: func(d *gateway.Delivery) []contracts.EvidenceRecord {
+			if d.ID == ids[1] {
+				return nil
+			}
+			return []contracts.EvidenceRecord{{At: t0, Actor: "gateway", Event: contracts.EventDeliveryAttempt, DeliveryID: d.ID, CaseID: d.CaseID}}
+		},
+	})
+	if err != nil || len(ds) != 3 {
+		t.Fatalf("ClaimMailbox: %d, %v", len(ds), err)
+	}
+	var got []string
+	for _, r := range e.rows() {
+		if r.Seq > seq0 {
+			got = append(got, decode(t, r).DeliveryID)
+		}
+	}
+	if want := []string{ids[0], ids[2]}; !slices.Equal(got, want) {
+		t.Errorf("offer records: %v, want %v", got, want)
+	}
+}

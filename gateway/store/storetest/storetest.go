@@ -79,6 +79,7 @@ func Run(t *testing.T, open func(t *testing.T) gateway.Store) {
 		{"SetPullPartners/NotClaimed", testPullNotClaimed},
 		{"ClaimMailbox", testClaimMailbox},
 		{"ClaimMailbox/PerCaseOrder", testClaimMailboxPerCaseOrder},
+		{"ClaimMailbox/Offers", testClaimMailboxOffers},
 		{"UpdateCase/OutOfBand", testOutOfBand},
 		{"GetExchange/ReceiptType", testReceiptType},
 		{"Evidence/Append", testAppendEvidence},
