@@ -130,7 +130,7 @@ type Request struct {
 	// means 200 and 201. Another 2xx is a permanent ErrMalformedAck.
 	Statuses []int
 	// Fault, when set, classifies a non-2xx answer from its status, header
-	// and body (at most 64 KiB of it) before the shared rules do: a
+	// and body (at most MaxAnswerSize of it) before the shared rules do: a
 	// non-nil *Error it returns wins (a SOAP fault, say). It also decides
 	// whether such an answer is retried inside the call: only a retryable
 	// one without Retry-After is.

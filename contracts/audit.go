@@ -42,8 +42,9 @@ type EvidenceRecord struct {
 	// Actor is who caused the step: a caller id, "gateway", or an
 	// operator's id.
 	Actor string `json:"actor"`
-	// Event names the step, for example case.received, delivery.attempt,
-	// delivery.acked, status.applied, license.verified.
+	// Event names the step: case.received, status.applied,
+	// delivery.attempt, license.verified, usage.recorded, access.denied,
+	// admin.redeliver, gateway.started (see the Event constants).
 	Event string `json:"event"`
 	// ExchangeID is the exchange the step belongs to.
 	ExchangeID string `json:"exchange_id,omitempty"`
@@ -245,6 +246,9 @@ type ExportManifest struct {
 	GeneratedAt time.Time `json:"generated_at"`
 	// KeyID is the gateway key that signed manifest.sig.
 	KeyID string `json:"key_id"`
+	// GatewayKeys are the ids of the gateway's keys in keys/: KeyID and
+	// the earlier keys that signed the bundle's checkpoint or receipts.
+	GatewayKeys []string `json:"gateway_keys"`
 	// FromSeq is the first evidence record in the bundle.
 	FromSeq int64 `json:"from_seq"`
 	// ToSeq is the last evidence record in the bundle.

@@ -23,7 +23,8 @@ const (
 	// (of the delivery's payload), resubmits.
 	EventCaseReceived = "case.received"
 	// EventStatusApplied: a status update was accepted, applied to the case
-	// and its receipt issued (Kind status). Detail as EventCaseReceived.
+	// and its receipt issued (Kind status). Detail as EventCaseReceived,
+	// and outcome (the case's outcome, when the update concludes it).
 	EventStatusApplied = "status.applied"
 	// EventDeliveryAttempt: one attempt to deliver an exchange to a
 	// partner, or one offer of it in the partner's mailbox. Detail:
@@ -34,7 +35,9 @@ const (
 	// EventLicenseVerified: a license verification (Kind license_verify;
 	// ExchangeID is the usage record's id, Partner the issuer's library).
 	// Detail: usage_record_id, license_id, license_type_code, outcome,
-	// error_code, cached, window_id, requester_region, purpose_sm3.
+	// error_code, cached, window_id, requester_region, purpose_sm3,
+	// signature (of the request), case_ref (a case id named but not
+	// joined: see EvidenceDetail.CaseRef). No holder id.
 	EventLicenseVerified = "license.verified"
 	// EventUsageRecorded: a usage record was queued for delivery to the
 	// issuer's library (Kind usage_record; ExchangeID and DeliveryID are
@@ -43,13 +46,16 @@ const (
 	EventUsageRecorded = "usage.recorded"
 	// EventAccessDenied: a request refused before it could act: not
 	// authenticated, badly signed, or not allowed. Detail: code, method,
-	// route.
+	// route, suppressed_before (denials like it not recorded since the
+	// last record: at most 50 a second are recorded for authenticated
+	// callers, one per code a minute for requests without a valid token).
 	EventAccessDenied = "access.denied"
 	// EventAdminRedeliver: an operator put dead letters back in the
-	// outbox. Detail: deliveries.
+	// outbox. Detail: deliveries, subject.
 	EventAdminRedeliver = "admin.redeliver"
 	// EventGatewayStarted: the gateway started with a configuration.
-	// Detail: version, config_sm3, key_id.
+	// Detail: version, config_sm3 (see config.Config.Source), gateway_id;
+	// the record's KeyID is the gateway's signing key.
 	EventGatewayStarted = "gateway.started"
 )
 

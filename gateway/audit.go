@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,8 +25,11 @@ type KeyDirectory interface {
 	// keyID, the gateway's own included, and the id of its owner.
 	PublicKeyPEM(keyID string) (owner string, pem []byte, err error)
 	// VerifyGateway checks a DER SM2 signature of body by the gateway's
-	// key keyID.
+	// key keyID, current or previous.
 	VerifyGateway(keyID string, body, sig []byte) error
+	// IsGatewayKey reports whether keyID is one of the gateway's keys,
+	// current or previous.
+	IsGatewayKey(keyID string) bool
 }
 
 // Audit search page sizes.
@@ -211,9 +216,15 @@ func (s *Service) ackSignatureValid(ctx context.Context, r contracts.EvidenceRec
 	return s.crypto.VerifyBody(del.Partner, d.AckKeyID, del.AckBody, del.AckSig) == nil, nil
 }
 
+// MaxVerifyRange is the most records one VerifyEvidence call walks (about
+// six seconds on two cores); a longer range stops there, and the result's
+// To says where to continue.
+const MaxVerifyRange = 1_000_000
+
 // VerifyEvidence checks the evidence log from seq from to seq to (0: the
-// whole log) with its signed checkpoints (auditors and operators). A
-// broken chain is a result with OK false, not an error.
+// head) with its signed checkpoints (auditors and operators), at most
+// MaxVerifyRange records. A broken chain is a result with OK false, not
+// an error.
 func (s *Service) VerifyEvidence(ctx context.Context, p Principal, from, to int64) (*contracts.ChainVerifyResult, error) {
 	if err := Authorize(p, ActVerifyChain, nil, ""); err != nil {
 		return nil, err
@@ -225,6 +236,19 @@ func (s *Service) VerifyEvidence(ctx context.Context, p Principal, from, to int6
 		return nil, failf(contracts.CodeValidationFailed, "to: must be at least 1")
 	case from > 0 && to > 0 && from > to:
 		return nil, failf(contracts.CodeValidationFailed, "from must not be after to")
+	}
+	start := max(from, 1)
+	if to == 0 || to-start+1 > MaxVerifyRange {
+		head, _, err := s.store.EvidenceHead(ctx)
+		if err != nil {
+			return nil, internal(err)
+		}
+		if to == 0 || to > head {
+			to = head
+		}
+		if to-start+1 > MaxVerifyRange {
+			to = start + MaxVerifyRange - 1
+		}
 	}
 	v := ChainVerifier{SM3: s.crypto.SM3Hex}
 	if kd, ok := s.crypto.(KeyDirectory); ok {
@@ -247,27 +271,61 @@ type Denial struct {
 	Method  string
 	Route   string // the route pattern, never the raw path
 	TraceID string
+
+	suppressed int // denials like it not recorded before it
 }
 
-// maxDenialsPerSecond bounds the access.denied records written per
-// second, so that a flood of bad requests cannot flood the evidence log:
-// the denials over the bound are counted and the count is written with
-// the next record.
-const maxDenialsPerSecond = 50
+// maxDenialsPerSecond bounds the access.denied records of authenticated
+// callers written per second; anonymousDenialWindow spaces those of
+// requests with no valid token (anyone who can reach the port can send
+// them), one per error code per window. Denials over the bounds are
+// counted, and the count is written with the next record (or by
+// FlushDenials).
+const (
+	maxDenialsPerSecond   = 50
+	anonymousDenialWindow = time.Minute
+)
 
-// denialGate admits up to maxDenialsPerSecond records per second.
+// denialGate decides which denials get a record.
 type denialGate struct {
 	mu         sync.Mutex
 	second     int64
 	admitted   int
-	suppressed int
+	suppressed int // authenticated denials not recorded
+	anonymous  map[contracts.Code]*anonymousDenials
 }
 
-// admit reports whether a denial at now gets a record, and how many were
-// suppressed before it.
-func (g *denialGate) admit(now time.Time) (bool, int) {
+// anonymousDenials are the anonymous denials of one code.
+type anonymousDenials struct {
+	last       time.Time // of the last record
+	suppressed int
+	route      string // of the last suppressed one
+	method     string
+}
+
+// admit reports whether d, at now, gets a record, and how many denials
+// like it were suppressed before it.
+func (g *denialGate) admit(d Denial, now time.Time) (bool, int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if d.Caller == "" {
+		if g.anonymous == nil {
+			g.anonymous = map[contracts.Code]*anonymousDenials{}
+		}
+		a := g.anonymous[d.Code]
+		if a == nil {
+			a = &anonymousDenials{}
+			g.anonymous[d.Code] = a
+		}
+		if !a.last.IsZero() && now.Sub(a.last) < anonymousDenialWindow {
+			a.suppressed++
+			a.route, a.method = d.Route, d.Method
+			return false, 0
+		}
+		n := a.suppressed
+		a.last, a.suppressed = now, 0
+		return true, n
+	}
 	if sec := now.Unix(); sec != g.second {
 		g.second, g.admitted = sec, 0
 	}
@@ -281,24 +339,60 @@ func (g *denialGate) admit(now time.Time) (bool, int) {
 	return true, n
 }
 
-// RecordDenial writes an access.denied record for d (at most
-// maxDenialsPerSecond a second; the rest are counted). The request was
-// already refused; a failure to record is logged, not returned.
+// pending returns the anonymous denials counted but not yet recorded,
+// one per code, and forgets them.
+func (g *denialGate) pending() []Denial {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []Denial
+	for code, a := range g.anonymous {
+		if a.suppressed > 0 {
+			out = append(out, Denial{Code: code, Route: a.route, Method: a.method, suppressed: a.suppressed})
+			a.suppressed = 0
+		}
+	}
+	slices.SortFunc(out, func(x, y Denial) int { return strings.Compare(string(x.Code), string(y.Code)) })
+	return out
+}
+
+// RecordDenial writes an access.denied record for d: authenticated
+// callers' denials at most maxDenialsPerSecond a second, anonymous ones
+// (no valid token) at most one per error code a minute; the others are
+// counted into the next record. The request was already refused; a
+// failure to record is logged, not returned.
 func (s *Service) RecordDenial(ctx context.Context, d Denial) {
 	if s.noEvidence {
 		return
 	}
 	now := s.clock.Now().UTC()
-	ok, suppressed := s.denials.admit(now)
+	ok, suppressed := s.denials.admit(d, now)
 	if !ok {
 		return
 	}
+	d.suppressed = suppressed
+	s.writeDenial(ctx, d, now)
+}
+
+// FlushDenials records the anonymous denials counted since their last
+// record (one record per error code); serve calls it when it stops.
+func (s *Service) FlushDenials(ctx context.Context) {
+	if s.noEvidence {
+		return
+	}
+	now := s.clock.Now().UTC()
+	for _, d := range s.denials.pending() {
+		s.writeDenial(ctx, d, now)
+	}
+}
+
+// writeDenial appends d's record.
+func (s *Service) writeDenial(ctx context.Context, d Denial, now time.Time) {
 	actor := d.Caller
 	if actor == "" {
 		actor = "anonymous"
 	}
 	traceID, _ := traceOf(ctx, d.TraceID)
-	detail := contracts.EvidenceDetail{Code: d.Code, Method: d.Method, Route: d.Route, SuppressedBefore: suppressed}
+	detail := contracts.EvidenceDetail{Code: d.Code, Method: d.Method, Route: d.Route, SuppressedBefore: d.suppressed}
 	rec := contracts.EvidenceRecord{At: now, Actor: actor, Event: contracts.EventAccessDenied, TraceID: traceID,
 		KeyID: d.KeyID, JTI: d.JTI, Detail: detail.JSON()}
 	if err := s.store.AppendEvidence(ctx, rec); err != nil {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,8 @@ import (
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
 	"github.com/tongban/tongban/gateway/bundle"
+	"github.com/tongban/tongban/gateway/keyring"
+	"github.com/tongban/tongban/signing"
 )
 
 // auditedCase runs a case through its life: the owner refuses the first
@@ -215,7 +218,7 @@ func TestVerifyEvidence(t *testing.T) {
 	wantCode(t, err, contracts.CodeForbidden)
 
 	// A checkpoint signed by someone else is caught.
-	e.tamper(`UPDATE evidence_checkpoints SET signature = X'3006020101020101'`)
+	e.tamper(`DROP TRIGGER evidence_checkpoints_no_update`, `UPDATE evidence_checkpoints SET signature = X'3006020101020101'`)
 	res, err = e.svc.VerifyEvidence(e.ctx, e.principal(auditor), 0, 0)
 	if err != nil || res.OK || res.FirstBadSeq == nil || *res.FirstBadSeq != cp.Seq || !strings.Contains(res.Reason, "signature") {
 		t.Errorf("VerifyEvidence with a forged checkpoint: %+v, %v; want checkpoint %d named", res, err, cp.Seq)
@@ -224,29 +227,60 @@ func TestVerifyEvidence(t *testing.T) {
 
 func TestRecordDenialIsBounded(t *testing.T) {
 	e := newEnv(t, gateway.RetryPolicy{})
+	anon := gateway.Denial{Code: contracts.CodeUnauthenticated, Method: "POST", Route: "/v1/cases"}
+	known := gateway.Denial{Caller: chiping, Code: contracts.CodeForbidden, Method: "GET", Route: "/v1/audit/verify"}
+	records := func(from int64) []contracts.EvidenceRecord {
+		t.Helper()
+		var out []contracts.EvidenceRecord
+		err := e.store.ScanEvidence(e.ctx, from, 0, func(r gateway.EvidenceRow) error {
+			var rec contracts.EvidenceRecord
+			if err := json.Unmarshal(r.Record, &rec); err != nil {
+				return err
+			}
+			out = append(out, rec)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
 	for range 200 {
-		e.svc.RecordDenial(e.ctx, gateway.Denial{Code: contracts.CodeUnauthenticated, Method: "POST", Route: "/v1/cases"})
+		e.svc.RecordDenial(e.ctx, anon)
+		e.svc.RecordDenial(e.ctx, known)
 	}
-	seq, _, err := e.store.EvidenceHead(e.ctx)
-	if err != nil {
-		t.Fatal(err)
+	got := records(1)
+	byActor := map[string]int{}
+	for _, r := range got {
+		byActor[r.Actor]++
 	}
-	if seq != 50 {
-		t.Errorf("200 denials in one second: %d records, want 50 (the rest counted)", seq)
+	if byActor["anonymous"] != 1 || byActor[chiping] != 50 {
+		t.Errorf("200 anonymous and 200 authenticated denials in a second: %v records, want 1 anonymous and 50 of %s", byActor, chiping)
 	}
+	next := int64(len(got)) + 1
+
+	// A second later the authenticated caller's next denial carries the
+	// count; a minute later the anonymous one does.
 	e.clock.Advance(time.Second)
-	e.svc.RecordDenial(e.ctx, gateway.Denial{Caller: chiping, Code: contracts.CodeForbidden, Method: "GET", Route: "/v1/audit/verify"})
-	rows, err := e.store.CaseEvidence(e.ctx, "")
-	if err != nil || rows != nil {
-		t.Fatalf("CaseEvidence(\"\"): %v, %v", rows, err)
+	e.svc.RecordDenial(e.ctx, known)
+	e.clock.Advance(time.Minute)
+	e.svc.RecordDenial(e.ctx, anon)
+	got = records(next)
+	if len(got) != 2 || !strings.Contains(string(got[0].Detail), `"suppressed_before":150`) || got[0].Actor != chiping ||
+		!strings.Contains(string(got[1].Detail), `"suppressed_before":199`) || got[1].Actor != "anonymous" {
+		t.Fatalf("records with counts: %+v", got)
 	}
-	var last contracts.EvidenceRecord
-	err = e.store.ScanEvidence(e.ctx, seq+1, 0, func(r gateway.EvidenceRow) error { return json.Unmarshal(r.Record, &last) })
-	if err != nil {
-		t.Fatal(err)
+	next += 2
+
+	// Anonymous denials counted in the last window are written at stop.
+	for range 3 {
+		e.svc.RecordDenial(e.ctx, anon)
 	}
-	if last.Event != contracts.EventAccessDenied || last.Actor != chiping || !strings.Contains(string(last.Detail), `"suppressed_before":150`) {
-		t.Errorf("next denial: %+v %s; want chiping's, counting 150 suppressed", last, last.Detail)
+	e.svc.FlushDenials(e.ctx)
+	e.svc.FlushDenials(e.ctx) // nothing more to write
+	got = records(next)
+	if len(got) != 1 || !strings.Contains(string(got[0].Detail), `"suppressed_before":3`) {
+		t.Errorf("flushed: %+v", got)
 	}
 }
 
@@ -501,5 +535,61 @@ func TestLicenseEvidenceJoinsOnlyReadableCases(t *testing.T) {
 	page, err := e.svc.SearchExchanges(e.ctx, e.principal(auditor), gateway.ExchangeFilter{Partner: chiping, Kind: contracts.ExchangeKindLicenseVerify})
 	if err != nil || len(page.Items) != 1 || page.Items[0].CaseID != "" {
 		t.Fatalf("chiping's verification: %+v, %v; want one, outside the case", page, err)
+	}
+}
+
+// rotated returns a service over e's store whose gateway signs with a new
+// key, knowing e's key as a previous one when keepOld is set.
+func (e *env) rotated(t *testing.T, keepOld bool) (*gateway.Service, *signing.PublicKey) {
+	t.Helper()
+	key := genKey(t)
+	o := keyring.Options{GatewayID: gatewayID, Signer: signing.NewSigner(key, nil), SignerKeyID: "gateway-2027", Clock: e.clock.Now}
+	if keepOld {
+		o.Previous = map[string]*signing.PublicKey{gwKeyID: e.gwPub}
+	}
+	kr, err := keyring.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, d := range e.districts {
+		if err := kr.AddKey(id, id, d.key.Public()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc, err := gateway.NewService(gateway.ServiceOptions{Store: e.store, Crypto: kr, Directory: e.dir, Clock: e.clock, GatewayID: gatewayID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc, key.Public()
+}
+
+func TestGatewayKeyChange(t *testing.T) {
+	e := newEnv(t, gateway.RetryPolicy{})
+	id := e.auditedCase() // receipts and a checkpoint under the first key
+	if _, err := e.svc.Checkpointer().Checkpoint(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.newCase() // records after the checkpoint
+
+	svc, pub := e.rotated(t, true)
+	res, err := svc.VerifyEvidence(e.ctx, e.principal(auditor), 0, 0)
+	if err != nil || !res.OK || res.CheckpointsVerified != 1 {
+		t.Errorf("log verified after a key change: %+v, %v; want the old checkpoint verified with the previous key", res, err)
+	}
+	zipped, err := svc.ExportCase(e.ctx, e.principal(auditor), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := verifyBundle(t, zipped, bundle.Options{GatewayKey: pub})
+	if !rep.OK() || rep.Checkpoint.KeyID != gwKeyID || !slices.Equal(rep.Manifest.GatewayKeys, []string{gwKeyID, "gateway-2027"}) {
+		t.Errorf("bundle of a case from before the key change: %v, checkpoint key %v, gateway keys %v",
+			rep.Problems, rep.Checkpoint, rep.Manifest.GatewayKeys)
+	}
+
+	// A gateway that forgot its previous key says so, not "forged".
+	svc, _ = e.rotated(t, false)
+	res, err = svc.VerifyEvidence(e.ctx, e.principal(auditor), 0, 0)
+	if err != nil || res.OK || !strings.Contains(res.Reason, "not one of the gateway's keys") {
+		t.Errorf("log verified without the previous key: %+v, %v", res, err)
 	}
 }

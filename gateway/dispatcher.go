@@ -241,9 +241,12 @@ func (d *Dispatcher) attempt(ctx context.Context, del *Delivery) {
 func (d *Dispatcher) delivered(ctx context.Context, del *Delivery, ack *contracts.Ack, raw, sig []byte, latency time.Duration) {
 	del.Attempts++
 	d.health.note(del.Partner, d.clock.Now(), "")
-	recordAttempt(ctx, del, string(contracts.TransportStateDelivered), latency)
-	if err := recordAck(ctx, d.store, attemptLog{sm3: d.opt.SM3, off: d.opt.NoEvidence}, d.clock.Now().UTC(), del, ack, raw, sig, false, latency); err != nil && !errors.Is(err, ErrStale) {
-		d.log.Error("recording acknowledgement failed", "delivery_id", del.ID, "err", err)
+	err := recordAck(ctx, d.store, attemptLog{sm3: d.opt.SM3, off: d.opt.NoEvidence}, d.clock.Now().UTC(), del, ack, raw, sig, false, latency)
+	switch {
+	case err == nil:
+		recordAttempt(ctx, del, string(contracts.TransportStateDelivered), latency)
+	case !errors.Is(err, ErrStale): // stale: another dispatcher's outcome stands, and counts
+		d.log.ErrorContext(ctx, "recording acknowledgement failed", "delivery_id", del.ID, "err", err)
 	}
 }
 
@@ -290,9 +293,9 @@ func (d *Dispatcher) failAfter(ctx context.Context, del *Delivery, p *Partner, c
 	ev := attemptLog{sm3: d.opt.SM3, off: d.opt.NoEvidence}.record(&public, now, string(del.State), latency, "")
 	del.LastError = why(reason(cause))
 	if err := d.store.SaveAttempt(ctx, del, ev...); err != nil && !errors.Is(err, ErrStale) {
-		d.log.Error("recording attempt failed", "delivery_id", del.ID, "err", err)
+		d.log.ErrorContext(ctx, "recording attempt failed", "delivery_id", del.ID, "err", err)
 	}
-	d.log.Warn("delivery attempt failed", "delivery_id", del.ID, "case_id", del.CaseID, "partner", del.Partner,
+	d.log.WarnContext(ctx, "delivery attempt failed", "delivery_id", del.ID, "case_id", del.CaseID, "partner", del.Partner,
 		"attempt", del.Attempts, "state", del.State, "next_at", del.NextAt, "reason", public.LastError)
 }
 

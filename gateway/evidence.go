@@ -191,6 +191,16 @@ func (c *Checkpointer) Checkpoint(ctx context.Context) (cp *contracts.Checkpoint
 	if seq == 0 {
 		return nil, nil
 	}
+	if c.last.Seq != seq {
+		// After a restart the head may be checkpointed already.
+		stored, err := c.store.Checkpoints(ctx, seq, seq)
+		if err != nil {
+			return nil, err
+		}
+		if len(stored) > 0 {
+			c.last = stored[0]
+		}
+	}
 	if c.last.Seq == seq {
 		same := c.last
 		return &same, nil
@@ -252,8 +262,10 @@ type EvidenceSource interface {
 }
 
 // ChainVerifier checks an evidence log. SM3 hashes canonical forms (lower
-// hex); VerifyCheckpoint checks a checkpoint's signature (nil: signatures
-// are not checked, only that checkpoints match the chain).
+// hex); VerifyCheckpoint checks a checkpoint's signature, returning an
+// error wrapping ErrUnknownKey when it does not know the checkpoint's key
+// (nil: signatures are not checked, only that checkpoints match the
+// chain).
 type ChainVerifier struct {
 	SM3              func([]byte) string
 	VerifyCheckpoint func(contracts.Checkpoint) error
@@ -350,7 +362,10 @@ func (v ChainVerifier) Verify(ctx context.Context, src EvidenceSource, from, to 
 				return errStop
 			}
 			if v.VerifyCheckpoint != nil {
-				if err := v.VerifyCheckpoint(cp); err != nil {
+				if err := v.VerifyCheckpoint(cp); errors.Is(err, ErrUnknownKey) {
+					bad(r.Seq, "checkpoint %d is signed with key %q, which is not one of the gateway's keys given", r.Seq, cp.KeyID)
+					return errStop
+				} else if err != nil {
 					bad(r.Seq, "checkpoint %d: signature does not verify with key %q", r.Seq, cp.KeyID)
 					return errStop
 				}

@@ -98,7 +98,7 @@ func (s *Service) ExportCase(ctx context.Context, p Principal, caseID string) ([
 	if len(rows) == 0 {
 		return nil, failf(contracts.CodeNotFound, "no evidence of case %s", caseID)
 	}
-	cp, err := s.coveringCheckpoint(ctx, rows[len(rows)-1].Seq)
+	cp, err := s.coveringCheckpoint(ctx, kd, rows[len(rows)-1].Seq)
 	if err != nil {
 		return nil, internal(err)
 	}
@@ -168,6 +168,7 @@ func (s *Service) ExportCase(ctx context.Context, p Principal, caseID string) ([
 		}
 	}
 	sort.Strings(ids)
+	var gatewayKeys []string
 	for _, id := range ids {
 		_, pem, err := kd.PublicKeyPEM(id)
 		if err != nil {
@@ -176,11 +177,14 @@ func (s *Service) ExportCase(ctx context.Context, p Principal, caseID string) ([
 		if err := b.add("keys/"+id+".pub", pem); err != nil {
 			return nil, internal(err)
 		}
+		if kd.IsGatewayKey(id) {
+			gatewayKeys = append(gatewayKeys, id)
+		}
 	}
 
 	sort.Slice(b.files, func(i, j int) bool { return b.files[i].Name < b.files[j].Name })
 	m := contracts.ExportManifest{
-		CaseID: caseID, GatewayID: s.gatewayID, GeneratedAt: now, KeyID: s.crypto.KeyID(),
+		CaseID: caseID, GatewayID: s.gatewayID, GeneratedAt: now, KeyID: s.crypto.KeyID(), GatewayKeys: gatewayKeys,
 		FromSeq: rows[0].Seq, ToSeq: cp.Seq, HeadHash: cp.HeadHash, Files: b.files,
 	}
 	manifest, err := json.MarshalIndent(m, "", "  ")
@@ -210,15 +214,15 @@ func (s *Service) ExportCase(ctx context.Context, p Principal, caseID string) ([
 }
 
 // coveringCheckpoint returns the first checkpoint at or after seq signed
-// with the gateway's current key (the key a bundle's manifest is signed
-// with), making one of the head when there is none.
-func (s *Service) coveringCheckpoint(ctx context.Context, seq int64) (*contracts.Checkpoint, error) {
-	cps, err := s.store.Checkpoints(ctx, seq, 0)
+// with one of the gateway's keys (current or previous), making one of the
+// head when there is none.
+func (s *Service) coveringCheckpoint(ctx context.Context, kd KeyDirectory, seq int64) (*contracts.Checkpoint, error) {
+	cps, err := s.store.Checkpoints(ctx, seq, seq+MaxBundleChain)
 	if err != nil {
 		return nil, err
 	}
 	for i := range cps {
-		if cps[i].KeyID == s.crypto.KeyID() {
+		if kd.IsGatewayKey(cps[i].KeyID) {
 			return &cps[i], nil
 		}
 	}

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -47,12 +49,59 @@ func loadGatewayPub(path string) (*signing.PublicKey, error) {
 	return pub, nil
 }
 
+// gatewayKeys are the gateway keys a chain check knows: by key id, and
+// keys given without one (tried for any id).
+type gatewayKeys struct {
+	byID map[string]*signing.PublicKey
+	any  []*signing.PublicKey
+}
+
+// add reads a --gateway-pub value: KEY_ID=FILE or FILE.
+func (k *gatewayKeys) add(v string) error {
+	id, path, named := strings.Cut(v, "=")
+	if !named {
+		id, path = "", v
+	}
+	pub, err := loadGatewayPub(path)
+	if err != nil {
+		return err
+	}
+	if id == "" {
+		k.any = append(k.any, pub)
+	} else {
+		k.byID[id] = pub
+	}
+	return nil
+}
+
+func (k *gatewayKeys) empty() bool { return len(k.byID) == 0 && len(k.any) == 0 }
+
+// verify checks a checkpoint's signature with the key of its id, else
+// with the keys given without an id; an error wraps gateway.ErrUnknownKey
+// when no key was given for it.
+func (k *gatewayKeys) verify(e *signing.Engine, cp contracts.Checkpoint) error {
+	if pub := k.byID[cp.KeyID]; pub != nil {
+		return e.Verify(pub, cp.Canonical(), cp.Signature)
+	}
+	if len(k.any) == 0 {
+		return fmt.Errorf("%w: no key %q given", gateway.ErrUnknownKey, cp.KeyID)
+	}
+	var err error
+	for _, pub := range k.any {
+		if err = e.Verify(pub, cp.Canonical(), cp.Signature); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
 func newAuditVerifyCmd() *cobra.Command {
-	var cfgPath, storePath, pubPath string
+	var cfgPath, storePath string
+	var pubPaths []string
 	var from, to int64
 	var asJSON bool
 	c := &cobra.Command{
-		Use:   "verify (--config FILE | --store PATH) [--gateway-pub FILE]",
+		Use:   "verify (--config FILE | --store PATH) [--gateway-pub [KEY_ID=]FILE ...]",
 		Short: "Walk the evidence log and report the first bad record",
 		Long: `Walk a store's evidence log record by record, without the gateway running
 and without writing to the file (it may be the live file or a copy):
@@ -67,11 +116,13 @@ swapped or moved one breaks a link or its sequence number; a stretch
 rewritten with recomputed hashes fails at the next checkpoint. The first bad
 sequence number is reported with the reason.
 
---config FILE reads the store path and the gateway's key from the gateway's
-configuration (the public half of signing_key). --store PATH names the file
-directly; then pass --gateway-pub to check checkpoint signatures (without it
-checkpoints are matched against the chain but their signatures are not
-checked, and the output says so).
+--config FILE reads the store path and the gateway's keys from the
+gateway's configuration: the public half of signing_key and the earlier
+keys of signing_key.previous. --store PATH names the file directly; then
+pass the gateway's public keys with --gateway-pub KEY_ID=FILE (repeat it
+for earlier keys; a FILE without KEY_ID is tried for any checkpoint).
+Without keys, checkpoints are matched against the chain but their
+signatures are not checked, and the output says so.
 
 Progress goes to standard error every 100000 records.
 
@@ -91,9 +142,9 @@ Exit status: 0 when the log is intact, 1 when a record or checkpoint is bad,
 			if err != nil {
 				return err
 			}
-			var pub *signing.PublicKey
-			if pubPath != "" {
-				if pub, err = loadGatewayPub(pubPath); err != nil {
+			keys := &gatewayKeys{byID: map[string]*signing.PublicKey{}}
+			for _, p := range pubPaths {
+				if err := keys.add(p); err != nil {
 					return err
 				}
 			}
@@ -106,12 +157,17 @@ Exit status: 0 when the log is intact, 1 when a record or checkpoint is bad,
 				if e, err := signing.EngineByName(cfg.Engine); err == nil && !cmd.Flags().Changed("engine") {
 					engine = e
 				}
-				if pub == nil {
+				if keys.empty() {
 					key, err := loadPrivateKey(cfg.Resolve(cfg.SigningKey.Path), cfg.Resolve(cfg.SigningKey.PasswordFile))
 					if err != nil {
-						return fmt.Errorf("signing_key (pass --gateway-pub to check with the public key instead): %w", err)
+						return fmt.Errorf("signing_key (pass --gateway-pub to check with the public keys instead): %w", err)
 					}
-					pub = key.Public()
+					keys.byID[cfg.SigningKey.KeyID] = key.Public()
+					previous, err := previousKeys(cfg)
+					if err != nil {
+						return err
+					}
+					maps.Copy(keys.byID, previous)
 				}
 			}
 			r, err := sqlite.OpenReader(cmd.Context(), storePath)
@@ -123,8 +179,8 @@ Exit status: 0 when the log is intact, 1 when a record or checkpoint is bad,
 				SM3:      engine.EvidenceHash,
 				Progress: func(n int64) { fmt.Fprintf(cmd.ErrOrStderr(), "checked %d records...\n", n) },
 			}
-			if pub != nil {
-				v.VerifyCheckpoint = func(cp contracts.Checkpoint) error { return engine.Verify(pub, cp.Canonical(), cp.Signature) }
+			if !keys.empty() {
+				v.VerifyCheckpoint = func(cp contracts.Checkpoint) error { return keys.verify(engine, cp) }
 			}
 			res, err := v.Verify(cmd.Context(), r, from, to)
 			if err != nil {
@@ -135,7 +191,7 @@ Exit status: 0 when the log is intact, 1 when a record or checkpoint is bad,
 				b, _ := json.MarshalIndent(res, "", "  ")
 				fmt.Fprintln(out, string(b))
 			} else {
-				printChainResult(out, storePath, res, pub != nil)
+				printChainResult(out, storePath, res, !keys.empty())
 			}
 			if !res.OK {
 				return &exitError{code: 1}
@@ -146,7 +202,7 @@ Exit status: 0 when the log is intact, 1 when a record or checkpoint is bad,
 	f := c.Flags()
 	f.StringVar(&cfgPath, "config", "", "the gateway's YAML configuration")
 	f.StringVar(&storePath, "store", "", "the store file (tongban.db), live or a copy")
-	f.StringVar(&pubPath, "gateway-pub", "", "the gateway's public key (PEM), to check checkpoint signatures")
+	f.StringArrayVar(&pubPaths, "gateway-pub", nil, "a gateway public key (PEM) as KEY_ID=FILE or FILE, to check checkpoint signatures; repeatable")
 	f.Int64Var(&from, "from", 0, "first sequence number to check (default 1)")
 	f.Int64Var(&to, "to", 0, "last sequence number to check (default the head)")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON (the body of GET /v1/audit/verify)")
@@ -263,7 +319,8 @@ func printBundleReport(w io.Writer, path string, r *bundle.Report) {
 	m := r.Manifest
 	fmt.Fprintf(w, "bundle %s\n", path)
 	if m.CaseID != "" {
-		fmt.Fprintf(w, "case %s, gateway %s, made %s, signed by key %s\n", m.CaseID, m.GatewayID, m.GeneratedAt.Format(time.RFC3339), m.KeyID)
+		// Quoted: the manifest is printed before it is known to be genuine.
+		fmt.Fprintf(w, "case %q, gateway %q, made %s, signed by key %q\n", m.CaseID, m.GatewayID, m.GeneratedAt.Format(time.RFC3339), m.KeyID)
 	}
 	if r.TrustedKey {
 		fmt.Fprintln(w, "gateway key: the one given with --gateway-pub")

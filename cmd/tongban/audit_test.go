@@ -72,7 +72,8 @@ func tamperStore(t *testing.T, path string, stmts ...string) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	for _, s := range append([]string{"DROP TRIGGER IF EXISTS evidence_no_update", "DROP TRIGGER IF EXISTS evidence_no_delete"}, stmts...) {
+	for _, s := range append([]string{"DROP TRIGGER IF EXISTS evidence_no_update", "DROP TRIGGER IF EXISTS evidence_no_delete",
+		"DROP TRIGGER IF EXISTS evidence_checkpoints_no_update", "DROP TRIGGER IF EXISTS evidence_checkpoints_no_delete"}, stmts...) {
 		if _, err := db.Exec(s); err != nil {
 			t.Fatalf("%s: %v", s, err)
 		}
@@ -192,6 +193,15 @@ func TestAuditVerifyUsage(t *testing.T) {
 	r := must(t, runIn(t, dir, "", "audit", "verify", "--store", store))
 	if !strings.Contains(r.stdout, "checkpoint signatures were not checked") || !strings.Contains(r.stdout, "OK") {
 		t.Errorf("no key:\n%s", r.stdout)
+	}
+	// Keys by id: the right one verifies; only another key's id is "not the gateway's".
+	store2, pub := evidenceLog(t)
+	if r := must(t, runIn(t, dir, "", "audit", "verify", "--store", store2, "--gateway-pub", "gateway="+pub)); !strings.Contains(r.stdout, "2 checkpoints") {
+		t.Errorf("--gateway-pub gateway=FILE:\n%s", r.stdout)
+	}
+	if r := runIn(t, dir, "", "audit", "verify", "--store", store2, "--gateway-pub", "gateway-2019="+pub); r.code != 1 ||
+		!strings.Contains(r.stdout, `checkpoint 10 is signed with key "gateway", which is not one of the gateway's keys given`) {
+		t.Errorf("--gateway-pub with another key id: exit %d\n%s", r.code, r.stdout)
 	}
 	// Part of the log.
 	r = must(t, runIn(t, dir, "", "audit", "verify", "--store", store, "--from", "5", "--to", "9"))

@@ -459,7 +459,7 @@ func checkDemoAudit(ctx context.Context, t *testing.T, dir, base string) {
 		"--kid", "auditor", "--iss", "auditor", "--aud", demoGatewayID, "--case", caseID))
 	zipPath := strings.TrimSpace(r.stdout)
 	r = must(t, runIn(t, work, "", "audit", "verify-bundle", zipPath, "--gateway-pub", filepath.Join(dir, "keys", "gateway.pub")))
-	if !strings.Contains(r.stdout, "OK: the bundle verifies") || !strings.Contains(r.stdout, "case "+caseID) {
+	if !strings.Contains(r.stdout, "OK: the bundle verifies") || !strings.Contains(r.stdout, "case \""+caseID+"\"") {
 		t.Errorf("verify-bundle of case %s:\n%s", caseID, r.stdout)
 	}
 	r = must(t, runIn(t, work, "", "audit", "verify", "--config", filepath.Join(dir, "config.yaml")))

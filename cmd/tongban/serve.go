@@ -129,9 +129,13 @@ func openGateway(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 	if err != nil {
 		return nil, fmt.Errorf("signing_key: %w", err)
 	}
+	previous, err := previousKeys(cfg)
+	if err != nil {
+		return nil, err
+	}
 	keys, err := keyring.New(keyring.Options{
 		GatewayID: cfg.GatewayID, Signer: signing.NewSigner(key, engine), SignerKeyID: cfg.SigningKey.KeyID,
-		Engine: engine, MaxTokenLifetime: cfg.Limits.TokenMaxLifetime, Leeway: cfg.Limits.TokenLeeway,
+		Engine: engine, MaxTokenLifetime: cfg.Limits.TokenMaxLifetime, Leeway: cfg.Limits.TokenLeeway, Previous: previous,
 	})
 	if err != nil {
 		return nil, err
@@ -224,6 +228,20 @@ func openGateway(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 		return nil, err
 	}
 	return g, nil
+}
+
+// previousKeys loads the gateway's earlier public keys
+// (signing_key.previous).
+func previousKeys(cfg *config.Config) (map[string]*signing.PublicKey, error) {
+	out := map[string]*signing.PublicKey{}
+	for kid, path := range cfg.SigningKey.Previous {
+		pub, err := keyring.LoadPublicKeyFile(cfg.Resolve(path))
+		if err != nil {
+			return nil, fmt.Errorf("signing_key.previous.%s: %w", kid, err)
+		}
+		out[kid] = pub
+	}
+	return out, nil
 }
 
 // wire gives partner p what its adapter a can do: push deliveries (case and
@@ -452,6 +470,7 @@ func (g *gatewayProc) serve(ctx context.Context, ready chan<- string) error {
 	}
 	stopDisp()
 	wg.Wait()
+	g.svc.FlushDenials(sctx) // counted anonymous denials, before the last checkpoint
 	stopCheckpoints()
 	<-checkpointsDone
 	if errors.Is(err, http.ErrServerClosed) {

@@ -35,6 +35,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -471,8 +472,8 @@ func (v *verifier) chain(records []line) {
 	v.rep.Checkpoint = cp
 	key := v.keys[cp.KeyID]
 	switch {
-	case cp.KeyID != m.KeyID:
-		v.fail(cpName, cp.Seq, "the checkpoint is signed with key %q, not with the gateway's key %q that signed the manifest", cp.KeyID, m.KeyID)
+	case cp.KeyID != m.KeyID && !slices.Contains(m.GatewayKeys, cp.KeyID):
+		v.fail(cpName, cp.Seq, "the checkpoint is signed with key %q, which the manifest does not list as the gateway's", cp.KeyID)
 	case key == nil:
 		v.fail(cpName, cp.Seq, "the checkpoint's key %q is not in the bundle", cp.KeyID)
 	case v.eng.Verify(key, cp.Canonical(), cp.Signature) != nil:

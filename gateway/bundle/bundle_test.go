@@ -1695,7 +1695,7 @@ func TestVerifyTampered(t *testing.T) {
 					b.resignCheckpoint(b.gw, func(cp *contracts.Checkpoint) { cp.KeyID = "gw-2019" })
 				}
 			},
-			wants: []want{{cpFile, checkpointSeq, `the checkpoint is signed with key "gw-2019", not with the gateway's key "gw-2025"`}},
+			wants: []want{{cpFile, checkpointSeq, `the checkpoint is signed with key "gw-2019", which the manifest does not list as the gateway's`}},
 			sigs:  wantSignatures - 1,
 		},
 		{

@@ -53,6 +53,10 @@ type SigningKey struct {
 	Path         string `yaml:"path"`          // PKCS#8 PEM
 	KeyID        string `yaml:"key_id"`        // sent as Gw-Key-Id; default "gateway"
 	PasswordFile string `yaml:"password_file"` // for an encrypted key
+	// Previous are the gateway's earlier signing keys, by key id: public
+	// key PEM files. Evidence checkpoints, receipts and bundles signed
+	// with them stay verifiable after a key change.
+	Previous map[string]string `yaml:"previous"`
 }
 
 // Store selects the durable store.
@@ -302,6 +306,19 @@ func (c *Config) validate() error {
 	if c.SigningKey.Path == "" {
 		return errors.New("signing_key.path: is required")
 	}
+	if err := contracts.ValidateOpaqueID("", c.SigningKey.KeyID); err != nil {
+		return fmt.Errorf("signing_key.key_id: %q is not a key id (letters, digits, '.', '_', ':', '-')", c.SigningKey.KeyID)
+	}
+	for kid, path := range c.SigningKey.Previous {
+		switch {
+		case contracts.ValidateOpaqueID("", kid) != nil:
+			return fmt.Errorf("signing_key.previous: %q is not a key id", kid)
+		case kid == c.SigningKey.KeyID:
+			return fmt.Errorf("signing_key.previous.%s: is the current key's id", kid)
+		case path == "":
+			return fmt.Errorf("signing_key.previous.%s: the public key file is required", kid)
+		}
+	}
 	switch c.Store.Synchronous {
 	case "full", "normal":
 	default:
@@ -429,6 +446,9 @@ func (p *Partner) validate(seen map[string]bool) error {
 	for kid, path := range p.Keys {
 		if kid == "" || path == "" {
 			return errors.New("keys: key ids and paths must not be empty")
+		}
+		if contracts.ValidateOpaqueID("", kid) != nil {
+			return fmt.Errorf("keys: %q is not a key id (letters, digits, '.', '_', ':', '-')", kid)
 		}
 	}
 	if partner {

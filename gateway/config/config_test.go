@@ -233,3 +233,26 @@ func TestTelemetryConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestPreviousSigningKeys(t *testing.T) {
+	for _, tt := range []struct {
+		previous, want string
+	}{
+		{`{gateway-2025: keys/old.pub}`, ""},
+		{`{"bad id": keys/old.pub}`, "signing_key.previous"},
+		{`{gateway: keys/old.pub}`, "is the current key's id"},
+		{`{gateway-2025: ""}`, "public key file is required"},
+	} {
+		data := strings.Replace(good, "signing_key: {path: keys/gateway.key}", "signing_key: {path: keys/gateway.key, previous: "+tt.previous+"}", 1)
+		if !strings.Contains(data, "previous:") {
+			t.Fatal("the test config has no signing_key block")
+		}
+		c, err := Parse([]byte(data), "/x", func(string) (string, bool) { return "", false })
+		switch {
+		case tt.want == "" && (err != nil || c.SigningKey.Previous["gateway-2025"] != "keys/old.pub"):
+			t.Errorf("previous %s: %v, %+v", tt.previous, err, c)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("previous %s: got %v, want an error with %q", tt.previous, err, tt.want)
+		}
+	}
+}

@@ -78,6 +78,10 @@ type Options struct {
 	// TokenCacheSize bounds the number of verified tokens cached; zero means
 	// DefaultTokenCacheSize, negative disables the cache.
 	TokenCacheSize int
+	// Previous are the gateway's earlier signing keys by key id: what it
+	// signed with them (evidence checkpoints, receipts) stays verifiable
+	// (VerifyGateway, PublicKeyPEM).
+	Previous map[string]*signing.PublicKey
 }
 
 // registered is one caller key.
@@ -93,6 +97,7 @@ type Keyring struct {
 	gatewayID   string
 	signer      signing.Signer
 	signerKeyID string
+	previous    map[string]*signing.PublicKey
 	engine      *signing.Engine
 	clock       func() time.Time
 	policy      signing.TokenPolicy
@@ -124,6 +129,8 @@ func New(opts Options) (*Keyring, error) {
 		return nil, errors.New("keyring: signer has no public key")
 	case opts.SignerKeyID == "":
 		return nil, errors.New("keyring: signer key id is required")
+	case opts.Previous[opts.SignerKeyID] != nil:
+		return nil, fmt.Errorf("keyring: previous key %q has the signer's key id", opts.SignerKeyID)
 	case opts.MaxTokenLifetime < 0:
 		return nil, fmt.Errorf("keyring: max token lifetime %s is negative", opts.MaxTokenLifetime)
 	case opts.Leeway < 0:
@@ -142,6 +149,7 @@ func New(opts Options) (*Keyring, error) {
 		gatewayID:   opts.GatewayID,
 		signer:      opts.Signer,
 		signerKeyID: opts.SignerKeyID,
+		previous:    opts.Previous,
 		engine:      opts.Engine,
 		clock:       opts.Clock,
 		policy: signing.TokenPolicy{
@@ -279,8 +287,8 @@ func (k *Keyring) VerifyBody(caller, keyID string, body, sig []byte) error {
 // the gateway's own signing key (owner the gateway id) or a registered
 // caller key. An unknown id is an error wrapping ErrUnknownKey.
 func (k *Keyring) PublicKeyPEM(keyID string) (string, []byte, error) {
-	owner, pub := k.gatewayID, k.signer.Public()
-	if keyID != k.signerKeyID {
+	owner, pub := k.gatewayID, k.gatewayKey(keyID)
+	if pub == nil {
 		k.mu.RLock()
 		r, ok := k.keys[keyID]
 		k.mu.RUnlock()
@@ -296,14 +304,28 @@ func (k *Keyring) PublicKeyPEM(keyID string) (string, []byte, error) {
 	return owner, pem, nil
 }
 
-// VerifyGateway checks that sig is a DER SM2 signature of body by the
-// gateway's own key keyID (its checkpoints, receipts and manifests). A
-// keyID other than the gateway's signing key wraps ErrUnknownKey.
-func (k *Keyring) VerifyGateway(keyID string, body, sig []byte) error {
-	if keyID != k.signerKeyID {
-		return fmt.Errorf("%w: key id %q is not the gateway's key %q", ErrUnknownKey, keyID, k.signerKeyID)
+// gatewayKey returns the gateway's key keyID (current or previous), or
+// nil.
+func (k *Keyring) gatewayKey(keyID string) *signing.PublicKey {
+	if keyID == k.signerKeyID {
+		return k.signer.Public()
 	}
-	if err := k.engine.Verify(k.signer.Public(), body, sig); err != nil {
+	return k.previous[keyID]
+}
+
+// IsGatewayKey reports whether keyID is the gateway's signing key or one
+// of its previous keys.
+func (k *Keyring) IsGatewayKey(keyID string) bool { return k.gatewayKey(keyID) != nil }
+
+// VerifyGateway checks that sig is a DER SM2 signature of body by the
+// gateway's key keyID, current or previous (its checkpoints, receipts and
+// manifests). Another keyID wraps ErrUnknownKey.
+func (k *Keyring) VerifyGateway(keyID string, body, sig []byte) error {
+	pub := k.gatewayKey(keyID)
+	if pub == nil {
+		return fmt.Errorf("%w: key id %q is not one of the gateway's keys", ErrUnknownKey, keyID)
+	}
+	if err := k.engine.Verify(pub, body, sig); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadSignature, err)
 	}
 	return nil

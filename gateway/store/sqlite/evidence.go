@@ -22,12 +22,13 @@ type chainHead struct {
 	hash string
 }
 
-// loadHead reads the log's head on conn.
-func loadHead(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}) (chainHead, error) {
+// headQuery reads the log's last record.
+const headQuery = `SELECT seq, hash FROM evidence ORDER BY seq DESC LIMIT 1`
+
+// loadHead scans the log's head from row, a result of headQuery.
+func loadHead(row *sql.Row) (chainHead, error) {
 	h := chainHead{hash: contracts.ZeroHash}
-	err := q.QueryRowContext(ctx, `SELECT seq, hash FROM evidence ORDER BY seq DESC LIMIT 1`).Scan(&h.seq, &h.hash)
+	err := row.Scan(&h.seq, &h.hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return chainHead{hash: contracts.ZeroHash}, nil
 	}
@@ -109,7 +110,7 @@ func (s *Store) ScanEvidence(ctx context.Context, from, to int64, fn func(gatewa
 }
 
 func evidenceHead(ctx context.Context, db *sql.DB) (int64, string, error) {
-	h, err := loadHead(ctx, db)
+	h, err := loadHead(db.QueryRowContext(ctx, headQuery))
 	if err != nil {
 		return 0, "", fmt.Errorf("sqlite: evidence head: %w", err)
 	}

@@ -548,3 +548,27 @@ func TestProbe(t *testing.T) {
 		t.Errorf("Probe after Close: %v, want ErrClosed", err)
 	}
 }
+
+// TestEvidenceHeadFollowsTheFile: two stores on one file (a second
+// process) append in turns; each continues the chain from what is on
+// disk, so the log stays one chain.
+func TestEvidenceHeadFollowsTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tongban.db")
+	a, b := openAt(t, path, Options{}), openAt(t, path, Options{})
+	defer a.Close()
+	defer b.Close()
+	at := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	for i := range 6 {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		if err := s.AppendEvidence(t.Context(), contracts.EvidenceRecord{At: at, Actor: "gateway", Event: "test"}); err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+	}
+	res, err := gateway.ChainVerifier{SM3: signing.EvidenceHash}.Verify(t.Context(), a, 0, 0)
+	if err != nil || !res.OK || res.Checked != 6 {
+		t.Errorf("log written by two stores: %+v, %v; want 6 records, one chain", res, err)
+	}
+}

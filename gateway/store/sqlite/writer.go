@@ -63,6 +63,7 @@ type writer struct {
 	redeliverDead, claim                      *sql.Stmt
 	claimAfter, claimUpTo, setPull            *sql.Stmt
 	insEvidence, caseHead, insCheckpoint      *sql.Stmt
+	lastHead                                  *sql.Stmt
 
 	// head is the evidence log's last record, appends of this transaction
 	// included; hash makes a record's hash (Options.EvidenceHash).
@@ -80,7 +81,7 @@ type writer struct {
 // it closes conn if it fails, and close closes it.
 func newWriter(ctx context.Context, conn *sql.Conn, st *stats, hash func([]byte) string) (*writer, error) {
 	w := &writer{conn: conn, bg: context.Background(), stats: st, hash: hash}
-	head, err := loadHead(ctx, conn)
+	head, err := loadHead(conn.QueryRowContext(ctx, headQuery))
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("read the evidence log's head: %w", err)
@@ -148,6 +149,7 @@ func newWriter(ctx context.Context, conn *sql.Conn, st *stats, hash func([]byte)
 		{&w.insEvidence, `INSERT INTO evidence (seq, at, event, actor, case_id, exchange_id, delivery_id, partner,
 			region, kind, trace_id, hash, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&w.caseHead, `SELECT hash FROM evidence WHERE case_id = ? AND case_id <> '' ORDER BY seq DESC LIMIT 1`},
+		{&w.lastHead, headQuery},
 		{&w.insCheckpoint, `INSERT OR IGNORE INTO evidence_checkpoints (seq, head_hash, at, key_id, signature)
 			VALUES (?, ?, ?, ?, ?)`},
 		{&w.setPull, `UPDATE deliveries SET pull = (partner IN (SELECT value FROM json_each(?1)))
@@ -221,6 +223,16 @@ func (w *writer) run(batch []*request, errs []error) {
 		fail(fmt.Errorf("begin: %w", err))
 		return
 	}
+	// The head is read again inside the write lock, so that the chain
+	// continues from what is on disk even if a commit reported an error
+	// after it was durable, or another process wrote the file.
+	head, err := loadHead(w.lastHead.QueryRowContext(w.bg))
+	if err != nil {
+		w.rollback.ExecContext(w.bg)
+		fail(fmt.Errorf("evidence head: %w", err))
+		return
+	}
+	w.head = head
 	batchHead := w.head
 	abort := func(err error) {
 		// Requests that succeeded earlier in the batch are undone too.

@@ -38,7 +38,7 @@ BEGIN
 END;
 
 -- evidence_checkpoints are gateway-signed statements of the head: record
--- seq had hash head_hash at time at (contracts.Checkpoint).
+-- seq had hash head_hash at time at (contracts.Checkpoint). Append-only too.
 CREATE TABLE evidence_checkpoints (
     seq       INTEGER PRIMARY KEY,
     head_hash TEXT    NOT NULL,
@@ -46,6 +46,14 @@ CREATE TABLE evidence_checkpoints (
     key_id    TEXT    NOT NULL,
     signature BLOB    NOT NULL
 );
+CREATE TRIGGER evidence_checkpoints_no_update BEFORE UPDATE ON evidence_checkpoints
+BEGIN
+    SELECT RAISE(ABORT, 'evidence checkpoints are append-only');
+END;
+CREATE TRIGGER evidence_checkpoints_no_delete BEFORE DELETE ON evidence_checkpoints
+BEGIN
+    SELECT RAISE(ABORT, 'evidence checkpoints are append-only');
+END;
 
 -- traceparent is the W3C trace context of the request that created a
 -- delivery, so that its attempts continue that trace.
