@@ -377,7 +377,7 @@ Exit status: 0 when the bundle was written, 1 when the gateway refused
 			if err != nil {
 				return err
 			}
-			data, err := fetchBundle(cmd, call.client(), base+"/v1/audit/cases/"+url.PathEscape(caseID)+"/export", tok)
+			data, err := fetchBundle(cmd, &call, base+"/v1/audit/cases/"+url.PathEscape(caseID)+"/export", tok)
 			if err != nil {
 				return err
 			}
@@ -400,37 +400,13 @@ Exit status: 0 when the bundle was written, 1 when the gateway refused
 
 // fetchBundle downloads a bundle, or returns exitError 1 with the
 // gateway's refusal.
-func fetchBundle(cmd *cobra.Command, client *http.Client, target, token string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, target, nil)
+func fetchBundle(cmd *cobra.Command, call *gatewayCall, target, token string) ([]byte, error) {
+	data, err := call.do(cmd, "export", http.MethodGet, target, token, maxBundleDownload)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("calling the gateway at %s: %w", target, err)
+	if !bytes.HasPrefix(data, []byte("PK")) {
+		return nil, fmt.Errorf("the gateway answered 200 with something that is not a zip: %.100q", data)
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBundleDownload+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading the bundle: %w", err)
-	}
-	if len(data) > maxBundleDownload {
-		return nil, fmt.Errorf("the bundle is larger than %d bytes", maxBundleDownload)
-	}
-	if resp.StatusCode == http.StatusOK {
-		if !bytes.HasPrefix(data, []byte("PK")) {
-			return nil, fmt.Errorf("the gateway answered 200 with something that is not a zip: %.100q", data)
-		}
-		return data, nil
-	}
-	var ge contracts.Error
-	if json.Unmarshal(data, &ge) == nil && ge.Code != "" {
-		return nil, &exitError{1, fmt.Sprintf("export refused: %s: %s (HTTP %d)", ge.Code, ge.Message, resp.StatusCode)}
-	}
-	return nil, &exitError{1, fmt.Sprintf("export refused: HTTP %d: %.200q", resp.StatusCode, data)}
+	return data, nil
 }

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/signing"
 )
 
@@ -54,4 +59,48 @@ func (g *gatewayCall) token(cmd *cobra.Command) (string, error) {
 // token never follows a redirect anywhere.
 func (g *gatewayCall) client() *http.Client {
 	return &http.Client{Timeout: g.timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// do sends method target with the bearer token and returns the answer's
+// body (at most limit bytes) when its status is 200. Any other answer is
+// an exitError 1 naming what (the command's action) was refused, with the
+// gateway's error code, message and request id; no answer is an error
+// (exit 2).
+func (g *gatewayCall) do(cmd *cobra.Command, what, method, target, token string, limit int64) ([]byte, error) {
+	req, err := http.NewRequestWithContext(cmd.Context(), method, target, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := g.client().Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL is in the message already
+		}
+		return nil, fmt.Errorf("calling the gateway at %s: %w", target, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading the gateway's answer: %w", err)
+	}
+	if int64(len(raw)) > limit {
+		return nil, fmt.Errorf("the gateway's answer is larger than %d bytes", limit)
+	}
+	if resp.StatusCode == http.StatusOK {
+		return raw, nil
+	}
+	var ge contracts.Error
+	if json.Unmarshal(raw, &ge) == nil && ge.Code != "" {
+		msg := fmt.Sprintf("%s refused: %s: %s (HTTP %d", what, ge.Code, ge.Message, resp.StatusCode)
+		if ge.RequestID != "" {
+			msg += ", request_id " + ge.RequestID
+		}
+		return nil, &exitError{1, msg + ")"}
+	}
+	if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode/100 == 3 {
+		return nil, &exitError{1, fmt.Sprintf("%s refused: the gateway redirects (HTTP %d) to %s; pass that as --gateway if you trust it", what, resp.StatusCode, loc)}
+	}
+	return nil, &exitError{1, fmt.Sprintf("%s refused: HTTP %d without an error body: %.200q", what, resp.StatusCode, raw)}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -42,16 +43,21 @@ func (l *lockedBuffer) String() string {
 }
 
 // freeLoopbackAddr returns a loopback address whose port was free a moment
-// ago.
+// ago. The port is below Linux's ephemeral range (32768 and up), so no
+// connection or ":0" listener of a concurrent test can take it in between.
 func freeLoopbackAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+mrand.IntN(12000)))
+		if err != nil {
+			continue
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return addr
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	t.Fatal("no free loopback port in 20000-31999 after 100 tries")
+	return ""
 }
 
 // e2eCaller is a caller of the gateway: its id (= key id) and key.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -65,7 +64,7 @@ the command could not run (bad flags, unreadable key, gateway unreachable).`,
 			if err != nil {
 				return err
 			}
-			res, err := redeliverCall(cmd, call.client(), target, tok)
+			res, err := redeliverCall(cmd, &call, target, tok)
 			if err != nil {
 				return err
 			}
@@ -97,45 +96,16 @@ func redeliverBase(raw string) (string, error) {
 // redeliverCall posts the redelivery request and returns the gateway's
 // result, an exitError 1 for a refusal, or another error (exit 2) when
 // there was no usable answer.
-func redeliverCall(cmd *cobra.Command, client *http.Client, target, token string) (*contracts.RedeliverResult, error) {
-	req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, target, nil)
+func redeliverCall(cmd *cobra.Command, call *gatewayCall, target, token string) (*contracts.RedeliverResult, error) {
+	raw, err := call.do(cmd, "redeliver", http.MethodPost, target, token, 1<<20)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Accept", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the URL is in the message already
-		}
-		return nil, fmt.Errorf("calling the gateway at %s: %w", target, err)
+	var res contracts.RedeliverResult
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&res); err != nil || res.Redelivered == nil {
+		return nil, fmt.Errorf("the gateway answered 200 with a body that is not a redelivery result: %.200q", raw)
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("reading the gateway's answer: %w", err)
-	}
-	if resp.StatusCode == http.StatusOK {
-		var res contracts.RedeliverResult
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&res); err != nil || res.Redelivered == nil {
-			return nil, fmt.Errorf("the gateway answered 200 with a body that is not a redelivery result: %.200q", raw)
-		}
-		return &res, nil
-	}
-	var ge contracts.Error
-	if json.Unmarshal(raw, &ge) == nil && ge.Code != "" {
-		msg := fmt.Sprintf("redeliver refused: %s: %s (HTTP %d", ge.Code, ge.Message, resp.StatusCode)
-		if ge.RequestID != "" {
-			msg += ", request_id " + ge.RequestID
-		}
-		return nil, &exitError{1, msg + ")"}
-	}
-	if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode/100 == 3 {
-		return nil, &exitError{1, fmt.Sprintf("redeliver refused: the gateway redirects (HTTP %d) to %s; pass that as --gateway if you trust it", resp.StatusCode, loc)}
-	}
-	return nil, &exitError{1, fmt.Sprintf("redeliver refused: HTTP %d without an error body: %.200q", resp.StatusCode, raw)}
+	return &res, nil
 }
