@@ -464,6 +464,12 @@ func checkDemoAudit(ctx context.Context, t *testing.T, dir, base string) {
 	r := must(t, runIn(t, work, "", "audit", "export", "--gateway", base, "--key", filepath.Join(dir, "keys", "auditor.key"),
 		"--kid", "auditor", "--iss", "auditor", "--aud", demoGatewayID, "--case", caseID))
 	zipPath := strings.TrimSpace(r.stdout)
+	// An operator may not export: the refusal names the code.
+	if r := runIn(t, work, "", "audit", "export", "--gateway", base, "--key", filepath.Join(dir, "keys", "operator.key"),
+		"--kid", "operator", "--iss", "operator", "--aud", demoGatewayID, "--case", caseID, "--out", "op.zip"); r.code != 1 ||
+		!strings.Contains(r.stderr, "export refused: forbidden") {
+		t.Errorf("export as the operator: exit %d, stderr %q; want 1, forbidden", r.code, r.stderr)
+	}
 	r = must(t, runIn(t, work, "", "audit", "verify-bundle", zipPath, "--gateway-pub", filepath.Join(dir, "keys", "gateway.pub")))
 	if !strings.Contains(r.stdout, "OK: the bundle verifies") || !strings.Contains(r.stdout, "case \""+caseID+"\"") {
 		t.Errorf("verify-bundle of case %s:\n%s", caseID, r.stdout)
