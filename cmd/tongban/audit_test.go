@@ -232,3 +232,52 @@ func TestAuditVerifyUsage(t *testing.T) {
 		t.Errorf("verify-bundle of a text file: exit %d\n%s", r.code, r.stdout)
 	}
 }
+
+// TestEvidenceCheckableWithOpenSSL: an auditor needs no Tongban code to
+// check the log: OpenSSL recomputes each record's chain hash (SM3 of the
+// canonical form, then of the chain header) and verifies each checkpoint's
+// SM2 signature with the gateway's public key.
+func TestEvidenceCheckableWithOpenSSL(t *testing.T) {
+	store, pub := evidenceLog(t)
+	r, err := sqlite.OpenReader(t.Context(), store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	dir := t.TempDir()
+	sm3 := func(data []byte) string {
+		t.Helper()
+		f := filepath.Join(dir, "in")
+		if err := os.WriteFile(f, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out := must(t, runIn(t, dir, "openssl", "dgst", "-sm3", "-r", f)).stdout
+		return strings.Fields(out)[0]
+	}
+	prev, n := contracts.ZeroHash, 0
+	err = r.ScanEvidence(t.Context(), 1, 0, func(row gateway.EvidenceRow) error {
+		header := fmt.Sprintf("tongban-evidence/v1\nseq=%d\nprev_hash=%s\ncontent_sm3=%s\n", row.Seq, prev, sm3(row.Record))
+		if got := sm3([]byte(header)); got != row.Hash {
+			t.Errorf("record %d: openssl computes %s, the log holds %s", row.Seq, got, row.Hash)
+		}
+		prev = row.Hash
+		n++
+		return nil
+	})
+	if err != nil || n != 20 {
+		t.Fatalf("scanned %d records: %v", n, err)
+	}
+	cps, err := r.Checkpoints(t.Context(), 0, 0)
+	if err != nil || len(cps) != 2 {
+		t.Fatalf("checkpoints: %d, %v", len(cps), err)
+	}
+	for _, cp := range cps {
+		os.WriteFile(filepath.Join(dir, "cp.txt"), cp.Canonical(), 0o600)
+		os.WriteFile(filepath.Join(dir, "cp.sig"), cp.Signature, 0o600)
+		res := runIn(t, dir, "openssl", "pkeyutl", "-verify", "-pubin", "-inkey", pub, "-rawin", "-digest", "sm3",
+			"-in", "cp.txt", "-sigfile", "cp.sig", "-pkeyopt", "distid:1234567812345678")
+		if res.code != 0 || !strings.Contains(res.stdout, "Signature Verified Successfully") {
+			t.Errorf("openssl rejects checkpoint %d: %+v", cp.Seq, res)
+		}
+	}
+}
