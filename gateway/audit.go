@@ -3,7 +3,6 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,15 +57,28 @@ func (s *Service) SearchExchanges(ctx context.Context, p Principal, f ExchangeFi
 	}
 	q := ExchangeQuery{CaseID: f.CaseID, ExchangeID: f.ExchangeID, Partner: f.Partner, Region: f.Region,
 		Kind: f.Kind, State: f.State, From: f.From, To: f.To, Limit: f.Limit}
+	// Each filter given must be well formed; the first that is not is named.
+	if q.CaseID != "" {
+		if err := contracts.ValidateOpaqueID("case_id", q.CaseID); err != nil {
+			return nil, fromField(err)
+		}
+	}
+	if q.Partner != "" {
+		if err := contracts.ValidateOpaqueID("partner", q.Partner); err != nil {
+			return nil, fromField(err)
+		}
+	}
+	if q.Region != "" {
+		if err := contracts.ValidateRegion(q.Region); err != nil {
+			return nil, fromField(err)
+		}
+	}
+	if q.ExchangeID != "" {
+		if err := contracts.ValidateUUID(q.ExchangeID); err != nil {
+			return nil, failf(contracts.CodeValidationFailed, "exchange_id: %v", err)
+		}
+	}
 	switch {
-	case q.CaseID != "" && contracts.ValidateOpaqueID("case_id", q.CaseID) != nil:
-		return nil, fromField(contracts.ValidateOpaqueID("case_id", q.CaseID))
-	case q.ExchangeID != "" && contracts.ValidateUUID(q.ExchangeID) != nil:
-		return nil, failf(contracts.CodeValidationFailed, "exchange_id: %v", contracts.ValidateUUID(q.ExchangeID))
-	case q.Partner != "" && contracts.ValidateOpaqueID("partner", q.Partner) != nil:
-		return nil, fromField(contracts.ValidateOpaqueID("partner", q.Partner))
-	case q.Region != "" && contracts.ValidateRegion(q.Region) != nil:
-		return nil, fromField(contracts.ValidateRegion(q.Region))
 	case q.Kind != "" && !q.Kind.Valid():
 		return nil, failf(contracts.CodeValidationFailed, "kind: %q is not an exchange kind", q.Kind)
 	case q.State != "" && !q.State.Valid():
@@ -237,8 +249,8 @@ func (s *Service) VerifyEvidence(ctx context.Context, p Principal, from, to int6
 	case from > 0 && to > 0 && from > to:
 		return nil, failf(contracts.CodeValidationFailed, "from must not be after to")
 	}
-	start := max(from, 1)
-	if to == 0 || to-start+1 > MaxVerifyRange {
+	start, limit := max(from, 1), s.verifyRange
+	if to == 0 || to-start+1 > limit {
 		head, _, err := s.store.EvidenceHead(ctx)
 		if err != nil {
 			return nil, internal(err)
@@ -246,8 +258,8 @@ func (s *Service) VerifyEvidence(ctx context.Context, p Principal, from, to int6
 		if to == 0 || to > head {
 			to = head
 		}
-		if to-start+1 > MaxVerifyRange {
-			to = start + MaxVerifyRange - 1
+		if to-start+1 > limit {
+			to = start + limit - 1
 		}
 	}
 	v := ChainVerifier{SM3: s.crypto.SM3Hex}
@@ -413,15 +425,6 @@ func (s *Service) RecordStart(ctx context.Context, version, configSM3 string) er
 		return fmt.Errorf("record start in the evidence log: %w", err)
 	}
 	return nil
-}
-
-// unb64 decodes a base64 detail value; "" and bad text give nil.
-func unb64(s string) []byte {
-	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		return nil
-	}
-	return b
 }
 
 // mediaExt is the file extension of a body: .xml when it starts with

@@ -212,6 +212,17 @@ func TestVerifyEvidence(t *testing.T) {
 	if err != nil || !res.OK || res.From != 2 || res.To != 3 || res.Checked != 2 {
 		t.Errorf("VerifyEvidence 2..3: %+v, %v", res, err)
 	}
+	// One call walks a bounded range; the answer says where to go on.
+	e.svc.SetVerifyRange(4)
+	res, err = e.svc.VerifyEvidence(e.ctx, e.principal(auditor), 0, 0)
+	if err != nil || !res.OK || res.From != 1 || res.To != 4 || res.Checked != 4 || res.HeadSeq != cp.Seq {
+		t.Errorf("bounded walk: %+v, %v; want records 1 to 4 of %d", res, err, cp.Seq)
+	}
+	res, err = e.svc.VerifyEvidence(e.ctx, e.principal(auditor), 5, 0)
+	if err != nil || !res.OK || res.From != 5 || res.To != min(8, cp.Seq) {
+		t.Errorf("next walk: %+v, %v; want from 5 on, at most 4 records", res, err)
+	}
+	e.svc.SetVerifyRange(gateway.MaxVerifyRange)
 	_, err = e.svc.VerifyEvidence(e.ctx, e.principal(auditor), 3, 2)
 	wantCode(t, err, contracts.CodeValidationFailed)
 	_, err = e.svc.VerifyEvidence(e.ctx, e.principal(window), 0, 0)

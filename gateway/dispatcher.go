@@ -284,12 +284,12 @@ func (d *Dispatcher) failAfter(ctx context.Context, del *Delivery, p *Partner, c
 		del.NextAt = now.Add(max(d.Backoff(policy, del.Attempts), after))
 		why = func(r string) string { return r }
 	}
-	if p != nil {
-		d.health.note(del.Partner, now, why(publicReason(cause)))
-	}
-	recordAttempt(ctx, del, string(del.State), latency)
 	public := *del
 	public.LastError = why(publicReason(cause))
+	if p != nil {
+		d.health.note(del.Partner, now, public.LastError)
+	}
+	recordAttempt(ctx, del, string(del.State), latency)
 	ev := attemptLog{sm3: d.opt.SM3, off: d.opt.NoEvidence}.record(&public, now, string(del.State), latency, "")
 	del.LastError = why(reason(cause))
 	if err := d.store.SaveAttempt(ctx, del, ev...); err != nil && !errors.Is(err, ErrStale) {

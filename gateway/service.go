@@ -33,6 +33,7 @@ type Service struct {
 	noEvidence  bool
 	denials     denialGate
 	checkpoints *Checkpointer
+	verifyRange int64 // MaxVerifyRange; tests lower it
 }
 
 // ServiceOptions wires a Service.
@@ -62,7 +63,7 @@ func NewService(o ServiceOptions) (*Service, error) {
 		return nil, errors.New("gateway: service needs a store, crypto and a directory")
 	}
 	s := &Service{store: o.Store, crypto: o.Crypto, dir: o.Directory, clock: o.Clock, rand: o.Rand, log: o.Log, notify: o.Notify,
-		licenses: o.Licenses, gatewayID: o.GatewayID, noEvidence: o.NoEvidence}
+		licenses: o.Licenses, gatewayID: o.GatewayID, noEvidence: o.NoEvidence, verifyRange: MaxVerifyRange}
 	if s.clock == nil {
 		s.clock = SystemClock{}
 	}

@@ -33,11 +33,7 @@ func newTestCrypto(t testing.TB, keyID string) *testCrypto { return signingtest.
 // newPair returns the gateway's and the partner's crypto, each trusting
 // the other.
 func newPair(t testing.TB) (gw, partner *testCrypto) {
-	gw = newTestCrypto(t, "gateway-2026")
-	partner = newTestCrypto(t, partnerID)
-	gw.Trust(partnerID, partner)
-	partner.Trust(gatewayCaller, gw)
-	return gw, partner
+	return signingtest.Pair(t, "gateway-2026", gatewayCaller, partnerID)
 }
 
 var cst = time.FixedZone("CST", 8*3600)

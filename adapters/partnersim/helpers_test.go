@@ -32,11 +32,7 @@ func newTestCrypto(t testing.TB, keyID string) *testCrypto { return signingtest.
 // newPair returns the gateway's and the partner's crypto, each trusting
 // the other.
 func newPair(t testing.TB) (gw, partner *testCrypto) {
-	gw = newTestCrypto(t, "gateway-2026")
-	partner = newTestCrypto(t, partnerID)
-	gw.Trust(partnerID, partner)
-	partner.Trust(partnersim.GatewayCaller, gw)
-	return gw, partner
+	return signingtest.Pair(t, "gateway-2026", partnersim.GatewayCaller, partnerID)
 }
 
 var fixedNow = time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)

@@ -32,16 +32,10 @@ const (
 // the parties it trusts for VerifyBody.
 type testCrypto = signingtest.Party
 
-func newTestCrypto(t testing.TB, keyID string) *testCrypto { return signingtest.New(t, keyID) }
-
 // newPair returns the gateway's and the partner's crypto, each trusting
 // the other.
 func newPair(t testing.TB) (gw, partner *testCrypto) {
-	gw = newTestCrypto(t, "gateway-2026")
-	partner = newTestCrypto(t, partnerID)
-	gw.Trust(partnerID, partner)
-	partner.Trust(gatewayCaller, gw)
-	return gw, partner
+	return signingtest.Pair(t, "gateway-2026", gatewayCaller, partnerID)
 }
 
 var fixedNow = time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)

@@ -43,11 +43,7 @@ var _ adapters.TokenIssuer = tokenCrypto{}
 // the other: the gateway knows the partner's key under partnerID, the
 // partner knows the gateway's under partnersim.GatewayCaller.
 func newPair(t testing.TB) (gw, partner *testCrypto) {
-	gw = newTestCrypto(t, "gateway-2026")
-	partner = newTestCrypto(t, partnerID)
-	gw.Trust(partnerID, partner)
-	partner.Trust(partnersim.GatewayCaller, gw)
-	return gw, partner
+	return signingtest.Pair(t, "gateway-2026", partnersim.GatewayCaller, partnerID)
 }
 
 var fixedNow = time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)

@@ -7,11 +7,14 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway"
 	"github.com/tongban/tongban/signing"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
@@ -24,11 +27,27 @@ import (
 func TestServeObservability(t *testing.T) {
 	ctx := t.Context()
 	// An exporter makes the rig install its telemetry, as serve does.
-	rig, err := startBenchRig(ctx, benchRigOptions{Dir: t.TempDir(), Log: io.Discard, SpanExporter: tracetest.NewInMemoryExporter()})
+	dir := t.TempDir()
+	rig, err := startBenchRig(ctx, benchRigOptions{Dir: dir, Log: io.Discard, SpanExporter: tracetest.NewInMemoryExporter()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rig.stop()
+
+	// The start is the log's first record, naming the configuration.
+	cfgBytes, err := os.ReadFile(filepath.Join(dir, "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var start contracts.EvidenceRecord
+	if err := rig.gw.store.ScanEvidence(ctx, 1, 1, func(r gateway.EvidenceRow) error { return json.Unmarshal(r.Record, &start) }); err != nil {
+		t.Fatal(err)
+	}
+	var detail contracts.EvidenceDetail
+	if err := json.Unmarshal(start.Detail, &detail); err != nil || start.Event != contracts.EventGatewayStarted ||
+		detail.ConfigSM3 != e2eSM3Hex(cfgBytes) || detail.GatewayID != benchGatewayID {
+		t.Errorf("first record: %+v %s; want gateway.started with the config file's SM3", start, start.Detail)
+	}
 	cases, err := rig.prepareCases(1)
 	if err != nil {
 		t.Fatal(err)

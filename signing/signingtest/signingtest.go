@@ -67,3 +67,15 @@ func (p *Party) Trust(caller string, other *Party) {
 	}
 	p.table[caller][other.id] = other.Key.Public()
 }
+
+// Pair returns a gateway party (key id gatewayKeyID) and a partner party
+// (key id partnerID), each trusting the other: the gateway knows the
+// partner's key as partnerID's, the partner knows the gateway's as
+// gatewayCaller's.
+func Pair(t testing.TB, gatewayKeyID, gatewayCaller, partnerID string) (gw, partner *Party) {
+	t.Helper()
+	gw, partner = New(t, gatewayKeyID), New(t, partnerID)
+	gw.Trust(partnerID, partner)
+	partner.Trust(gatewayCaller, gw)
+	return gw, partner
+}
