@@ -1,10 +1,9 @@
 package adapters
 
 import (
-	"context"
 	"time"
 
-	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway/port"
 )
 
 // Adapter is one partner's adapter, built by its style's Factory. By
@@ -34,7 +33,7 @@ const (
 	// license library (LicenseSource).
 	CapLicenseLookup Capability = "license_lookup"
 	// CapUsageRecords: the adapter passes usage records to the partner that
-	// issued the license (UsageReceiver).
+	// issued the license (UsageDeliverer).
 	CapUsageRecords Capability = "usage_records"
 	// CapPull: the partner cannot take inbound calls; it pulls its
 	// deliveries from its mailbox at the gateway (Puller).
@@ -57,63 +56,33 @@ func (c Capability) Valid() bool {
 	return false
 }
 
-// CaseDeliverer delivers a case to the partner that owns it and returns the
-// partner's verified acknowledgement: raw and sig are its exact bytes and
-// DER SM2 signature as the partner sent them, kept as evidence; the Ack is
-// what they say in contract terms. Errors are *Error values (see Classify):
-// Permanent() true sends the delivery to dead letter at once, RetryAfter()
-// is the pause the partner asked for. The method set matches the gateway's
-// CaseDeliverer port.
-type CaseDeliverer interface {
-	DeliverCase(ctx context.Context, d *contracts.CaseDelivery) (ack *contracts.Ack, raw, sig []byte, err error)
-}
+// The capabilities the gateway's core uses are defined once, in
+// gateway/port, which the core imports too; these names are the same
+// interfaces (type aliases), so an adapter satisfies the core's port by
+// satisfying its capability. Errors of the deliverers are *Error values
+// (see Classify), which implement port.DeliveryError.
+
+// CaseDeliverer delivers a case to the partner that owns it and returns
+// the partner's verified acknowledgement (port.CaseDeliverer).
+type CaseDeliverer = port.CaseDeliverer
 
 // StatusDeliverer delivers a status update to the partner that submitted
-// the case (the status callback), with the rules of CaseDeliverer.
-type StatusDeliverer interface {
-	DeliverStatus(ctx context.Context, d *contracts.StatusDelivery) (ack *contracts.Ack, raw, sig []byte, err error)
-}
+// the case, the status callback (port.StatusDeliverer).
+type StatusDeliverer = port.StatusDeliverer
 
 // LicenseSource looks licenses up in the partner's license library
-// (证照库). It has the method set of the gateway's LicenseSource port. The
-// call is synchronous and must honour ctx's deadline; it is not retried (a
-// window is waiting). raw and sig are the library's answer and its DER SM2
-// signature as sent. The adapter checks the answer's signature, that it
+// (port.LicenseSource). The adapter checks the answer's signature, that it
 // echoes q.ExchangeID, and that a found record passes
-// contracts.LicenseRecord.Validate and is the license asked for; any
-// failure is an error. A library without the license answers with Found
-// false.
-type LicenseSource interface {
-	LookupLicense(ctx context.Context, q *contracts.LicenseLookupRequest) (resp *contracts.LicenseLookupResponse, raw, sig []byte, err error)
-}
+// contracts.LicenseRecord.Validate and is the license asked for.
+type LicenseSource = port.LicenseSource
 
-// UsageReceiver passes usage records (用证记录回传) to the partner that
-// issued the license. It has the method set of the gateway's UsageReceiver
-// port and follows the CaseDeliverer rules for acknowledgements and errors.
-type UsageReceiver interface {
-	DeliverUsage(ctx context.Context, d *contracts.UsageRecordDelivery) (ack *contracts.Ack, raw, sig []byte, err error)
-}
+// UsageDeliverer passes usage records (用证记录回传) to the partner that
+// issued the license (port.UsageDeliverer).
+type UsageDeliverer = port.UsageDeliverer
 
-// Translator reads a partner's calls made in its own format and shapes the
-// gateway's answers to match. The gateway has already checked the
-// partner's bearer token and its signature over call.Body when DecodeCall
-// runs. The method set matches the gateway's Translator port.
-type Translator interface {
-	// DecodeCall returns what a native call carries. A call the adapter
-	// cannot read fails with a *contracts.FieldError naming the partner's
-	// field (its Code says which error code the caller gets) or another
-	// error (answered as invalid_json). Errors never quote field values.
-	DecodeCall(call *contracts.NativeCall) (*contracts.InboundCall, error)
-	// EncodeReceipt renders the gateway's receipt of a call in the
-	// partner's format and returns the body and its media type; the
-	// gateway signs the body as it is.
-	EncodeReceipt(call *contracts.InboundCall, r *contracts.Receipt) (body []byte, mediaType string, err error)
-	// EncodeError renders a refusal of a call (e, sent with HTTP status
-	// status in the standard contract) in the partner's format and returns
-	// the body, its media type and the HTTP status to send. call is nil
-	// when the call could not be decoded.
-	EncodeError(call *contracts.InboundCall, e *contracts.Error, status int) (body []byte, mediaType string, httpStatus int)
-}
+// Translator reads a partner's calls made in its own format and shapes
+// the gateway's answers to match (port.Translator).
+type Translator = port.Translator
 
 // Puller marks an adapter whose partner pulls its deliveries from its
 // mailbox at the gateway (GET /v1/mailbox, POST /v1/mailbox/ack) instead of
@@ -167,7 +136,7 @@ func has(a Adapter, c Capability) bool {
 	case CapLicenseLookup:
 		_, ok = a.(LicenseSource)
 	case CapUsageRecords:
-		_, ok = a.(UsageReceiver)
+		_, ok = a.(UsageDeliverer)
 	case CapPull:
 		_, ok = a.(Puller)
 	}
@@ -208,10 +177,10 @@ func LicenseSourceOf(a Adapter) (LicenseSource, bool) {
 	return as[LicenseSource](a, CapLicenseLookup)
 }
 
-// UsageReceiverOf returns a's usage record delivery, if it has that
+// UsageDelivererOf returns a's usage record delivery, if it has that
 // capability.
-func UsageReceiverOf(a Adapter) (UsageReceiver, bool) {
-	return as[UsageReceiver](a, CapUsageRecords)
+func UsageDelivererOf(a Adapter) (UsageDeliverer, bool) {
+	return as[UsageDeliverer](a, CapUsageRecords)
 }
 
 // PullerOf returns a's mailbox, if its partner pulls.

@@ -36,7 +36,7 @@
 //     the adapter reads and answers in;
 //   - LicenseSource: the partner's license library (证照库) answers
 //     lookups;
-//   - UsageReceiver: the partner takes usage records (用证记录回传) of the
+//   - UsageDeliverer: the partner takes usage records (用证记录回传) of the
 //     licenses it issued;
 //   - Puller: the partner cannot take inbound calls and pulls its
 //     deliveries from its mailbox at the gateway;
@@ -52,8 +52,9 @@
 //
 // # Errors
 //
-// Every error an adapter returns from a delivery is an *Error, which carries
-// the classification the gateway's delivery ports expect: Permanent() true
+// Every error an adapter returns from a delivery is an *Error, which
+// implements port.DeliveryError, the classification the gateway's outbox
+// reads: Permanent() true
 // means retrying cannot help (the delivery goes to dead letter at once), and
 // RetryAfter() is the pause the partner asked for. Classify maps an HTTP
 // response or transport error to an *Error with the rules every style
@@ -64,7 +65,8 @@
 // # Imports
 //
 // Non-test code under adapters/ imports only the standard library,
-// package contracts and third-party HTTP helpers. SM2 and SM3 reach adapters
+// package contracts, the port definitions (gateway/port) and third-party
+// HTTP helpers. SM2 and SM3 reach adapters
 // through the Crypto interface, implemented by the gateway with package
 // signing.
 package adapters

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway/port"
 )
 
 // Causes an *Error may wrap; test for them with errors.Is.
@@ -33,8 +34,8 @@ var (
 )
 
 // Error is a failed delivery attempt, classified for the gateway's retry
-// policy. It implements the optional methods of the Adapter port:
-// Permanent() and RetryAfter().
+// policy. It implements port.DeliveryError (Permanent, RetryAfter,
+// ReasonText, PublicReason).
 type Error struct {
 	// Reason says what failed, lower-case, without secrets; it is shown to
 	// operators as the delivery's last error.
@@ -69,6 +70,8 @@ func (e *Error) Error() string {
 
 // Unwrap returns the underlying cause.
 func (e *Error) Unwrap() error { return e.Err }
+
+var _ port.DeliveryError = (*Error)(nil)
 
 // Permanent reports whether retrying the delivery cannot help.
 func (e *Error) Permanent() bool { return e.IsPermanent }

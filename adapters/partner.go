@@ -11,8 +11,13 @@ type Message struct {
 	Lookup *contracts.LicenseLookupRequest
 }
 
-// Kind names the message's kind: "case", "status", "usage", "lookup", or
-// "" when no field is set.
+// KindLookup is the Kind of a license lookup, the one message that is not
+// a delivery.
+const KindLookup = "lookup"
+
+// Kind names the message's kind: the delivery kind it carries
+// (contracts.DeliveryKindCase, DeliveryKindStatus, DeliveryKindUsageRecord,
+// as strings), KindLookup, or "" when no field is set.
 func (m *Message) Kind() string {
 	switch {
 	case m == nil:
@@ -22,7 +27,7 @@ func (m *Message) Kind() string {
 	case m.Status != nil:
 		return "status"
 	case m.Usage != nil:
-		return "usage"
+		return string(contracts.DeliveryKindUsageRecord)
 	case m.Lookup != nil:
 		return "lookup"
 	}
@@ -36,7 +41,7 @@ func (m *Message) ExchangeID() string {
 		return m.Case.ExchangeID
 	case "status":
 		return m.Status.ExchangeID
-	case "usage":
+	case string(contracts.DeliveryKindUsageRecord):
 		return m.Usage.ExchangeID
 	case "lookup":
 		return m.Lookup.ExchangeID

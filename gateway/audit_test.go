@@ -19,7 +19,11 @@ import (
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
 	"github.com/tongban/tongban/gateway/bundle"
+	"github.com/tongban/tongban/gateway/cases"
+	"github.com/tongban/tongban/gateway/evidence"
 	"github.com/tongban/tongban/gateway/keyring"
+	"github.com/tongban/tongban/gateway/node"
+	"github.com/tongban/tongban/gateway/outbox"
 	"github.com/tongban/tongban/signing"
 )
 
@@ -62,7 +66,7 @@ func (e *env) tamper(stmts ...string) {
 func TestTraceCase(t *testing.T) {
 	e := newEnv(t, gateway.RetryPolicy{})
 	id := e.auditedCase()
-	tr, err := e.svc.TraceCase(e.ctx, e.principal(auditor), id)
+	tr, err := e.core.Auditor.TraceCase(e.ctx, e.principal(auditor), id)
 	if err != nil {
 		t.Fatalf("TraceCase: %v", err)
 	}
@@ -110,7 +114,7 @@ func TestTraceCase(t *testing.T) {
 
 	// A body changed on disk no longer verifies.
 	e.tamper(`UPDATE exchanges SET body = CAST(replace(CAST(body AS TEXT), 'ZL-2026-000123', 'ZL-2026-000124') AS BLOB) WHERE kind = 'case'`)
-	tr, err = e.svc.TraceCase(e.ctx, e.principal(auditor), id)
+	tr, err = e.core.Auditor.TraceCase(e.ctx, e.principal(auditor), id)
 	if err != nil {
 		t.Fatalf("TraceCase: %v", err)
 	}
@@ -118,13 +122,13 @@ func TestTraceCase(t *testing.T) {
 		t.Errorf("submission with a changed body: signature_valid %v, want false", v)
 	}
 
-	_, err = e.svc.TraceCase(e.ctx, e.principal(window), id)
+	_, err = e.core.Auditor.TraceCase(e.ctx, e.principal(window), id)
 	wantCode(t, err, contracts.CodeForbidden)
-	_, err = e.svc.TraceCase(e.ctx, e.principal(operator), id)
+	_, err = e.core.Auditor.TraceCase(e.ctx, e.principal(operator), id)
 	wantCode(t, err, contracts.CodeForbidden)
-	_, err = e.svc.TraceCase(e.ctx, e.principal(auditor), "no-such-case")
+	_, err = e.core.Auditor.TraceCase(e.ctx, e.principal(auditor), "no-such-case")
 	wantCode(t, err, contracts.CodeNotFound)
-	_, err = e.svc.TraceCase(e.ctx, e.principal(auditor), "../etc")
+	_, err = e.core.Auditor.TraceCase(e.ctx, e.principal(auditor), "../etc")
 	if gateway.CodeOf(err) == "" || gateway.CodeOf(err) == contracts.CodeInternal {
 		t.Errorf("bad case id: got %v, want a validation error", err)
 	}
@@ -136,7 +140,7 @@ func TestSearchExchanges(t *testing.T) {
 	other := e.newCase()
 	aud := e.principal(auditor)
 
-	page, err := e.svc.SearchExchanges(e.ctx, aud, gateway.ExchangeFilter{CaseID: id})
+	page, err := e.core.Auditor.SearchExchanges(e.ctx, aud, evidence.ExchangeFilter{CaseID: id})
 	if err != nil {
 		t.Fatalf("SearchExchanges: %v", err)
 	}
@@ -151,9 +155,9 @@ func TestSearchExchanges(t *testing.T) {
 
 	// Pages of one walk every exchange, newest first.
 	var seen []string
-	f := gateway.ExchangeFilter{Limit: 1}
+	f := evidence.ExchangeFilter{Limit: 1}
 	for range 10 {
-		p, err := e.svc.SearchExchanges(e.ctx, aud, f)
+		p, err := e.core.Auditor.SearchExchanges(e.ctx, aud, f)
 		if err != nil {
 			t.Fatalf("SearchExchanges: %v", err)
 		}
@@ -171,36 +175,36 @@ func TestSearchExchanges(t *testing.T) {
 
 	for _, tt := range []struct {
 		name string
-		f    gateway.ExchangeFilter
+		f    evidence.ExchangeFilter
 		want contracts.Code
 	}{
-		{"region", gateway.ExchangeFilter{Region: "999999"}, contracts.CodeInvalidRegion},
-		{"kind", gateway.ExchangeFilter{Kind: "fax"}, contracts.CodeValidationFailed},
-		{"state", gateway.ExchangeFilter{State: "lost"}, contracts.CodeValidationFailed},
-		{"exchange id", gateway.ExchangeFilter{ExchangeID: "not-a-uuid"}, contracts.CodeValidationFailed},
-		{"cursor", gateway.ExchangeFilter{Cursor: "abc"}, contracts.CodeValidationFailed},
-		{"negative cursor", gateway.ExchangeFilter{Cursor: "-5"}, contracts.CodeValidationFailed},
-		{"limit", gateway.ExchangeFilter{Limit: gateway.MaxAuditPage + 1}, contracts.CodeValidationFailed},
-		{"time range", gateway.ExchangeFilter{From: t0, To: t0}, contracts.CodeValidationFailed},
+		{"region", evidence.ExchangeFilter{Region: "999999"}, contracts.CodeInvalidRegion},
+		{"kind", evidence.ExchangeFilter{Kind: "fax"}, contracts.CodeValidationFailed},
+		{"state", evidence.ExchangeFilter{State: "lost"}, contracts.CodeValidationFailed},
+		{"exchange id", evidence.ExchangeFilter{ExchangeID: "not-a-uuid"}, contracts.CodeValidationFailed},
+		{"cursor", evidence.ExchangeFilter{Cursor: "abc"}, contracts.CodeValidationFailed},
+		{"negative cursor", evidence.ExchangeFilter{Cursor: "-5"}, contracts.CodeValidationFailed},
+		{"limit", evidence.ExchangeFilter{Limit: evidence.MaxAuditPage + 1}, contracts.CodeValidationFailed},
+		{"time range", evidence.ExchangeFilter{From: t0, To: t0}, contracts.CodeValidationFailed},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := e.svc.SearchExchanges(e.ctx, aud, tt.f)
+			_, err := e.core.Auditor.SearchExchanges(e.ctx, aud, tt.f)
 			wantCode(t, err, tt.want)
 		})
 	}
-	_, err = e.svc.SearchExchanges(e.ctx, e.principal(zhonglou), gateway.ExchangeFilter{})
+	_, err = e.core.Auditor.SearchExchanges(e.ctx, e.principal(zhonglou), evidence.ExchangeFilter{})
 	wantCode(t, err, contracts.CodeForbidden)
 }
 
 func TestVerifyEvidence(t *testing.T) {
 	e := newEnv(t, gateway.RetryPolicy{})
 	e.auditedCase()
-	cp, err := e.svc.Checkpointer().Checkpoint(e.ctx)
+	cp, err := e.core.Auditor.Checkpointer().Checkpoint(e.ctx)
 	if err != nil || cp == nil {
 		t.Fatalf("Checkpoint: %v, %v", cp, err)
 	}
 	for _, who := range []string{auditor, operator} {
-		res, err := e.svc.VerifyEvidence(e.ctx, e.principal(who), 0, 0)
+		res, err := e.core.Auditor.VerifyEvidence(e.ctx, e.principal(who), 0, 0)
 		if err != nil {
 			t.Fatalf("VerifyEvidence as %s: %v", who, err)
 		}
@@ -208,29 +212,28 @@ func TestVerifyEvidence(t *testing.T) {
 			t.Errorf("VerifyEvidence as %s: %+v; want %d records and 1 checkpoint intact", who, res, cp.Seq)
 		}
 	}
-	res, err := e.svc.VerifyEvidence(e.ctx, e.principal(auditor), 2, 3)
+	res, err := e.core.Auditor.VerifyEvidence(e.ctx, e.principal(auditor), 2, 3)
 	if err != nil || !res.OK || res.From != 2 || res.To != 3 || res.Checked != 2 {
 		t.Errorf("VerifyEvidence 2..3: %+v, %v", res, err)
 	}
 	// One call walks a bounded range; the answer says where to go on.
-	e.svc.SetVerifyRange(4)
-	res, err = e.svc.VerifyEvidence(e.ctx, e.principal(auditor), 0, 0)
+	short := e.withCore(t, node.Options{MaxVerifyRange: 4})
+	res, err = short.Auditor.VerifyEvidence(e.ctx, e.principal(auditor), 0, 0)
 	if err != nil || !res.OK || res.From != 1 || res.To != 4 || res.Checked != 4 || res.HeadSeq != cp.Seq {
 		t.Errorf("bounded walk: %+v, %v; want records 1 to 4 of %d", res, err, cp.Seq)
 	}
-	res, err = e.svc.VerifyEvidence(e.ctx, e.principal(auditor), 5, 0)
+	res, err = short.Auditor.VerifyEvidence(e.ctx, e.principal(auditor), 5, 0)
 	if err != nil || !res.OK || res.From != 5 || res.To != min(8, cp.Seq) {
 		t.Errorf("next walk: %+v, %v; want from 5 on, at most 4 records", res, err)
 	}
-	e.svc.SetVerifyRange(gateway.MaxVerifyRange)
-	_, err = e.svc.VerifyEvidence(e.ctx, e.principal(auditor), 3, 2)
+	_, err = e.core.Auditor.VerifyEvidence(e.ctx, e.principal(auditor), 3, 2)
 	wantCode(t, err, contracts.CodeValidationFailed)
-	_, err = e.svc.VerifyEvidence(e.ctx, e.principal(window), 0, 0)
+	_, err = e.core.Auditor.VerifyEvidence(e.ctx, e.principal(window), 0, 0)
 	wantCode(t, err, contracts.CodeForbidden)
 
 	// A checkpoint signed by someone else is caught.
 	e.tamper(`DROP TRIGGER evidence_checkpoints_no_update`, `UPDATE evidence_checkpoints SET signature = X'3006020101020101'`)
-	res, err = e.svc.VerifyEvidence(e.ctx, e.principal(auditor), 0, 0)
+	res, err = e.core.Auditor.VerifyEvidence(e.ctx, e.principal(auditor), 0, 0)
 	if err != nil || res.OK || res.FirstBadSeq == nil || *res.FirstBadSeq != cp.Seq || !strings.Contains(res.Reason, "signature") {
 		t.Errorf("VerifyEvidence with a forged checkpoint: %+v, %v; want checkpoint %d named", res, err, cp.Seq)
 	}
@@ -238,8 +241,8 @@ func TestVerifyEvidence(t *testing.T) {
 
 func TestRecordDenialIsBounded(t *testing.T) {
 	e := newEnv(t, gateway.RetryPolicy{})
-	anon := gateway.Denial{Code: contracts.CodeUnauthenticated, Method: "POST", Route: "/v1/cases"}
-	known := gateway.Denial{Caller: chiping, Code: contracts.CodeForbidden, Method: "GET", Route: "/v1/audit/verify"}
+	anon := evidence.Denial{Code: contracts.CodeUnauthenticated, Method: "POST", Route: "/v1/cases"}
+	known := evidence.Denial{Caller: chiping, Code: contracts.CodeForbidden, Method: "GET", Route: "/v1/audit/verify"}
 	records := func(from int64) []contracts.EvidenceRecord {
 		t.Helper()
 		var out []contracts.EvidenceRecord
@@ -257,8 +260,8 @@ func TestRecordDenialIsBounded(t *testing.T) {
 		return out
 	}
 	for range 200 {
-		e.svc.RecordDenial(e.ctx, anon)
-		e.svc.RecordDenial(e.ctx, known)
+		e.core.Auditor.RecordDenial(e.ctx, anon)
+		e.core.Auditor.RecordDenial(e.ctx, known)
 	}
 	got := records(1)
 	byActor := map[string]int{}
@@ -273,9 +276,9 @@ func TestRecordDenialIsBounded(t *testing.T) {
 	// A second later the authenticated caller's next denial carries the
 	// count; a minute later the anonymous one does.
 	e.clock.Advance(time.Second)
-	e.svc.RecordDenial(e.ctx, known)
+	e.core.Auditor.RecordDenial(e.ctx, known)
 	e.clock.Advance(time.Minute)
-	e.svc.RecordDenial(e.ctx, anon)
+	e.core.Auditor.RecordDenial(e.ctx, anon)
 	got = records(next)
 	if len(got) != 2 || !strings.Contains(string(got[0].Detail), `"suppressed_before":150`) || got[0].Actor != chiping ||
 		!strings.Contains(string(got[1].Detail), `"suppressed_before":199`) || got[1].Actor != "anonymous" {
@@ -285,10 +288,10 @@ func TestRecordDenialIsBounded(t *testing.T) {
 
 	// Anonymous denials counted in the last window are written at stop.
 	for range 3 {
-		e.svc.RecordDenial(e.ctx, anon)
+		e.core.Auditor.RecordDenial(e.ctx, anon)
 	}
-	e.svc.FlushDenials(e.ctx)
-	e.svc.FlushDenials(e.ctx) // nothing more to write
+	e.core.Auditor.FlushDenials(e.ctx)
+	e.core.Auditor.FlushDenials(e.ctx) // nothing more to write
 	got = records(next)
 	if len(got) != 1 || !strings.Contains(string(got[0].Detail), `"suppressed_before":3`) {
 		t.Errorf("flushed: %+v", got)
@@ -298,7 +301,7 @@ func TestRecordDenialIsBounded(t *testing.T) {
 // exportCase exports id's bundle as the auditor.
 func (e *env) exportCase(id string) []byte {
 	e.t.Helper()
-	zipped, err := e.svc.ExportCase(e.ctx, e.principal(auditor), id)
+	zipped, err := e.core.Auditor.ExportCase(e.ctx, e.principal(auditor), id)
 	if err != nil {
 		e.t.Fatalf("ExportCase: %v", err)
 	}
@@ -341,9 +344,9 @@ func TestExportCaseVerifiesOffline(t *testing.T) {
 		t.Errorf("second export: %v, checkpoint %v", again.Problems, again.Checkpoint)
 	}
 
-	_, err := e.svc.ExportCase(e.ctx, e.principal(operator), id)
+	_, err := e.core.Auditor.ExportCase(e.ctx, e.principal(operator), id)
 	wantCode(t, err, contracts.CodeForbidden)
-	_, err = e.svc.ExportCase(e.ctx, e.principal(auditor), "no-such-case")
+	_, err = e.core.Auditor.ExportCase(e.ctx, e.principal(auditor), "no-such-case")
 	wantCode(t, err, contracts.CodeNotFound)
 }
 
@@ -376,8 +379,8 @@ func TestExportCaseFlippedByte(t *testing.T) {
 		// it (someone who knows zip): the digests show which file.
 		rep = verifyBundle(t, rezip(t, zr, f.Name), bundle.Options{GatewayKey: e.gwPub})
 		want := f.Name
-		if f.Name == gateway.BundleManifest {
-			want = gateway.BundleManifest // a changed manifest: its signature fails, or it does not parse
+		if f.Name == contracts.BundleManifest {
+			want = contracts.BundleManifest // a changed manifest: its signature fails, or it does not parse
 		}
 		if rep.OK() || !strings.Contains(fmt.Sprint(rep.Problems), strings.TrimSuffix(want, ".json")) {
 			t.Errorf("a byte of %s flipped: problems %v; want one naming it", f.Name, rep.Problems)
@@ -422,7 +425,7 @@ func TestExportCaseNoContext(t *testing.T) {
 	id := e.newCase()
 	ctx, cancel := context.WithCancel(e.ctx)
 	cancel()
-	if _, err := e.svc.ExportCase(ctx, e.principal(auditor), id); err == nil {
+	if _, err := e.core.Auditor.ExportCase(ctx, e.principal(auditor), id); err == nil {
 		t.Error("ExportCase with a cancelled context: want an error")
 	}
 }
@@ -449,12 +452,12 @@ func TestVerifyLiveLogIsNotTruncation(t *testing.T) {
 			return
 		}
 		grown = true
-		e.svc.RecordDenial(e.ctx, gateway.Denial{Code: contracts.CodeForbidden, Method: "GET", Route: "/v1/audit/verify"})
-		if _, err := e.svc.Checkpointer().Checkpoint(e.ctx); err != nil {
+		e.core.Auditor.RecordDenial(e.ctx, evidence.Denial{Code: contracts.CodeForbidden, Method: "GET", Route: "/v1/audit/verify"})
+		if _, err := e.core.Auditor.Checkpointer().Checkpoint(e.ctx); err != nil {
 			t.Fatal(err)
 		}
 	}}
-	v := gateway.ChainVerifier{SM3: e.gw.SM3Hex}
+	v := evidence.ChainVerifier{SM3: e.gw.SM3Hex}
 	res, err := v.Verify(e.ctx, src, 0, 0)
 	if err != nil || !res.OK {
 		t.Fatalf("a log that grew during the walk: %+v, %v; want ok (nothing was removed)", res, err)
@@ -475,10 +478,11 @@ func (partnerRefusal) Error() string { return "refused: 申请人王秀英材料
 func (partnerRefusal) ReasonText() string {
 	return "partner answered result code E1: 申请人王秀英材料不全"
 }
-func (partnerRefusal) PublicReason() string { return "partner answered result code E1" }
-func (partnerRefusal) Permanent() bool      { return true }
+func (partnerRefusal) PublicReason() string      { return "partner answered result code E1" }
+func (partnerRefusal) Permanent() bool           { return true }
+func (partnerRefusal) RetryAfter() time.Duration { return 0 }
 
-type refusingAdapter struct{ gateway.Adapter }
+type refusingAdapter struct{}
 
 func (refusingAdapter) DeliverCase(context.Context, *contracts.CaseDelivery) (*contracts.Ack, []byte, []byte, error) {
 	return nil, nil, nil, partnerRefusal{}
@@ -491,7 +495,7 @@ func TestEvidenceKeepsNoPartnerText(t *testing.T) {
 	for _, pid := range []string{zhonglou, wucheng} {
 		p := *e.dir.Get(pid)
 		if pid == wucheng {
-			p.Adapter = refusingAdapter{}
+			p.Cases = refusingAdapter{}
 		}
 		ps = append(ps, &p)
 	}
@@ -499,7 +503,7 @@ func TestEvidenceKeepsNoPartnerText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	disp := gateway.NewDispatcher(e.store, dir, e.clock, nil, gateway.DispatcherOptions{SM3: e.gw.SM3Hex})
+	disp := outbox.NewDispatcher(e.store, dir, outbox.Env{Clock: e.clock, Recorder: evidence.Recorder{Crypto: e.gw}, AckEffect: cases.AckEffect}, outbox.DispatcherOptions{})
 	if _, err := disp.RunOnce(e.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -507,7 +511,7 @@ func TestEvidenceKeepsNoPartnerText(t *testing.T) {
 	if del.State != contracts.TransportStateDead || !strings.Contains(del.LastError, "王秀英") {
 		t.Fatalf("delivery: %s %q; want dead, the partner's message kept for operators", del.State, del.LastError)
 	}
-	tr, err := e.svc.TraceCase(e.ctx, e.principal(auditor), id)
+	tr, err := e.core.Auditor.TraceCase(e.ctx, e.principal(auditor), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -529,7 +533,7 @@ func TestLicenseEvidenceJoinsOnlyReadableCases(t *testing.T) {
 	for _, caller := range []string{zhonglou, chiping} { // the case's sender; a district with no business with it
 		e.verifyAs(caller, contracts.LicenseVerifyRequest{LicenseID: lic.LicenseID, Purpose: "个体工商户设立登记", CaseID: id, WindowID: window, OperatorID: "zl-0231"})
 	}
-	tr, err := e.svc.TraceCase(e.ctx, e.principal(auditor), id)
+	tr, err := e.core.Auditor.TraceCase(e.ctx, e.principal(auditor), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -543,7 +547,7 @@ func TestLicenseEvidenceJoinsOnlyReadableCases(t *testing.T) {
 		t.Errorf("license verifications in case %s's chain: by %v, want only the sender's", id, actors)
 	}
 	// The other caller's claim is kept as a reference outside the chain.
-	page, err := e.svc.SearchExchanges(e.ctx, e.principal(auditor), gateway.ExchangeFilter{Partner: chiping, Kind: contracts.ExchangeKindLicenseVerify})
+	page, err := e.core.Auditor.SearchExchanges(e.ctx, e.principal(auditor), evidence.ExchangeFilter{Partner: chiping, Kind: contracts.ExchangeKindLicenseVerify})
 	if err != nil || len(page.Items) != 1 || page.Items[0].CaseID != "" {
 		t.Fatalf("chiping's verification: %+v, %v; want one, outside the case", page, err)
 	}
@@ -551,7 +555,7 @@ func TestLicenseEvidenceJoinsOnlyReadableCases(t *testing.T) {
 
 // rotated returns a service over e's store whose gateway signs with a new
 // key, knowing e's key as a previous one when keepOld is set.
-func (e *env) rotated(t *testing.T, keepOld bool) (*gateway.Service, *signing.PublicKey) {
+func (e *env) rotated(t *testing.T, keepOld bool) (*node.Core, *signing.PublicKey) {
 	t.Helper()
 	key := genKey(t)
 	o := keyring.Options{GatewayID: gatewayID, Signer: signing.NewSigner(key, nil), SignerKeyID: "gateway-2027", Clock: e.clock.Now}
@@ -567,27 +571,23 @@ func (e *env) rotated(t *testing.T, keepOld bool) (*gateway.Service, *signing.Pu
 			t.Fatal(err)
 		}
 	}
-	svc, err := gateway.NewService(gateway.ServiceOptions{Store: e.store, Crypto: kr, Directory: e.dir, Clock: e.clock, GatewayID: gatewayID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return svc, key.Public()
+	return e.withCore(t, node.Options{Crypto: kr}), key.Public()
 }
 
 func TestGatewayKeyChange(t *testing.T) {
 	e := newEnv(t, gateway.RetryPolicy{})
 	id := e.auditedCase() // receipts and a checkpoint under the first key
-	if _, err := e.svc.Checkpointer().Checkpoint(e.ctx); err != nil {
+	if _, err := e.core.Auditor.Checkpointer().Checkpoint(e.ctx); err != nil {
 		t.Fatal(err)
 	}
 	e.newCase() // records after the checkpoint
 
 	svc, pub := e.rotated(t, true)
-	res, err := svc.VerifyEvidence(e.ctx, e.principal(auditor), 0, 0)
+	res, err := svc.Auditor.VerifyEvidence(e.ctx, e.principal(auditor), 0, 0)
 	if err != nil || !res.OK || res.CheckpointsVerified != 1 {
 		t.Errorf("log verified after a key change: %+v, %v; want the old checkpoint verified with the previous key", res, err)
 	}
-	zipped, err := svc.ExportCase(e.ctx, e.principal(auditor), id)
+	zipped, err := svc.Auditor.ExportCase(e.ctx, e.principal(auditor), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -599,7 +599,7 @@ func TestGatewayKeyChange(t *testing.T) {
 
 	// A gateway that forgot its previous key says so, not "forged".
 	svc, _ = e.rotated(t, false)
-	res, err = svc.VerifyEvidence(e.ctx, e.principal(auditor), 0, 0)
+	res, err = svc.Auditor.VerifyEvidence(e.ctx, e.principal(auditor), 0, 0)
 	if err != nil || res.OK || !strings.Contains(res.Reason, "not one of the gateway's keys") {
 		t.Errorf("log verified without the previous key: %+v, %v", res, err)
 	}

@@ -62,10 +62,10 @@ func Authorize(p Principal, act Action, c *Case, region string) error {
 	switch act {
 	case ActSubmitCase:
 		if !has(contracts.RolePartner) {
-			return failf(contracts.CodeForbidden, "only partner systems submit cases")
+			return Failf(contracts.CodeForbidden, "only partner systems submit cases")
 		}
 		if !p.Partner.Serves(region) {
-			return failf(contracts.CodeForbidden, "caller %s does not serve region %s", p.ID(), region)
+			return Failf(contracts.CodeForbidden, "caller %s does not serve region %s", p.ID(), region)
 		}
 		return nil
 	case ActReadCase:
@@ -78,54 +78,54 @@ func Authorize(p Principal, act Action, c *Case, region string) error {
 		case has(contracts.RoleWindow) && (p.Partner.Serves(c.FromRegion) || p.Partner.Serves(c.ToRegion)):
 			return nil
 		}
-		return failf(contracts.CodeNotFound, "no such case")
+		return Failf(contracts.CodeNotFound, "no such case")
 	case ActReportStatus:
 		switch {
 		case c == nil:
 		case has(contracts.RolePartner) && c.Owner == p.ID():
 			return nil
 		case involved:
-			return failf(contracts.CodeForbidden, "only the owning district reports status")
+			return Failf(contracts.CodeForbidden, "only the owning district reports status")
 		}
-		return failf(contracts.CodeNotFound, "no such case")
+		return Failf(contracts.CodeNotFound, "no such case")
 	case ActRedeliver:
 		if has(contracts.RoleOperator) {
 			return nil
 		}
-		return failf(contracts.CodeForbidden, "only operators redeliver")
+		return Failf(contracts.CodeForbidden, "only operators redeliver")
 	case ActVerify:
 		if !has(contracts.RoleWindow) && !has(contracts.RolePartner) {
-			return failf(contracts.CodeForbidden, "only windows and partner systems verify licenses")
+			return Failf(contracts.CodeForbidden, "only windows and partner systems verify licenses")
 		}
 		if len(p.Partner.Regions) == 0 {
-			return failf(contracts.CodeForbidden, "caller %s serves no region; a verification names the region asking", p.ID())
+			return Failf(contracts.CodeForbidden, "caller %s serves no region; a verification names the region asking", p.ID())
 		}
 		return nil
 	case ActListUsage:
 		if has(contracts.RoleAuditor) || has(contracts.RoleWindow) || has(contracts.RolePartner) {
 			return nil
 		}
-		return failf(contracts.CodeForbidden, "only auditors, partner systems and windows read usage records")
+		return Failf(contracts.CodeForbidden, "only auditors, partner systems and windows read usage records")
 	case ActPullMailbox:
 		if has(contracts.RolePartner) && p.Partner.Mailbox != nil {
 			return nil
 		}
-		return failf(contracts.CodeForbidden, "caller %s has no mailbox; only partners whose adapter is mailbox pull", p.ID())
+		return Failf(contracts.CodeForbidden, "caller %s has no mailbox; only partners whose adapter is mailbox pull", p.ID())
 	case ActCallNative:
 		if has(contracts.RolePartner) && p.Partner.Translator != nil {
 			return nil
 		}
-		return failf(contracts.CodeForbidden, "caller %s calls in the standard contract (POST /v1/cases, /v1/cases/{case_id}/status)", p.ID())
+		return Failf(contracts.CodeForbidden, "caller %s calls in the standard contract (POST /v1/cases, /v1/cases/{case_id}/status)", p.ID())
 	case ActAudit:
 		if has(contracts.RoleAuditor) {
 			return nil
 		}
-		return failf(contracts.CodeForbidden, "only auditors read the evidence log")
+		return Failf(contracts.CodeForbidden, "only auditors read the evidence log")
 	case ActVerifyChain:
 		if has(contracts.RoleAuditor) || has(contracts.RoleOperator) {
 			return nil
 		}
-		return failf(contracts.CodeForbidden, "only auditors and operators verify the evidence log")
+		return Failf(contracts.CodeForbidden, "only auditors and operators verify the evidence log")
 	}
-	return failf(contracts.CodeForbidden, "action not allowed")
+	return Failf(contracts.CodeForbidden, "action not allowed")
 }

@@ -1,18 +1,24 @@
 package gateway
 
 import (
+	"context"
 	"testing"
 
 	"github.com/tongban/tongban/contracts"
 )
 
-type nopAdapter struct{ Adapter }
+// nopAdapter is a case deliverer the authorization tests never call.
+type nopAdapter struct{}
+
+func (nopAdapter) DeliverCase(context.Context, *contracts.CaseDelivery) (*contracts.Ack, []byte, []byte, error) {
+	panic("not called")
+}
 
 func TestAuthorize(t *testing.T) {
-	zl := &Partner{ID: "320404", Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"320404"}, Adapter: nopAdapter{}}
-	wc := &Partner{ID: "330702", Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"330702"}, Adapter: nopAdapter{}}
-	city := &Partner{ID: "changzhou", Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"320400"}, Adapter: nopAdapter{}}
-	other := &Partner{ID: "371523", Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"371523"}, Adapter: nopAdapter{}}
+	zl := &Partner{ID: "320404", Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"320404"}, Cases: nopAdapter{}}
+	wc := &Partner{ID: "330702", Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"330702"}, Cases: nopAdapter{}}
+	city := &Partner{ID: "changzhou", Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"320400"}, Cases: nopAdapter{}}
+	other := &Partner{ID: "371523", Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"371523"}, Cases: nopAdapter{}}
 	win := &Partner{ID: "window-320404", Roles: []contracts.Role{contracts.RoleWindow}, Regions: []string{"320404"}}
 	winFar := &Partner{ID: "window-610102", Roles: []contracts.Role{contracts.RoleWindow}, Regions: []string{"610102"}}
 	aud := &Partner{ID: "auditor", Roles: []contracts.Role{contracts.RoleAuditor}}
@@ -90,9 +96,9 @@ func TestAuthorize(t *testing.T) {
 }
 
 func TestDirectoryRouteFallsBack(t *testing.T) {
-	district := &Partner{ID: "320404", Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"320404"}, Adapter: nopAdapter{}}
-	city := &Partner{ID: "jinhua", Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"330700"}, Adapter: nopAdapter{}}
-	prov := &Partner{ID: "shandong", Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"370000"}, Adapter: nopAdapter{}}
+	district := &Partner{ID: "320404", Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"320404"}, Cases: nopAdapter{}}
+	city := &Partner{ID: "jinhua", Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"330700"}, Cases: nopAdapter{}}
+	prov := &Partner{ID: "shandong", Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"370000"}, Cases: nopAdapter{}}
 	d, err := NewDirectory([]*Partner{district, city, prov})
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +122,7 @@ func TestDirectoryRouteFallsBack(t *testing.T) {
 
 func TestNewDirectoryRejects(t *testing.T) {
 	p := func(id string, regions ...string) *Partner {
-		return &Partner{ID: id, Roles: []contracts.Role{contracts.RolePartner}, Regions: regions, Adapter: nopAdapter{}}
+		return &Partner{ID: id, Roles: []contracts.Role{contracts.RolePartner}, Regions: regions, Cases: nopAdapter{}}
 	}
 	tests := []struct {
 		name string

@@ -6,61 +6,35 @@ import (
 	"time"
 
 	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway/port"
 )
 
-// RetryPolicy says how long the outbox keeps trying one delivery.
-type RetryPolicy struct {
-	MaxAttempts int           // attempts before dead letter; default 12
-	MaxAge      time.Duration // age before dead letter; default 24h
-	BaseDelay   time.Duration // first retry delay; default 1s
-	MaxDelay    time.Duration // cap of the exponential delay; default 10m
-}
-
-// WithDefaults fills zero fields with the defaults.
-func (p RetryPolicy) WithDefaults() RetryPolicy {
-	if p.MaxAttempts <= 0 {
-		p.MaxAttempts = 12
-	}
-	if p.MaxAge <= 0 {
-		p.MaxAge = 24 * time.Hour
-	}
-	if p.BaseDelay <= 0 {
-		p.BaseDelay = time.Second
-	}
-	if p.MaxDelay <= 0 {
-		p.MaxDelay = 10 * time.Minute
-	}
-	if p.MaxDelay < p.BaseDelay {
-		p.MaxDelay = p.BaseDelay
-	}
-	return p
-}
-
 // Partner is one caller known to the gateway: a district system, a window,
-// an auditor or an operator. Only partners with role partner and an Adapter
-// or a Mailbox receive deliveries.
+// an auditor or an operator. Only partners with role partner and a
+// deliverer or a Mailbox receive cases and status updates.
 type Partner struct {
 	ID      string
 	Roles   []contracts.Role
 	Regions []string // GB/T 2260 codes this caller serves
-	Adapter Adapter  // pushes deliveries; nil for callers that pull or receive nothing
+	// Cases and Statuses push the partner's deliveries of each kind; nil
+	// when its adapter does not deliver that kind (a delivery of it is
+	// then refused permanently, with a reason) or the partner pulls.
+	Cases    port.CaseDeliverer
+	Statuses port.StatusDeliverer
 	// Mailbox, when set, means the partner cannot take inbound calls: it
 	// pulls its deliveries from its mailbox (GET /v1/mailbox) and
-	// acknowledges them (POST /v1/mailbox/ack). Adapter is then nil.
+	// acknowledges them (POST /v1/mailbox/ack). Cases and Statuses are
+	// then nil.
 	Mailbox *MailboxPolicy
 	// Translator, when set, reads the partner's calls made in its own
 	// format (POST /v1/inbound/{partner_id}).
-	Translator Translator
+	Translator port.Translator
 	Retry      RetryPolicy
 	Timeout    time.Duration // per delivery attempt
 	// Library is the partner's license library (证照库), nil when it has
 	// none.
 	Library *Library
 }
-
-// DefaultVisibility is how long a mailbox message handed out stays hidden
-// when MailboxPolicy.Visibility is zero.
-const DefaultVisibility = 30 * time.Second
 
 // MailboxPolicy says how a pulling partner's mailbox behaves. The partner's
 // RetryPolicy counts offers: a message offered MaxAttempts times without an
@@ -71,10 +45,6 @@ type MailboxPolicy struct {
 	// from later polls; not acknowledged by then, it is offered again.
 	Visibility time.Duration
 }
-
-// DefaultLookupTimeout bounds one license lookup when the library's
-// Timeout is zero: a window waits at most this long for an answer.
-const DefaultLookupTimeout = 2 * time.Second
 
 // Library describes a partner's license library: which regions' and which
 // types' licenses it holds, and how to reach it.
@@ -93,11 +63,11 @@ type Library struct {
 	// Timeout bounds one lookup; zero means DefaultLookupTimeout.
 	Timeout time.Duration
 	// Source looks licenses up (required).
-	Source LicenseSource
+	Source port.LicenseSource
 	// Usage receives the usage records of the library's licenses; nil
 	// when the partner does not accept them (they are then kept only in
 	// the gateway).
-	Usage UsageReceiver
+	Usage port.UsageDeliverer
 }
 
 // holds reports whether the library holds licenses of type typeCode.
@@ -112,6 +82,17 @@ func (l *Library) overlaps(o *Library) bool {
 	}
 	return slices.ContainsFunc(l.Types, func(t string) bool { return slices.Contains(o.Types, t) })
 }
+
+// Pushes reports whether the gateway pushes deliveries to the partner:
+// cases or status updates through its adapter, or usage records to its
+// license library.
+func (p *Partner) Pushes() bool {
+	return p.Cases != nil || p.Statuses != nil || (p.Library != nil && p.Library.Usage != nil)
+}
+
+// delivers reports whether the partner takes cases and status updates,
+// pushed or pulled.
+func (p *Partner) delivers() bool { return p.Cases != nil || p.Statuses != nil || p.Mailbox != nil }
 
 // Has reports whether the partner holds role r.
 func (p *Partner) Has(r contracts.Role) bool { return slices.Contains(p.Roles, r) }
@@ -161,10 +142,10 @@ func NewDirectory(partners []*Partner) (*Directory, error) {
 				return nil, fmt.Errorf("partner %s: region %q: %v", p.ID, r, err)
 			}
 		}
-		if p.Has(contracts.RolePartner) && len(p.Regions) > 0 && p.Adapter == nil && p.Mailbox == nil {
+		if p.Has(contracts.RolePartner) && len(p.Regions) > 0 && !p.delivers() {
 			return nil, fmt.Errorf("partner %s: role partner with regions needs an adapter that delivers, or a mailbox", p.ID)
 		}
-		if p.Adapter != nil && p.Mailbox != nil {
+		if (p.Cases != nil || p.Statuses != nil) && p.Mailbox != nil {
 			return nil, fmt.Errorf("partner %s: pushes and pulls; a partner has an adapter that delivers or a mailbox, not both", p.ID)
 		}
 		if m := p.Mailbox; m != nil {
@@ -180,10 +161,10 @@ func NewDirectory(partners []*Partner) (*Directory, error) {
 		}
 		p.Retry = p.Retry.WithDefaults()
 		if p.Timeout <= 0 {
-			p.Timeout = 10 * time.Second
+			p.Timeout = DefaultPartnerTimeout
 		}
 		d.byID[p.ID] = p
-		if p.Has(contracts.RolePartner) && (p.Adapter != nil || p.Mailbox != nil) {
+		if p.Has(contracts.RolePartner) && p.delivers() {
 			for _, r := range p.Regions {
 				if other, dup := d.byRegion[r]; dup {
 					return nil, fmt.Errorf("region %s is served by both %s and %s", r, other.ID, p.ID)
@@ -197,6 +178,33 @@ func NewDirectory(partners []*Partner) (*Directory, error) {
 
 // Get returns the partner with id, or nil.
 func (d *Directory) Get(id string) *Partner { return d.byID[id] }
+
+// Pulls reports whether partner id pulls its deliveries from its mailbox
+// (the Pull of every delivery made for it).
+func (d *Directory) Pulls(id string) bool {
+	p := d.byID[id]
+	return p != nil && p.Mailbox != nil
+}
+
+// Partners returns every partner, sorted by id.
+func (d *Directory) Partners() []*Partner {
+	out := make([]*Partner, 0, len(d.byID))
+	for _, p := range d.byID {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b *Partner) int { return cmpString(a.ID, b.ID) })
+	return out
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
 
 // PullPartners returns the ids of the partners with a mailbox, sorted.
 func (d *Directory) PullPartners() []string {
@@ -218,7 +226,7 @@ func (d *Directory) Route(region string) (*Partner, error) {
 			return p, nil
 		}
 	}
-	return nil, failf(contracts.CodeNoRoute, "no partner serves region %s (district, city or province)", region)
+	return nil, Failf(contracts.CodeNoRoute, "no partner serves region %s (district, city or province)", region)
 }
 
 // addLibrary checks p's library and adds it to the license routing table:
@@ -277,5 +285,5 @@ func (d *Directory) RouteLicense(region, typeCode string) (*Partner, error) {
 			return p, nil
 		}
 	}
-	return nil, failf(contracts.CodeNoRoute, "no license library holds type %s licenses of region %s (district, city, province or fallback)", typeCode, region)
+	return nil, Failf(contracts.CodeNoRoute, "no license library holds type %s licenses of region %s (district, city, province or fallback)", typeCode, region)
 }

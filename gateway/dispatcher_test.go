@@ -10,6 +10,7 @@ import (
 	"github.com/tongban/tongban/adapters/partnersim"
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/outbox"
 	"github.com/tongban/tongban/signing"
 )
 
@@ -311,14 +312,14 @@ func TestDispatcherDeadLetterAndRedeliver(t *testing.T) {
 	}
 
 	// Only operators redeliver; unknown and live deliveries are refused.
-	_, err := e.svc.Redeliver(e.ctx, e.principal(wucheng), id)
+	_, err := e.core.Outbox.Redelivery().Redeliver(e.ctx, e.principal(wucheng), id)
 	wantCode(t, err, contracts.CodeForbidden)
-	_, err = e.svc.Redeliver(e.ctx, e.principal(auditor), id)
+	_, err = e.core.Outbox.Redelivery().Redeliver(e.ctx, e.principal(auditor), id)
 	wantCode(t, err, contracts.CodeForbidden)
-	_, err = e.svc.Redeliver(e.ctx, e.principal(operator), e.newExchangeID())
+	_, err = e.core.Outbox.Redelivery().Redeliver(e.ctx, e.principal(operator), e.newExchangeID())
 	wantCode(t, err, contracts.CodeNotFound)
 
-	res, err := e.svc.Redeliver(e.ctx, e.principal(operator), id)
+	res, err := e.core.Outbox.Redelivery().Redeliver(e.ctx, e.principal(operator), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +330,7 @@ func TestDispatcherDeadLetterAndRedeliver(t *testing.T) {
 	if d.State != contracts.TransportStatePending || d.Attempts != 0 || !d.NextAt.Equal(e.clock.Now()) {
 		t.Errorf("after redeliver: %s, %d attempts, next_at %s (now %s)", d.State, d.Attempts, d.NextAt, e.clock.Now())
 	}
-	_, err = e.svc.Redeliver(e.ctx, e.principal(operator), id)
+	_, err = e.core.Outbox.Redelivery().Redeliver(e.ctx, e.principal(operator), id)
 	wantCode(t, err, contracts.CodeInvalidTransition)
 
 	owner.SetFaults(partnersim.Faults{})
@@ -343,7 +344,7 @@ func TestDispatcherDeadLetterAndRedeliver(t *testing.T) {
 	if c := e.getCase(caseID); c.State != contracts.CaseStateForwarded {
 		t.Errorf("case %s, want forwarded", c.State)
 	}
-	_, err = e.svc.Redeliver(e.ctx, e.principal(operator), id)
+	_, err = e.core.Outbox.Redelivery().Redeliver(e.ctx, e.principal(operator), id)
 	wantCode(t, err, contracts.CodeInvalidTransition)
 }
 
@@ -394,16 +395,16 @@ func TestServiceRedeliverPartner(t *testing.T) {
 	d1, d2 := e.caseDeliveryOf(c1), e.caseDeliveryOf(c2)
 	toSender := e.statusDeliveriesOf(c1)[0]
 
-	_, err := e.svc.RedeliverPartner(e.ctx, e.principal(wucheng), wucheng)
+	_, err := e.core.Outbox.Redelivery().RedeliverPartner(e.ctx, e.principal(wucheng), wucheng)
 	wantCode(t, err, contracts.CodeForbidden)
-	_, err = e.svc.RedeliverPartner(e.ctx, e.principal(operator), "999999")
+	_, err = e.core.Outbox.Redelivery().RedeliverPartner(e.ctx, e.principal(operator), "999999")
 	wantCode(t, err, contracts.CodeNotFound)
-	none, err := e.svc.RedeliverPartner(e.ctx, e.principal(operator), chiping)
+	none, err := e.core.Outbox.Redelivery().RedeliverPartner(e.ctx, e.principal(operator), chiping)
 	if err != nil || none.Count != 0 || none.Redelivered == nil || len(none.Redelivered) != 0 {
 		t.Errorf("partner without dead letters: %+v, %v; want count 0 and an empty list", none, err)
 	}
 
-	res, err := e.svc.RedeliverPartner(e.ctx, e.principal(operator), wucheng)
+	res, err := e.core.Outbox.Redelivery().RedeliverPartner(e.ctx, e.principal(operator), wucheng)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -459,8 +460,8 @@ func TestBackoff(t *testing.T) {
 		{100, time.Minute},
 		{1 << 20, time.Minute},
 	}
-	a := gateway.NewDispatcher(nil, nil, nil, nil, gateway.DispatcherOptions{Seed: 42})
-	b := gateway.NewDispatcher(nil, nil, nil, nil, gateway.DispatcherOptions{Seed: 42})
+	a := outbox.NewDispatcher(nil, nil, outbox.Env{}, outbox.DispatcherOptions{Seed: 42})
+	b := outbox.NewDispatcher(nil, nil, outbox.Env{}, outbox.DispatcherOptions{Seed: 42})
 	for _, tt := range tests {
 		distinct := map[time.Duration]bool{}
 		for range 20 {
@@ -531,7 +532,7 @@ func TestRedeliveredOldDeadLetterGetsAFullSchedule(t *testing.T) {
 	}
 
 	e.clock.Advance(2 * time.Hour)
-	if _, err := e.svc.Redeliver(e.ctx, e.principal(operator), id); err != nil {
+	if _, err := e.core.Outbox.Redelivery().Redeliver(e.ctx, e.principal(operator), id); err != nil {
 		t.Fatal(err)
 	}
 	owner.SetFaults(partnersim.Faults{FailFirst: 1}) // one more blip, then up
@@ -576,7 +577,7 @@ func TestDispatcherConcurrentWithReports(t *testing.T) {
 			for _, in := range reports[id] {
 				var err error
 				for try := 0; ; try++ {
-					_, err = e.svc.ReportStatus(e.ctx, id, in)
+					_, err = e.core.Cases.ReportStatus(e.ctx, id, in)
 					if gateway.CodeOf(err) != contracts.CodeUnavailable || try == 5 {
 						break
 					}

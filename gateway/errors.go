@@ -25,17 +25,18 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-func failf(code contracts.Code, format string, args ...any) *Error {
+// Failf returns a caller-facing error with code and a formatted message.
+func Failf(code contracts.Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// internal wraps an unexpected error: the caller sees only "internal".
-func internal(err error) *Error {
+// Internal wraps an unexpected error: the caller sees only "internal".
+func Internal(err error) *Error {
 	return &Error{Code: contracts.CodeInternal, Message: "internal error", Err: err}
 }
 
-// fromField turns a contracts.FieldError into the caller-facing error.
-func fromField(err error) *Error {
+// FromField turns a contracts.FieldError into the caller-facing error.
+func FromField(err error) *Error {
 	var fe *contracts.FieldError
 	if errors.As(err, &fe) {
 		return &Error{Code: fe.Code, Message: fe.Error()}

@@ -18,7 +18,7 @@ import (
 // verifyAs sends req signed by caller and returns the verified result.
 func (e *env) verifyAs(caller string, req contracts.LicenseVerifyRequest) contracts.LicenseVerifyResult {
 	e.t.Helper()
-	ans, err := e.svc.VerifyLicense(e.ctx, e.signed(caller, mustJSON(e.t, req)))
+	ans, err := e.core.Licenses.VerifyLicense(e.ctx, e.signed(caller, mustJSON(e.t, req)))
 	if err != nil {
 		e.t.Fatalf("VerifyLicense: %v", err)
 	}
@@ -129,7 +129,7 @@ func TestVerifyBatchAgainstSimulatorWithASlowLibrary(t *testing.T) {
 	// the others, and yields source_unavailable after the library timeout.
 	b.Items = append(b.Items, contracts.LicenseVerifyRequest{LicenseID: e.demoLicense(chiping, partnersim.DemoValidCitizen).LicenseID})
 	e.districts[chiping].sim.SetFaults(partnersim.Faults{LookupDelay: time.Minute})
-	ans, err := e.svc.VerifyLicenseBatch(e.ctx, e.signed(zhonglou, mustJSON(t, b)))
+	ans, err := e.core.Licenses.VerifyLicenseBatch(e.ctx, e.signed(zhonglou, mustJSON(t, b)))
 	if err != nil {
 		t.Fatal(err)
 	}

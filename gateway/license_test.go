@@ -16,8 +16,12 @@ import (
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/evidence"
 	"github.com/tongban/tongban/gateway/keyring"
 	"github.com/tongban/tongban/gateway/licensecache"
+	"github.com/tongban/tongban/gateway/licenses"
+	"github.com/tongban/tongban/gateway/node"
+	"github.com/tongban/tongban/gateway/outbox"
 	"github.com/tongban/tongban/gateway/store/sqlite"
 	"github.com/tongban/tongban/signing"
 )
@@ -144,8 +148,8 @@ type licEnv struct {
 	gw      *keyring.Keyring
 	gwPub   *signing.PublicKey
 	dir     *gateway.Directory
-	svc     *gateway.Service
-	disp    *gateway.Dispatcher
+	core    *node.Core
+	disp    *outbox.Dispatcher
 	libs    map[string]*fakeLibrary
 	callers map[string]*keyring.Keyring
 }
@@ -153,10 +157,10 @@ type licEnv struct {
 // newLicEnv wires a gateway with three libraries (district 330702, city
 // 330700 for food licenses only, a national fallback), a partner system
 // 320404, a window, an auditor and an operator. cache may be nil.
-func newLicEnv(t *testing.T, cache gateway.LicenseCache) *licEnv {
+func newLicEnv(t *testing.T, cache licenses.Cache) *licEnv {
 	t.Helper()
 	e := &licEnv{t: t, ctx: context.Background(), clock: newFakeClock(t0), libs: map[string]*fakeLibrary{}, callers: map[string]*keyring.Keyring{}}
-	st, err := sqlite.Open(e.ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "tongban.db"), Synchronous: "NORMAL", EvidenceHash: signing.EvidenceHash})
+	st, err := sqlite.Open(e.ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "tongban.db"), Synchronous: "NORMAL", Linker: evidence.Linker{SM3: signing.EvidenceHash}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +188,7 @@ func newLicEnv(t *testing.T, cache gateway.LicenseCache) *licEnv {
 			Library: &gateway.Library{Regions: l.regions, Types: l.types, Fallback: l.fallback, Timeout: 200 * time.Millisecond, Source: f, Usage: f}})
 	}
 	partners = append(partners,
-		&gateway.Partner{ID: zlSystem, Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{zlSystem}, Adapter: nopAdapter{}},
+		&gateway.Partner{ID: zlSystem, Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{zlSystem}, Cases: nopAdapter{}, Statuses: nopAdapter{}},
 		&gateway.Partner{ID: winCaller, Roles: []contracts.Role{contracts.RoleWindow}, Regions: []string{zlSystem}},
 		&gateway.Partner{ID: auditCaller, Roles: []contracts.Role{contracts.RoleAuditor}},
 		&gateway.Partner{ID: opsCaller, Roles: []contracts.Role{contracts.RoleOperator}},
@@ -204,11 +208,11 @@ func newLicEnv(t *testing.T, cache gateway.LicenseCache) *licEnv {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	if e.svc, err = gateway.NewService(gateway.ServiceOptions{Store: st, Crypto: e.gw, Directory: e.dir, Clock: e.clock, Log: log,
-		Licenses: gateway.LicenseOptions{Cache: cache}}); err != nil {
+	if e.core, err = node.New(node.Options{Store: st, Crypto: e.gw, Directory: e.dir, Clock: e.clock, Log: log,
+		LicenseCache: cache, Dispatcher: outbox.DispatcherOptions{Seed: 3}}); err != nil {
 		t.Fatal(err)
 	}
-	e.disp = gateway.NewDispatcher(st, e.dir, e.clock, log, gateway.DispatcherOptions{Seed: 3})
+	e.disp = e.core.Outbox.Dispatcher()
 	return e
 }
 
@@ -238,7 +242,7 @@ func (e *licEnv) inbound(caller string, v any) gateway.Inbound {
 // checking its signature.
 func (e *licEnv) verify(caller string, req contracts.LicenseVerifyRequest) (contracts.LicenseVerifyResult, error) {
 	e.t.Helper()
-	ans, err := e.svc.VerifyLicense(e.ctx, e.inbound(caller, req))
+	ans, err := e.core.Licenses.VerifyLicense(e.ctx, e.inbound(caller, req))
 	if err != nil {
 		return contracts.LicenseVerifyResult{}, err
 	}
@@ -320,7 +324,7 @@ func TestLicenseOutcomeOf(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, mis := gateway.LicenseOutcomeOf(tt.req, tt.rec, tt.today)
+			got, mis := licenses.LicenseOutcomeOf(tt.req, tt.rec, tt.today)
 			if got != tt.want || !slices.Equal(mis, tt.wantMis) {
 				t.Errorf("LicenseOutcomeOf = %s %v, want %s %v", got, mis, tt.want, tt.wantMis)
 			}
@@ -564,7 +568,7 @@ func TestVerifyLicenseRefusalsAreRecordedWithoutLookup(t *testing.T) {
 	// A bad signature is refused and recorded too.
 	in := e.inbound(winCaller, contracts.LicenseVerifyRequest{LicenseID: good.LicenseID, Purpose: "x"})
 	in.Body = append(in.Body, ' ')
-	_, err := e.svc.VerifyLicense(e.ctx, in)
+	_, err := e.core.Licenses.VerifyLicense(e.ctx, in)
 	wantCode(t, err, contracts.CodeBadSignature)
 	if es := e.usage(gateway.UsageQuery{Caller: winCaller}); es[0].Record.ErrorCode != contracts.CodeBadSignature {
 		t.Errorf("latest record %+v, want error_code bad_signature", es[0].Record)
@@ -685,7 +689,7 @@ func TestVerifyLicenseBatch(t *testing.T) {
 		{LicenseID: revoked.LicenseID, Purpose: "变更登记"},
 		{LicenseID: national.LicenseID}, // its library hangs: source_unavailable, the others unaffected
 	}}
-	ans, err := e.svc.VerifyLicenseBatch(e.ctx, e.inbound(winCaller, b))
+	ans, err := e.core.Licenses.VerifyLicenseBatch(e.ctx, e.inbound(winCaller, b))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -733,7 +737,7 @@ func TestVerifyLicenseBatch(t *testing.T) {
 		{"too many", contracts.BatchVerifyRequest{Purpose: "x", Items: make([]contracts.LicenseVerifyRequest, 101)}, contracts.CodeValidationFailed},
 		{"no purpose", contracts.BatchVerifyRequest{Items: []contracts.LicenseVerifyRequest{{LicenseID: valid.LicenseID}}}, contracts.CodeValidationFailed},
 	} {
-		_, err := e.svc.VerifyLicenseBatch(e.ctx, e.inbound(winCaller, tt.b))
+		_, err := e.core.Licenses.VerifyLicenseBatch(e.ctx, e.inbound(winCaller, tt.b))
 		if gateway.CodeOf(err) != tt.want {
 			t.Errorf("%s: error %v, want %s", tt.name, err, tt.want)
 		}
@@ -755,9 +759,9 @@ func TestListUsageVisibilityAndPages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	list := func(caller string, f gateway.UsageFilter) *contracts.UsageRecordPage {
+	list := func(caller string, f licenses.UsageFilter) *contracts.UsageRecordPage {
 		t.Helper()
-		page, err := e.svc.ListUsage(e.ctx, gateway.Principal{Partner: e.dir.Get(caller)}, f)
+		page, err := e.core.Licenses.ListUsage(e.ctx, gateway.Principal{Partner: e.dir.Get(caller)}, f)
 		if err != nil {
 			t.Fatalf("ListUsage as %s: %v", caller, err)
 		}
@@ -765,7 +769,7 @@ func TestListUsageVisibilityAndPages(t *testing.T) {
 	}
 	// Auditors see all, newest first, in pages.
 	var all []string
-	f := gateway.UsageFilter{Limit: 2}
+	f := licenses.UsageFilter{Limit: 2}
 	for range 10 {
 		page := list(auditCaller, f)
 		for _, r := range page.Records {
@@ -779,21 +783,21 @@ func TestListUsageVisibilityAndPages(t *testing.T) {
 	if want := []string{"p4", "p3", "p2", "p1", "p0"}; !slices.Equal(all, want) {
 		t.Errorf("auditor pages give %v, want %v", all, want)
 	}
-	if n := len(list(winCaller, gateway.UsageFilter{}).Records); n != 3 {
+	if n := len(list(winCaller, licenses.UsageFilter{}).Records); n != 3 {
 		t.Errorf("window sees %d records, want its own 3", n)
 	}
-	if n := len(list(zlSystem, gateway.UsageFilter{}).Records); n != 2 {
+	if n := len(list(zlSystem, licenses.UsageFilter{}).Records); n != 2 {
 		t.Errorf("partner sees %d records, want its own 2", n)
 	}
-	if n := len(list(libWucheng, gateway.UsageFilter{}).Records); n != 5 {
+	if n := len(list(libWucheng, licenses.UsageFilter{}).Records); n != 5 {
 		t.Errorf("the issuing library sees %d records, want all 5 of its license", n)
 	}
-	if n := len(list(auditCaller, gateway.UsageFilter{HolderID: holder.IDNumber, From: t0.Add(2 * time.Second), To: t0.Add(4 * time.Second)}).Records); n != 2 {
+	if n := len(list(auditCaller, licenses.UsageFilter{HolderID: holder.IDNumber, From: t0.Add(2 * time.Second), To: t0.Add(4 * time.Second)}).Records); n != 2 {
 		t.Errorf("holder + time range gives %d records, want 2", n)
 	}
-	_, err := e.svc.ListUsage(e.ctx, gateway.Principal{Partner: e.dir.Get(opsCaller)}, gateway.UsageFilter{})
+	_, err := e.core.Licenses.ListUsage(e.ctx, gateway.Principal{Partner: e.dir.Get(opsCaller)}, licenses.UsageFilter{})
 	wantCode(t, err, contracts.CodeForbidden)
-	for _, r := range list(auditCaller, gateway.UsageFilter{}).Records {
+	for _, r := range list(auditCaller, licenses.UsageFilter{}).Records {
 		if strings.Contains(fmt.Sprint(r), holder.IDNumber) {
 			t.Errorf("a usage record shows the full holder id: %+v", r)
 		}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
-	"log/slog"
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
@@ -14,13 +13,15 @@ import (
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/node"
+	"github.com/tongban/tongban/gateway/outbox"
 	"github.com/tongban/tongban/signing"
 )
 
 // pollAs polls jinshan's mailbox at the harness's time.
 func (e *env) pollAs(after string) *contracts.MailboxBatch {
 	e.t.Helper()
-	b, err := e.svc.PollMailbox(e.ctx, e.principal(jinshan), gateway.MailboxQuery{After: after})
+	b, err := e.core.Outbox.Mailbox().Poll(e.ctx, e.principal(jinshan), outbox.Query{After: after})
 	if err != nil {
 		e.t.Fatalf("PollMailbox: %v", err)
 	}
@@ -39,7 +40,7 @@ func (e *env) ackAs(ms ...contracts.MailboxMessage) *contracts.MailboxAckResult 
 		acks = append(acks, contracts.Ack{ExchangeID: m.ExchangeID, DeliveryID: m.DeliveryID, PartnerCaseNo: no,
 			AcknowledgedAt: e.clock.Now(), BodySM3: sm3Hex(m.Body), KeyID: jinshan})
 	}
-	res, err := e.svc.AckMailbox(e.ctx, e.signed(jinshan, mustJSON(e.t, contracts.MailboxAck{Acks: acks})))
+	res, err := e.core.Outbox.Mailbox().Ack(e.ctx, e.signed(jinshan, mustJSON(e.t, contracts.MailboxAck{Acks: acks})))
 	if err != nil {
 		e.t.Fatalf("AckMailbox: %v", err)
 	}
@@ -87,7 +88,7 @@ func TestMailboxOffersAgainThenDeadLetters(t *testing.T) {
 		t.Fatalf("past max_attempts: %s after %d attempts (%q), want dead", d.State, d.Attempts, d.LastError)
 	}
 
-	if _, err := e.svc.Redeliver(e.ctx, e.principal(operator), d.ID); err != nil {
+	if _, err := e.core.Outbox.Redelivery().Redeliver(e.ctx, e.principal(operator), d.ID); err != nil {
 		t.Fatal(err)
 	}
 	again := e.pollAs("").Messages
@@ -114,7 +115,7 @@ func TestMailboxPerCaseOrder(t *testing.T) {
 	e := newEnv(t, gateway.RetryPolicy{})
 	sub := e.submission()
 	sub.FromRegion, sub.Window.Region = jinshan, jinshan
-	ans, err := e.svc.SubmitCase(e.ctx, e.signed(jinshan, mustJSON(t, sub)))
+	ans, err := e.core.Cases.SubmitCase(e.ctx, e.signed(jinshan, mustJSON(t, sub)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +131,11 @@ func TestMailboxPerCaseOrder(t *testing.T) {
 	var d contracts.StatusDelivery
 	if err := json.Unmarshal(got[0].Body, &d); err != nil || d.Update.State != contracts.CaseStateAccepted {
 		t.Fatalf("first message: %s", got[0].Body)
+	}
+	// Offered and not yet acknowledged (in flight): a poll in between
+	// must not hand out the update after it.
+	if between := e.pollAs(got[0].Cursor).Messages; len(between) != 0 {
+		t.Fatalf("poll while the first update is offered and unacknowledged: %d messages, want none", len(between))
 	}
 	e.ackAs(got...)
 	next := e.pollAs(got[0].Cursor).Messages
@@ -147,17 +153,13 @@ var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 // Run with -update to accept a change.
 func TestMailboxBatchGolden(t *testing.T) {
 	e := newEnv(t, gateway.RetryPolicy{})
-	svc, err := gateway.NewService(gateway.ServiceOptions{Store: e.store, Crypto: e.gw, Directory: e.dir, Clock: e.clock,
-		Rand: mrand.NewChaCha8([32]byte{7}), Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := e.withCore(t, node.Options{Rand: mrand.NewChaCha8([32]byte{7})})
 	sub := e.submission()
 	sub.ExchangeID, sub.ToRegion = "0195f3a0-0001-7001-8001-000000000001", jinshan
-	if _, err := svc.SubmitCase(e.ctx, e.signed(zhonglou, mustJSON(t, sub))); err != nil {
+	if _, err := svc.Cases.SubmitCase(e.ctx, e.signed(zhonglou, mustJSON(t, sub))); err != nil {
 		t.Fatal(err)
 	}
-	b, err := svc.PollMailbox(e.ctx, e.principal(jinshan), gateway.MailboxQuery{})
+	b, err := svc.Outbox.Mailbox().Poll(e.ctx, e.principal(jinshan), outbox.Query{})
 	if err != nil || len(b.Messages) != 1 {
 		t.Fatalf("poll: %+v, %v", b, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -13,6 +12,8 @@ import (
 	"github.com/tongban/tongban/adapters/partnersim"
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/node"
+	"github.com/tongban/tongban/gateway/outbox"
 )
 
 // sumOf returns the value of counter name's point whose attributes
@@ -42,9 +43,7 @@ func sumOf(rm metricdata.ResourceMetrics, name string, want ...attribute.KeyValu
 func TestDeliveryMetricsAndPartnerStates(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	prev := otel.GetMeterProvider()
-	otel.SetMeterProvider(mp)
-	t.Cleanup(func() { otel.SetMeterProvider(prev); _ = mp.Shutdown(context.Background()) })
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 	collect := func() metricdata.ResourceMetrics {
 		var rm metricdata.ResourceMetrics
 		if err := reader.Collect(context.Background(), &rm); err != nil {
@@ -54,12 +53,15 @@ func TestDeliveryMetricsAndPartnerStates(t *testing.T) {
 	}
 
 	e := newEnv(t, gateway.RetryPolicy{})
+	// The core's instruments are made on the meter provider it is given.
+	e.core = e.withCore(t, node.Options{Telemetry: gateway.Telemetry{Metrics: mp}, Dispatcher: outbox.DispatcherOptions{Seed: 7}})
+	e.disp = e.core.Outbox.Dispatcher()
 	before := collect()
 	wc := attribute.String("partner", wucheng)
 	retried := sumOf(before, "tongban.delivery.attempts", wc, attribute.String("outcome", "retry_wait"))
 	delivered := sumOf(before, "tongban.delivery.attempts", wc, attribute.String("outcome", "delivered"))
 
-	states := map[string]gateway.PartnerState{}
+	states := map[string]outbox.PartnerState{}
 	for _, s := range e.disp.PartnerStates() {
 		states[s.Partner] = s
 	}
@@ -97,8 +99,8 @@ func TestDeliveryMetricsAndPartnerStates(t *testing.T) {
 		}
 	}
 	for _, s := range e.disp.PartnerStates() {
-		if s.Partner == wucheng && (s.State != "down" || s.ConsecutiveFailures < gateway.PartnerDown || s.LastError == "") {
-			t.Errorf("after %d failures: %+v, want down with the last error", gateway.PartnerDown, s)
+		if s.Partner == wucheng && (s.State != "down" || s.ConsecutiveFailures < outbox.PartnerDown || s.LastError == "") {
+			t.Errorf("after %d failures: %+v, want down with the last error", outbox.PartnerDown, s)
 		}
 	}
 

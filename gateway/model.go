@@ -63,7 +63,11 @@ type Delivery struct {
 	Kind       contracts.DeliveryKind
 	Partner    string // destination partner id
 	ExchangeID string // the partner's dedup key
-	Payload    []byte // JSON of contracts.CaseDelivery or contracts.StatusDelivery
+	Payload    []byte // JSON of contracts.CaseDelivery, StatusDelivery or UsageRecordDelivery
+	// Pull is true when Partner pulls its deliveries from its mailbox
+	// (Directory.Pulls): only a mailbox poll hands the delivery out, never
+	// a dispatcher. The core sets it when it makes the delivery.
+	Pull       bool
 	State      contracts.TransportState
 	Attempts   int
 	NextAt     time.Time // when the next attempt is due (pending, retry_wait)
@@ -93,4 +97,161 @@ type Status struct {
 	ReportedBy string // partner id, or "gateway" for transitions it makes itself
 	Reason     string
 	Note       string
+}
+
+// Change is one atomic write to the store: everything in it is durable
+// together, or none of it is.
+type Change struct {
+	// Case is the case row to write (required). For CreateCase it is new and
+	// stored with Version 1. For UpdateCase it is written only if the stored
+	// Version equals Case.Version; the stored Version then becomes
+	// Case.Version+1 (and Case.Version is updated to match).
+	Case *Case
+	// Exchange is an inbound exchange to store, optional. If one with the
+	// same (Sender, ExchangeID) exists the whole change fails with
+	// ErrDuplicateExchange.
+	Exchange *Exchange
+	// Status is a history entry to append, optional.
+	Status *Status
+	// Enqueue are new outbox deliveries (state pending); the store assigns
+	// each its Seq.
+	Enqueue []*Delivery
+	// Delivered, optional, marks this delivery delivered: State, Attempts,
+	// DeliveredAt, Ack, AckBody and AckSig are written from it. It is fenced
+	// like SaveAttempt: the stored delivery must still be in_flight under the
+	// lease the caller claimed (same LeaseUntil), else the whole change fails
+	// with ErrStale.
+	Delivered *Delivery
+	// Evidence are evidence records to append with the change, in order
+	// (see EvidenceLog.AppendEvidence).
+	Evidence []contracts.EvidenceRecord
+	// OutOfBand says Delivered was acknowledged outside a dispatcher's
+	// attempt (a partner's mailbox acknowledgement): it is written whatever
+	// the lease, while the delivery is pending, in_flight, retry_wait or
+	// dead; one already delivered or cancelled fails the change with
+	// ErrStale.
+	OutOfBand bool
+}
+
+// EvidenceRow is one stored evidence record: its Seq, its canonical form
+// exactly as hashed (contracts.EvidenceRecord.Canonical) and the Hash
+// stored with it. Verification reads nothing else.
+type EvidenceRow struct {
+	Seq    int64
+	Hash   string
+	Record []byte
+}
+
+// MailboxClaim asks for the next messages of one pulling partner's
+// mailbox (see MailboxStore.ClaimMailbox).
+type MailboxClaim struct {
+	Partner    string
+	Now        time.Time
+	Visibility time.Duration // how long claimed messages stay hidden
+	// After is the seq of the last message the partner saw (its cursor);
+	// messages after it come first, then earlier ones that are visible
+	// again. Zero: oldest first.
+	After int64
+	Limit int
+	// Reoffer is written as LastError of a message offered again because
+	// it was not acknowledged in time.
+	Reoffer string
+	// Offer, when set, is called for each claimed message, in order,
+	// inside the claiming write; the evidence records it returns are
+	// appended in that same write, so a claim is never stored without
+	// the record of its offer.
+	Offer func(d *Delivery) []contracts.EvidenceRecord
+}
+
+// UsageEntry is one usage record (用证记录) as the store keeps it: the
+// record as callers see it (holder id masked) plus what only the store
+// holds.
+type UsageEntry struct {
+	Record contracts.UsageRecord
+	// HolderType and HolderID are the holder's full id, when known (from
+	// the request or the library's record); "" otherwise. They are never
+	// returned to callers, only matched by UsageQuery.HolderID.
+	HolderType string
+	HolderID   string
+	// Library is the partner id of the library consulted (the issuing
+	// region's), "" when the verification was refused before routing.
+	Library string
+	// Subject is the token's sub of the caller (the person acting), kept
+	// as evidence.
+	Subject string
+}
+
+// UsageQuery selects usage records. Empty fields do not filter.
+type UsageQuery struct {
+	HolderID  string    // the holder's full id number, matched exactly
+	LicenseID string    // matched exactly
+	Caller    string    // the caller that verified
+	From      time.Time // Record.CheckedAt >= From, when not zero
+	To        time.Time // Record.CheckedAt < To, when not zero
+	// VisibleTo, when set, keeps only records where it is the Caller, the
+	// Record.WindowID or the Library: what a partner or window may see.
+	VisibleTo string
+	// Before, when set, keeps only records whose UsageRecordID sorts
+	// before it (the next page after a record with that id).
+	Before string
+	// Limit is the most records returned; it must be positive.
+	Limit int
+}
+
+// ExchangeQuery selects exchanges for audit search: the evidence records
+// that start an exchange (events case.received, status.applied,
+// license.verified and usage.recorded) with the state of the delivery
+// that carries each on. Zero fields match everything; set fields combine
+// with AND.
+type ExchangeQuery struct {
+	CaseID     string
+	ExchangeID string
+	// Partner matches the exchange's sender or its receiving partner.
+	Partner string
+	// Region matches the sending or receiving side; a city or province
+	// code matches every district in it.
+	Region string
+	Kind   contracts.ExchangeKind
+	State  contracts.TransportState // of the exchange's delivery
+	From   time.Time                // evidence time >= From, when not zero
+	To     time.Time                // evidence time < To, when not zero
+	// Before, when positive, keeps only exchanges recorded before the
+	// evidence record with that seq (the cursor of the next page).
+	Before int64
+	// Limit is the most exchanges returned; it must be positive.
+	Limit int
+}
+
+// RegionPattern returns the prefix every code inside region starts with:
+// two digits for a province (XX0000), four for a city (XXYY00), all six
+// for a district.
+func RegionPattern(region string) string {
+	switch contracts.RegionLevelOf(region) {
+	case contracts.Province:
+		return region[:2]
+	case contracts.City:
+		return region[:4]
+	}
+	return region
+}
+
+// Inbound is one signed request body as it arrived.
+type Inbound struct {
+	Caller    Principal
+	Body      []byte // exact bytes
+	Signature []byte // DER, decoded from Gw-Signature
+	KeyID     string // Gw-Key-Id
+	TraceID   string
+}
+
+// Signed is a signed response: Body is sent verbatim with Gw-Signature
+// (Signature) and Gw-Key-Id (KeyID).
+type Signed struct {
+	Body      []byte
+	Signature []byte
+	KeyID     string
+	// MediaType is Body's media type; "" means application/json.
+	MediaType string
+	// Replay is true when Body is the stored answer to an earlier identical request.
+	Replay bool
 }

@@ -20,7 +20,11 @@ import (
 	_ "github.com/tongban/tongban/adapters/standard" // registers "standard"
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/evidence"
 	"github.com/tongban/tongban/gateway/keyring"
+	"github.com/tongban/tongban/gateway/node"
+	"github.com/tongban/tongban/gateway/outbox"
+	"github.com/tongban/tongban/gateway/port"
 	"github.com/tongban/tongban/gateway/store/sqlite"
 	"github.com/tongban/tongban/signing"
 )
@@ -104,8 +108,8 @@ type env struct {
 	gw        *keyring.Keyring
 	gwPub     *signing.PublicKey
 	dir       *gateway.Directory
-	svc       *gateway.Service
-	disp      *gateway.Dispatcher
+	core      *node.Core
+	disp      *outbox.Dispatcher
 	districts map[string]*district
 }
 
@@ -118,7 +122,7 @@ func newEnv(t *testing.T, retry gateway.RetryPolicy) *env {
 	e := &env{t: t, ctx: ctx, clock: clock, districts: map[string]*district{}}
 
 	e.storePath = filepath.Join(t.TempDir(), "tongban.db")
-	st, err := sqlite.Open(ctx, sqlite.Options{Path: e.storePath, Synchronous: "NORMAL", EvidenceHash: signing.EvidenceHash})
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: e.storePath, Synchronous: "NORMAL", Linker: evidence.Linker{SM3: signing.EvidenceHash}})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -152,10 +156,10 @@ func newEnv(t *testing.T, retry gateway.RetryPolicy) *env {
 		}
 		// Each district's simulator is also its region's license library,
 		// reached through the same standard adapter.
-		lib := &gateway.Library{Regions: []string{id}, Timeout: libraryTimeout, Source: a.(adapters.LicenseSource), Usage: a.(adapters.UsageReceiver)}
+		lib := &gateway.Library{Regions: []string{id}, Timeout: libraryTimeout, Source: a.(port.LicenseSource), Usage: a.(port.UsageDeliverer)}
 		partners = append(partners, &gateway.Partner{
 			ID: id, Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{id},
-			Adapter: a.(gateway.Adapter), Retry: retry, Timeout: 5 * time.Second, Library: lib,
+			Cases: a.(port.CaseDeliverer), Statuses: a.(port.StatusDeliverer), Retry: retry, Timeout: 5 * time.Second, Library: lib,
 		})
 	}
 	e.newDistrict(jinshan) // its key; its simulator's handler is never called
@@ -174,12 +178,31 @@ func newEnv(t *testing.T, retry gateway.RetryPolicy) *env {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	e.svc, err = gateway.NewService(gateway.ServiceOptions{Store: st, Crypto: e.gw, Directory: e.dir, Clock: clock, Log: log, GatewayID: gatewayID})
+	e.core, err = node.New(node.Options{Store: st, Crypto: e.gw, Directory: e.dir, Clock: clock, Log: log, GatewayID: gatewayID,
+		Dispatcher: outbox.DispatcherOptions{Seed: 7}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.disp = gateway.NewDispatcher(st, e.dir, clock, log, gateway.DispatcherOptions{Seed: 7, SM3: e.gw.SM3Hex})
+	e.disp = e.core.Outbox.Dispatcher()
 	return e
+}
+
+// withCore returns another core over e's store, directory and clock, with
+// the settings o gives (Crypto, Rand, MaxVerifyRange) in place of e's.
+func (e *env) withCore(t *testing.T, o node.Options) *node.Core {
+	t.Helper()
+	o.Store, o.Directory, o.Clock, o.GatewayID = e.store, e.dir, e.clock, gatewayID
+	if o.Crypto == nil {
+		o.Crypto = e.gw
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	c, err := node.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // newDistrict makes a district's key, registers it with the gateway,
@@ -301,7 +324,7 @@ func (e *env) update(caseID string, st contracts.CaseState) contracts.StatusUpda
 
 // submit sends sub from Zhonglou and returns the answer.
 func (e *env) submit(sub contracts.CaseSubmission) (*gateway.Signed, error) {
-	return e.svc.SubmitCase(e.ctx, e.signed(zhonglou, mustJSON(e.t, sub)))
+	return e.core.Cases.SubmitCase(e.ctx, e.signed(zhonglou, mustJSON(e.t, sub)))
 }
 
 // submitOK submits sub and returns the verified receipt.
@@ -322,7 +345,7 @@ func (e *env) newCase() string {
 
 // report sends u for its case from caller.
 func (e *env) report(caller string, u contracts.StatusUpdate) (*gateway.Signed, error) {
-	return e.svc.ReportStatus(e.ctx, u.CaseID, e.signed(caller, mustJSON(e.t, u)))
+	return e.core.Cases.ReportStatus(e.ctx, u.CaseID, e.signed(caller, mustJSON(e.t, u)))
 }
 
 // reportOK reports u as the owner and returns the verified receipt.
@@ -450,7 +473,7 @@ func TestSubmitCaseStoresCaseAndSignsReceipt(t *testing.T) {
 	e := newEnv(t, gateway.RetryPolicy{})
 	sub := e.submission()
 	body := mustJSON(t, sub)
-	ans, err := e.svc.SubmitCase(e.ctx, e.signed(zhonglou, body))
+	ans, err := e.core.Cases.SubmitCase(e.ctx, e.signed(zhonglou, body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -507,7 +530,7 @@ func TestSubmitCaseReplayAndConflict(t *testing.T) {
 	e := newEnv(t, gateway.RetryPolicy{})
 	sub := e.submission()
 	body := mustJSON(t, sub)
-	first, err := e.svc.SubmitCase(e.ctx, e.signed(zhonglou, body))
+	first, err := e.core.Cases.SubmitCase(e.ctx, e.signed(zhonglou, body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -515,7 +538,7 @@ func TestSubmitCaseReplayAndConflict(t *testing.T) {
 
 	e.clock.Advance(time.Minute)
 	// The same bytes, signed again (SM2 signatures differ each time).
-	again, err := e.svc.SubmitCase(e.ctx, e.signed(zhonglou, body))
+	again, err := e.core.Cases.SubmitCase(e.ctx, e.signed(zhonglou, body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -594,7 +617,7 @@ func TestSubmitCaseRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := e.svc.SubmitCase(e.ctx, tt.in())
+			_, err := e.core.Cases.SubmitCase(e.ctx, tt.in())
 			wantCode(t, err, tt.want)
 		})
 	}
@@ -611,7 +634,7 @@ func TestSubmitCaseUnregisteredGwKeyIDAnswersUnknownKey(t *testing.T) {
 	e := newEnv(t, gateway.RetryPolicy{})
 	in := e.signed(zhonglou, mustJSON(t, e.submission()))
 	in.KeyID = "zhonglou-retired-2019"
-	_, err := e.svc.SubmitCase(e.ctx, in)
+	_, err := e.core.Cases.SubmitCase(e.ctx, in)
 	if !errors.Is(err, gateway.ErrUnknownKey) {
 		t.Fatalf("error %v does not wrap gateway.ErrUnknownKey", err)
 	}
@@ -639,7 +662,7 @@ func TestReportStatusLifecycle(t *testing.T) {
 	_, err = e.report(wucheng, missing)
 	wantCode(t, err, contracts.CodeNotFound) // no such case
 	mismatch := e.update(caseID, contracts.CaseStateAccepted)
-	_, err = e.svc.ReportStatus(e.ctx, e.newExchangeID(), e.signed(wucheng, mustJSON(t, mismatch)))
+	_, err = e.core.Cases.ReportStatus(e.ctx, e.newExchangeID(), e.signed(wucheng, mustJSON(t, mismatch)))
 	wantCode(t, err, contracts.CodeValidationFailed) // path and body name other cases
 
 	steps := []contracts.CaseState{
@@ -651,7 +674,7 @@ func TestReportStatusLifecycle(t *testing.T) {
 		e.clock.Advance(time.Minute)
 		u := e.update(caseID, st)
 		body := mustJSON(t, u)
-		ans, err := e.svc.ReportStatus(e.ctx, caseID, e.signed(wucheng, body))
+		ans, err := e.core.Cases.ReportStatus(e.ctx, caseID, e.signed(wucheng, body))
 		if err != nil {
 			t.Fatalf("%s: %v", st, err)
 		}
@@ -692,7 +715,7 @@ func TestReportStatusLifecycle(t *testing.T) {
 
 	// Replay of an earlier update after the case moved on: the same receipt.
 	e.clock.Advance(time.Minute)
-	first, err := e.svc.ReportStatus(e.ctx, caseID, e.signed(wucheng, mustJSON(t, sent[1])))
+	first, err := e.core.Cases.ReportStatus(e.ctx, caseID, e.signed(wucheng, mustJSON(t, sent[1])))
 	if err != nil {
 		t.Fatalf("replay of in_progress: %v", err)
 	}
@@ -785,7 +808,7 @@ func TestCorrectionAndResubmission(t *testing.T) {
 	foreign := e.submission()
 	foreign.FromRegion, foreign.ToRegion, foreign.Window.Region = chiping, wucheng, chiping
 	foreign.ResubmitsCaseID = caseID
-	_, err = e.svc.SubmitCase(e.ctx, e.signed(chiping, mustJSON(t, foreign)))
+	_, err = e.core.Cases.SubmitCase(e.ctx, e.signed(chiping, mustJSON(t, foreign)))
 	wantCode(t, err, contracts.CodeNotFound)
 
 	e.clock.Advance(24 * time.Hour)
@@ -796,7 +819,7 @@ func TestCorrectionAndResubmission(t *testing.T) {
 		Size: int64(len(idCardPDF)), SM3: sm3Hex(idCardPDF), Content: idCardPDF,
 	})
 	body := mustJSON(t, re)
-	ans, err := e.svc.SubmitCase(e.ctx, e.signed(zhonglou, body))
+	ans, err := e.core.Cases.SubmitCase(e.ctx, e.signed(zhonglou, body))
 	if err != nil {
 		t.Fatalf("resubmission: %v", err)
 	}
@@ -822,7 +845,7 @@ func TestCorrectionAndResubmission(t *testing.T) {
 		t.Errorf("last history entry %+v", last)
 	}
 	// A replay of the resubmission answers the same receipt.
-	again, err := e.svc.SubmitCase(e.ctx, e.signed(zhonglou, body))
+	again, err := e.core.Cases.SubmitCase(e.ctx, e.signed(zhonglou, body))
 	if err != nil || !again.Replay || !bytes.Equal(again.Body, ans.Body) {
 		t.Errorf("replay of the resubmission: %v, replay %v", err, again != nil && again.Replay)
 	}
@@ -859,7 +882,7 @@ func TestGetCaseView(t *testing.T) {
 		t.Fatalf("attempted %d, want 1 (the second update waits for the first)", n)
 	}
 
-	v, err := e.svc.GetCase(e.ctx, e.principal(zhonglou), caseID)
+	v, err := e.core.Cases.GetCase(e.ctx, e.principal(zhonglou), caseID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -909,13 +932,13 @@ func TestGetCaseView(t *testing.T) {
 
 	// Who may read it.
 	for _, who := range []string{wucheng, window, auditor, operator} {
-		if _, err := e.svc.GetCase(e.ctx, e.principal(who), caseID); err != nil {
+		if _, err := e.core.Cases.GetCase(e.ctx, e.principal(who), caseID); err != nil {
 			t.Errorf("%s: %v", who, err)
 		}
 	}
-	_, err = e.svc.GetCase(e.ctx, e.principal(chiping), caseID)
+	_, err = e.core.Cases.GetCase(e.ctx, e.principal(chiping), caseID)
 	wantCode(t, err, contracts.CodeNotFound)
-	_, err = e.svc.GetCase(e.ctx, e.principal(zhonglou), e.newExchangeID())
+	_, err = e.core.Cases.GetCase(e.ctx, e.principal(zhonglou), e.newExchangeID())
 	wantCode(t, err, contracts.CodeNotFound)
 }
 
@@ -927,7 +950,7 @@ func TestGetCaseHidesNextAttemptAtOfFinishedDeliveries(t *testing.T) {
 	e := newEnv(t, gateway.RetryPolicy{})
 	caseID := e.newCase()
 	e.drain()
-	v, err := e.svc.GetCase(e.ctx, e.principal(zhonglou), caseID)
+	v, err := e.core.Cases.GetCase(e.ctx, e.principal(zhonglou), caseID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -247,7 +247,7 @@ func testStatusRoundTrip(t *testing.T, s Setup) {
 
 func testUsageRoundTrip(t *testing.T, s Setup) {
 	r := newRig(t, s, s.Gateway, 0)
-	ur, ok := adapters.UsageReceiverOf(r.adapter)
+	ur, ok := adapters.UsageDelivererOf(r.adapter)
 	if !ok {
 		t.Logf("%s adapter takes no usage records as configured; nothing to check", s.Style)
 		return

@@ -53,7 +53,7 @@ func FuzzCheckMessage(f *testing.F) {
 			t.Fatalf("accepted %s message for exchange %q, the message names %q", got, msg.ExchangeID(), exchangeID)
 		}
 		want := map[contracts.DeliveryKind]string{contracts.DeliveryKindCase: "case", contracts.DeliveryKindStatus: "status",
-			contracts.DeliveryKindUsageRecord: "usage"}[m.Kind]
+			contracts.DeliveryKindUsageRecord: string(contracts.DeliveryKindUsageRecord)}[m.Kind]
 		if msg.Kind() != want {
 			t.Fatalf("kind %q decoded as %s", kind, msg.Kind())
 		}

@@ -256,7 +256,7 @@ func FuzzReadRequest(f *testing.F) {
 			}
 			return
 		}
-		kinds := map[string]string{"/api/tongban/bjjs": "case", "/api/tongban/ztfk": "status", "/api/dzzz/yzjlhc": "usage", "/api/dzzz/zzcx": "lookup"}
+		kinds := map[string]string{"/api/tongban/bjjs": "case", "/api/tongban/ztfk": "status", "/api/dzzz/yzjlhc": "usage_record", "/api/dzzz/zzcx": "lookup"}
 		if m.Kind() != kinds[path] {
 			t.Fatalf("path %q read as a %q message", path, m.Kind())
 		}

@@ -84,7 +84,7 @@ func (p *PartnerSide) opFor(m *adapters.Message) *outOp {
 		return p.spec.caseOp
 	case "status":
 		return p.spec.statusOp
-	case "usage":
+	case string(contracts.DeliveryKindUsageRecord):
 		return p.spec.usageOp
 	case "lookup":
 		return p.spec.lookupOp

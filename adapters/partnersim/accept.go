@@ -88,7 +88,7 @@ func (s *Sim) accept(m *adapters.Message, digest string, sc trace.SpanContext) (
 			s.cfg.Logf("partnersim %s: case %s is now %s (exchange %s)", s.cfg.PartnerID, d.CaseID, d.Update.State, d.ExchangeID)
 		}
 		return &accepted{key: key, ack: s.ackOf(ex, d.ExchangeID, d.DeliveryID, digest, "")}, nil
-	case "usage":
+	case string(contracts.DeliveryKindUsageRecord):
 		d := m.Usage
 		if contracts.ValidateUUID(d.ExchangeID) != nil {
 			return nil, refuse(http.StatusBadRequest, contracts.CodeInvalidExchangeID, "exchange_id is not a canonical UUID")

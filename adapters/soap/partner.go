@@ -88,7 +88,7 @@ func outboundOp(m *adapters.Message) (string, error) {
 		return OpDeliverCase, nil
 	case "status":
 		return OpDeliverStatus, nil
-	case "usage":
+	case string(contracts.DeliveryKindUsageRecord):
 		return OpDeliverUsage, nil
 	case "lookup":
 		return OpLookupLicense, nil

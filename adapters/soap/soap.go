@@ -215,7 +215,7 @@ var (
 	_ adapters.StatusDeliverer = (*Adapter)(nil)
 	_ adapters.Translator      = (*Adapter)(nil)
 	_ adapters.LicenseSource   = (*Adapter)(nil)
-	_ adapters.UsageReceiver   = (*Adapter)(nil)
+	_ adapters.UsageDeliverer  = (*Adapter)(nil)
 	_ io.Closer                = (*Adapter)(nil)
 )
 

@@ -20,8 +20,8 @@ import (
 )
 
 var (
-	_ adapters.LicenseSource = (*standard.Adapter)(nil)
-	_ adapters.UsageReceiver = (*standard.Adapter)(nil)
+	_ adapters.LicenseSource  = (*standard.Adapter)(nil)
+	_ adapters.UsageDeliverer = (*standard.Adapter)(nil)
 )
 
 // TestLookupThroughSim looks licenses up in the simulator's demo library

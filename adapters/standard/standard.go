@@ -145,7 +145,7 @@ var (
 	_ adapters.CaseDeliverer   = (*Adapter)(nil)
 	_ adapters.StatusDeliverer = (*Adapter)(nil)
 	_ adapters.LicenseSource   = (*Adapter)(nil)
-	_ adapters.UsageReceiver   = (*Adapter)(nil)
+	_ adapters.UsageDeliverer  = (*Adapter)(nil)
 	_ io.Closer                = (*Adapter)(nil)
 )
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/evidence"
 	"github.com/tongban/tongban/gateway/keyring"
 	"github.com/tongban/tongban/gateway/store/sqlite"
 	"github.com/tongban/tongban/signing"
@@ -37,7 +38,7 @@ func evidenceLog(t *testing.T) (store, pub string) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Options{Path: store, EvidenceHash: signing.EvidenceHash})
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: store, Linker: evidence.Linker{SM3: signing.EvidenceHash}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func evidenceLog(t *testing.T) (store, pub string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cps := gateway.NewCheckpointer(st, kr, nil, nil, gateway.CheckpointOptions{})
+	cps := evidence.NewCheckpointer(st, kr, nil, nil, evidence.CheckpointOptions{})
 	at := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
 	for i := 1; i <= 20; i++ {
 		rec := contracts.EvidenceRecord{At: at.Add(time.Duration(i) * time.Second), Actor: "320404",
@@ -132,6 +133,46 @@ func rewriteFrom(t *testing.T, path string, seq int64) {
 	}
 }
 
+// rewriteOne edits record seq's actor and recomputes its hash alone: the
+// row is consistent with itself, and only the next record's link shows.
+func rewriteOne(t *testing.T, path string, seq int64) {
+	t.Helper()
+	tamperStore(t, path)
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var raw []byte
+	if err := db.QueryRow(`SELECT record FROM evidence WHERE seq = ?`, seq).Scan(&raw); err != nil {
+		t.Fatal(err)
+	}
+	var rec contracts.EvidenceRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Actor = "320405"
+	canon, err := rec.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := signing.EvidenceHash(contracts.ChainHeader(seq, rec.PrevHash, signing.EvidenceHash(canon)))
+	if _, err := db.Exec(`UPDATE evidence SET record = ?, hash = ? WHERE seq = ?`, canon, hash, seq); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAuditVerifyWithoutCheckpoint: a range no signed checkpoint covers
+// verifies record by record, and the output says what that cannot show.
+func TestAuditVerifyWithoutCheckpoint(t *testing.T) {
+	store, pub := evidenceLog(t)
+	r := must(t, runIn(t, t.TempDir(), "", "audit", "verify", "--store", store, "--gateway-pub", pub, "--from", "11", "--to", "19"))
+	if strings.Contains(r.stdout, "every record and checkpoint verifies") || !strings.Contains(r.stdout, "no signed checkpoint lies in this range") ||
+		!strings.Contains(r.stdout, "9 records, 0 checkpoints") {
+		t.Errorf("range without a checkpoint:\n%s", r.stdout)
+	}
+}
+
 func TestAuditVerifyNamesFirstBadRecord(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -146,6 +187,9 @@ func TestAuditVerifyNamesFirstBadRecord(t *testing.T) {
 			tamperStore(t, p, `UPDATE evidence SET record = CAST(replace(CAST(record AS TEXT), '"actor":"320404"', '"actor":"320405"') AS BLOB) WHERE seq = 7`)
 			rewriteFrom(t, p, 7) // recompute 7 and everything after
 		}, 10, "checkpoint 10 signed another head hash"},
+		{"edited, its own hash recomputed", func(t *testing.T, p string) {
+			rewriteOne(t, p, 7) // an insider who rewrites one row: record 8 still names the old hash
+		}, 8, "record 8 does not link to record 7"},
 		{"deleted", func(t *testing.T, p string) { tamperStore(t, p, `DELETE FROM evidence WHERE seq = 7`) }, 7, "missing"},
 		{"deleted last", func(t *testing.T, p string) { tamperStore(t, p, `DELETE FROM evidence WHERE seq >= 19`) }, 19, "removed from the end"},
 		{"swapped", func(t *testing.T, p string) {

@@ -54,8 +54,15 @@ func newMailboxRig(t *testing.T, faults partnersim.Faults) *mailboxRig {
 	if err := kr.AddKey(partnersim.GatewayCaller, "gateway", keys["gateway"].Public()); err != nil {
 		t.Fatal(err)
 	}
+	// With acknowledgements refused, the test reads the case between the
+	// refusal and the district's first status report: a slower step keeps
+	// that report from racing the read on a loaded machine.
+	step := 20 * time.Millisecond
+	if faults.BadSignature || faults.Malformed {
+		step = 500 * time.Millisecond
+	}
 	r.owner, err = partnersim.New(partnersim.Config{
-		PartnerID: "610102", Style: "mailbox", Crypto: kr, GatewayURL: r.base, Step: 20 * time.Millisecond, Faults: faults,
+		PartnerID: "610102", Style: "mailbox", Crypto: kr, GatewayURL: r.base, Step: step, Faults: faults,
 		Token: func() (string, error) { return kr.IssueToken(mailboxGatewayID) },
 		Logf:  func(format string, args ...any) { fmt.Fprintf(r.ownerLog, format+"\n", args...) },
 	})

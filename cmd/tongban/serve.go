@@ -23,9 +23,13 @@ import (
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
 	"github.com/tongban/tongban/gateway/config"
+	"github.com/tongban/tongban/gateway/evidence"
 	"github.com/tongban/tongban/gateway/httpapi"
 	"github.com/tongban/tongban/gateway/keyring"
 	"github.com/tongban/tongban/gateway/licensecache"
+	"github.com/tongban/tongban/gateway/licenses"
+	"github.com/tongban/tongban/gateway/node"
+	"github.com/tongban/tongban/gateway/outbox"
 	"github.com/tongban/tongban/gateway/store/sqlite"
 	"github.com/tongban/tongban/gateway/telemetry"
 	"github.com/tongban/tongban/signing"
@@ -84,8 +88,8 @@ type gatewayProc struct {
 	store   *sqlite.Store
 	keys    *keyring.Keyring
 	dir     *gateway.Directory
-	svc     *gateway.Service
-	disp    *gateway.Dispatcher
+	core    *node.Core
+	disp    *outbox.Dispatcher
 	tel     *telemetry.Telemetry
 	closers []io.Closer
 	// unobserve unregisters the gauges that read the store.
@@ -108,7 +112,7 @@ func withSpanExporter(exp sdktrace.SpanExporter) openOption {
 type openOption func(*openOptions)
 
 // withoutEvidence opens the gateway with its evidence log off: only the
-// benchmarks that measure the log's cost use it (gateway.ServiceOptions
+// benchmarks that measure the log's cost use it (node.Options
 // .NoEvidence); serve and demo never do.
 func withoutEvidence() openOption { return func(o *openOptions) { o.noEvidence = true } }
 
@@ -191,7 +195,7 @@ func openGateway(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 	// serve owns its store file: deliveries a killed process left in flight
 	// are due again at once rather than after their lease.
 	g.store, err = sqlite.Open(ctx, sqlite.Options{Path: cfg.Resolve(cfg.Store.Path), Synchronous: cfg.Store.Synchronous, ReleaseLeases: true,
-		EvidenceHash: engine.EvidenceHash})
+		Linker: evidence.Linker{SM3: keys.SM3Hex}})
 	if err != nil {
 		g.close()
 		return nil, fmt.Errorf("store: %w", err)
@@ -204,26 +208,26 @@ func openGateway(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 		g.close()
 		return nil, err
 	}
-	g.disp = gateway.NewDispatcher(g.store, g.dir, nil, log, gateway.DispatcherOptions{
-		Workers: cfg.Delivery.Workers, Batch: cfg.Delivery.Batch, Lease: cfg.Delivery.Lease, Poll: cfg.Delivery.Poll,
-		SM3: keys.SM3Hex, NoEvidence: oo.noEvidence,
-	})
-	lic := gateway.LicenseOptions{}
+	var cache licenses.Cache
 	if cfg.Licenses.CacheTTL > 0 {
 		c, err := licensecache.New(cfg.Licenses.CacheSize, cfg.Licenses.CacheTTL)
 		if err != nil {
 			g.close()
 			return nil, fmt.Errorf("licenses: %w", err)
 		}
-		lic.Cache = c
+		cache = c
 	}
-	g.svc, err = gateway.NewService(gateway.ServiceOptions{Store: g.store, Crypto: keys, Directory: g.dir, Log: log, Notify: g.disp.Notify,
-		Licenses: lic, GatewayID: cfg.GatewayID, NoEvidence: oo.noEvidence})
+	g.core, err = node.New(node.Options{
+		Store: g.store, Crypto: keys, Directory: g.dir, Log: log, GatewayID: cfg.GatewayID, NoEvidence: oo.noEvidence,
+		Telemetry: gateway.Telemetry{Traces: g.tel.TracerProvider(), Metrics: g.tel.MeterProvider()}, LicenseCache: cache,
+		Dispatcher: outbox.DispatcherOptions{Workers: cfg.Delivery.Workers, Batch: cfg.Delivery.Batch, Lease: cfg.Delivery.Lease, Poll: cfg.Delivery.Poll},
+	})
 	if err != nil {
 		g.close()
 		return nil, err
 	}
-	if err := g.svc.RecordStart(ctx, buildVersion(), keys.SM3Hex(cfg.Source())); err != nil {
+	g.disp = g.core.Outbox.Dispatcher()
+	if err := g.core.Auditor.RecordStart(ctx, buildVersion(), keys.SM3Hex(cfg.Source())); err != nil {
 		g.close()
 		return nil, err
 	}
@@ -244,14 +248,17 @@ func previousKeys(cfg *config.Config) (map[string]*signing.PublicKey, error) {
 	return out, nil
 }
 
-// wire gives partner p what its adapter a can do: push deliveries (case and
-// status delivery), pull them (a mailbox), and read calls in the partner's
-// own format.
+// wire gives partner p what its adapter a can do: push each kind of
+// delivery (cases, status updates), pull them (a mailbox), and read calls
+// in the partner's own format. A kind the adapter does not deliver stays
+// nil: the outbox refuses such deliveries permanently, with a reason an
+// operator can act on.
 func wire(p *gateway.Partner, a adapters.Adapter) {
-	cases, okCases := adapters.CaseDelivererOf(a)
-	statuses, okStatuses := adapters.StatusDelivererOf(a)
-	if okCases || okStatuses {
-		p.Adapter = pusher{partner: p.ID, style: a.Style(), cases: cases, statuses: statuses}
+	if c, ok := adapters.CaseDelivererOf(a); ok {
+		p.Cases = c
+	}
+	if st, ok := adapters.StatusDelivererOf(a); ok {
+		p.Statuses = st
 	}
 	if pl, ok := adapters.PullerOf(a); ok {
 		p.Mailbox = &gateway.MailboxPolicy{Visibility: pl.Mailbox().VisibilityTimeout}
@@ -259,30 +266,6 @@ func wire(p *gateway.Partner, a adapters.Adapter) {
 	if tr, ok := adapters.TranslatorOf(a); ok {
 		p.Translator = tr
 	}
-}
-
-// pusher is the gateway's Adapter port over an adapter's delivery
-// capabilities. A partner whose adapter lacks one (a mapped-json partner
-// configured only to receive cases, say) gets deliveries of that kind
-// refused permanently, with a reason an operator can act on.
-type pusher struct {
-	partner, style string
-	cases          adapters.CaseDeliverer
-	statuses       adapters.StatusDeliverer
-}
-
-func (p pusher) DeliverCase(ctx context.Context, d *contracts.CaseDelivery) (*contracts.Ack, []byte, []byte, error) {
-	if p.cases == nil {
-		return nil, nil, nil, adapters.Permanent(fmt.Sprintf("partner %s's %s adapter is not configured to deliver cases", p.partner, p.style), nil)
-	}
-	return p.cases.DeliverCase(ctx, d)
-}
-
-func (p pusher) DeliverStatus(ctx context.Context, d *contracts.StatusDelivery) (*contracts.Ack, []byte, []byte, error) {
-	if p.statuses == nil {
-		return nil, nil, nil, adapters.Permanent(fmt.Sprintf("partner %s's %s adapter is not configured to deliver status updates", p.partner, p.style), nil)
-	}
-	return p.statuses.DeliverStatus(ctx, d)
 }
 
 // libraryOf builds the partner's license library from its config entry,
@@ -298,7 +281,7 @@ func libraryOf(pc config.Partner, a adapters.Adapter) (*gateway.Library, error) 
 	}
 	l := &gateway.Library{Regions: pc.Library.Regions, Types: pc.Library.Types, Fallback: pc.Library.Fallback,
 		Timeout: pc.Library.Timeout, Source: src}
-	if u, ok := adapters.UsageReceiverOf(a); ok {
+	if u, ok := adapters.UsageDelivererOf(a); ok {
 		l.Usage = u
 	}
 	return l, nil
@@ -389,7 +372,8 @@ var readinessProbe = []byte("tongban readiness probe")
 // handler returns the HTTP API with its probes and metrics.
 func (g *gatewayProc) handler() http.Handler {
 	return httpapi.New(httpapi.Options{
-		Service: g.svc, Crypto: g.keys, Directory: g.dir, MaxBody: g.cfg.Limits.MaxBodyBytes, Log: g.log,
+		Cases: g.core.Cases, Licenses: g.core.Licenses, Mailbox: g.core.Outbox.Mailbox(), Redelivery: g.core.Outbox.Redelivery(),
+		Audit: g.core.Auditor, Crypto: g.keys, Directory: g.dir, MaxBody: g.cfg.Limits.MaxBodyBytes, Log: g.log,
 		Telemetry: g.tel, Version: buildVersion(),
 		CheckTimeout: g.cfg.Telemetry.Readiness.Timeout, CheckCache: g.cfg.Telemetry.Readiness.Cache,
 		Checks: g.readinessChecks(),
@@ -409,7 +393,7 @@ func (g *gatewayProc) readinessChecks() []httpapi.Check {
 			if _, _, err := g.store.EvidenceHead(ctx); err != nil {
 				return err
 			}
-			if err := g.svc.Checkpointer().Err(); err != nil {
+			if err := g.core.Auditor.Checkpointer().Err(); err != nil {
 				return httpapi.Failed("the last evidence checkpoint failed", err)
 			}
 			return nil
@@ -441,7 +425,7 @@ func (g *gatewayProc) serve(ctx context.Context, ready chan<- string) error {
 	srv := &http.Server{
 		Handler: g.handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		// A mailbox long poll holds its answer up to MaxMailboxWait.
-		WriteTimeout: gateway.MaxMailboxWait + 30*time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		WriteTimeout: outbox.MaxMailboxWait + 30*time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 	}
 	dctx, stopDisp := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
@@ -451,7 +435,7 @@ func (g *gatewayProc) serve(ctx context.Context, ready chan<- string) error {
 	// once more when it stops, after the last delivery is recorded.
 	cctx, stopCheckpoints := context.WithCancel(context.WithoutCancel(ctx))
 	checkpointsDone := make(chan struct{})
-	go func() { defer close(checkpointsDone); g.svc.Checkpointer().Run(cctx) }()
+	go func() { defer close(checkpointsDone); g.core.Auditor.Checkpointer().Run(cctx) }()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	g.log.Info("gateway ready", "addr", ln.Addr().String(), "gateway_id", g.cfg.GatewayID, "partners", len(g.cfg.Partners))
@@ -470,7 +454,7 @@ func (g *gatewayProc) serve(ctx context.Context, ready chan<- string) error {
 	}
 	stopDisp()
 	wg.Wait()
-	g.svc.FlushDenials(sctx) // counted anonymous denials, before the last checkpoint
+	g.core.Auditor.FlushDenials(sctx) // counted anonymous denials, before the last checkpoint
 	stopCheckpoints()
 	<-checkpointsDone
 	if errors.Is(err, http.ErrServerClosed) {

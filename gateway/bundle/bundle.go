@@ -1,5 +1,5 @@
 // Package bundle verifies evidence bundles offline: the zip archives
-// gateway.Service.ExportCase makes (GET /v1/audit/cases/{case_id}/export).
+// the gateway's evidence.Auditor.ExportCase makes (GET /v1/audit/cases/{case_id}/export).
 // It needs no gateway and no database, only the archive and, ideally, the
 // gateway's public key from a source the auditor trusts.
 //
@@ -187,7 +187,7 @@ func (v *verifier) read(zr *zip.Reader) bool {
 
 // manifest checks manifest.json, its signature and the files it lists.
 func (v *verifier) manifest(trusted *signing.PublicKey) bool {
-	const mName, sName = "manifest.json", "manifest.sig"
+	const mName, sName = contracts.BundleManifest, contracts.BundleManifestSig
 	raw, ok := v.files[mName]
 	if !ok {
 		v.fail(mName, 0, "missing")
@@ -204,7 +204,7 @@ func (v *verifier) manifest(trusted *signing.PublicKey) bool {
 		v.fail(mName, 0, "names no key_id")
 		return false
 	}
-	keyFile := "keys/" + m.KeyID + ".pub"
+	keyFile := contracts.BundleKeys + m.KeyID + contracts.BundleKeyExt
 	var bundled *signing.PublicKey
 	if pemData, ok := v.files[keyFile]; ok {
 		k, err := signing.ParsePublicKeyPEM(pemData)
@@ -276,11 +276,11 @@ func (v *verifier) loadKeys() {
 	sort.Strings(names)
 	for _, name := range names {
 		data := v.files[name]
-		id, ok := strings.CutPrefix(name, "keys/")
-		if !ok || !strings.HasSuffix(id, ".pub") {
+		id, ok := strings.CutPrefix(name, contracts.BundleKeys)
+		if !ok || !strings.HasSuffix(id, contracts.BundleKeyExt) {
 			continue
 		}
-		id = strings.TrimSuffix(id, ".pub")
+		id = strings.TrimSuffix(id, contracts.BundleKeyExt)
 		if _, done := v.keys[id]; done {
 			continue
 		}
@@ -347,7 +347,7 @@ func (v *verifier) lines(name string) ([]line, bool) {
 // caseRecords checks evidence.jsonl: the case's records, each linking to
 // the one before.
 func (v *verifier) caseRecords() []line {
-	const name = "evidence.jsonl"
+	const name = contracts.BundleEvidence
 	recs, _ := v.lines(name)
 	m := v.rep.Manifest
 	var prev *line
@@ -416,7 +416,7 @@ func (v *verifier) links(name string) ([]contracts.ChainLink, bool) {
 // prove that the case has no records after the last one in the bundle
 // (the links carry no content).
 func (v *verifier) chain(records []line) {
-	const name, cpName = "chain.jsonl", "checkpoints.json"
+	const name, cpName = contracts.BundleChain, contracts.BundleCheckpoints
 	seg, ok := v.links(name)
 	v.rep.ChainRecords = len(seg)
 	if !ok || len(seg) == 0 {
@@ -467,7 +467,7 @@ func (v *verifier) chain(records []line) {
 		v.fail(cpName, cp.Seq, "the checkpoint signed head hash %s; record %d hashes to %s (the log was rewritten)", cp.HeadHash, cp.Seq, end.Hash)
 		return
 	case m.HeadHash != cp.HeadHash:
-		v.fail("manifest.json", cp.Seq, "head_hash differs from the checkpoint's")
+		v.fail(contracts.BundleManifest, cp.Seq, "head_hash differs from the checkpoint's")
 	}
 	v.rep.Checkpoint = cp
 	key := v.keys[cp.KeyID]
@@ -530,16 +530,16 @@ func (v *verifier) recordFiles(l line) {
 	r, d := l.rec, l.detail
 	switch r.Event {
 	case contracts.EventCaseReceived, contracts.EventStatusApplied:
-		name, body, ok := v.find("bodies/" + r.ExchangeID)
+		name, body, ok := v.find(contracts.BundleBodies + r.ExchangeID)
 		if !ok {
 			v.fail(name, r.Seq, "missing: the body of exchange %s", r.ExchangeID)
 		} else {
-			v.signed(r.Seq, name, body, r.BodySM3, "bodies/"+r.ExchangeID+".sig", r.KeyID, d.Signature)
+			v.signed(r.Seq, name, body, r.BodySM3, contracts.BundleBodies+r.ExchangeID+contracts.BundleSigExt, r.KeyID, d.Signature)
 		}
-		if name, receipt, ok := v.find("receipts/" + r.ExchangeID); !ok {
+		if name, receipt, ok := v.find(contracts.BundleReceipts + r.ExchangeID); !ok {
 			v.fail(name, r.Seq, "missing: the receipt of exchange %s", r.ExchangeID)
 		} else {
-			v.signed(r.Seq, name, receipt, d.ReceiptSM3, "receipts/"+r.ExchangeID+".sig", d.ReceiptKeyID, d.ReceiptSignature)
+			v.signed(r.Seq, name, receipt, d.ReceiptSM3, contracts.BundleReceipts+r.ExchangeID+contracts.BundleSigExt, d.ReceiptKeyID, d.ReceiptSignature)
 		}
 		v.payload(r, d)
 	case contracts.EventUsageRecorded:
@@ -548,12 +548,12 @@ func (v *verifier) recordFiles(l line) {
 		if d.AckSignature == "" {
 			return
 		}
-		name, ack, ok := v.find("acks/" + r.DeliveryID)
+		name, ack, ok := v.find(contracts.BundleAcks + r.DeliveryID)
 		if !ok {
 			v.fail(name, r.Seq, "missing: the acknowledgement of delivery %s", r.DeliveryID)
 			return
 		}
-		v.signed(r.Seq, name, ack, d.AckSM3, "acks/"+r.DeliveryID+".sig", d.AckKeyID, d.AckSignature)
+		v.signed(r.Seq, name, ack, d.AckSM3, contracts.BundleAcks+r.DeliveryID+contracts.BundleSigExt, d.AckKeyID, d.AckSignature)
 	}
 }
 
@@ -562,7 +562,7 @@ func (v *verifier) payload(r contracts.EvidenceRecord, d contracts.EvidenceDetai
 	if r.DeliveryID == "" || d.PayloadSM3 == "" {
 		return
 	}
-	name := "deliveries/" + r.DeliveryID + ".json"
+	name := contracts.BundleDeliveries + r.DeliveryID + ".json"
 	data, ok := v.files[name]
 	switch {
 	case !ok:

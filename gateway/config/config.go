@@ -25,17 +25,17 @@ import (
 
 // Config is the whole configuration file.
 type Config struct {
-	GatewayID  string     `yaml:"gateway_id"` // the JWT aud callers must name
-	Listen     string     `yaml:"listen"`     // host:port; default 127.0.0.1:8080
-	Engine     string     `yaml:"engine"`     // SM2/SM3 engine; default emmansun
-	SigningKey SigningKey `yaml:"signing_key"`
-	Store      Store      `yaml:"store"`
-	Limits     Limits     `yaml:"limits"`
-	Delivery   Delivery   `yaml:"delivery"`
-	Log        Log        `yaml:"log"`
-	Licenses   Licenses   `yaml:"licenses"`
-	Telemetry  Telemetry  `yaml:"telemetry"`
-	Partners   []Partner  `yaml:"partners"`
+	GatewayID  string     `yaml:"gateway_id,omitempty"` // the JWT aud callers must name
+	Listen     string     `yaml:"listen,omitempty"`     // host:port; default 127.0.0.1:8080
+	Engine     string     `yaml:"engine,omitempty"`     // SM2/SM3 engine; default emmansun
+	SigningKey SigningKey `yaml:"signing_key,omitempty"`
+	Store      Store      `yaml:"store,omitempty"`
+	Limits     Limits     `yaml:"limits,omitempty"`
+	Delivery   Delivery   `yaml:"delivery,omitempty"`
+	Log        Log        `yaml:"log,omitempty"`
+	Licenses   Licenses   `yaml:"licenses,omitempty"`
+	Telemetry  Telemetry  `yaml:"telemetry,omitempty"`
+	Partners   []Partner  `yaml:"partners,omitempty"`
 
 	dir    string // directory of the file; relative paths resolve against it
 	source []byte // the file as read, then the overrides applied (Source)
@@ -50,34 +50,34 @@ func (c *Config) Source() []byte { return c.source }
 
 // SigningKey is the gateway's own SM2 key.
 type SigningKey struct {
-	Path         string `yaml:"path"`          // PKCS#8 PEM
-	KeyID        string `yaml:"key_id"`        // sent as Gw-Key-Id; default "gateway"
-	PasswordFile string `yaml:"password_file"` // for an encrypted key
+	Path         string `yaml:"path,omitempty"`          // PKCS#8 PEM
+	KeyID        string `yaml:"key_id,omitempty"`        // sent as Gw-Key-Id; default "gateway"
+	PasswordFile string `yaml:"password_file,omitempty"` // for an encrypted key
 	// Previous are the gateway's earlier signing keys, by key id: public
 	// key PEM files. Evidence checkpoints, receipts and bundles signed
 	// with them stay verifiable after a key change.
-	Previous map[string]string `yaml:"previous"`
+	Previous map[string]string `yaml:"previous,omitempty"`
 }
 
 // Store selects the durable store.
 type Store struct {
-	Path        string `yaml:"path"`        // embedded SQLite file; default tongban.db beside the config
-	Synchronous string `yaml:"synchronous"` // full (default) or normal
+	Path        string `yaml:"path,omitempty"`        // embedded SQLite file; default tongban.db beside the config
+	Synchronous string `yaml:"synchronous,omitempty"` // full (default) or normal
 }
 
 // Limits bound what callers can send.
 type Limits struct {
-	MaxBodyBytes     int64         `yaml:"max_body_bytes"`     // default 8 MiB
-	TokenMaxLifetime time.Duration `yaml:"token_max_lifetime"` // default 10m
-	TokenLeeway      time.Duration `yaml:"token_leeway"`       // default 30s
+	MaxBodyBytes     int64         `yaml:"max_body_bytes,omitempty"`     // default 8 MiB
+	TokenMaxLifetime time.Duration `yaml:"token_max_lifetime,omitempty"` // default 10m
+	TokenLeeway      time.Duration `yaml:"token_leeway,omitempty"`       // default 30s
 }
 
 // Delivery tunes the outbox dispatcher.
 type Delivery struct {
-	Workers int           `yaml:"workers"` // default 32
-	Batch   int           `yaml:"batch"`   // default 64
-	Lease   time.Duration `yaml:"lease"`   // default 2m
-	Poll    time.Duration `yaml:"poll"`    // default 1s
+	Workers int           `yaml:"workers,omitempty"` // default 32
+	Batch   int           `yaml:"batch,omitempty"`   // default 64
+	Lease   time.Duration `yaml:"lease,omitempty"`   // default 2m
+	Poll    time.Duration `yaml:"poll,omitempty"`    // default 1s
 }
 
 // Licenses tunes license verification.
@@ -85,28 +85,28 @@ type Licenses struct {
 	// CacheTTL keeps found license records this long (at most 10m); zero
 	// (the default) turns the cache off, so every verification asks the
 	// issuer's library and a revocation shows at once.
-	CacheTTL time.Duration `yaml:"cache_ttl"`
+	CacheTTL time.Duration `yaml:"cache_ttl,omitempty"`
 	// CacheSize bounds the cached records; default 10000.
-	CacheSize int `yaml:"cache_size"`
+	CacheSize int `yaml:"cache_size,omitempty"`
 }
 
 // LicenseLibrary declares a partner's license library (证照库).
 type LicenseLibrary struct {
 	// Regions whose licenses it holds (GB/T 2260); licenses route to the
 	// issuing district's library, else its city's, else its province's.
-	Regions []string `yaml:"regions"`
+	Regions []string `yaml:"regions,omitempty"`
 	// Types are the license type codes it holds; empty means all.
-	Types []string `yaml:"types"`
+	Types []string `yaml:"types,omitempty"`
 	// Fallback makes it a provincial or national library of last resort.
-	Fallback bool `yaml:"fallback"`
+	Fallback bool `yaml:"fallback,omitempty"`
 	// Timeout bounds one lookup; default 2s. A library that does not
 	// answer in time yields source_unavailable.
-	Timeout time.Duration `yaml:"timeout"`
+	Timeout time.Duration `yaml:"timeout,omitempty"`
 }
 
 // Log configures logging.
 type Log struct {
-	Level string `yaml:"level"` // debug, info (default), warn, error
+	Level string `yaml:"level,omitempty"` // debug, info (default), warn, error
 }
 
 // Telemetry configures tracing and readiness (metrics are always served
@@ -114,33 +114,57 @@ type Log struct {
 type Telemetry struct {
 	// Exporter is where spans go: none (the default: spans are made and
 	// trace ids flow, nothing is exported), otlp-grpc, otlp-http or stdout.
-	Exporter string `yaml:"exporter"`
+	Exporter string `yaml:"exporter,omitempty"`
 	// Endpoint is the OTLP collector: host:port, or an http(s) URL (for
 	// otlp-http, with its path, e.g. https://otel.example:4318/v1/traces).
 	// Empty: the exporter's default (localhost:4317 or :4318), or
 	// OTEL_EXPORTER_OTLP_ENDPOINT. Only the OTLP exporters take one.
-	Endpoint string `yaml:"endpoint"`
+	Endpoint string `yaml:"endpoint,omitempty"`
 	// Insecure sends OTLP without TLS (a collector on the same host).
-	Insecure bool `yaml:"insecure"`
+	Insecure bool `yaml:"insecure,omitempty"`
 	// ServiceName is the service.name of every span and metric; default
 	// tongban.
-	ServiceName string `yaml:"service_name"`
+	ServiceName string `yaml:"service_name,omitempty"`
 	// SamplingRatio is the share of new traces kept, from 0 to 1; default
 	// 1. A request whose caller sent a traceparent follows the caller's
 	// sampling decision (parent-based).
-	SamplingRatio *float64 `yaml:"sampling_ratio"`
+	SamplingRatio *float64 `yaml:"sampling_ratio,omitempty"`
 	// Readiness tunes GET /readyz.
-	Readiness Readiness `yaml:"readiness"`
+	Readiness Readiness `yaml:"readiness,omitempty"`
 }
 
 // Readiness tunes the checks GET /readyz runs.
 type Readiness struct {
 	// Timeout bounds each check; default 2s, at most 1m.
-	Timeout time.Duration `yaml:"timeout"`
+	Timeout time.Duration `yaml:"timeout,omitempty"`
 	// Cache keeps each check's result this long, so that a storm of
 	// probes does not hammer the store; default 5s, at most 10m.
-	Cache time.Duration `yaml:"cache"`
+	Cache time.Duration `yaml:"cache,omitempty"`
 }
+
+// The defaults a zero setting takes, in one place: Load fills them in
+// (the telemetry, readiness and license-cache defaults follow the same
+// rule), and the tools that write a configuration (the demo, the bench)
+// leave a setting zero rather than repeat its default.
+const (
+	DefaultListen       = "127.0.0.1:8080"
+	DefaultEngine       = "emmansun"
+	DefaultKeyID        = "gateway"
+	DefaultStorePath    = "tongban.db"
+	DefaultSynchronous  = "full"
+	DefaultMaxBodyBytes = 8 << 20
+	DefaultTokenMaxLife = 10 * time.Minute
+	DefaultTokenLeeway  = 30 * time.Second
+	DefaultLogLevel     = "info"
+	DefaultServiceName  = "tongban"
+	DefaultReadyTimeout = 2 * time.Second
+	DefaultReadyCache   = 5 * time.Second
+	// DefaultLease and DefaultPartnerTimeout are the outbox's lease and a
+	// partner's attempt timeout when left zero; validate checks the one
+	// against the other.
+	DefaultLease          = 2 * time.Minute
+	DefaultPartnerTimeout = 10 * time.Second
+)
 
 // Telemetry exporters.
 const (
@@ -152,26 +176,26 @@ const (
 
 // Partner is one caller: a district system, window, auditor or operator.
 type Partner struct {
-	ID      string            `yaml:"id"`
-	Roles   []string          `yaml:"roles"`
-	Regions []string          `yaml:"regions"`
-	Keys    map[string]string `yaml:"keys"`    // key id → public key PEM file
-	Adapter string            `yaml:"adapter"` // required for role partner
+	ID      string            `yaml:"id,omitempty"`
+	Roles   []string          `yaml:"roles,omitempty"`
+	Regions []string          `yaml:"regions,omitempty"`
+	Keys    map[string]string `yaml:"keys,omitempty"`    // key id → public key PEM file
+	Adapter string            `yaml:"adapter,omitempty"` // required for role partner
 	// Config is the adapter's own block, handed to its factory as JSON.
-	Config  yaml.Node     `yaml:"config"`
-	Retry   Retry         `yaml:"retry"`
-	Timeout time.Duration `yaml:"timeout"` // per attempt; default 10s
+	Config  yaml.Node     `yaml:"config,omitempty"`
+	Retry   Retry         `yaml:"retry,omitempty"`
+	Timeout time.Duration `yaml:"timeout,omitempty"` // per attempt; default 10s
 	// Library, when set, is the partner's license library, reached through
 	// its adapter (which must support license lookup).
-	Library *LicenseLibrary `yaml:"license_library"`
+	Library *LicenseLibrary `yaml:"license_library,omitempty"`
 }
 
 // Retry is a partner's delivery retry policy; zero fields take the defaults.
 type Retry struct {
-	MaxAttempts int           `yaml:"max_attempts"`
-	MaxAge      time.Duration `yaml:"max_age"`
-	BaseDelay   time.Duration `yaml:"base_delay"`
-	MaxDelay    time.Duration `yaml:"max_delay"`
+	MaxAttempts int           `yaml:"max_attempts,omitempty"`
+	MaxAge      time.Duration `yaml:"max_age,omitempty"`
+	BaseDelay   time.Duration `yaml:"base_delay,omitempty"`
+	MaxDelay    time.Duration `yaml:"max_delay,omitempty"`
 }
 
 // Environment overrides, applied after the file is read.
@@ -243,48 +267,48 @@ func Parse(data []byte, dir string, env func(string) (string, bool)) (*Config, e
 
 func (c *Config) defaults() {
 	if c.Listen == "" {
-		c.Listen = "127.0.0.1:8080"
+		c.Listen = DefaultListen
 	}
 	if c.Engine == "" {
-		c.Engine = "emmansun"
+		c.Engine = DefaultEngine
 	}
 	if c.SigningKey.KeyID == "" {
-		c.SigningKey.KeyID = "gateway"
+		c.SigningKey.KeyID = DefaultKeyID
 	}
 	if c.Store.Path == "" {
-		c.Store.Path = "tongban.db"
+		c.Store.Path = DefaultStorePath
 	}
 	if c.Store.Synchronous == "" {
-		c.Store.Synchronous = "full"
+		c.Store.Synchronous = DefaultSynchronous
 	}
 	if c.Limits.MaxBodyBytes == 0 {
-		c.Limits.MaxBodyBytes = 8 << 20
+		c.Limits.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if c.Limits.TokenMaxLifetime == 0 {
-		c.Limits.TokenMaxLifetime = 10 * time.Minute
+		c.Limits.TokenMaxLifetime = DefaultTokenMaxLife
 	}
 	if c.Limits.TokenLeeway == 0 {
-		c.Limits.TokenLeeway = 30 * time.Second
+		c.Limits.TokenLeeway = DefaultTokenLeeway
 	}
 	if c.Log.Level == "" {
-		c.Log.Level = "info"
+		c.Log.Level = DefaultLogLevel
 	}
 	t := &c.Telemetry
 	if t.Exporter == "" {
 		t.Exporter = ExporterNone
 	}
 	if t.ServiceName == "" {
-		t.ServiceName = "tongban"
+		t.ServiceName = DefaultServiceName
 	}
 	if t.SamplingRatio == nil {
 		one := 1.0
 		t.SamplingRatio = &one
 	}
 	if t.Readiness.Timeout == 0 {
-		t.Readiness.Timeout = 2 * time.Second
+		t.Readiness.Timeout = DefaultReadyTimeout
 	}
 	if t.Readiness.Cache == 0 {
-		t.Readiness.Cache = 5 * time.Second
+		t.Readiness.Cache = DefaultReadyCache
 	}
 }
 
@@ -360,10 +384,10 @@ func (c *Config) validate() error {
 		// dispatcher take a delivery that is still being attempted.
 		lease, timeout := c.Delivery.Lease, c.Partners[i].Timeout
 		if lease == 0 {
-			lease = 2 * time.Minute
+			lease = DefaultLease
 		}
 		if timeout == 0 {
-			timeout = 10 * time.Second
+			timeout = DefaultPartnerTimeout
 		}
 		if lease <= 3*timeout {
 			return fmt.Errorf("delivery.lease: %s must exceed 3 × partners[%d].timeout (%s)", lease, i, timeout)
@@ -500,4 +524,46 @@ func (p *Partner) AdapterConfig() (json.RawMessage, error) {
 		return nil, fmt.Errorf("partner %s: config: %w", p.ID, err)
 	}
 	return b, nil
+}
+
+// SetAdapterConfig sets the partner's adapter block from raw, a JSON
+// object (what an adapter's ExampleConfig returns, say), so that
+// AdapterConfig returns the same object and the block marshals as YAML an
+// operator would write: block style, keys in raw's order, a string that
+// would read back as another type quoted. nil or empty raw clears it.
+func (p *Partner) SetAdapterConfig(raw json.RawMessage) error {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		p.Config = yaml.Node{}
+		return nil
+	}
+	if !json.Valid(raw) {
+		return fmt.Errorf("partner %s: config: not JSON", p.ID)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil { // JSON is YAML
+		return fmt.Errorf("partner %s: config: %w", p.ID, err)
+	}
+	n := &doc
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("partner %s: config: want a JSON object", p.ID)
+	}
+	var unflow func(*yaml.Node)
+	unflow = func(n *yaml.Node) {
+		switch n.Kind {
+		case yaml.MappingNode, yaml.SequenceNode:
+			n.Style &^= yaml.FlowStyle
+		case yaml.ScalarNode:
+			n.Style = 0 // the encoder quotes what would read back as another type
+		}
+		n.Line, n.Column = 0, 0
+		for _, c := range n.Content {
+			unflow(c)
+		}
+	}
+	unflow(n)
+	p.Config = *n
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/evidence"
 )
 
 // onlyParams refuses a query with a parameter not in names, or one given
@@ -31,8 +32,8 @@ func onlyParams(c echo.Context, names ...string) error {
 
 // exchangeFilter reads the query of GET /v1/audit/exchanges; the core
 // validates the values.
-func exchangeFilter(c echo.Context) (gateway.ExchangeFilter, error) {
-	var f gateway.ExchangeFilter
+func exchangeFilter(c echo.Context) (evidence.ExchangeFilter, error) {
+	var f evidence.ExchangeFilter
 	if err := onlyParams(c, "case_id", "exchange_id", "partner", "region", "kind", "state", "from", "to", "cursor", "limit"); err != nil {
 		return f, err
 	}
@@ -44,8 +45,8 @@ func exchangeFilter(c echo.Context) (gateway.ExchangeFilter, error) {
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > gateway.MaxAuditPage {
-			return f, badQuery("limit", "must be an integer from 1 to "+strconv.Itoa(gateway.MaxAuditPage))
+		if err != nil || n < 1 || n > evidence.MaxAuditPage {
+			return f, badQuery("limit", "must be an integer from 1 to "+strconv.Itoa(evidence.MaxAuditPage))
 		}
 		f.Limit = n
 	}
@@ -57,7 +58,7 @@ func (a *api) searchExchanges(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page, err := a.Service.SearchExchanges(c.Request().Context(), principal(c), f)
+	page, err := a.Audit.SearchExchanges(c.Request().Context(), principal(c), f)
 	if err != nil {
 		return err
 	}
@@ -68,7 +69,7 @@ func (a *api) traceCase(c echo.Context) error {
 	if err := onlyParams(c); err != nil {
 		return err
 	}
-	tr, err := a.Service.TraceCase(c.Request().Context(), principal(c), c.Param("case_id"))
+	tr, err := a.Audit.TraceCase(c.Request().Context(), principal(c), c.Param("case_id"))
 	if err != nil {
 		return err
 	}
@@ -90,7 +91,7 @@ func (a *api) verifyEvidence(c echo.Context) error {
 			bounds[i] = n
 		}
 	}
-	res, err := a.Service.VerifyEvidence(c.Request().Context(), principal(c), bounds[0], bounds[1])
+	res, err := a.Audit.VerifyEvidence(c.Request().Context(), principal(c), bounds[0], bounds[1])
 	if err != nil {
 		return err
 	}
@@ -102,7 +103,7 @@ func (a *api) exportCase(c echo.Context) error {
 		return err
 	}
 	id := c.Param("case_id")
-	zipped, err := a.Service.ExportCase(c.Request().Context(), principal(c), id)
+	zipped, err := a.Audit.ExportCase(c.Request().Context(), principal(c), id)
 	if err != nil {
 		return err
 	}
@@ -123,9 +124,9 @@ func denied(code contracts.Code) bool {
 
 // recordDenial writes an access.denied record for a refused request.
 func (a *api) recordDenial(c echo.Context, code contracts.Code) {
-	d := gateway.Denial{Code: code, Method: c.Request().Method, Route: c.Path(), TraceID: traceID(c.Request())}
+	d := evidence.Denial{Code: code, Method: c.Request().Method, Route: c.Path(), TraceID: traceID(c.Request())}
 	if p, ok := c.Get(principalKey).(gateway.Principal); ok {
 		d.Caller, d.KeyID, d.JTI = p.ID(), p.KeyID, p.TokenID
 	}
-	a.Service.RecordDenial(c.Request().Context(), d)
+	a.Audit.RecordDenial(c.Request().Context(), d)
 }

@@ -66,7 +66,7 @@ func TestAuditRoutes(t *testing.T) {
 		for _, f := range zr.File {
 			names[f.Name] = true
 		}
-		for _, want := range []string{gateway.BundleManifest, gateway.BundleManifestSig, gateway.BundleEvidence, gateway.BundleChain, gateway.BundleCheckpoints} {
+		for _, want := range []string{contracts.BundleManifest, contracts.BundleManifestSig, contracts.BundleEvidence, contracts.BundleChain, contracts.BundleCheckpoints} {
 			if !names[want] {
 				t.Errorf("bundle lacks %s: %v", want, names)
 			}

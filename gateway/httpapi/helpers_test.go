@@ -18,8 +18,10 @@ import (
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/evidence"
 	"github.com/tongban/tongban/gateway/httpapi"
 	"github.com/tongban/tongban/gateway/keyring"
+	"github.com/tongban/tongban/gateway/node"
 	"github.com/tongban/tongban/gateway/store/sqlite"
 	"github.com/tongban/tongban/signing"
 )
@@ -105,9 +107,9 @@ func newEnv(t *testing.T, configure ...func(*httpapi.Options)) *env {
 	}
 
 	dir, err := gateway.NewDirectory([]*gateway.Partner{
-		{ID: zhonglou, Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"320404"}, Adapter: nopAdapter{}},
-		{ID: wucheng, Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"330702"}, Adapter: nopAdapter{}},
-		{ID: chiping, Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"371523"}, Adapter: nopAdapter{}, Translator: tb1{}},
+		{ID: zhonglou, Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"320404"}, Cases: nopAdapter{}},
+		{ID: wucheng, Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"330702"}, Cases: nopAdapter{}},
+		{ID: chiping, Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"371523"}, Cases: nopAdapter{}, Translator: tb1{}},
 		{ID: xincheng, Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"610102"}, Mailbox: &gateway.MailboxPolicy{}},
 		{ID: window, Roles: []contracts.Role{contracts.RoleWindow}, Regions: []string{"320404"}},
 		{ID: operator, Roles: []contracts.Role{contracts.RoleOperator}},
@@ -118,7 +120,7 @@ func newEnv(t *testing.T, configure ...func(*httpapi.Options)) *env {
 		t.Fatalf("NewDirectory: %v", err)
 	}
 
-	st, err := sqlite.Open(t.Context(), sqlite.Options{Path: filepath.Join(t.TempDir(), "gateway.db"), Synchronous: "NORMAL", EvidenceHash: signing.EvidenceHash})
+	st, err := sqlite.Open(t.Context(), sqlite.Options{Path: filepath.Join(t.TempDir(), "gateway.db"), Synchronous: "NORMAL", Linker: evidence.Linker{SM3: signing.EvidenceHash}})
 	if err != nil {
 		t.Fatalf("sqlite.Open: %v", err)
 	}
@@ -136,11 +138,16 @@ func newEnv(t *testing.T, configure ...func(*httpapi.Options)) *env {
 		f(&opts)
 	}
 	// The core logs through the same logger as the HTTP layer.
-	svc, err := gateway.NewService(gateway.ServiceOptions{Store: st, Crypto: kr, Directory: dir, Log: opts.Log})
-	if err != nil {
-		t.Fatalf("NewService: %v", err)
+	no := node.Options{Store: st, Crypto: kr, Directory: dir, Log: opts.Log}
+	if opts.Telemetry != nil {
+		no.Telemetry = gateway.Telemetry{Traces: opts.Telemetry.TracerProvider(), Metrics: opts.Telemetry.MeterProvider()}
 	}
-	opts.Service = svc
+	core, err := node.New(no)
+	if err != nil {
+		t.Fatalf("node.New: %v", err)
+	}
+	opts.Cases, opts.Licenses, opts.Audit = core.Cases, core.Licenses, core.Auditor
+	opts.Mailbox, opts.Redelivery = core.Outbox.Mailbox(), core.Outbox.Redelivery()
 	e.srv = httptest.NewServer(httpapi.New(opts))
 	t.Cleanup(e.srv.Close)
 	return e

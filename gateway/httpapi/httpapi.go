@@ -31,6 +31,9 @@ import (
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/licenses"
+	"github.com/tongban/tongban/gateway/outbox"
+	"github.com/tongban/tongban/gateway/port"
 	"github.com/tongban/tongban/gateway/telemetry"
 )
 
@@ -45,10 +48,17 @@ const DefaultMaxBody = 8 << 20
 
 // Options wires the HTTP layer.
 type Options struct {
-	Service   *gateway.Service
-	Crypto    gateway.Crypto
-	Directory *gateway.Directory
-	MaxBody   int64 // bytes; default DefaultMaxBody
+	// The core, one interface per sub-domain (see services.go). A
+	// gateway sets them all; a test may leave out those whose routes it
+	// does not call. Audit nil records no denials.
+	Cases      Cases
+	Licenses   Licenses
+	Mailbox    Mailbox
+	Redelivery Redelivery
+	Audit      Audit
+	Crypto     gateway.Crypto
+	Directory  *gateway.Directory
+	MaxBody    int64 // bytes; default DefaultMaxBody
 	// Log receives the layer's lines; nil means slog.Default(). Its handler
 	// is wrapped with telemetry.NewLogHandler (request_id, trace_id,
 	// masking) unless it already is.
@@ -256,7 +266,7 @@ func (a *api) submitCase(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ans, err := a.Service.SubmitCase(c.Request().Context(), in)
+	ans, err := a.Cases.SubmitCase(c.Request().Context(), in)
 	if err != nil {
 		return err
 	}
@@ -268,7 +278,7 @@ func (a *api) reportStatus(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ans, err := a.Service.ReportStatus(c.Request().Context(), c.Param("case_id"), in)
+	ans, err := a.Cases.ReportStatus(c.Request().Context(), c.Param("case_id"), in)
 	if err != nil {
 		return err
 	}
@@ -280,7 +290,7 @@ func (a *api) verifyLicense(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ans, err := a.Service.VerifyLicense(c.Request().Context(), in)
+	ans, err := a.Licenses.VerifyLicense(c.Request().Context(), in)
 	if err != nil {
 		return err
 	}
@@ -292,7 +302,7 @@ func (a *api) verifyLicenseBatch(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ans, err := a.Service.VerifyLicenseBatch(c.Request().Context(), in)
+	ans, err := a.Licenses.VerifyLicenseBatch(c.Request().Context(), in)
 	if err != nil {
 		return err
 	}
@@ -300,8 +310,8 @@ func (a *api) verifyLicenseBatch(c echo.Context) error {
 }
 
 // usageFilter reads and validates the query of GET /v1/licenses/usage.
-func usageFilter(c echo.Context) (gateway.UsageFilter, error) {
-	var f gateway.UsageFilter
+func usageFilter(c echo.Context) (licenses.UsageFilter, error) {
+	var f licenses.UsageFilter
 	if err := onlyParams(c, "holder_id", "license_id", "caller", "from", "to", "cursor", "limit"); err != nil {
 		return f, err
 	}
@@ -335,8 +345,8 @@ func usageFilter(c echo.Context) (gateway.UsageFilter, error) {
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > gateway.MaxUsagePage {
-			return f, badQuery("limit", "must be an integer from 1 to "+strconv.Itoa(gateway.MaxUsagePage))
+		if err != nil || n < 1 || n > licenses.MaxUsagePage {
+			return f, badQuery("limit", "must be an integer from 1 to "+strconv.Itoa(licenses.MaxUsagePage))
 		}
 		f.Limit = n
 	}
@@ -370,7 +380,7 @@ func (a *api) listUsage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page, err := a.Service.ListUsage(c.Request().Context(), principal(c), f)
+	page, err := a.Licenses.ListUsage(c.Request().Context(), principal(c), f)
 	if err != nil {
 		return err
 	}
@@ -380,7 +390,7 @@ func (a *api) listUsage(c echo.Context) error {
 // pollMailbox serves GET /v1/mailbox: after, wait (seconds) and limit.
 func (a *api) pollMailbox(c echo.Context) error {
 	q := c.QueryParams()
-	var mq gateway.MailboxQuery
+	var mq outbox.Query
 	for name, vs := range q {
 		switch name {
 		case "after", "wait", "limit":
@@ -397,19 +407,19 @@ func (a *api) pollMailbox(c echo.Context) error {
 	}
 	if v := q.Get("wait"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || time.Duration(n)*time.Second > gateway.MaxMailboxWait {
-			return badQuery("wait", "must be an integer number of seconds from 0 to "+strconv.Itoa(int(gateway.MaxMailboxWait/time.Second)))
+		if err != nil || n < 0 || time.Duration(n)*time.Second > outbox.MaxMailboxWait {
+			return badQuery("wait", "must be an integer number of seconds from 0 to "+strconv.Itoa(int(outbox.MaxMailboxWait/time.Second)))
 		}
 		mq.Wait = time.Duration(n) * time.Second
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > gateway.MaxMailboxBatch {
-			return badQuery("limit", "must be an integer from 1 to "+strconv.Itoa(gateway.MaxMailboxBatch))
+		if err != nil || n < 1 || n > outbox.MaxMailboxBatch {
+			return badQuery("limit", "must be an integer from 1 to "+strconv.Itoa(outbox.MaxMailboxBatch))
 		}
 		mq.Limit = n
 	}
-	batch, err := a.Service.PollMailbox(c.Request().Context(), principal(c), mq)
+	batch, err := a.Mailbox.Poll(c.Request().Context(), principal(c), mq)
 	if err != nil {
 		return err
 	}
@@ -422,7 +432,7 @@ func (a *api) ackMailbox(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := a.Service.AckMailbox(c.Request().Context(), in)
+	res, err := a.Mailbox.Ack(c.Request().Context(), in)
 	if err != nil {
 		return err
 	}
@@ -456,7 +466,7 @@ func (a *api) native(c echo.Context) error {
 		MediaType: strings.ToLower(mt),
 		Action:    strings.Trim(strings.TrimSpace(req.Header.Get("SOAPAction")), `"`),
 	}
-	ans, ic, err := a.Service.ReceiveNative(req.Context(), in, call)
+	ans, ic, err := a.Cases.ReceiveNative(req.Context(), in, call)
 	if err != nil {
 		c.Set(nativeKey, ic)
 		return err
@@ -465,7 +475,7 @@ func (a *api) native(c echo.Context) error {
 }
 
 func (a *api) getCase(c echo.Context) error {
-	v, err := a.Service.GetCase(c.Request().Context(), principal(c), c.Param("case_id"))
+	v, err := a.Cases.GetCase(c.Request().Context(), principal(c), c.Param("case_id"))
 	if err != nil {
 		return err
 	}
@@ -473,7 +483,7 @@ func (a *api) getCase(c echo.Context) error {
 }
 
 func (a *api) redeliver(c echo.Context) error {
-	r, err := a.Service.Redeliver(c.Request().Context(), principal(c), c.Param("delivery_id"))
+	r, err := a.Redelivery.Redeliver(c.Request().Context(), principal(c), c.Param("delivery_id"))
 	if err != nil {
 		return err
 	}
@@ -481,7 +491,7 @@ func (a *api) redeliver(c echo.Context) error {
 }
 
 func (a *api) redeliverPartner(c echo.Context) error {
-	r, err := a.Service.RedeliverPartner(c.Request().Context(), principal(c), c.Param("partner_id"))
+	r, err := a.Redelivery.RedeliverPartner(c.Request().Context(), principal(c), c.Param("partner_id"))
 	if err != nil {
 		return err
 	}
@@ -524,7 +534,7 @@ func (a *api) errorHandler(err error, c echo.Context) {
 		body.Code, body.Message = contracts.CodeInternal, "internal error"
 	}
 	trace.SpanFromContext(ctx).SetAttributes(attribute.String(attrErrorCode, string(body.Code)))
-	if denied(body.Code) && a.Service != nil {
+	if denied(body.Code) && a.Audit != nil {
 		a.recordDenial(c, body.Code)
 	}
 	status := contracts.StatusOf(body.Code)
@@ -544,7 +554,7 @@ func (a *api) errorHandler(err error, c echo.Context) {
 // nativeTranslator returns the translator of the partner a request on the
 // native route names, so that its refusals (authentication included) are
 // rendered in the partner's format; nil for any other request.
-func (a *api) nativeTranslator(c echo.Context) gateway.Translator {
+func (a *api) nativeTranslator(c echo.Context) port.Translator {
 	if !strings.HasPrefix(c.Path(), "/v1/inbound/") {
 		return nil
 	}

@@ -1,5 +1,5 @@
 // Package licensecache is the gateway's optional short-lived cache of
-// license records (gateway.LicenseCache), an expiring LRU from
+// license records (licenses.Cache), an expiring LRU from
 // hashicorp/golang-lru. It is off unless configured: a cached answer can
 // hide a revocation made at the issuer's library for up to the TTL, which
 // the README weighs.
@@ -11,7 +11,7 @@ import (
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
 
-	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/licenses"
 )
 
 // Bounds of the configuration.
@@ -26,10 +26,10 @@ const (
 // Cache keeps at most Size records, each for at most TTL after it was
 // added. It is safe for concurrent use.
 type Cache struct {
-	lru *expirable.LRU[string, gateway.CachedLicense]
+	lru *expirable.LRU[string, licenses.CachedLicense]
 }
 
-var _ gateway.LicenseCache = (*Cache)(nil)
+var _ licenses.Cache = (*Cache)(nil)
 
 // New returns a cache keeping up to size records (0: DefaultSize) for ttl
 // each. ttl must be positive and at most MaxTTL.
@@ -45,15 +45,15 @@ func New(size int, ttl time.Duration) (*Cache, error) {
 	if size == 0 {
 		size = DefaultSize
 	}
-	return &Cache{lru: expirable.NewLRU[string, gateway.CachedLicense](size, nil, ttl)}, nil
+	return &Cache{lru: expirable.NewLRU[string, licenses.CachedLicense](size, nil, ttl)}, nil
 }
 
 // Get returns the record cached under key, if it has not expired.
-func (c *Cache) Get(key string) (gateway.CachedLicense, bool) { return c.lru.Get(key) }
+func (c *Cache) Get(key string) (licenses.CachedLicense, bool) { return c.lru.Get(key) }
 
 // Add caches v under key for the TTL, evicting the least recently used
 // record when the cache is full.
-func (c *Cache) Add(key string, v gateway.CachedLicense) { c.lru.Add(key, v) }
+func (c *Cache) Add(key string, v licenses.CachedLicense) { c.lru.Add(key, v) }
 
 // Len returns the number of records held (expired ones may linger until
 // the next clean-up).

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/tongban/tongban/contracts"
-	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/licenses"
 )
 
 func TestNewRejectsBadConfig(t *testing.T) {
@@ -30,8 +30,8 @@ func TestGetAddEvict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := func(n string) gateway.CachedLicense {
-		return gateway.CachedLicense{Record: contracts.LicenseRecord{Number: n}}
+	rec := func(n string) licenses.CachedLicense {
+		return licenses.CachedLicense{Record: contracts.LicenseRecord{Number: n}}
 	}
 	c.Add("a", rec("1"))
 	c.Add("b", rec("2"))
@@ -55,7 +55,7 @@ func TestExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Add("a", gateway.CachedLicense{})
+	c.Add("a", licenses.CachedLicense{})
 	// Wait (bounded) until the entry must have expired: expiry is the
 	// library's own clock, so this test waits past the TTL once.
 	deadline := time.Now().Add(5 * time.Second)

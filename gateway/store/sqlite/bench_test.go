@@ -12,6 +12,7 @@ import (
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/evidence"
 	"github.com/tongban/tongban/signing"
 )
 
@@ -87,7 +88,7 @@ func BenchmarkVerifyChain(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	v := gateway.ChainVerifier{SM3: signing.EvidenceHash}
+	v := evidence.ChainVerifier{SM3: signing.EvidenceHash}
 	b.ResetTimer()
 	for b.Loop() {
 		res, err := v.Verify(ctx, s, 0, 0)
@@ -100,7 +101,7 @@ func BenchmarkVerifyChain(b *testing.B) {
 
 func openBench(b *testing.B, mode string) *Store {
 	b.Helper()
-	s, err := Open(context.Background(), Options{Path: filepath.Join(b.TempDir(), "bench.db"), Synchronous: mode, EvidenceHash: signing.EvidenceHash})
+	s, err := Open(context.Background(), Options{Path: filepath.Join(b.TempDir(), "bench.db"), Synchronous: mode, Linker: evidence.Linker{SM3: signing.EvidenceHash}})
 	if err != nil {
 		b.Fatal(err)
 	}

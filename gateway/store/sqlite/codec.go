@@ -151,7 +151,7 @@ func scanStatus(sc scanner) (gateway.Status, error) {
 // deliverySelect reads whole deliveries; append a WHERE clause.
 const deliverySelect = `SELECT d.seq, d.id, d.case_id, d.partner, d.kind, d.exchange_id, d.state,
 	d.attempts, d.next_at, d.lease_until, d.created_at, d.delivered_at, d.last_error,
-	coalesce(d.since_at, d.created_at), d.traceparent, a.ack, p.payload, a.ack_body, a.ack_sig
+	coalesce(d.since_at, d.created_at), d.traceparent, d.pull, a.ack, p.payload, a.ack_body, a.ack_sig
 	FROM deliveries AS d
 	LEFT JOIN delivery_payloads AS p ON p.seq = d.seq
 	LEFT JOIN delivery_acks AS a ON a.seq = d.seq`
@@ -160,7 +160,7 @@ const deliverySelect = `SELECT d.seq, d.id, d.case_id, d.partner, d.kind, d.exch
 // scanDelivery reads. It has no ack: deliveries it returns are not
 // delivered.
 const deliveryReturning = `seq, id, case_id, partner, kind, exchange_id, state, attempts, next_at,
-	lease_until, created_at, delivered_at, last_error, coalesce(since_at, created_at), traceparent,
+	lease_until, created_at, delivered_at, last_error, coalesce(since_at, created_at), traceparent, pull,
 	NULL, (SELECT payload FROM delivery_payloads AS p WHERE p.seq = deliveries.seq), NULL, NULL`
 
 func scanDelivery(sc scanner) (*gateway.Delivery, error) {
@@ -170,7 +170,7 @@ func scanDelivery(sc scanner) (*gateway.Delivery, error) {
 		ack                                               sql.NullString
 	)
 	if err := sc.Scan(&d.Seq, &d.ID, &d.CaseID, &d.Partner, &d.Kind, &d.ExchangeID, &d.State,
-		&d.Attempts, &nextAt, &leaseUntil, &createdAt, &deliveredAt, &d.LastError, &since, &d.TraceParent, &ack,
+		&d.Attempts, &nextAt, &leaseUntil, &createdAt, &deliveredAt, &d.LastError, &since, &d.TraceParent, &d.Pull, &ack,
 		&d.Payload, &d.AckBody, &d.AckSig); err != nil {
 		return nil, err
 	}

@@ -15,63 +15,46 @@ import (
 	"github.com/tongban/tongban/gateway"
 )
 
-// chainHead is the last record of the evidence log as the writer sees it,
-// its own appends included.
-type chainHead struct {
-	seq  int64
-	hash string
-}
-
 // headQuery reads the log's last record.
 const headQuery = `SELECT seq, hash FROM evidence ORDER BY seq DESC LIMIT 1`
 
 // loadHead scans the log's head from row, a result of headQuery.
-func loadHead(row *sql.Row) (chainHead, error) {
-	h := chainHead{hash: contracts.ZeroHash}
-	err := row.Scan(&h.seq, &h.hash)
+func loadHead(row *sql.Row) (gateway.ChainHead, error) {
+	h := gateway.ChainHead{Hash: contracts.ZeroHash}
+	err := row.Scan(&h.Seq, &h.Hash)
 	if errors.Is(err, sql.ErrNoRows) {
-		return chainHead{hash: contracts.ZeroHash}, nil
+		return gateway.ChainHead{Hash: contracts.ZeroHash}, nil
 	}
 	return h, err
 }
 
-// appendEvidence appends recs to the log inside the caller's savepoint:
-// each gets the next seq, the head's hash as PrevHash, the case's last
-// hash as CasePrevHash, and its chain hash (contracts.ChainHeader) as Hash; recs
-// is updated in place. On failure the caller's savepoint rolls the rows
-// back and run restores the head.
+// appendEvidence appends recs to the log inside the caller's savepoint,
+// each linked after the head by the store's linker (with the case's last
+// hash); recs is updated in place. On failure the caller's savepoint
+// rolls the rows back and run restores the head.
 func (w *writer) appendEvidence(recs []contracts.EvidenceRecord) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	if w.hash == nil {
-		return errors.New("evidence log: the store has no hash function (Options.EvidenceHash)")
+	if w.linker == nil {
+		return errors.New("evidence log: the store has no chain linker (Options.Linker)")
 	}
 	var e encoder
 	for i := range recs {
 		r := &recs[i]
-		if r.At.IsZero() || r.Event == "" || r.Actor == "" {
-			return fmt.Errorf("evidence record %q: at, event and actor are required", r.Event)
-		}
-		r.Seq, r.PrevHash, r.Hash = w.head.seq+1, w.head.hash, ""
-		r.At = r.At.UTC()
-		r.CasePrevHash = ""
+		casePrev := ""
 		if r.CaseID != "" {
-			var prev string
-			err := w.caseHead.QueryRowContext(w.bg, r.CaseID).Scan(&prev)
+			err := w.caseHead.QueryRowContext(w.bg, r.CaseID).Scan(&casePrev)
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
 			case err != nil:
 				return fmt.Errorf("evidence: case %q: %w", r.CaseID, err)
-			default:
-				r.CasePrevHash = prev
 			}
 		}
-		canon, err := r.Canonical()
+		canon, err := w.linker.Link(r, w.head, casePrev)
 		if err != nil {
 			return err
 		}
-		r.Hash = w.hash(contracts.ChainHeader(r.Seq, r.PrevHash, w.hash(canon)))
 		at := e.instant(r.At)
 		if e.err != nil {
 			return fmt.Errorf("evidence record %d: %w", r.Seq, e.err)
@@ -80,7 +63,7 @@ func (w *writer) appendEvidence(recs []contracts.EvidenceRecord) error {
 			r.DeliveryID, r.Partner, r.Region, string(r.Kind), r.TraceID, r.Hash, canon); err != nil {
 			return fmt.Errorf("append evidence record %d: %w", r.Seq, err)
 		}
-		w.head = chainHead{seq: r.Seq, hash: r.Hash}
+		w.head = gateway.ChainHead{Seq: r.Seq, Hash: r.Hash}
 	}
 	return nil
 }
@@ -114,7 +97,7 @@ func evidenceHead(ctx context.Context, db *sql.DB) (int64, string, error) {
 	if err != nil {
 		return 0, "", fmt.Errorf("sqlite: evidence head: %w", err)
 	}
-	return h.seq, h.hash, nil
+	return h.Seq, h.Hash, nil
 }
 
 func scanEvidence(ctx context.Context, db *sql.DB, from, to int64, fn func(gateway.EvidenceRow) error) error {

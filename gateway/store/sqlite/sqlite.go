@@ -64,8 +64,9 @@ type Options struct {
 	// QueueSize is how many write requests may wait for the writer before
 	// submitters block (default 4×MaxBatch).
 	QueueSize int
-	// BusyTimeout is how long a connection waits for a lock held by another
-	// process using the same file (default 5s).
+	// BusyTimeout is how long a connection waits for a database lock
+	// held by another connection: a read-only tool (OpenReader) on the
+	// same file, say (default 5s).
 	BusyTimeout time.Duration
 	// MaxReaders bounds the read-only connection pool (default
 	// max(4, GOMAXPROCS)).
@@ -73,14 +74,15 @@ type Options struct {
 	// CacheSizeKiB is each connection's page cache size in KiB
 	// (default 16384).
 	CacheSizeKiB int
-	// EvidenceHash returns the hash of an evidence record's canonical form:
-	// the lowercase hex SM3 (signing.EvidenceHash). Without it the store
-	// refuses to append evidence records.
-	EvidenceHash func(canonical []byte) string
-	// ReleaseLeases, for a process that owns the file alone (tongban serve),
-	// returns every delivery left in_flight by a crashed process to the
-	// queue at Open (retry_wait, due at once), instead of letting it wait
-	// out its lease. Never set it when several processes share the file.
+	// Linker links evidence records into the chain
+	// (evidence.Linker): the store computes no hash of its own. Without
+	// it the store refuses to append evidence records.
+	Linker gateway.ChainLinker
+	// ReleaseLeases returns every delivery left in_flight by a crashed
+	// process to the queue at Open (retry_wait, due at once), instead of
+	// letting it wait out its lease. The store is exclusive (Open refuses
+	// a file another store holds: ErrLocked), so whatever is in flight at
+	// Open was left by a process that is gone.
 	ReleaseLeases bool
 }
 
@@ -174,6 +176,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{opts: opts, stats: new(stats)}
+	if err := s.lock(); err != nil { // one writing store per file (lock.go)
+		return nil, err
+	}
 	if err := s.open(ctx); err != nil {
 		if s.rdb != nil {
 			s.rdb.Close()
@@ -181,6 +186,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		if s.wdb != nil {
 			s.wdb.Close()
 		}
+		s.unlock()
 		return nil, err
 	}
 	return s, nil
@@ -227,7 +233,7 @@ func (s *Store) open(ctx context.Context) error {
 			return fmt.Errorf("sqlite: open %s: release leases: %w", opts.Path, err)
 		}
 	}
-	w, err := newWriter(ctx, conn, s.stats, opts.EvidenceHash) // owns conn from here on
+	w, err := newWriter(ctx, conn, s.stats, opts.Linker) // owns conn from here on
 	if err != nil {
 		return fmt.Errorf("sqlite: open %s: %w", opts.Path, err)
 	}
@@ -266,7 +272,7 @@ func (s *Store) Close() error {
 			s.hookClosed()
 		}
 		<-s.done
-		s.closeErr = errors.Join(s.r.close(), s.rdb.Close(), s.wdb.Close())
+		s.closeErr = errors.Join(s.r.close(), s.rdb.Close(), s.wdb.Close(), s.unlock())
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("sqlite: close %s: %w", s.opts.Path, s.closeErr)
 		}

@@ -172,7 +172,7 @@ func (w *writer) applyChange(ch *gateway.Change, create bool) (changeResult, err
 func (w *writer) insertDelivery(d *gateway.Delivery, caseID string) (int64, error) {
 	var e encoder
 	args := []any{d.ID, caseID, d.Partner, string(d.Kind), d.ExchangeID, d.Attempts,
-		e.time(d.NextAt), e.time(d.CreatedAt), d.LastError, w.pull[d.Partner], d.TraceParent}
+		e.time(d.NextAt), e.time(d.CreatedAt), d.LastError, d.Pull, d.TraceParent}
 	if e.err != nil {
 		return 0, fmt.Errorf("delivery %q: %w", d.ID, e.err)
 	}
@@ -250,9 +250,9 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, lease time.Duration
 	return out, nil
 }
 
-// SetPullPartners records which partners pull their deliveries (see
-// gateway.Store): deliveries to them are inserted with pull set, and the
-// flag of every unfinished delivery is brought in step with the set.
+// SetPullPartners brings the pull flag of every unfinished delivery in
+// step with partners (see gateway.MailboxStore); new deliveries carry
+// their own (Delivery.Pull).
 func (s *Store) SetPullPartners(ctx context.Context, partners []string) error {
 	set := make(map[string]bool, len(partners))
 	for _, p := range partners {
@@ -263,11 +263,8 @@ func (s *Store) SetPullPartners(ctx context.Context, partners []string) error {
 		return fmt.Errorf("sqlite: set pull partners: %w", err)
 	}
 	err = s.submit(ctx, func(w *writer) error {
-		if _, err := w.setPull.ExecContext(w.bg, string(list)); err != nil {
-			return err
-		}
-		w.pull = set
-		return nil
+		_, err := w.setPull.ExecContext(w.bg, string(list))
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: set pull partners: %w", err)

@@ -8,6 +8,8 @@ import (
 
 	sqlitedrv "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/tongban/tongban/gateway"
 )
 
 // claimCandidates selects the seqs ClaimDue takes: ?2 is now, ?3 the
@@ -66,12 +68,9 @@ type writer struct {
 	lastHead                                  *sql.Stmt
 
 	// head is the evidence log's last record, appends of this transaction
-	// included; hash makes a record's hash (Options.EvidenceHash).
-	head chainHead
-	hash func([]byte) string
-
-	// pull is the set of partners that pull (SetPullPartners).
-	pull map[string]bool
+	// included; linker links appended records (Options.Linker).
+	head   gateway.ChainHead
+	linker gateway.ChainLinker
 
 	stmts []*sql.Stmt
 	stats *stats
@@ -79,8 +78,8 @@ type writer struct {
 
 // newWriter prepares the writer's statements on conn. It takes conn over:
 // it closes conn if it fails, and close closes it.
-func newWriter(ctx context.Context, conn *sql.Conn, st *stats, hash func([]byte) string) (*writer, error) {
-	w := &writer{conn: conn, bg: context.Background(), stats: st, hash: hash}
+func newWriter(ctx context.Context, conn *sql.Conn, st *stats, linker gateway.ChainLinker) (*writer, error) {
+	w := &writer{conn: conn, bg: context.Background(), stats: st, linker: linker}
 	head, err := loadHead(conn.QueryRowContext(ctx, headQuery))
 	if err != nil {
 		conn.Close()
@@ -225,7 +224,7 @@ func (w *writer) run(batch []*request, errs []error) {
 	}
 	// The head is read again inside the write lock, so that the chain
 	// continues from what is on disk even if a commit reported an error
-	// after it was durable, or another process wrote the file.
+	// after it was durable.
 	head, err := loadHead(w.lastHead.QueryRowContext(w.bg))
 	if err != nil {
 		w.rollback.ExecContext(w.bg)

@@ -2,9 +2,11 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,6 +41,49 @@ type env struct {
 	s gateway.Store
 }
 
+// pulling is the store under test as the core uses it: every delivery it
+// enqueues carries Pull for the partners set last with SetPullPartners
+// (the core decides Pull from its directory; the suite's directory is
+// this set).
+type pulling struct {
+	gateway.Store
+	mu   sync.Mutex
+	pull map[string]bool
+}
+
+func (p *pulling) SetPullPartners(ctx context.Context, partners []string) error {
+	p.mu.Lock()
+	p.pull = map[string]bool{}
+	for _, id := range partners {
+		p.pull[id] = true
+	}
+	p.mu.Unlock()
+	return p.Store.SetPullPartners(ctx, partners)
+}
+
+func (p *pulling) mark(ds []*gateway.Delivery) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, d := range ds {
+		d.Pull = p.pull[d.Partner]
+	}
+}
+
+func (p *pulling) CreateCase(ctx context.Context, ch gateway.Change) error {
+	p.mark(ch.Enqueue)
+	return p.Store.CreateCase(ctx, ch)
+}
+
+func (p *pulling) UpdateCase(ctx context.Context, ch gateway.Change) error {
+	p.mark(ch.Enqueue)
+	return p.Store.UpdateCase(ctx, ch)
+}
+
+func (p *pulling) AddUsage(ctx context.Context, entries []gateway.UsageEntry, enqueue []*gateway.Delivery, ev ...contracts.EvidenceRecord) error {
+	p.mark(enqueue)
+	return p.Store.AddUsage(ctx, entries, enqueue, ev...)
+}
+
 func newEnv(t *testing.T, open func(t *testing.T) gateway.Store) *env {
 	t.Helper()
 	s := open(t)
@@ -50,7 +95,7 @@ func newEnv(t *testing.T, open func(t *testing.T) gateway.Store) *env {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	return &env{t: t, s: s}
+	return &env{t: t, s: &pulling{Store: s}}
 }
 
 // sub returns e for subtest t: the same store, failing t.

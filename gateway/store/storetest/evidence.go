@@ -11,6 +11,7 @@ import (
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/evidence"
 	"github.com/tongban/tongban/signing"
 )
 
@@ -18,7 +19,7 @@ import (
 // signing.EvidenceHash (the lowercase hex SM3 of their canonical form).
 
 // verifier checks a store's log with the gateway's own chain verifier.
-var verifier = gateway.ChainVerifier{SM3: signing.EvidenceHash}
+var verifier = evidence.ChainVerifier{SM3: signing.EvidenceHash}
 
 // record returns an evidence record of event for case caseID ("" none).
 func record(event, caseID string, at time.Time) contracts.EvidenceRecord {

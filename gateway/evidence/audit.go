@@ -1,4 +1,4 @@
-package gateway
+package evidence
 
 import (
 	"bytes"
@@ -13,23 +13,8 @@ import (
 	"time"
 
 	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway"
 )
-
-// KeyDirectory is an optional Crypto capability the auditor tools need:
-// the public keys behind key ids, to put in evidence bundles, and the
-// verification of the gateway's own signatures (checkpoints, receipts).
-// gateway/keyring implements it.
-type KeyDirectory interface {
-	// PublicKeyPEM returns the PEM (SPKI) public key registered under
-	// keyID, the gateway's own included, and the id of its owner.
-	PublicKeyPEM(keyID string) (owner string, pem []byte, err error)
-	// VerifyGateway checks a DER SM2 signature of body by the gateway's
-	// key keyID, current or previous.
-	VerifyGateway(keyID string, body, sig []byte) error
-	// IsGatewayKey reports whether keyID is one of the gateway's keys,
-	// current or previous.
-	IsGatewayKey(keyID string) bool
-}
 
 // Audit search page sizes.
 const (
@@ -51,42 +36,42 @@ type ExchangeFilter struct {
 // SearchExchanges returns a page of the exchanges f selects, newest first
 // (auditors only). Every filter is validated; a bad one is refused with
 // validation_failed (or invalid_region) naming it.
-func (s *Service) SearchExchanges(ctx context.Context, p Principal, f ExchangeFilter) (*contracts.ExchangePage, error) {
-	if err := Authorize(p, ActAudit, nil, ""); err != nil {
+func (s *Auditor) SearchExchanges(ctx context.Context, p gateway.Principal, f ExchangeFilter) (*contracts.ExchangePage, error) {
+	if err := gateway.Authorize(p, gateway.ActAudit, nil, ""); err != nil {
 		return nil, err
 	}
-	q := ExchangeQuery{CaseID: f.CaseID, ExchangeID: f.ExchangeID, Partner: f.Partner, Region: f.Region,
+	q := gateway.ExchangeQuery{CaseID: f.CaseID, ExchangeID: f.ExchangeID, Partner: f.Partner, Region: f.Region,
 		Kind: f.Kind, State: f.State, From: f.From, To: f.To, Limit: f.Limit}
 	// Each filter given must be well formed; the first that is not is named.
 	if q.CaseID != "" {
 		if err := contracts.ValidateOpaqueID("case_id", q.CaseID); err != nil {
-			return nil, fromField(err)
+			return nil, gateway.FromField(err)
 		}
 	}
 	if q.Partner != "" {
 		if err := contracts.ValidateOpaqueID("partner", q.Partner); err != nil {
-			return nil, fromField(err)
+			return nil, gateway.FromField(err)
 		}
 	}
 	if q.Region != "" {
 		if err := contracts.ValidateRegion(q.Region); err != nil {
-			return nil, fromField(err)
+			return nil, gateway.FromField(err)
 		}
 	}
 	if q.ExchangeID != "" {
 		if err := contracts.ValidateUUID(q.ExchangeID); err != nil {
-			return nil, failf(contracts.CodeValidationFailed, "exchange_id: %v", err)
+			return nil, gateway.Failf(contracts.CodeValidationFailed, "exchange_id: %v", err)
 		}
 	}
 	switch {
 	case q.Kind != "" && !q.Kind.Valid():
-		return nil, failf(contracts.CodeValidationFailed, "kind: %q is not an exchange kind", q.Kind)
+		return nil, gateway.Failf(contracts.CodeValidationFailed, "kind: %q is not an exchange kind", q.Kind)
 	case q.State != "" && !q.State.Valid():
-		return nil, failf(contracts.CodeValidationFailed, "state: %q is not a transport state", q.State)
+		return nil, gateway.Failf(contracts.CodeValidationFailed, "state: %q is not a transport state", q.State)
 	case !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To):
-		return nil, failf(contracts.CodeValidationFailed, "from must be before to")
+		return nil, gateway.Failf(contracts.CodeValidationFailed, "from must be before to")
 	case q.Limit < 0 || q.Limit > MaxAuditPage:
-		return nil, failf(contracts.CodeValidationFailed, "limit: must be from 1 to %d", MaxAuditPage)
+		return nil, gateway.Failf(contracts.CodeValidationFailed, "limit: must be from 1 to %d", MaxAuditPage)
 	}
 	if q.Limit == 0 {
 		q.Limit = DefaultAuditPage
@@ -94,13 +79,13 @@ func (s *Service) SearchExchanges(ctx context.Context, p Principal, f ExchangeFi
 	if f.Cursor != "" {
 		n, err := strconv.ParseInt(f.Cursor, 10, 64)
 		if err != nil || n <= 0 {
-			return nil, failf(contracts.CodeValidationFailed, "cursor: not a cursor this search returned")
+			return nil, gateway.Failf(contracts.CodeValidationFailed, "cursor: not a cursor this search returned")
 		}
 		q.Before = n
 	}
 	found, next, err := s.store.SearchExchanges(ctx, q)
 	if err != nil {
-		return nil, internal(err)
+		return nil, gateway.Internal(err)
 	}
 	page := &contracts.ExchangePage{Items: found}
 	if page.Items == nil {
@@ -113,7 +98,7 @@ func (s *Service) SearchExchanges(ctx context.Context, p Principal, f ExchangeFi
 }
 
 // parseEvidence decodes a stored record and its detail.
-func parseEvidence(row EvidenceRow) (contracts.EvidenceRecord, contracts.EvidenceDetail, error) {
+func parseEvidence(row gateway.EvidenceRow) (contracts.EvidenceRecord, contracts.EvidenceDetail, error) {
 	var (
 		r contracts.EvidenceRecord
 		d contracts.EvidenceDetail
@@ -138,33 +123,33 @@ func parseEvidence(row EvidenceRow) (contracts.EvidenceRecord, contracts.Evidenc
 // key as registered now and the digest the log recorded, and the result
 // given as signature_valid. A case with no record and no row is
 // not_found.
-func (s *Service) TraceCase(ctx context.Context, p Principal, caseID string) (*contracts.CaseTrace, error) {
-	if err := Authorize(p, ActAudit, nil, ""); err != nil {
+func (s *Auditor) TraceCase(ctx context.Context, p gateway.Principal, caseID string) (*contracts.CaseTrace, error) {
+	if err := gateway.Authorize(p, gateway.ActAudit, nil, ""); err != nil {
 		return nil, err
 	}
 	if err := contracts.ValidateOpaqueID("case_id", caseID); err != nil {
-		return nil, fromField(err)
+		return nil, gateway.FromField(err)
 	}
 	rows, err := s.store.CaseEvidence(ctx, caseID)
 	if err != nil {
-		return nil, internal(err)
+		return nil, gateway.Internal(err)
 	}
 	out := &contracts.CaseTrace{CaseID: caseID, Timeline: make([]contracts.TraceEntry, 0, len(rows))}
 	c, err := s.store.GetCase(ctx, caseID)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, gateway.ErrNotFound):
 		if len(rows) == 0 {
-			return nil, failf(contracts.CodeNotFound, "no such case")
+			return nil, gateway.Failf(contracts.CodeNotFound, "no such case")
 		}
 	case err != nil:
-		return nil, internal(err)
+		return nil, gateway.Internal(err)
 	default:
 		out.State = c.State
 	}
 	for _, row := range rows {
 		r, d, err := parseEvidence(row)
 		if err != nil {
-			return nil, internal(err)
+			return nil, gateway.Internal(err)
 		}
 		e := contracts.TraceEntry{Seq: r.Seq, At: r.At, Event: r.Event, Actor: r.Actor, ExchangeID: r.ExchangeID,
 			DeliveryID: r.DeliveryID, KeyID: r.KeyID, TraceID: r.TraceID, Detail: r.Detail}
@@ -173,7 +158,7 @@ func (s *Service) TraceCase(ctx context.Context, p Principal, caseID string) (*c
 			e.Outcome = string(d.State) // the state the exchange left the case in
 			valid, err := s.exchangeSignatureValid(ctx, r)
 			if err != nil {
-				return nil, internal(err)
+				return nil, gateway.Internal(err)
 			}
 			e.SignatureValid = &valid
 		case contracts.EventDeliveryAttempt:
@@ -182,7 +167,7 @@ func (s *Service) TraceCase(ctx context.Context, p Principal, caseID string) (*c
 				e.KeyID = d.AckKeyID
 				valid, err := s.ackSignatureValid(ctx, r, d)
 				if err != nil {
-					return nil, internal(err)
+					return nil, gateway.Internal(err)
 				}
 				e.SignatureValid = &valid
 			}
@@ -197,9 +182,9 @@ func (s *Service) TraceCase(ctx context.Context, p Principal, caseID string) (*c
 // exchangeSignatureValid reports whether the stored body of r's exchange
 // still has the digest r recorded and its signature verifies with the
 // sender's key.
-func (s *Service) exchangeSignatureValid(ctx context.Context, r contracts.EvidenceRecord) (bool, error) {
+func (s *Auditor) exchangeSignatureValid(ctx context.Context, r contracts.EvidenceRecord) (bool, error) {
 	ex, err := s.store.GetExchange(ctx, r.Actor, r.ExchangeID)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, gateway.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
@@ -214,9 +199,9 @@ func (s *Service) exchangeSignatureValid(ctx context.Context, r contracts.Eviden
 // ackSignatureValid reports whether the stored acknowledgement of r's
 // delivery still has the digest r recorded and its signature verifies
 // with the partner's key.
-func (s *Service) ackSignatureValid(ctx context.Context, r contracts.EvidenceRecord, d contracts.EvidenceDetail) (bool, error) {
+func (s *Auditor) ackSignatureValid(ctx context.Context, r contracts.EvidenceRecord, d contracts.EvidenceDetail) (bool, error) {
 	del, err := s.store.GetDelivery(ctx, r.DeliveryID)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, gateway.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
@@ -237,23 +222,23 @@ const MaxVerifyRange = 1_000_000
 // head) with its signed checkpoints (auditors and operators), at most
 // MaxVerifyRange records. A broken chain is a result with OK false, not
 // an error.
-func (s *Service) VerifyEvidence(ctx context.Context, p Principal, from, to int64) (*contracts.ChainVerifyResult, error) {
-	if err := Authorize(p, ActVerifyChain, nil, ""); err != nil {
+func (s *Auditor) VerifyEvidence(ctx context.Context, p gateway.Principal, from, to int64) (*contracts.ChainVerifyResult, error) {
+	if err := gateway.Authorize(p, gateway.ActVerifyChain, nil, ""); err != nil {
 		return nil, err
 	}
 	switch {
 	case from < 0:
-		return nil, failf(contracts.CodeValidationFailed, "from: must be at least 1")
+		return nil, gateway.Failf(contracts.CodeValidationFailed, "from: must be at least 1")
 	case to < 0:
-		return nil, failf(contracts.CodeValidationFailed, "to: must be at least 1")
+		return nil, gateway.Failf(contracts.CodeValidationFailed, "to: must be at least 1")
 	case from > 0 && to > 0 && from > to:
-		return nil, failf(contracts.CodeValidationFailed, "from must not be after to")
+		return nil, gateway.Failf(contracts.CodeValidationFailed, "from must not be after to")
 	}
 	start, limit := max(from, 1), s.verifyRange
 	if to == 0 || to-start+1 > limit {
 		head, _, err := s.store.EvidenceHead(ctx)
 		if err != nil {
-			return nil, internal(err)
+			return nil, gateway.Internal(err)
 		}
 		if to == 0 || to > head {
 			to = head
@@ -263,12 +248,12 @@ func (s *Service) VerifyEvidence(ctx context.Context, p Principal, from, to int6
 		}
 	}
 	v := ChainVerifier{SM3: s.crypto.SM3Hex}
-	if kd, ok := s.crypto.(KeyDirectory); ok {
+	if kd, ok := s.crypto.(gateway.KeyDirectory); ok {
 		v.VerifyCheckpoint = func(cp contracts.Checkpoint) error { return kd.VerifyGateway(cp.KeyID, cp.Canonical(), cp.Signature) }
 	}
 	res, err := v.Verify(ctx, s.store, from, to)
 	if err != nil {
-		return nil, internal(err)
+		return nil, gateway.Internal(err)
 	}
 	return res, nil
 }
@@ -372,8 +357,8 @@ func (g *denialGate) pending() []Denial {
 // (no valid token) at most one per error code a minute; the others are
 // counted into the next record. The request was already refused; a
 // failure to record is logged, not returned.
-func (s *Service) RecordDenial(ctx context.Context, d Denial) {
-	if s.noEvidence {
+func (s *Auditor) RecordDenial(ctx context.Context, d Denial) {
+	if s.off {
 		return
 	}
 	now := s.clock.Now().UTC()
@@ -387,8 +372,8 @@ func (s *Service) RecordDenial(ctx context.Context, d Denial) {
 
 // FlushDenials records the anonymous denials counted since their last
 // record (one record per error code); serve calls it when it stops.
-func (s *Service) FlushDenials(ctx context.Context) {
-	if s.noEvidence {
+func (s *Auditor) FlushDenials(ctx context.Context) {
+	if s.off {
 		return
 	}
 	now := s.clock.Now().UTC()
@@ -398,12 +383,12 @@ func (s *Service) FlushDenials(ctx context.Context) {
 }
 
 // writeDenial appends d's record.
-func (s *Service) writeDenial(ctx context.Context, d Denial, now time.Time) {
+func (s *Auditor) writeDenial(ctx context.Context, d Denial, now time.Time) {
 	actor := d.Caller
 	if actor == "" {
 		actor = "anonymous"
 	}
-	traceID, _ := traceOf(ctx, d.TraceID)
+	traceID, _ := gateway.TraceOf(ctx, d.TraceID)
 	detail := contracts.EvidenceDetail{Code: d.Code, Method: d.Method, Route: d.Route, SuppressedBefore: d.suppressed}
 	rec := contracts.EvidenceRecord{At: now, Actor: actor, Event: contracts.EventAccessDenied, TraceID: traceID,
 		KeyID: d.KeyID, JTI: d.JTI, Detail: detail.JSON()}
@@ -415,11 +400,11 @@ func (s *Service) writeDenial(ctx context.Context, d Denial, now time.Time) {
 // RecordStart writes the gateway.started record: the version running and
 // the SM3 of the configuration it started with, so that the log shows
 // which configuration was in force from when.
-func (s *Service) RecordStart(ctx context.Context, version, configSM3 string) error {
-	if s.noEvidence {
+func (s *Auditor) RecordStart(ctx context.Context, version, configSM3 string) error {
+	if s.off {
 		return nil
 	}
-	rec := contracts.EvidenceRecord{At: s.clock.Now().UTC(), Actor: GatewayActor, Event: contracts.EventGatewayStarted,
+	rec := contracts.EvidenceRecord{At: s.clock.Now().UTC(), Actor: gateway.GatewayActor, Event: contracts.EventGatewayStarted,
 		KeyID: s.crypto.KeyID(), Detail: (&contracts.EvidenceDetail{Version: version, ConfigSM3: configSM3, GatewayID: s.gatewayID}).JSON()}
 	if err := s.store.AppendEvidence(ctx, rec); err != nil {
 		return fmt.Errorf("record start in the evidence log: %w", err)

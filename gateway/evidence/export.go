@@ -1,4 +1,4 @@
-package gateway
+package evidence
 
 import (
 	"archive/zip"
@@ -11,15 +11,7 @@ import (
 	"time"
 
 	"github.com/tongban/tongban/contracts"
-)
-
-// The file names of an evidence bundle (see ExportCase).
-const (
-	BundleManifest    = "manifest.json"
-	BundleManifestSig = "manifest.sig"
-	BundleEvidence    = "evidence.jsonl"
-	BundleChain       = "chain.jsonl"
-	BundleCheckpoints = "checkpoints.json"
+	"github.com/tongban/tongban/gateway"
 )
 
 // MaxBundleChain bounds the records of a bundle's chain segment. With
@@ -80,39 +72,39 @@ func (b *bundleWriter) add(name string, data []byte) error {
 //     with its SM3, and manifest.sig is the gateway's signature over it.
 //
 // A case with no evidence record is not_found.
-func (s *Service) ExportCase(ctx context.Context, p Principal, caseID string) ([]byte, error) {
-	if err := Authorize(p, ActAudit, nil, ""); err != nil {
+func (s *Auditor) ExportCase(ctx context.Context, p gateway.Principal, caseID string) ([]byte, error) {
+	if err := gateway.Authorize(p, gateway.ActAudit, nil, ""); err != nil {
 		return nil, err
 	}
 	if err := contracts.ValidateOpaqueID("case_id", caseID); err != nil {
-		return nil, fromField(err)
+		return nil, gateway.FromField(err)
 	}
-	kd, ok := s.crypto.(KeyDirectory)
+	kd, ok := s.crypto.(gateway.KeyDirectory)
 	if !ok {
-		return nil, internal(errors.New("export: the crypto port has no key directory"))
+		return nil, gateway.Internal(errors.New("export: the crypto port has no key directory"))
 	}
 	rows, err := s.store.CaseEvidence(ctx, caseID)
 	if err != nil {
-		return nil, internal(err)
+		return nil, gateway.Internal(err)
 	}
 	if len(rows) == 0 {
-		return nil, failf(contracts.CodeNotFound, "no evidence of case %s", caseID)
+		return nil, gateway.Failf(contracts.CodeNotFound, "no evidence of case %s", caseID)
 	}
 	cp, err := s.coveringCheckpoint(ctx, kd, rows[len(rows)-1].Seq)
 	if err != nil {
-		return nil, internal(err)
+		return nil, gateway.Internal(err)
 	}
 	// Records of the case appended while the checkpoint was found belong
 	// in the bundle too, up to the checkpoint: read them again.
 	if rows, err = s.store.CaseEvidence(ctx, caseID); err != nil {
-		return nil, internal(err)
+		return nil, gateway.Internal(err)
 	}
 	for len(rows) > 0 && rows[len(rows)-1].Seq > cp.Seq {
 		rows = rows[:len(rows)-1]
 	}
 	last := rows[len(rows)-1]
 	if cp.Seq-last.Seq >= MaxBundleChain {
-		return nil, internal(fmt.Errorf("export: %d records between the case's last record %d and the next checkpoint", cp.Seq-last.Seq, last.Seq))
+		return nil, gateway.Internal(fmt.Errorf("export: %d records between the case's last record %d and the next checkpoint", cp.Seq-last.Seq, last.Seq))
 	}
 
 	var buf bytes.Buffer
@@ -123,19 +115,19 @@ func (s *Service) ExportCase(ctx context.Context, p Principal, caseID string) ([
 	for _, row := range rows {
 		line, err := contracts.EvidenceLine(row.Record, row.Hash)
 		if err != nil {
-			return nil, internal(fmt.Errorf("export: record %d: %w", row.Seq, err))
+			return nil, gateway.Internal(fmt.Errorf("export: record %d: %w", row.Seq, err))
 		}
 		lines.Write(line)
 		lines.WriteByte('\n')
 		if err := s.exportRecordFiles(ctx, b, row, keys); err != nil {
-			return nil, internal(err)
+			return nil, gateway.Internal(err)
 		}
 	}
-	if err := b.add(BundleEvidence, lines.Bytes()); err != nil {
-		return nil, internal(err)
+	if err := b.add(contracts.BundleEvidence, lines.Bytes()); err != nil {
+		return nil, gateway.Internal(err)
 	}
 	lines.Reset()
-	err = s.store.ScanEvidence(ctx, last.Seq, cp.Seq, func(r EvidenceRow) error {
+	err = s.store.ScanEvidence(ctx, last.Seq, cp.Seq, func(r gateway.EvidenceRow) error {
 		_, prev, ok := contracts.ChainFields(r.Record)
 		if !ok {
 			return fmt.Errorf("record %d is not in canonical form", r.Seq)
@@ -149,17 +141,17 @@ func (s *Service) ExportCase(ctx context.Context, p Principal, caseID string) ([
 		return nil
 	})
 	if err != nil {
-		return nil, internal(fmt.Errorf("export: chain: %w", err))
+		return nil, gateway.Internal(fmt.Errorf("export: chain: %w", err))
 	}
-	if err := b.add(BundleChain, lines.Bytes()); err != nil {
-		return nil, internal(err)
+	if err := b.add(contracts.BundleChain, lines.Bytes()); err != nil {
+		return nil, gateway.Internal(err)
 	}
 	cpJSON, err := json.MarshalIndent([]contracts.Checkpoint{*cp}, "", "  ")
 	if err != nil {
-		return nil, internal(err)
+		return nil, gateway.Internal(err)
 	}
-	if err := b.add(BundleCheckpoints, cpJSON); err != nil {
-		return nil, internal(err)
+	if err := b.add(contracts.BundleCheckpoints, cpJSON); err != nil {
+		return nil, gateway.Internal(err)
 	}
 	ids := make([]string, 0, len(keys))
 	for id := range keys {
@@ -174,8 +166,8 @@ func (s *Service) ExportCase(ctx context.Context, p Principal, caseID string) ([
 		if err != nil {
 			continue // a key no longer registered: the verifier names what it cannot check
 		}
-		if err := b.add("keys/"+id+".pub", pem); err != nil {
-			return nil, internal(err)
+		if err := b.add(contracts.BundleKeys+id+contracts.BundleKeyExt, pem); err != nil {
+			return nil, gateway.Internal(err)
 		}
 		if kd.IsGatewayKey(id) {
 			gatewayKeys = append(gatewayKeys, id)
@@ -189,26 +181,26 @@ func (s *Service) ExportCase(ctx context.Context, p Principal, caseID string) ([
 	}
 	manifest, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		return nil, internal(err)
+		return nil, gateway.Internal(err)
 	}
 	sig, err := s.crypto.Sign(manifest)
 	if err != nil {
-		return nil, internal(fmt.Errorf("export: sign manifest: %w", err))
+		return nil, gateway.Internal(fmt.Errorf("export: sign manifest: %w", err))
 	}
 	for _, f := range []struct {
 		name string
 		data []byte
-	}{{BundleManifest, manifest}, {BundleManifestSig, sig}} {
+	}{{contracts.BundleManifest, manifest}, {contracts.BundleManifestSig, sig}} {
 		w, err := b.zw.CreateHeader(&zip.FileHeader{Name: f.name, Method: zip.Deflate, Modified: now})
 		if err == nil {
 			_, err = w.Write(f.data)
 		}
 		if err != nil {
-			return nil, internal(err)
+			return nil, gateway.Internal(err)
 		}
 	}
 	if err := b.zw.Close(); err != nil {
-		return nil, internal(err)
+		return nil, gateway.Internal(err)
 	}
 	return buf.Bytes(), nil
 }
@@ -216,7 +208,7 @@ func (s *Service) ExportCase(ctx context.Context, p Principal, caseID string) ([
 // coveringCheckpoint returns the first checkpoint at or after seq signed
 // with one of the gateway's keys (current or previous), making one of the
 // head when there is none.
-func (s *Service) coveringCheckpoint(ctx context.Context, kd KeyDirectory, seq int64) (*contracts.Checkpoint, error) {
+func (s *Auditor) coveringCheckpoint(ctx context.Context, kd gateway.KeyDirectory, seq int64) (*contracts.Checkpoint, error) {
 	cps, err := s.store.Checkpoints(ctx, seq, seq+MaxBundleChain)
 	if err != nil {
 		return nil, err
@@ -239,7 +231,7 @@ func (s *Service) coveringCheckpoint(ctx context.Context, kd KeyDirectory, seq i
 // exportRecordFiles adds the files one case record refers to: the signed
 // body and receipt of an exchange, the delivered payload, the
 // acknowledgement; and notes the keys they need.
-func (s *Service) exportRecordFiles(ctx context.Context, b *bundleWriter, row EvidenceRow, keys map[string]bool) error {
+func (s *Auditor) exportRecordFiles(ctx context.Context, b *bundleWriter, row gateway.EvidenceRow, keys map[string]bool) error {
 	r, d, err := parseEvidence(row)
 	if err != nil {
 		return err
@@ -247,7 +239,7 @@ func (s *Service) exportRecordFiles(ctx context.Context, b *bundleWriter, row Ev
 	switch r.Event {
 	case contracts.EventCaseReceived, contracts.EventStatusApplied:
 		ex, err := s.store.GetExchange(ctx, r.Actor, r.ExchangeID)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, gateway.ErrNotFound) {
 			return nil // the verifier reports the missing body
 		}
 		if err != nil {
@@ -259,8 +251,8 @@ func (s *Service) exportRecordFiles(ctx context.Context, b *bundleWriter, row Ev
 			name string
 			data []byte
 		}{
-			{"bodies/" + base + mediaExt(ex.Body), ex.Body}, {"bodies/" + base + ".sig", ex.Signature},
-			{"receipts/" + base + mediaExt(ex.Receipt), ex.Receipt}, {"receipts/" + base + ".sig", ex.ReceiptSig},
+			{contracts.BundleBodies + base + mediaExt(ex.Body), ex.Body}, {contracts.BundleBodies + base + contracts.BundleSigExt, ex.Signature},
+			{contracts.BundleReceipts + base + mediaExt(ex.Receipt), ex.Receipt}, {contracts.BundleReceipts + base + contracts.BundleSigExt, ex.ReceiptSig},
 		} {
 			if err := b.add(f.name, f.data); err != nil {
 				return err
@@ -275,31 +267,31 @@ func (s *Service) exportRecordFiles(ctx context.Context, b *bundleWriter, row Ev
 		}
 		keys[d.AckKeyID] = true
 		del, err := s.store.GetDelivery(ctx, r.DeliveryID)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, gateway.ErrNotFound) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		if err := b.add("acks/"+del.ID+mediaExt(del.AckBody), del.AckBody); err != nil {
+		if err := b.add(contracts.BundleAcks+del.ID+mediaExt(del.AckBody), del.AckBody); err != nil {
 			return err
 		}
-		return b.add("acks/"+del.ID+".sig", del.AckSig)
+		return b.add(contracts.BundleAcks+del.ID+contracts.BundleSigExt, del.AckSig)
 	}
 	return nil
 }
 
 // exportDelivery adds the payload of delivery id.
-func (s *Service) exportDelivery(ctx context.Context, b *bundleWriter, id string) error {
+func (s *Auditor) exportDelivery(ctx context.Context, b *bundleWriter, id string) error {
 	if id == "" {
 		return nil
 	}
 	del, err := s.store.GetDelivery(ctx, id)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, gateway.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	return b.add("deliveries/"+del.ID+".json", del.Payload)
+	return b.add(contracts.BundleDeliveries+del.ID+".json", del.Payload)
 }

@@ -1,4 +1,4 @@
-package gateway
+package outbox
 
 import (
 	"encoding/json"
@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway"
 )
 
 // FuzzParseMailboxAck feeds arbitrary bodies to the parser of a pulling
 // partner's acknowledgements. It must never panic, must refuse with a
-// caller error (a *Error with one of the codes a bad body gets), and must
+// caller error (a *gateway.Error with one of the codes a bad body gets), and must
 // accept only batches of 1 to MaxMailboxBatch acknowledgements that each
 // pass checkAckShape under the signing key.
 func FuzzParseMailboxAck(f *testing.F) {
@@ -34,7 +35,7 @@ func FuzzParseMailboxAck(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte, keyID string) {
 		acks, err := parseMailboxAck(body, keyID)
 		if err != nil {
-			var e *Error
+			var e *gateway.Error
 			if !errors.As(err, &e) {
 				t.Fatalf("refusal %v is not a *Error", err)
 			}

@@ -1,51 +1,26 @@
-package gateway
+package licenses
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway"
 )
-
-// LicenseCache is an optional short-lived cache of license records the
-// libraries returned, keyed by library and by what the lookup asked. Only
-// found records are cached: not_found and source_unavailable never are.
-// Implementations bound its size and expire entries after their TTL.
-type LicenseCache interface {
-	Get(key string) (CachedLicense, bool)
-	Add(key string, v CachedLicense)
-}
-
-// CachedLicense is a library's answer kept in a LicenseCache.
-type CachedLicense struct {
-	Record contracts.LicenseRecord
-}
-
-// LicenseOptions tune license verification.
-type LicenseOptions struct {
-	// Cache, when set, answers repeated lookups of a found license without
-	// asking its library again (see README: revocation trade-off). Nil
-	// means every verification asks the library.
-	Cache LicenseCache
-	// Zone is where "today" is decided for validity dates; nil means China
-	// Standard Time (UTC+8), the zone licenses' dates are written in.
-	Zone *time.Location
-}
-
-// chinaStandardTime is UTC+8 without daylight saving.
-var chinaStandardTime = time.FixedZone("CST", 8*60*60)
 
 // verification is one verification's outcome as the service records it.
 type verification struct {
 	result   contracts.LicenseVerifyResult
-	entry    UsageEntry
-	delivery *Delivery // to the issuing library, nil when none
+	entry    gateway.UsageEntry
+	delivery *gateway.Delivery // to the issuing library, nil when none
 }
 
 // VerifyLicense verifies an e-license presented at a window: it checks the
@@ -57,20 +32,20 @@ type verification struct {
 // record (with its delivery to the issuing library) before answering with
 // the signed result. A refused verification is recorded too, with its error
 // code, and the error is returned.
-func (s *Service) VerifyLicense(ctx context.Context, in Inbound) (*Signed, error) {
+func (s *Service) VerifyLicense(ctx context.Context, in gateway.Inbound) (*gateway.Signed, error) {
 	var req contracts.LicenseVerifyRequest
 	if err := s.checkVerifyBody(ctx, in, &req); err != nil {
 		return nil, s.refuse(ctx, in, &req, err)
 	}
 	if err := req.Validate(); err != nil {
-		return nil, s.refuse(ctx, in, &req, fromField(err))
+		return nil, s.refuse(ctx, in, &req, gateway.FromField(err))
 	}
-	if err := Authorize(in.Caller, ActVerify, nil, ""); err != nil {
+	if err := gateway.Authorize(in.Caller, gateway.ActVerify, nil, ""); err != nil {
 		return nil, s.refuse(ctx, in, &req, err)
 	}
 	v, err := s.verifyOne(ctx, in.Caller, &req)
 	if err != nil {
-		if ge := (*Error)(nil); errors.As(err, &ge) && ge.Code != contracts.CodeInternal {
+		if ge := (*gateway.Error)(nil); errors.As(err, &ge) && ge.Code != contracts.CodeInternal {
 			return nil, s.refuse(ctx, in, &req, err)
 		}
 		return nil, err
@@ -78,7 +53,7 @@ func (s *Service) VerifyLicense(ctx context.Context, in Inbound) (*Signed, error
 	if err := s.storeUsage(ctx, in, []*verification{v}); err != nil {
 		return nil, err
 	}
-	return s.signJSON(v.result)
+	return gateway.SignJSON(s.crypto, v.result)
 }
 
 // VerifyLicenseBatch verifies up to contracts.MaxBatchItems licenses for one
@@ -89,15 +64,15 @@ func (s *Service) VerifyLicense(ctx context.Context, in Inbound) (*Signed, error
 // purpose or case id take the batch's. Every item gets a usage record; all
 // are stored in one write before the signed results are returned, in item
 // order.
-func (s *Service) VerifyLicenseBatch(ctx context.Context, in Inbound) (*Signed, error) {
+func (s *Service) VerifyLicenseBatch(ctx context.Context, in gateway.Inbound) (*gateway.Signed, error) {
 	var b contracts.BatchVerifyRequest
 	if err := s.checkVerifyBody(ctx, in, &b); err != nil {
 		return nil, s.refuse(ctx, in, &contracts.LicenseVerifyRequest{Purpose: b.Purpose, CaseID: b.CaseID}, err)
 	}
 	if err := b.Validate(); err != nil {
-		return nil, s.refuse(ctx, in, &contracts.LicenseVerifyRequest{Purpose: b.Purpose, CaseID: b.CaseID}, fromField(err))
+		return nil, s.refuse(ctx, in, &contracts.LicenseVerifyRequest{Purpose: b.Purpose, CaseID: b.CaseID}, gateway.FromField(err))
 	}
-	if err := Authorize(in.Caller, ActVerify, nil, ""); err != nil {
+	if err := gateway.Authorize(in.Caller, gateway.ActVerify, nil, ""); err != nil {
 		return nil, s.refuse(ctx, in, &contracts.LicenseVerifyRequest{Purpose: b.Purpose, CaseID: b.CaseID}, err)
 	}
 	out := contracts.BatchVerifyResult{Results: make([]contracts.BatchItemResult, len(b.Items))}
@@ -116,7 +91,7 @@ func (s *Service) VerifyLicenseBatch(ctx context.Context, in Inbound) (*Signed, 
 		go func() {
 			defer wg.Done()
 			if err := item.Validate(); err != nil {
-				errs[i] = fromField(err)
+				errs[i] = gateway.FromField(err)
 				return
 			}
 			vs[i], errs[i] = s.verifyOne(ctx, in.Caller, item)
@@ -127,7 +102,7 @@ func (s *Service) VerifyLicenseBatch(ctx context.Context, in Inbound) (*Signed, 
 		if err == nil {
 			continue
 		}
-		ge := (*Error)(nil)
+		ge := (*gateway.Error)(nil)
 		if !errors.As(err, &ge) || ge.Code == contracts.CodeInternal {
 			return nil, err
 		}
@@ -146,37 +121,24 @@ func (s *Service) VerifyLicenseBatch(ctx context.Context, in Inbound) (*Signed, 
 			out.Results[i].Result = &r
 		}
 	}
-	return s.signJSON(out)
+	return gateway.SignJSON(s.crypto, out)
 }
 
 // checkVerifyBody checks the signature of a verification request and
 // decodes it strictly into v.
-func (s *Service) checkVerifyBody(ctx context.Context, in Inbound, v any) error {
-	if err := s.verify(ctx, in); err != nil {
+func (s *Service) checkVerifyBody(ctx context.Context, in gateway.Inbound, v any) error {
+	if err := gateway.VerifyInbound(ctx, s.tel, s.crypto, in); err != nil {
 		return err
 	}
-	return decodeStrict(in.Body, v)
-}
-
-// signJSON marshals v and signs it with the gateway key.
-func (s *Service) signJSON(v any) (*Signed, error) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		return nil, internal(err)
-	}
-	sig, err := s.crypto.Sign(body)
-	if err != nil {
-		return nil, internal(fmt.Errorf("sign answer: %w", err))
-	}
-	return &Signed{Body: body, Signature: sig, KeyID: s.crypto.KeyID()}, nil
+	return gateway.DecodeStrict(in.Body, v)
 }
 
 // verifyOne verifies one validated request: route, cache or lookup,
 // outcome. It fails only before the lookup (no_route) or internally.
-func (s *Service) verifyOne(ctx context.Context, p Principal, req *contracts.LicenseVerifyRequest) (*verification, error) {
+func (s *Service) verifyOne(ctx context.Context, p gateway.Principal, req *contracts.LicenseVerifyRequest) (*verification, error) {
 	region := req.IssuerRegionOf()
 	if region == "" {
-		return nil, failf(contracts.CodeValidationFailed, "issuer_region: is required when the license is named by a citizen holder")
+		return nil, gateway.Failf(contracts.CodeValidationFailed, "issuer_region: is required when the license is named by a citizen holder")
 	}
 	lib, err := s.dir.RouteLicense(region, req.TypeCode())
 	if err != nil {
@@ -189,7 +151,7 @@ func (s *Service) verifyOne(ctx context.Context, p Principal, req *contracts.Lic
 	v.entry.Library = lib.ID
 	key := cacheKey(lib.ID, req)
 	var rec *contracts.LicenseRecord
-	if c := s.licenses.Cache; c != nil {
+	if c := s.cache; c != nil {
 		if hit, ok := c.Get(key); ok {
 			rec, v.result.Cached = &hit.Record, true
 		}
@@ -202,8 +164,8 @@ func (s *Service) verifyOne(ctx context.Context, p Principal, req *contracts.Lic
 			v.result.Outcome = contracts.LicenseOutcomeSourceUnavailable
 		case rec == nil:
 			v.result.Outcome = contracts.LicenseOutcomeNotFound
-		case s.licenses.Cache != nil:
-			s.licenses.Cache.Add(key, CachedLicense{Record: *rec})
+		case s.cache != nil:
+			s.cache.Add(key, CachedLicense{Record: *rec})
 		}
 	}
 	if rec != nil {
@@ -232,10 +194,10 @@ func (s *Service) verifyOne(ctx context.Context, p Principal, req *contracts.Lic
 // record id, the time, and who asked. A window caller is the window (and
 // its token's sub the clerk); a partner system names the window and clerk
 // in the request (the token's sub stands in for a missing operator_id).
-func (s *Service) newVerification(p Principal, req *contracts.LicenseVerifyRequest) (*verification, error) {
+func (s *Service) newVerification(p gateway.Principal, req *contracts.LicenseVerifyRequest) (*verification, error) {
 	id, err := s.newID()
 	if err != nil {
-		return nil, internal(err)
+		return nil, gateway.Internal(err)
 	}
 	now := s.clock.Now().UTC()
 	r := contracts.UsageRecord{
@@ -250,7 +212,7 @@ func (s *Service) newVerification(p Principal, req *contracts.LicenseVerifyReque
 			r.OperatorID = p.Subject
 		}
 	}
-	e := UsageEntry{Record: r, Subject: p.Subject}
+	e := gateway.UsageEntry{Record: r, Subject: p.Subject}
 	if req.Holder != nil {
 		e.HolderType, e.HolderID = req.Holder.HolderType, req.Holder.IDNumber
 		e.Record.HolderIDMasked = contracts.MaskID(req.Holder.IDNumber)
@@ -264,8 +226,8 @@ func (s *Service) newVerification(p Principal, req *contracts.LicenseVerifyReque
 // refuse records a refused verification and returns err for the caller.
 // A failure to record is logged; the caller still gets err, the reason it
 // was refused.
-func (s *Service) refuse(ctx context.Context, in Inbound, req *contracts.LicenseVerifyRequest, err error) error {
-	ge := (*Error)(nil)
+func (s *Service) refuse(ctx context.Context, in gateway.Inbound, req *contracts.LicenseVerifyRequest, err error) error {
+	ge := (*gateway.Error)(nil)
 	if !errors.As(err, &ge) {
 		return err
 	}
@@ -282,7 +244,7 @@ func (s *Service) refuse(ctx context.Context, in Inbound, req *contracts.License
 // refused builds the usage record of a verification refused with ge. Only
 // the request fields that are well formed on their own are kept: a refused
 // request is not trusted further.
-func (s *Service) refused(p Principal, req *contracts.LicenseVerifyRequest, ge *Error) (*verification, error) {
+func (s *Service) refused(p gateway.Principal, req *contracts.LicenseVerifyRequest, ge *gateway.Error) (*verification, error) {
 	clean := contracts.LicenseVerifyRequest{}
 	if utf8.ValidString(req.Purpose) && utf8.RuneCountInString(req.Purpose) <= contracts.MaxPurposeChars {
 		clean.Purpose = req.Purpose
@@ -316,34 +278,52 @@ func (s *Service) refused(p Principal, req *contracts.LicenseVerifyRequest, ge *
 }
 
 // storeUsage writes the usage records of vs and their deliveries in one
-// atomic write, with their evidence (a license.verified record per
-// verification, naming the request in's body by its SM3, and a
-// usage.recorded record per delivery), and wakes the dispatcher.
-func (s *Service) storeUsage(ctx context.Context, in Inbound, vs []*verification) error {
-	entries := make([]UsageEntry, 0, len(vs))
+// atomic write, with their evidence (from the recorder: a license.verified
+// record per verification, naming the request in's body, and a
+// usage.recorded record per delivery), counts them and wakes the
+// dispatcher.
+func (s *Service) storeUsage(ctx context.Context, in gateway.Inbound, vs []*verification) error {
+	entries := make([]gateway.UsageEntry, 0, len(vs))
 	evidence := make([]contracts.EvidenceRecord, 0, 2*len(vs))
-	var enqueue []*Delivery
-	traceID, traceparent := traceOf(ctx, in.TraceID)
-	p := in.Caller
-	requester := ""
-	if len(p.Partner.Regions) > 0 {
-		requester = p.Partner.Regions[0]
+	var enqueue []*gateway.Delivery
+	_, traceparent := gateway.TraceOf(ctx, in.TraceID)
+	caseOf := s.caseJoins(ctx, in.Caller)
+	for _, v := range vs {
+		entries = append(entries, v.entry)
+		if d := v.delivery; d != nil {
+			d.TraceParent = traceparent
+			enqueue = append(enqueue, d)
+		}
+		caseID, caseRef := caseOf(v.entry.Record)
+		evidence = append(evidence, s.rec.Verification(ctx, in, v.entry, v.delivery, caseID, caseRef)...)
 	}
-	bodySM3 := ""
-	if len(in.Body) > 0 {
-		bodySM3 = s.crypto.SM3Hex(in.Body)
+	if err := s.store.AddUsage(ctx, entries, enqueue, evidence...); err != nil {
+		return gateway.Internal(fmt.Errorf("store usage records: %w", err))
 	}
-	// A verification joins a case's evidence chain only when it succeeded
-	// and its caller may read that case: a case id is the caller's claim.
+	for _, e := range entries {
+		s.count(ctx, e.Record)
+	}
+	if len(enqueue) > 0 {
+		s.wake()
+	}
+	return nil
+}
+
+// caseJoins returns the rule deciding, for each usage record of p's
+// request, which case's evidence chain its records join (caseID) and
+// which case they only name (ref). A verification joins a case's chain
+// only when it succeeded and its caller may read that case: a case id is
+// the caller's claim. Each case is read once per request.
+func (s *Service) caseJoins(ctx context.Context, p gateway.Principal) func(r contracts.UsageRecord) (caseID, ref string) {
 	joins := map[string]bool{}
-	caseOf := func(r contracts.UsageRecord) (caseID, ref string) {
+	return func(r contracts.UsageRecord) (string, string) {
 		if r.CaseID == "" {
 			return "", ""
 		}
 		ok, seen := joins[r.CaseID]
 		if !seen && r.ErrorCode == "" {
 			c, err := s.store.GetCase(ctx, r.CaseID)
-			ok = err == nil && Authorize(p, ActReadCase, c, "") == nil
+			ok = err == nil && gateway.Authorize(p, gateway.ActReadCase, c, "") == nil
 			joins[r.CaseID] = ok
 		}
 		if ok && r.ErrorCode == "" {
@@ -351,69 +331,36 @@ func (s *Service) storeUsage(ctx context.Context, in Inbound, vs []*verification
 		}
 		return "", r.CaseID
 	}
-	for _, v := range vs {
-		entries = append(entries, v.entry)
-		if d := v.delivery; d != nil {
-			d.TraceParent = traceparent
-			enqueue = append(enqueue, d)
-		}
-		if s.noEvidence {
-			continue
-		}
-		r := v.entry.Record
-		caseID, caseRef := caseOf(r)
-		evidence = append(evidence, contracts.EvidenceRecord{
-			At: r.CheckedAt, Actor: r.Caller, Event: contracts.EventLicenseVerified, ExchangeID: r.UsageRecordID, CaseID: caseID,
-			Partner: v.entry.Library, Region: r.SourceRegion, Kind: contracts.ExchangeKindLicenseVerify, TraceID: traceID,
-			KeyID: in.KeyID, JTI: p.TokenID, BodySM3: bodySM3,
-			Detail: (&contracts.EvidenceDetail{
-				UsageRecordID: r.UsageRecordID, LicenseID: r.LicenseID, LicenseTypeCode: r.LicenseTypeCode,
-				Outcome: string(r.Outcome), ErrorCode: r.ErrorCode, Cached: &r.Cached,
-				WindowID: r.WindowID, PurposeSM3: s.crypto.SM3Hex([]byte(r.Purpose)),
-				RequesterRegion: requester, Signature: b64(in.Signature), CaseRef: caseRef,
-			}).JSON(),
-		})
-		if d := v.delivery; d != nil {
-			evidence = append(evidence, contracts.EvidenceRecord{
-				At: r.CheckedAt, Actor: GatewayActor, Event: contracts.EventUsageRecorded, ExchangeID: d.ExchangeID,
-				DeliveryID: d.ID, CaseID: caseID, Partner: d.Partner, Region: r.SourceRegion,
-				Kind: contracts.ExchangeKindUsageRecord, TraceID: traceID,
-				Detail: (&contracts.EvidenceDetail{
-					UsageRecordID: r.UsageRecordID, PayloadSM3: s.crypto.SM3Hex(d.Payload), RequesterRegion: requester,
-				}).JSON(),
-			})
-		}
+}
+
+// count counts one license verification: by outcome ("refused:<code>"
+// for a refused one) and whether the answer was cached.
+func (s *Service) count(ctx context.Context, r contracts.UsageRecord) {
+	outcome := string(r.Outcome)
+	if outcome == "" {
+		outcome = "refused:" + string(r.ErrorCode)
 	}
-	if err := s.store.AddUsage(ctx, entries, enqueue, evidence...); err != nil {
-		return internal(fmt.Errorf("store usage records: %w", err))
-	}
-	for _, e := range entries {
-		recordVerification(ctx, e.Record)
-	}
-	if len(enqueue) > 0 {
-		s.notify()
-	}
-	return nil
+	s.verifications.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcome), attribute.Bool("cached", r.Cached)))
 }
 
 // usageDelivery builds the outbox message passing record to library.
-func (s *Service) usageDelivery(library string, record contracts.UsageRecord) (*Delivery, error) {
+func (s *Service) usageDelivery(library string, record contracts.UsageRecord) (*gateway.Delivery, error) {
 	id, err := s.newID()
 	if err != nil {
-		return nil, internal(err)
+		return nil, gateway.Internal(err)
 	}
 	exchangeID, err := s.newID()
 	if err != nil {
-		return nil, internal(err)
+		return nil, gateway.Internal(err)
 	}
 	now := record.CheckedAt
 	payload, err := json.Marshal(contracts.UsageRecordDelivery{DeliveryID: id, ExchangeID: exchangeID, SentAt: now, Record: record})
 	if err != nil {
-		return nil, internal(err)
+		return nil, gateway.Internal(err)
 	}
-	return &Delivery{
+	return &gateway.Delivery{
 		ID: id, Kind: contracts.DeliveryKindUsageRecord, Partner: library, ExchangeID: exchangeID,
-		Payload: payload, State: contracts.TransportStatePending, NextAt: now, CreatedAt: now,
+		Payload: payload, Pull: s.dir.Pulls(library), State: contracts.TransportStatePending, NextAt: now, CreatedAt: now,
 	}, nil
 }
 
@@ -422,7 +369,7 @@ func (s *Service) usageDelivery(library string, record contracts.UsageRecord) (*
 // timeout even if the adapter ignores its context. It returns nil, nil when
 // the library has no such license, and an error when it gave no usable
 // answer, including an answer about another license than the one asked.
-func (s *Service) lookup(ctx context.Context, p Principal, lib *Partner, req *contracts.LicenseVerifyRequest) (*contracts.LicenseRecord, error) {
+func (s *Service) lookup(ctx context.Context, p gateway.Principal, lib *gateway.Partner, req *contracts.LicenseVerifyRequest) (*contracts.LicenseRecord, error) {
 	exchangeID, err := s.newID()
 	if err != nil {
 		return nil, err
@@ -495,113 +442,5 @@ func cacheKey(library string, req *contracts.LicenseVerifyRequest) string {
 
 // today returns the calendar date of t where licenses' dates are decided.
 func (s *Service) today(t time.Time) string {
-	z := s.licenses.Zone
-	if z == nil {
-		z = chinaStandardTime
-	}
-	return t.In(z).Format(time.DateOnly)
-}
-
-// LicenseOutcomeOf maps a library's record to the outcome of verifying
-// req on date today (YYYY-MM-DD). The record's status decides first:
-// suspended, revoked, cancelled and expired are reported as such, and a
-// valid license outside its validity dates (before valid_from or after
-// valid_until) is expired (失效: not in force). Then every presented field
-// is compared; any difference makes the outcome mismatch and is named in
-// the returned list: holder (a holder given beside license_id differs),
-// holder_name, license_number, valid_from, valid_until, file_sm3 (a
-// presented digest the record lacks counts as different: it cannot be
-// confirmed). Otherwise the outcome is valid.
-func LicenseOutcomeOf(req *contracts.LicenseVerifyRequest, rec *contracts.LicenseRecord, today string) (contracts.LicenseOutcome, []string) {
-	switch rec.Status {
-	case contracts.LicenseStatusSuspended:
-		return contracts.LicenseOutcomeSuspended, nil
-	case contracts.LicenseStatusRevoked:
-		return contracts.LicenseOutcomeRevoked, nil
-	case contracts.LicenseStatusCancelled:
-		return contracts.LicenseOutcomeCancelled, nil
-	case contracts.LicenseStatusExpired:
-		return contracts.LicenseOutcomeExpired, nil
-	}
-	if today < rec.ValidFrom || rec.ValidUntil != "" && today > rec.ValidUntil {
-		return contracts.LicenseOutcomeExpired, nil
-	}
-	var mm []string
-	differs := func(name, presented, recorded string) {
-		if presented != "" && presented != recorded && !slices.Contains(mm, name) {
-			mm = append(mm, name)
-		}
-	}
-	if h := req.Holder; h != nil && (h.HolderType != rec.Holder.HolderType || h.IDNumber != rec.Holder.IDNumber) {
-		mm = append(mm, "holder")
-	}
-	differs("license_number", req.LicenseNumber, rec.Number)
-	if f := req.Face; f != nil {
-		differs("holder_name", f.HolderName, rec.Holder.Name)
-		differs("license_number", f.LicenseNumber, rec.Number)
-		differs("valid_from", f.ValidFrom, rec.ValidFrom)
-		differs("valid_until", f.ValidUntil, rec.ValidUntil)
-	}
-	differs("file_sm3", req.FileSM3, rec.FileSM3)
-	if len(mm) > 0 {
-		return contracts.LicenseOutcomeMismatch, mm
-	}
-	return contracts.LicenseOutcomeValid, nil
-}
-
-// metadataOf is what windows see of a record: the holder's id masked.
-func metadataOf(r *contracts.LicenseRecord) *contracts.LicenseMetadata {
-	return &contracts.LicenseMetadata{
-		LicenseID: r.LicenseID, TypeCode: r.TypeCode, TypeName: r.TypeName, Name: r.Name, Number: r.Number,
-		Holder:     contracts.LicenseHolder{HolderType: r.Holder.HolderType, IDMasked: contracts.MaskID(r.Holder.IDNumber), Name: r.Holder.Name},
-		IssuerName: r.IssuerName, IssuerCode: r.IssuerCode, IssuedOn: r.IssuedOn, ValidFrom: r.ValidFrom,
-		ValidUntil: r.ValidUntil, Status: r.Status,
-	}
-}
-
-// DefaultUsagePage and MaxUsagePage bound a page of usage records.
-const (
-	DefaultUsagePage = 100
-	MaxUsagePage     = 500
-)
-
-// UsageFilter is what a caller asks of ListUsage; the HTTP layer validates
-// its fields.
-type UsageFilter struct {
-	HolderID, LicenseID, Caller string
-	From, To                    time.Time
-	Cursor                      string
-	Limit                       int // 0: DefaultUsagePage
-}
-
-// ListUsage returns a page of usage records, newest first. Auditors see
-// every record; a partner system sees the records of its own calls and of
-// licenses its library answered for; a window sees its own. Holder ids are
-// masked; a holder filter matches the full id the store keeps.
-func (s *Service) ListUsage(ctx context.Context, p Principal, f UsageFilter) (*contracts.UsageRecordPage, error) {
-	if err := Authorize(p, ActListUsage, nil, ""); err != nil {
-		return nil, err
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = DefaultUsagePage
-	}
-	limit = min(limit, MaxUsagePage)
-	q := UsageQuery{HolderID: f.HolderID, LicenseID: f.LicenseID, Caller: f.Caller, From: f.From, To: f.To, Before: f.Cursor, Limit: limit + 1}
-	if !p.Partner.Has(contracts.RoleAuditor) {
-		q.VisibleTo = p.ID()
-	}
-	es, err := s.store.ListUsage(ctx, q)
-	if err != nil {
-		return nil, internal(err)
-	}
-	page := &contracts.UsageRecordPage{Records: make([]contracts.UsageRecord, 0, min(len(es), limit))}
-	for i, e := range es {
-		if i == limit {
-			page.NextCursor = es[i-1].Record.UsageRecordID
-			break
-		}
-		page.Records = append(page.Records, e.Record)
-	}
-	return page, nil
+	return t.In(s.zone).Format(time.DateOnly)
 }

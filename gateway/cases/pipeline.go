@@ -1,0 +1,298 @@
+package cases
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway"
+)
+
+// maxStaleRetries bounds optimistic-concurrency retries of one request.
+const maxStaleRetries = 8
+
+// receiptEncoder renders a receipt in a partner's own format: the body and
+// its media type. nil means the standard contract's JSON.
+type receiptEncoder func(r *contracts.Receipt) ([]byte, string, error)
+
+// step is what one kind of exchange does to its case; accept runs it.
+type step struct {
+	exchangeID string
+	caseID     string // of an existing case, for messages
+	kind       gateway.ExchangeKind
+	event      string
+	// load returns the case the exchange applies to, checked (authorized,
+	// and the transition allowed): a new one (create true) or as stored.
+	load func(ctx context.Context) (c *gateway.Case, create bool, err error)
+	// apply moves c to its new state at now and returns the delivery that
+	// carries the exchange on, the history entry, the region the record
+	// names and anything the evidence detail adds.
+	apply func(c *gateway.Case, now time.Time) (d *gateway.Delivery, st *gateway.Status, region string, extra func(*contracts.EvidenceDetail), err error)
+}
+
+// accept is the one pipeline every exchange that changes a case goes
+// through, once its signature is verified and its content checked: load
+// the case, apply the step, sign the receipt, and store the case, the
+// exchange with its receipt, the history entry, the delivery and the
+// evidence record in one write. A case that changed under the write is
+// read again (at most maxStaleRetries times); an exchange id the caller
+// already used is answered with the stored receipt, or
+// exchange_conflict for other bytes.
+func (s *Service) accept(ctx context.Context, in gateway.Inbound, bodySM3 string, st step, enc receiptEncoder) (*gateway.Signed, error) {
+	for range maxStaleRetries {
+		c, create, err := st.load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		now := s.clock.Now().UTC()
+		ex := &gateway.Exchange{
+			Sender: in.Caller.ID(), ExchangeID: st.exchangeID, Kind: st.kind, CaseID: c.ID,
+			Body: in.Body, BodySM3: bodySM3, Signature: in.Signature, KeyID: in.KeyID,
+			TraceID: in.TraceID, ReceivedAt: now,
+		}
+		d, hist, region, extra, err := st.apply(c, now)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.receipt(ctx, ex, c.State, enc); err != nil {
+			return nil, err
+		}
+		_, d.TraceParent = gateway.TraceOf(ctx, "")
+		ev := s.rec.Exchange(ctx, in, ex, c, st.event, d, region, extra)
+		op := s.store.UpdateCase
+		if create {
+			op = s.store.CreateCase
+		}
+		err = s.write(ctx, op, gateway.Change{Case: c, Exchange: ex, Status: hist, Enqueue: []*gateway.Delivery{d}, Evidence: ev})
+		switch {
+		case errors.Is(err, gateway.ErrStale) && !create:
+			continue
+		case errors.Is(err, gateway.ErrDuplicateExchange):
+			return s.lookupReplay(ctx, in.Caller.ID(), st.exchangeID, bodySM3)
+		case err != nil:
+			return nil, gateway.Internal(err)
+		}
+		s.wake()
+		if st.kind == gateway.ExchangeStatus {
+			s.log.InfoContext(ctx, "status reported", "case_id", c.ID, "state", c.State, "owner", c.Owner, "exchange_id", st.exchangeID)
+		} else {
+			s.log.InfoContext(ctx, "case received", "case_id", c.ID, "exchange_id", st.exchangeID,
+				"sender", c.Sender, "owner", c.Owner, "to_region", c.ToRegion)
+		}
+		return &gateway.Signed{Body: ex.Receipt, Signature: ex.ReceiptSig, KeyID: s.crypto.KeyID(), MediaType: ex.ReceiptType}, nil
+	}
+	return nil, errTooFast(st.caseID)
+}
+
+// submit accepts a submission whose signature over in.Body was verified;
+// sub is what in.Body says (decoded from the standard contract or
+// translated from the partner's format), enc renders the receipt. A
+// submission naming resubmits_case_id resubmits that case after
+// correction: it goes back to received and to its owner again.
+func (s *Service) submit(ctx context.Context, in gateway.Inbound, sub *contracts.CaseSubmission, enc receiptEncoder) (*gateway.Signed, error) {
+	if err := sub.Validate(); err != nil {
+		return nil, gateway.FromField(err)
+	}
+	bodySM3 := s.crypto.SM3Hex(in.Body)
+	// A new case needs no read first: CreateCase refuses a used exchange_id
+	// and the replay is answered then. A resubmission is checked up front,
+	// because its replay would otherwise meet the case in its new state.
+	if sub.ResubmitsCaseID != "" {
+		if ans, err := s.lookupReplay(ctx, in.Caller.ID(), sub.ExchangeID, bodySM3); ans != nil || err != nil {
+			return ans, err
+		}
+	}
+	for i, m := range sub.Materials {
+		if err := s.checkContent(fmt.Sprintf("materials[%d]", i), m.Content, m.SM3); err != nil {
+			return nil, err
+		}
+	}
+	if err := gateway.Authorize(in.Caller, gateway.ActSubmitCase, nil, sub.FromRegion); err != nil {
+		return nil, err
+	}
+	owner, err := s.dir.Route(sub.ToRegion)
+	if err != nil {
+		return nil, err
+	}
+	if owner.ID == in.Caller.ID() {
+		return nil, gateway.Failf(contracts.CodeValidationFailed, "to_region: routes back to the sender %s", owner.ID)
+	}
+	st := step{exchangeID: sub.ExchangeID, caseID: sub.ResubmitsCaseID, kind: gateway.ExchangeCase, event: contracts.EventCaseReceived}
+	note := ""
+	if sub.ResubmitsCaseID == "" {
+		st.load = func(context.Context) (*gateway.Case, bool, error) {
+			caseID, err := s.newID()
+			if err != nil {
+				return nil, false, gateway.Internal(err)
+			}
+			return &gateway.Case{
+				ID: caseID, ExchangeID: sub.ExchangeID, Sender: in.Caller.ID(), Owner: owner.ID,
+				FromRegion: sub.FromRegion, ToRegion: sub.ToRegion, LocalCaseNo: sub.LocalCaseNo, ServiceItem: sub.ServiceItem,
+			}, true, nil
+		}
+	} else {
+		note = "resubmitted after correction"
+		st.load = func(ctx context.Context) (*gateway.Case, bool, error) {
+			c, err := s.store.GetCase(ctx, sub.ResubmitsCaseID)
+			switch {
+			case errors.Is(err, gateway.ErrNotFound):
+				return nil, false, gateway.Failf(contracts.CodeNotFound, "resubmits_case_id: no such case")
+			case err != nil:
+				return nil, false, gateway.Internal(err)
+			case c.Sender != in.Caller.ID():
+				return nil, false, gateway.Failf(contracts.CodeNotFound, "resubmits_case_id: no such case")
+			case c.State != contracts.CaseStateCorrectionRequired:
+				return nil, false, gateway.Failf(contracts.CodeInvalidTransition, "case %s is %s; only a case in correction_required can be resubmitted", c.ID, c.State)
+			case c.Owner != owner.ID || c.ToRegion != sub.ToRegion || c.FromRegion != sub.FromRegion:
+				return nil, false, gateway.Failf(contracts.CodeValidationFailed, "a resubmission keeps the case's from_region and to_region")
+			}
+			return c, false, nil
+		}
+	}
+	st.apply = func(c *gateway.Case, now time.Time) (*gateway.Delivery, *gateway.Status, string, func(*contracts.EvidenceDetail), error) {
+		if c.CreatedAt.IsZero() {
+			c.CreatedAt = now
+		}
+		c.State, c.UpdatedAt = contracts.CaseStateReceived, now
+		d, err := s.caseDelivery(c, sub, now)
+		if err != nil {
+			return nil, nil, "", nil, err
+		}
+		hist := &gateway.Status{CaseID: c.ID, State: c.State, At: now, ExchangeID: sub.ExchangeID, ReportedBy: in.Caller.ID(), Note: note}
+		var extra func(*contracts.EvidenceDetail)
+		if sub.ResubmitsCaseID != "" {
+			extra = func(x *contracts.EvidenceDetail) { x.Resubmits = c.ID }
+		}
+		return d, hist, c.FromRegion, extra, nil
+	}
+	return s.accept(ctx, in, bodySM3, st, enc)
+}
+
+// caseDelivery builds the outbox message that carries a submission to its owner.
+func (s *Service) caseDelivery(c *gateway.Case, sub *contracts.CaseSubmission, now time.Time) (*gateway.Delivery, error) {
+	id, err := s.newID()
+	if err != nil {
+		return nil, gateway.Internal(err)
+	}
+	payload, err := json.Marshal(contracts.CaseDelivery{
+		DeliveryID: id, CaseID: c.ID, ExchangeID: sub.ExchangeID, SenderRegion: c.FromRegion, SentAt: now, Submission: *sub,
+	})
+	if err != nil {
+		return nil, gateway.Internal(err)
+	}
+	return &gateway.Delivery{
+		ID: id, CaseID: c.ID, Kind: contracts.DeliveryKindCase, Partner: c.Owner, ExchangeID: sub.ExchangeID,
+		Payload: payload, State: contracts.TransportStatePending, NextAt: now, CreatedAt: now, Pull: s.dir.Pulls(c.Owner),
+	}, nil
+}
+
+// report applies a status update whose signature over in.Body was
+// verified; u is what in.Body says, enc renders the receipt.
+func (s *Service) report(ctx context.Context, in gateway.Inbound, u *contracts.StatusUpdate, enc receiptEncoder) (*gateway.Signed, error) {
+	if err := u.Validate(); err != nil {
+		return nil, gateway.FromField(err)
+	}
+	bodySM3 := s.crypto.SM3Hex(in.Body)
+	if ans, err := s.lookupReplay(ctx, in.Caller.ID(), u.ExchangeID, bodySM3); ans != nil || err != nil {
+		return ans, err
+	}
+	for i, d := range u.Documents {
+		if err := s.checkContent(fmt.Sprintf("documents[%d]", i), d.Content, d.SM3); err != nil {
+			return nil, err
+		}
+	}
+	st := step{exchangeID: u.ExchangeID, caseID: u.CaseID, kind: gateway.ExchangeStatus, event: contracts.EventStatusApplied}
+	st.load = func(ctx context.Context) (*gateway.Case, bool, error) {
+		c, err := s.store.GetCase(ctx, u.CaseID)
+		if errors.Is(err, gateway.ErrNotFound) {
+			return nil, false, gateway.Failf(contracts.CodeNotFound, "no such case")
+		}
+		if err != nil {
+			return nil, false, gateway.Internal(err)
+		}
+		if err := gateway.Authorize(in.Caller, gateway.ActReportStatus, c, ""); err != nil {
+			return nil, false, err
+		}
+		if !gateway.CanReport(c.State, u.State) {
+			return nil, false, gateway.Failf(contracts.CodeInvalidTransition, "case %s is %s; %s cannot follow", c.ID, c.State, u.State)
+		}
+		return c, false, nil
+	}
+	st.apply = func(c *gateway.Case, now time.Time) (*gateway.Delivery, *gateway.Status, string, func(*contracts.EvidenceDetail), error) {
+		c.State, c.UpdatedAt = u.State, now
+		if u.Outcome != "" {
+			c.Outcome = u.Outcome
+		}
+		if u.OwnerCaseNo != "" {
+			c.OwnerCaseNo = u.OwnerCaseNo
+		}
+		id, err := s.newID()
+		if err != nil {
+			return nil, nil, "", nil, gateway.Internal(err)
+		}
+		payload, err := json.Marshal(contracts.StatusDelivery{DeliveryID: id, CaseID: c.ID, ExchangeID: u.ExchangeID, LocalCaseNo: c.LocalCaseNo, SentAt: now, Update: *u})
+		if err != nil {
+			return nil, nil, "", nil, gateway.Internal(err)
+		}
+		d := &gateway.Delivery{ID: id, CaseID: c.ID, Kind: contracts.DeliveryKindStatus, Partner: c.Sender, ExchangeID: u.ExchangeID,
+			Payload: payload, State: contracts.TransportStatePending, NextAt: now, CreatedAt: now, Pull: s.dir.Pulls(c.Sender)}
+		hist := &gateway.Status{CaseID: c.ID, State: u.State, Outcome: u.Outcome, At: now, ExchangeID: u.ExchangeID, ReportedBy: in.Caller.ID(), Reason: u.Reason, Note: u.Note}
+		return d, hist, c.ToRegion, func(x *contracts.EvidenceDetail) { x.Outcome = string(u.Outcome) }, nil
+	}
+	return s.accept(ctx, in, bodySM3, st, enc)
+}
+
+// write applies ch with op (the store's CreateCase or UpdateCase) inside a
+// span of its own.
+func (s *Service) write(ctx context.Context, op func(context.Context, gateway.Change) error, ch gateway.Change) error {
+	ctx, span := s.tel.StartSpan(ctx, "store write")
+	err := op(ctx, ch)
+	gateway.EndSpan(span, err)
+	return err
+}
+
+// lookupReplay returns the stored answer if (caller, exchangeID) was
+// seen: the stored receipt when the bytes are the same,
+// exchange_conflict otherwise; nil, nil when it was not.
+func (s *Service) lookupReplay(ctx context.Context, caller, exchangeID, bodySM3 string) (*gateway.Signed, error) {
+	ex, err := s.store.GetExchange(ctx, caller, exchangeID)
+	switch {
+	case errors.Is(err, gateway.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, gateway.Internal(err)
+	}
+	if ex.BodySM3 != bodySM3 {
+		return nil, gateway.Failf(contracts.CodeExchangeConflict, "exchange_id %s was already used with different bytes", ex.ExchangeID)
+	}
+	return &gateway.Signed{Body: ex.Receipt, Signature: ex.ReceiptSig, KeyID: s.crypto.KeyID(), MediaType: ex.ReceiptType, Replay: true}, nil
+}
+
+// receipt builds and signs the receipt of an accepted exchange, in the
+// partner's format when enc is not nil, inside a span.
+func (s *Service) receipt(ctx context.Context, ex *gateway.Exchange, state contracts.CaseState, enc receiptEncoder) (err error) {
+	_, span := s.tel.StartSpan(ctx, "sign receipt")
+	defer func() { gateway.EndSpan(span, err) }()
+	r := contracts.Receipt{ExchangeID: ex.ExchangeID, CaseID: ex.CaseID, ReceivedAt: ex.ReceivedAt, BodySM3: ex.BodySM3, State: state}
+	if enc == nil {
+		signed, err := gateway.SignJSON(s.crypto, r)
+		if err != nil {
+			return err
+		}
+		ex.Receipt, ex.ReceiptSig = signed.Body, signed.Signature
+		return nil
+	}
+	body, mediaType, err := enc(&r)
+	if err != nil {
+		return gateway.Internal(fmt.Errorf("encode receipt in the partner's format: %w", err))
+	}
+	sig, err := s.crypto.Sign(body)
+	if err != nil {
+		return gateway.Internal(fmt.Errorf("sign receipt: %w", err))
+	}
+	ex.Receipt, ex.ReceiptSig, ex.ReceiptType = body, sig, mediaType
+	return nil
+}

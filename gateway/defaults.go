@@ -1,0 +1,56 @@
+package gateway
+
+import (
+	"time"
+
+	"github.com/tongban/tongban/gateway/port"
+)
+
+// The domain's defaults, in one place: what a zero setting of a partner,
+// its retry policy, its mailbox or its license library means. The
+// configuration file leaves these settings zero unless an operator sets
+// them; NewDirectory fills them from here.
+const (
+	// DefaultPartnerTimeout bounds one delivery attempt.
+	DefaultPartnerTimeout = port.DefaultTimeout
+	// DefaultVisibility is how long a mailbox message handed out stays
+	// hidden from later polls.
+	DefaultVisibility = 30 * time.Second
+	// DefaultLookupTimeout bounds one license lookup: a window waits at
+	// most this long for an answer.
+	DefaultLookupTimeout = 2 * time.Second
+	// DefaultMaxAttempts, DefaultMaxAge, DefaultBaseDelay and
+	// DefaultMaxDelay are the retry policy's defaults.
+	DefaultMaxAttempts = 12
+	DefaultMaxAge      = 24 * time.Hour
+	DefaultBaseDelay   = time.Second
+	DefaultMaxDelay    = 10 * time.Minute
+)
+
+// RetryPolicy says how long the outbox keeps trying one delivery.
+type RetryPolicy struct {
+	MaxAttempts int           // attempts before dead letter; default DefaultMaxAttempts
+	MaxAge      time.Duration // age before dead letter; default DefaultMaxAge
+	BaseDelay   time.Duration // first retry delay; default DefaultBaseDelay
+	MaxDelay    time.Duration // cap of the exponential delay; default DefaultMaxDelay
+}
+
+// WithDefaults fills zero fields with the defaults.
+func (p RetryPolicy) WithDefaults() RetryPolicy {
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = DefaultMaxAttempts
+	}
+	if p.MaxAge <= 0 {
+		p.MaxAge = DefaultMaxAge
+	}
+	if p.BaseDelay <= 0 {
+		p.BaseDelay = DefaultBaseDelay
+	}
+	if p.MaxDelay <= 0 {
+		p.MaxDelay = DefaultMaxDelay
+	}
+	if p.MaxDelay < p.BaseDelay {
+		p.MaxDelay = p.BaseDelay
+	}
+	return p
+}

@@ -1,0 +1,79 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway"
+)
+
+// maxStaleRetries bounds the retries of one acknowledgement's write
+// against concurrent changes of its case.
+const maxStaleRetries = 8
+
+// acker records partners' acknowledgements: the delivery becomes
+// delivered, its case changes as effect says, and the evidence record of
+// the acknowledged attempt goes in the same write.
+type acker struct {
+	store  DispatchStore
+	rec    gateway.Recorder
+	effect gateway.AckEffect // nil: the case is left as it is
+}
+
+// record stores a partner's acknowledgement of del, made at now: the
+// delivery becomes delivered with the acknowledgement as evidence (ack,
+// and the exact bytes raw and signature sig it came in) and, for a
+// delivery of a case, the case changes as the AckEffect hook says (called
+// with the case as just read; without a hook only its UpdatedAt moves).
+// del.Attempts must already count the acknowledged attempt.
+//
+// An attempt's acknowledgement (outOfBand false) is fenced by del's lease:
+// if another dispatcher has claimed the delivery since, its outcome stands
+// and record returns gateway.ErrStale. A mailbox acknowledgement
+// (outOfBand true) is taken whatever the lease, unless the delivery is
+// already delivered or cancelled (ErrStale); see Policy.Acknowledgeable. A
+// delivery of no case is marked alone; it cannot be acknowledged out of
+// band. When the case changed under the write, it is read again and the
+// write retried, at most maxStaleRetries times. The evidence record of the
+// acknowledged attempt (latency as measured) is written in the same write.
+func (a acker) record(ctx context.Context, now time.Time, del *gateway.Delivery, ack *contracts.Ack, raw, sig []byte, outOfBand bool, latency time.Duration) error {
+	del.State, del.DeliveredAt = contracts.TransportStateDelivered, now
+	del.Ack, del.AckBody, del.AckSig = ack, raw, sig // LastError keeps the last failure, for operators
+	if del.CaseID == "" {
+		if outOfBand {
+			return errors.New("gateway: a delivery of no case is acknowledged only by an attempt")
+		}
+		return a.store.MarkDelivered(ctx, del, a.rec.Attempt(del, now, "delivered", latency, "")...)
+	}
+	for range maxStaleRetries {
+		c, err := a.store.GetCase(ctx, del.CaseID)
+		if err != nil {
+			return err
+		}
+		var (
+			st        *gateway.Status
+			caseState contracts.CaseState
+		)
+		if a.effect != nil {
+			st, caseState = a.effect(c, del, ack, now)
+		}
+		c.UpdatedAt = now
+		ev := a.rec.Attempt(del, now, "delivered", latency, caseState)
+		err = a.store.UpdateCase(ctx, gateway.Change{Case: c, Status: st, Delivered: del, OutOfBand: outOfBand, Evidence: ev})
+		if !errors.Is(err, gateway.ErrStale) {
+			return err
+		}
+		// Stale: the case changed under us, or the delivery is no longer
+		// ours to mark. Only the first is worth another try.
+		cur, gerr := a.store.GetDelivery(ctx, del.ID)
+		if gerr != nil {
+			return gerr
+		}
+		if !(Policy{}).Acknowledgeable(cur.State, cur.LeaseUntil, del.LeaseUntil, outOfBand) {
+			return gateway.ErrStale
+		}
+	}
+	return gateway.ErrStale
+}

@@ -1,0 +1,312 @@
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/port"
+)
+
+// Dispatcher drains the outbox: it claims due deliveries, hands each to
+// the partner's deliverer of its kind, and records the acknowledgement or
+// schedules a retry (exponential backoff with jitter, honouring
+// Retry-After) until the partner's retry policy is exhausted, when the
+// delivery becomes a dead letter (Policy.Failed). Delivery is at least
+// once; the exchange_id is the partner's dedup key. Per-case order is the
+// store's ClaimDue rule.
+type Dispatcher struct {
+	store DispatchStore
+	dir   *gateway.Directory
+	env   Env
+	opt   DispatcherOptions
+	inst  *instruments
+	acks  acker
+
+	mu   sync.Mutex
+	rnd  *rand.Rand
+	wake chan struct{}
+
+	health partnerHealth
+}
+
+// NewDispatcher returns a dispatcher of store's outbox to the partners of
+// dir, on its own (New makes one as part of an Outbox); call Run, or
+// RunOnce in tests. Zero fields of env and o take the defaults (see
+// Env and DispatcherOptions).
+func NewDispatcher(store DispatchStore, dir *gateway.Directory, env Env, o DispatcherOptions) *Dispatcher {
+	env = env.withDefaults()
+	return newDispatcher(store, dir, env, o, newInstruments(env.Telemetry.Meter()))
+}
+
+// newDispatcher returns a dispatcher with env already defaulted,
+// recording with inst.
+func newDispatcher(store DispatchStore, dir *gateway.Directory, env Env, o DispatcherOptions, inst *instruments) *Dispatcher {
+	o = o.withDefaults()
+	seed := o.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	return &Dispatcher{store: store, dir: dir, env: env, opt: o, inst: inst,
+		acks: acker{store: store, rec: env.Recorder, effect: env.AckEffect},
+		rnd:  rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), wake: make(chan struct{}, 1)}
+}
+
+// PartnerStates returns what the dispatcher saw of each partner it pushes
+// to (see PartnerState), sorted by partner id.
+func (d *Dispatcher) PartnerStates() []PartnerState { return d.health.states(d.dir) }
+
+// Notify wakes the dispatcher: new deliveries may be due. It never blocks.
+func (d *Dispatcher) Notify() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx is cancelled, then lets attempts in flight finish
+// (each is bounded by its partner's timeout) and returns. It keeps up to
+// Workers attempts in flight and claims more as soon as one finishes, so a
+// slow partner occupies one worker, not a whole round.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	sem := make(chan struct{}, d.opt.Workers)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	detached := context.WithoutCancel(ctx)
+	for ctx.Err() == nil {
+		free := d.opt.Workers - len(sem)
+		want := min(free, d.opt.Batch)
+		if len(sem) > 0 && free < max(1, d.opt.Workers/4) {
+			want = 0 // wait for a few workers to free up: one claim, several deliveries
+		}
+		got := 0
+		if want > 0 {
+			batch, err := d.store.ClaimDue(ctx, d.env.Clock.Now().UTC(), d.opt.Lease, want)
+			if err != nil && ctx.Err() == nil {
+				d.env.Log.Error("claiming deliveries failed", "err", err)
+			}
+			for _, del := range batch {
+				sem <- struct{}{}
+				wg.Add(1)
+				go func() {
+					defer func() { <-sem; wg.Done(); d.Notify() }()
+					d.attempt(detached, del)
+				}()
+			}
+			got = len(batch)
+		}
+		if want > 0 && got == want {
+			continue // more may be due right now
+		}
+		sleep := d.opt.Poll
+		if want > 0 {
+			if t, ok, err := d.store.NextDue(ctx); err == nil && ok {
+				sleep = min(max(t.Sub(d.env.Clock.Now()), d.opt.Floor), d.opt.Poll)
+			}
+		}
+		timer := time.NewTimer(sleep)
+		select {
+		case <-ctx.Done():
+		case <-d.wake:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+	return nil
+}
+
+// RunOnce claims one batch of due deliveries, attempts them all, records
+// the outcomes and returns how many it attempted. Attempts run with a
+// context detached from ctx's cancellation, so shutdown never cuts one off
+// half-recorded.
+func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
+	batch, err := d.store.ClaimDue(ctx, d.env.Clock.Now().UTC(), d.opt.Lease, d.opt.Batch)
+	if err != nil {
+		return 0, err
+	}
+	sem := make(chan struct{}, d.opt.Workers)
+	var wg sync.WaitGroup
+	for _, del := range batch {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			d.attempt(context.WithoutCancel(ctx), del)
+		}()
+	}
+	wg.Wait()
+	return len(batch), nil
+}
+
+// Backoff returns the delay before retry number attempt (1-based) under
+// policy p, drawing the jitter from the dispatcher's seeded source (see
+// the package's Backoff).
+func (d *Dispatcher) Backoff(p gateway.RetryPolicy, attempt int) time.Duration {
+	return Backoff(p, attempt, func(n int64) int64 {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.rnd.Int64N(n)
+	})
+}
+
+// deliverFunc sends one delivery's payload to its partner and returns the
+// partner's acknowledgement, its exact bytes and signature.
+type deliverFunc func(ctx context.Context, payload []byte) (ack *contracts.Ack, raw, sig []byte, err error)
+
+// deliverer returns how to deliver a delivery of kind to p, or the reason
+// p cannot take it (a permanent failure).
+func deliverer(p *gateway.Partner, kind contracts.DeliveryKind) (deliverFunc, error) {
+	switch kind {
+	case contracts.DeliveryKindCase:
+		if p.Cases == nil {
+			return nil, fmt.Errorf("partner %s's adapter is not configured to deliver cases", p.ID)
+		}
+		return func(ctx context.Context, payload []byte) (*contracts.Ack, []byte, []byte, error) {
+			var m contracts.CaseDelivery
+			if err := json.Unmarshal(payload, &m); err != nil {
+				return nil, nil, nil, err
+			}
+			return p.Cases.DeliverCase(ctx, &m)
+		}, nil
+	case contracts.DeliveryKindStatus:
+		if p.Statuses == nil {
+			return nil, fmt.Errorf("partner %s's adapter is not configured to deliver status updates", p.ID)
+		}
+		return func(ctx context.Context, payload []byte) (*contracts.Ack, []byte, []byte, error) {
+			var m contracts.StatusDelivery
+			if err := json.Unmarshal(payload, &m); err != nil {
+				return nil, nil, nil, err
+			}
+			return p.Statuses.DeliverStatus(ctx, &m)
+		}, nil
+	case contracts.DeliveryKindUsageRecord:
+		if p.Library == nil || p.Library.Usage == nil {
+			return nil, fmt.Errorf("partner %s no longer accepts usage records", p.ID)
+		}
+		return func(ctx context.Context, payload []byte) (*contracts.Ack, []byte, []byte, error) {
+			var m contracts.UsageRecordDelivery
+			if err := json.Unmarshal(payload, &m); err != nil {
+				return nil, nil, nil, err
+			}
+			return p.Library.Usage.DeliverUsage(ctx, &m)
+		}, nil
+	}
+	return nil, fmt.Errorf("delivery kind %q is not supported", kind)
+}
+
+// attempt delivers one claimed delivery and records the outcome.
+func (d *Dispatcher) attempt(ctx context.Context, del *gateway.Delivery) {
+	p := d.dir.Get(del.Partner)
+	switch {
+	case p == nil:
+		d.fail(ctx, del, nil, fmt.Errorf("partner %s is not configured for delivery", del.Partner))
+		return
+	case p.Mailbox != nil:
+		// The store hands a pulling partner's deliveries only to its
+		// mailbox once told (MailboxStore.SetPullPartners); this one got
+		// here because it was not.
+		d.fail(ctx, del, p, fmt.Errorf("partner %s pulls from its mailbox; the store was not told (SetPullPartners)", del.Partner))
+		return
+	}
+	deliver, refusal := deliverer(p, del.Kind)
+	if refusal != nil {
+		d.fail(ctx, del, p, refusal)
+		return
+	}
+	// The attempt continues the trace of the request that created the
+	// delivery; the adapter propagates it to the partner.
+	sctx, span := d.env.Telemetry.StartSpan(gateway.WithTraceParent(ctx, del.TraceParent), "deliver "+string(del.Kind),
+		attribute.String("tongban.partner", del.Partner), attribute.String("tongban.delivery_id", del.ID),
+		attribute.Int("tongban.attempt", del.Attempts+1))
+	var spanErr error
+	defer func() { gateway.EndSpan(span, spanErr) }()
+	actx, cancel := context.WithTimeout(sctx, max(p.Timeout, time.Second)*3)
+	defer cancel()
+	start := d.env.Clock.Now()
+	ack, raw, sig, err := deliver(actx, del.Payload)
+	latency := d.env.Clock.Now().Sub(start)
+	spanErr = err
+	if err != nil {
+		f := classify(err)
+		d.failAfter(sctx, del, p, f, latency)
+		return
+	}
+	d.delivered(sctx, del, ack, raw, sig, latency)
+	d.env.Log.InfoContext(sctx, "delivered", "delivery_id", del.ID, "case_id", del.CaseID, "kind", del.Kind, "partner", del.Partner,
+		"attempt", del.Attempts, "latency_ms", latency.Milliseconds())
+}
+
+// delivered records the acknowledgement of an attempt.
+func (d *Dispatcher) delivered(ctx context.Context, del *gateway.Delivery, ack *contracts.Ack, raw, sig []byte, latency time.Duration) {
+	del.Attempts++
+	d.health.note(del.Partner, d.env.Clock.Now(), "")
+	err := d.acks.record(ctx, d.env.Clock.Now().UTC(), del, ack, raw, sig, false, latency)
+	switch {
+	case err == nil:
+		d.inst.attempt(ctx, del, string(contracts.TransportStateDelivered), latency)
+	case !errors.Is(err, gateway.ErrStale): // stale: another dispatcher's outcome stands, and counts
+		d.env.Log.ErrorContext(ctx, "recording acknowledgement failed", "delivery_id", del.ID, "err", err)
+	}
+}
+
+// failure is what a failed attempt said of itself.
+type failure struct {
+	permanent  bool
+	retryAfter time.Duration
+	reason     string // for operators: the delivery's last error
+	public     string // without the partner's own words: evidence, traces, logs
+}
+
+// classify reads a delivery error: a port.DeliveryError says whether it
+// is permanent, the pause the partner asked for and its two reasons; any
+// other error is retried on the partner's schedule and described by its
+// text.
+func classify(err error) failure {
+	var de port.DeliveryError
+	if errors.As(err, &de) {
+		return failure{permanent: de.Permanent(), retryAfter: de.RetryAfter(), reason: de.ReasonText(), public: de.PublicReason()}
+	}
+	return failure{reason: err.Error(), public: err.Error()}
+}
+
+// fail records a permanent failure that did not reach the partner p (nil
+// when the partner is not configured at all).
+func (d *Dispatcher) fail(ctx context.Context, del *gateway.Delivery, p *gateway.Partner, cause error) {
+	d.failAfter(ctx, del, p, failure{permanent: true, reason: cause.Error(), public: cause.Error()}, 0)
+}
+
+// failAfter records a failed attempt that took latency, as Policy.Failed
+// decides (dead letter, or retry_wait after the backoff), with its
+// evidence record in the same write.
+func (d *Dispatcher) failAfter(ctx context.Context, del *gateway.Delivery, p *gateway.Partner, f failure, latency time.Duration) {
+	now := d.env.Clock.Now().UTC()
+	del.Attempts++
+	pol := PolicyFor(p)
+	tr := pol.Failed(del.Attempts, Since(del), now, f.permanent, f.retryAfter,
+		func() time.Duration { return d.Backoff(pol.Retry, del.Attempts) })
+	del.State = tr.State
+	if !tr.Next.IsZero() {
+		del.NextAt = tr.Next
+	}
+	public := *del
+	public.LastError = tr.Why(f.public)
+	if p != nil {
+		d.health.note(del.Partner, now, public.LastError)
+	}
+	d.inst.attempt(ctx, del, string(del.State), latency)
+	ev := d.env.Recorder.Attempt(&public, now, string(del.State), latency, "")
+	del.LastError = tr.Why(f.reason)
+	if err := d.store.SaveAttempt(ctx, del, ev...); err != nil && !errors.Is(err, gateway.ErrStale) {
+		d.env.Log.ErrorContext(ctx, "recording attempt failed", "delivery_id", del.ID, "err", err)
+	}
+	d.env.Log.WarnContext(ctx, "delivery attempt failed", "delivery_id", del.ID, "case_id", del.CaseID, "partner", del.Partner,
+		"attempt", del.Attempts, "state", del.State, "next_at", del.NextAt, "reason", public.LastError)
+}
