@@ -503,7 +503,7 @@ func TestEvidenceKeepsNoPartnerText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	disp := outbox.NewDispatcher(e.store, dir, outbox.Env{Clock: e.clock, Recorder: evidence.Recorder{Crypto: e.gw}, AckEffect: cases.AckEffect}, outbox.DispatcherOptions{})
+	disp := outbox.NewDispatcher(e.store, dir, outbox.Env{Env: gateway.Env{Clock: e.clock, Recorder: evidence.Recorder{Crypto: e.gw}}, AckEffect: cases.AckEffect}, outbox.DispatcherOptions{})
 	if _, err := disp.RunOnce(e.ctx); err != nil {
 		t.Fatal(err)
 	}

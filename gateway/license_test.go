@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/contracts/contractstest"
 	"github.com/tongban/tongban/gateway"
 	"github.com/tongban/tongban/gateway/evidence"
 	"github.com/tongban/tongban/gateway/keyring"
@@ -26,50 +27,18 @@ import (
 	"github.com/tongban/tongban/signing"
 )
 
-// ---- fixtures: valid identifiers built with the contracts helpers ----
+// ---- fixtures: valid identifiers (contractstest) ----
 
-// creditCode returns a valid unified social credit code registered in region.
-func creditCode(t testing.TB, region, org string) string {
-	t.Helper()
-	first := "11" + region + org
-	c, err := contracts.CreditCodeCheck(first)
-	if err != nil {
-		t.Fatalf("credit code %s: %v", first, err)
-	}
-	return first + string(c)
-}
-
-// citizenID returns a valid citizen ID of region.
-func citizenID(t testing.TB, region, seq string) string {
-	t.Helper()
-	first := region + "19900307" + seq
-	c, err := contracts.CitizenIDCheck(first)
-	if err != nil {
-		t.Fatalf("citizen id %s: %v", first, err)
-	}
-	return first + string(c)
-}
-
-const (
-	typeBusiness = "11100000000013127D001" // 营业执照 (test type code)
-	typeFood     = "11100000000013127D002" // 食品经营许可证
+var (
+	creditCode = contractstest.CreditCode
+	citizenID  = contractstest.CitizenID
+	license    = contractstest.License
 )
 
-// license returns a valid record issued in region with the given serial
-// and status, held by holder.
-func license(t testing.TB, region, typeCode, serial string, holder contracts.Party, st contracts.LicenseStatus) contracts.LicenseRecord {
-	t.Helper()
-	issuer := creditCode(t, region, "000000019")
-	id, err := contracts.NewLicenseID(typeCode, issuer, serial, "001")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return contracts.LicenseRecord{
-		LicenseID: id.String(), TypeCode: typeCode, Name: "营业执照", Number: "NO-" + serial, Holder: holder,
-		IssuerName: "市场监督管理局", IssuerCode: issuer, IssuedOn: "2024-01-02", ValidFrom: "2024-01-02",
-		ValidUntil: "2034-01-01", Status: st, FileSM3: strings.Repeat("ab", 32),
-	}
-}
+const (
+	typeBusiness = contractstest.TypeBusiness
+	typeFood     = contractstest.TypeFood
+)
 
 // ---- a hand-written library ----
 
@@ -274,68 +243,6 @@ func (e *licEnv) usage(q gateway.UsageQuery) []gateway.UsageEntry {
 }
 
 // ---- tests ----
-
-func TestLicenseOutcomeOf(t *testing.T) {
-	holder := contracts.Party{HolderType: "111", IDNumber: citizenID(t, "330702", "123"), Name: "李华"}
-	other := contracts.Holder{HolderType: "111", IDNumber: citizenID(t, "330702", "456")}
-	base := license(t, "330702", typeBusiness, "A1", holder, contracts.LicenseStatusValid)
-	with := func(fn func(r *contracts.LicenseRecord)) *contracts.LicenseRecord { r := base; fn(&r); return &r }
-	req := func(fn func(q *contracts.LicenseVerifyRequest)) *contracts.LicenseVerifyRequest {
-		q := &contracts.LicenseVerifyRequest{LicenseID: base.LicenseID, Purpose: "办理"}
-		if fn != nil {
-			fn(q)
-		}
-		return q
-	}
-	const today = "2026-03-14"
-	tests := []struct {
-		name    string
-		req     *contracts.LicenseVerifyRequest
-		rec     *contracts.LicenseRecord
-		today   string
-		want    contracts.LicenseOutcome
-		wantMis []string
-	}{
-		{"valid", req(nil), &base, today, contracts.LicenseOutcomeValid, nil},
-		{"suspended", req(nil), with(func(r *contracts.LicenseRecord) { r.Status = contracts.LicenseStatusSuspended }), today, contracts.LicenseOutcomeSuspended, nil},
-		{"revoked", req(nil), with(func(r *contracts.LicenseRecord) { r.Status = contracts.LicenseStatusRevoked }), today, contracts.LicenseOutcomeRevoked, nil},
-		{"cancelled", req(nil), with(func(r *contracts.LicenseRecord) { r.Status = contracts.LicenseStatusCancelled }), today, contracts.LicenseOutcomeCancelled, nil},
-		{"expired status", req(nil), with(func(r *contracts.LicenseRecord) { r.Status = contracts.LicenseStatusExpired }), today, contracts.LicenseOutcomeExpired, nil},
-		{"lapsed: after valid_until", req(nil), base2(base, "2020-01-01", "2026-03-13"), today, contracts.LicenseOutcomeExpired, nil},
-		{"last valid day", req(nil), base2(base, "2020-01-01", "2026-03-14"), today, contracts.LicenseOutcomeValid, nil},
-		{"not yet in force", req(nil), base2(base, "2026-03-15", ""), today, contracts.LicenseOutcomeExpired, nil},
-		{"no end date (长期)", req(nil), base2(base, "2020-01-01", ""), today, contracts.LicenseOutcomeValid, nil},
-		{"status beats mismatch", req(func(q *contracts.LicenseVerifyRequest) { q.Face = &contracts.LicenseFace{HolderName: "别人"} }),
-			with(func(r *contracts.LicenseRecord) { r.Status = contracts.LicenseStatusRevoked }), today, contracts.LicenseOutcomeRevoked, nil},
-		{"face matches", req(func(q *contracts.LicenseVerifyRequest) {
-			q.Face = &contracts.LicenseFace{HolderName: "李华", LicenseNumber: base.Number, ValidFrom: base.ValidFrom, ValidUntil: base.ValidUntil}
-			q.FileSM3 = base.FileSM3
-			q.Holder = &contracts.Holder{HolderType: "111", IDNumber: holder.IDNumber}
-		}), &base, today, contracts.LicenseOutcomeValid, nil},
-		{"every field differs", req(func(q *contracts.LicenseVerifyRequest) {
-			q.Face = &contracts.LicenseFace{HolderName: "张三", LicenseNumber: "X", ValidFrom: "2024-01-03", ValidUntil: "2035-01-01"}
-			q.FileSM3 = strings.Repeat("cd", 32)
-			q.Holder = &other
-		}), &base, today, contracts.LicenseOutcomeMismatch, []string{"holder", "holder_name", "license_number", "valid_from", "valid_until", "file_sm3"}},
-		{"number beside the id differs", req(func(q *contracts.LicenseVerifyRequest) { q.LicenseNumber = "NO-B2" }), &base, today,
-			contracts.LicenseOutcomeMismatch, []string{"license_number"}},
-		{"digest the record lacks", req(func(q *contracts.LicenseVerifyRequest) { q.FileSM3 = base.FileSM3 }),
-			with(func(r *contracts.LicenseRecord) { r.FileSM3 = "" }), today, contracts.LicenseOutcomeMismatch, []string{"file_sm3"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, mis := licenses.LicenseOutcomeOf(tt.req, tt.rec, tt.today)
-			if got != tt.want || !slices.Equal(mis, tt.wantMis) {
-				t.Errorf("LicenseOutcomeOf = %s %v, want %s %v", got, mis, tt.want, tt.wantMis)
-			}
-		})
-	}
-}
-
-func base2(r contracts.LicenseRecord, from, until string) *contracts.LicenseRecord {
-	r.ValidFrom, r.ValidUntil = from, until
-	return &r
-}
 
 func TestRouteLicense(t *testing.T) {
 	e := newLicEnv(t, nil)

@@ -11,7 +11,6 @@ package cases
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"log/slog"
 	"time"
@@ -37,40 +36,23 @@ type Service struct {
 	wake   func()
 }
 
-// Options wire a Service.
+// Options wire a Service: Store, Crypto and Directory are required; Env
+// takes its defaults (gateway.Env.WithDefaults).
 type Options struct {
 	Store     Store
 	Crypto    gateway.Crypto
 	Directory *gateway.Directory
-	Recorder  gateway.Recorder
-	Clock     gateway.Clock           // nil: gateway.SystemClock
-	IDs       *contracts.UUIDv7Source // nil: a source of its own over crypto/rand
-	Log       *slog.Logger            // nil: slog.Default()
-	Telemetry gateway.Telemetry
-	// Wake is called after new deliveries are stored (the outbox's
-	// Wake); nil does nothing.
-	Wake func()
+	gateway.Env
 }
 
 // New returns a Service.
 func New(o Options) (*Service, error) {
-	if o.Store == nil || o.Crypto == nil || o.Directory == nil || o.Recorder == nil {
-		return nil, errors.New("cases: a store, crypto, a directory and a recorder are required")
+	if o.Store == nil || o.Crypto == nil || o.Directory == nil {
+		return nil, errors.New("cases: a store, crypto and a directory are required")
 	}
-	s := &Service{store: o.Store, crypto: o.Crypto, dir: o.Directory, clock: o.Clock, ids: o.IDs, log: o.Log, tel: o.Telemetry, rec: o.Recorder, wake: o.Wake}
-	if s.clock == nil {
-		s.clock = gateway.SystemClock{}
-	}
-	if s.ids == nil {
-		s.ids = contracts.NewUUIDv7Source(rand.Reader)
-	}
-	if s.log == nil {
-		s.log = slog.Default()
-	}
-	if s.wake == nil {
-		s.wake = func() {}
-	}
-	return s, nil
+	env := o.Env.WithDefaults()
+	return &Service{store: o.Store, crypto: o.Crypto, dir: o.Directory, clock: env.Clock, ids: env.IDs, log: env.Log,
+		tel: env.Telemetry, rec: env.Recorder, wake: env.Wake}, nil
 }
 
 // newID returns a fresh UUIDv7; the ids of one source strictly increase,

@@ -7,7 +7,6 @@ package licenses
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"log/slog"
 	"time"
@@ -43,24 +42,13 @@ type CachedLicense struct {
 	Record contracts.LicenseRecord
 }
 
-// Options wire a Service.
+// Options wire a Service: Store, Crypto and Directory are required; Env
+// takes its defaults (gateway.Env.WithDefaults).
 type Options struct {
-	Store     Store              // required
-	Crypto    gateway.Crypto     // required
-	Directory *gateway.Directory // required
-	Clock     gateway.Clock      // nil: gateway.SystemClock
-	// IDs is the id source shared with the other sub-domains, so that
-	// every id the gateway makes sorts in the order it was made; nil
-	// makes one reading crypto/rand.
-	IDs       *contracts.UUIDv7Source
-	Log       *slog.Logger      // nil: slog.Default()
-	Telemetry gateway.Telemetry // spans and the verifications counter
-	// Recorder builds the evidence records of verifications (required;
-	// one that keeps no evidence returns none).
-	Recorder gateway.Recorder
-	// Wake is called once after a write that stored usage deliveries
-	// (it wakes what hands deliveries out); nil does nothing.
-	Wake func()
+	Store     Store
+	Crypto    gateway.Crypto
+	Directory *gateway.Directory
+	gateway.Env
 	// Cache, when set, answers repeated lookups of a found license
 	// without asking its library again (see README: revocation
 	// trade-off). Nil means every verification asks the library.
@@ -91,23 +79,12 @@ type Service struct {
 
 // New returns a Service.
 func New(o Options) (*Service, error) {
-	if o.Store == nil || o.Crypto == nil || o.Directory == nil || o.Recorder == nil {
-		return nil, errors.New("licenses: service needs a store, crypto, a directory and a recorder")
+	if o.Store == nil || o.Crypto == nil || o.Directory == nil {
+		return nil, errors.New("licenses: service needs a store, crypto and a directory")
 	}
-	s := &Service{store: o.Store, crypto: o.Crypto, dir: o.Directory, clock: o.Clock, ids: o.IDs, log: o.Log,
-		tel: o.Telemetry, rec: o.Recorder, wake: o.Wake, cache: o.Cache, zone: o.Zone}
-	if s.clock == nil {
-		s.clock = gateway.SystemClock{}
-	}
-	if s.ids == nil {
-		s.ids = contracts.NewUUIDv7Source(rand.Reader)
-	}
-	if s.log == nil {
-		s.log = slog.Default()
-	}
-	if s.wake == nil {
-		s.wake = func() {}
-	}
+	env := o.Env.WithDefaults()
+	s := &Service{store: o.Store, crypto: o.Crypto, dir: o.Directory, clock: env.Clock, ids: env.IDs, log: env.Log,
+		tel: env.Telemetry, rec: env.Recorder, wake: env.Wake, cache: o.Cache, zone: o.Zone}
 	if s.zone == nil {
 		s.zone = time.FixedZone("CST", 8*60*60) // UTC+8 without daylight saving
 	}

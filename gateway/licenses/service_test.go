@@ -54,8 +54,8 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.svc, err = licenses.New(licenses.Options{
-		Store: e.store, Crypto: e.crypto, Directory: e.dir, Clock: fixedClock{now}, Recorder: e.rec,
-		Telemetry: gateway.Telemetry{Metrics: fakeMeterProvider{m: e.meter}}, Wake: func() { e.wakes++ },
+		Store: e.store, Crypto: e.crypto, Directory: e.dir, Env: gateway.Env{Clock: fixedClock{now}, Recorder: e.rec,
+			Telemetry: gateway.Telemetry{Metrics: fakeMeterProvider{m: e.meter}}, Wake: func() { e.wakes++ }},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +219,7 @@ func TestNewMakesTheVerificationsCounter(t *testing.T) {
 
 func TestNewRefusesMissingPorts(t *testing.T) {
 	e := newEnv(t)
-	full := licenses.Options{Store: e.store, Crypto: e.crypto, Directory: e.dir, Recorder: e.rec}
+	full := licenses.Options{Store: e.store, Crypto: e.crypto, Directory: e.dir}
 	tests := []struct {
 		name string
 		drop func(o *licenses.Options)
@@ -227,7 +227,6 @@ func TestNewRefusesMissingPorts(t *testing.T) {
 		{"no store", func(o *licenses.Options) { o.Store = nil }},
 		{"no crypto", func(o *licenses.Options) { o.Crypto = nil }},
 		{"no directory", func(o *licenses.Options) { o.Directory = nil }},
-		{"no recorder", func(o *licenses.Options) { o.Recorder = nil }},
 	}
 	for _, tt := range tests {
 		o := full

@@ -74,25 +74,22 @@ func New(o Options) (*Core, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	ids := contracts.NewUUIDv7Source(o.Rand)
-	rec := evidence.Recorder{Crypto: o.Crypto, Off: o.NoEvidence}
+	env := gateway.Env{Clock: o.Clock, IDs: contracts.NewUUIDv7Source(o.Rand), Log: o.Log, Telemetry: o.Telemetry,
+		Recorder: evidence.Recorder{Crypto: o.Crypto, Off: o.NoEvidence}}
 	ob, err := outbox.New(outbox.Options{
 		Store: o.Store, Directory: o.Directory, Crypto: o.Crypto, Dispatcher: o.Dispatcher,
-		Env: outbox.Env{Clock: o.Clock, Log: o.Log, Telemetry: o.Telemetry, Recorder: rec, AckEffect: cases.AckEffect},
+		Env: outbox.Env{Env: env, AckEffect: cases.AckEffect},
 	})
 	if err != nil {
 		return nil, err
 	}
-	cs, err := cases.New(cases.Options{
-		Store: o.Store, Crypto: o.Crypto, Directory: o.Directory, Recorder: rec, Clock: o.Clock, IDs: ids,
-		Log: o.Log, Telemetry: o.Telemetry, Wake: ob.Wake,
-	})
+	env.Wake = ob.Wake
+	cs, err := cases.New(cases.Options{Store: o.Store, Crypto: o.Crypto, Directory: o.Directory, Env: env})
 	if err != nil {
 		return nil, err
 	}
 	ls, err := licenses.New(licenses.Options{
-		Store: o.Store, Crypto: o.Crypto, Directory: o.Directory, Clock: o.Clock, IDs: ids, Log: o.Log,
-		Telemetry: o.Telemetry, Recorder: rec, Wake: ob.Wake, Cache: o.LicenseCache, Zone: o.LicenseZone,
+		Store: o.Store, Crypto: o.Crypto, Directory: o.Directory, Env: env, Cache: o.LicenseCache, Zone: o.LicenseZone,
 	})
 	if err != nil {
 		return nil, err

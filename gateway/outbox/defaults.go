@@ -1,21 +1,16 @@
 package outbox
 
 import (
-	"context"
-	"log/slog"
 	"time"
 
-	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
 )
 
 // The outbox's defaults, in one place. A zero field of Env or
 // DispatcherOptions means:
 //
-//   - Env.Clock: gateway.SystemClock;
-//   - Env.Log: slog.Default();
-//   - Env.Telemetry: no spans, no metrics;
-//   - Env.Recorder: no evidence records;
+//   - Env.Env: the kernel's defaults (gateway.Env.WithDefaults: system
+//     clock, slog.Default, no spans or metrics, no evidence records);
 //   - Env.AckEffect: an acknowledgement leaves its case as it is (only
 //     UpdatedAt moves);
 //   - DispatcherOptions.Batch: DefaultBatch deliveries claimed per round;
@@ -36,16 +31,11 @@ const (
 	DefaultFloor   = 20 * time.Millisecond
 )
 
-// Env is what every part of the outbox is handed from the kernel: its
-// clock, log, telemetry, evidence recorder and the effect of an
-// acknowledgement on its case.
+// Env is what every part of the outbox is handed from the kernel: the
+// sub-domains' common environment (clock, log, telemetry, evidence
+// recorder) and the effect of an acknowledgement on its case.
 type Env struct {
-	Clock     gateway.Clock
-	Log       *slog.Logger
-	Telemetry gateway.Telemetry
-	// Recorder builds the evidence records of attempts, offers and
-	// redeliveries, written with each step.
-	Recorder gateway.Recorder
+	gateway.Env
 	// AckEffect changes a case when one of its deliveries is
 	// acknowledged (the cases package's).
 	AckEffect gateway.AckEffect
@@ -54,15 +44,7 @@ type Env struct {
 // withDefaults returns e with its zero fields filled (see the defaults
 // above).
 func (e Env) withDefaults() Env {
-	if e.Clock == nil {
-		e.Clock = gateway.SystemClock{}
-	}
-	if e.Log == nil {
-		e.Log = slog.Default()
-	}
-	if e.Recorder == nil {
-		e.Recorder = noEvidence{}
-	}
+	e.Env = e.Env.WithDefaults()
 	return e
 }
 
@@ -95,28 +77,4 @@ func (o DispatcherOptions) withDefaults() DispatcherOptions {
 		o.Floor = DefaultFloor
 	}
 	return o
-}
-
-// noEvidence is the recorder of an outbox given none: it keeps no
-// evidence.
-type noEvidence struct{}
-
-// Exchange returns no record.
-func (noEvidence) Exchange(context.Context, gateway.Inbound, *gateway.Exchange, *gateway.Case, string, *gateway.Delivery, string, func(*contracts.EvidenceDetail)) []contracts.EvidenceRecord {
-	return nil
-}
-
-// Attempt returns no record.
-func (noEvidence) Attempt(*gateway.Delivery, time.Time, string, time.Duration, contracts.CaseState) []contracts.EvidenceRecord {
-	return nil
-}
-
-// Verification returns no record.
-func (noEvidence) Verification(context.Context, gateway.Inbound, gateway.UsageEntry, *gateway.Delivery, string, string) []contracts.EvidenceRecord {
-	return nil
-}
-
-// Redelivery returns no record.
-func (noEvidence) Redelivery(context.Context, gateway.Principal, time.Time, string, string) []contracts.EvidenceRecord {
-	return nil
 }

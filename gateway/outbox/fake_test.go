@@ -367,7 +367,7 @@ func partnerSig(keyID string, body []byte) []byte {
 
 // fakeRecorder makes one record per step, naming the outcome and the
 // delivery's last error as the step saw them.
-type fakeRecorder struct{ noEvidence }
+type fakeRecorder struct{ gateway.Recorder }
 
 func (fakeRecorder) Attempt(del *gateway.Delivery, at time.Time, outcome string, latency time.Duration, caseState contracts.CaseState) []contracts.EvidenceRecord {
 	d := contracts.EvidenceDetail{Attempt: del.Attempts, Outcome: outcome, Reason: del.LastError, CaseState: caseState}

@@ -64,7 +64,7 @@ func newEnv(t *testing.T, noEffect bool, partners ...*gateway.Partner) *env {
 		}
 	}
 	e.ob, err = New(Options{Store: e.store, Directory: dir, Crypto: fakeCrypto{},
-		Env:        Env{Clock: e.clock, Log: slog.New(slog.DiscardHandler), Recorder: fakeRecorder{}, AckEffect: effect},
+		Env:        Env{Env: gateway.Env{Clock: e.clock, Log: slog.New(slog.DiscardHandler), Recorder: fakeRecorder{}}, AckEffect: effect},
 		Dispatcher: DispatcherOptions{Seed: 42}})
 	if err != nil {
 		t.Fatalf("New: %v", err)
