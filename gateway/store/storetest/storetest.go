@@ -12,7 +12,8 @@
 //		})
 //	}
 //
-// The suite checks every promise of the gateway.Store contract. It needs
+// The suite checks every promise of the gateway.Store contract, grouped by
+// the store's roles (Roles; RunRole runs one). It needs
 // times to round-trip to the millisecond: it compares instants with Equal
 // after Truncate(time.Millisecond) (locations need not survive), and every
 // time it uses in a due rule is a whole millisecond. It never sleeps: clocks
@@ -32,73 +33,122 @@ import (
 	"github.com/tongban/tongban/gateway"
 )
 
-// Run runs the suite. open must return a new, empty store each time it is
-// called; the suite closes every store it gets.
+// The roles of gateway.Store the suite checks, one group of tests each:
+// a store (or a test run with -run 'TestStore/Outbox/') can be checked
+// role by role. Every test opens a whole store, since seeding one role
+// takes another's writes (a delivery belongs to a case).
+const (
+	RoleCases    = "Cases"    // gateway.CaseStore
+	RoleOutbox   = "Outbox"   // gateway.OutboxStore
+	RoleMailbox  = "Mailbox"  // gateway.MailboxStore
+	RoleUsage    = "Usage"    // gateway.UsageStore
+	RoleEvidence = "Evidence" // gateway.EvidenceLog
+	RoleAudit    = "Audit"    // gateway.AuditReader
+)
+
+// Roles lists the roles in the order Run checks them.
+var Roles = []string{RoleCases, RoleOutbox, RoleMailbox, RoleUsage, RoleEvidence, RoleAudit}
+
+// test is one test of the suite: on a fresh store (env), or given open
+// when it opens stores itself (a table with a store per row).
+type test struct {
+	name string
+	fn   func(t *testing.T, e *env)
+	open func(t *testing.T, open func(t *testing.T) gateway.Store)
+}
+
+// suite is every test, by role.
+var suite = map[string][]test{
+	RoleCases: {
+		{name: "CreateCase/RoundTrip", fn: testCreateRoundTrip},
+		{name: "CreateCase/DuplicateExchange", fn: testCreateDuplicateExchange},
+		{name: "CreateCase/SameExchangeIDOtherSender", fn: testCreateOtherSender},
+		{name: "GetExchange/Bytes", fn: testExchangeBytes},
+		{name: "GetExchange/ReceiptType", fn: testReceiptType},
+		{name: "NotFound", fn: testNotFound},
+		{name: "UpdateCase/Applies", fn: testUpdateApplies},
+		{name: "UpdateCase/Stale", fn: testUpdateStale},
+		{name: "UpdateCase/NotFound", fn: testUpdateNotFound},
+		{name: "UpdateCase/DuplicateExchange", fn: testUpdateDuplicateExchange},
+		{name: "UpdateCase/DeliveredRoundTrip", fn: testDelivered},
+		{name: "UpdateCase/DeliveredUnknown", fn: testDeliveredUnknown},
+		{name: "UpdateCase/OutOfBand", fn: testOutOfBand},
+		{name: "History/Order", fn: testHistoryOrder},
+		{name: "Deliveries/SeqOrder", fn: testDeliveriesOrder},
+		{name: "Concurrent/CreateCase", fn: testConcurrentCreate},
+		{name: "Concurrent/UpdateCaseSameVersion", fn: testConcurrentUpdate},
+	},
+	RoleOutbox: {
+		{name: "ClaimDue/DueRules", fn: testClaimDueRules},
+		{name: "ClaimDue/DueRulesEach", open: testClaimDueEach},
+		{name: "ClaimDue/LeaseHeld", fn: testClaimLeaseHeld},
+		{name: "ClaimDue/LimitAndSeqOrder", fn: testClaimLimit},
+		{name: "ClaimDue/PerCaseOrder", fn: testClaimPerCaseOrder},
+		{name: "ClaimDue/PerCaseOrderOtherPartner", fn: testClaimOtherPartner},
+		{name: "ClaimDue/PerCaseOrderNotDueBlocks", fn: testClaimNotDueBlocks},
+		{name: "ClaimDue/Concurrent", fn: testClaimConcurrent},
+		{name: "ClaimDue/NoCaseIndependent", fn: testUsageClaimIndependent},
+		{name: "NextDue", fn: testNextDue},
+		{name: "SaveAttempt", fn: testSaveAttempt},
+		{name: "Fence/SameClaimConcurrent", fn: testFenceSameClaimConcurrent},
+		{name: "Fence/ExpiredLease", open: testFenceExpiredLease},
+		{name: "Fence/NotTheCallersClaim", open: testFenceStates},
+		{name: "MarkDelivered", fn: testMarkDelivered},
+		{name: "MarkDelivered/SameClaimConcurrent", fn: testMarkDeliveredConcurrent},
+		{name: "MarkDelivered/NotTheCallersClaim", open: testMarkDeliveredFenced},
+		{name: "Redeliver", fn: testRedeliver},
+		{name: "RedeliverDead", fn: testRedeliverDead},
+		{name: "CountByState", fn: testCountByState},
+	},
+	RoleMailbox: {
+		{name: "SetPullPartners/NotClaimed", fn: testPullNotClaimed},
+		{name: "ClaimMailbox", fn: testClaimMailbox},
+		{name: "ClaimMailbox/PerCaseOrder", fn: testClaimMailboxPerCaseOrder},
+		{name: "ClaimMailbox/Offers", fn: testClaimMailboxOffers},
+	},
+	RoleUsage: {
+		{name: "AddUsage/RoundTrip", fn: testAddUsageRoundTrip},
+		{name: "AddUsage/Atomic", fn: testAddUsageAtomic},
+		{name: "ListUsage/Filters", fn: testListUsageFilters},
+		{name: "ListUsage/Pages", fn: testListUsagePages},
+		{name: "ListUsage/TimeBounds", fn: testListUsageTimeBounds},
+		{name: "ListUsage/Limit", fn: testListUsageLimit},
+	},
+	RoleEvidence: {
+		{name: "Append", fn: testAppendEvidence},
+		{name: "Atomic", fn: testEvidenceAtomic},
+		{name: "Writes", fn: testEvidenceWrites},
+		{name: "Concurrent", fn: testEvidenceConcurrent},
+		{name: "Checkpoints", fn: testCheckpoints},
+	},
+	RoleAudit: {
+		{name: "SearchExchanges", fn: testSearchExchanges},
+	},
+}
+
+// Run runs the whole suite, role by role. open must return a new, empty
+// store each time it is called; the suite closes every store it gets.
 func Run(t *testing.T, open func(t *testing.T) gateway.Store) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, e *env)
-	}{
-		{"CreateCase/RoundTrip", testCreateRoundTrip},
-		{"CreateCase/DuplicateExchange", testCreateDuplicateExchange},
-		{"CreateCase/SameExchangeIDOtherSender", testCreateOtherSender},
-		{"GetExchange/Bytes", testExchangeBytes},
-		{"NotFound", testNotFound},
-		{"UpdateCase/Applies", testUpdateApplies},
-		{"UpdateCase/Stale", testUpdateStale},
-		{"UpdateCase/NotFound", testUpdateNotFound},
-		{"UpdateCase/DuplicateExchange", testUpdateDuplicateExchange},
-		{"UpdateCase/DeliveredRoundTrip", testDelivered},
-		{"UpdateCase/DeliveredUnknown", testDeliveredUnknown},
-		{"History/Order", testHistoryOrder},
-		{"Deliveries/SeqOrder", testDeliveriesOrder},
-		{"ClaimDue/DueRules", testClaimDueRules},
-		{"ClaimDue/LeaseHeld", testClaimLeaseHeld},
-		{"ClaimDue/LimitAndSeqOrder", testClaimLimit},
-		{"ClaimDue/PerCaseOrder", testClaimPerCaseOrder},
-		{"ClaimDue/PerCaseOrderOtherPartner", testClaimOtherPartner},
-		{"ClaimDue/PerCaseOrderNotDueBlocks", testClaimNotDueBlocks},
-		{"ClaimDue/Concurrent", testClaimConcurrent},
-		{"NextDue", testNextDue},
-		{"SaveAttempt", testSaveAttempt},
-		{"Fence/SameClaimConcurrent", testFenceSameClaimConcurrent},
-		{"Redeliver", testRedeliver},
-		{"RedeliverDead", testRedeliverDead},
-		{"CountByState", testCountByState},
-		{"Concurrent/CreateCase", testConcurrentCreate},
-		{"Concurrent/UpdateCaseSameVersion", testConcurrentUpdate},
-		{"AddUsage/RoundTrip", testAddUsageRoundTrip},
-		{"AddUsage/Atomic", testAddUsageAtomic},
-		{"ClaimDue/NoCaseIndependent", testUsageClaimIndependent},
-		{"MarkDelivered", testMarkDelivered},
-		{"MarkDelivered/SameClaimConcurrent", testMarkDeliveredConcurrent},
-		{"ListUsage/Filters", testListUsageFilters},
-		{"ListUsage/Pages", testListUsagePages},
-		{"ListUsage/TimeBounds", testListUsageTimeBounds},
-		{"ListUsage/Limit", testListUsageLimit},
-		{"SetPullPartners/NotClaimed", testPullNotClaimed},
-		{"ClaimMailbox", testClaimMailbox},
-		{"ClaimMailbox/PerCaseOrder", testClaimMailboxPerCaseOrder},
-		{"ClaimMailbox/Offers", testClaimMailboxOffers},
-		{"UpdateCase/OutOfBand", testOutOfBand},
-		{"GetExchange/ReceiptType", testReceiptType},
-		{"Evidence/Append", testAppendEvidence},
-		{"Evidence/Atomic", testEvidenceAtomic},
-		{"Evidence/Writes", testEvidenceWrites},
-		{"Evidence/Concurrent", testEvidenceConcurrent},
-		{"Evidence/Checkpoints", testCheckpoints},
-		{"SearchExchanges", testSearchExchanges},
+	for _, role := range Roles {
+		t.Run(role, func(t *testing.T) { RunRole(t, role, open) })
+	}
+}
+
+// RunRole runs the tests of one role (one of Roles).
+func RunRole(t *testing.T, role string, open func(t *testing.T) gateway.Store) {
+	tests, ok := suite[role]
+	if !ok {
+		t.Fatalf("storetest: no role %q; the roles are %v", role, Roles)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.open != nil {
+				tt.open(t, open)
+				return
+			}
 			tt.fn(t, newEnv(t, open))
 		})
 	}
-	// These tables open a store per row, so they need open themselves.
-	t.Run("ClaimDue/DueRulesEach", func(t *testing.T) { testClaimDueEach(t, open) })
-	t.Run("Fence/ExpiredLease", func(t *testing.T) { testFenceExpiredLease(t, open) })
-	t.Run("Fence/NotTheCallersClaim", func(t *testing.T) { testFenceStates(t, open) })
-	t.Run("MarkDelivered/NotTheCallersClaim", func(t *testing.T) { testMarkDeliveredFenced(t, open) })
 }
 
 func testCreateRoundTrip(t *testing.T, e *env) {
