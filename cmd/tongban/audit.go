@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tongban/tongban/cmd/tongban/internal/app"
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
 	"github.com/tongban/tongban/gateway/bundle"
@@ -159,12 +160,12 @@ Exit status: 0 when the log is intact, 1 when a record or checkpoint is bad,
 					engine = e
 				}
 				if keys.empty() {
-					key, err := loadPrivateKey(cfg.Resolve(cfg.SigningKey.Path), cfg.Resolve(cfg.SigningKey.PasswordFile))
+					key, err := app.LoadPrivateKey(cfg.Resolve(cfg.SigningKey.Path), cfg.Resolve(cfg.SigningKey.PasswordFile))
 					if err != nil {
 						return fmt.Errorf("signing_key (pass --gateway-pub to check with the public keys instead): %w", err)
 					}
 					keys.byID[cfg.SigningKey.KeyID] = key.Public()
-					previous, err := previousKeys(cfg)
+					previous, err := app.PreviousKeys(cfg)
 					if err != nil {
 						return err
 					}

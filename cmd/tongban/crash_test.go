@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,98 +18,47 @@ import (
 	"time"
 
 	"github.com/tongban/tongban/adapters/partnersim"
+	"github.com/tongban/tongban/adapters/standard"
+	"github.com/tongban/tongban/cmd/tongban/internal/devrig"
+	"github.com/tongban/tongban/cmd/tongban/internal/e2etest"
 	"github.com/tongban/tongban/contracts"
-	"github.com/tongban/tongban/gateway/keyring"
-	"github.com/tongban/tongban/signing"
+	"github.com/tongban/tongban/gateway/config"
 )
 
 const crashGatewayID = "tongban-crash"
 
-// crashKeys writes NAME.key and NAME.pub under dir for each name and
-// returns the keys.
-func crashKeys(t *testing.T, dir string, names ...string) map[string]*signing.PrivateKey {
+// crashConfig writes the configuration of the crash test's gateway to
+// path: districts 330702 (the owner) and 320404 (the sender), both
+// standard, at ownerURL and senderURL.
+func crashConfig(t *testing.T, path, addr, ownerURL, senderURL string) {
 	t.Helper()
-	keys := map[string]*signing.PrivateKey{}
-	for _, n := range names {
-		k, err := signing.GenerateKey(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		priv, err := signing.MarshalPrivateKeyPEM(k, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pub, err := signing.MarshalPublicKeyPEM(k.Public())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, n+".key"), priv, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, n+".pub"), pub, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		keys[n] = k
-	}
-	return keys
-}
-
-// crashSim starts a simulated district on httptest. gatewayURL empty: it
-// only answers deliveries.
-func crashSim(ctx context.Context, t *testing.T, code string, key, gw *signing.PrivateKey, gatewayURL string, logs *lockedBuffer) (*partnersim.Sim, string) {
-	t.Helper()
-	kr, err := keyring.New(keyring.Options{GatewayID: code, Signer: signing.NewSigner(key, nil), SignerKeyID: code})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := kr.AddKey(partnersim.GatewayCaller, "gateway", gw.Public()); err != nil {
-		t.Fatal(err)
-	}
-	sim, err := partnersim.New(partnersim.Config{
-		PartnerID: code, Crypto: kr, GatewayURL: gatewayURL, Step: 20 * time.Millisecond,
-		Token:  func() (string, error) { return kr.IssueToken(crashGatewayID) },
-		Logf:   func(format string, args ...any) { fmt.Fprintf(logs, format+"\n", args...) },
-		Client: &http.Client{Timeout: 5 * time.Second},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(srv.Close)
-	sim.Start(ctx)
-	return sim, srv.URL
-}
-
-func crashConfig(addr, ownerURL, senderURL string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, `gateway_id: %s
-listen: %s
-signing_key: {path: keys/gateway.key, key_id: gateway}
-store: {path: store/tongban.db, synchronous: full}
-# The default lease (2m) stays: deliveries the killed process left in flight
-# must be released when serve reopens the store, not wait out the lease.
-delivery: {poll: 50ms}
-log: {level: info}
-partners:
-`, crashGatewayID, addr)
+	cfg := devrig.Gateway(crashGatewayID, addr)
+	cfg.Store.Path = "store/tongban.db"
+	// The default lease (2m) stays: deliveries the killed process left in flight
+	// must be released when serve reopens the store, not wait out the lease.
+	cfg.Delivery.Poll = 50 * time.Millisecond
 	for _, p := range []struct{ code, url string }{{"330702", ownerURL}, {"320404", senderURL}} {
-		fmt.Fprintf(&b, `  - id: "%[1]s"
-    roles: [partner]
-    regions: ["%[1]s"]
-    keys: {"%[1]s": keys/%[1]s.pub}
-    adapter: standard
-    config: {endpoint: "%[2]s", max_retries: 0}
-    retry: {max_attempts: 100, base_delay: 50ms, max_delay: 200ms}
-    timeout: 1s
-`, p.code, p.url)
+		pc, err := devrig.Partner(devrig.District{Code: p.code, Style: standard.Name}, p.url)
+		if err == nil {
+			err = pc.SetAdapterConfig(devrig.AdapterBlock(map[string]any{"endpoint": p.url, "max_retries": 0}))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc.Library = nil
+		pc.Retry = config.Retry{MaxAttempts: 100, BaseDelay: 50 * time.Millisecond, MaxDelay: 200 * time.Millisecond}
+		pc.Timeout = time.Second
+		cfg.Partners = append(cfg.Partners, pc)
 	}
-	return b.String()
+	if _, err := devrig.WriteConfig(path, cfg, 0o644, "", nil); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // gatewayChild is a gateway running as a subprocess.
 type gatewayChild struct {
 	cmd    *exec.Cmd
-	out    *lockedBuffer
+	out    *e2etest.LockedBuffer
 	exited chan struct{}
 }
 
@@ -118,7 +66,7 @@ type gatewayChild struct {
 // base/healthz answers 200.
 func startGatewayChild(t *testing.T, cfg, base string) *gatewayChild {
 	t.Helper()
-	g := &gatewayChild{cmd: exec.Command(bin, "serve", "--config", cfg), out: &lockedBuffer{}, exited: make(chan struct{})}
+	g := &gatewayChild{cmd: exec.Command(bin, "serve", "--config", cfg), out: &e2etest.LockedBuffer{}, exited: make(chan struct{})}
 	g.cmd.Stdout, g.cmd.Stderr = g.out, g.out
 	if err := g.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -191,23 +139,21 @@ func TestSIGKILLLosesNoAcceptedCase(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	keys := crashKeys(t, filepath.Join(dir, "keys"), "gateway", "330702", "320404")
-	addr := freeLoopbackAddr(t)
+	keys := e2etest.Keys(t, filepath.Join(dir, "keys"), "gateway", "330702", "320404")
+	addr := e2etest.FreeLoopbackAddr(t)
 	base := "http://" + addr
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var simLogs lockedBuffer
-	owner, ownerURL := crashSim(ctx, t, "330702", keys["330702"], keys["gateway"], base, &simLogs)
-	sender, senderURL := crashSim(ctx, t, "320404", keys["320404"], keys["gateway"], "", &simLogs)
+	var simLogs e2etest.LockedBuffer
+	owner, ownerURL := e2etest.Sim(ctx, t, crashGatewayID, "330702", keys["330702"], keys["gateway"], base, &simLogs)
+	sender, senderURL := e2etest.Sim(ctx, t, crashGatewayID, "320404", keys["320404"], keys["gateway"], "", &simLogs)
 	cfg := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfg, []byte(crashConfig(addr, ownerURL, senderURL)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	crashConfig(t, cfg, addr, ownerURL, senderURL)
 
 	first := startGatewayChild(t, cfg, base)
-	zl := newE2ECaller("320404", crashGatewayID, keys["320404"])
-	tok := zl.token(t)
+	zl := e2etest.NewCaller("320404", crashGatewayID, keys["320404"])
+	tok := zl.Token(t)
 
 	// Stream submissions; SIGKILL the gateway once killAfter got a 202.
 	var (
@@ -233,29 +179,29 @@ func TestSIGKILLLosesNoAcceptedCase(t *testing.T) {
 				if err != nil {
 					panic(err)
 				}
-				body, err := json.Marshal(demoSubmission(id, time.Now().UTC()))
+				body, err := json.Marshal(devrig.Submission(id, time.Now().UTC()))
 				if err != nil {
 					panic(err)
 				}
 				s := crashSubmission{exchangeID: id, body: body}
-				ans, err := zl.postSigned(sctx, tok, base+"/v1/cases", body)
+				ans, err := zl.PostSigned(sctx, tok, base+"/v1/cases", body)
 				mu.Lock()
 				switch {
 				case err != nil:
 					unanswered = append(unanswered, s)
-				case ans.status == http.StatusAccepted:
+				case ans.Status == http.StatusAccepted:
 					var rc contracts.Receipt
-					if err := json.Unmarshal(ans.body, &rc); err != nil || rc.CaseID == "" || rc.ExchangeID != id {
-						unexpected = append(unexpected, fmt.Sprintf("202 with receipt %s (%v)", ans.body, err))
+					if err := json.Unmarshal(ans.Body, &rc); err != nil || rc.CaseID == "" || rc.ExchangeID != id {
+						unexpected = append(unexpected, fmt.Sprintf("202 with receipt %s (%v)", ans.Body, err))
 					} else {
 						s.caseID = rc.CaseID
 						accepted = append(accepted, s)
 					}
 				default:
-					unexpected = append(unexpected, fmt.Sprintf("%d %s", ans.status, ans.body))
+					unexpected = append(unexpected, fmt.Sprintf("%d %s", ans.Status, ans.Body))
 				}
 				mu.Unlock()
-				if err == nil && ans.status == http.StatusAccepted && nAccepted.Add(1) == killAfter {
+				if err == nil && ans.Status == http.StatusAccepted && nAccepted.Add(1) == killAfter {
 					_ = first.cmd.Process.Kill()
 					mu.Lock()
 					killedAt = time.Now()
@@ -300,33 +246,33 @@ func TestSIGKILLLosesNoAcceptedCase(t *testing.T) {
 	}
 	var landedBefore, landedNow int
 	replay := func(s crashSubmission, wasAccepted bool) {
-		ans, err := zl.postSigned(rctx, tok, base+"/v1/cases", s.body)
+		ans, err := zl.PostSigned(rctx, tok, base+"/v1/cases", s.body)
 		if err != nil {
 			t.Errorf("replay of %s after restart: %v", s.exchangeID, err)
 			return
 		}
 		var rc contracts.Receipt
-		if ans.status == http.StatusAccepted || ans.status == http.StatusOK {
-			if err := json.Unmarshal(ans.body, &rc); err != nil || rc.ExchangeID != s.exchangeID || rc.CaseID == "" {
-				t.Errorf("replay of %s: %d with receipt %s (%v)", s.exchangeID, ans.status, ans.body, err)
+		if ans.Status == http.StatusAccepted || ans.Status == http.StatusOK {
+			if err := json.Unmarshal(ans.Body, &rc); err != nil || rc.ExchangeID != s.exchangeID || rc.CaseID == "" {
+				t.Errorf("replay of %s: %d with receipt %s (%v)", s.exchangeID, ans.Status, ans.Body, err)
 				return
 			}
 		}
 		switch {
-		case wasAccepted && ans.status == http.StatusOK:
+		case wasAccepted && ans.Status == http.StatusOK:
 			if rc.CaseID != s.caseID {
 				t.Errorf("replay of 202'd %s: case %s, want the original %s", s.exchangeID, rc.CaseID, s.caseID)
 			}
 		case wasAccepted:
-			t.Errorf("replay of 202'd %s after restart: got %d %s, want 200 with case %s", s.exchangeID, ans.status, ans.body, s.caseID)
-		case ans.status == http.StatusOK:
+			t.Errorf("replay of 202'd %s after restart: got %d %s, want 200 with case %s", s.exchangeID, ans.Status, ans.Body, s.caseID)
+		case ans.Status == http.StatusOK:
 			landedBefore++
 			want[rc.CaseID] = s.exchangeID
-		case ans.status == http.StatusAccepted:
+		case ans.Status == http.StatusAccepted:
 			landedNow++
 			want[rc.CaseID] = s.exchangeID
 		default:
-			t.Errorf("re-submission of cut-off %s after restart: got %d %s, want 202 or 200", s.exchangeID, ans.status, ans.body)
+			t.Errorf("re-submission of cut-off %s after restart: got %d %s, want 202 or 200", s.exchangeID, ans.Status, ans.Body)
 		}
 	}
 	for _, s := range unanswered {

@@ -1,15 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
-	mrand "math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,184 +14,34 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tongban/tongban/cmd/tongban/internal/demo"
+	"github.com/tongban/tongban/cmd/tongban/internal/e2etest"
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/signing"
 )
-
-// lockedBuffer is a bytes.Buffer safe for the concurrent writers of a
-// running gateway and the test reading it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// freeLoopbackAddr returns a loopback address whose port was free a moment
-// ago. The port is below Linux's ephemeral range (32768 and up), so no
-// connection or ":0" listener of a concurrent test can take it in between.
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+mrand.IntN(12000)))
-		if err != nil {
-			continue
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		return addr
-	}
-	t.Fatal("no free loopback port in 20000-31999 after 100 tries")
-	return ""
-}
-
-// e2eCaller is a caller of the gateway: its id (= key id) and key.
-type e2eCaller struct {
-	id       string
-	audience string
-	signer   signing.Signer
-	client   *http.Client
-}
-
-func newE2ECaller(id, audience string, key *signing.PrivateKey) *e2eCaller {
-	return &e2eCaller{id: id, audience: audience, signer: signing.NewSigner(key, nil), client: &http.Client{Timeout: 5 * time.Second}}
-}
-
-// token mints a fresh bearer token for the caller.
-func (c *e2eCaller) token(t *testing.T) string {
-	t.Helper()
-	jti, err := contracts.NewUUIDv7(time.Now(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := signing.IssueToken(c.signer, signing.TokenRequest{
-		KeyID: c.id, Issuer: c.id, Subject: "window-" + c.id, Audience: c.audience, TTL: 5 * time.Minute, ID: jti,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
-
-// e2eAnswer is one HTTP answer: status, body, signature headers.
-type e2eAnswer struct {
-	status     int
-	body       []byte
-	sig, keyID string
-}
-
-// postSigned POSTs body to url signed as the caller. It returns the
-// transport error instead of failing, so callers can expect one.
-func (c *e2eCaller) postSigned(ctx context.Context, token, url string, body []byte) (e2eAnswer, error) {
-	sig, err := signing.Sign(c.signer, nil, body)
-	if err != nil {
-		return e2eAnswer{}, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return e2eAnswer{}, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Gw-Signature", base64.StdEncoding.EncodeToString(sig))
-	req.Header.Set("Gw-Key-Id", c.id)
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return e2eAnswer{}, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return e2eAnswer{}, err
-	}
-	return e2eAnswer{status: resp.StatusCode, body: raw, sig: resp.Header.Get("Gw-Signature"), keyID: resp.Header.Get("Gw-Key-Id")}, nil
-}
-
-// getCase reads GET /v1/cases/{id} as the caller.
-func (c *e2eCaller) getCase(ctx context.Context, token, base, caseID string) (contracts.CaseView, error) {
-	var v contracts.CaseView
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/cases/"+caseID, nil)
-	if err != nil {
-		return v, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return v, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return v, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return v, fmt.Errorf("GET case %s: %d %s", caseID, resp.StatusCode, raw)
-	}
-	return v, json.Unmarshal(raw, &v)
-}
-
-// verifySignedBy checks that sigB64 is the signature of body by the public
-// key in pubFile.
-func verifySignedBy(t *testing.T, pubFile string, body []byte, sigB64 string) {
-	t.Helper()
-	pem, err := os.ReadFile(pubFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := signing.ParsePublicKeyPEM(pem)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := base64.StdEncoding.DecodeString(sigB64)
-	if err != nil {
-		t.Fatalf("Gw-Signature %q is not standard base64: %v", sigB64, err)
-	}
-	if err := signing.Verify(pub, body, sig); err != nil {
-		t.Fatalf("signature does not verify with %s: %v", pubFile, err)
-	}
-}
-
-// e2eSM3Hex returns the lowercase hex SM3 of body.
-func e2eSM3Hex(body []byte) string { return fmt.Sprintf("%x", signing.Default.SM3(body)) }
-
-func historyStates(h []contracts.StatusEntry) []contracts.CaseState {
-	var s []contracts.CaseState
-	for _, e := range h {
-		s = append(s, e.State)
-	}
-	return s
-}
 
 // TestDemoEndToEnd runs the demo in process and carries one case from
 // 320404 to 330702 through its whole lifecycle over real HTTP.
 func TestDemoEndToEnd(t *testing.T) {
 	dir := t.TempDir()
-	addr := freeLoopbackAddr(t)
-	var out, logs lockedBuffer
+	addr := e2etest.FreeLoopbackAddr(t)
+	var out, logs e2etest.LockedBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- runDemo(ctx, &out, &logs, dir, addr, 50*time.Millisecond, false, ready) }()
+	go func() {
+		done <- demo.Run(ctx, demo.Options{Out: &out, Log: &logs, Dir: dir, Addr: addr, Step: 50 * time.Millisecond, Ready: ready})
+	}()
 	var bound string
 	select {
 	case bound = <-ready:
 	case err := <-done:
-		t.Fatalf("runDemo returned before ready: %v\nlog:\n%s", err, logs.String())
+		t.Fatalf("demo.Run returned before ready: %v\nlog:\n%s", err, logs.String())
 	case <-time.After(10 * time.Second):
 		t.Fatalf("demo not ready within 10s\nlog:\n%s", logs.String())
 	}
-	// stop cancels the demo and waits (bounded) for runDemo's result.
+	// stop cancels the demo and waits (bounded) for demo.Run's result.
 	var (
 		stopOnce sync.Once
 		stopErr  error
@@ -207,7 +52,7 @@ func TestDemoEndToEnd(t *testing.T) {
 			select {
 			case stopErr = <-done:
 			case <-time.After(10 * time.Second):
-				stopErr = fmt.Errorf("runDemo did not return within 10s of cancel")
+				stopErr = fmt.Errorf("demo.Run did not return within 10s of cancel")
 			}
 		})
 		return stopErr
@@ -226,7 +71,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zl := newE2ECaller("320404", demoGatewayID, key)
+	zl := e2etest.NewCaller("320404", demo.GatewayID, key)
 	body, err := os.ReadFile(filepath.Join(dir, "examples", "case.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +79,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	// One case to a district of each adapter style, all at once: each must
 	// reach delivered with every update carried back to 320404.
 	var wg sync.WaitGroup
-	for _, to := range demoSampleTargets {
+	for _, to := range demo.SampleTargets {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -245,10 +90,10 @@ func TestDemoEndToEnd(t *testing.T) {
 
 	// The demo's own sample cases complete and say so in the log.
 	deadline := time.Now().Add(15 * time.Second)
-	for strings.Count(logs.String(), "sample case complete") < len(demoSampleTargets) {
+	for strings.Count(logs.String(), "sample case complete") < len(demo.SampleTargets) {
 		if time.Now().After(deadline) {
 			t.Fatalf("log has %d \"sample case complete\" within 15s, want %d:\n%s",
-				strings.Count(logs.String(), "sample case complete"), len(demoSampleTargets), logs.String())
+				strings.Count(logs.String(), "sample case complete"), len(demo.SampleTargets), logs.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -265,14 +110,14 @@ func TestDemoEndToEnd(t *testing.T) {
 	checkDemoAudit(ctx, t, dir, base)
 
 	if err := stop(); err != nil {
-		t.Errorf("runDemo after cancel: got %v, want nil", err)
+		t.Errorf("demo.Run after cancel: got %v, want nil", err)
 	}
 }
 
 // followDemoCase submits the example case, readdressed to district to
 // with a fresh exchange id, as 320404, and follows it until it is
 // delivered with every delivery acknowledged.
-func followDemoCase(ctx context.Context, t *testing.T, zl *e2eCaller, dir, base string, example []byte, to string, logs *lockedBuffer) {
+func followDemoCase(ctx context.Context, t *testing.T, zl *e2etest.Caller, dir, base string, example []byte, to string, logs *e2etest.LockedBuffer) {
 	var sub contracts.CaseSubmission
 	if err := json.Unmarshal(example, &sub); err != nil {
 		t.Fatal(err)
@@ -286,26 +131,26 @@ func followDemoCase(ctx context.Context, t *testing.T, zl *e2eCaller, dir, base 
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok := zl.token(t)
-	ans, err := zl.postSigned(ctx, tok, base+"/v1/cases", body)
+	tok := zl.Token(t)
+	ans, err := zl.PostSigned(ctx, tok, base+"/v1/cases", body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ans.status != http.StatusAccepted {
-		t.Fatalf("submit: got %d %s, want 202", ans.status, ans.body)
+	if ans.Status != http.StatusAccepted {
+		t.Fatalf("submit: got %d %s, want 202", ans.Status, ans.Body)
 	}
-	if ans.keyID != "gateway" {
-		t.Errorf("receipt Gw-Key-Id: got %q, want gateway", ans.keyID)
+	if ans.KeyID != "gateway" {
+		t.Errorf("receipt Gw-Key-Id: got %q, want gateway", ans.KeyID)
 	}
-	verifySignedBy(t, filepath.Join(dir, "keys", "gateway.pub"), ans.body, ans.sig)
+	e2etest.VerifySignedBy(t, filepath.Join(dir, "keys", "gateway.pub"), ans.Body, ans.Sig)
 	var rc contracts.Receipt
-	if err := json.Unmarshal(ans.body, &rc); err != nil {
+	if err := json.Unmarshal(ans.Body, &rc); err != nil {
 		t.Fatal(err)
 	}
 	if rc.ExchangeID != sub.ExchangeID || rc.CaseID == "" || rc.State != contracts.CaseStateReceived {
 		t.Fatalf("receipt: got %+v, want exchange %s, a case id, state received", rc, sub.ExchangeID)
 	}
-	if want := e2eSM3Hex(body); rc.BodySM3 != want {
+	if want := e2etest.SM3Hex(body); rc.BodySM3 != want {
 		t.Errorf("receipt body_sm3: got %s, want %s", rc.BodySM3, want)
 	}
 
@@ -313,8 +158,8 @@ func followDemoCase(ctx context.Context, t *testing.T, zl *e2eCaller, dir, base 
 	var v contracts.CaseView
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		v, err = zl.getCase(ctx, tok, base, rc.CaseID)
-		if err == nil && v.State == contracts.CaseStateDelivered && len(v.Deliveries) >= 6 && allDelivered(v.Deliveries) {
+		v, err = zl.GetCase(ctx, tok, base, rc.CaseID)
+		if err == nil && v.State == contracts.CaseStateDelivered && len(v.Deliveries) >= 6 && e2etest.AllDelivered(v.Deliveries) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -328,7 +173,7 @@ func followDemoCase(ctx context.Context, t *testing.T, zl *e2eCaller, dir, base 
 		contracts.CaseStateInProgress, contracts.CaseStateConcluded, contracts.CaseStateDispatched,
 		contracts.CaseStateDelivered,
 	}
-	if got := historyStates(v.History); !slices.Equal(got, wantHistory) {
+	if got := e2etest.HistoryStates(v.History); !slices.Equal(got, wantHistory) {
 		t.Errorf("history: got %v, want %v", got, wantHistory)
 	}
 	if v.OwnerCaseNo == "" {
@@ -443,13 +288,13 @@ func checkDemoAudit(ctx context.Context, t *testing.T, dir, base string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	aud := newE2ECaller("auditor", demoGatewayID, key)
+	aud := e2etest.NewCaller("auditor", demo.GatewayID, key)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/audit/exchanges?kind=case&state=delivered&limit=1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+aud.token(t))
-	resp, err := aud.client.Do(req)
+	req.Header.Set("Authorization", "Bearer "+aud.Token(t))
+	resp, err := aud.Client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -462,11 +307,11 @@ func checkDemoAudit(ctx context.Context, t *testing.T, dir, base string) {
 	caseID := page.Items[0].CaseID
 	work := t.TempDir()
 	r := must(t, runIn(t, work, "", "audit", "export", "--gateway", base, "--key", filepath.Join(dir, "keys", "auditor.key"),
-		"--kid", "auditor", "--iss", "auditor", "--aud", demoGatewayID, "--case", caseID))
+		"--kid", "auditor", "--iss", "auditor", "--aud", demo.GatewayID, "--case", caseID))
 	zipPath := strings.TrimSpace(r.stdout)
 	// An operator may not export: the refusal names the code.
 	if r := runIn(t, work, "", "audit", "export", "--gateway", base, "--key", filepath.Join(dir, "keys", "operator.key"),
-		"--kid", "operator", "--iss", "operator", "--aud", demoGatewayID, "--case", caseID, "--out", "op.zip"); r.code != 1 ||
+		"--kid", "operator", "--iss", "operator", "--aud", demo.GatewayID, "--case", caseID, "--out", "op.zip"); r.code != 1 ||
 		!strings.Contains(r.stderr, "export refused: forbidden") {
 		t.Errorf("export as the operator: exit %d, stderr %q; want 1, forbidden", r.code, r.stderr)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tongban/tongban/cmd/tongban/internal/app"
 	"github.com/tongban/tongban/signing"
 )
 
@@ -20,43 +21,6 @@ func engineFlag(cmd *cobra.Command) (*signing.Engine, error) {
 		return signing.Default, nil
 	}
 	return signing.EngineByName(name)
-}
-
-// readPassword reads a key password from a file, trimming one trailing newline.
-func readPassword(path string) ([]byte, error) {
-	if path == "" {
-		return nil, nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read password file: %w", err)
-	}
-	b = []byte(strings.TrimRight(string(b), "\r\n"))
-	if len(b) == 0 {
-		return nil, fmt.Errorf("password file %s is empty", path)
-	}
-	return b, nil
-}
-
-// loadPrivateKey reads a PEM private key, asking for the password file when
-// the key is encrypted and none was given.
-func loadPrivateKey(path, passwordFile string) (*signing.PrivateKey, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read key: %w", err)
-	}
-	pw, err := readPassword(passwordFile)
-	if err != nil {
-		return nil, err
-	}
-	k, err := signing.ParsePrivateKeyPEM(data, pw)
-	if errors.Is(err, signing.ErrPasswordRequired) {
-		return nil, fmt.Errorf("%s is encrypted: pass --password-file", path)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return k, nil
 }
 
 // openInput opens FILE, or standard input for "-".
@@ -85,7 +49,7 @@ AES-256-CBC). Both files load unchanged in OpenSSL:
 			if out == "" {
 				return errors.New("--out NAME is required")
 			}
-			pw, err := readPassword(passwordFile)
+			pw, err := app.ReadPassword(passwordFile)
 			if err != nil {
 				return err
 			}
@@ -163,7 +127,7 @@ hashed as a stream, so it may be larger than memory. To check it with OpenSSL:
 			if err != nil {
 				return err
 			}
-			key, err := loadPrivateKey(keyPath, passwordFile)
+			key, err := app.LoadPrivateKey(keyPath, passwordFile)
 			if err != nil {
 				return err
 			}

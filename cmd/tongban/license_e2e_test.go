@@ -11,12 +11,14 @@ import (
 	"time"
 
 	"github.com/tongban/tongban/adapters/partnersim"
+	"github.com/tongban/tongban/cmd/tongban/internal/demo"
+	"github.com/tongban/tongban/cmd/tongban/internal/e2etest"
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/signing"
 )
 
 // demoCaller loads the demo key of id and returns it as a caller.
-func demoCaller(t *testing.T, dir, id string) *e2eCaller {
+func demoCaller(t *testing.T, dir, id string) *e2etest.Caller {
 	t.Helper()
 	pem, err := os.ReadFile(filepath.Join(dir, "keys", id+".key"))
 	if err != nil {
@@ -26,54 +28,54 @@ func demoCaller(t *testing.T, dir, id string) *e2eCaller {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newE2ECaller(id, demoGatewayID, key)
+	return e2etest.NewCaller(id, demo.GatewayID, key)
 }
 
 // checkDemoLicenses verifies, as the window window-320404 of a running
 // demo, the example license (valid, face matching), the example batch (one
 // license of every demo role, each with its role's outcome), and reads the
 // usage records as the auditor.
-func checkDemoLicenses(ctx context.Context, t *testing.T, dir, base string, logs *lockedBuffer) {
+func checkDemoLicenses(ctx context.Context, t *testing.T, dir, base string, logs *e2etest.LockedBuffer) {
 	t.Helper()
 	win := demoCaller(t, dir, "window-320404")
-	tok := win.token(t)
+	tok := win.Token(t)
 	gwPub := filepath.Join(dir, "keys", "gateway.pub")
 
 	body, err := os.ReadFile(filepath.Join(dir, "examples", "license-verify.json"))
 	if err != nil {
 		t.Fatalf("the demo wrote no license example: %v", err)
 	}
-	ans, err := win.postSigned(ctx, tok, base+"/v1/licenses/verify", body)
+	ans, err := win.PostSigned(ctx, tok, base+"/v1/licenses/verify", body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ans.status != http.StatusOK || ans.keyID != "gateway" {
-		t.Fatalf("verify the example: %d %s (key %q), want 200 signed by gateway", ans.status, ans.body, ans.keyID)
+	if ans.Status != http.StatusOK || ans.KeyID != "gateway" {
+		t.Fatalf("verify the example: %d %s (key %q), want 200 signed by gateway", ans.Status, ans.Body, ans.KeyID)
 	}
-	verifySignedBy(t, gwPub, ans.body, ans.sig)
+	e2etest.VerifySignedBy(t, gwPub, ans.Body, ans.Sig)
 	var res contracts.LicenseVerifyResult
-	if err := json.Unmarshal(ans.body, &res); err != nil {
+	if err := json.Unmarshal(ans.Body, &res); err != nil {
 		t.Fatal(err)
 	}
-	if res.Outcome != contracts.LicenseOutcomeValid || res.SourceRegion != demoLicenseRegion || res.License == nil ||
+	if res.Outcome != contracts.LicenseOutcomeValid || res.SourceRegion != demo.LicenseRegion || res.License == nil ||
 		!strings.Contains(res.License.Holder.IDMasked, "*") || res.UsageRecordID == "" {
-		t.Errorf("example verification %+v: want valid from %s, holder masked, a usage record", res, demoLicenseRegion)
+		t.Errorf("example verification %+v: want valid from %s, holder masked, a usage record", res, demo.LicenseRegion)
 	}
 
 	body, err = os.ReadFile(filepath.Join(dir, "examples", "license-verify-batch.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ans, err = win.postSigned(ctx, tok, base+"/v1/licenses/verify/batch", body)
+	ans, err = win.PostSigned(ctx, tok, base+"/v1/licenses/verify/batch", body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ans.status != http.StatusOK {
-		t.Fatalf("verify the batch example: %d %s", ans.status, ans.body)
+	if ans.Status != http.StatusOK {
+		t.Fatalf("verify the batch example: %d %s", ans.Status, ans.Body)
 	}
-	verifySignedBy(t, gwPub, ans.body, ans.sig)
+	e2etest.VerifySignedBy(t, gwPub, ans.Body, ans.Sig)
 	var out contracts.BatchVerifyResult
-	if err := json.Unmarshal(ans.body, &out); err != nil {
+	if err := json.Unmarshal(ans.Body, &out); err != nil {
 		t.Fatal(err)
 	}
 	if len(out.Results) != len(partnersim.DemoRoles) {
@@ -93,8 +95,8 @@ func checkDemoLicenses(ctx context.Context, t *testing.T, dir, base string, logs
 	}
 	aud := demoCaller(t, dir, "auditor")
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/licenses/usage?license_id="+ex.LicenseID, nil)
-	req.Header.Set("Authorization", "Bearer "+aud.token(t))
-	resp, err := aud.client.Do(req)
+	req.Header.Set("Authorization", "Bearer "+aud.Token(t))
+	resp, err := aud.Client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +108,7 @@ func checkDemoLicenses(ctx context.Context, t *testing.T, dir, base string, logs
 	found := false
 	for _, u := range page.Records {
 		if u.UsageRecordID == res.UsageRecordID {
-			found = u.Caller == "window-320404" && u.Purpose == demoVerifyPurpose && u.Outcome == contracts.LicenseOutcomeValid
+			found = u.Caller == "window-320404" && u.Purpose == demo.VerifyPurpose && u.Outcome == contracts.LicenseOutcomeValid
 		}
 	}
 	if !found {
@@ -122,7 +124,7 @@ func checkDemoLicenses(ctx context.Context, t *testing.T, dir, base string, logs
 		time.Sleep(50 * time.Millisecond)
 	}
 	// No holder's id number or name reaches the log.
-	lib, err := partnersim.DemoLicenses(demoLicenseRegion, time.Now())
+	lib, err := partnersim.DemoLicenses(demo.LicenseRegion, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tongban/tongban/adapters/partnersim"
+	"github.com/tongban/tongban/cmd/tongban/internal/app"
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway/keyring"
 	"github.com/tongban/tongban/signing"
@@ -200,8 +201,8 @@ on SIGINT or SIGTERM.`,
 }
 
 func runPartnersim(ctx context.Context, cmd *cobra.Command, cfg *simConfig, listen string) error {
-	log := newLogger(cmd.ErrOrStderr(), "info")
-	key, err := loadPrivateKey(cfg.resolve(cfg.Key), cfg.resolve(cfg.PasswordFile))
+	log := app.NewLogger(cmd.ErrOrStderr(), "info")
+	key, err := app.LoadPrivateKey(cfg.resolve(cfg.Key), cfg.resolve(cfg.PasswordFile))
 	if err != nil {
 		return fmt.Errorf("key: %w", err)
 	}

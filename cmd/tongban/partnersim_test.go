@@ -16,6 +16,7 @@ import (
 	"github.com/tongban/tongban/adapters"
 	"github.com/tongban/tongban/adapters/adaptertest"
 	"github.com/tongban/tongban/adapters/soap"
+	"github.com/tongban/tongban/cmd/tongban/internal/e2etest"
 	"github.com/tongban/tongban/gateway/keyring"
 	"github.com/tongban/tongban/signing"
 )
@@ -54,7 +55,7 @@ func TestAdaptersListsEveryStyle(t *testing.T) {
 
 func TestPartnersimConfigErrors(t *testing.T) {
 	dir := t.TempDir()
-	crashKeys(t, dir, "gateway", "371523")
+	e2etest.Keys(t, dir, "gateway", "371523")
 	tests := []struct{ name, yaml, want string }{
 		{"no partner id", "key: 371523.key\ngateway: {keys: {gateway: gateway.pub}}\n", "partner_id is required"},
 		{"no key", "partner_id: \"371523\"\ngateway: {keys: {gateway: gateway.pub}}\n", "key is required"},
@@ -82,8 +83,8 @@ func TestPartnersimConfigErrors(t *testing.T) {
 // adapter: the first attempt meets the fault, the next is acknowledged.
 func TestPartnersimCommandServesItsStyle(t *testing.T) {
 	dir := t.TempDir()
-	keys := crashKeys(t, dir, "gateway", "371523")
-	addr := freeLoopbackAddr(t)
+	keys := e2etest.Keys(t, dir, "gateway", "371523")
+	addr := e2etest.FreeLoopbackAddr(t)
 	endpoint := "http://" + addr + "/ws"
 	cfg := fmt.Sprintf(`partner_id: "371523"
 key: 371523.key
@@ -102,7 +103,7 @@ faults: {fail_first: 1}
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr lockedBuffer
+	var stderr e2etest.LockedBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

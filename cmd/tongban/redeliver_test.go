@@ -12,48 +12,49 @@ import (
 	"time"
 
 	"github.com/tongban/tongban/adapters/partnersim"
+	"github.com/tongban/tongban/cmd/tongban/internal/devrig"
 	"github.com/tongban/tongban/contracts"
 )
 
 // redeliverEnv is a running gateway whose owner district (330702) answers
 // with bad signatures until told otherwise, so case deliveries go dead.
 type redeliverEnv struct {
-	rig  *benchRig
-	toks *benchTokens
+	rig  *devrig.Rig
+	toks *devrig.Tokens
 }
 
 func newRedeliverEnv(t *testing.T) *redeliverEnv {
 	t.Helper()
-	rig, err := startBenchRig(t.Context(), benchRigOptions{
+	rig, err := devrig.Start(t.Context(), devrig.Options{
 		Dir: t.TempDir(), LogLevel: "warn", OwnerFaults: partnersim.Faults{BadSignature: true},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := rig.stop(); err != nil {
+		if err := rig.Stop(); err != nil {
 			t.Errorf("gateway stopped with %v", err)
 		}
 	})
-	return &redeliverEnv{rig: rig, toks: rig.tokens(benchSender, "window-"+benchSender)}
+	return &redeliverEnv{rig: rig, toks: rig.Tokens(devrig.Sender, "window-"+devrig.Sender)}
 }
 
 // submitCase submits one case as 320404 and returns its case id.
 func (e *redeliverEnv) submitCase(t *testing.T) string {
 	t.Helper()
-	cs, err := e.rig.prepareCases(1)
+	cs, err := e.rig.Cases(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := e.toks.get()
+	tok, err := e.toks.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, e.rig.base+"/v1/cases", bytes.NewReader(cs[0].body))
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, e.rig.Base+"/v1/cases", bytes.NewReader(cs[0].Body))
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Gw-Signature", cs[0].sig)
-	req.Header.Set("Gw-Key-Id", benchSender)
+	req.Header.Set("Gw-Signature", cs[0].Sig)
+	req.Header.Set("Gw-Key-Id", devrig.Sender)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -69,11 +70,11 @@ func (e *redeliverEnv) submitCase(t *testing.T) string {
 // caseView reads a case as 320404.
 func (e *redeliverEnv) caseView(t *testing.T, caseID string) contracts.CaseView {
 	t.Helper()
-	tok, err := e.toks.get()
+	tok, err := e.toks.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.rig.base+"/v1/cases/"+caseID, nil)
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.rig.Base+"/v1/cases/"+caseID, nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -108,8 +109,8 @@ func (e *redeliverEnv) waitDelivery(t *testing.T, caseID string, want contracts.
 // redeliver runs the command through the binary with caller's key.
 func (e *redeliverEnv) redeliver(t *testing.T, caller string, args ...string) result {
 	t.Helper()
-	base := []string{"redeliver", "--gateway", e.rig.base, "--key", filepath.Join(e.rig.dir, "keys", caller+".key"),
-		"--kid", caller, "--iss", caller, "--aud", benchGatewayID}
+	base := []string{"redeliver", "--gateway", e.rig.Base, "--key", filepath.Join(e.rig.Dir, "keys", caller+".key"),
+		"--kid", caller, "--iss", caller, "--aud", devrig.RigGatewayID}
 	return runIn(t, t.TempDir(), "", append(base, args...)...)
 }
 
@@ -131,7 +132,7 @@ func TestRedeliverOneDelivery(t *testing.T) {
 	}
 
 	// Only operators redeliver.
-	r := e.redeliver(t, benchSender, "--delivery", dead.DeliveryID)
+	r := e.redeliver(t, devrig.Sender, "--delivery", dead.DeliveryID)
 	if r.code != 1 || !strings.Contains(r.stderr, "forbidden") || r.stdout != "" {
 		t.Fatalf("non-operator: got exit %d stdout %q stderr %q; want 1 and forbidden", r.code, r.stdout, r.stderr)
 	}
@@ -140,7 +141,7 @@ func TestRedeliverOneDelivery(t *testing.T) {
 	}
 
 	// The partner is fixed; the operator redelivers.
-	e.rig.owner.SetFaults(partnersim.Faults{})
+	e.rig.Owner.SetFaults(partnersim.Faults{})
 	r = must(t, e.redeliver(t, "operator", "--delivery", dead.DeliveryID))
 	if got := decodeRedeliverResult(t, r); got.Count != 1 || !slices.Equal(got.Redelivered, []string{dead.DeliveryID}) {
 		t.Fatalf("got %+v, want [%s] and count 1", got, dead.DeliveryID)
@@ -174,8 +175,8 @@ func TestRedeliverPartner(t *testing.T) {
 	for _, c := range cases {
 		ids = append(ids, e.waitDelivery(t, c, contracts.TransportStateDead).DeliveryID)
 	}
-	e.rig.owner.SetFaults(partnersim.Faults{})
-	got := decodeRedeliverResult(t, must(t, e.redeliver(t, "operator", "--partner", benchOwner)))
+	e.rig.Owner.SetFaults(partnersim.Faults{})
+	got := decodeRedeliverResult(t, must(t, e.redeliver(t, "operator", "--partner", devrig.Owner)))
 	slices.Sort(got.Redelivered)
 	slices.Sort(ids)
 	if got.Count != 2 || !slices.Equal(got.Redelivered, ids) {
@@ -187,7 +188,7 @@ func TestRedeliverPartner(t *testing.T) {
 		}
 	}
 	// Nothing dead left: an empty result, still success.
-	r := must(t, e.redeliver(t, "operator", "--partner", benchOwner))
+	r := must(t, e.redeliver(t, "operator", "--partner", devrig.Owner))
 	if got := decodeRedeliverResult(t, r); got.Count != 0 || got.Redelivered == nil {
 		t.Errorf("second run: got %+v, want an empty list and count 0", got)
 	}

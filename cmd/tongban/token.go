@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
+	"github.com/tongban/tongban/cmd/tongban/internal/app"
 	"github.com/tongban/tongban/signing"
 )
 
@@ -60,7 +61,7 @@ func mintToken(cmd *cobra.Command, keyPath, passwordFile string, req signing.Tok
 	if err != nil {
 		return "", err
 	}
-	key, err := loadPrivateKey(keyPath, passwordFile)
+	key, err := app.LoadPrivateKey(keyPath, passwordFile)
 	if err != nil {
 		return "", err
 	}

@@ -3,9 +3,10 @@ package main
 import (
 	"fmt"
 	"runtime"
-	"runtime/debug"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tongban/tongban/cmd/tongban/internal/app"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3";
@@ -17,23 +18,8 @@ func versionString() string {
 }
 
 // buildVersion is the version alone: what /healthz reports and the
-// service.version of the telemetry.
-func buildVersion() string {
-	v := version
-	info, ok := debug.ReadBuildInfo()
-	if v == "" && ok {
-		v = info.Main.Version
-		for _, s := range info.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " (" + s.Value[:12] + ")"
-			}
-		}
-	}
-	if v == "" {
-		v = "(devel)"
-	}
-	return v
-}
+// service.version of the telemetry (app.BuildVersion of version).
+func buildVersion() string { return app.BuildVersion(version) }
 
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{

@@ -142,10 +142,10 @@ type Readiness struct {
 	Cache time.Duration `yaml:"cache,omitempty"`
 }
 
-// The defaults a zero setting takes, in one place: Load fills them in
-// (the telemetry, readiness and license-cache defaults follow the same
-// rule), and the tools that write a configuration (the demo, the bench)
-// leave a setting zero rather than repeat its default.
+// The defaults a zero setting takes, in one place: Load fills them in,
+// validate checks against them, and the tools that write or offer a
+// configuration (the demo, the bench) refer to them rather than repeat
+// them.
 const (
 	DefaultListen       = "127.0.0.1:8080"
 	DefaultEngine       = "emmansun"

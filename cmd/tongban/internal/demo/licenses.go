@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"bytes"
@@ -18,16 +18,16 @@ import (
 	"github.com/tongban/tongban/signing"
 )
 
-// demoLicenseRegion is the district whose demo library the examples use.
-const demoLicenseRegion = "330702"
+// LicenseRegion is the district whose demo library the examples use.
+const LicenseRegion = "330702"
 
-// demoVerifyPurpose is the examples' 用证事由.
-const demoVerifyPurpose = "个体工商户设立登记：核验经营场所不动产权证书"
+// VerifyPurpose is the examples' 用证事由.
+const VerifyPurpose = "个体工商户设立登记：核验经营场所不动产权证书"
 
 // demoBatch returns a batch verifying one license of every demo role of
 // 330702's library, in partnersim.DemoRoles order, as of now.
 func demoBatch(now time.Time) (contracts.BatchVerifyRequest, error) {
-	lib, err := partnersim.DemoLicenses(demoLicenseRegion, now)
+	lib, err := partnersim.DemoLicenses(LicenseRegion, now)
 	if err != nil {
 		return contracts.BatchVerifyRequest{}, err
 	}
@@ -35,7 +35,7 @@ func demoBatch(now time.Time) (contracts.BatchVerifyRequest, error) {
 	for _, role := range partnersim.DemoRoles {
 		rec, ok := partnersim.FindDemo(lib, role)
 		if !ok {
-			return b, fmt.Errorf("demo library of %s has no %s license", demoLicenseRegion, role)
+			return b, fmt.Errorf("demo library of %s has no %s license", LicenseRegion, role)
 		}
 		b.Items = append(b.Items, contracts.LicenseVerifyRequest{LicenseID: rec.LicenseID})
 	}
@@ -47,18 +47,18 @@ func demoBatch(now time.Time) (contracts.BatchVerifyRequest, error) {
 // license-verify-batch.json (one license of every demo role) and returns
 // the first one's path.
 func writeLicenseExamples(dir string, now time.Time) (string, error) {
-	lib, err := partnersim.DemoLicenses(demoLicenseRegion, now)
+	lib, err := partnersim.DemoLicenses(LicenseRegion, now)
 	if err != nil {
 		return "", err
 	}
 	rec, ok := partnersim.FindDemo(lib, partnersim.DemoValidCitizen)
 	if !ok {
-		return "", fmt.Errorf("demo library of %s has no valid citizen license", demoLicenseRegion)
+		return "", fmt.Errorf("demo library of %s has no valid citizen license", LicenseRegion)
 	}
 	single := contracts.LicenseVerifyRequest{
 		LicenseID: rec.LicenseID,
 		Face:      &contracts.LicenseFace{HolderName: rec.Holder.Name, LicenseNumber: rec.Number, ValidFrom: rec.ValidFrom, ValidUntil: rec.ValidUntil},
-		FileSM3:   rec.FileSM3, Purpose: demoVerifyPurpose,
+		FileSM3:   rec.FileSM3, Purpose: VerifyPurpose,
 	}
 	batch, err := demoBatch(now)
 	if err != nil {
@@ -103,7 +103,7 @@ func runSampleVerifications(ctx context.Context, log *slog.Logger, base string, 
 	}
 	jti, _ := contracts.NewUUIDv7(time.Now(), rand.Reader)
 	tok, err := signing.IssueToken(signer, signing.TokenRequest{KeyID: "window-320404", Issuer: "window-320404", Subject: "clerk-0231",
-		Audience: demoGatewayID, TTL: 5 * time.Minute, ID: jti})
+		Audience: GatewayID, TTL: 5 * time.Minute, ID: jti})
 	if err != nil {
 		log.Error("token", "err", err)
 		return

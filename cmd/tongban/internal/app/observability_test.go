@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"bytes"
@@ -13,10 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/tongban/tongban/cmd/tongban/internal/devrig"
+	"github.com/tongban/tongban/cmd/tongban/internal/e2etest"
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
 	"github.com/tongban/tongban/signing"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
 // TestServeObservability runs a gateway wired as serve wires it: a case
@@ -28,11 +31,11 @@ func TestServeObservability(t *testing.T) {
 	ctx := t.Context()
 	// An exporter makes the rig install its telemetry, as serve does.
 	dir := t.TempDir()
-	rig, err := startBenchRig(ctx, benchRigOptions{Dir: dir, Log: io.Discard, SpanExporter: tracetest.NewInMemoryExporter()})
+	rig, err := devrig.Start(ctx, devrig.Options{Dir: dir, Log: io.Discard, SpanExporter: tracetest.NewInMemoryExporter()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rig.stop()
+	defer rig.Stop()
 
 	// The start is the log's first record, naming the configuration.
 	cfgBytes, err := os.ReadFile(filepath.Join(dir, "config.yaml"))
@@ -40,31 +43,31 @@ func TestServeObservability(t *testing.T) {
 		t.Fatal(err)
 	}
 	var start contracts.EvidenceRecord
-	if err := rig.gw.store.ScanEvidence(ctx, 1, 1, func(r gateway.EvidenceRow) error { return json.Unmarshal(r.Record, &start) }); err != nil {
+	if err := rig.Gateway.Store().ScanEvidence(ctx, 1, 1, func(r gateway.EvidenceRow) error { return json.Unmarshal(r.Record, &start) }); err != nil {
 		t.Fatal(err)
 	}
 	var detail contracts.EvidenceDetail
 	if err := json.Unmarshal(start.Detail, &detail); err != nil || start.Event != contracts.EventGatewayStarted ||
-		detail.ConfigSM3 != e2eSM3Hex(cfgBytes) || detail.GatewayID != benchGatewayID {
+		detail.ConfigSM3 != e2etest.SM3Hex(cfgBytes) || detail.GatewayID != devrig.RigGatewayID {
 		t.Errorf("first record: %+v %s; want gateway.started with the config file's SM3", start, start.Detail)
 	}
-	cases, err := rig.prepareCases(1)
+	cases, err := rig.Cases(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := rig.tokens(benchSender, "").get()
+	tok, err := rig.Tokens(devrig.Sender, "").Get()
 	if err != nil {
 		t.Fatal(err)
 	}
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rig.base+"/v1/cases", bytes.NewReader(cases[0].body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rig.Base+"/v1/cases", bytes.NewReader(cases[0].Body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Gw-Signature", cases[0].sig)
-	req.Header.Set("Gw-Key-Id", benchSender)
+	req.Header.Set("Gw-Signature", cases[0].Sig)
+	req.Header.Set("Gw-Key-Id", devrig.Sender)
 	req.Header.Set("traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -76,16 +79,16 @@ func TestServeObservability(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("submit: %d (%v)", resp.StatusCode, err)
 	}
-	for deadline := time.Now().Add(20 * time.Second); rig.owner.TraceID(rc.CaseID) == "" && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(20 * time.Second); rig.Owner.TraceID(rc.CaseID) == "" && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := rig.owner.TraceID(rc.CaseID); got != traceID {
+	if got := rig.Owner.TraceID(rc.CaseID); got != traceID {
 		t.Errorf("the owner received case %s in trace %q, want the caller's %s", rc.CaseID, got, traceID)
 	}
 
 	get := func(path string) (int, []byte) {
 		t.Helper()
-		resp, err := http.Get(rig.base + path)
+		resp, err := http.Get(rig.Base + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +109,7 @@ func TestServeObservability(t *testing.T) {
 	if err := json.Unmarshal(body, &h); err != nil || status != http.StatusOK || h.Status != contracts.HealthStatusOK {
 		t.Errorf("/readyz: %d %s, want 200 ok", status, body)
 	}
-	for _, name := range []string{"store", "keys", "evidence", "partner:" + benchOwner, "partner:" + benchSender} {
+	for _, name := range []string{"store", "keys", "evidence", "partner:" + devrig.Owner, "partner:" + devrig.Sender} {
 		if c, ok := h.Checks[name]; !ok || c.Status != contracts.HealthStatusOK || c.CheckedAt.IsZero() {
 			t.Errorf("/readyz check %s: %+v (present %v), want ok", name, c, ok)
 		}
@@ -131,17 +134,17 @@ func TestServeObservability(t *testing.T) {
 }
 
 // postTraced posts body signed by caller's key with a traceparent.
-func postTraced(t *testing.T, rig *benchRig, caller, path string, body []byte, traceparent string) *http.Response {
+func postTraced(t *testing.T, rig *devrig.Rig, caller, path string, body []byte, traceparent string) *http.Response {
 	t.Helper()
-	tok, err := rig.tokens(caller, "").get()
+	tok, err := rig.Tokens(caller, "").Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig, err := signing.Sign(signing.NewSigner(rig.keys[caller], rig.engine), rig.engine, body)
+	sig, err := signing.Sign(signing.NewSigner(rig.Keys[caller], rig.Engine), rig.Engine, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, rig.base+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, rig.Base+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,25 +169,25 @@ func postTraced(t *testing.T, rig *benchRig, caller, path string, body []byte, t
 // it; and the evidence log records it for every step.
 func TestTraceIDEndToEnd(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
-	rig, err := startBenchRig(t.Context(), benchRigOptions{Dir: t.TempDir(), Log: io.Discard, SpanExporter: exp})
+	rig, err := devrig.Start(t.Context(), devrig.Options{Dir: t.TempDir(), Log: io.Discard, SpanExporter: exp})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rig.stop()
+	defer rig.Stop()
 	const traceID = "0af7651916cd43dd8448eb211c80319c"
-	cases, err := rig.prepareCases(1)
+	cases, err := rig.Cases(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp := postTraced(t, rig, benchSender, "/v1/cases", cases[0].body, "00-"+traceID+"-b7ad6b7169203331-01")
+	resp := postTraced(t, rig, devrig.Sender, "/v1/cases", cases[0].Body, "00-"+traceID+"-b7ad6b7169203331-01")
 	var rc contracts.Receipt
 	err = json.NewDecoder(resp.Body).Decode(&rc)
 	resp.Body.Close()
 	if err != nil || resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("submit: %d (%v)", resp.StatusCode, err)
 	}
-	waitFor(t, "the owner to receive the case", func() bool { return rig.owner.TraceID(rc.CaseID) != "" })
-	if got := rig.owner.TraceID(rc.CaseID); got != traceID {
+	waitFor(t, "the owner to receive the case", func() bool { return rig.Owner.TraceID(rc.CaseID) != "" })
+	if got := rig.Owner.TraceID(rc.CaseID); got != traceID {
 		t.Errorf("partner 330702 received the case in trace %s, want the caller's %s", got, traceID)
 	}
 
@@ -198,27 +201,27 @@ func TestTraceIDEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp = postTraced(t, rig, benchOwner, "/v1/cases/"+rc.CaseID+"/status", upd, "00-"+traceID+"-00f067aa0ba902b7-01")
+	resp = postTraced(t, rig, devrig.Owner, "/v1/cases/"+rc.CaseID+"/status", upd, "00-"+traceID+"-00f067aa0ba902b7-01")
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("status update: %d", resp.StatusCode)
 	}
-	waitFor(t, "the caller's district to receive the update", func() bool { return rig.sender.TraceID(rc.CaseID) != "" })
-	if got := rig.sender.TraceID(rc.CaseID); got != traceID {
+	waitFor(t, "the caller's district to receive the update", func() bool { return rig.Sender.TraceID(rc.CaseID) != "" })
+	if got := rig.Sender.TraceID(rc.CaseID); got != traceID {
 		t.Errorf("caller 320404 received the update in trace %s, want %s", got, traceID)
 	}
 
 	// The gateway's spans.
 	waitFor(t, "the status delivery's span", func() bool { return spanNamed(exp, traceID, "deliver status") })
-	for _, name := range []string{"POST /v1/cases", "verify signature", "store write", "deliver case", "POST " + benchOwner,
-		"POST /v1/cases/:case_id/status", "deliver status", "POST " + benchSender} {
+	for _, name := range []string{"POST /v1/cases", "verify signature", "store write", "deliver case", "POST " + devrig.Owner,
+		"POST /v1/cases/:case_id/status", "deliver status", "POST " + devrig.Sender} {
 		if !spanNamed(exp, traceID, name) {
 			t.Errorf("no gateway span %q in trace %s; spans: %v", name, traceID, spanNames(exp))
 		}
 	}
 
 	// The evidence log.
-	rows, err := rig.gw.store.CaseEvidence(t.Context(), rc.CaseID)
+	rows, err := rig.Gateway.Store().CaseEvidence(t.Context(), rc.CaseID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,25 +1,24 @@
-package main
+package app_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tongban/tongban/adapters/adaptertest"
+	"github.com/tongban/tongban/adapters/mailbox"
 	"github.com/tongban/tongban/adapters/partnersim"
+	"github.com/tongban/tongban/adapters/standard"
+	"github.com/tongban/tongban/cmd/tongban/internal/app"
+	"github.com/tongban/tongban/cmd/tongban/internal/devrig"
+	"github.com/tongban/tongban/cmd/tongban/internal/e2etest"
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway/config"
-	"github.com/tongban/tongban/gateway/keyring"
-	"github.com/tongban/tongban/signing"
 )
 
 const mailboxGatewayID = "tongban-mailbox"
@@ -28,30 +27,30 @@ const mailboxGatewayID = "tongban-mailbox"
 // the sender) and 610102 (mailbox, the owner) simulated.
 type mailboxRig struct {
 	base     string
-	sender   *e2eCaller
+	sender   *e2etest.Caller
 	owner    *partnersim.Sim
 	dir      string
 	cancel   context.CancelFunc
 	gwDone   chan error
-	ownerLog *lockedBuffer
+	ownerLog *e2etest.LockedBuffer
 }
 
 func newMailboxRig(t *testing.T, faults partnersim.Faults) *mailboxRig {
 	t.Helper()
 	dir := t.TempDir()
-	keys := crashKeys(t, dir, "gateway", "320404", "610102")
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &mailboxRig{dir: dir, cancel: cancel, gwDone: make(chan error, 1), ownerLog: &lockedBuffer{}}
-	addr := freeLoopbackAddr(t)
-	r.base = "http://" + addr
-
-	// 320404 only answers the status updates carried back to it.
-	_, senderURL := crashSim(ctx, t, "320404", keys["320404"], keys["gateway"], "", &lockedBuffer{})
-	kr, err := keyring.New(keyring.Options{GatewayID: "610102", Signer: signing.NewSigner(keys["610102"], nil), SignerKeyID: "610102"})
+	keys, err := devrig.Keys(dir, devrig.GatewayKey, "320404", "610102")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := kr.AddKey(partnersim.GatewayCaller, "gateway", keys["gateway"].Public()); err != nil {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &mailboxRig{dir: dir, cancel: cancel, gwDone: make(chan error, 1), ownerLog: &e2etest.LockedBuffer{}}
+	addr := e2etest.FreeLoopbackAddr(t)
+	r.base = "http://" + addr
+
+	// 320404 only answers the status updates carried back to it.
+	_, senderURL := e2etest.Sim(ctx, t, mailboxGatewayID, "320404", keys["320404"], keys["gateway"], "", &e2etest.LockedBuffer{})
+	kr, err := devrig.SimCrypto("610102", keys["610102"], keys["gateway"].Public(), nil)
+	if err != nil {
 		t.Fatal(err)
 	}
 	// With acknowledgements refused, the test reads the case between the
@@ -70,41 +69,36 @@ func newMailboxRig(t *testing.T, faults partnersim.Faults) *mailboxRig {
 		t.Fatal(err)
 	}
 
-	cfgText := fmt.Sprintf(`gateway_id: %s
-listen: %s
-signing_key: {path: gateway.key, key_id: gateway}
-store: {path: tongban.db}
-delivery: {poll: 50ms}
-partners:
-  - id: "320404"
-    roles: [partner]
-    regions: ["320404"]
-    keys: {"320404": 320404.pub}
-    adapter: standard
-    config: {endpoint: "%s", max_retries: 0}
-    retry: {base_delay: 50ms, max_delay: 200ms}
-    timeout: 2s
-  - id: "610102"
-    roles: [partner]
-    regions: ["610102"]
-    keys: {"610102": 610102.pub}
-    adapter: mailbox
-    config: {visibility_timeout: 1s}
-    retry: {max_attempts: 20}
-`, mailboxGatewayID, addr, senderURL)
-	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfgText), 0o644); err != nil {
-		t.Fatal(err)
+	built := devrig.Gateway(mailboxGatewayID, addr)
+	built.Delivery.Poll = 50 * time.Millisecond
+	sender, err := devrig.Partner(devrig.District{Code: "320404", Style: standard.Name}, senderURL)
+	if err == nil {
+		err = sender.SetAdapterConfig(devrig.AdapterBlock(map[string]any{"endpoint": senderURL, "max_retries": 0}))
 	}
-	cfg, err := config.Load(filepath.Join(dir, "config.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := openGateway(ctx, cfg, newLogger(&lockedBuffer{}, "info"))
+	sender.Library = nil
+	sender.Retry, sender.Timeout = config.Retry{BaseDelay: 50 * time.Millisecond, MaxDelay: 200 * time.Millisecond}, 2*time.Second
+	owner, err := devrig.Partner(devrig.District{Code: "610102", Style: mailbox.Name}, "")
+	if err == nil {
+		err = owner.SetAdapterConfig(devrig.AdapterBlock(map[string]any{"visibility_timeout": "1s"}))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner.Retry, owner.Timeout = config.Retry{MaxAttempts: 20}, 0
+	built.Partners = []config.Partner{sender, owner}
+	cfg, err := devrig.WriteConfig(filepath.Join(dir, "config.yaml"), built, 0o644, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := app.Open(ctx, cfg, app.NewLogger(&e2etest.LockedBuffer{}, "info"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ready := make(chan string, 1)
-	go func() { r.gwDone <- g.serve(ctx, ready) }()
+	go func() { r.gwDone <- g.Serve(ctx, ready) }()
 	select {
 	case <-ready:
 	case err := <-r.gwDone:
@@ -113,7 +107,7 @@ partners:
 		t.Fatal("gateway not ready within 10s")
 	}
 	r.owner.Start(ctx)
-	r.sender = newE2ECaller("320404", mailboxGatewayID, keys["320404"])
+	r.sender = e2etest.NewCaller("320404", mailboxGatewayID, keys["320404"])
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -134,20 +128,20 @@ partners:
 // returns the case id and the submission as sent.
 func (r *mailboxRig) submit(t *testing.T) (string, contracts.CaseSubmission) {
 	t.Helper()
-	d := adaptertest.FullCase(1, e2eSM3Hex)
+	d := adaptertest.FullCase(1, e2etest.SM3Hex)
 	sub := d.Submission
 	sub.ToRegion = "610102"
-	sub.ExchangeID = mustUUID(t)
+	sub.ExchangeID = e2etest.MustUUID(t)
 	body, err := json.Marshal(sub)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ans, err := r.sender.postSigned(t.Context(), r.sender.token(t), r.base+"/v1/cases", body)
-	if err != nil || ans.status != http.StatusAccepted {
-		t.Fatalf("submit: %v %d %s", err, ans.status, ans.body)
+	ans, err := r.sender.PostSigned(t.Context(), r.sender.Token(t), r.base+"/v1/cases", body)
+	if err != nil || ans.Status != http.StatusAccepted {
+		t.Fatalf("submit: %v %d %s", err, ans.Status, ans.Body)
 	}
 	var rc contracts.Receipt
-	if err := json.Unmarshal(ans.body, &rc); err != nil {
+	if err := json.Unmarshal(ans.Body, &rc); err != nil {
 		t.Fatal(err)
 	}
 	return rc.CaseID, sub
@@ -159,8 +153,8 @@ func (r *mailboxRig) waitDelivered(t *testing.T, caseID string) contracts.CaseVi
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		v, err := r.sender.getCase(t.Context(), r.sender.token(t), r.base, caseID)
-		if err == nil && v.State == contracts.CaseStateDelivered && len(v.Deliveries) == 6 && allDelivered(v.Deliveries) {
+		v, err := r.sender.GetCase(t.Context(), r.sender.Token(t), r.base, caseID)
+		if err == nil && v.State == contracts.CaseStateDelivered && len(v.Deliveries) == 6 && e2etest.AllDelivered(v.Deliveries) {
 			return v
 		}
 		if time.Now().After(deadline) {
@@ -168,15 +162,6 @@ func (r *mailboxRig) waitDelivered(t *testing.T, caseID string) contracts.CaseVi
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func mustUUID(t *testing.T) string {
-	t.Helper()
-	id, err := contracts.NewUUIDv7(time.Now(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
 }
 
 // TestMailboxContract is the mailbox style's contract test, against a real
@@ -211,7 +196,7 @@ func TestMailboxContract(t *testing.T) {
 					}
 					time.Sleep(20 * time.Millisecond)
 				}
-				v, err := r.sender.getCase(t.Context(), r.sender.token(t), r.base, caseID)
+				v, err := r.sender.GetCase(t.Context(), r.sender.Token(t), r.base, caseID)
 				if err != nil || v.State != contracts.CaseStateReceived || v.Deliveries[0].State == contracts.TransportStateDelivered {
 					t.Fatalf("after a refused acknowledgement: %v %s, delivery %s", err, v.State, v.Deliveries[0].State)
 				}
@@ -225,7 +210,7 @@ func TestMailboxContract(t *testing.T) {
 			if len(cases) != 1 {
 				t.Fatalf("the district holds %d cases, want 1", len(cases))
 			}
-			if !sameJSON(t, cases[0].Submission, sub) {
+			if !e2etest.SameJSON(t, cases[0].Submission, sub) {
 				t.Errorf("the case did not survive the mailbox:\ngot  %+v\nwant %+v", cases[0].Submission, sub)
 			}
 			d := v.Deliveries[0]
@@ -237,23 +222,4 @@ func TestMailboxContract(t *testing.T) {
 			}
 		})
 	}
-}
-
-// sameJSON reports whether a and b marshal to the same JSON value.
-func sameJSON(t *testing.T, a, b any) bool {
-	t.Helper()
-	norm := func(v any) any {
-		raw, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out any
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		if err := dec.Decode(&out); err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
-	return reflect.DeepEqual(norm(a), norm(b))
 }

@@ -1,0 +1,289 @@
+// Package app is the tongban gateway application, as `tongban serve` runs
+// it: Open builds a gateway from its configuration (its keys, each
+// partner's adapter, the store, the telemetry and the node's core) and
+// Serve runs it (the HTTP API, the outbox dispatcher, the evidence
+// checkpointer) until its context ends, then shuts it down in order. The
+// demo, the bench and the end-to-end tests open their gateways here too,
+// so that what they run is what serve runs.
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/tongban/tongban/adapters"
+	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/config"
+	"github.com/tongban/tongban/gateway/evidence"
+	"github.com/tongban/tongban/gateway/keyring"
+	"github.com/tongban/tongban/gateway/licensecache"
+	"github.com/tongban/tongban/gateway/licenses"
+	"github.com/tongban/tongban/gateway/node"
+	"github.com/tongban/tongban/gateway/outbox"
+	"github.com/tongban/tongban/gateway/store/sqlite"
+	"github.com/tongban/tongban/gateway/telemetry"
+	"github.com/tongban/tongban/signing"
+)
+
+// Gateway is one gateway: its store, keys, partners, core and telemetry.
+// Serve runs it once; a gateway that is not served is released with
+// Close.
+type Gateway struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	version string
+	store   *sqlite.Store
+	keys    *keyring.Keyring
+	dir     *gateway.Directory
+	core    *node.Core
+	disp    *outbox.Dispatcher
+	tel     *telemetry.Telemetry
+	closers []io.Closer
+	// unobserve unregisters the gauges that read the store.
+	unobserve []func() error
+	closeOnce sync.Once
+}
+
+// options are what Open takes besides the configuration.
+type options struct {
+	noEvidence bool
+	version    string
+	telemetry  []telemetry.Option
+}
+
+// An Option changes how Open builds a gateway.
+type Option func(*options)
+
+// WithSpanExporter adds exp to the gateway's span exporters (tests read
+// the gateway's spans with an in-memory one).
+func WithSpanExporter(exp sdktrace.SpanExporter) Option {
+	return func(o *options) { o.telemetry = append(o.telemetry, telemetry.WithSpanExporter(exp)) }
+}
+
+// WithoutEvidence opens the gateway with its evidence log off: only the
+// benchmarks that measure the log's cost use it (node.Options
+// .NoEvidence); serve and demo never do.
+func WithoutEvidence() Option { return func(o *options) { o.noEvidence = true } }
+
+// WithVersion sets the version the gateway reports (/healthz, the
+// telemetry's service.version, its gateway.started record); without it,
+// BuildVersion("").
+func WithVersion(v string) Option { return func(o *options) { o.version = v } }
+
+// Open builds a gateway from its configuration: it loads the keys, builds
+// each partner's adapter through the registry, opens the store (which
+// refuses a file another store holds, sqlite.ErrLocked, naming the file)
+// and sets up its telemetry, not installed globally (serve and demo call
+// Telemetry().Install). It writes no evidence: the gateway.started record
+// is Serve's, once the listener is bound.
+func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Option) (*Gateway, error) {
+	var oo options
+	for _, o := range opts {
+		o(&oo)
+	}
+	if oo.version == "" {
+		oo.version = BuildVersion("")
+	}
+	engine, err := signing.EngineByName(cfg.Engine)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	key, err := LoadPrivateKey(cfg.Resolve(cfg.SigningKey.Path), cfg.Resolve(cfg.SigningKey.PasswordFile))
+	if err != nil {
+		return nil, fmt.Errorf("signing_key: %w", err)
+	}
+	previous, err := PreviousKeys(cfg)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := keyring.New(keyring.Options{
+		GatewayID: cfg.GatewayID, Signer: signing.NewSigner(key, engine), SignerKeyID: cfg.SigningKey.KeyID,
+		Engine: engine, MaxTokenLifetime: cfg.Limits.TokenMaxLifetime, Leeway: cfg.Limits.TokenLeeway, Previous: previous,
+	})
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{cfg: cfg, log: log, version: oo.version, keys: keys}
+	var partners []*gateway.Partner
+	for i, pc := range cfg.Partners {
+		kids := make([]string, 0, len(pc.Keys))
+		for kid := range pc.Keys {
+			kids = append(kids, kid)
+		}
+		sort.Strings(kids)
+		for _, kid := range kids {
+			pub, err := keyring.LoadPublicKeyFile(cfg.Resolve(pc.Keys[kid]))
+			if err != nil {
+				return nil, fmt.Errorf("partners[%d].keys.%s: %w", i, kid, err)
+			}
+			if err := keys.AddKey(pc.ID, kid, pub); err != nil {
+				return nil, fmt.Errorf("partners[%d].keys.%s: %w", i, kid, err)
+			}
+		}
+		p := &gateway.Partner{ID: pc.ID, Regions: pc.Regions, Timeout: pc.Timeout, Retry: gateway.RetryPolicy{
+			MaxAttempts: pc.Retry.MaxAttempts, MaxAge: pc.Retry.MaxAge, BaseDelay: pc.Retry.BaseDelay, MaxDelay: pc.Retry.MaxDelay,
+		}}
+		for _, r := range pc.Roles {
+			p.Roles = append(p.Roles, contracts.Role(r))
+		}
+		if pc.Adapter != "" {
+			raw, err := pc.AdapterConfig()
+			if err != nil {
+				return nil, fmt.Errorf("partners[%d].config: %w", i, err)
+			}
+			a, err := adapters.New(pc.Adapter, adapters.Params{PartnerID: pc.ID, Config: raw, Crypto: keys, Timeout: pc.Timeout})
+			if err != nil {
+				g.Close()
+				return nil, fmt.Errorf("partners[%d] (%s): adapter: %w", i, pc.ID, err)
+			}
+			if c, ok := a.(io.Closer); ok {
+				g.closers = append(g.closers, c)
+			}
+			wire(p, a)
+			if p.Library, err = libraryOf(pc, a); err != nil {
+				g.Close()
+				return nil, fmt.Errorf("partners[%d] (%s): %w", i, pc.ID, err)
+			}
+		}
+		partners = append(partners, p)
+	}
+	if g.dir, err = gateway.NewDirectory(partners); err != nil {
+		g.Close()
+		return nil, fmt.Errorf("partners: %w", err)
+	}
+	// serve owns its store file: deliveries a killed process left in flight
+	// are due again at once rather than after their lease.
+	g.store, err = sqlite.Open(ctx, sqlite.Options{Path: cfg.Resolve(cfg.Store.Path), Synchronous: cfg.Store.Synchronous, ReleaseLeases: true,
+		Linker: evidence.Linker{SM3: keys.SM3Hex}})
+	if err != nil {
+		g.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if err := g.store.SetPullPartners(ctx, g.dir.PullPartners()); err != nil {
+		g.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if err := g.openTelemetry(ctx, oo.telemetry...); err != nil {
+		g.Close()
+		return nil, err
+	}
+	var cache licenses.Cache
+	if cfg.Licenses.CacheTTL > 0 {
+		c, err := licensecache.New(cfg.Licenses.CacheSize, cfg.Licenses.CacheTTL)
+		if err != nil {
+			g.Close()
+			return nil, fmt.Errorf("licenses: %w", err)
+		}
+		cache = c
+	}
+	g.core, err = node.New(node.Options{
+		Store: g.store, Crypto: keys, Directory: g.dir, Log: log, GatewayID: cfg.GatewayID, NoEvidence: oo.noEvidence,
+		Telemetry: gateway.Telemetry{Traces: g.tel.TracerProvider(), Metrics: g.tel.MeterProvider()}, LicenseCache: cache,
+		Dispatcher: outbox.DispatcherOptions{Workers: cfg.Delivery.Workers, Batch: cfg.Delivery.Batch, Lease: cfg.Delivery.Lease, Poll: cfg.Delivery.Poll},
+	})
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
+	g.disp = g.core.Outbox.Dispatcher()
+	return g, nil
+}
+
+// wire gives partner p what its adapter a can do: push each kind of
+// delivery (cases, status updates), pull them (a mailbox), and read calls
+// in the partner's own format. A kind the adapter does not deliver stays
+// nil: the outbox refuses such deliveries permanently, with a reason an
+// operator can act on.
+func wire(p *gateway.Partner, a adapters.Adapter) {
+	if c, ok := adapters.CaseDelivererOf(a); ok {
+		p.Cases = c
+	}
+	if st, ok := adapters.StatusDelivererOf(a); ok {
+		p.Statuses = st
+	}
+	if pl, ok := adapters.PullerOf(a); ok {
+		p.Mailbox = &gateway.MailboxPolicy{Visibility: pl.Mailbox().VisibilityTimeout}
+	}
+	if tr, ok := adapters.TranslatorOf(a); ok {
+		p.Translator = tr
+	}
+}
+
+// libraryOf builds the partner's license library from its config entry,
+// with a the partner's adapter, which must be able to look licenses up. Its
+// usage records go back through the same adapter when it can take them.
+func libraryOf(pc config.Partner, a adapters.Adapter) (*gateway.Library, error) {
+	if pc.Library == nil {
+		return nil, nil
+	}
+	src, ok := adapters.LicenseSourceOf(a)
+	if !ok {
+		return nil, fmt.Errorf("license_library: adapter %q cannot look licenses up (as configured)", pc.Adapter)
+	}
+	l := &gateway.Library{Regions: pc.Library.Regions, Types: pc.Library.Types, Fallback: pc.Library.Fallback,
+		Timeout: pc.Library.Timeout, Source: src}
+	if u, ok := adapters.UsageDelivererOf(a); ok {
+		l.Usage = u
+	}
+	return l, nil
+}
+
+// Close releases what Open took: the gauges, the adapters, the store and
+// the telemetry (flushed, for at most 5 s). Serve closes the gateway when
+// it returns; Close is for a gateway that is not served, and may be
+// called more than once.
+func (g *Gateway) Close() {
+	g.closeOnce.Do(func() {
+		for _, u := range g.unobserve {
+			_ = u()
+		}
+		g.unobserve = nil
+		for _, c := range g.closers {
+			c.Close()
+		}
+		if g.store != nil {
+			if err := g.store.Close(); err != nil {
+				g.log.Error("closing store", "err", err)
+			}
+		}
+		if g.tel != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), telemetryFlushTimeout)
+			defer cancel()
+			if err := g.tel.Shutdown(ctx); err != nil {
+				g.log.Warn("flushing telemetry", "err", err)
+			}
+		}
+	})
+}
+
+// Config returns the configuration the gateway was opened with.
+func (g *Gateway) Config() *config.Config { return g.cfg }
+
+// Store returns the gateway's store.
+func (g *Gateway) Store() *sqlite.Store { return g.store }
+
+// Keys returns the gateway's keyring: its own key and every caller's.
+func (g *Gateway) Keys() *keyring.Keyring { return g.keys }
+
+// Directory returns the gateway's partners.
+func (g *Gateway) Directory() *gateway.Directory { return g.dir }
+
+// Core returns the node's core: cases, licenses, outbox, auditor.
+func (g *Gateway) Core() *node.Core { return g.core }
+
+// Dispatcher returns the outbox's dispatcher, which Serve runs (a
+// benchmark may run it alone on a gateway it does not serve).
+func (g *Gateway) Dispatcher() *outbox.Dispatcher { return g.disp }
+
+// Telemetry returns the gateway's tracer and meter providers.
+func (g *Gateway) Telemetry() *telemetry.Telemetry { return g.tel }
+
+// Version returns the version the gateway reports.
+func (g *Gateway) Version() string { return g.version }

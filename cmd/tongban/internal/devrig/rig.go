@@ -1,0 +1,321 @@
+package devrig
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/tongban/tongban/adapters/mailbox"
+	"github.com/tongban/tongban/adapters/partnersim"
+	"github.com/tongban/tongban/adapters/standard"
+	"github.com/tongban/tongban/cmd/tongban/internal/app"
+	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/signing"
+)
+
+// The rig's gateway and callers.
+const (
+	RigGatewayID = "tongban-bench"
+	Sender       = "320404" // 钟楼区, submits the cases
+	Owner        = "330702" // 婺城区, owns them
+	Window       = "window-320404"
+	Operator     = "operator"
+	// TokenTTL is the lifetime of the callers' tokens.
+	TokenTTL = 5 * time.Minute
+)
+
+// Options configure a Rig: its gateway and districts.
+type Options struct {
+	Dir         string // config, keys and store; required
+	Synchronous string // store synchronous: full or normal; "" = the gateway's default
+	Engine      string // SM2/SM3 engine name; "" = signing.Default
+	LogLevel    string // gateway log level; "" = the gateway's default
+	Log         io.Writer
+	// Workers is the dispatcher's delivery.workers; 0 = the gateway default.
+	Workers int
+	// OwnerFaults are the owner district's initial faults.
+	OwnerFaults partnersim.Faults
+	// OwnerStyle is the owner district's adapter style; "" = standard.
+	OwnerStyle string
+	// OnOwnerAck, when set, is told the kind and exchange id of every
+	// delivery the owner acknowledged (partnersim.Config.OnAck).
+	OnOwnerAck func(kind, exchangeID string)
+	// LicenseCacheTTL is the gateway's licenses.cache_ttl; 0 = off.
+	LicenseCacheTTL time.Duration
+	// NoEvidence runs the gateway with its evidence log off, to measure
+	// what the log costs (never in serve or demo).
+	NoEvidence bool
+	// SpanExporter, when set, receives the gateway's spans, and the
+	// gateway's telemetry is installed as the process's global one.
+	SpanExporter sdktrace.SpanExporter
+	// Version is the version the gateway reports; "" = app.BuildVersion("").
+	Version string
+}
+
+// Rig is a gateway opened as serve opens one, with two simulated
+// districts (Sender 320404, Owner 330702; neither reports status, both
+// acknowledge what they receive) and two other callers (Operator,
+// Window), all on loopback in this process.
+type Rig struct {
+	Dir        string
+	Base       string // gateway URL, http://127.0.0.1:port
+	Engine     *signing.Engine
+	Keys       map[string]*signing.PrivateKey // by caller id, and GatewayKey
+	Gateway    *app.Gateway
+	Sender     *partnersim.Sim
+	Owner      *partnersim.Sim
+	OwnerStyle string
+
+	cancel context.CancelFunc
+	done   chan error
+	sims   *Sims
+}
+
+// Start writes keys and a configuration into o.Dir, starts the simulated
+// districts and the gateway, and returns once the gateway listens. Call
+// Stop to shut it down.
+func Start(ctx context.Context, o Options) (_ *Rig, err error) {
+	if o.Dir == "" {
+		return nil, errors.New("bench: a directory is required")
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if o.OwnerStyle == "" {
+		o.OwnerStyle = standard.Name
+	}
+	if !slices.Contains(partnersim.Styles, o.OwnerStyle) {
+		return nil, fmt.Errorf("owner style %q: must be one of %s", o.OwnerStyle, strings.Join(partnersim.Styles, ", "))
+	}
+	engine := signing.Default
+	if o.Engine != "" {
+		if engine, err = signing.EngineByName(o.Engine); err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+	}
+	r := &Rig{Dir: o.Dir, Engine: engine, OwnerStyle: o.OwnerStyle}
+	if r.Keys, err = Keys(o.Dir, GatewayKey, Sender, Owner, Operator, Window); err != nil {
+		return nil, err
+	}
+
+	if r.sims, err = ListenSims(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			r.sims.Close()
+		}
+	}()
+	var ownerCfg partnersim.Config
+	for _, id := range []string{Sender, Owner} {
+		kr, err := SimCrypto(id, r.Keys[id], r.Keys[GatewayKey].Public(), engine)
+		if err != nil {
+			return nil, err
+		}
+		// No status reports: the districts acknowledge what they receive,
+		// so only the case path is measured.
+		cfg := partnersim.Config{PartnerID: id, Crypto: kr, NoReports: true}
+		if id == Owner {
+			cfg.Style, cfg.StyleConfig, cfg.Faults = o.OwnerStyle, StyleConfig(o.OwnerStyle, "http://sim.invalid"), o.OwnerFaults
+			cfg.Token = func() (string, error) { return kr.IssueToken(RigGatewayID) }
+			cfg.OnAck = o.OnOwnerAck
+			if o.OwnerStyle == mailbox.Name {
+				ownerCfg = cfg // started once the gateway listens
+				continue
+			}
+		}
+		sim, err := partnersim.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if id == Owner {
+			r.Owner = sim
+		} else {
+			r.Sender = sim
+		}
+		r.sims.Handle(id, sim)
+	}
+
+	cfg := Gateway(RigGatewayID, "127.0.0.1:0")
+	cfg.Engine = engine.Name()
+	cfg.Store.Synchronous = o.Synchronous
+	cfg.Delivery.Workers = o.Workers
+	cfg.Log.Level = o.LogLevel
+	cfg.Licenses.CacheTTL = o.LicenseCacheTTL
+	// The owner's simulator is also the license library of its region.
+	for _, d := range []District{{Sender, "钟楼区", standard.Name}, {Owner, "婺城区", o.OwnerStyle}} {
+		p, err := Partner(d, r.sims.Endpoint(d.Code))
+		if err != nil {
+			return nil, err
+		}
+		cfg.Partners = append(cfg.Partners, p)
+	}
+	cfg.Partners = append(cfg.Partners, Caller(Operator, contracts.RoleOperator), Caller(Window, contracts.RoleWindow, Sender))
+	loaded, err := WriteConfig(filepath.Join(o.Dir, "config.yaml"), cfg, 0o600, `Written by "tongban bench" for one run.`, nil)
+	if err != nil {
+		return nil, err
+	}
+	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var opts []app.Option
+	if o.NoEvidence {
+		opts = append(opts, app.WithoutEvidence())
+	}
+	if o.SpanExporter != nil {
+		opts = append(opts, app.WithSpanExporter(o.SpanExporter))
+	}
+	if o.Version != "" {
+		opts = append(opts, app.WithVersion(o.Version))
+	}
+	r.Gateway, err = app.Open(gctx, loaded, app.NewLogger(o.Log, loaded.Log.Level), opts...)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if o.SpanExporter != nil {
+		r.Gateway.Telemetry().Install()
+	}
+	ready := make(chan string, 1)
+	r.done = make(chan error, 1)
+	r.cancel = cancel
+	go func() { r.done <- r.Gateway.Serve(gctx, ready) }()
+	select {
+	case addr := <-ready:
+		if err := LoopbackOnly(addr); err != nil {
+			cancel()
+			<-r.done
+			return nil, err
+		}
+		r.Base = "http://" + addr
+	case err := <-r.done:
+		cancel()
+		return nil, err
+	}
+	if ownerCfg.Style == mailbox.Name {
+		ownerCfg.GatewayURL = r.Base
+		if r.Owner, err = partnersim.New(ownerCfg); err != nil {
+			cancel()
+			<-r.done
+			return nil, err
+		}
+		r.Owner.Start(gctx)
+	}
+	return r, nil
+}
+
+// Stop shuts the gateway down gracefully and closes the districts.
+func (r *Rig) Stop() error {
+	r.cancel()
+	err := <-r.done
+	r.sims.Close()
+	return err
+}
+
+// Case is one prepared submission from Sender to Owner.
+type Case struct {
+	ExchangeID string
+	Body       []byte
+	Sig        string // Gw-Signature
+}
+
+// Cases builds and signs n distinct cases from Sender to Owner, spread
+// over the machine's cores.
+func (r *Rig) Cases(n int) ([]Case, error) {
+	cases := make([]Case, n)
+	signer := signing.NewSigner(r.Keys[Sender], r.Engine)
+	now := time.Now().UTC().Truncate(time.Second)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errc := make(chan error, 1)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				id, err := contracts.NewUUIDv7(time.Now(), rand.Reader)
+				if err != nil {
+					select {
+					case errc <- err:
+					default:
+					}
+					return
+				}
+				sub := Submission(id, now)
+				sub.LocalCaseNo = fmt.Sprintf("ZL-BENCH-%07d", i+1)
+				body, err := json.Marshal(sub)
+				if err == nil {
+					var sig []byte
+					if sig, err = signing.Sign(signer, r.Engine, body); err == nil {
+						cases[i] = Case{ExchangeID: id, Body: body, Sig: base64.StdEncoding.EncodeToString(sig)}
+						continue
+					}
+				}
+				select {
+				case errc <- err:
+				default:
+				}
+				return
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return nil, fmt.Errorf("bench: prepare cases: %w", err)
+	default:
+	}
+	return cases, nil
+}
+
+// Tokens hands out a caller's bearer token, minting a new one only when
+// the current one has less than a minute left.
+type Tokens struct {
+	signer          signing.Signer
+	caller, subject string
+	mu              sync.Mutex
+	tok             string
+	exp             time.Time
+}
+
+// Tokens returns the token source of caller (whose key id is its id),
+// naming subject as the person acting.
+func (r *Rig) Tokens(caller, subject string) *Tokens {
+	return &Tokens{signer: signing.NewSigner(r.Keys[caller], r.Engine), caller: caller, subject: subject}
+}
+
+// Get returns a token with at least a minute left.
+func (t *Tokens) Get() (string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if now := time.Now(); t.tok == "" || now.After(t.exp.Add(-time.Minute)) {
+		jti, err := contracts.NewUUIDv7(now, rand.Reader)
+		if err != nil {
+			return "", err
+		}
+		tok, err := signing.IssueToken(t.signer, signing.TokenRequest{
+			KeyID: t.caller, Issuer: t.caller, Subject: t.subject,
+			Audience: RigGatewayID, TTL: TokenTTL, ID: jti, Now: now,
+		})
+		if err != nil {
+			return "", err
+		}
+		t.tok, t.exp = tok, now.Add(TokenTTL)
+	}
+	return t.tok, nil
+}
