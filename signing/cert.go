@@ -3,7 +3,6 @@ package signing
 import (
 	"crypto/ecdsa"
 	"crypto/rand"
-	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
@@ -68,7 +67,7 @@ func CreateCertificate(req CertificateRequest, subject *PublicKey, issuer *Certi
 		}
 		na = nb.Add(v)
 	}
-	tmpl := &x509.Certificate{
+	tmpl := &smx509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: req.CommonName},
 		NotBefore:             nb,
@@ -76,18 +75,20 @@ func CreateCertificate(req CertificateRequest, subject *PublicKey, issuer *Certi
 		DNSNames:              req.DNSNames,
 		BasicConstraintsValid: true,
 		IsCA:                  req.IsCA,
-		KeyUsage:              x509.KeyUsageDigitalSignature,
+		KeyUsage:              smx509.KeyUsageDigitalSignature,
 	}
 	if req.Organization != "" {
 		tmpl.Subject.Organization = []string{req.Organization}
 	}
 	if req.IsCA {
-		tmpl.KeyUsage |= x509.KeyUsageCertSign | x509.KeyUsageCRLSign
+		tmpl.KeyUsage |= smx509.KeyUsageCertSign | smx509.KeyUsageCRLSign
 	}
 	parent := tmpl
 	if issuer != nil {
-		parent = issuer.sm.ToX509()
+		parent = issuer.sm
 	}
+	// smx509 picks SM2-with-SM3 for an SM2 issuer key and signs the TBS
+	// bytes as a message (Z computed with the default ID).
 	der, err := smx509.CreateCertificate(rand.Reader, tmpl, parent, subject.ec, issuerKey.sm)
 	if err != nil {
 		return nil, fmt.Errorf("signing: create certificate: %w", err)

@@ -128,3 +128,86 @@ func TestIssueTokenRequiresClaims(t *testing.T) {
 		}
 	}
 }
+
+// lookalikeMethod signs and verifies exactly as alg SM2 does (it takes the
+// gateway's Signer and *PublicKey, and its signatures are SM2 r ‖ s) but
+// registers under another alg name. A token made with it is well formed,
+// names a registered alg and carries a signature that the caller's SM2 key
+// verifies, so the only thing that can refuse it is ParseToken's alg
+// allow-list.
+type lookalikeMethod struct{ alg string }
+
+func (m lookalikeMethod) Alg() string { return m.alg }
+
+func (m lookalikeMethod) Sign(signingString string, key any) ([]byte, error) {
+	return SigningMethodSM2.Sign(signingString, key)
+}
+
+func (m lookalikeMethod) Verify(signingString string, sig []byte, key any) error {
+	return SigningMethodSM2.Verify(signingString, sig, key)
+}
+
+func TestTokenAlgAllowList(t *testing.T) {
+	key := newKey(t)
+	lookup := func(kid, iss string) (*PublicKey, error) {
+		if kid == "320404" && iss == "320404" {
+			return key.Public(), nil
+		}
+		return nil, errors.New("unknown key")
+	}
+	policy := TokenPolicy{Audience: "tongban-demo", Now: fixedClock}
+	s := NewSigner(key, nil)
+	claims := jwt.RegisteredClaims{
+		Issuer:    "320404",
+		Subject:   "window-320404",
+		Audience:  jwt.ClaimStrings{"tongban-demo"},
+		IssuedAt:  jwt.NewNumericDate(tokenNow),
+		ExpiresAt: jwt.NewNumericDate(tokenNow.Add(5 * time.Minute)),
+		ID:        "jti-1",
+	}
+	mint := func(m jwt.SigningMethod) string {
+		t.Helper()
+		tok := jwt.NewWithClaims(m, claims)
+		tok.Header["kid"] = "320404"
+		out, err := tok.SignedString(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+
+	// Control: the same claims, key and kid under alg SM2 are accepted.
+	if _, err := ParseToken(mint(SigningMethodSM2), lookup, policy); err != nil {
+		t.Fatalf("alg SM2 control token refused: %v", err)
+	}
+
+	// "sm2" checks that the comparison is exact, not case-insensitive;
+	// "ES256K" is a real alg name that golang-jwt does not register itself.
+	for _, alg := range []string{"SM2X", "sm2", "ES256K"} {
+		t.Run(alg, func(t *testing.T) {
+			m := lookalikeMethod{alg: alg}
+			jwt.RegisterSigningMethod(alg, func() jwt.SigningMethod { return m })
+			tok := mint(m)
+
+			// The token really is acceptable apart from its alg: a parser
+			// with the same checks but no allow-list takes it.
+			var got jwt.RegisteredClaims
+			if _, err := jwt.NewParser(
+				jwt.WithAudience(policy.Audience),
+				jwt.WithExpirationRequired(),
+				jwt.WithIssuedAt(),
+				jwt.WithTimeFunc(fixedClock),
+			).ParseWithClaims(tok, &got, func(*jwt.Token) (any, error) { return key.Public(), nil }); err != nil {
+				t.Fatalf("without an allow-list the %s token should verify (else this test proves nothing): %v", alg, err)
+			}
+
+			_, err := ParseToken(tok, lookup, policy)
+			if !errors.Is(err, ErrTokenInvalid) {
+				t.Fatalf("ParseToken accepted alg %s: got %v, want %v", alg, err, ErrTokenInvalid)
+			}
+			if want := "signing method " + alg + " is invalid"; !strings.Contains(err.Error(), want) {
+				t.Fatalf("alg %s refused for another reason: %v (want it to say %q)", alg, err, want)
+			}
+		})
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/big"
 
+	"github.com/emmansun/gmsm/pkcs"
 	"github.com/emmansun/gmsm/pkcs8"
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
@@ -101,8 +102,10 @@ func NewPrivateKey(d []byte) (*PrivateKey, error) {
 	if len(d) != 32 || k.Sign() <= 0 || k.Cmp(new(big.Int).Sub(n, big.NewInt(1))) >= 0 {
 		return nil, errors.New("signing: private scalar out of range")
 	}
-	sk := &sm2.PrivateKey{PrivateKey: ecdsa.PrivateKey{PublicKey: ecdsa.PublicKey{Curve: c}, D: k}}
-	sk.X, sk.Y = c.ScalarBaseMult(d)
+	sk, err := sm2.NewPrivateKey(d)
+	if err != nil {
+		return nil, fmt.Errorf("signing: private key: %w", err)
+	}
 	return newPrivateKey(sk)
 }
 
@@ -145,14 +148,9 @@ func (k *PublicKey) Equal(o *PublicKey) bool {
 
 // pkcs8Opts encrypt private keys as OpenSSL 3 does by default (PBES2 with
 // PBKDF2-HMAC-SHA256 and AES-256-CBC), with a larger iteration count.
-var pkcs8Opts = &pkcs8.Opts{
-	Cipher: pkcs8.AES256CBC,
-	KDFOpts: pkcs8.PBKDF2Opts{
-		SaltSize:       16,
-		IterationCount: 100_000,
-		HMACHash:       pkcs8.SHA256,
-	},
-}
+// (pkcs8.Opts is an alias of pkcs.PBES2Opts, whose OID fields are
+// unexported; the constructors name PBES2 and PBKDF2 explicitly.)
+var pkcs8Opts = pkcs.NewPBESEncrypter(pkcs.AES256CBC, pkcs.NewPBKDF2Opts(pkcs.SHA256, 16, 100_000))
 
 // MarshalPrivateKeyPEM encodes k as PKCS#8 PEM ("PRIVATE KEY"), or, when
 // password is not empty, as encrypted PKCS#8 ("ENCRYPTED PRIVATE KEY",
