@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tongban/tongban/gateway/port"
 )
 
 // Crypto is what an adapter needs of SM2 and SM3: the gateway's own signing
@@ -34,8 +36,9 @@ type TokenIssuer interface {
 	IssueToken(audience string) (string, error)
 }
 
-// DefaultTimeout bounds one delivery attempt when Params.Timeout is zero.
-const DefaultTimeout = 10 * time.Second
+// DefaultTimeout bounds one delivery attempt when Params.Timeout is zero:
+// the partner timeout the core defaults to (port.DefaultTimeout).
+const DefaultTimeout = port.DefaultTimeout
 
 // Params is what a Factory gets to build an adapter for one partner.
 type Params struct {
