@@ -12,7 +12,6 @@ package cases
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"time"
 
 	"github.com/tongban/tongban/contracts"
@@ -28,12 +27,7 @@ type Service struct {
 	store  Store
 	crypto gateway.Crypto
 	dir    *gateway.Directory
-	clock  gateway.Clock
-	ids    *contracts.UUIDv7Source
-	log    *slog.Logger
-	tel    gateway.Telemetry
-	rec    gateway.Recorder
-	wake   func()
+	env    gateway.Env
 }
 
 // Options wire a Service: Store, Crypto and Directory are required; Env
@@ -50,14 +44,12 @@ func New(o Options) (*Service, error) {
 	if o.Store == nil || o.Crypto == nil || o.Directory == nil {
 		return nil, errors.New("cases: a store, crypto and a directory are required")
 	}
-	env := o.Env.WithDefaults()
-	return &Service{store: o.Store, crypto: o.Crypto, dir: o.Directory, clock: env.Clock, ids: env.IDs, log: env.Log,
-		tel: env.Telemetry, rec: env.Recorder, wake: env.Wake}, nil
+	return &Service{store: o.Store, crypto: o.Crypto, dir: o.Directory, env: o.Env.WithDefaults()}, nil
 }
 
 // newID returns a fresh UUIDv7; the ids of one source strictly increase,
 // so records listed by id are in the order they were made.
-func (s *Service) newID() (string, error) { return s.ids.Next(s.clock.Now()) }
+func (s *Service) newID() (string, error) { return s.env.IDs.Next(s.env.Clock.Now()) }
 
 // SubmitCase accepts a remote case: it verifies the caller's signature over
 // the exact bytes, validates the submission, authorizes the caller for
@@ -67,7 +59,7 @@ func (s *Service) newID() (string, error) { return s.ids.Next(s.clock.Now()) }
 // exchange_id with the same bytes gets the original receipt back; with other
 // bytes, exchange_conflict.
 func (s *Service) SubmitCase(ctx context.Context, in gateway.Inbound) (*gateway.Signed, error) {
-	if err := gateway.VerifyInbound(ctx, s.tel, s.crypto, in); err != nil {
+	if err := gateway.VerifyInbound(ctx, s.env.Telemetry, s.crypto, in); err != nil {
 		return nil, err
 	}
 	var sub contracts.CaseSubmission
@@ -84,7 +76,7 @@ func (s *Service) SubmitCase(ctx context.Context, in gateway.Inbound) (*gateway.
 // with its signed receipt and the delivery of the update to the sending
 // district are stored atomically before the receipt is returned.
 func (s *Service) ReportStatus(ctx context.Context, caseID string, in gateway.Inbound) (*gateway.Signed, error) {
-	if err := gateway.VerifyInbound(ctx, s.tel, s.crypto, in); err != nil {
+	if err := gateway.VerifyInbound(ctx, s.env.Telemetry, s.crypto, in); err != nil {
 		return nil, err
 	}
 	var u contracts.StatusUpdate
@@ -113,7 +105,7 @@ func (s *Service) ReceiveNative(ctx context.Context, in gateway.Inbound, call co
 	if err := gateway.Authorize(in.Caller, gateway.ActCallNative, nil, ""); err != nil {
 		return nil, nil, err
 	}
-	if err := gateway.VerifyInbound(ctx, s.tel, s.crypto, in); err != nil {
+	if err := gateway.VerifyInbound(ctx, s.env.Telemetry, s.crypto, in); err != nil {
 		return nil, nil, err
 	}
 	tr := in.Caller.Partner.Translator

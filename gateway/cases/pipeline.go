@@ -47,7 +47,7 @@ func (s *Service) accept(ctx context.Context, in gateway.Inbound, bodySM3 string
 		if err != nil {
 			return nil, err
 		}
-		now := s.clock.Now().UTC()
+		now := s.env.Clock.Now().UTC()
 		ex := &gateway.Exchange{
 			Sender: in.Caller.ID(), ExchangeID: st.exchangeID, Kind: st.kind, CaseID: c.ID,
 			Body: in.Body, BodySM3: bodySM3, Signature: in.Signature, KeyID: in.KeyID,
@@ -61,7 +61,7 @@ func (s *Service) accept(ctx context.Context, in gateway.Inbound, bodySM3 string
 			return nil, err
 		}
 		_, d.TraceParent = gateway.TraceOf(ctx, "")
-		ev := s.rec.Exchange(ctx, in, ex, c, st.event, d, region, extra)
+		ev := s.env.Recorder.Exchange(ctx, in, ex, c, st.event, d, region, extra)
 		op := s.store.UpdateCase
 		if create {
 			op = s.store.CreateCase
@@ -75,11 +75,11 @@ func (s *Service) accept(ctx context.Context, in gateway.Inbound, bodySM3 string
 		case err != nil:
 			return nil, gateway.Internal(err)
 		}
-		s.wake()
+		s.env.Wake()
 		if st.kind == gateway.ExchangeStatus {
-			s.log.InfoContext(ctx, "status reported", "case_id", c.ID, "state", c.State, "owner", c.Owner, "exchange_id", st.exchangeID)
+			s.env.Log.InfoContext(ctx, "status reported", "case_id", c.ID, "state", c.State, "owner", c.Owner, "exchange_id", st.exchangeID)
 		} else {
-			s.log.InfoContext(ctx, "case received", "case_id", c.ID, "exchange_id", st.exchangeID,
+			s.env.Log.InfoContext(ctx, "case received", "case_id", c.ID, "exchange_id", st.exchangeID,
 				"sender", c.Sender, "owner", c.Owner, "to_region", c.ToRegion)
 		}
 		return &gateway.Signed{Body: ex.Receipt, Signature: ex.ReceiptSig, KeyID: s.crypto.KeyID(), MediaType: ex.ReceiptType}, nil
@@ -248,7 +248,7 @@ func (s *Service) report(ctx context.Context, in gateway.Inbound, u *contracts.S
 // write applies ch with op (the store's CreateCase or UpdateCase) inside a
 // span of its own.
 func (s *Service) write(ctx context.Context, op func(context.Context, gateway.Change) error, ch gateway.Change) error {
-	ctx, span := s.tel.StartSpan(ctx, "store write")
+	ctx, span := s.env.Telemetry.StartSpan(ctx, "store write")
 	err := op(ctx, ch)
 	gateway.EndSpan(span, err)
 	return err
@@ -274,7 +274,7 @@ func (s *Service) lookupReplay(ctx context.Context, caller, exchangeID, bodySM3 
 // receipt builds and signs the receipt of an accepted exchange, in the
 // partner's format when enc is not nil, inside a span.
 func (s *Service) receipt(ctx context.Context, ex *gateway.Exchange, state contracts.CaseState, enc receiptEncoder) (err error) {
-	_, span := s.tel.StartSpan(ctx, "sign receipt")
+	_, span := s.env.Telemetry.StartSpan(ctx, "sign receipt")
 	defer func() { gateway.EndSpan(span, err) }()
 	r := contracts.Receipt{ExchangeID: ex.ExchangeID, CaseID: ex.CaseID, ReceivedAt: ex.ReceivedAt, BodySM3: ex.BodySM3, State: state}
 	if enc == nil {

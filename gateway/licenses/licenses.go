@@ -8,7 +8,6 @@ package licenses
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -65,12 +64,7 @@ type Service struct {
 	store  Store
 	crypto gateway.Crypto
 	dir    *gateway.Directory
-	clock  gateway.Clock
-	ids    *contracts.UUIDv7Source
-	log    *slog.Logger
-	tel    gateway.Telemetry
-	rec    gateway.Recorder
-	wake   func()
+	env    gateway.Env
 	cache  Cache
 	zone   *time.Location
 
@@ -82,15 +76,13 @@ func New(o Options) (*Service, error) {
 	if o.Store == nil || o.Crypto == nil || o.Directory == nil {
 		return nil, errors.New("licenses: service needs a store, crypto and a directory")
 	}
-	env := o.Env.WithDefaults()
-	s := &Service{store: o.Store, crypto: o.Crypto, dir: o.Directory, clock: env.Clock, ids: env.IDs, log: env.Log,
-		tel: env.Telemetry, rec: env.Recorder, wake: env.Wake, cache: o.Cache, zone: o.Zone}
+	s := &Service{store: o.Store, crypto: o.Crypto, dir: o.Directory, env: o.Env.WithDefaults(), cache: o.Cache, zone: o.Zone}
 	if s.zone == nil {
 		s.zone = time.FixedZone("CST", 8*60*60) // UTC+8 without daylight saving
 	}
 	// An instrument the provider refuses is a no-op (the API's
 	// guarantee), so metrics never fail a verification.
-	s.verifications, _ = s.tel.Meter().Int64Counter("tongban.license.verifications", metric.WithUnit("{verification}"),
+	s.verifications, _ = s.env.Telemetry.Meter().Int64Counter("tongban.license.verifications", metric.WithUnit("{verification}"),
 		metric.WithDescription("License verifications by outcome (valid, expired, revoked, mismatch, not_found, ...) and whether the answer was cached."))
 	if s.verifications == nil {
 		s.verifications, _ = metricnoop.NewMeterProvider().Meter("tongban/gateway").Int64Counter("tongban.license.verifications")
@@ -99,4 +91,4 @@ func New(o Options) (*Service, error) {
 }
 
 // newID returns a fresh UUIDv7 from the shared source.
-func (s *Service) newID() (string, error) { return s.ids.Next(s.clock.Now()) }
+func (s *Service) newID() (string, error) { return s.env.IDs.Next(s.env.Clock.Now()) }

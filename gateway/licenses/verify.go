@@ -127,7 +127,7 @@ func (s *Service) VerifyLicenseBatch(ctx context.Context, in gateway.Inbound) (*
 // checkVerifyBody checks the signature of a verification request and
 // decodes it strictly into v.
 func (s *Service) checkVerifyBody(ctx context.Context, in gateway.Inbound, v any) error {
-	if err := gateway.VerifyInbound(ctx, s.tel, s.crypto, in); err != nil {
+	if err := gateway.VerifyInbound(ctx, s.env.Telemetry, s.crypto, in); err != nil {
 		return err
 	}
 	return gateway.DecodeStrict(in.Body, v)
@@ -160,7 +160,7 @@ func (s *Service) verifyOne(ctx context.Context, p gateway.Principal, req *contr
 		rec, err = s.lookup(ctx, p, lib, req)
 		switch {
 		case err != nil:
-			s.log.WarnContext(ctx, "license library unavailable", "library", lib.ID, "usage_record_id", v.result.UsageRecordID, "err", err)
+			s.env.Log.WarnContext(ctx, "license library unavailable", "library", lib.ID, "usage_record_id", v.result.UsageRecordID, "err", err)
 			v.result.Outcome = contracts.LicenseOutcomeSourceUnavailable
 		case rec == nil:
 			v.result.Outcome = contracts.LicenseOutcomeNotFound
@@ -199,7 +199,7 @@ func (s *Service) newVerification(p gateway.Principal, req *contracts.LicenseVer
 	if err != nil {
 		return nil, gateway.Internal(err)
 	}
-	now := s.clock.Now().UTC()
+	now := s.env.Clock.Now().UTC()
 	r := contracts.UsageRecord{
 		UsageRecordID: id, Caller: p.ID(), Purpose: req.Purpose, CaseID: req.CaseID,
 		LicenseID: req.LicenseID, LicenseTypeCode: req.TypeCode(), CheckedAt: now,
@@ -236,7 +236,7 @@ func (s *Service) refuse(ctx context.Context, in gateway.Inbound, req *contracts
 		rerr = s.storeUsage(ctx, in, []*verification{v})
 	}
 	if rerr != nil {
-		s.log.ErrorContext(ctx, "recording a refused verification failed", "code", ge.Code, "err", rerr)
+		s.env.Log.ErrorContext(ctx, "recording a refused verification failed", "code", ge.Code, "err", rerr)
 	}
 	return err
 }
@@ -295,7 +295,7 @@ func (s *Service) storeUsage(ctx context.Context, in gateway.Inbound, vs []*veri
 			enqueue = append(enqueue, d)
 		}
 		caseID, caseRef := caseOf(v.entry.Record)
-		evidence = append(evidence, s.rec.Verification(ctx, in, v.entry, v.delivery, caseID, caseRef)...)
+		evidence = append(evidence, s.env.Recorder.Verification(ctx, in, v.entry, v.delivery, caseID, caseRef)...)
 	}
 	if err := s.store.AddUsage(ctx, entries, enqueue, evidence...); err != nil {
 		return gateway.Internal(fmt.Errorf("store usage records: %w", err))
@@ -304,7 +304,7 @@ func (s *Service) storeUsage(ctx context.Context, in gateway.Inbound, vs []*veri
 		s.count(ctx, e.Record)
 	}
 	if len(enqueue) > 0 {
-		s.wake()
+		s.env.Wake()
 	}
 	return nil
 }
