@@ -47,7 +47,7 @@ const (
 //   - verify_license: role window or partner, serving at least one region
 //     (the first is sent to libraries as requester_region);
 //   - list_usage: role auditor (every record), partner or window (the
-//     records it may see, see Service.ListUsage);
+//     records it may see, see licenses.Service.ListUsage);
 //   - pull_mailbox: role partner with a mailbox (a partner whose adapter
 //     pulls);
 //   - call_native: role partner whose adapter translates its own format;
