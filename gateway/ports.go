@@ -183,6 +183,21 @@ type Store interface {
 	Close() error
 }
 
+// DeliveryWatcher is an optional store capability, found by type
+// assertion: a store several gateway processes share tells each of them
+// when any of them stored deliveries, so every dispatcher and waiting
+// mailbox poll wakes at once, not only those of the process that wrote
+// (PostgreSQL's LISTEN/NOTIFY). A store only one process opens (the
+// embedded one) does not need it: that process wakes itself.
+type DeliveryWatcher interface {
+	// WatchDeliveries calls wake soon after any process commits new or
+	// redelivered deliveries, until ctx ends; it then returns nil. It
+	// returns an error only when it cannot watch at all; a lost
+	// connection is re-established, and wake is called once after it, since
+	// notifications may have been missed meanwhile.
+	WatchDeliveries(ctx context.Context, wake func()) error
+}
+
 // ChainHead is the last record of the evidence log: its Seq and Hash
 // ((0, contracts.ZeroHash) for an empty log).
 type ChainHead struct {
