@@ -46,7 +46,9 @@ verify offline. Every exchange is signed with SM2/SM3 over its exact bytes.
 This binary holds the gateway and its tools.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildVersion(),
 	}
+	root.SetVersionTemplate(versionString() + "\n")
 	root.PersistentFlags().String("engine", "", "SM2/SM3 engine: emmansun or tjfoc (default: the faster, emmansun)")
 	root.AddCommand(newServeCmd(), newDemoCmd(), newAdaptersCmd(), newPartnersimCmd(), newKeygenCmd(), newSignCmd(), newVerifyCmd(), newTokenCmd(), newRedeliverCmd(), newAuditCmd(), newBenchCmd(), newVersionCmd())
 	return root

@@ -17,13 +17,17 @@ import (
 // bin is the tongban binary built once for the command tests.
 var bin string
 
+// testVersion is the version the tests stamp into bin.
+const testVersion = "v0.0.0-test"
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "tongban-bin")
 	if err != nil {
 		panic(err)
 	}
 	bin = filepath.Join(dir, "tongban")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	// Built as the Makefile builds it: the version stamped with -ldflags.
+	out, err := exec.Command("go", "build", "-ldflags", "-X main.version="+testVersion, "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		os.Stderr.Write(out)
 		panic(err)
@@ -246,5 +250,12 @@ func TestVersion(t *testing.T) {
 	r := must(t, runIn(t, t.TempDir(), "", "version"))
 	if !strings.HasPrefix(r.stdout, "tongban ") {
 		t.Fatalf("got %q", r.stdout)
+	}
+	// The stamped version, by the command and by the flag, never "(devel)".
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		r := must(t, runIn(t, t.TempDir(), "", args...))
+		if !strings.HasPrefix(r.stdout, "tongban "+testVersion+" go") {
+			t.Errorf("tongban %v: %q, want the stamped version %s", args, r.stdout, testVersion)
+		}
 	}
 }
