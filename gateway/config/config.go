@@ -59,11 +59,34 @@ type SigningKey struct {
 	Previous map[string]string `yaml:"previous,omitempty"`
 }
 
-// Store selects the durable store.
+// Store selects the durable store: the embedded SQLite file (driver
+// sqlite, the default: one gateway process owns it) or a PostgreSQL
+// database (driver postgres: any number of gateway replicas share it).
 type Store struct {
+	Driver string `yaml:"driver,omitempty"` // sqlite (default) or postgres
+	// sqlite
 	Path        string `yaml:"path,omitempty"`        // embedded SQLite file; default tongban.db beside the config
 	Synchronous string `yaml:"synchronous,omitempty"` // full (default) or normal
+	// postgres
+	DSN    string `yaml:"dsn,omitempty"`    // postgres://user@host:5432/db?sslmode=verify-full (TONGBAN_STORE_DSN overrides)
+	Schema string `yaml:"schema,omitempty"` // the schema the gateway's tables live in; default tongban
+	Pool   Pool   `yaml:"pool,omitempty"`
 }
+
+// Pool tunes the PostgreSQL connection pool; zero fields take pgx's
+// defaults (max_conns: the larger of 4 and the number of CPUs).
+type Pool struct {
+	MaxConns        int32         `yaml:"max_conns,omitempty"`
+	MinConns        int32         `yaml:"min_conns,omitempty"`
+	MaxConnLifetime time.Duration `yaml:"max_conn_lifetime,omitempty"`
+	MaxConnIdleTime time.Duration `yaml:"max_conn_idle_time,omitempty"`
+}
+
+// Store drivers.
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+)
 
 // Limits bound what callers can send.
 type Limits struct {
@@ -151,6 +174,7 @@ const (
 	DefaultEngine       = "emmansun"
 	DefaultKeyID        = "gateway"
 	DefaultStorePath    = "tongban.db"
+	DefaultStoreSchema  = "tongban"
 	DefaultSynchronous  = "full"
 	DefaultMaxBodyBytes = 8 << 20
 	DefaultTokenMaxLife = 10 * time.Minute
@@ -207,6 +231,7 @@ var envOverrides = []struct {
 	{"TONGBAN_LISTEN", func(c *Config, v string) error { c.Listen = v; return nil }},
 	{"TONGBAN_ENGINE", func(c *Config, v string) error { c.Engine = v; return nil }},
 	{"TONGBAN_STORE_PATH", func(c *Config, v string) error { c.Store.Path = v; return nil }},
+	{"TONGBAN_STORE_DSN", func(c *Config, v string) error { c.Store.DSN = v; return nil }},
 	{"TONGBAN_LOG_LEVEL", func(c *Config, v string) error { c.Log.Level = v; return nil }},
 	{"TONGBAN_TELEMETRY_EXPORTER", func(c *Config, v string) error { c.Telemetry.Exporter = v; return nil }},
 	{"TONGBAN_TELEMETRY_ENDPOINT", func(c *Config, v string) error { c.Telemetry.Endpoint = v; return nil }},
@@ -275,8 +300,14 @@ func (c *Config) defaults() {
 	if c.SigningKey.KeyID == "" {
 		c.SigningKey.KeyID = DefaultKeyID
 	}
-	if c.Store.Path == "" {
+	if c.Store.Driver == "" {
+		c.Store.Driver = DriverSQLite
+	}
+	if c.Store.Driver == DriverSQLite && c.Store.Path == "" {
 		c.Store.Path = DefaultStorePath
+	}
+	if c.Store.Driver == DriverPostgres && c.Store.Schema == "" {
+		c.Store.Schema = DefaultStoreSchema
 	}
 	if c.Store.Synchronous == "" {
 		c.Store.Synchronous = DefaultSynchronous
@@ -343,10 +374,8 @@ func (c *Config) validate() error {
 			return fmt.Errorf("signing_key.previous.%s: the public key file is required", kid)
 		}
 	}
-	switch c.Store.Synchronous {
-	case "full", "normal":
-	default:
-		return fmt.Errorf("store.synchronous: %q must be full or normal", c.Store.Synchronous)
+	if err := c.Store.validate(); err != nil {
+		return err
 	}
 	if c.Limits.MaxBodyBytes < 1024 {
 		return fmt.Errorf("limits.max_body_bytes: %d is below 1024", c.Limits.MaxBodyBytes)
@@ -566,4 +595,53 @@ func (p *Partner) SetAdapterConfig(raw json.RawMessage) error {
 	unflow(n)
 	p.Config = *n
 	return nil
+}
+
+// validate checks the store section for its driver.
+func (s *Store) validate() error {
+	switch s.Driver {
+	case DriverSQLite:
+		if s.DSN != "" {
+			return errors.New("store.dsn: set for driver sqlite; set store.driver: postgres to use PostgreSQL")
+		}
+		switch s.Synchronous {
+		case "full", "normal":
+		default:
+			return fmt.Errorf("store.synchronous: %q must be full or normal", s.Synchronous)
+		}
+	case DriverPostgres:
+		if s.DSN == "" {
+			return errors.New("store.dsn: required for driver postgres (or TONGBAN_STORE_DSN)")
+		}
+		if u, err := url.Parse(s.DSN); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			return errors.New("store.dsn: must be a postgres:// or postgresql:// URL")
+		}
+		if !validSchema(s.Schema) {
+			return fmt.Errorf("store.schema: %q must be 1 to 63 lower-case letters, digits and underscores, starting with a letter", s.Schema)
+		}
+		p := s.Pool
+		if p.MaxConns < 0 || p.MinConns < 0 || (p.MaxConns > 0 && p.MinConns > p.MaxConns) {
+			return fmt.Errorf("store.pool: min_conns %d and max_conns %d must be positive, min at most max", p.MinConns, p.MaxConns)
+		}
+		if p.MaxConnLifetime < 0 || p.MaxConnIdleTime < 0 {
+			return errors.New("store.pool: max_conn_lifetime and max_conn_idle_time must not be negative")
+		}
+	default:
+		return fmt.Errorf("store.driver: %q must be sqlite or postgres", s.Driver)
+	}
+	return nil
+}
+
+// validSchema reports whether name is a plain PostgreSQL identifier the
+// store may use unquoted.
+func validSchema(name string) bool {
+	if name == "" || len(name) > 63 || name[0] < 'a' || name[0] > 'z' {
+		return false
+	}
+	for _, r := range name {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '_' {
+			return false
+		}
+	}
+	return true
 }

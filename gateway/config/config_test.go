@@ -256,3 +256,55 @@ func TestPreviousSigningKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreDrivers: the store section selects the embedded store or
+// PostgreSQL, TONGBAN_STORE_DSN overrides the DSN, and each driver's
+// settings are checked, the bad field named.
+func TestStoreDrivers(t *testing.T) {
+	tests := []struct {
+		name  string
+		store string
+		env   map[string]string
+		check func(t *testing.T, s Store)
+		err   string
+	}{
+		{"default sqlite", "", nil, func(t *testing.T, s Store) {
+			if s.Driver != DriverSQLite || s.Path != DefaultStorePath || s.Synchronous != "full" || s.DSN != "" {
+				t.Errorf("store %+v", s)
+			}
+		}, ""},
+		{"postgres", "store: {driver: postgres, dsn: 'postgres://tongban@db:5432/tongban', pool: {max_conns: 20, min_conns: 2, max_conn_lifetime: 1h}}", nil,
+			func(t *testing.T, s Store) {
+				if s.Driver != DriverPostgres || s.Schema != DefaultStoreSchema || s.Pool.MaxConns != 20 || s.Pool.MaxConnLifetime != time.Hour || s.Path != "" {
+					t.Errorf("store %+v", s)
+				}
+			}, ""},
+		{"dsn from the environment", "store: {driver: postgres, schema: gw2}", map[string]string{"TONGBAN_STORE_DSN": "postgresql://u@h/d"},
+			func(t *testing.T, s Store) {
+				if s.DSN != "postgresql://u@h/d" || s.Schema != "gw2" {
+					t.Errorf("store %+v", s)
+				}
+			}, ""},
+		{"postgres without dsn", "store: {driver: postgres}", nil, nil, "store.dsn: required"},
+		{"dsn not a url", "store: {driver: postgres, dsn: 'host=db user=x'}", nil, nil, "store.dsn: must be a postgres://"},
+		{"dsn for sqlite", "store: {dsn: 'postgres://x@y/z'}", nil, nil, "store.dsn: set for driver sqlite"},
+		{"unknown driver", "store: {driver: mysql}", nil, nil, "store.driver: \"mysql\" must be sqlite or postgres"},
+		{"bad schema", "store: {driver: postgres, dsn: 'postgres://x@y/z', schema: 'Gw; drop'}", nil, nil, "store.schema"},
+		{"bad pool", "store: {driver: postgres, dsn: 'postgres://x@y/z', pool: {max_conns: 2, min_conns: 5}}", nil, nil, "store.pool"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(good+tt.store+"\n"), "/x", func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("got %v, want an error with %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c.Store)
+		})
+	}
+}

@@ -158,6 +158,10 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opt
 		g.Close()
 		return nil, fmt.Errorf("partners: %w", err)
 	}
+	if cfg.Store.Driver != config.DriverSQLite {
+		g.Close()
+		return nil, fmt.Errorf("store.driver %q: this build opens only the embedded store (sqlite)", cfg.Store.Driver)
+	}
 	// serve owns its store file: deliveries a killed process left in flight
 	// are due again at once rather than after their lease.
 	g.store, err = sqlite.Open(ctx, sqlite.Options{Path: cfg.Resolve(cfg.Store.Path), Synchronous: cfg.Store.Synchronous, ReleaseLeases: true,
