@@ -122,7 +122,20 @@ var demoPlaces = map[string]place{
 	"371523": {"聊城市", "茌平区"},
 	"310116": {"上海市", "金山区"},
 	"610102": {"西安市", "新城区"},
+	// Held only by the simulated national library (NationalRegions).
+	"440305": {"深圳市", "南山区"},
+	"510104": {"成都市", "锦江区"},
 }
+
+// NationalRegions are the regions whose demo licenses the simulated
+// national library holds (全国一体化政务服务平台, the national e-license
+// sharing service, which a gateway asks as its fallback library for
+// regions no configured library declares): 440305 深圳市南山区 and 510104
+// 成都市锦江区, which no demo district declares. A simulator is that
+// library when its Config.LicenseRegions are these: it answers lookups of
+// their licenses (one of each DemoRole per region) and not found for
+// every other license, and takes usage records like any library.
+var NationalRegions = []string{"440305", "510104"}
 
 func placeOf(region string) place {
 	if p, ok := demoPlaces[region]; ok {

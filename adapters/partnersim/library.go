@@ -15,6 +15,9 @@ import (
 // newLibrary returns the license library cfg describes (see
 // Config.Licenses); cfg.Now is set.
 func newLibrary(cfg Config) ([]contracts.LicenseRecord, error) {
+	if cfg.Licenses == nil && len(cfg.LicenseRegions) > 0 {
+		return demoLibrary(cfg.LicenseRegions, cfg.Now())
+	}
 	if cfg.Licenses == nil {
 		if contracts.ValidateRegion(cfg.PartnerID) != nil {
 			return []contracts.LicenseRecord{}, nil
@@ -33,6 +36,23 @@ func newLibrary(cfg Config) ([]contracts.LicenseRecord, error) {
 		seen[rec.LicenseID] = i
 	}
 	return slices.Clone(cfg.Licenses), nil
+}
+
+// demoLibrary returns the demo licenses of each of regions, in turn (see
+// Config.LicenseRegions). It fails on an invalid or repeated region.
+func demoLibrary(regions []string, today time.Time) ([]contracts.LicenseRecord, error) {
+	var out []contracts.LicenseRecord
+	for i, region := range regions {
+		if slices.Contains(regions[:i], region) {
+			return nil, fmt.Errorf("partnersim: license regions: %s is listed twice", region)
+		}
+		recs, err := DemoLicenses(region, today)
+		if err != nil {
+			return nil, fmt.Errorf("partnersim: license regions[%d]: %w", i, err)
+		}
+		out = append(out, recs...)
+	}
+	return out, nil
 }
 
 // Licenses returns a copy of the license library, in the order records were

@@ -6,7 +6,9 @@
 // updates back to the gateway, as a real district system would, in its
 // style's own format. It also runs the district's license library
 // (证照库): it answers signed license lookups from a seeded set of licenses
-// (by default DemoLicenses, one license per DemoRole) and takes the usage
+// (by default DemoLicenses, one license per DemoRole, of its own region, or
+// of Config.LicenseRegions for a library holding several regions', such as
+// the simulated national library of NationalRegions) and takes the usage
 // records (用证记录) the gateway passes back.
 //
 // A style is spoken through its adapters.PartnerSide: the partner's end of
@@ -172,11 +174,20 @@ type Config struct {
 	// timeout longer than a mailbox poll's wait.
 	Client *http.Client
 	// Licenses is the license library lookups are answered from. nil means
-	// DemoLicenses(PartnerID, Now()) when PartnerID is a GB/T 2260 region
-	// code, and an empty library otherwise; a non-nil slice, even an empty
-	// one, is used as given (copied). Every record must pass
-	// contracts.LicenseRecord.Validate and license ids must be distinct.
+	// the demo library: DemoLicenses of each of LicenseRegions, or, when
+	// LicenseRegions is empty, DemoLicenses(PartnerID, Now()) when
+	// PartnerID is a GB/T 2260 region code and an empty library otherwise.
+	// A non-nil slice, even an empty one, is used as given (copied). Every
+	// record must pass contracts.LicenseRecord.Validate and license ids
+	// must be distinct.
 	Licenses []contracts.LicenseRecord
+	// LicenseRegions, when Licenses is nil, are the regions (GB/T 2260
+	// codes, each listed once) whose demo licenses the library holds:
+	// DemoLicenses of each, in the order listed. It makes a library that
+	// is not one district's own, such as the simulated national library
+	// (LicenseRegions: NationalRegions), whose partner id is no region.
+	// A lookup of a license of any other region is answered not found.
+	LicenseRegions []string
 }
 
 // Sim is a running simulated partner. Its methods are safe for concurrent

@@ -37,6 +37,12 @@ delivered) within seconds, reporting in its own format. At start the demo
 sends one sample case from 320404 to each of 320402, 330702, 371523 and
 610102, logs every step, then prints ready-to-paste commands.
 
+Each pushing district is also its region's license library. A simulated
+national library (caller "national", 全国一体化政务服务平台) is the
+fallback library: a license of a region no district declares is asked
+there, and gets an outcome (not_found for one it does not hold) instead of
+no_route.
+
 Every log line written while handling a request carries its request_id and
 trace_id; each sample case is one trace, from the submission through the
 owner's reports back to 320404. --trace-stdout also prints every span as JSON

@@ -55,6 +55,10 @@ type simConfig struct {
 	Faults partnersim.Faults `yaml:"faults"`
 	// Seed makes the random faults repeatable; 0 picks one.
 	Seed uint64 `yaml:"seed"`
+	// LicenseRegions seeds the district's license library with the demo
+	// licenses of these regions instead of its own (a simulated national
+	// library lists partnersim.NationalRegions).
+	LicenseRegions []string `yaml:"license_regions"`
 
 	dir string
 }
@@ -235,7 +239,7 @@ func runPartnersim(ctx context.Context, cmd *cobra.Command, cfg *simConfig, list
 	sim, err := partnersim.New(partnersim.Config{
 		PartnerID: cfg.PartnerID, Style: cfg.Style, StyleConfig: block, Crypto: kr, GatewayURL: cfg.Gateway.URL,
 		Token:    func() (string, error) { return kr.IssueToken(aud) },
-		Progress: cfg.Progress, Step: cfg.Step, Faults: cfg.Faults, Seed: cfg.Seed,
+		Progress: cfg.Progress, Step: cfg.Step, Faults: cfg.Faults, Seed: cfg.Seed, LicenseRegions: cfg.LicenseRegions,
 		Logf: func(format string, args ...any) {
 			log.Info(fmt.Sprintf(format, args...), "component", "partnersim", "partner", cfg.PartnerID)
 		},

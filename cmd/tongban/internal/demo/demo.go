@@ -58,9 +58,11 @@ var Callers = []struct {
 const ConfigHeader = `Written by "tongban demo" at every start. Dev keys only.`
 
 // Config returns the demo gateway's configuration: listening on addr,
-// each district's system at endpoint(code), spans exported to exporter
-// (config.ExporterNone or config.ExporterStdout). Paths are relative to
-// the demo's directory.
+// each district's system at endpoint(code), then the simulated national
+// library (devrig.NationalPartner, the fallback library of every region no
+// district declares) at endpoint(devrig.NationalID), then the callers;
+// spans exported to exporter (config.ExporterNone or
+// config.ExporterStdout). Paths are relative to the demo's directory.
 func Config(addr string, endpoint func(code string) string, exporter string) (*config.Config, error) {
 	cfg := devrig.Gateway(GatewayID, addr)
 	cfg.Telemetry.Exporter = exporter
@@ -71,6 +73,11 @@ func Config(addr string, endpoint func(code string) string, exporter string) (*c
 		}
 		cfg.Partners = append(cfg.Partners, p)
 	}
+	national, err := devrig.NationalPartner(endpoint(devrig.NationalID))
+	if err != nil {
+		return nil, err
+	}
+	cfg.Partners = append(cfg.Partners, national)
 	for _, c := range Callers {
 		var regions []string
 		if c.Region != "" {
@@ -81,14 +88,19 @@ func Config(addr string, endpoint func(code string) string, exporter string) (*c
 	return cfg, nil
 }
 
-// configComments name each district on its partner entry's id line.
+// configComments name each district, and the national library, on its
+// partner entry's id line.
 func configComments() map[string]string {
 	m := map[string]string{}
 	for _, d := range Districts {
 		m[d.Code] = d.Name + ", " + d.Style
 	}
+	m[devrig.NationalID] = nationalComment
 	return m
 }
+
+// nationalComment names the national library on its partner entry.
+const nationalComment = devrig.NationalName + ", standard: the fallback license library"
 
 // Options are what Run takes.
 type Options struct {
@@ -118,7 +130,7 @@ func Run(ctx context.Context, o Options) error {
 	if err := os.MkdirAll(filepath.Join(dir, "examples"), 0o755); err != nil {
 		return err
 	}
-	ids := []string{devrig.GatewayKey}
+	ids := []string{devrig.GatewayKey, devrig.NationalID}
 	for _, d := range Districts {
 		ids = append(ids, d.Code)
 	}
@@ -158,6 +170,20 @@ func Run(ctx context.Context, o Options) error {
 		sims.Handle(code, sim)
 		started = append(started, sim)
 	}
+	// The national library: licenses of regions no district declares.
+	nkr, err := devrig.SimCrypto(devrig.NationalID, keys[devrig.NationalID], keys[devrig.GatewayKey].Public(), nil)
+	if err != nil {
+		return err
+	}
+	ncfg := devrig.NationalSimConfig(nkr)
+	ncfg.Logf = func(format string, args ...any) {
+		log.Info("national library: "+fmt.Sprintf(format, args...), "component", "partnersim")
+	}
+	national, err := partnersim.New(ncfg)
+	if err != nil {
+		return err
+	}
+	sims.Handle(devrig.NationalID, national)
 
 	exporter := config.ExporterNone
 	if o.TraceStdout {
@@ -196,12 +222,12 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	licExample, err := writeLicenseExamples(dir, time.Now())
+	licExample, natExample, err := writeLicenseExamples(dir, time.Now())
 	if err != nil {
 		return err
 	}
 	log.Info("demo ready", "addr", bound, "dir", dir, "startup_ms", time.Since(start).Milliseconds())
-	printHelp(o.Out, dir, bound, example, licExample)
+	printHelp(o.Out, dir, bound, example, licExample, natExample)
 	if o.Ready != nil {
 		o.Ready <- bound
 	}
@@ -227,7 +253,7 @@ func writeExamples(dir string) (string, error) {
 	return p, os.WriteFile(p, append(body, '\n'), 0o644)
 }
 
-func printHelp(w io.Writer, dir, addr, example, licExample string) {
+func printHelp(w io.Writer, dir, addr, example, licExample, natExample string) {
 	self := "tongban"
 	if exe, err := os.Executable(); err == nil && !strings.Contains(exe, "go-build") {
 		self = exe
@@ -260,6 +286,16 @@ Verify an e-license of 330702 as the window window-320404 (a signed result):
     -H "Content-Type: application/json" -H "Gw-Signature: $WSIG" -H "Gw-Key-Id: window-320404" \
     --data-binary @%[6]s
 
+A license of a region no district declares goes to the national library
+(partner %[8]s, license_library {fallback: true}: 全国一体化政务服务平台,
+simulated), which holds demo licenses of %[9]s. Verify one of
+%[10]s it holds (valid) and one of %[11]s it does not (not_found, not no_route):
+
+  NSIG=$(%[5]s sign --key %[2]s/keys/window-320404.key %[7]s)
+  curl -sS -X POST http://%[1]s/v1/licenses/verify/batch -H "Authorization: Bearer $WTOKEN" \
+    -H "Content-Type: application/json" -H "Gw-Signature: $NSIG" -H "Gw-Key-Id: window-320404" \
+    --data-binary @%[7]s
+
 Usage records (用证记录) as the auditor:
 
   ATOKEN=$(%[5]s token --key %[2]s/keys/auditor.key --kid auditor --iss auditor --aud %[4]s)
@@ -274,5 +310,6 @@ Audit a case (存证): its timeline, the evidence log's chain, its evidence bund
   %[5]s audit verify-bundle tongban-case-CASE_ID.zip --gateway-pub %[2]s/keys/gateway.pub
 
 The contract: curl -sS http://%[1]s/v1/openapi.yaml
-`, addr, dir, example, GatewayID, self, licExample)
+`, addr, dir, example, GatewayID, self, licExample, natExample,
+		devrig.NationalID, strings.Join(partnersim.NationalRegions, " and "), NationalRegion, UnheldRegion)
 }

@@ -18,8 +18,10 @@ import (
 // TestConfigWrittenReadsBack writes the demo's configuration as the demo
 // does and reads it back as serve does: every setting the demo made reads
 // back the same (the gateway's defaults fill the rest), each district's
-// adapter block is the same JSON its style's example gives, and the file
-// carries the dev-keys header and names each district.
+// adapter block is the same JSON its style's example gives, the national
+// library follows the districts as the fallback license library with no
+// regions of its own, and the file carries the dev-keys header and names
+// each district and the national library.
 func TestConfigWrittenReadsBack(t *testing.T) {
 	dir := t.TempDir()
 	endpoint := func(code string) string { return "http://127.0.0.1:9/p/" + code }
@@ -32,8 +34,8 @@ func TestConfigWrittenReadsBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Partners) != len(Districts)+len(Callers) {
-		t.Fatalf("%d partners read back, want %d", len(got.Partners), len(Districts)+len(Callers))
+	if len(got.Partners) != len(Districts)+1+len(Callers) {
+		t.Fatalf("%d partners read back, want %d", len(got.Partners), len(Districts)+1+len(Callers))
 	}
 	for i, d := range Districts {
 		raw, err := got.Partners[i].AdapterConfig()
@@ -46,6 +48,15 @@ func TestConfigWrittenReadsBack(t *testing.T) {
 		if got.Partners[i].ID != d.Code || got.Partners[i].Adapter != d.Style {
 			t.Errorf("partners[%d]: %s %s, want %s %s", i, got.Partners[i].ID, got.Partners[i].Adapter, d.Code, d.Style)
 		}
+	}
+	nat := got.Partners[len(Districts)]
+	if nat.ID != devrig.NationalID || nat.Adapter != "standard" || len(nat.Regions) != 0 ||
+		nat.Library == nil || !nat.Library.Fallback || len(nat.Library.Regions) != 0 || len(nat.Library.Types) != 0 ||
+		!reflect.DeepEqual(nat.Roles, []string{"partner"}) {
+		t.Errorf("partners[%d]: %+v, want %s, role partner, standard, no regions, license_library {fallback: true}", len(Districts), nat, devrig.NationalID)
+	}
+	if raw, err := nat.AdapterConfig(); err != nil || !sameJSON(t, raw, devrig.StyleConfig("standard", endpoint(devrig.NationalID))) {
+		t.Errorf("national library: adapter block %s (%v), want its endpoint", raw, err)
 	}
 	wantCfg, gotCfg := *built, *got
 	wantCfg.Partners, gotCfg.Partners = clearBlocks(built.Partners), clearBlocks(got.Partners)
@@ -62,6 +73,12 @@ func TestConfigWrittenReadsBack(t *testing.T) {
 		if want := `- id: "` + d.Code + `" # ` + d.Name + ", " + d.Style; !strings.Contains(string(file), want) {
 			t.Errorf("config.yaml lacks %q", want)
 		}
+	}
+	if want := "- id: " + devrig.NationalID + " # " + nationalComment; !strings.Contains(string(file), want) {
+		t.Errorf("config.yaml lacks %q", want)
+	}
+	if !strings.Contains(string(file), "license_library:\n      fallback: true\n") {
+		t.Errorf("config.yaml lacks the national library's license_library {fallback: true}:\n%s", file)
 	}
 	if string(got.Source()) != string(file) {
 		t.Error("the configuration read back is not the file's (Source)")

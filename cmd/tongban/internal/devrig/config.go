@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tongban/tongban/adapters/mailbox"
+	"github.com/tongban/tongban/adapters/standard"
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway/config"
 )
@@ -54,6 +55,33 @@ func Partner(d District, endpoint string) (config.Partner, error) {
 		p.Library = &config.LicenseLibrary{Regions: []string{d.Code}}
 	}
 	return p, p.SetAdapterConfig(StyleConfig(d.Style, endpoint))
+}
+
+// The simulated national library: the national e-license sharing service
+// (全国一体化政务服务平台), which a gateway in service asks, as its
+// fallback library, for licenses of every region no configured library
+// declares. Its simulator (NationalSimConfig) holds the demo licenses of
+// partnersim.NationalRegions, which no demo district declares, and answers
+// not found for any other license.
+const (
+	// NationalID is its partner id, caller id and key id.
+	NationalID = "national"
+	// NationalName names it on its partner entry.
+	NationalName = "全国一体化政务服务平台（模拟）"
+)
+
+// NationalPartner returns the national library's partner entry: role
+// partner, no regions of its own (it takes no cases), its key
+// PubPath(NationalID), adapter standard at endpoint, the rig's retry
+// policy (for its usage records) and timeout, and license_library
+// {fallback: true}: the library of last resort for every region.
+func NationalPartner(endpoint string) (config.Partner, error) {
+	p := config.Partner{
+		ID: NationalID, Roles: []string{string(contracts.RolePartner)},
+		Keys: map[string]string{NationalID: PubPath(NationalID)}, Adapter: standard.Name, Retry: Retry, Timeout: PartnerTimeout,
+		Library: &config.LicenseLibrary{Fallback: true},
+	}
+	return p, p.SetAdapterConfig(StyleConfig(standard.Name, endpoint))
 }
 
 // AdapterBlock is an adapter block of the given settings, for a partner

@@ -63,12 +63,16 @@ type Options struct {
 	SpanExporter sdktrace.SpanExporter
 	// Version is the version the gateway reports; "" = app.BuildVersion("").
 	Version string
+	// National adds the simulated national library (NationalID, the
+	// fallback library of every region no district declares; Rig.National).
+	National bool
 }
 
 // Rig is a gateway opened as serve opens one, with two simulated
 // districts (Sender 320404, Owner 330702; neither reports status, both
-// acknowledge what they receive) and two other callers (Operator,
-// Window), all on loopback in this process.
+// acknowledge what they receive), with Options.National the simulated
+// national library, and two other callers (Operator, Window), all on
+// loopback in this process.
 type Rig struct {
 	Dir        string
 	Base       string // gateway URL, http://127.0.0.1:port
@@ -78,6 +82,9 @@ type Rig struct {
 	Sender     *partnersim.Sim
 	Owner      *partnersim.Sim
 	OwnerStyle string
+	// National is the simulated national library (Options.National);
+	// nil without it.
+	National *partnersim.Sim
 
 	cancel context.CancelFunc
 	done   chan error
@@ -107,7 +114,11 @@ func Start(ctx context.Context, o Options) (_ *Rig, err error) {
 		}
 	}
 	r := &Rig{Dir: o.Dir, Engine: engine, OwnerStyle: o.OwnerStyle}
-	if r.Keys, err = Keys(o.Dir, GatewayKey, Sender, Owner, Operator, Window); err != nil {
+	ids := []string{GatewayKey, Sender, Owner, Operator, Window}
+	if o.National {
+		ids = append(ids, NationalID)
+	}
+	if r.Keys, err = Keys(o.Dir, ids...); err != nil {
 		return nil, err
 	}
 
@@ -148,6 +159,16 @@ func Start(ctx context.Context, o Options) (_ *Rig, err error) {
 		}
 		r.sims.Handle(id, sim)
 	}
+	if o.National {
+		kr, err := SimCrypto(NationalID, r.Keys[NationalID], r.Keys[GatewayKey].Public(), engine)
+		if err != nil {
+			return nil, err
+		}
+		if r.National, err = partnersim.New(NationalSimConfig(kr)); err != nil {
+			return nil, err
+		}
+		r.sims.Handle(NationalID, r.National)
+	}
 
 	cfg := Gateway(RigGatewayID, "127.0.0.1:0")
 	cfg.Engine = engine.Name()
@@ -158,6 +179,13 @@ func Start(ctx context.Context, o Options) (_ *Rig, err error) {
 	// The owner's simulator is also the license library of its region.
 	for _, d := range []District{{Sender, "钟楼区", standard.Name}, {Owner, "婺城区", o.OwnerStyle}} {
 		p, err := Partner(d, r.sims.Endpoint(d.Code))
+		if err != nil {
+			return nil, err
+		}
+		cfg.Partners = append(cfg.Partners, p)
+	}
+	if o.National {
+		p, err := NationalPartner(r.sims.Endpoint(NationalID))
 		if err != nil {
 			return nil, err
 		}

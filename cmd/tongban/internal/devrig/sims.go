@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/tongban/tongban/adapters"
 	"github.com/tongban/tongban/adapters/partnersim"
+	"github.com/tongban/tongban/adapters/standard"
 	"github.com/tongban/tongban/gateway/config"
 	"github.com/tongban/tongban/gateway/keyring"
 	"github.com/tongban/tongban/signing"
@@ -23,6 +25,17 @@ func SimCrypto(code string, key *signing.PrivateKey, gateway *signing.PublicKey,
 		return nil, err
 	}
 	return kr, nil
+}
+
+// NationalSimConfig returns the configuration of the national library's
+// simulator (see NationalID), signing with crypto: style standard, its
+// library the demo licenses of partnersim.NationalRegions, no status
+// reports (it owns no cases). Callers add the clock, the log and the rest.
+func NationalSimConfig(crypto adapters.Crypto) partnersim.Config {
+	return partnersim.Config{
+		PartnerID: NationalID, Style: standard.Name, Crypto: crypto,
+		LicenseRegions: partnersim.NationalRegions, NoReports: true,
+	}
 }
 
 // Sims serves simulated districts on one loopback listener, district
