@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"github.com/tongban/tongban/gateway/config"
 	"github.com/tongban/tongban/gateway/evidence"
 	"github.com/tongban/tongban/gateway/keyring"
+	"github.com/tongban/tongban/gateway/store/postgres"
 	"github.com/tongban/tongban/gateway/store/sqlite"
 	"github.com/tongban/tongban/signing"
 )
@@ -98,12 +100,12 @@ func (k *gatewayKeys) verify(e *signing.Engine, cp contracts.Checkpoint) error {
 }
 
 func newAuditVerifyCmd() *cobra.Command {
-	var cfgPath, storePath string
+	var cfgPath, storePath, schema string
 	var pubPaths []string
 	var from, to int64
 	var asJSON bool
 	c := &cobra.Command{
-		Use:   "verify (--config FILE | --store PATH) [--gateway-pub [KEY_ID=]FILE ...]",
+		Use:   "verify (--config FILE | --store PATH|URL) [--gateway-pub [KEY_ID=]FILE ...]",
 		Short: "Walk the evidence log and report the first bad record",
 		Long: `Walk a store's evidence log record by record, without the gateway running
 and without writing to the file (it may be the live file or a copy):
@@ -120,8 +122,10 @@ sequence number is reported with the reason.
 
 --config FILE reads the store path and the gateway's keys from the
 gateway's configuration: the public half of signing_key and the earlier
-keys of signing_key.previous. --store PATH names the file directly; then
-pass the gateway's public keys with --gateway-pub KEY_ID=FILE (repeat it
+keys of signing_key.previous. --store names the store directly: the
+embedded file, or a PostgreSQL database as postgres://user@host/db (with
+--schema when the gateway's tables are not in schema tongban; it connects
+read-only and writes nothing); then pass the gateway's public keys with --gateway-pub KEY_ID=FILE (repeat it
 for earlier keys; a FILE without KEY_ID is tried for any checkpoint).
 Without keys, checkpoints are matched against the chain but their
 signatures are not checked, and the output says so.
@@ -131,7 +135,8 @@ Progress goes to standard error every 100000 records.
 Exit status: 0 when the log is intact, 1 when a record or checkpoint is bad,
 2 when the log could not be read.`,
 		Example: `  tongban audit verify --config demo/config.yaml
-  tongban audit verify --store /var/lib/tongban/tongban.db --gateway-pub gateway.pub`,
+  tongban audit verify --store /var/lib/tongban/tongban.db --gateway-pub gateway.pub
+  tongban audit verify --store postgres://auditor@db.internal/tongban --gateway-pub gateway.pub`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (cfgPath == "") == (storePath == "") {
@@ -156,6 +161,12 @@ Exit status: 0 when the log is intact, 1 when a record or checkpoint is bad,
 					return err
 				}
 				storePath = cfg.Resolve(cfg.Store.Path)
+				if cfg.Store.Driver == config.DriverPostgres {
+					storePath = cfg.Store.DSN
+					if !cmd.Flags().Changed("schema") {
+						schema = cfg.Store.Schema
+					}
+				}
 				if e, err := signing.EngineByName(cfg.Engine); err == nil && !cmd.Flags().Changed("engine") {
 					engine = e
 				}
@@ -172,7 +183,7 @@ Exit status: 0 when the log is intact, 1 when a record or checkpoint is bad,
 					maps.Copy(keys.byID, previous)
 				}
 			}
-			r, err := sqlite.OpenReader(cmd.Context(), storePath)
+			r, err := openEvidence(cmd.Context(), storePath, schema)
 			if err != nil {
 				return err
 			}
@@ -193,7 +204,7 @@ Exit status: 0 when the log is intact, 1 when a record or checkpoint is bad,
 				b, _ := json.MarshalIndent(res, "", "  ")
 				fmt.Fprintln(out, string(b))
 			} else {
-				printChainResult(out, storePath, res, !keys.empty())
+				printChainResult(out, redactDSN(storePath), res, !keys.empty())
 			}
 			if !res.OK {
 				return &exitError{code: 1}
@@ -203,7 +214,8 @@ Exit status: 0 when the log is intact, 1 when a record or checkpoint is bad,
 	}
 	f := c.Flags()
 	f.StringVar(&cfgPath, "config", "", "the gateway's YAML configuration")
-	f.StringVar(&storePath, "store", "", "the store file (tongban.db), live or a copy")
+	f.StringVar(&storePath, "store", "", "the store: a file (tongban.db), live or a copy, or a postgres:// URL")
+	f.StringVar(&schema, "schema", config.DefaultStoreSchema, "with a postgres:// store, the schema the gateway's tables live in")
 	f.StringArrayVar(&pubPaths, "gateway-pub", nil, "a gateway public key (PEM) as KEY_ID=FILE or FILE, to check checkpoint signatures; repeatable")
 	f.Int64Var(&from, "from", 0, "first sequence number to check (default 1)")
 	f.Int64Var(&to, "to", 0, "last sequence number to check (default the head)")
@@ -417,4 +429,38 @@ func fetchBundle(cmd *cobra.Command, call *gatewayCall, target, token string) ([
 		return nil, fmt.Errorf("the gateway answered 200 with something that is not a zip: %.100q", data)
 	}
 	return data, nil
+}
+
+// evidenceReader is an evidence log opened for reading only.
+type evidenceReader interface {
+	gateway.EvidenceSource
+	Close() error
+}
+
+// openEvidence opens the evidence log of store for reading: a PostgreSQL
+// database when store is a postgres:// or postgresql:// URL (its tables
+// in schema), else an embedded store file.
+func openEvidence(ctx context.Context, store, schema string) (evidenceReader, error) {
+	if isPostgresURL(store) {
+		return postgres.OpenReader(ctx, store, schema)
+	}
+	return sqlite.OpenReader(ctx, store)
+}
+
+// isPostgresURL reports whether s names a PostgreSQL database.
+func isPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// redactDSN returns s with the password of a postgres:// URL replaced,
+// so that output never shows it.
+func redactDSN(s string) string {
+	if !isPostgresURL(s) {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "postgres://…"
+	}
+	return u.Redacted()
 }

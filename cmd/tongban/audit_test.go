@@ -24,8 +24,20 @@ import (
 // It returns the store's and the key's paths.
 func evidenceLog(t *testing.T) (store, pub string) {
 	t.Helper()
-	dir := t.TempDir()
-	store, pub = filepath.Join(dir, "tongban.db"), filepath.Join(dir, "gateway.pub")
+	store = filepath.Join(t.TempDir(), "tongban.db")
+	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: store, Linker: evidence.Linker{SM3: signing.EvidenceHash}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	return store, fillEvidence(t, st)
+}
+
+// fillEvidence appends 20 records to st's log, with checkpoints signed at
+// 10 and 20 by a fresh gateway key, and returns the key's public file.
+func fillEvidence(t *testing.T, st gateway.EvidenceLog) (pub string) {
+	t.Helper()
+	pub = filepath.Join(t.TempDir(), "gateway.pub")
 	key, err := signing.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -38,11 +50,6 @@ func evidenceLog(t *testing.T) (store, pub string) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Options{Path: store, Linker: evidence.Linker{SM3: signing.EvidenceHash}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	kr, err := keyring.New(keyring.Options{GatewayID: "tongban-test", Signer: signing.NewSigner(key, nil), SignerKeyID: "gateway"})
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +68,7 @@ func evidenceLog(t *testing.T) (store, pub string) {
 			}
 		}
 	}
-	return store, pub
+	return pub
 }
 
 // tamperStore runs statements on a store file, with the append-only

@@ -27,7 +27,6 @@ import (
 	"github.com/tongban/tongban/gateway/licenses"
 	"github.com/tongban/tongban/gateway/node"
 	"github.com/tongban/tongban/gateway/outbox"
-	"github.com/tongban/tongban/gateway/store/sqlite"
 	"github.com/tongban/tongban/gateway/telemetry"
 	"github.com/tongban/tongban/signing"
 )
@@ -39,7 +38,7 @@ type Gateway struct {
 	cfg     *config.Config
 	log     *slog.Logger
 	version string
-	store   *sqlite.Store
+	store   Store
 	keys    *keyring.Keyring
 	dir     *gateway.Directory
 	core    *node.Core
@@ -158,14 +157,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opt
 		g.Close()
 		return nil, fmt.Errorf("partners: %w", err)
 	}
-	if cfg.Store.Driver != config.DriverSQLite {
-		g.Close()
-		return nil, fmt.Errorf("store.driver %q: this build opens only the embedded store (sqlite)", cfg.Store.Driver)
-	}
-	// serve owns its store file: deliveries a killed process left in flight
-	// are due again at once rather than after their lease.
-	g.store, err = sqlite.Open(ctx, sqlite.Options{Path: cfg.Resolve(cfg.Store.Path), Synchronous: cfg.Store.Synchronous, ReleaseLeases: true,
-		Linker: evidence.Linker{SM3: keys.SM3Hex}})
+	g.store, err = openStore(ctx, cfg, evidence.Linker{SM3: keys.SM3Hex})
 	if err != nil {
 		g.Close()
 		return nil, fmt.Errorf("store: %w", err)
@@ -271,7 +263,7 @@ func (g *Gateway) Close() {
 func (g *Gateway) Config() *config.Config { return g.cfg }
 
 // Store returns the gateway's store.
-func (g *Gateway) Store() *sqlite.Store { return g.store }
+func (g *Gateway) Store() Store { return g.store }
 
 // Keys returns the gateway's keyring: its own key and every caller's.
 func (g *Gateway) Keys() *keyring.Keyring { return g.keys }

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway"
 	"github.com/tongban/tongban/gateway/httpapi"
 	"github.com/tongban/tongban/gateway/outbox"
 	"github.com/tongban/tongban/gateway/telemetry"
@@ -56,6 +57,17 @@ func (g *Gateway) Serve(ctx context.Context, ready chan<- string) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); g.disp.Run(dctx) }()
+	// A store other processes share tells this one when they stored
+	// deliveries, so its dispatcher and mailbox polls wake at once.
+	if w, ok := g.store.(gateway.DeliveryWatcher); ok {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.WatchDeliveries(dctx, g.core.Outbox.Wake); err != nil {
+				g.log.Error("watching the store for deliveries of other replicas failed; relying on the dispatcher's poll", "err", err)
+			}
+		}()
+	}
 	// The checkpointer signs the evidence head while the gateway runs and
 	// once more when it stops, after the last delivery is recorded.
 	cctx, stopCheckpoints := context.WithCancel(context.WithoutCancel(ctx))

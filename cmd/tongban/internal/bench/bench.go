@@ -22,8 +22,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tongban/tongban/cmd/tongban/internal/app"
 	"github.com/tongban/tongban/cmd/tongban/internal/devrig"
 	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway/store/sqlite"
 )
 
 // Bench limits: every run is bounded in cases and in time.
@@ -274,7 +276,7 @@ func (r *Rig) runLoad(ctx context.Context, o Load) (*result, error) {
 		defer pprof.StopCPUProfile()
 	}
 
-	st0 := r.Gateway.Store().Stats()
+	st0 := storeStats(r.Gateway.Store())
 	t.start = time.Now()
 	r.tracker.Store(t)
 	defer r.tracker.Store(nil)
@@ -389,9 +391,19 @@ func (r *Rig) runLoad(ctx context.Context, o Load) (*result, error) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	st1 := r.Gateway.Store().Stats()
+	st1 := storeStats(r.Gateway.Store())
 	res.writes, res.commits = st1.Writes-st0.Writes, st1.Commits-st0.Commits
 	return res, nil
+}
+
+// storeStats returns the embedded store's group-commit counters; a store
+// that keeps none (PostgreSQL) reports zeros, and the report leaves the
+// line out.
+func storeStats(s app.Store) sqlite.Stats {
+	if st, ok := s.(*sqlite.Store); ok {
+		return st.Stats()
+	}
+	return sqlite.Stats{}
 }
 
 // percentile returns the p-th percentile (nearest rank) of sorted

@@ -175,7 +175,7 @@ func benchCaseDeliver(b *testing.B, style string) {
 
 	dctx, stop := context.WithCancel(ctx)
 	defer stop()
-	st0 := g.Store().Stats()
+	st0 := storeStats(g.Store())
 	b.ResetTimer()
 	done := make(chan struct{})
 	go func() { g.Dispatcher().Run(dctx); close(done) }()
@@ -193,7 +193,7 @@ func benchCaseDeliver(b *testing.B, style string) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "delivered/s")
-	st1 := g.Store().Stats()
+	st1 := storeStats(g.Store())
 	if c := st1.Commits - st0.Commits; c > 0 {
 		b.ReportMetric(float64(st1.Writes-st0.Writes)/float64(c), "writes/commit")
 	}

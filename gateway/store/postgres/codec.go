@@ -1,0 +1,215 @@
+package postgres
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway"
+)
+
+// The range of times an int64 of Unix nanoseconds holds. math.MinInt64 is
+// left out: the schema uses it for "due at once" and the zero instant.
+var (
+	minTime = time.Unix(0, math.MinInt64+1)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+// encoder turns domain values into column values and remembers the first
+// value it could not encode, so a statement's arguments read as one list.
+type encoder struct{ err error }
+
+// time encodes t as Unix nanoseconds, or NULL for the zero time.
+func (e *encoder) time(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	if t.Before(minTime) || t.After(maxTime) {
+		if e.err == nil {
+			e.err = fmt.Errorf("time %s is outside the storable range", t.Format(time.RFC3339Nano))
+		}
+		return nil
+	}
+	return t.UnixNano()
+}
+
+// instant encodes t as Unix nanoseconds like time, except that the zero
+// time is math.MinInt64 rather than NULL, so that it compares before
+// every other time, as time.Time{} does.
+func (e *encoder) instant(t time.Time) int64 {
+	if t.IsZero() {
+		return math.MinInt64
+	}
+	n, _ := e.time(t).(int64)
+	return n
+}
+
+// json encodes v as JSON text.
+func (e *encoder) json(v any) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		if e.err == nil {
+			e.err = err
+		}
+		return nil
+	}
+	return string(b)
+}
+
+// ack encodes an acknowledgement as JSON text, or NULL for none.
+func (e *encoder) ack(a *contracts.Ack) any {
+	if a == nil {
+		return nil
+	}
+	return e.json(a)
+}
+
+// decTime decodes a nullable time column.
+func decTime(n *int64) time.Time {
+	if n == nil {
+		return time.Time{}
+	}
+	return time.Unix(0, *n).UTC()
+}
+
+// decInstant decodes what instant encoded: math.MinInt64 is the zero
+// time.
+func decInstant(n int64) time.Time {
+	if n == math.MinInt64 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+const caseCols = `id, exchange_id, sender, owner, from_region, to_region, state, outcome,
+	owner_case_no, local_case_no, service_item, created_at, updated_at, version`
+
+func scanCase(sc scanner) (*gateway.Case, error) {
+	var (
+		c                    gateway.Case
+		state, outcome, item string
+		createdAt, updatedAt *int64
+	)
+	if err := sc.Scan(&c.ID, &c.ExchangeID, &c.Sender, &c.Owner, &c.FromRegion, &c.ToRegion,
+		&state, &outcome, &c.OwnerCaseNo, &c.LocalCaseNo, &item, &createdAt, &updatedAt,
+		&c.Version); err != nil {
+		return nil, err
+	}
+	c.State, c.Outcome = contracts.CaseState(state), contracts.Outcome(outcome)
+	if err := json.Unmarshal([]byte(item), &c.ServiceItem); err != nil {
+		return nil, fmt.Errorf("case %q: decode service item: %w", c.ID, err)
+	}
+	c.CreatedAt, c.UpdatedAt = decTime(createdAt), decTime(updatedAt)
+	return &c, nil
+}
+
+const exchangeCols = `sender, exchange_id, kind, case_id, body_sm3, key_id, trace_id, received_at,
+	body, signature, receipt, receipt_sig, receipt_type`
+
+func scanExchange(sc scanner) (*gateway.Exchange, error) {
+	var (
+		x          gateway.Exchange
+		kind       string
+		receivedAt *int64
+	)
+	if err := sc.Scan(&x.Sender, &x.ExchangeID, &kind, &x.CaseID, &x.BodySM3, &x.KeyID,
+		&x.TraceID, &receivedAt, &x.Body, &x.Signature, &x.Receipt, &x.ReceiptSig, &x.ReceiptType); err != nil {
+		return nil, err
+	}
+	x.Kind = gateway.ExchangeKind(kind)
+	x.ReceivedAt = decTime(receivedAt)
+	return &x, nil
+}
+
+const statusCols = `case_id, state, outcome, at, exchange_id, reported_by, reason, note`
+
+func scanStatus(sc scanner) (gateway.Status, error) {
+	var (
+		st             gateway.Status
+		state, outcome string
+		at             *int64
+	)
+	err := sc.Scan(&st.CaseID, &state, &outcome, &at, &st.ExchangeID, &st.ReportedBy, &st.Reason, &st.Note)
+	st.State, st.Outcome = contracts.CaseState(state), contracts.Outcome(outcome)
+	st.At = decTime(at)
+	return st, err
+}
+
+// deliverySelect reads whole deliveries; append a WHERE clause.
+const deliverySelect = `SELECT d.seq, d.id, d.case_id, d.partner, d.kind, d.exchange_id, d.state,
+	d.attempts, d.next_at, d.lease_until, d.created_at, d.delivered_at, d.last_error,
+	coalesce(d.since_at, d.created_at), d.traceparent, d.pull, a.ack, p.payload, a.ack_body, a.ack_sig
+	FROM deliveries AS d
+	LEFT JOIN delivery_payloads AS p ON p.seq = d.seq
+	LEFT JOIN delivery_acks AS a ON a.seq = d.seq`
+
+// claimedSelect reads the deliveries that claimed, an UPDATE of
+// deliveries RETURNING claimedReturning, returned, with their payloads, in
+// seq order. It has no ack: deliveries it returns are not delivered.
+const claimedSelect = `SELECT d.seq, d.id, d.case_id, d.partner, d.kind, d.exchange_id, d.state,
+	d.attempts, d.next_at, d.lease_until, d.created_at, d.delivered_at, d.last_error,
+	coalesce(d.since_at, d.created_at), d.traceparent, d.pull, NULL::text, p.payload, NULL::bytea, NULL::bytea
+	FROM claimed AS d
+	LEFT JOIN delivery_payloads AS p ON p.seq = d.seq
+	ORDER BY d.seq`
+
+// claimedReturning is the RETURNING list of an UPDATE of deliveries that
+// claimedSelect reads.
+const claimedReturning = `seq, id, case_id, partner, kind, exchange_id, state, attempts, next_at,
+	lease_until, created_at, delivered_at, last_error, since_at, traceparent, pull`
+
+func scanDelivery(sc scanner) (*gateway.Delivery, error) {
+	var (
+		d                                                 gateway.Delivery
+		kind, state                                       string
+		nextAt, leaseUntil, createdAt, deliveredAt, since *int64
+		ack                                               *string
+	)
+	if err := sc.Scan(&d.Seq, &d.ID, &d.CaseID, &d.Partner, &kind, &d.ExchangeID, &state,
+		&d.Attempts, &nextAt, &leaseUntil, &createdAt, &deliveredAt, &d.LastError, &since, &d.TraceParent, &d.Pull, &ack,
+		&d.Payload, &d.AckBody, &d.AckSig); err != nil {
+		return nil, err
+	}
+	d.Kind, d.State = contracts.DeliveryKind(kind), contracts.TransportState(state)
+	d.NextAt, d.LeaseUntil = decTime(nextAt), decTime(leaseUntil)
+	d.CreatedAt, d.DeliveredAt = decTime(createdAt), decTime(deliveredAt)
+	d.Since = decTime(since)
+	if ack != nil {
+		d.Ack = new(contracts.Ack)
+		if err := json.Unmarshal([]byte(*ack), d.Ack); err != nil {
+			return nil, fmt.Errorf("delivery %q: decode ack: %w", d.ID, err)
+		}
+	}
+	return &d, nil
+}
+
+const usageCols = `usage_record_id, caller, window_id, operator_id, purpose, case_id, license_id,
+	license_type_code, holder_id_masked, outcome, error_code, source_region, checked_at, cached,
+	holder_type, holder_id, library, subject`
+
+// usageArgs returns u's values for usageCols.
+func (e *encoder) usageArgs(u *gateway.UsageEntry) []any {
+	r := &u.Record
+	return []any{r.UsageRecordID, r.Caller, r.WindowID, r.OperatorID, r.Purpose, r.CaseID, r.LicenseID,
+		r.LicenseTypeCode, r.HolderIDMasked, string(r.Outcome), string(r.ErrorCode), r.SourceRegion,
+		e.instant(r.CheckedAt), r.Cached, u.HolderType, u.HolderID, u.Library, u.Subject}
+}
+
+func scanUsage(sc scanner) (gateway.UsageEntry, error) {
+	var (
+		u                  gateway.UsageEntry
+		r                  = &u.Record
+		outcome, errorCode string
+		checkedAt          int64
+	)
+	err := sc.Scan(&r.UsageRecordID, &r.Caller, &r.WindowID, &r.OperatorID, &r.Purpose, &r.CaseID,
+		&r.LicenseID, &r.LicenseTypeCode, &r.HolderIDMasked, &outcome, &errorCode, &r.SourceRegion,
+		&checkedAt, &r.Cached, &u.HolderType, &u.HolderID, &u.Library, &u.Subject)
+	r.Outcome, r.ErrorCode = contracts.LicenseOutcome(outcome), contracts.Code(errorCode)
+	r.CheckedAt = decInstant(checkedAt)
+	return u, err
+}
