@@ -1352,10 +1352,14 @@ func TestDeployCompose(t *testing.T) {
 			continue
 		}
 		style := firstNonEmpty(argFlag(s.Command, "--style"), sim.Style, "standard")
-		if prev, dup := styles[style]; dup {
-			t.Errorf("%s and %s both simulate style %s", prev, name, style)
+		// One district per style; a library without regions of its own
+		// (the national fallback) may speak any style besides.
+		if p, ok := partners[sim.PartnerID]; !ok || len(p.Regions) > 0 {
+			if prev, dup := styles[style]; dup {
+				t.Errorf("%s and %s both simulate style %s", prev, name, style)
+			}
+			styles[style] = name
 		}
-		styles[style] = name
 		keyFiles = append(keyFiles, sim.resolve(sim.Key))
 		for _, k := range sim.Gateway.Keys {
 			keyFiles = append(keyFiles, sim.resolve(k))
@@ -1405,6 +1409,23 @@ func TestDeployCompose(t *testing.T) {
 		if styles[st] == "" {
 			t.Errorf("no simulated district of style %s", st)
 		}
+	}
+	// The national fallback library, as deployed: a partner whose library
+	// is the fallback, simulated too.
+	fallback := ""
+	for _, p := range gw.Partners {
+		if p.Library != nil && p.Library.Fallback {
+			fallback = p.ID
+		}
+	}
+	simulated := false
+	for _, name := range sims {
+		if sim, err := loadSimConfig(svcs[name].mounted(t, argFlag(svcs[name].Command, "--config"))); err == nil && sim.PartnerID == fallback {
+			simulated = len(sim.LicenseRegions) > 0
+		}
+	}
+	if fallback == "" || !simulated {
+		t.Errorf("compose has no simulated fallback library with licenses of its own (fallback partner %q)", fallback)
 	}
 
 	// The keys: the documented keygen loop makes every key named, all in
