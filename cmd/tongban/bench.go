@@ -109,6 +109,7 @@ any case was refused or not delivered.`,
 	f.DurationVar(&o.Duration, "duration", 0, "stop sending after this long (0: when --cases are sent; at most 1h)")
 	f.DurationVar(&o.Drain, "drain", bench.DefaultCasesDrain, "how long to wait for deliveries after the last case is sent")
 	f.StringVar(&o.Synchronous, "synchronous", config.DefaultSynchronous, "store synchronous setting: full or normal")
+	f.StringVar(&o.StoreDSN, "store-dsn", "", "run the gateway on this PostgreSQL database (postgres://…), in a schema made for the run and dropped after it")
 	f.StringVar(&o.LogLevel, "log-level", config.DefaultLogLevel, "gateway log level")
 	f.StringVar(&o.LogFile, "log", "", "write the gateway's JSON log to this file (default: formatted, then discarded)")
 	f.IntVar(&o.Workers, "workers", 0, "the gateway's delivery.workers (0: its default)")

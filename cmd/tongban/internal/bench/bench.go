@@ -8,6 +8,8 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,9 +24,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/tongban/tongban/cmd/tongban/internal/app"
 	"github.com/tongban/tongban/cmd/tongban/internal/devrig"
 	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway/config"
 	"github.com/tongban/tongban/gateway/store/sqlite"
 )
 
@@ -78,6 +83,9 @@ type CasesOptions struct {
 	LogFile     string // the gateway's JSON log; "" = discarded
 	Workers     int    // delivery.workers; 0 = the gateway's default
 	OwnerStyle  string // the owner district's adapter style
+	// StoreDSN, when set, runs the gateway on that PostgreSQL database, in
+	// a schema of its own made for the run and dropped after it.
+	StoreDSN string
 	Version     string // the version the gateway reports
 }
 
@@ -106,6 +114,14 @@ func RunCases(ctx context.Context, w io.Writer, o CasesOptions) error {
 	defer os.RemoveAll(dir)
 	ro := devrig.Options{Dir: dir, Synchronous: o.Synchronous, Engine: o.Engine, LogLevel: o.LogLevel, Workers: o.Workers,
 		OwnerStyle: o.OwnerStyle, Version: o.Version}
+	if o.StoreDSN != "" {
+		schema, drop, err := runSchema(ctx, o.StoreDSN)
+		if err != nil {
+			return err
+		}
+		defer drop()
+		ro.StoreDSN, ro.StoreSchema = o.StoreDSN, schema
+	}
 	if o.LogFile != "" {
 		lf, err := os.Create(o.LogFile)
 		if err != nil {
@@ -254,7 +270,11 @@ func (r *Rig) runLoad(ctx context.Context, o Load) (*result, error) {
 		return nil, err
 	}
 	cfg := r.Gateway.Config()
-	res := &result{load: o, ownerStyle: r.OwnerStyle, gateway: strings.TrimPrefix(r.Base, "http://"), synchronous: cfg.Store.Synchronous,
+	store := "embedded, synchronous=" + cfg.Store.Synchronous
+	if cfg.Store.Driver == config.DriverPostgres {
+		store = "postgres, schema " + cfg.Store.Schema
+	}
+	res := &result{load: o, ownerStyle: r.OwnerStyle, gateway: strings.TrimPrefix(r.Base, "http://"), synchronous: store,
 		engine: cfg.Engine, prepared: time.Since(t0), errors: map[string]int{}}
 	client := devrig.LoopbackClient(o.Concurrency)
 	defer client.CloseIdleConnections()
@@ -439,7 +459,7 @@ func (res *result) print(w io.Writer) {
 		bound += fmt.Sprintf(" or %s", o.Duration)
 	}
 	fmt.Fprintf(w, "tongban bench cases: %s, %s\n", mode, bound)
-	fmt.Fprintf(w, "gateway %s in process (store synchronous=%s, engine %s, GOMAXPROCS %d); owner %s (%s) simulated on loopback\n",
+	fmt.Fprintf(w, "gateway %s in process (store %s, engine %s, GOMAXPROCS %d); owner %s (%s) simulated on loopback\n",
 		res.gateway, res.synchronous, res.engine, runtime.GOMAXPROCS(0), devrig.Owner, res.ownerStyle)
 	fmt.Fprintf(w, "%d cases signed by %s before the clock started (%s)\n\n", o.Cases, devrig.Sender, res.prepared.Round(time.Millisecond))
 
@@ -485,4 +505,29 @@ func (res *result) print(w io.Writer) {
 	if res.commits > 0 {
 		fmt.Fprintf(w, "\nstore: %d writes in %d commits (%.1f writes per commit)\n", res.writes, res.commits, float64(res.writes)/float64(res.commits))
 	}
+}
+
+// runSchema returns the name of a schema made for one run on the
+// PostgreSQL database dsn names, and a func that drops it with
+// everything in it.
+func runSchema(ctx context.Context, dsn string) (string, func(), error) {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		return "", nil, err
+	}
+	name := "tongban_bench_" + hex.EncodeToString(b)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return "", nil, fmt.Errorf("--store-dsn: %w", err)
+	}
+	conn.Close(ctx)
+	drop := func() {
+		c, err := pgx.Connect(context.Background(), dsn)
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		c.Exec(context.Background(), `DROP SCHEMA IF EXISTS `+pgx.Identifier{name}.Sanitize()+` CASCADE`)
+	}
+	return name, drop, nil
 }

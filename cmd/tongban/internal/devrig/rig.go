@@ -23,6 +23,7 @@ import (
 	"github.com/tongban/tongban/adapters/standard"
 	"github.com/tongban/tongban/cmd/tongban/internal/app"
 	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway/config"
 	"github.com/tongban/tongban/signing"
 )
 
@@ -66,6 +67,9 @@ type Options struct {
 	// National adds the simulated national library (NationalID, the
 	// fallback library of every region no district declares; Rig.National).
 	National bool
+	// StoreDSN, when set, puts the gateway on PostgreSQL (store.driver
+	// postgres) in schema StoreSchema instead of the embedded store.
+	StoreDSN, StoreSchema string
 }
 
 // Rig is a gateway opened as serve opens one, with two simulated
@@ -173,6 +177,9 @@ func Start(ctx context.Context, o Options) (_ *Rig, err error) {
 	cfg := Gateway(RigGatewayID, "127.0.0.1:0")
 	cfg.Engine = engine.Name()
 	cfg.Store.Synchronous = o.Synchronous
+	if o.StoreDSN != "" {
+		cfg.Store = config.Store{Driver: config.DriverPostgres, DSN: o.StoreDSN, Schema: o.StoreSchema}
+	}
 	cfg.Delivery.Workers = o.Workers
 	cfg.Log.Level = o.LogLevel
 	cfg.Licenses.CacheTTL = o.LicenseCacheTTL
