@@ -27,6 +27,13 @@ const (
 	DefaultMaxDelay    = 10 * time.Minute
 )
 
+// AttemptBound is the longest one delivery attempt to a partner with
+// timeout may take: three times the timeout (an adapter may retry inside
+// an attempt), and never less than three seconds. A delivery's lease must
+// outlast it, or a second dispatcher could take a delivery still being
+// attempted.
+func AttemptBound(timeout time.Duration) time.Duration { return max(timeout, time.Second) * 3 }
+
 // RetryPolicy says how long the outbox keeps trying one delivery.
 type RetryPolicy struct {
 	MaxAttempts int           // attempts before dead letter; default DefaultMaxAttempts

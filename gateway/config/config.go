@@ -21,6 +21,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/outbox"
 )
 
 // Config is the whole configuration file.
@@ -184,10 +186,10 @@ const (
 	DefaultReadyTimeout = 2 * time.Second
 	DefaultReadyCache   = 5 * time.Second
 	// DefaultLease and DefaultPartnerTimeout are the outbox's lease and a
-	// partner's attempt timeout when left zero; validate checks the one
-	// against the other.
-	DefaultLease          = 2 * time.Minute
-	DefaultPartnerTimeout = 10 * time.Second
+	// partner's attempt timeout when left zero (the core's own defaults);
+	// validate checks the one against the other.
+	DefaultLease          = outbox.DefaultLease
+	DefaultPartnerTimeout = gateway.DefaultPartnerTimeout
 )
 
 // Telemetry exporters.
@@ -408,9 +410,13 @@ func (c *Config) validate() error {
 		if err := c.Partners[i].validate(seen); err != nil {
 			return fmt.Errorf("partners[%d]: %w", i, err)
 		}
-		// One attempt may take up to 3 × timeout (the dispatcher's bound,
-		// covering in-attempt retries); a shorter lease would let a second
-		// dispatcher take a delivery that is still being attempted.
+		// One attempt may take up to gateway.AttemptBound(timeout); a
+		// shorter lease would let a second dispatcher take a delivery that
+		// is still being attempted. Only partners with an adapter receive
+		// deliveries: a window's or an auditor's timeout does not matter.
+		if c.Partners[i].Adapter == "" {
+			continue
+		}
 		lease, timeout := c.Delivery.Lease, c.Partners[i].Timeout
 		if lease == 0 {
 			lease = DefaultLease
@@ -418,8 +424,8 @@ func (c *Config) validate() error {
 		if timeout == 0 {
 			timeout = DefaultPartnerTimeout
 		}
-		if lease <= 3*timeout {
-			return fmt.Errorf("delivery.lease: %s must exceed 3 × partners[%d].timeout (%s)", lease, i, timeout)
+		if bound := gateway.AttemptBound(timeout); lease <= bound {
+			return fmt.Errorf("delivery.lease: %s must exceed 3 × partners[%d].timeout (%s, counted as at least 1s), the longest an attempt may take: %s", lease, i, timeout, bound)
 		}
 	}
 	return nil

@@ -308,3 +308,34 @@ func TestStoreDrivers(t *testing.T) {
 		})
 	}
 }
+
+// TestLeaseOutlastsAttempts: the lease must outlast the longest attempt
+// to every partner that receives deliveries (gateway.AttemptBound, which
+// counts a timeout under a second as one), and only those: a window's or
+// an auditor's timeout does not bound it.
+func TestLeaseOutlastsAttempts(t *testing.T) {
+	tests := []struct {
+		name, yaml, err string
+	}{
+		{"sub-second timeout", `delivery: {lease: 2s}
+partners:
+  - {id: "330702", roles: [partner], regions: ["330702"], keys: {"330702": k.pub}, adapter: standard, config: {endpoint: "http://127.0.0.1:9/x"}, timeout: 500ms}
+`, "delivery.lease: 2s must exceed 3 × partners[0].timeout (500ms, counted as at least 1s), the longest an attempt may take: 3s"},
+		{"callers without deliveries", `delivery: {lease: 4s}
+partners:
+  - {id: "330702", roles: [partner], regions: ["330702"], keys: {"330702": k.pub}, adapter: standard, config: {endpoint: "http://127.0.0.1:9/x"}, timeout: 1s}
+  - {id: auditor, roles: [auditor], keys: {auditor: a.pub}}
+`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte("gateway_id: g\nsigning_key: {path: k.key}\n"+tt.yaml), "/x", noEnv)
+			if tt.err == "" && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
+				t.Fatalf("got %v, want %q", err, tt.err)
+			}
+		})
+	}
+}

@@ -228,7 +228,7 @@ func (d *Dispatcher) attempt(ctx context.Context, del *gateway.Delivery) {
 		attribute.Int("tongban.attempt", del.Attempts+1))
 	var spanErr error
 	defer func() { gateway.EndSpan(span, spanErr) }()
-	actx, cancel := context.WithTimeout(sctx, max(p.Timeout, time.Second)*3)
+	actx, cancel := context.WithTimeout(sctx, gateway.AttemptBound(p.Timeout))
 	defer cancel()
 	start := d.env.Clock.Now()
 	ack, raw, sig, err := deliver(actx, del.Payload)
