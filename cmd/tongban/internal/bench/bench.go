@@ -86,7 +86,7 @@ type CasesOptions struct {
 	// StoreDSN, when set, runs the gateway on that PostgreSQL database, in
 	// a schema of its own made for the run and dropped after it.
 	StoreDSN string
-	Version     string // the version the gateway reports
+	Version  string // the version the gateway reports
 }
 
 // Validate checks the run's bounds; errors name the command's flag.
