@@ -178,6 +178,7 @@ func TestSpecPaths(t *testing.T) {
 		{"/v1/audit/cases/{case_id}/trace", []string{"get"}},
 		{"/v1/audit/verify", []string{"get"}},
 		{"/v1/audit/cases/{case_id}/export", []string{"get"}},
+		{"/v1/admin/deliveries", []string{"get"}},
 		{"/v1/admin/deliveries/{delivery_id}/redeliver", []string{"post"}},
 		{"/v1/admin/partners/{partner_id}/redeliver", []string{"post"}},
 		{"/v1/inbound/{partner_id}", []string{"post"}},

@@ -23,16 +23,17 @@ type Action string
 
 // The actions the authorization table knows. Anything else is denied.
 const (
-	ActSubmitCase   Action = "submit_case"
-	ActReadCase     Action = "read_case"
-	ActReportStatus Action = "report_status"
-	ActRedeliver    Action = "redeliver"
-	ActVerify       Action = "verify_license"
-	ActListUsage    Action = "list_usage"
-	ActPullMailbox  Action = "pull_mailbox"
-	ActCallNative   Action = "call_native"
-	ActAudit        Action = "audit"
-	ActVerifyChain  Action = "verify_chain"
+	ActSubmitCase     Action = "submit_case"
+	ActReadCase       Action = "read_case"
+	ActReportStatus   Action = "report_status"
+	ActRedeliver      Action = "redeliver"
+	ActListDeliveries Action = "list_deliveries"
+	ActVerify         Action = "verify_license"
+	ActListUsage      Action = "list_usage"
+	ActPullMailbox    Action = "pull_mailbox"
+	ActCallNative     Action = "call_native"
+	ActAudit          Action = "audit"
+	ActVerifyChain    Action = "verify_chain"
 )
 
 // Authorize decides, deny by default, whether p may do act. For case
@@ -44,6 +45,8 @@ const (
 //     from or to region; any auditor or operator;
 //   - report_status: the case's owner (role partner);
 //   - redeliver: role operator;
+//   - list_deliveries (the unfinished deliveries of every partner): role
+//     operator;
 //   - verify_license: role window or partner, serving at least one region
 //     (the first is sent to libraries as requester_region);
 //   - list_usage: role auditor (every record), partner or window (the
@@ -93,6 +96,11 @@ func Authorize(p Principal, act Action, c *Case, region string) error {
 			return nil
 		}
 		return Failf(contracts.CodeForbidden, "only operators redeliver")
+	case ActListDeliveries:
+		if has(contracts.RoleOperator) {
+			return nil
+		}
+		return Failf(contracts.CodeForbidden, "only operators list deliveries")
 	case ActVerify:
 		if !has(contracts.RoleWindow) && !has(contracts.RolePartner) {
 			return Failf(contracts.CodeForbidden, "only windows and partner systems verify licenses")

@@ -60,6 +60,11 @@ func TestAuthorize(t *testing.T) {
 		{op, ActRedeliver, nil, "", ok},
 		{aud, ActRedeliver, nil, "", forbidden},
 		{zl, ActRedeliver, nil, "", forbidden},
+		// list deliveries: operators
+		{op, ActListDeliveries, nil, "", ok},
+		{aud, ActListDeliveries, nil, "", forbidden},
+		{zl, ActListDeliveries, nil, "", forbidden},
+		{win, ActListDeliveries, nil, "", forbidden},
 		// verify licenses: windows and partner systems that serve a region
 		{win, ActVerify, nil, "", ok},
 		{zl, ActVerify, nil, "", ok},

@@ -163,6 +163,33 @@ type MailboxClaim struct {
 	Offer func(d *Delivery) []contracts.EvidenceRecord
 }
 
+// DeliveryQuery selects unfinished deliveries for operators (see
+// OutboxStore.ListDeliveries).
+type DeliveryQuery struct {
+	// States are the states listed: one or more of pending, in_flight,
+	// retry_wait and dead.
+	States []contracts.TransportState
+	// Partner, when set, keeps only the deliveries to that partner.
+	Partner string
+	// After, when positive, keeps only deliveries with a higher Seq (the
+	// cursor of the next page).
+	After int64
+	// Limit is the most deliveries returned; it must be positive.
+	Limit int
+}
+
+// Unfinished reports whether a delivery in state s is not yet delivered
+// or cancelled: pending, in_flight, retry_wait or dead, the states
+// DeliveryQuery.States may name.
+func Unfinished(s contracts.TransportState) bool {
+	switch s {
+	case contracts.TransportStatePending, contracts.TransportStateInFlight,
+		contracts.TransportStateRetryWait, contracts.TransportStateDead:
+		return true
+	}
+	return false
+}
+
 // UsageEntry is one usage record (用证记录) as the store keeps it: the
 // record as callers see it (holder id masked) plus what only the store
 // holds.

@@ -93,6 +93,14 @@ type OutboxStore interface {
 	RedeliverDead(ctx context.Context, partner string, now time.Time, ev *contracts.EvidenceRecord) ([]string, error)
 	// CountByState returns how many deliveries are in each transport state.
 	CountByState(ctx context.Context) (map[contracts.TransportState]int, error)
+	// ListDeliveries returns the unfinished deliveries q selects: in one
+	// of q.States, to q.Partner when set, with a Seq above q.After; oldest
+	// first (Seq order), at most q.Limit. They come without Payload, Ack,
+	// AckBody and AckSig (a listing shows where each delivery stands;
+	// GetDelivery returns a whole one). It fails when q.Limit is not
+	// positive, or q.States is empty or names a finished state
+	// (delivered, cancelled).
+	ListDeliveries(ctx context.Context, q DeliveryQuery) ([]*Delivery, error)
 }
 
 // MailboxStore hands pulling partners' deliveries (Pull true) out of

@@ -126,6 +126,7 @@ func New(o Options) *echo.Echo {
 	v1.POST("/cases", a.submitCase)
 	v1.GET("/cases/:case_id", a.getCase)
 	v1.POST("/cases/:case_id/status", a.reportStatus)
+	v1.GET("/admin/deliveries", a.listDeliveries)
 	v1.POST("/admin/deliveries/:delivery_id/redeliver", a.redeliver)
 	v1.POST("/admin/partners/:partner_id/redeliver", a.redeliverPartner)
 	v1.POST("/licenses/verify", a.verifyLicense)

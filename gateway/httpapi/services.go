@@ -39,9 +39,10 @@ type Mailbox interface {
 	Ack(ctx context.Context, in gateway.Inbound) (*contracts.MailboxAckResult, error)
 }
 
-// Redelivery puts dead letters back in the outbox (implemented by
-// *outbox.Redelivery).
+// Redelivery lists what waits for operators and puts dead letters back in
+// the outbox (implemented by *outbox.Redelivery).
 type Redelivery interface {
+	ListDeliveries(ctx context.Context, p gateway.Principal, f outbox.DeliveryFilter) (*contracts.DeliveryPage, error)
 	Redeliver(ctx context.Context, p gateway.Principal, deliveryID string) (*contracts.RedeliverResult, error)
 	RedeliverPartner(ctx context.Context, p gateway.Principal, partnerID string) (*contracts.RedeliverResult, error)
 }

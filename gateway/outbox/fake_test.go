@@ -23,7 +23,9 @@ type fakeStore struct {
 	history  []gateway.Status
 	dels     map[string]*gateway.Delivery
 	evidence []contracts.EvidenceRecord
-	claimed  chan struct{} // when set, gets a value after each ClaimMailbox
+	claimed  chan struct{}         // when set, gets a value after each ClaimMailbox
+	lastList gateway.DeliveryQuery // the last ListDeliveries query
+	listErr  error                 // when set, ListDeliveries fails with it
 }
 
 func newFakeStore() *fakeStore {

@@ -82,7 +82,8 @@ func (o *Outbox) Dispatcher() *Dispatcher { return o.disp }
 // their deliveries.
 func (o *Outbox) Mailbox() *Mailbox { return o.mbox }
 
-// Redelivery returns the operators' redelivery of dead letters.
+// Redelivery returns the operators' redelivery of dead letters and their
+// listing of unfinished deliveries.
 func (o *Outbox) Redelivery() *Redelivery { return o.redo }
 
 // Wake says new deliveries may be due: it wakes the dispatcher (Notify)

@@ -11,7 +11,8 @@ import (
 // Redelivery puts dead letters back into the outbox at an operator's
 // request (Policy.Redeliver: pending, due now, attempts reset), with the
 // evidence record of the request in the same write, and wakes the
-// dispatcher and the waiting mailbox polls.
+// dispatcher and the waiting mailbox polls. It also lists what waits for
+// operators (ListDeliveries, list.go).
 type Redelivery struct {
 	store gateway.OutboxStore
 	dir   *gateway.Directory

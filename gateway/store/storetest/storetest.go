@@ -99,6 +99,7 @@ var suite = map[string][]test{
 		{name: "Redeliver", fn: testRedeliver},
 		{name: "RedeliverDead", fn: testRedeliverDead},
 		{name: "CountByState", fn: testCountByState},
+		{name: "ListDeliveries", fn: testListDeliveries},
 	},
 	RoleMailbox: {
 		{name: "SetPullPartners/NotClaimed", fn: testPullNotClaimed},
