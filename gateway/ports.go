@@ -206,6 +206,15 @@ type DeliveryWatcher interface {
 	WatchDeliveries(ctx context.Context, wake func()) error
 }
 
+// CheckpointLock is an optional EvidenceLog capability, found by type
+// assertion: a store several gateway processes share lets one of them at
+// a time sign a checkpoint, so replicas do not sign the same head twice
+// (PostgreSQL: an advisory lock). LockCheckpoints waits for the lock
+// until ctx ends and returns the function that releases it.
+type CheckpointLock interface {
+	LockCheckpoints(ctx context.Context) (unlock func(), err error)
+}
+
 // ChainHead is the last record of the evidence log: its Seq and Hash
 // ((0, contracts.ZeroHash) for an empty log).
 type ChainHead struct {

@@ -77,6 +77,15 @@ func (c *Checkpointer) Checkpoint(ctx context.Context) (cp *contracts.Checkpoint
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	defer func() { c.lastErr = err }()
+	// Replicas sharing the store sign one at a time: the second finds the
+	// head already checkpointed.
+	if l, ok := c.store.(gateway.CheckpointLock); ok {
+		unlock, err := l.LockCheckpoints(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint lock: %w", err)
+		}
+		defer unlock()
+	}
 	seq, hash, err := c.store.EvidenceHead(ctx)
 	if err != nil {
 		return nil, err

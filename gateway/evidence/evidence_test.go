@@ -279,3 +279,56 @@ func TestLinkerLinks(t *testing.T) {
 		t.Error("a linker without SM3 linked a record")
 	}
 }
+
+// lockingLog is a memLog shared by several processes: it holds the
+// checkpoint lock (gateway.CheckpointLock) and counts how it was used.
+type lockingLog struct {
+	*memLog
+	lock         sync.Mutex
+	mu           sync.Mutex
+	held, max, n int
+}
+
+func (l *lockingLog) LockCheckpoints(context.Context) (func(), error) {
+	l.lock.Lock()
+	l.mu.Lock()
+	l.held++
+	l.n++
+	l.max = max(l.max, l.held)
+	l.mu.Unlock()
+	return func() {
+		l.mu.Lock()
+		l.held--
+		l.mu.Unlock()
+		l.lock.Unlock()
+	}, nil
+}
+
+// TestCheckpointersShareTheLock: two checkpointers on one shared log (two
+// replicas) sign under the store's checkpoint lock, so the head is signed
+// once, not once by each.
+func TestCheckpointersShareTheLock(t *testing.T) {
+	log := &lockingLog{memLog: &memLog{}}
+	appendN(t, log.memLog, 3, "")
+	a := evidence.NewCheckpointer(log, fakeCrypto{}, nil, nil, evidence.CheckpointOptions{})
+	b := evidence.NewCheckpointer(log, fakeCrypto{}, nil, nil, evidence.CheckpointOptions{})
+	var wg sync.WaitGroup
+	for range 10 {
+		for _, c := range []*evidence.Checkpointer{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := c.Checkpoint(t.Context()); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if log.n != 20 || log.max != 1 {
+		t.Errorf("lock taken %d times, at most %d at once; want 20, 1", log.n, log.max)
+	}
+	if got := log.checkpointSeqs(); len(got) != 1 || got[0] != 3 {
+		t.Errorf("checkpoints %v; want the head signed once", got)
+	}
+}
