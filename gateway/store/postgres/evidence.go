@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -26,19 +27,23 @@ type querier interface {
 
 // appendEvidence appends recs to the log in the transaction, each linked
 // after the head by the store's linker (with the hash of the case's last
-// record); recs is updated in place. The first append of a transaction
-// locks the head row (SELECT ... FOR UPDATE), which it then holds until
-// commit: a transaction of another process that appends waits for it, and
-// then links after what it committed.
+// record); recs is updated in place. The head row is locked (SELECT ...
+// FOR UPDATE) by the batch, before its first write, when one of its
+// writes declared evidence, else by the first append; the lock is held
+// until commit: a transaction of another process that appends waits for
+// it, and then links after what it committed.
 //
-// The lock and the read of the cases' last hashes are sent with what the
-// write queued before; the hashes are read by a statement of their own,
-// after the lock: under READ COMMITTED it takes a new snapshot, which
-// holds every record of the transactions that held the head before this
-// one. (A subquery of the locking SELECT would read the snapshot taken
-// before the lock was granted, and could miss a case's last record.) The
-// records are then queued, each inserted with the head moved to it in one
-// statement, to be sent with the COMMIT.
+// The cases' last hashes are read by a statement of their own, after the
+// lock: under READ COMMITTED it takes a new snapshot, which holds every
+// record of the transactions that held the head before this one. (A
+// subquery of the locking SELECT would read the snapshot taken before the
+// lock was granted, and could miss a case's last record.) While the head
+// is held nobody else appends, so the transaction keeps what it read and
+// what it linked since (w.casePrev): the batch reads the cases of every
+// record its writes declared once, with the lock, and an append of a case
+// it knows sends nothing before linking. The records are then queued, each
+// inserted with the head moved to it in one statement, to be sent with the
+// write's last statements.
 func (w *txn) appendEvidence(recs []contracts.EvidenceRecord) error {
 	if len(recs) == 0 {
 		return nil
@@ -47,47 +52,24 @@ func (w *txn) appendEvidence(recs []contracts.EvidenceRecord) error {
 		return errors.New("evidence log: the store has no chain linker (Options.Linker)")
 	}
 	if w.head == nil {
-		h := new(gateway.ChainHead)
-		w.laterRow(func(row pgx.Row) error {
-			if err := row.Scan(&h.Seq, &h.Hash); err != nil {
-				return fmt.Errorf("evidence log: lock the head: %w", err)
-			}
-			return nil
-		}, `SELECT seq, hash FROM evidence_head WHERE id = 1 FOR UPDATE`)
-		w.head = h
+		w.lockHead()
 	}
-	casePrev := map[string]string{}
 	var cases []string
 	for _, r := range recs {
-		if _, ok := casePrev[r.CaseID]; r.CaseID != "" && !ok {
-			casePrev[r.CaseID] = ""
+		if _, ok := w.casePrev[r.CaseID]; r.CaseID != "" && !ok && !slices.Contains(cases, r.CaseID) {
 			cases = append(cases, r.CaseID)
 		}
 	}
-	if len(cases) > 0 {
-		w.b.Queue(`SELECT c.id, coalesce((SELECT e.hash FROM evidence AS e WHERE e.case_id = c.id AND e.case_id <> ''
-				ORDER BY e.seq DESC LIMIT 1), '')
-			FROM unnest($1::text[]) AS c (id)`, cases).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				var id, hash string
-				if err := rows.Scan(&id, &hash); err != nil {
-					return err
-				}
-				casePrev[id] = hash
-			}
-			if err := rows.Err(); err != nil {
-				return fmt.Errorf("evidence: the cases' last records: %w", err)
-			}
-			return nil
-		})
-	}
-	if err := w.flush(); err != nil {
-		return err
+	w.readCasePrev(cases)
+	if !w.head.read || len(cases) > 0 {
+		if err := w.flush(); err != nil {
+			return err
+		}
 	}
 	var e encoder
 	for i := range recs {
 		r := &recs[i]
-		canon, err := w.s.linker.Link(r, *w.head, casePrev[r.CaseID])
+		canon, err := w.s.linker.Link(r, w.head.ChainHead, w.casePrev[r.CaseID])
 		if err != nil {
 			return err
 		}
@@ -102,14 +84,72 @@ func (w *txn) appendEvidence(recs []contracts.EvidenceRecord) error {
 			UPDATE evidence_head SET seq = $1, hash = $12 WHERE id = 1`,
 			r.Seq, at, r.Event, r.Actor, r.CaseID, r.ExchangeID, r.DeliveryID, r.Partner, r.Region,
 			string(r.Kind), r.TraceID, r.Hash, canon)
-		w.head = &gateway.ChainHead{Seq: r.Seq, Hash: r.Hash}
+		w.head = &chainHead{ChainHead: gateway.ChainHead{Seq: r.Seq, Hash: r.Hash}, read: true}
 		if r.CaseID != "" {
-			casePrev[r.CaseID] = r.Hash
+			old, had := w.casePrev[r.CaseID]
+			w.undo = append(w.undo, casePrevUndo{r.CaseID, old, had})
+			w.casePrev[r.CaseID] = r.Hash
 		}
 	}
-	// Only the inserts are queued now: they can go with the COMMIT.
+	// Only the inserts are queued now: they fail only with PostgreSQL's
+	// errors.
 	w.tail = true
 	return nil
+}
+
+// chainHead is the head as a transaction has locked and moved it; read is
+// set once the lock's answer has filled it in.
+type chainHead struct {
+	gateway.ChainHead
+	read bool
+}
+
+// casePrevUndo is what an append changed in txn.casePrev: the case's hash
+// before (had false: none), restored when its write is rolled back.
+type casePrevUndo struct {
+	caseID, hash string
+	had          bool
+}
+
+// lockHead queues the lock of the head row (SELECT ... FOR UPDATE), held
+// to the commit, and the read of the head, which w.head holds once the
+// statement is answered.
+func (w *txn) lockHead() {
+	h := new(chainHead)
+	w.laterRow(func(row pgx.Row) error {
+		if err := row.Scan(&h.Seq, &h.Hash); err != nil {
+			return fmt.Errorf("evidence log: lock the head: %w", err)
+		}
+		h.read = true
+		return nil
+	}, `SELECT seq, hash FROM evidence_head WHERE id = 1 FOR UPDATE`)
+	w.head = h
+	w.casePrev = map[string]string{}
+}
+
+// readCasePrev queues, after the head's lock, the read of the hash of the
+// last record of each of cases, into w.casePrev ("" for a case with no
+// record).
+func (w *txn) readCasePrev(cases []string) {
+	if len(cases) == 0 {
+		return
+	}
+	casePrev := w.casePrev
+	w.b.Queue(`SELECT c.id, coalesce((SELECT e.hash FROM evidence AS e WHERE e.case_id = c.id AND e.case_id <> ''
+			ORDER BY e.seq DESC LIMIT 1), '')
+		FROM unnest($1::text[]) AS c (id)`, cases).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id, hash string
+			if err := rows.Scan(&id, &hash); err != nil {
+				return err
+			}
+			casePrev[id] = hash
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("evidence: the cases' last records: %w", err)
+		}
+		return nil
+	})
 }
 
 // AppendEvidence appends recs to the evidence log in one transaction,
@@ -119,7 +159,7 @@ func (s *Store) AppendEvidence(ctx context.Context, recs ...contracts.EvidenceRe
 	if len(recs) == 0 {
 		return nil
 	}
-	err := s.write(ctx, func(w *txn) error { return w.appendEvidence(recs) })
+	err := s.submit(ctx, true, recs, func(w *txn) error { return w.appendEvidence(recs) })
 	if err != nil {
 		return fmt.Errorf("postgres: append evidence: %w", err)
 	}

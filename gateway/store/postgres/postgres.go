@@ -28,9 +28,9 @@
 // # Locking
 //
 // Any number of processes may use one schema at once; there is no
-// single-instance lock. Every method runs as one READ COMMITTED
-// transaction on a connection of the pool, and what must not race is
-// decided by row locks:
+// single-instance lock. Every write runs in a READ COMMITTED transaction
+// on a connection of the pool, with the other writes of its batch (see
+// Writes), and what must not race is decided by row locks:
 //
 //   - ClaimDue and ClaimMailbox select their candidates with FOR UPDATE
 //     SKIP LOCKED, so a delivery another claimer holds is passed over,
@@ -49,15 +49,22 @@
 //     step: it locks the single row of evidence_head (SELECT ... FOR
 //     UPDATE), links each record after it with Options.Linker (and the
 //     hash of the case's last record, read after the lock), inserts it and
-//     moves the head. The head lock is the last lock such a transaction
-//     takes and it is held to commit, so the log has one total order across
-//     processes, without forks or gaps. Triggers refuse UPDATE, DELETE and
-//     TRUNCATE of evidence and evidence_checkpoints, and an evidence insert
-//     whose seq does not follow the last record's.
+//     moves the head. A batch holding a write with evidence takes the head
+//     lock first, right after BEGIN, once for all its writes, and holds it
+//     to commit, so the log has one total order across processes, without
+//     forks or gaps, and a batch waiting for the head holds no other lock.
+//     Triggers refuse UPDATE, DELETE and TRUNCATE of evidence and
+//     evidence_checkpoints, and an evidence insert whose seq does not
+//     follow the last record's.
 //   - The same exchange stored by two processes at once is stored once:
 //     the loser's insert waits for the winner's commit, violates
 //     exchanges_pkey, and its whole change fails with
-//     gateway.ErrDuplicateExchange.
+//     gateway.ErrDuplicateExchange (within one batch, the second insert
+//     fails at once).
+//   - Batches of two processes that take row locks in opposite orders
+//     can deadlock, where their writes one by one would not; the write
+//     PostgreSQL cancels is rolled back to its savepoint and run again in
+//     a later batch (up to maxRetries times), so callers do not see it.
 //   - Writers never update a shared counter: statement triggers append
 //     per-state deltas to delivery_count_deltas, which the store folds
 //     into delivery_counts now and then (one process at a time, under a
@@ -67,23 +74,37 @@
 // pg_notify('tongban_deliveries', schema) inside their transaction, so
 // the notification is sent if and only if they commit; WatchDeliveries
 // (gateway.DeliveryWatcher) listens for it, so every process's dispatcher
-// wakes when any process enqueues. PostgreSQL serialises the commits of
-// notifying transactions, which costs nothing more for writes that append
-// evidence (the head lock serialises them already).
+// wakes when any process enqueues. A notification of a write rolled back
+// to its savepoint is dropped with it; those of a batch are delivered once,
+// at its commit. PostgreSQL serialises the commits of notifying
+// transactions, which costs nothing more for writes that append evidence
+// (the head lock serialises them already).
 //
 // # Writes
 //
+// The writes of one Store are committed in groups (batch.go): a writer
+// goroutine takes what is queued when it is free, up to maxBatch writes,
+// without waiting for more, and runs them in one transaction, each within
+// a SAVEPOINT of its own, then COMMITs once. A write that fails
+// (ErrStale, ErrDuplicateExchange, ErrNotDead, a lease fence, an SQL
+// error) is rolled back to its savepoint and gets its own error; the
+// others of its batch commit. Each caller is answered only after the
+// batch's COMMIT: a write that returns nil has committed (durable as the
+// server's synchronous_commit says); a COMMIT that fails fails every
+// write of its batch, and a write that fails has written nothing.
+//
 // A write's statements are pipelined: queued, and sent together in one
-// round trip whenever the write needs an answer to go on; its BEGIN goes
-// with its first statements and its last statements with its COMMIT. A
-// CreateCase with evidence is two round trips, and holds the head for one
-// round trip and the commit. A write that returns nil has committed
-// (durable as the server's synchronous_commit says). A write that fails
-// has written nothing; one whose context ends before its commit is rolled
-// back and fails with the context's error, and the commit itself is not
-// interrupted by the context, so a write's outcome is definite (unless the
+// round trip whenever the write needs an answer to go on, its savepoint
+// with its first statements. The batch's BEGIN goes with the head lock
+// and the read of the last hashes of the cases its writes declared
+// records for, so a CreateCase with evidence is one round trip of its own.
+// A write whose context ends while it is queued, or before its
+// statements are done, is rolled back and fails with the context's error;
+// once they are done it commits with its batch, and the COMMIT is not
+// interrupted by any context, so a write's outcome is definite (unless the
 // connection is lost while the COMMIT is on its way: then, as with any
-// database client, the error cannot say whether it committed).
+// database client, the error cannot say whether it committed). A
+// statement waiting for a lock waits while some caller of its batch does.
 //
 // The store holds no domain rule: what to write is decided by the
 // sub-domains, how records are linked by the evidence package.
@@ -184,6 +205,11 @@ type Store struct {
 	mu     sync.RWMutex
 	closed bool
 	writes sync.WaitGroup
+	// queue feeds the writer goroutine (loop), which closes loopDone when
+	// Close has closed queue; stats counts its batches.
+	queue    chan *request
+	loopDone chan struct{}
+	stats    batchStats
 	// done ends with Close: watchers and compactions stop.
 	done      context.Context
 	closeDone context.CancelFunc
@@ -199,6 +225,9 @@ type Store struct {
 	// place; notified with every notification a watcher receives.
 	hookListening func()
 	hookNotified  func(payload string)
+	// hookBatch, a test hook, is called by the writer with the size of
+	// each batch it has gathered, before running it.
+	hookBatch func(size int)
 }
 
 // Open connects to the database opts.DSN names, creates opts.Schema if it
@@ -237,8 +266,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	s := &Store{pool: pool, schema: schema, linker: opts.Linker}
+	s := &Store{pool: pool, schema: schema, linker: opts.Linker,
+		queue: make(chan *request, maxBatch), loopDone: make(chan struct{})}
 	s.done, s.closeDone = context.WithCancel(context.Background())
+	go s.loop()
 	return s, nil
 }
 
@@ -255,6 +286,8 @@ func (s *Store) Close() error {
 		s.closed = true
 		s.mu.Unlock()
 		s.writes.Wait()
+		close(s.queue)
+		<-s.loopDone
 		s.closeDone()
 		s.pool.Close()
 	})

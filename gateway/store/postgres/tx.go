@@ -12,87 +12,45 @@ import (
 	"github.com/tongban/tongban/gateway"
 )
 
-// A write is one READ COMMITTED transaction on a connection of the pool
-// (see the package documentation, Writes). Its statements are executed in
-// the order they were queued, each with a snapshot taken when it starts, so
-// a statement queued after one that waits for a lock sees what the lock
-// holder committed.
+// A write runs in a READ COMMITTED transaction on a connection of the
+// pool, with the other writes of its batch (see batch.go and the package
+// documentation, Writes). Its statements are executed in the order they
+// were queued, each with a snapshot taken when it starts, so a statement
+// queued after one that waits for a lock sees what the lock holder
+// committed.
 
 // beginSQL begins a write's transaction.
 const beginSQL = "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
 
-// txn is one write transaction.
+// txn is one batch's transaction, as each of its writes sees it.
 type txn struct {
-	s    *Store
+	s *Store
+	// ctx is the batch's: statements end early only when every caller of
+	// the batch has given up.
 	ctx  context.Context
 	conn *pgxpool.Conn
 	// b holds the statements queued and not yet sent; the first batch
 	// starts with beginSQL.
 	b *pgx.Batch
 	// tail is set when every statement queued fails, if at all, only with
-	// an error of PostgreSQL's (which aborts the transaction): then they
-	// can be sent with the COMMIT. Statements whose results the write
-	// checks itself (a version, a lease fence) must be answered before
-	// the COMMIT is sent.
+	// an error of PostgreSQL's. A write's last statements are sent when
+	// it is done, before the next write of the batch starts, and a write
+	// that fails is rolled back to its savepoint, so tail no longer
+	// changes what is sent; it records what the statements may do.
 	tail bool
 	// head is the evidence log's head as this transaction has locked and
-	// moved it; nil until the first append locks it.
-	head *gateway.ChainHead
-	// notified is set once the transaction has queued its notification.
+	// moved it; nil until the head is locked (by the batch, or by the
+	// first append). A write rolled back to its savepoint restores it.
+	head *chainHead
+	// casePrev holds, while the head is locked, the hash of the last
+	// record of each case the transaction has read or appended to; undo
+	// what the current write changed in it.
+	casePrev map[string]string
+	undo     []casePrevUndo
+	// notified is set once the transaction has queued its notification
+	// (restored, too, when a write is rolled back: its notification goes
+	// with it).
 	notified bool
-}
-
-// write runs fn in a transaction and commits it. If fn fails, or ctx ends
-// before the commit (a statement waiting for a lock is cancelled then),
-// the transaction is rolled back and nothing of it is written. The commit
-// itself is not cancelled by ctx, so a write's outcome is definite.
-func (s *Store) write(ctx context.Context, fn func(*txn) error) (err error) {
-	leave, err := s.enter()
-	if err != nil {
-		return err
-	}
-	defer leave()
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	// A connection released inside a transaction (a ROLLBACK that failed)
-	// is closed by the pool, never reused.
-	defer conn.Release()
-	w := &txn{s: s, ctx: ctx, conn: conn, b: &pgx.Batch{}}
-	w.b.Queue(beginSQL)
-	defer func() {
-		if err != nil && conn.Conn().PgConn().TxStatus() != 'I' {
-			conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
-		}
-	}()
-	if err := fn(w); err != nil {
-		return err
-	}
-	if !w.tail {
-		if err := w.flush(); err != nil {
-			return err
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	var tag pgconn.CommandTag
-	w.b.Queue("COMMIT").Exec(func(ct pgconn.CommandTag) error {
-		tag = ct
-		return nil
-	})
-	w.ctx = context.WithoutCancel(ctx)
-	if err := w.flush(); err != nil {
-		return err
-	}
-	if tag.String() != "COMMIT" {
-		// COMMIT of a transaction an error aborted rolls it back; the
-		// error was reported above, so this is only a safety net.
-		return fmt.Errorf("commit: the server answered %q", tag)
-	}
-	s.wrote()
-	return nil
 }
 
 // flush sends the queued statements and runs their callbacks in order. It

@@ -41,7 +41,7 @@ func (s *Store) AddUsage(ctx context.Context, entries []gateway.UsageEntry, enqu
 		}
 	}
 	seqs := make([]int64, len(enqueue))
-	err := s.write(ctx, func(w *txn) error {
+	err := s.submit(ctx, len(ev) > 0, ev, func(w *txn) error {
 		for i, args := range rows {
 			id := entries[i].Record.UsageRecordID
 			w.later(func(err error) error {
@@ -79,7 +79,7 @@ func (s *Store) AddUsage(ctx context.Context, entries []gateway.UsageEntry, enqu
 // ErrStale if the claim is no longer the caller's; then nothing is
 // written.
 func (s *Store) MarkDelivered(ctx context.Context, d *gateway.Delivery, ev ...contracts.EvidenceRecord) error {
-	err := s.write(ctx, func(w *txn) error {
+	err := s.submit(ctx, len(ev) > 0, ev, func(w *txn) error {
 		if err := w.markDone(d, "", false); err != nil {
 			return err
 		}

@@ -116,7 +116,7 @@ func (s *Store) change(ctx context.Context, ch gateway.Change, create bool) erro
 		return fmt.Errorf("postgres: %s: change has no case", op)
 	}
 	var res *changeResult
-	err := s.write(ctx, func(w *txn) (err error) {
+	err := s.submit(ctx, len(ch.Evidence) > 0, ch.Evidence, func(w *txn) (err error) {
 		res, err = w.applyChange(&ch, create)
 		return err
 	})
@@ -137,11 +137,9 @@ func (s *Store) change(ctx context.Context, ch gateway.Change, create bool) erro
 // applyChange queues ch's statements in this order: the exchange, the
 // case (its row lock orders concurrent changes of one case), the history
 // entry, the deliveries, the Delivered mark, and last the evidence
-// records, so that the evidence head is locked for as short a time as
-// possible. The version check and the Delivered fence are answered before
-// the COMMIT is sent; the statements of a CreateCase without a Delivered
-// mark fail, if at all, only with an error of PostgreSQL's, so they can go
-// with it.
+// records. They are answered before the next write of the batch starts:
+// a version check or a Delivered fence that fails rolls the change back to
+// its savepoint, records included.
 func (w *txn) applyChange(ch *gateway.Change, create bool) (*changeResult, error) {
 	var (
 		res = &changeResult{}
@@ -403,7 +401,7 @@ func (s *Store) ClaimMailbox(ctx context.Context, q gateway.MailboxClaim) ([]*ga
 		return nil, fmt.Errorf("postgres: claim mailbox of %q: %w", q.Partner, e.err)
 	}
 	var out []*gateway.Delivery
-	err := s.write(ctx, func(w *txn) error {
+	err := s.submit(ctx, q.Offer != nil, nil, func(w *txn) error {
 		out = out[:0]
 		for _, sql := range []string{claimMailboxAfter, claimMailboxUpTo} {
 			if len(out) >= q.Limit {
@@ -446,7 +444,7 @@ func (s *Store) SaveAttempt(ctx context.Context, d *gateway.Delivery, ev ...cont
 	if e.err != nil {
 		return fmt.Errorf("postgres: save attempt of delivery %q: %w", d.ID, e.err)
 	}
-	err := s.write(ctx, func(w *txn) error {
+	err := s.submit(ctx, len(ev) > 0, ev, func(w *txn) error {
 		var matched bool
 		w.laterExec(nil, func(ct pgconn.CommandTag) error {
 			matched = ct.RowsAffected() > 0
@@ -473,7 +471,7 @@ func (s *Store) Redeliver(ctx context.Context, id string, now time.Time, ev ...c
 	if e.err != nil {
 		return fmt.Errorf("postgres: redeliver %q: %w", id, e.err)
 	}
-	err := s.write(ctx, func(w *txn) error {
+	err := s.submit(ctx, len(ev) > 0, ev, func(w *txn) error {
 		var matched bool
 		w.laterExec(nil, func(ct pgconn.CommandTag) error {
 			matched = ct.RowsAffected() > 0
@@ -495,8 +493,9 @@ func (s *Store) Redeliver(ctx context.Context, id string, now time.Time, ev ...c
 			}
 			return fmt.Errorf("state %s: %w", state, gateway.ErrNotDead)
 		}, `SELECT state FROM deliveries WHERE id = $1`, id)
-		// Sent only if the transaction commits, which it does only if
-		// the delivery was moved.
+		// Sent only if the write commits (a write rolled back to its
+		// savepoint drops it), which it does only if the delivery was
+		// moved.
 		w.notify()
 		return w.appendEvidence(ev)
 	})
@@ -517,8 +516,14 @@ func (s *Store) RedeliverDead(ctx context.Context, partner string, now time.Time
 	if e.err != nil {
 		return nil, fmt.Errorf("postgres: redeliver dead to %q: %w", partner, e.err)
 	}
-	var ids []string
-	err := s.write(ctx, func(w *txn) error {
+	var (
+		ids  []string
+		recs []contracts.EvidenceRecord
+	)
+	if ev != nil {
+		recs = []contracts.EvidenceRecord{*ev}
+	}
+	err := s.submit(ctx, ev != nil, recs, func(w *txn) error {
 		ids = nil
 		rows, err := w.query(`WITH dead AS (
 				SELECT seq AS dseq FROM deliveries WHERE partner = $2 AND state = 'dead'
