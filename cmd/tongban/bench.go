@@ -79,6 +79,9 @@ any case was refused or not delivered.`,
   # latency at 1,000 cases/s offered, for 10 seconds
   tongban bench cases --rate 1000 --duration 10s
 
+  # two replicas on one PostgreSQL database (a schema made for the run)
+  tongban bench cases --store-dsn postgres://postgres@127.0.0.1:5432/test --replicas 2
+
   # where the time goes
   tongban bench cases --cases 20000 --cpuprofile cpu.out && go tool pprof -top cpu.out`,
 		Args: cobra.NoArgs,
@@ -110,6 +113,7 @@ any case was refused or not delivered.`,
 	f.DurationVar(&o.Drain, "drain", bench.DefaultCasesDrain, "how long to wait for deliveries after the last case is sent")
 	f.StringVar(&o.Synchronous, "synchronous", config.DefaultSynchronous, "store synchronous setting: full or normal")
 	f.StringVar(&o.StoreDSN, "store-dsn", "", "run the gateway on this PostgreSQL database (postgres://…), in a schema made for the run and dropped after it")
+	f.IntVar(&o.Replicas, "replicas", 1, "gateways serving the --store-dsn database, each on a port of its own; cases go to each in turn")
 	f.StringVar(&o.LogLevel, "log-level", config.DefaultLogLevel, "gateway log level")
 	f.StringVar(&o.LogFile, "log", "", "write the gateway's JSON log to this file (default: formatted, then discarded)")
 	f.IntVar(&o.Workers, "workers", 0, "the gateway's delivery.workers (0: its default)")

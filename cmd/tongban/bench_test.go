@@ -2,8 +2,11 @@ package main
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tongban/tongban/gateway/store/postgres/pgtest"
 )
 
 func TestBenchCasesCommand(t *testing.T) {
@@ -15,15 +18,24 @@ func TestBenchCasesCommand(t *testing.T) {
 		{"closed loop", []string{"--cases", "50"}, []string{"closed loop, concurrency 64, 50 cases", "latency from send"}},
 		{"open loop", []string{"--cases", "50", "--rate", "500", "--concurrency", "8"},
 			[]string{"open loop, 500 cases/s offered, up to 8 in flight", "latency from scheduled send", "send lag"}},
+		{"two replicas on PostgreSQL", []string{"--cases", "50", "--replicas", "2", "--store-dsn", "postgres"},
+			[]string{"2 gateway replicas", "store postgres, schema tongban_bench_", "accepted by each replica: 25, 25"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := must(t, runIn(t, t.TempDir(), "", append([]string{"bench", "cases"}, tt.args...)...))
+			args := append([]string{"bench", "cases"}, tt.args...)
+			if slices.Contains(args, "--store-dsn") {
+				args[len(args)-1] = pgtest.DSN()
+				pgtest.Admin(t)
+			} else {
+				tt.want = append(tt.want, "writes per commit")
+			}
+			r := must(t, runIn(t, t.TempDir(), "", args...))
 			want := append(tt.want,
 				"submitted  50 accepted (202), 0 refused",
 				"delivered  50 acknowledged by the owner",
 				"(gateway recorded 50)",
-				"p50", "p90", "p99", "max", "writes per commit")
+				"p50", "p90", "p99", "max")
 			for _, w := range want {
 				if !strings.Contains(r.stdout, w) {
 					t.Errorf("output lacks %q:\n%s", w, r.stdout)
@@ -49,6 +61,8 @@ func TestBenchCasesRefusesUnboundedOrBadLoads(t *testing.T) {
 		{"--rate", "-1"},
 		{"--duration", "2h"},
 		{"--drain", "0s"},
+		{"--replicas", "2"}, // without --store-dsn
+		{"--replicas", "17"},
 	} {
 		r := runIn(t, dir, "", append([]string{"bench", "cases"}, args...)...)
 		if r.code != 2 || !strings.Contains(r.stderr, args[0]) {

@@ -41,6 +41,7 @@ const (
 	MaxRate           = 1_000_000
 	MaxConcurrent     = 4096
 	DefaultCasesDrain = 30 * time.Second
+	MaxReplicas       = 16
 )
 
 // A Failure is a run that measured, but in which a case or verification
@@ -86,6 +87,9 @@ type CasesOptions struct {
 	// StoreDSN, when set, runs the gateway on that PostgreSQL database, in
 	// a schema of its own made for the run and dropped after it.
 	StoreDSN string
+	// Replicas is how many gateways serve that database (1 without
+	// StoreDSN); the bench spreads the cases over them in turn.
+	Replicas int
 	Version  string // the version the gateway reports
 }
 
@@ -96,6 +100,12 @@ func (o CasesOptions) Validate() error {
 	}
 	if o.Drain <= 0 || o.Drain > MaxDuration {
 		return fmt.Errorf("--drain %s must be positive and at most %s", o.Drain, MaxDuration)
+	}
+	if o.Replicas < 0 || o.Replicas > MaxReplicas {
+		return fmt.Errorf("--replicas %d must be 1 to %d", o.Replicas, MaxReplicas)
+	}
+	if o.Replicas > 1 && o.StoreDSN == "" {
+		return fmt.Errorf("--replicas %d needs --store-dsn: the embedded store serves one gateway", o.Replicas)
 	}
 	return nil
 }
@@ -113,7 +123,7 @@ func RunCases(ctx context.Context, w io.Writer, o CasesOptions) error {
 	}
 	defer os.RemoveAll(dir)
 	ro := devrig.Options{Dir: dir, Synchronous: o.Synchronous, Engine: o.Engine, LogLevel: o.LogLevel, Workers: o.Workers,
-		OwnerStyle: o.OwnerStyle, Version: o.Version}
+		OwnerStyle: o.OwnerStyle, Version: o.Version, Replicas: o.Replicas}
 	if o.StoreDSN != "" {
 		schema, drop, err := runSchema(ctx, o.StoreDSN)
 		if err != nil {
@@ -238,12 +248,14 @@ func (t *tracker) acked(exchangeID string) {
 type result struct {
 	load        Load
 	ownerStyle  string
-	gateway     string
+	gateway     string // the replicas' addresses
+	replicas    int
 	synchronous string
 	engine      string
 	prepared    time.Duration // signing the cases, before the clock started
 
 	submitted, failed int
+	perReplica        []int // accepted, by replica
 	errors            map[string]int
 	submitLat         []time.Duration
 	lastReceipt       time.Duration // since start
@@ -274,7 +286,11 @@ func (r *Rig) runLoad(ctx context.Context, o Load) (*result, error) {
 	if cfg.Store.Driver == config.DriverPostgres {
 		store = "postgres, schema " + cfg.Store.Schema
 	}
-	res := &result{load: o, ownerStyle: r.OwnerStyle, gateway: strings.TrimPrefix(r.Base, "http://"), synchronous: store,
+	gateways := make([]string, len(r.Bases))
+	for i, b := range r.Bases {
+		gateways[i] = strings.TrimPrefix(b, "http://")
+	}
+	res := &result{load: o, ownerStyle: r.OwnerStyle, gateway: strings.Join(gateways, ", "), replicas: len(r.Bases), synchronous: store,
 		engine: cfg.Engine, prepared: time.Since(t0), errors: map[string]int{}}
 	client := devrig.LoopbackClient(o.Concurrency)
 	defer client.CloseIdleConnections()
@@ -314,6 +330,7 @@ func (r *Rig) runLoad(ctx context.Context, o Load) (*result, error) {
 		ok     int
 		errs   map[string]int
 		lastOK time.Duration
+		per    []int // accepted, by replica
 	}
 	outs := make([]workerOut, o.Concurrency)
 	var next atomic.Int64
@@ -324,6 +341,7 @@ func (r *Rig) runLoad(ctx context.Context, o Load) (*result, error) {
 			defer wg.Done()
 			out := &outs[w]
 			out.errs = map[string]int{}
+			out.per = make([]int, len(r.Bases))
 			for ctx.Err() == nil {
 				i := int(next.Add(1) - 1)
 				if i >= len(cases) {
@@ -359,7 +377,8 @@ func (r *Rig) runLoad(ctx context.Context, o Load) (*result, error) {
 					out.errs["token: "+err.Error()]++
 					continue
 				}
-				code := submit(ctx, client, r.Base, tok, &cases[i])
+				replica := i % len(r.Bases)
+				code := submit(ctx, client, r.Bases[replica], tok, &cases[i])
 				done := time.Now()
 				if code != "" {
 					if code != "cancelled" {
@@ -369,13 +388,18 @@ func (r *Rig) runLoad(ctx context.Context, o Load) (*result, error) {
 					continue
 				}
 				out.ok++
+				out.per[replica]++
 				out.lat = append(out.lat, done.Sub(at))
 				out.lastOK = max(out.lastOK, done.Sub(t.start))
 			}
 		}()
 	}
 	wg.Wait()
+	res.perReplica = make([]int, len(r.Bases))
 	for _, out := range outs {
+		for i, n := range out.per {
+			res.perReplica[i] += n
+		}
 		res.submitted += out.ok
 		res.submitLat = append(res.submitLat, out.lat...)
 		res.lag = append(res.lag, out.lag...)
@@ -459,12 +483,23 @@ func (res *result) print(w io.Writer) {
 		bound += fmt.Sprintf(" or %s", o.Duration)
 	}
 	fmt.Fprintf(w, "tongban bench cases: %s, %s\n", mode, bound)
-	fmt.Fprintf(w, "gateway %s in process (store %s, engine %s, GOMAXPROCS %d); owner %s (%s) simulated on loopback\n",
-		res.gateway, res.synchronous, res.engine, runtime.GOMAXPROCS(0), devrig.Owner, res.ownerStyle)
+	gw := "gateway " + res.gateway
+	if res.replicas > 1 {
+		gw = fmt.Sprintf("%d gateway replicas %s, cases sent to each in turn,", res.replicas, res.gateway)
+	}
+	fmt.Fprintf(w, "%s in process (store %s, engine %s, GOMAXPROCS %d); owner %s (%s) simulated on loopback\n",
+		gw, res.synchronous, res.engine, runtime.GOMAXPROCS(0), devrig.Owner, res.ownerStyle)
 	fmt.Fprintf(w, "%d cases signed by %s before the clock started (%s)\n\n", o.Cases, devrig.Sender, res.prepared.Round(time.Millisecond))
 
 	fmt.Fprintf(w, "submitted  %d accepted (202), %d refused, in %s: %.0f cases/s\n",
 		res.submitted, res.failed, res.lastReceipt.Round(time.Millisecond), rate(res.submitted, res.lastReceipt))
+	if res.replicas > 1 {
+		per := make([]string, len(res.perReplica))
+		for i, n := range res.perReplica {
+			per[i] = fmt.Sprint(n)
+		}
+		fmt.Fprintf(w, "           accepted by each replica: %s\n", strings.Join(per, ", "))
+	}
 	fmt.Fprintf(w, "delivered  %d acknowledged by the owner, in %s: %.0f cases/s (gateway recorded %d)\n",
 		res.delivered, res.lastAck.Round(time.Millisecond), rate(res.delivered, res.lastAck), res.recorded)
 	if len(res.errors) > 0 {

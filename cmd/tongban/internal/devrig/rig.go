@@ -70,6 +70,11 @@ type Options struct {
 	// StoreDSN, when set, puts the gateway on PostgreSQL (store.driver
 	// postgres) in schema StoreSchema instead of the embedded store.
 	StoreDSN, StoreSchema string
+	// Replicas is how many gateways the rig serves on the one PostgreSQL
+	// store (StoreDSN): each is opened as serve opens one, in this process,
+	// on a port of its own (Rig.Bases). 0 or 1 = one gateway; more than one
+	// needs StoreDSN.
+	Replicas int
 }
 
 // Rig is a gateway opened as serve opens one, with two simulated
@@ -78,8 +83,12 @@ type Options struct {
 // national library, and two other callers (Operator, Window), all on
 // loopback in this process.
 type Rig struct {
-	Dir        string
-	Base       string // gateway URL, http://127.0.0.1:port
+	Dir  string
+	Base string // gateway URL, http://127.0.0.1:port
+	// Bases are the URLs of every replica (Options.Replicas), Base first.
+	Bases []string
+	// Replicas are the gateways behind Bases; Gateway is Replicas[0].
+	Replicas   []*app.Gateway
 	Engine     *signing.Engine
 	Keys       map[string]*signing.PrivateKey // by caller id, and GatewayKey
 	Gateway    *app.Gateway
@@ -91,7 +100,7 @@ type Rig struct {
 	National *partnersim.Sim
 
 	cancel context.CancelFunc
-	done   chan error
+	done   []chan error
 	sims   *Sims
 }
 
@@ -107,6 +116,9 @@ func Start(ctx context.Context, o Options) (_ *Rig, err error) {
 	}
 	if o.OwnerStyle == "" {
 		o.OwnerStyle = standard.Name
+	}
+	if o.Replicas > 1 && o.StoreDSN == "" {
+		return nil, fmt.Errorf("%d replicas need a PostgreSQL store: the embedded store serves one gateway", o.Replicas)
 	}
 	if !slices.Contains(partnersim.Styles, o.OwnerStyle) {
 		return nil, fmt.Errorf("owner style %q: must be one of %s", o.OwnerStyle, strings.Join(partnersim.Styles, ", "))
@@ -214,35 +226,39 @@ func Start(ctx context.Context, o Options) (_ *Rig, err error) {
 	if o.Version != "" {
 		opts = append(opts, app.WithVersion(o.Version))
 	}
-	r.Gateway, err = app.Open(gctx, loaded, app.NewLogger(o.Log, loaded.Log.Level), opts...)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	if o.SpanExporter != nil {
-		r.Gateway.Telemetry().Install()
-	}
-	ready := make(chan string, 1)
-	r.done = make(chan error, 1)
 	r.cancel = cancel
-	go func() { r.done <- r.Gateway.Serve(gctx, ready) }()
-	select {
-	case addr := <-ready:
-		if err := LoopbackOnly(addr); err != nil {
-			cancel()
-			<-r.done
+	for i := range max(o.Replicas, 1) {
+		g, err := app.Open(gctx, loaded, app.NewLogger(o.Log, loaded.Log.Level), opts...)
+		if err != nil {
+			r.stopGateways()
 			return nil, err
 		}
-		r.Base = "http://" + addr
-	case err := <-r.done:
-		cancel()
-		return nil, err
+		if i == 0 && o.SpanExporter != nil {
+			g.Telemetry().Install()
+		}
+		ready := make(chan string, 1)
+		done := make(chan error, 1)
+		r.done = append(r.done, done)
+		r.Replicas = append(r.Replicas, g)
+		go func() { done <- g.Serve(gctx, ready) }()
+		select {
+		case addr := <-ready:
+			if err := LoopbackOnly(addr); err != nil {
+				r.stopGateways()
+				return nil, err
+			}
+			r.Bases = append(r.Bases, "http://"+addr)
+		case err := <-done:
+			r.done = r.done[:len(r.done)-1]
+			r.stopGateways()
+			return nil, err
+		}
 	}
+	r.Gateway, r.Base = r.Replicas[0], r.Bases[0]
 	if ownerCfg.Style == mailbox.Name {
 		ownerCfg.GatewayURL = r.Base
 		if r.Owner, err = partnersim.New(ownerCfg); err != nil {
-			cancel()
-			<-r.done
+			r.stopGateways()
 			return nil, err
 		}
 		r.Owner.Start(gctx)
@@ -250,12 +266,25 @@ func Start(ctx context.Context, o Options) (_ *Rig, err error) {
 	return r, nil
 }
 
-// Stop shuts the gateway down gracefully and closes the districts.
+// Stop shuts the gateways down gracefully and closes the districts.
 func (r *Rig) Stop() error {
-	r.cancel()
-	err := <-r.done
+	err := r.stopGateways()
 	r.sims.Close()
 	return err
+}
+
+// stopGateways cancels the gateways' context and waits until every one
+// that serves has stopped; it returns the first error one reported.
+func (r *Rig) stopGateways() error {
+	r.cancel()
+	var first error
+	for _, d := range r.done {
+		if err := <-d; err != nil && first == nil {
+			first = err
+		}
+	}
+	r.done = nil
+	return first
 }
 
 // Case is one prepared submission from Sender to Owner.
