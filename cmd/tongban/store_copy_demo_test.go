@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -15,7 +17,9 @@ import (
 
 // TestStoreCopyDemo copies a demo's embedded store, after the demo ran its
 // sample cases and verifications, into PostgreSQL: the chain verifies on
-// both sides with the same head.
+// both sides with the same head. It then follows the README's PostgreSQL
+// backup and restore (pg_dump of the schema, pg_restore into a database
+// without it), and the restored log verifies with that head too.
 func TestStoreCopyDemo(t *testing.T) {
 	schema := pgtest.FreshSchema(t)
 	dir := t.TempDir()
@@ -68,5 +72,35 @@ func TestStoreCopyDemo(t *testing.T) {
 	}
 	if !strings.Contains(src.stdout, "checkpoints") || strings.Contains(src.stdout, "head seq 0,") {
 		t.Errorf("the demo's log is empty:\n%s", src.stdout)
+	}
+
+	// Backup and restore, as the README's Operations section says.
+	dump := filepath.Join(work, "tongban.dump")
+	pgTool(t, "pg_dump", "--format=custom", "--schema="+schema, "--file="+dump, pgtest.DSN())
+	restored := pgtest.FreshDatabase(t)
+	pgTool(t, "pg_restore", "--exit-on-error", "--dbname="+restored, dump)
+	back := must(t, runIn(t, work, "", "audit", "verify", "--store", restored, "--schema", schema,
+		"--gateway-pub", filepath.Join(dir, "keys", "gateway.pub")))
+	if !strings.Contains(back.stdout, "OK: every record and checkpoint verifies") || head(back.stdout) != head(src.stdout) {
+		t.Errorf("the restored log:\n%s\nthe demo's:\n%s", back.stdout, src.stdout)
+	}
+}
+
+// pgTool runs one of PostgreSQL's client programs, failing t with its
+// output when it fails. Without the program t is skipped, or fails when
+// CI is set (.ci/run installs postgresql-client).
+func pgTool(t *testing.T, name string, args ...string) {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not installed and CI is set: %v", name, err)
+		}
+		t.Skipf("%s is not installed: %v", name, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, path, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 }

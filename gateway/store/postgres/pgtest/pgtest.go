@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net/url"
 	"os"
 	"sync"
 	"testing"
@@ -84,4 +85,28 @@ func DropAtEnd(tb testing.TB, schema string) {
 			tb.Errorf("drop schema %s: %v", schema, err)
 		}
 	})
+}
+
+// FreshDatabase creates a database on the test server that no test has
+// used, returns its DSN, and drops it when tb ends.
+func FreshDatabase(tb testing.TB) string {
+	tb.Helper()
+	pool := Admin(tb)
+	name := SchemaName()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := pool.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{name}.Sanitize()); err != nil {
+		tb.Fatalf("create database %s: %v", name, err)
+	}
+	tb.Cleanup(func() {
+		if _, err := pool.Exec(context.Background(), `DROP DATABASE IF EXISTS `+pgx.Identifier{name}.Sanitize()+` WITH (FORCE)`); err != nil {
+			tb.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(DSN())
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		tb.Fatalf("TONGBAN_TEST_POSTGRES_DSN must be a postgres:// URL to name another database: %q", DSN())
+	}
+	u.Path = "/" + name
+	return u.String()
 }
