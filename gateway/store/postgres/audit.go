@@ -68,16 +68,16 @@ func (s *Store) SearchExchanges(ctx context.Context, q gateway.ExchangeQuery) ([
 		conds = append(conds, "d_state = "+p.add(string(q.State)))
 	}
 	if !q.From.IsZero() {
-		conds = append(conds, "at >= "+p.add(e.instant(q.From)))
+		conds = append(conds, "at >= "+p.add(e.Instant(q.From)))
 	}
 	if !q.To.IsZero() {
-		conds = append(conds, "at < "+p.add(e.instant(q.To)))
+		conds = append(conds, "at < "+p.add(e.Instant(q.To)))
 	}
 	if q.Before > 0 {
 		conds = append(conds, "seq < "+p.add(q.Before))
 	}
-	if e.err != nil {
-		return nil, 0, fmt.Errorf("postgres: search exchanges: time range: %w", e.err)
+	if e.Err() != nil {
+		return nil, 0, fmt.Errorf("postgres: search exchanges: time range: %w", e.Err())
 	}
 	text := exchangeSelect
 	if len(conds) > 0 {

@@ -73,9 +73,9 @@ func (w *txn) appendEvidence(recs []contracts.EvidenceRecord) error {
 		if err != nil {
 			return err
 		}
-		at := e.instant(r.At)
-		if e.err != nil {
-			return fmt.Errorf("evidence record %d: %w", r.Seq, e.err)
+		at := e.Instant(r.At)
+		if e.Err() != nil {
+			return fmt.Errorf("evidence record %d: %w", r.Seq, e.Err())
 		}
 		w.later(wrap("append evidence record %d", r.Seq), `WITH appended AS (
 				INSERT INTO evidence (seq, at, event, actor, case_id, exchange_id, delivery_id, partner,
@@ -264,9 +264,9 @@ func (s *Store) CaseEvidence(ctx context.Context, caseID string) ([]gateway.Evid
 // one for a seq is kept, whoever saves another.
 func (s *Store) SaveCheckpoint(ctx context.Context, cp contracts.Checkpoint) error {
 	var e encoder
-	at := e.instant(cp.At)
-	if e.err != nil {
-		return fmt.Errorf("postgres: save checkpoint: %w", e.err)
+	at := e.Instant(cp.At)
+	if e.Err() != nil {
+		return fmt.Errorf("postgres: save checkpoint: %w", e.Err())
 	}
 	err := s.write(ctx, func(w *txn) error {
 		w.later(nil, `INSERT INTO evidence_checkpoints (seq, head_hash, at, key_id, signature)

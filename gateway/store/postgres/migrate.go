@@ -6,13 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tongban/tongban/gateway/store/storecodec"
 )
 
 // ErrSchemaTooNew means the schema was written by a newer build whose
@@ -29,41 +27,11 @@ const migrateLockKey int32 = 0x746f6e67
 var migrationFiles embed.FS
 
 // migration is one numbered schema change, migrations/NNNN_name.sql.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
+type migration = storecodec.Migration
 
-// loadMigrations returns the migrations of fsys in order. Their numbers
-// must run 1, 2, 3, ... without gaps or repeats.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, name := range names {
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_description.sql", base)
-		}
-		b, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: strings.TrimSuffix(base, ".sql"), sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: expected number %d", m.name, i+1)
-		}
-	}
-	return ms, nil
-}
+// loadMigrations returns the migrations of fsys in order
+// (storecodec.LoadMigrations).
+func loadMigrations(fsys fs.FS) ([]migration, error) { return storecodec.LoadMigrations(fsys) }
 
 // migrate brings schema up to the newest embedded migration.
 func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
@@ -119,7 +87,7 @@ func migrateWith(ctx context.Context, pool *pgxpool.Pool, schema string, ms []mi
 	}
 	latest := 0
 	if len(ms) > 0 {
-		latest = ms[len(ms)-1].version
+		latest = ms[len(ms)-1].Version
 	}
 	if cur > latest {
 		return fmt.Errorf("%w: schema %s has schema version %d, this build knows up to %d; use a newer tongban",
@@ -127,11 +95,11 @@ func migrateWith(ctx context.Context, pool *pgxpool.Pool, schema string, ms []mi
 	}
 	for _, m := range ms[cur:] {
 		// The simple protocol runs a file of several statements at once.
-		if _, err := tx.Exec(ctx, m.sql, pgx.QueryExecModeSimpleProtocol); err != nil {
-			return fail(fmt.Errorf("apply %s: %w", m.name, err))
+		if _, err := tx.Exec(ctx, m.SQL, pgx.QueryExecModeSimpleProtocol); err != nil {
+			return fail(fmt.Errorf("apply %s: %w", m.Name, err))
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
-			return fail(fmt.Errorf("record %s: %w", m.name, err))
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+			return fail(fmt.Errorf("record %s: %w", m.Name, err))
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {

@@ -31,8 +31,8 @@ func (s *Store) AddUsage(ctx context.Context, entries []gateway.UsageEntry, enqu
 		if u.Record.UsageRecordID == "" {
 			return errors.New("postgres: add usage: usage record without an id")
 		}
-		if rows[i] = e.usageArgs(u); e.err != nil {
-			return fmt.Errorf("postgres: add usage: usage record %q: %w", u.Record.UsageRecordID, e.err)
+		if rows[i] = e.usageArgs(u); e.Err() != nil {
+			return fmt.Errorf("postgres: add usage: usage record %q: %w", u.Record.UsageRecordID, e.Err())
 		}
 	}
 	for _, d := range enqueue {
@@ -153,10 +153,10 @@ func usageQuery(q gateway.UsageQuery) (string, []any, error) {
 			cs = append(cs, "caller = "+p.add(q.Caller))
 		}
 		if !q.From.IsZero() {
-			cs = append(cs, "checked_at >= "+p.add(e.instant(q.From)))
+			cs = append(cs, "checked_at >= "+p.add(e.Instant(q.From)))
 		}
 		if !q.To.IsZero() {
-			cs = append(cs, "checked_at < "+p.add(e.instant(q.To)))
+			cs = append(cs, "checked_at < "+p.add(e.Instant(q.To)))
 		}
 		if q.Before != "" {
 			cs = append(cs, "usage_record_id < "+p.add(q.Before))
@@ -179,8 +179,8 @@ func usageQuery(q gateway.UsageQuery) (string, []any, error) {
 		}
 		b.WriteString(") AS visible ORDER BY id DESC LIMIT " + p.add(q.Limit) + ")")
 		b.WriteString(" ORDER BY usage_record_id DESC")
-		if e.err != nil {
-			return "", nil, fmt.Errorf("time range: %w", e.err)
+		if e.Err() != nil {
+			return "", nil, fmt.Errorf("time range: %w", e.Err())
 		}
 		return b.String(), p.args, nil
 	}
@@ -189,8 +189,8 @@ func usageQuery(q gateway.UsageQuery) (string, []any, error) {
 		v := p.add(q.VisibleTo)
 		cs = append(cs, "(caller = "+v+" OR window_id = "+v+" OR library = "+v+")")
 	}
-	if e.err != nil {
-		return "", nil, fmt.Errorf("time range: %w", e.err)
+	if e.Err() != nil {
+		return "", nil, fmt.Errorf("time range: %w", e.Err())
 	}
 	b.WriteString("SELECT " + usageCols + " FROM usage_records")
 	if len(cs) > 0 {

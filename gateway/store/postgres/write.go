@@ -148,9 +148,9 @@ func (w *txn) applyChange(ch *gateway.Change, create bool) (*changeResult, error
 	)
 	if x := ch.Exchange; x != nil {
 		args := []any{x.Sender, x.ExchangeID, string(x.Kind), x.CaseID, x.BodySM3, x.KeyID, x.TraceID,
-			e.time(x.ReceivedAt), x.Body, x.Signature, x.Receipt, x.ReceiptSig, x.ReceiptType}
-		if e.err != nil {
-			return nil, fmt.Errorf("exchange %q: %w", x.ExchangeID, e.err)
+			e.Time(x.ReceivedAt), x.Body, x.Signature, x.Receipt, x.ReceiptSig, x.ReceiptType}
+		if e.Err() != nil {
+			return nil, fmt.Errorf("exchange %q: %w", x.ExchangeID, e.Err())
 		}
 		w.later(func(err error) error {
 			if isUniqueViolation(err, "exchanges_pkey") {
@@ -162,10 +162,10 @@ func (w *txn) applyChange(ch *gateway.Change, create bool) (*changeResult, error
 	}
 
 	caseArgs := []any{c.ExchangeID, c.Sender, c.Owner, c.FromRegion, c.ToRegion, string(c.State),
-		string(c.Outcome), c.OwnerCaseNo, c.LocalCaseNo, e.json(c.ServiceItem), e.time(c.CreatedAt),
-		e.time(c.UpdatedAt)}
-	if e.err != nil {
-		return nil, fmt.Errorf("case: %w", e.err)
+		string(c.Outcome), c.OwnerCaseNo, c.LocalCaseNo, e.JSON(c.ServiceItem), e.Time(c.CreatedAt),
+		e.Time(c.UpdatedAt)}
+	if e.Err() != nil {
+		return nil, fmt.Errorf("case: %w", e.Err())
 	}
 	if create {
 		w.later(func(err error) error {
@@ -206,10 +206,10 @@ func (w *txn) applyChange(ch *gateway.Change, create bool) (*changeResult, error
 		if st.CaseID != "" && st.CaseID != c.ID {
 			return nil, fmt.Errorf("status is for case %q", st.CaseID)
 		}
-		args := []any{c.ID, string(st.State), string(st.Outcome), e.time(st.At), st.ExchangeID,
+		args := []any{c.ID, string(st.State), string(st.Outcome), e.Time(st.At), st.ExchangeID,
 			st.ReportedBy, st.Reason, st.Note}
-		if e.err != nil {
-			return nil, fmt.Errorf("status: %w", e.err)
+		if e.Err() != nil {
+			return nil, fmt.Errorf("status: %w", e.Err())
 		}
 		w.later(wrap("insert status"), `INSERT INTO statuses (`+statusCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, args...)
 	}
@@ -242,9 +242,9 @@ func (w *txn) applyChange(ch *gateway.Change, create bool) (*changeResult, error
 func (w *txn) insertDelivery(d *gateway.Delivery, caseID string, seq *int64) error {
 	var e encoder
 	args := []any{d.ID, caseID, d.Partner, string(d.Kind), d.ExchangeID, d.Attempts,
-		e.time(d.NextAt), e.time(d.CreatedAt), d.LastError, d.Pull, d.TraceParent, d.Payload}
-	if e.err != nil {
-		return fmt.Errorf("delivery %q: %w", d.ID, e.err)
+		e.Time(d.NextAt), e.Time(d.CreatedAt), d.LastError, d.Pull, d.TraceParent, d.Payload}
+	if e.Err() != nil {
+		return fmt.Errorf("delivery %q: %w", d.ID, e.Err())
 	}
 	w.laterRow(func(row pgx.Row) error {
 		err := row.Scan(seq)
@@ -275,9 +275,9 @@ func (w *txn) insertDelivery(d *gateway.Delivery, caseID string, seq *int64) err
 // writer committed.
 func (w *txn) markDone(d *gateway.Delivery, caseID string, outOfBand bool) error {
 	var e encoder
-	deliveredAt, ack, lease := e.time(d.DeliveredAt), e.ack(d.Ack), e.time(d.LeaseUntil)
-	if e.err != nil {
-		return fmt.Errorf("delivered %q: %w", d.ID, e.err)
+	deliveredAt, ack, lease := e.Time(d.DeliveredAt), e.Ack(d.Ack), e.Time(d.LeaseUntil)
+	if e.Err() != nil {
+		return fmt.Errorf("delivered %q: %w", d.ID, e.Err())
 	}
 	var matched bool
 	w.laterRow(func(row pgx.Row) error {
@@ -336,9 +336,9 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, lease time.Duration
 		return nil, nil
 	}
 	var e encoder
-	nowArg, leaseArg := e.time(now), e.time(now.Add(lease))
-	if e.err != nil {
-		return nil, fmt.Errorf("postgres: claim due: %w", e.err)
+	nowArg, leaseArg := e.Time(now), e.Time(now.Add(lease))
+	if e.Err() != nil {
+		return nil, fmt.Errorf("postgres: claim due: %w", e.Err())
 	}
 	var out []*gateway.Delivery
 	err := s.write(ctx, func(w *txn) (err error) {
@@ -396,9 +396,9 @@ func (s *Store) ClaimMailbox(ctx context.Context, q gateway.MailboxClaim) ([]*ga
 		return nil, nil
 	}
 	var e encoder
-	nowArg, leaseArg := e.time(q.Now), e.time(q.Now.Add(q.Visibility))
-	if e.err != nil {
-		return nil, fmt.Errorf("postgres: claim mailbox of %q: %w", q.Partner, e.err)
+	nowArg, leaseArg := e.Time(q.Now), e.Time(q.Now.Add(q.Visibility))
+	if e.Err() != nil {
+		return nil, fmt.Errorf("postgres: claim mailbox of %q: %w", q.Partner, e.Err())
 	}
 	var out []*gateway.Delivery
 	err := s.submit(ctx, q.Offer != nil, nil, func(w *txn) error {
@@ -440,9 +440,9 @@ func (s *Store) SaveAttempt(ctx context.Context, d *gateway.Delivery, ev ...cont
 		return fmt.Errorf("postgres: save attempt of delivery %q: state %q is not retry_wait or dead", d.ID, d.State)
 	}
 	var e encoder
-	args := []any{string(d.State), d.Attempts, e.time(d.NextAt), d.LastError, d.ID, e.time(d.LeaseUntil)}
-	if e.err != nil {
-		return fmt.Errorf("postgres: save attempt of delivery %q: %w", d.ID, e.err)
+	args := []any{string(d.State), d.Attempts, e.Time(d.NextAt), d.LastError, d.ID, e.Time(d.LeaseUntil)}
+	if e.Err() != nil {
+		return fmt.Errorf("postgres: save attempt of delivery %q: %w", d.ID, e.Err())
 	}
 	err := s.submit(ctx, len(ev) > 0, ev, func(w *txn) error {
 		var matched bool
@@ -467,9 +467,9 @@ func (s *Store) SaveAttempt(ctx context.Context, d *gateway.Delivery, ev ...cont
 // fails with ErrNotFound or ErrNotDead.
 func (s *Store) Redeliver(ctx context.Context, id string, now time.Time, ev ...contracts.EvidenceRecord) error {
 	var e encoder
-	nowArg := e.time(now)
-	if e.err != nil {
-		return fmt.Errorf("postgres: redeliver %q: %w", id, e.err)
+	nowArg := e.Time(now)
+	if e.Err() != nil {
+		return fmt.Errorf("postgres: redeliver %q: %w", id, e.Err())
 	}
 	err := s.submit(ctx, len(ev) > 0, ev, func(w *txn) error {
 		var matched bool
@@ -512,9 +512,9 @@ func (s *Store) Redeliver(ctx context.Context, id string, now time.Time, ev ...c
 // notifies the watchers.
 func (s *Store) RedeliverDead(ctx context.Context, partner string, now time.Time, ev *contracts.EvidenceRecord) ([]string, error) {
 	var e encoder
-	nowArg := e.time(now)
-	if e.err != nil {
-		return nil, fmt.Errorf("postgres: redeliver dead to %q: %w", partner, e.err)
+	nowArg := e.Time(now)
+	if e.Err() != nil {
+		return nil, fmt.Errorf("postgres: redeliver dead to %q: %w", partner, e.Err())
 	}
 	var (
 		ids  []string

@@ -72,16 +72,16 @@ func (s *Store) SearchExchanges(ctx context.Context, q gateway.ExchangeQuery) ([
 		add("d_state = ?", string(q.State))
 	}
 	if !q.From.IsZero() {
-		add("at >= ?", e.time(q.From))
+		add("at >= ?", e.Time(q.From))
 	}
 	if !q.To.IsZero() {
-		add("at < ?", e.time(q.To))
+		add("at < ?", e.Time(q.To))
 	}
 	if q.Before > 0 {
 		add("seq < ?", q.Before)
 	}
-	if e.err != nil {
-		return nil, 0, fmt.Errorf("sqlite: search exchanges: time range: %w", e.err)
+	if e.Err() != nil {
+		return nil, 0, fmt.Errorf("sqlite: search exchanges: time range: %w", e.Err())
 	}
 	text := exchangeSelect
 	if len(conds) > 0 {

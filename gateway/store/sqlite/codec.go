@@ -4,68 +4,16 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/store/storecodec"
 )
 
-// The range of times an int64 of Unix nanoseconds holds. math.MinInt64 is
-// left out: the schema uses it for "due at once".
-var (
-	minTime = time.Unix(0, math.MinInt64+1)
-	maxTime = time.Unix(0, math.MaxInt64)
-)
-
-// encoder turns domain values into column values and remembers the first
-// value it could not encode, so a statement's arguments read as one list.
-type encoder struct{ err error }
-
-// time encodes t as Unix nanoseconds, or NULL for the zero time.
-func (e *encoder) time(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	if t.Before(minTime) || t.After(maxTime) {
-		if e.err == nil {
-			e.err = fmt.Errorf("time %s is outside the storable range", t.Format(time.RFC3339Nano))
-		}
-		return nil
-	}
-	return t.UnixNano()
-}
-
-// instant encodes t as Unix nanoseconds like time, except that the zero
-// time is math.MinInt64 rather than NULL, so that it compares before
-// every other time, as time.Time{} does.
-func (e *encoder) instant(t time.Time) int64 {
-	if t.IsZero() {
-		return math.MinInt64
-	}
-	n, _ := e.time(t).(int64)
-	return n
-}
-
-// json encodes v as JSON text.
-func (e *encoder) json(v any) any {
-	b, err := json.Marshal(v)
-	if err != nil {
-		if e.err == nil {
-			e.err = err
-		}
-		return nil
-	}
-	return string(b)
-}
-
-// ack encodes an acknowledgement as JSON text, or NULL for none.
-func (e *encoder) ack(a *contracts.Ack) any {
-	if a == nil {
-		return nil
-	}
-	return e.json(a)
-}
+// encoder is the shared column encoder (storecodec.Encoder); the store's
+// own encodings are methods of this type.
+type encoder struct{ storecodec.Encoder }
 
 // blob encodes b; nil stays NULL.
 func blob(b []byte) any {
@@ -87,14 +35,8 @@ func decTime(n sql.NullInt64) time.Time {
 // (a zero NextAt or LeaseUntil).
 func decDue(n int64) time.Time { return decInstant(n) }
 
-// decInstant decodes what instant encoded: math.MinInt64 is the zero
-// time.
-func decInstant(n int64) time.Time {
-	if n == math.MinInt64 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
+// decInstant decodes what encoder.Instant encoded.
+func decInstant(n int64) time.Time { return storecodec.DecInstant(n) }
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -195,7 +137,7 @@ func (e *encoder) usageArgs(u *gateway.UsageEntry) []any {
 	r := &u.Record
 	return []any{r.UsageRecordID, r.Caller, r.WindowID, r.OperatorID, r.Purpose, r.CaseID, r.LicenseID,
 		r.LicenseTypeCode, r.HolderIDMasked, string(r.Outcome), string(r.ErrorCode), r.SourceRegion,
-		e.instant(r.CheckedAt), r.Cached, u.HolderType, u.HolderID, u.Library, u.Subject}
+		e.Instant(r.CheckedAt), r.Cached, u.HolderType, u.HolderID, u.Library, u.Subject}
 }
 
 func scanUsage(sc scanner) (gateway.UsageEntry, error) {

@@ -55,9 +55,9 @@ func (w *writer) appendEvidence(recs []contracts.EvidenceRecord) error {
 		if err != nil {
 			return err
 		}
-		at := e.instant(r.At)
-		if e.err != nil {
-			return fmt.Errorf("evidence record %d: %w", r.Seq, e.err)
+		at := e.Instant(r.At)
+		if e.Err() != nil {
+			return fmt.Errorf("evidence record %d: %w", r.Seq, e.Err())
 		}
 		if _, err := w.insEvidence.ExecContext(w.bg, r.Seq, at, r.Event, r.Actor, r.CaseID, r.ExchangeID,
 			r.DeliveryID, r.Partner, r.Region, string(r.Kind), r.TraceID, r.Hash, canon); err != nil {
@@ -151,9 +151,9 @@ func (s *Store) CaseEvidence(ctx context.Context, caseID string) ([]gateway.Evid
 // SaveCheckpoint stores cp unless one for its seq exists.
 func (s *Store) SaveCheckpoint(ctx context.Context, cp contracts.Checkpoint) error {
 	var e encoder
-	at := e.instant(cp.At)
-	if e.err != nil {
-		return fmt.Errorf("sqlite: save checkpoint: %w", e.err)
+	at := e.Instant(cp.At)
+	if e.Err() != nil {
+		return fmt.Errorf("sqlite: save checkpoint: %w", e.Err())
 	}
 	err := s.submit(ctx, func(w *writer) error {
 		_, err := w.insCheckpoint.ExecContext(w.bg, cp.Seq, cp.HeadHash, at, cp.KeyID, cp.Signature)

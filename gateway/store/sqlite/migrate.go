@@ -7,11 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tongban/tongban/gateway/store/storecodec"
 )
 
 // ErrSchemaTooNew means the database was written by a newer build whose
@@ -23,41 +22,11 @@ var ErrSchemaTooNew = errors.New("sqlite: database schema is newer than this bui
 var migrationFiles embed.FS
 
 // migration is one numbered schema change, migrations/NNNN_name.sql.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
+type migration = storecodec.Migration
 
-// loadMigrations returns the embedded migrations in order. Their numbers
-// must run 1, 2, 3, ... without gaps or repeats.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, name := range names {
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_description.sql", base)
-		}
-		b, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: strings.TrimSuffix(base, ".sql"), sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: expected number %d", m.name, i+1)
-		}
-	}
-	return ms, nil
-}
+// loadMigrations returns the migrations of fsys in order
+// (storecodec.LoadMigrations).
+func loadMigrations(fsys fs.FS) ([]migration, error) { return storecodec.LoadMigrations(fsys) }
 
 // migrate brings the database on conn up to the newest embedded schema.
 // Each migration runs in its own transaction together with its row in
@@ -133,25 +102,25 @@ func applyMigration(ctx context.Context, conn *sql.Conn, dbPath string, m migrat
 	}
 	var done bool
 	if err := conn.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?)`,
-		m.version).Scan(&done); err != nil {
+		m.Version).Scan(&done); err != nil {
 		return fmt.Errorf("sqlite: migrate %s: %w", dbPath, err)
 	}
 	if done {
 		_, err := conn.ExecContext(ctx, "ROLLBACK")
 		return err
 	}
-	if _, err := conn.ExecContext(ctx, m.sql); err != nil {
-		return fmt.Errorf("sqlite: migrate %s: apply %s: %w", dbPath, m.name, err)
+	if _, err := conn.ExecContext(ctx, m.SQL); err != nil {
+		return fmt.Errorf("sqlite: migrate %s: apply %s: %w", dbPath, m.Name, err)
 	}
 	if err := checkForeignKeys(ctx, conn); err != nil {
-		return fmt.Errorf("sqlite: migrate %s: apply %s: %w", dbPath, m.name, err)
+		return fmt.Errorf("sqlite: migrate %s: apply %s: %w", dbPath, m.Name, err)
 	}
 	if _, err := conn.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-		m.version, m.name, time.Now().UnixNano()); err != nil {
-		return fmt.Errorf("sqlite: migrate %s: record %s: %w", dbPath, m.name, err)
+		m.Version, m.Name, time.Now().UnixNano()); err != nil {
+		return fmt.Errorf("sqlite: migrate %s: record %s: %w", dbPath, m.Name, err)
 	}
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-		return fmt.Errorf("sqlite: migrate %s: commit %s: %w", dbPath, m.name, err)
+		return fmt.Errorf("sqlite: migrate %s: commit %s: %w", dbPath, m.Name, err)
 	}
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	sqlitedrv "modernc.org/sqlite"
@@ -137,21 +136,6 @@ func TestMigrations(t *testing.T) {
 	}
 	if len(ms) == 0 {
 		t.Fatal("no embedded migrations")
-	}
-
-	bad := []struct {
-		name  string
-		files fstest.MapFS
-	}{
-		{"gap", fstest.MapFS{"migrations/0001_a.sql": {}, "migrations/0003_c.sql": {}}},
-		{"repeat", fstest.MapFS{"migrations/0001_a.sql": {}, "migrations/0001_b.sql": {}}},
-		{"no number", fstest.MapFS{"migrations/init.sql": {}}},
-		{"zero", fstest.MapFS{"migrations/0000_a.sql": {}}},
-	}
-	for _, tt := range bad {
-		if _, err := loadMigrations(tt.files); err == nil {
-			t.Errorf("loadMigrations(%s): got nil, want an error", tt.name)
-		}
 	}
 
 	path := filepath.Join(t.TempDir(), "m.db")

@@ -27,8 +27,8 @@ func (s *Store) AddUsage(ctx context.Context, entries []gateway.UsageEntry, enqu
 		if u.Record.UsageRecordID == "" {
 			return errors.New("sqlite: add usage: usage record without an id")
 		}
-		if rows[i] = e.usageArgs(u); e.err != nil {
-			return fmt.Errorf("sqlite: add usage: usage record %q: %w", u.Record.UsageRecordID, e.err)
+		if rows[i] = e.usageArgs(u); e.Err() != nil {
+			return fmt.Errorf("sqlite: add usage: usage record %q: %w", u.Record.UsageRecordID, e.Err())
 		}
 	}
 	for _, d := range enqueue {
@@ -73,9 +73,9 @@ func (s *Store) AddUsage(ctx context.Context, entries []gateway.UsageEntry, enqu
 // longer the caller's; then nothing is written.
 func (s *Store) MarkDelivered(ctx context.Context, d *gateway.Delivery, ev ...contracts.EvidenceRecord) error {
 	var e encoder
-	deliveredAt, ack, lease := e.time(d.DeliveredAt), e.ack(d.Ack), e.time(d.LeaseUntil)
-	if e.err != nil {
-		return fmt.Errorf("sqlite: mark delivery %q delivered: %w", d.ID, e.err)
+	deliveredAt, ack, lease := e.Time(d.DeliveredAt), e.Ack(d.Ack), e.Time(d.LeaseUntil)
+	if e.Err() != nil {
+		return fmt.Errorf("sqlite: mark delivery %q delivered: %w", d.ID, e.Err())
 	}
 	err := s.submit(ctx, func(w *writer) error {
 		if err := w.markDone(d, "", deliveredAt, ack, lease, false); err != nil {
@@ -166,16 +166,16 @@ func usageQuery(q gateway.UsageQuery) (string, []any, error) {
 		eq = true
 	}
 	if !q.From.IsZero() {
-		add("checked_at >= ?", e.time(q.From))
+		add("checked_at >= ?", e.Time(q.From))
 	}
 	if !q.To.IsZero() {
-		add("checked_at < ?", e.time(q.To))
+		add("checked_at < ?", e.Time(q.To))
 	}
 	if q.Before != "" {
 		add("usage_record_id < ?", q.Before)
 	}
-	if e.err != nil {
-		return "", nil, fmt.Errorf("time range: %w", e.err)
+	if e.Err() != nil {
+		return "", nil, fmt.Errorf("time range: %w", e.Err())
 	}
 
 	var b strings.Builder

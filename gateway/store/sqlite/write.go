@@ -79,9 +79,9 @@ func (w *writer) applyChange(ch *gateway.Change, create bool) (changeResult, err
 	)
 	if x := ch.Exchange; x != nil {
 		args := []any{x.Sender, x.ExchangeID, string(x.Kind), x.CaseID, x.BodySM3, x.KeyID, x.TraceID,
-			e.time(x.ReceivedAt), blob(x.Body), blob(x.Signature), blob(x.Receipt), blob(x.ReceiptSig), x.ReceiptType}
-		if e.err != nil {
-			return res, fmt.Errorf("exchange %q: %w", x.ExchangeID, e.err)
+			e.Time(x.ReceivedAt), blob(x.Body), blob(x.Signature), blob(x.Receipt), blob(x.ReceiptSig), x.ReceiptType}
+		if e.Err() != nil {
+			return res, fmt.Errorf("exchange %q: %w", x.ExchangeID, e.Err())
 		}
 		if _, err := w.insExchange.ExecContext(w.bg, args...); err != nil {
 			if isConstraint(err) {
@@ -92,10 +92,10 @@ func (w *writer) applyChange(ch *gateway.Change, create bool) (changeResult, err
 	}
 
 	caseArgs := []any{c.ExchangeID, c.Sender, c.Owner, c.FromRegion, c.ToRegion, string(c.State),
-		string(c.Outcome), c.OwnerCaseNo, c.LocalCaseNo, e.json(c.ServiceItem), e.time(c.CreatedAt),
-		e.time(c.UpdatedAt)}
-	if e.err != nil {
-		return res, fmt.Errorf("case: %w", e.err)
+		string(c.Outcome), c.OwnerCaseNo, c.LocalCaseNo, e.JSON(c.ServiceItem), e.Time(c.CreatedAt),
+		e.Time(c.UpdatedAt)}
+	if e.Err() != nil {
+		return res, fmt.Errorf("case: %w", e.Err())
 	}
 	if create {
 		if _, err := w.insCase.ExecContext(w.bg, append([]any{c.ID}, caseArgs...)...); err != nil {
@@ -129,10 +129,10 @@ func (w *writer) applyChange(ch *gateway.Change, create bool) (changeResult, err
 		if st.CaseID != "" && st.CaseID != c.ID {
 			return res, fmt.Errorf("status is for case %q", st.CaseID)
 		}
-		args := []any{c.ID, string(st.State), string(st.Outcome), e.time(st.At), st.ExchangeID,
+		args := []any{c.ID, string(st.State), string(st.Outcome), e.Time(st.At), st.ExchangeID,
 			st.ReportedBy, st.Reason, st.Note}
-		if e.err != nil {
-			return res, fmt.Errorf("status: %w", e.err)
+		if e.Err() != nil {
+			return res, fmt.Errorf("status: %w", e.Err())
 		}
 		if _, err := w.insStatus.ExecContext(w.bg, args...); err != nil {
 			return res, fmt.Errorf("insert status: %w", err)
@@ -151,9 +151,9 @@ func (w *writer) applyChange(ch *gateway.Change, create bool) (changeResult, err
 	}
 
 	if d := ch.Delivered; d != nil {
-		deliveredAt, ack, lease := e.time(d.DeliveredAt), e.ack(d.Ack), e.time(d.LeaseUntil)
-		if e.err != nil {
-			return res, fmt.Errorf("delivered %q: %w", d.ID, e.err)
+		deliveredAt, ack, lease := e.Time(d.DeliveredAt), e.Ack(d.Ack), e.Time(d.LeaseUntil)
+		if e.Err() != nil {
+			return res, fmt.Errorf("delivered %q: %w", d.ID, e.Err())
 		}
 		// Fenced out, or no such delivery of this case: either way the
 		// caller's savepoint rolls back everything written above.
@@ -172,9 +172,9 @@ func (w *writer) applyChange(ch *gateway.Change, create bool) (changeResult, err
 func (w *writer) insertDelivery(d *gateway.Delivery, caseID string) (int64, error) {
 	var e encoder
 	args := []any{d.ID, caseID, d.Partner, string(d.Kind), d.ExchangeID, d.Attempts,
-		e.time(d.NextAt), e.time(d.CreatedAt), d.LastError, d.Pull, d.TraceParent}
-	if e.err != nil {
-		return 0, fmt.Errorf("delivery %q: %w", d.ID, e.err)
+		e.Time(d.NextAt), e.Time(d.CreatedAt), d.LastError, d.Pull, d.TraceParent}
+	if e.Err() != nil {
+		return 0, fmt.Errorf("delivery %q: %w", d.ID, e.Err())
 	}
 	r, err := w.insDelivery.ExecContext(w.bg, args...)
 	if err != nil {
@@ -222,9 +222,9 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, lease time.Duration
 		return nil, nil
 	}
 	var e encoder
-	nowArg, leaseArg := e.time(now), e.time(now.Add(lease))
-	if e.err != nil {
-		return nil, fmt.Errorf("sqlite: claim due: %w", e.err)
+	nowArg, leaseArg := e.Time(now), e.Time(now.Add(lease))
+	if e.Err() != nil {
+		return nil, fmt.Errorf("sqlite: claim due: %w", e.Err())
 	}
 	var out []*gateway.Delivery
 	err := s.submit(ctx, func(w *writer) error {
@@ -281,9 +281,9 @@ func (s *Store) ClaimMailbox(ctx context.Context, q gateway.MailboxClaim) ([]*ga
 		return nil, nil
 	}
 	var e encoder
-	nowArg, leaseArg := e.time(q.Now), e.time(q.Now.Add(q.Visibility))
-	if e.err != nil {
-		return nil, fmt.Errorf("sqlite: claim mailbox of %q: %w", q.Partner, e.err)
+	nowArg, leaseArg := e.Time(q.Now), e.Time(q.Now.Add(q.Visibility))
+	if e.Err() != nil {
+		return nil, fmt.Errorf("sqlite: claim mailbox of %q: %w", q.Partner, e.Err())
 	}
 	var out []*gateway.Delivery
 	err := s.submit(ctx, func(w *writer) error {
@@ -340,9 +340,9 @@ func (s *Store) SaveAttempt(ctx context.Context, d *gateway.Delivery, ev ...cont
 		return fmt.Errorf("sqlite: save attempt of delivery %q: state %q is not retry_wait or dead", d.ID, d.State)
 	}
 	var e encoder
-	args := []any{string(d.State), d.Attempts, e.time(d.NextAt), d.LastError, d.ID, e.time(d.LeaseUntil)}
-	if e.err != nil {
-		return fmt.Errorf("sqlite: save attempt of delivery %q: %w", d.ID, e.err)
+	args := []any{string(d.State), d.Attempts, e.Time(d.NextAt), d.LastError, d.ID, e.Time(d.LeaseUntil)}
+	if e.Err() != nil {
+		return fmt.Errorf("sqlite: save attempt of delivery %q: %w", d.ID, e.Err())
 	}
 	err := s.submit(ctx, func(w *writer) error {
 		r, err := w.saveAttempt.ExecContext(w.bg, args...)
@@ -366,9 +366,9 @@ func (s *Store) SaveAttempt(ctx context.Context, d *gateway.Delivery, ev ...cont
 // Attempts reset to 0. It fails with ErrNotFound or ErrNotDead.
 func (s *Store) Redeliver(ctx context.Context, id string, now time.Time, ev ...contracts.EvidenceRecord) error {
 	var e encoder
-	nowArg := e.time(now)
-	if e.err != nil {
-		return fmt.Errorf("sqlite: redeliver %q: %w", id, e.err)
+	nowArg := e.Time(now)
+	if e.Err() != nil {
+		return fmt.Errorf("sqlite: redeliver %q: %w", id, e.Err())
 	}
 	err := s.submit(ctx, func(w *writer) error {
 		r, err := w.redeliver.ExecContext(w.bg, nowArg, id)
@@ -400,9 +400,9 @@ func (s *Store) Redeliver(ctx context.Context, id string, now time.Time, ev ...c
 // at now with Attempts reset to 0, and returns their ids in Seq order.
 func (s *Store) RedeliverDead(ctx context.Context, partner string, now time.Time, ev *contracts.EvidenceRecord) ([]string, error) {
 	var e encoder
-	nowArg := e.time(now)
-	if e.err != nil {
-		return nil, fmt.Errorf("sqlite: redeliver dead to %q: %w", partner, e.err)
+	nowArg := e.Time(now)
+	if e.Err() != nil {
+		return nil, fmt.Errorf("sqlite: redeliver dead to %q: %w", partner, e.Err())
 	}
 	type moved struct {
 		seq int64
