@@ -15,7 +15,9 @@ import (
 	"github.com/tongban/tongban/cmd/tongban/internal/devrig"
 	"github.com/tongban/tongban/cmd/tongban/internal/e2etest"
 	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway"
 	"github.com/tongban/tongban/gateway/config"
+	"github.com/tongban/tongban/gateway/store/sqlite"
 	"github.com/tongban/tongban/gateway/tlsconf"
 	"github.com/tongban/tongban/gateway/tlsconf/tlstest"
 	"github.com/tongban/tongban/signing"
@@ -162,6 +164,26 @@ func TestServeTLS(t *testing.T) {
 		if resp.StatusCode != tt.status || e.Code != tt.wantCode {
 			t.Errorf("%s: %d %s, want %d %s", tt.name, resp.StatusCode, e.Code, tt.status, tt.wantCode)
 		}
+	}
+	// Both refusals are in the evidence log, with the token's caller.
+	r2, err := sqlite.OpenReader(t.Context(), r.cfg.Resolve(r.cfg.Store.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	denials := 0
+	err = r2.ScanEvidence(t.Context(), 1, 0, func(row gateway.EvidenceRow) error {
+		var rec contracts.EvidenceRecord
+		if err := json.Unmarshal(row.Record, &rec); err != nil {
+			return err
+		}
+		if rec.Event == contracts.EventAccessDenied && rec.Actor == tlsWindow && strings.Contains(string(rec.Detail), string(contracts.CodeCertificateMismatch)) {
+			denials++
+		}
+		return nil
+	})
+	if err != nil || denials != 2 {
+		t.Errorf("evidence: %d certificate_mismatch denials of %s (%v), want 2", denials, tlsWindow, err)
 	}
 }
 
