@@ -178,6 +178,10 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opt
 			if c, ok := a.(io.Closer); ok {
 				g.closers = append(g.closers, c)
 			}
+			if pc.TLS != nil && !calls(a) {
+				g.Close()
+				return nil, fmt.Errorf("partners[%d] (%s).tls: adapter %q makes no calls to the partner; remove tls", i, pc.ID, pc.Adapter)
+			}
 			wire(p, a)
 			if p.Library, err = libraryOf(pc, a); err != nil {
 				g.Close()
@@ -242,6 +246,16 @@ func (g *Gateway) loadTLS(now time.Time) error {
 // TLS returns the listener's TLS configuration, nil when the gateway
 // serves plain HTTP.
 func (g *Gateway) TLS() *tls.Config { return g.serverTLS }
+
+// calls reports whether adapter a makes calls to its partner (delivers,
+// looks licenses up), which a partner's tls section configures.
+func calls(a adapters.Adapter) bool {
+	_, c := adapters.CaseDelivererOf(a)
+	_, s := adapters.StatusDelivererOf(a)
+	_, l := adapters.LicenseSourceOf(a)
+	_, u := adapters.UsageDelivererOf(a)
+	return c || s || l || u
+}
 
 // wire gives partner p what its adapter a can do: push each kind of
 // delivery (cases, status updates), pull them (a mailbox), and read calls

@@ -254,6 +254,14 @@ func TestOpenRefusesBadCertificates(t *testing.T) {
 			cf, kf := r.ca.Client(t, "gw", now.Add(-48*time.Hour), now.Add(-time.Hour)).Write(t, t.TempDir(), "gw")
 			c.Partners[0].TLS = &config.PartnerTLS{Cert: cf, Key: kf, MinVersion: "1.2"}
 		}, "partners[0] (330702).tls.cert: "},
+		{"tls for a mailbox partner", func(t *testing.T, c *config.Config) {
+			c.Partners[0].Adapter = "mailbox"
+			if err := c.Partners[0].SetAdapterConfig([]byte(`{"visibility_timeout": "30s"}`)); err != nil {
+				t.Fatal(err)
+			}
+			c.Partners[0].Library = nil
+			c.Partners[0].TLS = &config.PartnerTLS{CA: "client-ca.crt", MinVersion: "1.2"}
+		}, `partners[0] (330702).tls: adapter "mailbox" makes no calls`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
