@@ -204,6 +204,7 @@ func classifyErr(err error) *Error {
 		authErr  x509.UnknownAuthorityError
 		hostErr  x509.HostnameError
 		invalErr x509.CertificateInvalidError
+		opErr    *net.OpError
 		netErr   net.Error
 	)
 	switch {
@@ -211,6 +212,11 @@ func classifyErr(err error) *Error {
 		return Retryable("attempt cancelled", err)
 	case errors.As(err, &certErr), errors.As(err, &authErr), errors.As(err, &hostErr), errors.As(err, &invalErr):
 		return Permanent("partner's tls certificate rejected", err)
+	case errors.As(err, &opErr) && opErr.Op == "remote error": // a TLS alert from the partner
+		// The partner ended the handshake: most often it does not take the
+		// gateway's client certificate (none, expired, another CA). An
+		// operator can fix that without losing the delivery.
+		return Retryable("partner refused the tls handshake ("+opErr.Err.Error()+")", err)
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 		return Retryable("timeout waiting for partner", err)
 	default:

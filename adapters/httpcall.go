@@ -3,6 +3,7 @@ package adapters
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -63,11 +64,15 @@ type Caller struct {
 	partner string
 	crypto  Crypto
 	client  *retryablehttp.Client
+	// httpsOnly refuses plain http URLs: the partner's TLS is configured.
+	httpsOnly bool
 }
 
 // NewCaller returns a Caller for the partner p describes, with maxRetries
 // quick retries inside one call (0..MaxMaxRetries) and p.Timeout bounding
-// each try.
+// each try. Its https calls use p.TLS (a copy), or TLS 1.2 or later with
+// the system roots when p.TLS is nil; with p.TLS set it refuses plain http
+// URLs (a permanent error: the configuration contradicts itself).
 func NewCaller(p Params, maxRetries int) (*Caller, error) {
 	p, err := p.WithDefaults()
 	if err != nil {
@@ -78,6 +83,13 @@ func NewCaller(p Params, maxRetries int) (*Caller, error) {
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 64 // at least the dispatcher's workers, so connections are reused under load
+	transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	if p.TLS != nil {
+		transport.TLSClientConfig = p.TLS.Clone()
+		if transport.TLSClientConfig.MinVersion < tls.VersionTLS12 {
+			transport.TLSClientConfig.MinVersion = tls.VersionTLS12
+		}
+	}
 	c := &retryablehttp.Client{
 		HTTPClient: &http.Client{
 			Transport: transport,
@@ -102,7 +114,7 @@ func NewCaller(p Params, maxRetries int) (*Caller, error) {
 		},
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 	}
-	return &Caller{partner: p.PartnerID, crypto: p.Crypto, client: c}, nil
+	return &Caller{partner: p.PartnerID, crypto: p.Crypto, client: c, httpsOnly: p.TLS != nil}, nil
 }
 
 // Close releases idle connections. The Caller stays usable.
@@ -218,6 +230,9 @@ func endCall(span trace.Span, ans *Answer, err error) {
 }
 
 func (c *Caller) do(ctx context.Context, r Request) (*Answer, error) {
+	if u, err := url.Parse(r.URL); c.httpsOnly && (err != nil || u.Scheme != "https") {
+		return nil, Permanent("partner "+c.partner+" has tls configured, its endpoint must be https", nil)
+	}
 	mediaType := r.MediaType
 	if mediaType == "" {
 		mediaType = "application/json"

@@ -1,6 +1,7 @@
 package adapters
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,6 +55,12 @@ type Params struct {
 	// Timeout bounds one attempt (one HTTP request); zero means
 	// DefaultTimeout.
 	Timeout time.Duration
+	// TLS, when set, is the TLS configuration of calls to the partner (its
+	// CA bundle, the gateway's client certificate, the server name, the
+	// minimum version), and the partner's endpoint must then be https.
+	// Nil: https endpoints are verified with the system roots, TLS 1.2 or
+	// later.
+	TLS *tls.Config
 }
 
 // WithDefaults returns p with defaults applied (Timeout), or an error when

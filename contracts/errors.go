@@ -28,14 +28,17 @@ const (
 	CodeBadSignature      Code = "bad_signature"
 	CodeUnknownKey        Code = "unknown_key"
 	CodeForbidden         Code = "forbidden"
-	CodeNotFound          Code = "not_found"
-	CodeExchangeConflict  Code = "exchange_conflict"
-	CodeInvalidTransition Code = "invalid_transition"
-	CodeNoRoute           Code = "no_route"
-	CodeRateLimited       Code = "rate_limited"
-	CodeSourceUnavailable Code = "source_unavailable"
-	CodeUnavailable       Code = "unavailable"
-	CodeInternal          Code = "internal"
+	// CodeCertificateMismatch: the TLS client certificate and the token
+	// name different callers.
+	CodeCertificateMismatch Code = "certificate_mismatch"
+	CodeNotFound            Code = "not_found"
+	CodeExchangeConflict    Code = "exchange_conflict"
+	CodeInvalidTransition   Code = "invalid_transition"
+	CodeNoRoute             Code = "no_route"
+	CodeRateLimited         Code = "rate_limited"
+	CodeSourceUnavailable   Code = "source_unavailable"
+	CodeUnavailable         Code = "unavailable"
+	CodeInternal            Code = "internal"
 )
 
 // CodeInfo documents one error code: the HTTP status it is always sent with
@@ -65,6 +68,7 @@ var Codes = []CodeInfo{
 	{CodeBadSignature, http.StatusUnauthorized, "Gw-Signature is missing or does not verify over the exact body bytes with the key named by Gw-Key-Id."},
 	{CodeUnknownKey, http.StatusUnauthorized, "The key id (token kid or Gw-Key-Id) is not registered for this caller."},
 	{CodeForbidden, http.StatusForbidden, "The caller is authenticated but its role or regions do not allow this action."},
+	{CodeCertificateMismatch, http.StatusForbidden, "The connection's TLS client certificate is bound to another caller than the token's, or the token's caller must call with its configured client certificate and did not."},
 	{CodeNotFound, http.StatusNotFound, "No such resource, or the caller may not know it exists."},
 	{CodeExchangeConflict, http.StatusConflict, "The exchange_id was already used with different bytes; use a new exchange_id for a new exchange."},
 	{CodeInvalidTransition, http.StatusConflict, "The status update is not allowed from the case's current state, or is out of order."},

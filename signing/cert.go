@@ -146,3 +146,64 @@ func (c *Certificate) CheckSignatureFrom(parent *Certificate) error {
 	}
 	return nil
 }
+
+// ParseCertificatesPEM reads every CERTIFICATE block in data, in order
+// (a CA bundle, or a leaf followed by its intermediates). Blocks of other
+// types are skipped; no certificate at all is ErrNoPEM.
+func ParseCertificatesPEM(data []byte) ([]*Certificate, error) {
+	var out []*Certificate
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			break
+		}
+		if b.Type != pemCertificate {
+			continue
+		}
+		c, err := ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, ErrNoPEM
+	}
+	return out, nil
+}
+
+// ValidAt reports whether at lies inside c's validity period; the error
+// says which bound it misses and when.
+func (c *Certificate) ValidAt(at time.Time) error {
+	switch {
+	case at.Before(c.NotBefore):
+		return fmt.Errorf("signing: certificate %q is not valid before %s", c.Subject.CommonName, c.NotBefore.UTC().Format(time.RFC3339))
+	case at.After(c.NotAfter):
+		return fmt.Errorf("signing: certificate %q expired at %s", c.Subject.CommonName, c.NotAfter.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// VerifyChain checks that c chains to one of roots through intermediates
+// (SM2 with SM3 signatures, CA basic constraints), every certificate of
+// the chain valid at at. Extended key usages are not restricted: these are
+// signing keys, not TLS certificates. No roots is an error.
+func (c *Certificate) VerifyChain(intermediates, roots []*Certificate, at time.Time) error {
+	if len(roots) == 0 {
+		return errors.New("signing: verify chain: no CA certificates")
+	}
+	rp, ip := smx509.NewCertPool(), smx509.NewCertPool()
+	for _, r := range roots {
+		rp.AddCert(r.sm)
+	}
+	for _, i := range intermediates {
+		ip.AddCert(i.sm)
+	}
+	if _, err := c.sm.Verify(smx509.VerifyOptions{
+		Roots: rp, Intermediates: ip, CurrentTime: at, KeyUsages: []smx509.ExtKeyUsage{smx509.ExtKeyUsageAny},
+	}); err != nil {
+		return fmt.Errorf("signing: certificate %q does not chain to a configured CA: %w", c.Subject.CommonName, err)
+	}
+	return nil
+}

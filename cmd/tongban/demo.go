@@ -49,7 +49,13 @@ owner's reports back to 320404. --trace-stdout also prints every span as JSON
 on standard output. Metrics: GET /metrics; readiness: GET /readyz.
 
 Keys and the store persist in D across runs; config.yaml is rewritten at
-each start (the simulators' ports change). The keys are for development only.`,
+each start (the simulators' ports change). The keys are for development only.
+
+The demo speaks plain HTTP, gateway and simulators alike: it is a
+development tool on one host, with dev keys and nothing to protect in
+transit, and plain HTTP keeps curl and the printed commands free of
+certificates. A deployed gateway terminates TLS 1.3 itself (tls: in its
+configuration, client certificates optional) or sits behind a TLS proxy.`,
 		Example: "  tongban demo --dir demo --addr 127.0.0.1:8080",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -1479,3 +1479,59 @@ func jsonEqual(t *testing.T, a, b []byte) bool {
 	ya, _ := json.Marshal(y)
 	return string(xa) == string(ya)
 }
+
+// uncommentTLS returns a deploy configuration with its commented TLS
+// settings switched on: every comment line "# tls:", "# key_ca:" or
+// "# client_certs:" and the "#   " lines that continue it lose their "# "
+// (comment lines inside the block stay).
+func uncommentTLS(data []byte) ([]byte, int) {
+	lines := strings.Split(string(data), "\n")
+	n, in, open := 0, "", false
+	for i, l := range lines {
+		body := strings.TrimLeft(l, " ")
+		indent := l[:len(l)-len(body)]
+		switch {
+		case strings.HasPrefix(body, "# tls:"), strings.HasPrefix(body, "# key_ca:"), strings.HasPrefix(body, "# client_certs:"):
+			in, open = indent, true
+		case open && indent == in && strings.HasPrefix(body, "# ") && strings.HasPrefix(strings.TrimSpace(body[1:]), "#"):
+			continue // a comment continued inside the block
+		case open && indent == in && strings.HasPrefix(body, "#   "):
+		default:
+			open = false
+			continue
+		}
+		lines[i] = indent + body[2:]
+		n++
+	}
+	return []byte(strings.Join(lines, "\n")), n
+}
+
+// TestDeployTLSSettingsParse: the TLS settings the two set-ups carry
+// commented out are valid once uncommented (the listener's, key_ca, a
+// caller's client_certs, a partner's tls), and the shipped files stay
+// plain HTTP.
+func TestDeployTLSSettingsParse(t *testing.T) {
+	for _, dc := range deployConfigs(t) {
+		if dc.name != "config.embedded.yaml" && dc.name != "config.postgres.yaml" {
+			continue
+		}
+		t.Run(dc.name, func(t *testing.T) {
+			if cfg := dc.parse(t, dc.dir); cfg.TLS != nil || cfg.KeyCA != "" {
+				t.Errorf("shipped with tls %+v, key_ca %q; want them commented out", cfg.TLS, cfg.KeyCA)
+			}
+			on, n := uncommentTLS(dc.data(t))
+			if n < 10 {
+				t.Fatalf("uncommented %d lines; want the tls blocks", n)
+			}
+			cfg, err := config.Parse(on, dc.dir, envMap(dc.env))
+			if err != nil {
+				t.Fatalf("with TLS uncommented: %v\n%s", err, on)
+			}
+			p := cfg.Partners[0]
+			if cfg.TLS == nil || cfg.TLS.ClientAuth != config.ClientAuthOptional || cfg.KeyCA == "" ||
+				len(p.ClientCerts) != 1 || p.TLS == nil || p.TLS.Cert == "" || p.TLS.MinVersion != "1.2" {
+				t.Errorf("uncommented: tls %+v, key_ca %q, partner %s client_certs %v tls %+v", cfg.TLS, cfg.KeyCA, p.ID, p.ClientCerts, p.TLS)
+			}
+		})
+	}
+}

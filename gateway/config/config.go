@@ -27,9 +27,17 @@ import (
 
 // Config is the whole configuration file.
 type Config struct {
-	GatewayID  string     `yaml:"gateway_id,omitempty"` // the JWT aud callers must name
-	Listen     string     `yaml:"listen,omitempty"`     // host:port; default 127.0.0.1:8080
-	Engine     string     `yaml:"engine,omitempty"`     // SM2/SM3 engine; default emmansun
+	GatewayID string `yaml:"gateway_id,omitempty"` // the JWT aud callers must name
+	Listen    string `yaml:"listen,omitempty"`     // host:port; default 127.0.0.1:8080
+	// TLS, when set, makes the listener speak TLS 1.3 only (no plain
+	// HTTP), optionally asking callers for client certificates.
+	TLS *TLS `yaml:"tls,omitempty"`
+	// KeyCA, when set, is a PEM bundle of the SM2 CA certificates partner
+	// keys given as certificates must chain to (partners[].keys). Without
+	// it such a certificate's validity period is still checked at start,
+	// its chain is not.
+	KeyCA      string     `yaml:"key_ca,omitempty"`
+	Engine     string     `yaml:"engine,omitempty"` // SM2/SM3 engine; default emmansun
 	SigningKey SigningKey `yaml:"signing_key,omitempty"`
 	Store      Store      `yaml:"store,omitempty"`
 	Limits     Limits     `yaml:"limits,omitempty"`
@@ -185,6 +193,8 @@ const (
 	DefaultServiceName  = "tongban"
 	DefaultReadyTimeout = 2 * time.Second
 	DefaultReadyCache   = 5 * time.Second
+	// DefaultPartnerTLSMinVersion is partners[].tls.min_version's default.
+	DefaultPartnerTLSMinVersion = "1.2"
 	// DefaultLease and DefaultPartnerTimeout are the outbox's lease and a
 	// partner's attempt timeout when left zero (the core's own defaults);
 	// validate checks the one against the other.
@@ -214,6 +224,56 @@ type Partner struct {
 	// Library, when set, is the partner's license library, reached through
 	// its adapter (which must support license lookup).
 	Library *LicenseLibrary `yaml:"license_library,omitempty"`
+	// ClientCerts are the SHA-256 fingerprints of the whole DER client
+	// certificates this caller presents over TLS (64 hex digits, colons
+	// and case free: what `openssl x509 -noout -fingerprint -sha256`
+	// prints). When set, the caller's calls must come over a connection
+	// with one of them; a connection with one of them carries no other
+	// caller's token. List the old and the new certificate while one
+	// replaces the other. Needs tls.client_auth optional or require.
+	ClientCerts []string `yaml:"client_certs,omitempty"`
+	// TLS configures the gateway's https calls to the partner's adapter
+	// endpoint.
+	TLS *PartnerTLS `yaml:"tls,omitempty"`
+}
+
+// TLS is the listener's TLS (always TLS 1.3 or later). The JWT stays
+// required on every call: a client certificate never authenticates a
+// caller alone, it binds the connection to the caller whose
+// partners[].client_certs lists it (see Partner.ClientCerts).
+type TLS struct {
+	Cert string `yaml:"cert,omitempty"` // PEM certificate chain, leaf first; required
+	Key  string `yaml:"key,omitempty"`  // PEM private key of the leaf (unencrypted); required
+	// ClientCA is a PEM bundle of the CAs client certificates must chain
+	// to; required unless client_auth is none.
+	ClientCA string `yaml:"client_ca,omitempty"`
+	// ClientAuth is none (the default: no certificate is asked for),
+	// optional (a certificate is asked for and, when sent, must chain to
+	// client_ca) or require (a connection without one is refused in the
+	// handshake).
+	ClientAuth string `yaml:"client_auth,omitempty"`
+}
+
+// Client authentication modes of TLS.ClientAuth.
+const (
+	ClientAuthNone     = "none"
+	ClientAuthOptional = "optional"
+	ClientAuthRequire  = "require"
+)
+
+// PartnerTLS is how the gateway reaches a partner over https: the CAs its
+// server certificate must chain to (else the system's), the client
+// certificate the gateway presents to it, the name to verify.
+type PartnerTLS struct {
+	CA   string `yaml:"ca,omitempty"`   // PEM CA bundle; default the system roots
+	Cert string `yaml:"cert,omitempty"` // PEM client certificate chain, leaf first; with key
+	Key  string `yaml:"key,omitempty"`  // PEM private key of cert (unencrypted)
+	// ServerName is the name the partner's certificate must carry; default
+	// the endpoint's host.
+	ServerName string `yaml:"server_name,omitempty"`
+	// MinVersion is "1.2" (the default) or "1.3"; 1.3 is negotiated
+	// whenever the partner offers it.
+	MinVersion string `yaml:"min_version,omitempty"`
 }
 
 // Retry is a partner's delivery retry policy; zero fields take the defaults.
@@ -326,6 +386,14 @@ func (c *Config) defaults() {
 	if c.Log.Level == "" {
 		c.Log.Level = DefaultLogLevel
 	}
+	if c.TLS != nil && c.TLS.ClientAuth == "" {
+		c.TLS.ClientAuth = ClientAuthNone
+	}
+	for i := range c.Partners {
+		if t := c.Partners[i].TLS; t != nil && t.MinVersion == "" {
+			t.MinVersion = DefaultPartnerTLSMinVersion
+		}
+	}
 	t := &c.Telemetry
 	if t.Exporter == "" {
 		t.Exporter = ExporterNone
@@ -379,6 +447,9 @@ func (c *Config) validate() error {
 	if err := c.Store.validate(); err != nil {
 		return err
 	}
+	if err := c.TLS.validate(); err != nil {
+		return fmt.Errorf("tls.%w", err)
+	}
 	if c.Limits.MaxBodyBytes < 1024 {
 		return fmt.Errorf("limits.max_body_bytes: %d is below 1024", c.Limits.MaxBodyBytes)
 	}
@@ -406,9 +477,19 @@ func (c *Config) validate() error {
 		return errors.New("partners: at least one partner is required")
 	}
 	seen := map[string]bool{}
+	certs := map[string]string{} // fingerprint → partner id
 	for i := range c.Partners {
 		if err := c.Partners[i].validate(seen); err != nil {
 			return fmt.Errorf("partners[%d]: %w", i, err)
+		}
+		if len(c.Partners[i].ClientCerts) > 0 && (c.TLS == nil || c.TLS.ClientAuth == ClientAuthNone) {
+			return fmt.Errorf("partners[%d].client_certs: need tls.client_auth optional or require (no client certificate is asked for)", i)
+		}
+		for j, fp := range c.Partners[i].ClientCerts {
+			if other, dup := certs[NormalizeFingerprint(fp)]; dup {
+				return fmt.Errorf("partners[%d].client_certs[%d]: also listed by partner %s; a certificate belongs to one caller", i, j, other)
+			}
+			certs[NormalizeFingerprint(fp)] = c.Partners[i].ID
 		}
 		// One attempt may take up to gateway.AttemptBound(timeout); a
 		// shorter lease would let a second dispatcher take a delivery that
@@ -429,6 +510,39 @@ func (c *Config) validate() error {
 		}
 	}
 	return nil
+}
+
+// validate checks the tls section (nil: plain HTTP); errors name the
+// field below "tls.".
+func (t *TLS) validate() error {
+	if t == nil {
+		return nil
+	}
+	switch {
+	case t.Cert == "":
+		return errors.New("cert: is required (PEM certificate chain)")
+	case t.Key == "":
+		return errors.New("key: is required (PEM private key)")
+	}
+	switch t.ClientAuth {
+	case ClientAuthNone:
+		if t.ClientCA != "" {
+			return errors.New("client_ca: set, but client_auth is none; set client_auth optional or require")
+		}
+	case ClientAuthOptional, ClientAuthRequire:
+		if t.ClientCA == "" {
+			return fmt.Errorf("client_ca: is required with client_auth %s", t.ClientAuth)
+		}
+	default:
+		return fmt.Errorf("client_auth: %q must be none, optional or require", t.ClientAuth)
+	}
+	return nil
+}
+
+// NormalizeFingerprint returns a certificate fingerprint as lower-case
+// hex without colons or blanks, the form client_certs are compared in.
+func NormalizeFingerprint(fp string) string {
+	return strings.ToLower(strings.NewReplacer(":", "", " ", "").Replace(fp))
 }
 
 // validate checks the telemetry section; errors name the field below
@@ -537,6 +651,22 @@ func (p *Partner) validate(seen map[string]bool) error {
 		}
 		if l.Timeout < 0 || l.Timeout > time.Minute {
 			return fmt.Errorf("license_library.timeout: %s must be from 0 (default 2s) to 1m", l.Timeout)
+		}
+	}
+	for j, fp := range p.ClientCerts {
+		if len(NormalizeFingerprint(fp)) != 64 || strings.Trim(NormalizeFingerprint(fp), "0123456789abcdef") != "" {
+			return fmt.Errorf("client_certs[%d]: %q is not a SHA-256 fingerprint (64 hex digits, colons allowed)", j, fp)
+		}
+	}
+	if t := p.TLS; t != nil {
+		if (t.Cert == "") != (t.Key == "") {
+			return errors.New("tls: cert and key go together")
+		}
+		if t.MinVersion != "1.2" && t.MinVersion != "1.3" {
+			return fmt.Errorf("tls.min_version: %q must be 1.2 or 1.3", t.MinVersion)
+		}
+		if p.Adapter == "" {
+			return errors.New("tls: only a partner with an adapter is called")
 		}
 	}
 	if p.Timeout < 0 || p.Retry.MaxAttempts < 0 || p.Retry.MaxAge < 0 || p.Retry.BaseDelay < 0 || p.Retry.MaxDelay < 0 {

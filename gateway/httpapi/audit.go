@@ -116,7 +116,7 @@ func (a *api) exportCase(c echo.Context) error {
 func denied(code contracts.Code) bool {
 	switch code {
 	case contracts.CodeUnauthenticated, contracts.CodeTokenExpired, contracts.CodeUnknownKey,
-		contracts.CodeBadSignature, contracts.CodeForbidden:
+		contracts.CodeBadSignature, contracts.CodeForbidden, contracts.CodeCertificateMismatch:
 		return true
 	}
 	return false

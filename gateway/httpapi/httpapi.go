@@ -12,6 +12,7 @@ package httpapi
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -79,6 +80,11 @@ type Options struct {
 	CheckCache time.Duration
 	// Now is the readiness cache's clock; nil means time.Now.
 	Now func() time.Time
+	// PeerCheck, when set, runs after the token is verified: it decides
+	// whether the token's caller may call over the request's connection
+	// (its TLS state, nil over plain HTTP), the client certificate
+	// binding (tlsconf.Binder.Check). Its *gateway.Error is the answer.
+	PeerCheck func(caller string, state *tls.ConnectionState) error
 }
 
 type api struct {
@@ -188,6 +194,11 @@ func (a *api) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		c.Set(principalKey, gateway.Principal{Partner: p, Subject: info.Subject, TokenID: info.ID, KeyID: info.KeyID})
 		trace.SpanFromContext(c.Request().Context()).SetAttributes(attribute.String(attrCaller, p.ID))
+		if a.PeerCheck != nil {
+			if err := a.PeerCheck(p.ID, c.Request().TLS); err != nil {
+				return err
+			}
+		}
 		return next(c)
 	}
 }

@@ -184,6 +184,60 @@ func LoadPublicKeyFile(path string) (*signing.PublicKey, error) {
 	return pub, nil
 }
 
+// LoadKeyFile reads a caller's SM2 public key from a PEM file, like
+// LoadPublicKeyFile, and checks a key given as a certificate: the first
+// CERTIFICATE block is the caller's, valid at now; when cas is not empty it
+// must chain to one of them, through the file's further certificates as
+// intermediates. A bare public key (SPKI) has no period nor issuer to
+// check and is returned as it is. The certificate is returned (nil for a
+// bare key) so that its expiry can be watched.
+func LoadKeyFile(path string, cas []*signing.Certificate, now time.Time) (*signing.PublicKey, *signing.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("keyring: %w", err)
+	}
+	certs, err := signing.ParseCertificatesPEM(data)
+	if errors.Is(err, signing.ErrNoPEM) {
+		pub, err := signing.ParsePublicKeyPEM(data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("keyring: load public key %s: %w", path, err)
+		}
+		return pub, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("keyring: load certificate %s: %w", path, err)
+	}
+	leaf := certs[0]
+	if err := leaf.ValidAt(now); err != nil {
+		return nil, nil, fmt.Errorf("keyring: %s: %w", path, err)
+	}
+	if len(cas) > 0 {
+		if err := leaf.VerifyChain(certs[1:], cas, now); err != nil {
+			return nil, nil, fmt.Errorf("keyring: %s: %w", path, err)
+		}
+	}
+	return leaf.PublicKey, leaf, nil
+}
+
+// LoadCAFile reads a PEM bundle of SM2 CA certificates, each valid at
+// now.
+func LoadCAFile(path string, now time.Time) ([]*signing.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
+	cas, err := signing.ParseCertificatesPEM(data)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: %s: %w", path, err)
+	}
+	for _, ca := range cas {
+		if err := ca.ValidAt(now); err != nil {
+			return nil, fmt.Errorf("keyring: %s: %w", path, err)
+		}
+	}
+	return cas, nil
+}
+
 // AddKey registers pub under keyID for caller. A key id belongs to exactly
 // one caller and one key: registering it again for another caller, or with
 // another key, fails with ErrKeyConflict and changes nothing; registering

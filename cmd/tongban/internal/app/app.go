@@ -9,11 +9,13 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
@@ -28,6 +30,7 @@ import (
 	"github.com/tongban/tongban/gateway/node"
 	"github.com/tongban/tongban/gateway/outbox"
 	"github.com/tongban/tongban/gateway/telemetry"
+	"github.com/tongban/tongban/gateway/tlsconf"
 	"github.com/tongban/tongban/signing"
 )
 
@@ -45,6 +48,12 @@ type Gateway struct {
 	disp    *outbox.Dispatcher
 	tel     *telemetry.Telemetry
 	closers []io.Closer
+	// serverTLS is the listener's TLS (nil: plain HTTP); binder binds
+	// client certificates to callers; certs are the loaded certificates
+	// whose expiry /readyz watches.
+	serverTLS *tls.Config
+	binder    *tlsconf.Binder
+	certs     []tlsconf.Expiry
 	// unobserve unregisters the gauges that read the store.
 	unobserve []func() error
 	closeOnce sync.Once
@@ -110,6 +119,16 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opt
 		return nil, err
 	}
 	g := &Gateway{cfg: cfg, log: log, version: oo.version, keys: keys}
+	now := time.Now()
+	if err := g.loadTLS(now); err != nil {
+		return nil, err
+	}
+	var keyCAs []*signing.Certificate
+	if cfg.KeyCA != "" {
+		if keyCAs, err = keyring.LoadCAFile(cfg.Resolve(cfg.KeyCA), now); err != nil {
+			return nil, fmt.Errorf("key_ca: %w", err)
+		}
+	}
 	var partners []*gateway.Partner
 	for i, pc := range cfg.Partners {
 		kids := make([]string, 0, len(pc.Keys))
@@ -118,9 +137,12 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opt
 		}
 		sort.Strings(kids)
 		for _, kid := range kids {
-			pub, err := keyring.LoadPublicKeyFile(cfg.Resolve(pc.Keys[kid]))
+			pub, cert, err := keyring.LoadKeyFile(cfg.Resolve(pc.Keys[kid]), keyCAs, now)
 			if err != nil {
-				return nil, fmt.Errorf("partners[%d].keys.%s: %w", i, kid, err)
+				return nil, fmt.Errorf("partners[%d] (%s).keys.%s: %w", i, pc.ID, kid, err)
+			}
+			if cert != nil {
+				g.certs = append(g.certs, tlsconf.Expiry{Field: fmt.Sprintf("partners[%d] (%s).keys.%s", i, pc.ID, kid), NotAfter: cert.NotAfter})
 			}
 			if err := keys.AddKey(pc.ID, kid, pub); err != nil {
 				return nil, fmt.Errorf("partners[%d].keys.%s: %w", i, kid, err)
@@ -137,13 +159,28 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opt
 			if err != nil {
 				return nil, fmt.Errorf("partners[%d].config: %w", i, err)
 			}
-			a, err := adapters.New(pc.Adapter, adapters.Params{PartnerID: pc.ID, Config: raw, Crypto: keys, Timeout: pc.Timeout})
+			var clientTLS *tls.Config
+			if pc.TLS != nil {
+				var exp []tlsconf.Expiry
+				if clientTLS, exp, err = tlsconf.Client(pc.TLS, cfg.Resolve, now); err != nil {
+					g.Close()
+					return nil, fmt.Errorf("partners[%d] (%s).%w", i, pc.ID, err)
+				}
+				for _, e := range exp {
+					g.certs = append(g.certs, tlsconf.Expiry{Field: fmt.Sprintf("partners[%d] (%s).%s", i, pc.ID, e.Field), NotAfter: e.NotAfter})
+				}
+			}
+			a, err := adapters.New(pc.Adapter, adapters.Params{PartnerID: pc.ID, Config: raw, Crypto: keys, Timeout: pc.Timeout, TLS: clientTLS})
 			if err != nil {
 				g.Close()
 				return nil, fmt.Errorf("partners[%d] (%s): adapter: %w", i, pc.ID, err)
 			}
 			if c, ok := a.(io.Closer); ok {
 				g.closers = append(g.closers, c)
+			}
+			if pc.TLS != nil && !calls(a) {
+				g.Close()
+				return nil, fmt.Errorf("partners[%d] (%s).tls: adapter %q makes no calls to the partner; remove tls", i, pc.ID, pc.Adapter)
 			}
 			wire(p, a)
 			if p.Library, err = libraryOf(pc, a); err != nil {
@@ -190,6 +227,34 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opt
 	}
 	g.disp = g.core.Outbox.Dispatcher()
 	return g, nil
+}
+
+// loadTLS loads the listener's TLS and the client certificate binding
+// (tlsconf), refusing certificates not valid at now.
+func (g *Gateway) loadTLS(now time.Time) error {
+	var err error
+	if g.binder, err = tlsconf.NewBinder(g.cfg.Partners); err != nil {
+		return err
+	}
+	if g.cfg.TLS == nil {
+		return nil
+	}
+	g.serverTLS, g.certs, err = tlsconf.Server(g.cfg.TLS, g.cfg.Resolve, now)
+	return err
+}
+
+// TLS returns the listener's TLS configuration, nil when the gateway
+// serves plain HTTP.
+func (g *Gateway) TLS() *tls.Config { return g.serverTLS }
+
+// calls reports whether adapter a makes calls to its partner (delivers,
+// looks licenses up), which a partner's tls section configures.
+func calls(a adapters.Adapter) bool {
+	_, c := adapters.CaseDelivererOf(a)
+	_, s := adapters.StatusDelivererOf(a)
+	_, l := adapters.LicenseSourceOf(a)
+	_, u := adapters.UsageDelivererOf(a)
+	return c || s || l || u
 }
 
 // wire gives partner p what its adapter a can do: push each kind of

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -52,6 +53,14 @@ func (g *Gateway) Serve(ctx context.Context, ready chan<- string) error {
 		Handler: g.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		// A mailbox long poll holds its answer up to MaxMailboxWait.
 		WriteTimeout: outbox.MaxMailboxWait + 30*time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		// The server's own lines (refused TLS handshakes, say) go to the
+		// gateway's log.
+		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelInfo),
+	}
+	if g.serverTLS != nil {
+		// TLS 1.3 only (tlsconf.Server); ServeTLS adds HTTP/2 to it. A
+		// plain HTTP request gets 400 and the connection is closed.
+		srv.TLSConfig = g.serverTLS.Clone()
 	}
 	dctx, stopDisp := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
@@ -74,8 +83,14 @@ func (g *Gateway) Serve(ctx context.Context, ready chan<- string) error {
 	checkpointsDone := make(chan struct{})
 	go func() { defer close(checkpointsDone); g.core.Auditor.Checkpointer().Run(cctx) }()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	g.log.Info("gateway ready", "addr", ln.Addr().String(), "gateway_id", g.cfg.GatewayID, "partners", len(g.cfg.Partners))
+	go func() {
+		if srv.TLSConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
+	g.log.Info("gateway ready", "addr", ln.Addr().String(), "gateway_id", g.cfg.GatewayID, "partners", len(g.cfg.Partners), "tls", srv.TLSConfig != nil)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
@@ -108,7 +123,7 @@ func (g *Gateway) Handler() http.Handler {
 		Audit: g.core.Auditor, Crypto: g.keys, Directory: g.dir, MaxBody: g.cfg.Limits.MaxBodyBytes, Log: g.log,
 		Telemetry: g.tel, Version: g.version,
 		CheckTimeout: g.cfg.Telemetry.Readiness.Timeout, CheckCache: g.cfg.Telemetry.Readiness.Cache,
-		Checks: g.readinessChecks(),
+		Checks: g.readinessChecks(), PeerCheck: g.binder.Check,
 	})
 }
 
@@ -133,6 +148,19 @@ func (g *Gateway) readinessChecks() []httpapi.Check {
 			}
 			return nil
 		}},
+	}
+	if len(g.certs) > 0 {
+		// Certificates were valid at start; one that expires while the
+		// gateway runs fails its handshakes, and the gateway says so.
+		checks = append(checks, httpapi.Check{Name: "certificates", Run: func(context.Context) error {
+			now := time.Now()
+			for _, c := range g.certs {
+				if now.After(c.NotAfter) {
+					return httpapi.Degraded(fmt.Sprintf("%s: certificate expired at %s", c.Field, c.NotAfter.UTC().Format(time.RFC3339)))
+				}
+			}
+			return nil
+		}})
 	}
 	for _, st := range g.disp.PartnerStates() {
 		id := st.Partner

@@ -3,6 +3,8 @@
 // loopback, that runs sample cases and license verifications through
 // itself and prints ready-to-paste commands. Its gateway is built by the
 // dev rig (devrig) and run by the application (app), as serve runs one.
+// It serves plain HTTP, without a tls section: a development tool on one
+// host with dev keys (see `tongban demo --help`).
 package demo
 
 import (
