@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -57,6 +58,8 @@ type faultLoad struct {
 	caller *e2etest.Caller
 	token  string
 	post   func(ctx context.Context, body []byte) (e2etest.Answer, error)
+
+	paused atomic.Bool // submitters skip their turns while set (during verifications)
 
 	mu         sync.Mutex
 	want       map[string]string // case id → exchange id: every case a receipt named
@@ -104,6 +107,9 @@ func (l *faultLoad) start(ctx context.Context, submitters int, pace time.Duratio
 					return
 				case <-tick.C:
 				}
+				if l.paused.Load() {
+					continue
+				}
 				id, err := contracts.NewUUIDv7(time.Now(), rand.Reader)
 				if err != nil {
 					panic(err)
@@ -123,47 +129,75 @@ func (l *faultLoad) start(ctx context.Context, submitters int, pace time.Duratio
 	return func() { cancel(); wg.Wait() }
 }
 
-// resubmit sends every unanswered submission again (bounded): each must
-// now be answered 202 (it had not landed) or 200 (it had), and its case
-// joins want.
+// resubmit sends every unanswered submission again, four at a time,
+// each bounded: each must now be answered 202 (it had not landed) or 200
+// (it had), and its case joins want.
 func (l *faultLoad) resubmit(t *testing.T, ctx context.Context) (landedBefore, landedNow int) {
 	t.Helper()
 	l.mu.Lock()
 	pending := l.unanswered
 	l.unanswered = nil
 	l.mu.Unlock()
-	for _, s := range pending {
-		var ans e2etest.Answer
-		var err error
-		for range 5 { // a replica may be between lives; the next answers
-			if ans, err = l.post(ctx, s.body); err == nil && ans.Status < 500 {
-				break
+	work := make(chan crashSubmission)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := range work {
+				before, err := l.resubmitOne(ctx, s)
+				mu.Lock()
+				switch {
+				case err != nil:
+					t.Errorf("re-submission of %s: %v", s.exchangeID, err)
+				case before:
+					landedBefore++
+				default:
+					landedNow++
+				}
+				mu.Unlock()
 			}
+		}()
+	}
+	for _, s := range pending {
+		work <- s
+	}
+	close(work)
+	wg.Wait()
+	return landedBefore, landedNow
+}
+
+// resubmitOne sends s again (a few tries, 10s each at most, while a
+// replica may be between lives) and files its case in want; before says
+// the first copy had landed (200).
+func (l *faultLoad) resubmitOne(ctx context.Context, s crashSubmission) (before bool, err error) {
+	var ans e2etest.Answer
+	for try := range 5 {
+		if try > 0 {
 			time.Sleep(200 * time.Millisecond)
 		}
-		var rc contracts.Receipt
-		switch {
-		case err != nil:
-			t.Errorf("re-submission of %s: %v", s.exchangeID, err)
-			continue
-		case ans.Status != http.StatusOK && ans.Status != http.StatusAccepted:
-			t.Errorf("re-submission of %s: got %d %s, want 202 or 200", s.exchangeID, ans.Status, ans.Body)
-			continue
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		ans, err = l.post(actx, s.body)
+		cancel()
+		if err == nil && ans.Status < 500 || ctx.Err() != nil {
+			break
 		}
-		if err := json.Unmarshal(ans.Body, &rc); err != nil || rc.ExchangeID != s.exchangeID || rc.CaseID == "" {
-			t.Errorf("re-submission of %s: %d with receipt %s (%v)", s.exchangeID, ans.Status, ans.Body, err)
-			continue
-		}
-		if ans.Status == http.StatusOK {
-			landedBefore++
-		} else {
-			landedNow++
-		}
-		l.mu.Lock()
-		l.want[rc.CaseID] = s.exchangeID
-		l.mu.Unlock()
 	}
-	return landedBefore, landedNow
+	switch {
+	case err != nil:
+		return false, err
+	case ans.Status != http.StatusOK && ans.Status != http.StatusAccepted:
+		return false, fmt.Errorf("got %d %s, want 202 or 200", ans.Status, ans.Body)
+	}
+	var rc contracts.Receipt
+	if err := json.Unmarshal(ans.Body, &rc); err != nil || rc.ExchangeID != s.exchangeID || rc.CaseID == "" {
+		return false, fmt.Errorf("%d with receipt %s (%v)", ans.Status, ans.Body, err)
+	}
+	l.mu.Lock()
+	l.want[rc.CaseID] = s.exchangeID
+	l.mu.Unlock()
+	return ans.Status == http.StatusOK, nil
 }
 
 // checkFaultDeliveries waits, at most within, until every case of want
@@ -266,7 +300,8 @@ func faultPause() time.Duration { return 50*time.Millisecond + mrand.N(350*time.
 // TestFaultKillLoopEmbedded SIGKILLs the gateway on the embedded store at
 // random moments while cases stream in, and restarts it on the same
 // store, cycle after cycle. After every restart (or every K-th) the
-// evidence chain verifies with `tongban audit verify`; at the end, after
+// evidence chain verifies with `tongban audit verify` (the load pauses
+// meanwhile, so that every cycle adds about as many cases); at the end, after
 // the submissions the kills cut off are sent again, every case that got a
 // receipt reached its owner once, and every status update the owner
 // reported reached the sender, in lifecycle order.
@@ -308,7 +343,9 @@ func TestFaultKillLoopEmbedded(t *testing.T) {
 		restarts += time.Since(r)
 		if c%verifyEvery == 0 || c == cycles {
 			v := time.Now()
+			load.paused.Store(true)
 			auditVerify(t, dir, false, "--store", db)
+			load.paused.Store(false)
 			verifies += time.Since(v)
 		}
 		if t.Failed() {
@@ -322,12 +359,12 @@ func TestFaultKillLoopEmbedded(t *testing.T) {
 	for _, u := range load.unexpected {
 		t.Errorf("unexpected answer: %s", u)
 	}
-	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second+time.Duration(len(load.unanswered))*20*time.Millisecond)
 	defer rcancel()
 	before, now := load.resubmit(t, rctx)
 	t.Logf("cut-off submissions: %d had landed before their kill, %d landed on re-submission", before, now)
 
-	checkFaultDeliveries(t, owner, sender, load.want, 30*time.Second)
+	checkFaultDeliveries(t, owner, sender, load.want, 30*time.Second+time.Duration(cycles)*100*time.Millisecond)
 	cancel()
 	for _, s := range []*partnersim.Sim{owner, sender} {
 		select {
@@ -410,7 +447,9 @@ func TestFaultKillLoopPostgres(t *testing.T) {
 		lb.dead[v].Store(false)
 		if c%verifyEvery == 0 || c == cycles {
 			vt := time.Now()
+			load.paused.Store(true)
 			auditVerify(t, dir, false, store...)
+			load.paused.Store(false)
 			verifies += time.Since(vt)
 		}
 		if t.Failed() {
@@ -424,12 +463,12 @@ func TestFaultKillLoopPostgres(t *testing.T) {
 	for _, u := range load.unexpected {
 		t.Errorf("unexpected answer: %s", u)
 	}
-	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second+time.Duration(len(load.unanswered))*20*time.Millisecond)
 	defer rcancel()
 	before, now := load.resubmit(t, rctx)
 	t.Logf("cut-off submissions: %d had landed before their kill, %d landed on re-submission", before, now)
 
-	checkFaultDeliveries(t, owner, sender, load.want, 45*time.Second)
+	checkFaultDeliveries(t, owner, sender, load.want, 45*time.Second+time.Duration(cycles)*100*time.Millisecond)
 	for name, w := range map[string]*overlapWatch{"owner 330702": ownerWatch, "sender 320404": senderWatch} {
 		ds, reqs, overlaps := w.report()
 		t.Logf("%s: %d delivery requests for %d deliveries", name, reqs, ds)
