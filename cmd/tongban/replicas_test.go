@@ -67,6 +67,9 @@ func replicaConfig(t *testing.T, path, addr, schema, ownerURL, senderURL string)
 	cfg.Store = config.Store{Driver: config.DriverPostgres, DSN: pgtest.DSN(), Schema: schema}
 	cfg.Delivery.Poll = 50 * time.Millisecond
 	cfg.Delivery.Lease = replicaLease
+	// A flaky district may fail five attempts in a row and open its
+	// circuit: a short cooldown keeps that from stalling the test.
+	cfg.Delivery.Circuit.Cooldown = time.Second
 	for _, p := range []struct{ code, url string }{{"330702", ownerURL}, {"320404", senderURL}} {
 		pc, err := devrig.Partner(devrig.District{Code: p.code, Style: standard.Name}, p.url)
 		if err == nil {
