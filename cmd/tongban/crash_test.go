@@ -66,30 +66,48 @@ type gatewayChild struct {
 // base/healthz answers 200.
 func startGatewayChild(t *testing.T, cfg, base string) *gatewayChild {
 	t.Helper()
+	g := spawnGateway(t, cfg, nil)
+	g.waitHealthy(t, base, 10*time.Second, "gateway")
+	return g
+}
+
+// spawnGateway starts `bin serve --config cfg` with environment env (nil:
+// the test's own) and returns at once; the process is SIGKILLed when the
+// test ends, if still running.
+func spawnGateway(t *testing.T, cfg string, env []string) *gatewayChild {
+	t.Helper()
 	g := &gatewayChild{cmd: exec.Command(bin, "serve", "--config", cfg), out: &e2etest.LockedBuffer{}, exited: make(chan struct{})}
+	g.cmd.Env = env
 	g.cmd.Stdout, g.cmd.Stderr = g.out, g.out
 	if err := g.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() { _ = g.cmd.Wait(); close(g.exited) }()
 	t.Cleanup(func() { g.kill(t) })
+	return g
+}
+
+// waitHealthy waits until base/healthz answers 200, at most within; the
+// test fails, naming what, when the process exits first or time runs out.
+func (g *gatewayChild) waitHealthy(t *testing.T, base string, within time.Duration, what string) {
+	t.Helper()
 	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(within)
 	for {
 		resp, err := client.Get(base + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return g
+				return
 			}
 		}
 		select {
 		case <-g.exited:
-			t.Fatalf("gateway exited before it was healthy:\n%s", g.out.String())
+			t.Fatalf("%s exited before it was healthy:\n%s", what, g.out.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("gateway not healthy within 10s:\n%s", g.out.String())
+			t.Fatalf("%s not healthy within %s:\n%s", what, within, g.out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

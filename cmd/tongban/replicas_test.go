@@ -14,7 +14,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -68,6 +67,9 @@ func replicaConfig(t *testing.T, path, addr, schema, ownerURL, senderURL string)
 	cfg.Store = config.Store{Driver: config.DriverPostgres, DSN: pgtest.DSN(), Schema: schema}
 	cfg.Delivery.Poll = 50 * time.Millisecond
 	cfg.Delivery.Lease = replicaLease
+	// A flaky district may fail five attempts in a row and open its
+	// circuit: a short cooldown keeps that from stalling the test.
+	cfg.Delivery.Circuit.Cooldown = time.Second
 	for _, p := range []struct{ code, url string }{{"330702", ownerURL}, {"320404", senderURL}} {
 		pc, err := devrig.Partner(devrig.District{Code: p.code, Style: standard.Name}, p.url)
 		if err == nil {
@@ -111,37 +113,11 @@ func startReplicas(t *testing.T, cfgs, bases []string) []*gatewayChild {
 	t.Helper()
 	gs := make([]*gatewayChild, len(cfgs))
 	for i, cfg := range cfgs {
-		g := &gatewayChild{cmd: exec.Command(bin, "serve", "--config", cfg), out: &e2etest.LockedBuffer{}, exited: make(chan struct{})}
-		g.cmd.Env = replicaEnv()
-		g.cmd.Stdout, g.cmd.Stderr = g.out, g.out
-		if err := g.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { _ = g.cmd.Wait(); close(g.exited) }()
-		t.Cleanup(func() { g.kill(t) })
-		gs[i] = g
+		gs[i] = spawnGateway(t, cfg, replicaEnv())
 	}
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(20 * time.Second)
 	for i, g := range gs {
-		for {
-			resp, err := client.Get(bases[i] + "/healthz")
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
-			}
-			select {
-			case <-g.exited:
-				t.Fatalf("replica %d exited before it was healthy (a second serve on one PostgreSQL database must not be refused):\n%s", i, g.out.String())
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("replica %d not healthy within 20s:\n%s", i, g.out.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		g.waitHealthy(t, bases[i], 20*time.Second,
+			fmt.Sprintf("replica %d (a second serve on one PostgreSQL database must not be refused)", i))
 	}
 	return gs
 }

@@ -111,6 +111,66 @@ type Delivery struct {
 	Batch   int           `yaml:"batch,omitempty"`   // default 64
 	Lease   time.Duration `yaml:"lease,omitempty"`   // default 2m
 	Poll    time.Duration `yaml:"poll,omitempty"`    // default 1s
+	// PerPartner bounds the attempts to one partner in flight at once,
+	// so that a partner that hangs holds at most this many workers;
+	// default DefaultPerPartner (the workers when fewer), at most workers.
+	PerPartner int `yaml:"per_partner,omitempty"`
+	// Circuit is the breaker kept per partner: while a partner's circuit
+	// is open its deliveries are put back without an attempt.
+	Circuit Circuit `yaml:"circuit,omitempty"`
+}
+
+// Circuit tunes a circuit breaker kept per partner: after Failures calls
+// in a row that got no answer, the partner is not called for Cooldown;
+// then one trial call decides whether it is called again.
+type Circuit struct {
+	Failures int           `yaml:"failures,omitempty"` // default DefaultCircuitFailures
+	Cooldown time.Duration `yaml:"cooldown,omitempty"` // default 30s for deliveries, 10s for license lookups
+	Off      bool          `yaml:"off,omitempty"`      // no breaker: every call is made
+}
+
+// Policy returns c as the core takes it, its zero fields filled
+// (cooldown from defaultCooldown); Failures 0 when c is off.
+func (c Circuit) Policy(defaultCooldown time.Duration) gateway.CircuitPolicy {
+	if c.Off {
+		return gateway.CircuitPolicy{}
+	}
+	p := gateway.CircuitPolicy{Failures: c.Failures, Cooldown: c.Cooldown}
+	if p.Failures == 0 {
+		p.Failures = DefaultCircuitFailures
+	}
+	if p.Cooldown == 0 {
+		p.Cooldown = defaultCooldown
+	}
+	return p
+}
+
+// validate checks c; errors name the field below the section's.
+func (c Circuit) validate() error {
+	if c.Failures < 0 {
+		return fmt.Errorf("circuit.failures: %d must not be negative", c.Failures)
+	}
+	if c.Cooldown < 0 || c.Cooldown > time.Hour {
+		return fmt.Errorf("circuit.cooldown: %s must be from 0 (the default) to 1h", c.Cooldown)
+	}
+	return nil
+}
+
+// PerPartnerLimit returns delivery.per_partner with its default
+// (DefaultPerPartner, or the workers when fewer).
+func (d Delivery) PerPartnerLimit() int {
+	if d.PerPartner != 0 {
+		return d.PerPartner
+	}
+	return min(DefaultPerPartner, d.workers())
+}
+
+// workers returns delivery.workers with its default.
+func (d Delivery) workers() int {
+	if d.Workers == 0 {
+		return outbox.DefaultWorkers
+	}
+	return d.Workers
 }
 
 // Licenses tunes license verification.
@@ -121,6 +181,10 @@ type Licenses struct {
 	CacheTTL time.Duration `yaml:"cache_ttl,omitempty"`
 	// CacheSize bounds the cached records; default 10000.
 	CacheSize int `yaml:"cache_size,omitempty"`
+	// Circuit is the breaker kept per library: while a library's circuit
+	// is open, verifications routed to it answer source_unavailable at
+	// once, without asking it.
+	Circuit Circuit `yaml:"circuit,omitempty"`
 }
 
 // LicenseLibrary declares a partner's license library (证照库).
@@ -200,6 +264,15 @@ const (
 	// validate checks the one against the other.
 	DefaultLease          = outbox.DefaultLease
 	DefaultPartnerTimeout = gateway.DefaultPartnerTimeout
+	// DefaultPerPartner is delivery.per_partner when left zero: a quarter
+	// of the default workers.
+	DefaultPerPartner = 8
+	// DefaultCircuitFailures is circuit.failures when left zero;
+	// DefaultDeliveryCooldown and DefaultLibraryCooldown the cooldowns
+	// of delivery.circuit and licenses.circuit.
+	DefaultCircuitFailures  = 5
+	DefaultDeliveryCooldown = 30 * time.Second
+	DefaultLibraryCooldown  = 10 * time.Second
 )
 
 // Telemetry exporters.
@@ -458,6 +531,15 @@ func (c *Config) validate() error {
 	}
 	if c.Delivery.Workers < 0 || c.Delivery.Batch < 0 || c.Delivery.Lease < 0 || c.Delivery.Poll < 0 {
 		return errors.New("delivery: values must not be negative")
+	}
+	if n := c.Delivery.PerPartner; n < 0 || n > c.Delivery.workers() {
+		return fmt.Errorf("delivery.per_partner: %d must be from 0 (the default, %d) to delivery.workers (%d)", n, DefaultPerPartner, c.Delivery.workers())
+	}
+	if err := c.Delivery.Circuit.validate(); err != nil {
+		return fmt.Errorf("delivery.%w", err)
+	}
+	if err := c.Licenses.Circuit.validate(); err != nil {
+		return fmt.Errorf("licenses.%w", err)
 	}
 	if c.Licenses.CacheTTL < 0 || c.Licenses.CacheTTL > 10*time.Minute {
 		return fmt.Errorf("licenses.cache_ttl: %s must be from 0 (off) to 10m", c.Licenses.CacheTTL)

@@ -146,12 +146,19 @@ type fakeLibrary struct {
 	mu      sync.Mutex
 	records []contracts.LicenseRecord
 	lookups int
+	dead    bool // when set, a lookup hangs until its context ends
 }
 
-func (f *fakeLibrary) LookupLicense(_ context.Context, q *contracts.LicenseLookupRequest) (*contracts.LicenseLookupResponse, []byte, []byte, error) {
+func (f *fakeLibrary) LookupLicense(ctx context.Context, q *contracts.LicenseLookupRequest) (*contracts.LicenseLookupResponse, []byte, []byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lookups++
+	if f.dead {
+		f.mu.Unlock()
+		<-ctx.Done()
+		f.mu.Lock()
+		return nil, nil, nil, ctx.Err()
+	}
 	resp := &contracts.LicenseLookupResponse{ExchangeID: q.ExchangeID}
 	for _, r := range f.records {
 		if q.LicenseID != "" && r.LicenseID == q.LicenseID {
@@ -164,6 +171,13 @@ func (f *fakeLibrary) LookupLicense(_ context.Context, q *contracts.LicenseLooku
 
 func (f *fakeLibrary) DeliverUsage(context.Context, *contracts.UsageRecordDelivery) (*contracts.Ack, []byte, []byte, error) {
 	panic("the license sub-domain never delivers: the outbox does")
+}
+
+// setDead makes the library hang (true) or answer again (false).
+func (f *fakeLibrary) setDead(dead bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dead = dead
 }
 
 func (f *fakeLibrary) count() int {

@@ -56,6 +56,12 @@ type Options struct {
 	// China Standard Time (UTC+8), the zone licenses' dates are written
 	// in.
 	Zone *time.Location
+	// Circuit is the breaker kept per license library: after
+	// Circuit.Failures lookups in a row that got no usable answer, the
+	// library is not asked again for Circuit.Cooldown, and verifications
+	// routed to it answer source_unavailable at once instead of after the
+	// library's timeout. Zero Failures: no breaker.
+	Circuit gateway.CircuitPolicy
 }
 
 // Service verifies licenses and lists usage records. It is safe for
@@ -67,6 +73,8 @@ type Service struct {
 	env    gateway.Env
 	cache  Cache
 	zone   *time.Location
+	// circuits are the libraries' breakers (see Options.Circuit).
+	circuits *gateway.Circuits
 
 	verifications metric.Int64Counter
 }
@@ -76,7 +84,8 @@ func New(o Options) (*Service, error) {
 	if o.Store == nil || o.Crypto == nil || o.Directory == nil {
 		return nil, errors.New("licenses: service needs a store, crypto and a directory")
 	}
-	s := &Service{store: o.Store, crypto: o.Crypto, dir: o.Directory, env: o.Env.WithDefaults(), cache: o.Cache, zone: o.Zone}
+	s := &Service{store: o.Store, crypto: o.Crypto, dir: o.Directory, env: o.Env.WithDefaults(), cache: o.Cache, zone: o.Zone,
+		circuits: gateway.NewCircuits(o.Circuit)}
 	if s.zone == nil {
 		s.zone = time.FixedZone("CST", 8*60*60) // UTC+8 without daylight saving
 	}

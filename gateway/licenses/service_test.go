@@ -37,6 +37,13 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, gateway.CircuitPolicy{}, 0)
+}
+
+// newEnvWith is newEnv with a breaker per library (circuit) and the
+// libraries' lookup timeout (0: the default).
+func newEnvWith(t *testing.T, circuit gateway.CircuitPolicy, timeout time.Duration) *env {
+	t.Helper()
 	e := &env{t: t, store: &fakeStore{cases: map[string]*gateway.Case{
 		"case-mine":    {ID: "case-mine", FromRegion: "330702", ToRegion: "320404"},
 		"case-foreign": {ID: "case-foreign", FromRegion: "110101", ToRegion: "120101"},
@@ -46,7 +53,7 @@ func newEnv(t *testing.T) *env {
 	e.dir, err = gateway.NewDirectory([]*gateway.Partner{
 		{ID: winCaller, Roles: []contracts.Role{contracts.RoleWindow}, Regions: []string{"330702"}},
 		{ID: libPull, Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{"330702"}, Mailbox: &gateway.MailboxPolicy{},
-			Library: &gateway.Library{Regions: []string{"330702"}, Source: e.libs[libPull], Usage: e.libs[libPull]}},
+			Library: &gateway.Library{Regions: []string{"330702"}, Source: e.libs[libPull], Usage: e.libs[libPull], Timeout: timeout}},
 		{ID: libPush, Roles: []contracts.Role{contracts.RolePartner},
 			Library: &gateway.Library{Regions: []string{"320404"}, Source: e.libs[libPush], Usage: e.libs[libPush]}},
 	})
@@ -56,6 +63,7 @@ func newEnv(t *testing.T) *env {
 	e.svc, err = licenses.New(licenses.Options{
 		Store: e.store, Crypto: e.crypto, Directory: e.dir, Env: gateway.Env{Clock: fixedClock{now}, Recorder: e.rec,
 			Telemetry: gateway.Telemetry{Metrics: fakeMeterProvider{m: e.meter}}, Wake: func() { e.wakes++ }},
+		Circuit: circuit,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -368,7 +368,9 @@ func (s *Service) usageDelivery(library string, record contracts.UsageRecord) (*
 // region is sent as requester_region), bounded by the library's
 // timeout even if the adapter ignores its context. It returns nil, nil when
 // the library has no such license, and an error when it gave no usable
-// answer, including an answer about another license than the one asked.
+// answer, including an answer about another license than the one asked,
+// or when the library's circuit is open (then the library is not asked;
+// each such error counts towards opening it).
 func (s *Service) lookup(ctx context.Context, p gateway.Principal, lib *gateway.Partner, req *contracts.LicenseVerifyRequest) (*contracts.LicenseRecord, error) {
 	exchangeID, err := s.newID()
 	if err != nil {
@@ -384,6 +386,19 @@ func (s *Service) lookup(ctx context.Context, p gateway.Principal, lib *gateway.
 	if len(p.Partner.Regions) > 0 {
 		q.RequesterRegion = p.Partner.Regions[0]
 	}
+	done, wait, ok := s.circuits.Allow(lib.ID)
+	if !ok {
+		return nil, fmt.Errorf("not asked: the library's circuit is open after failed lookups (for %s more)", wait.Round(time.Millisecond))
+	}
+	rec, err := s.ask(ctx, lib, req, q)
+	done(err != nil)
+	return rec, err
+}
+
+// ask sends lookup q for req to lib, bounded by the library's timeout, and
+// reads its answer (see lookup).
+func (s *Service) ask(ctx context.Context, lib *gateway.Partner, req *contracts.LicenseVerifyRequest, q *contracts.LicenseLookupRequest) (*contracts.LicenseRecord, error) {
+	exchangeID := q.ExchangeID
 	ctx, cancel := context.WithTimeout(ctx, lib.Library.Timeout)
 	defer cancel()
 	type answer struct {

@@ -39,6 +39,9 @@ type Options struct {
 	// LicenseZone decides "today" for validity dates; nil: China
 	// Standard Time.
 	LicenseZone *time.Location
+	// LicenseCircuit is the breaker kept per license library (see
+	// licenses.Options.Circuit); zero: none.
+	LicenseCircuit gateway.CircuitPolicy
 	// Dispatcher tunes the outbox's dispatcher.
 	Dispatcher outbox.DispatcherOptions
 	// Checkpoints tune the evidence log's signed checkpoints.
@@ -90,6 +93,7 @@ func New(o Options) (*Core, error) {
 	}
 	ls, err := licenses.New(licenses.Options{
 		Store: o.Store, Crypto: o.Crypto, Directory: o.Directory, Env: env, Cache: o.LicenseCache, Zone: o.LicenseZone,
+		Circuit: o.LicenseCircuit,
 	})
 	if err != nil {
 		return nil, err

@@ -18,6 +18,8 @@ import (
 //   - DispatcherOptions.Lease: DefaultLease per claim;
 //   - DispatcherOptions.Poll: DefaultPoll, the longest idle sleep;
 //   - DispatcherOptions.Floor: DefaultFloor, the shortest idle sleep;
+//   - DispatcherOptions.PerPartner: Workers (no limit below the pool's);
+//   - DispatcherOptions.Circuit: no circuit breaker (Failures 0);
 //   - DispatcherOptions.Seed: a random jitter seed.
 //
 // The retry policy's and the mailbox's defaults are the kernel's
@@ -56,6 +58,15 @@ type DispatcherOptions struct {
 	Poll    time.Duration // longest idle sleep
 	Floor   time.Duration // shortest idle sleep
 	Seed    uint64        // jitter seed; 0 = random
+	// PerPartner bounds the attempts to one partner in flight at once
+	// (at most Workers): a partner that hangs holds at most this many
+	// workers, and the others keep delivering.
+	PerPartner int
+	// Circuit is the breaker kept per pushing partner: while a partner's
+	// circuit is open its deliveries are put back without an attempt.
+	// Failures counts attempts in a row that got no answer (a permanent
+	// refusal is an answer).
+	Circuit gateway.CircuitPolicy
 }
 
 // withDefaults returns o with its zero fields filled (see the defaults
@@ -75,6 +86,9 @@ func (o DispatcherOptions) withDefaults() DispatcherOptions {
 	}
 	if o.Floor <= 0 {
 		o.Floor = DefaultFloor
+	}
+	if o.PerPartner <= 0 || o.PerPartner > o.Workers {
+		o.PerPartner = o.Workers
 	}
 	return o
 }

@@ -35,7 +35,10 @@ type Dispatcher struct {
 	rnd  *rand.Rand
 	wake chan struct{}
 
-	health partnerHealth
+	health   partnerHealth
+	circuits *gateway.Circuits // per partner; no breakers when opt.Circuit.Failures is 0
+	gateMu   sync.Mutex
+	busy     map[string]int // attempts in flight per partner
 }
 
 // NewDispatcher returns a dispatcher of store's outbox to the partners of
@@ -57,12 +60,13 @@ func newDispatcher(store DispatchStore, dir *gateway.Directory, env Env, o Dispa
 	}
 	return &Dispatcher{store: store, dir: dir, env: env, opt: o, inst: inst,
 		acks: acker{store: store, rec: env.Recorder, effect: env.AckEffect},
-		rnd:  rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), wake: make(chan struct{}, 1)}
+		rnd:  rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), wake: make(chan struct{}, 1),
+		circuits: gateway.NewCircuits(o.Circuit), busy: map[string]int{}}
 }
 
 // PartnerStates returns what the dispatcher saw of each partner it pushes
 // to (see PartnerState), sorted by partner id.
-func (d *Dispatcher) PartnerStates() []PartnerState { return d.health.states(d.dir) }
+func (d *Dispatcher) PartnerStates() []PartnerState { return d.health.states(d.dir, d.circuits) }
 
 // Notify wakes the dispatcher: new deliveries may be due. It never blocks.
 func (d *Dispatcher) Notify() {
@@ -75,7 +79,11 @@ func (d *Dispatcher) Notify() {
 // Run delivers until ctx is cancelled, then lets attempts in flight finish
 // (each is bounded by its partner's timeout) and returns. It keeps up to
 // Workers attempts in flight and claims more as soon as one finishes, so a
-// slow partner occupies one worker, not a whole round.
+// slow partner occupies one worker, not a whole round; and at most
+// PerPartner of them to one partner, so a hanging partner never holds
+// more than that many workers. A claimed delivery whose partner is at its
+// limit, or whose partner's circuit is open, is put back without an
+// attempt (see admit).
 func (d *Dispatcher) Run(ctx context.Context) error {
 	sem := make(chan struct{}, d.opt.Workers)
 	var wg sync.WaitGroup
@@ -87,27 +95,35 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		if len(sem) > 0 && free < max(1, d.opt.Workers/4) {
 			want = 0 // wait for a few workers to free up: one claim, several deliveries
 		}
-		got := 0
+		got, admitted := 0, 0
 		if want > 0 {
 			batch, err := d.store.ClaimDue(ctx, d.env.Clock.Now().UTC(), d.opt.Lease, want)
 			if err != nil && ctx.Err() == nil {
 				d.env.Log.Error("claiming deliveries failed", "err", err)
 			}
 			for _, del := range batch {
+				a := d.admit(del)
+				if a.postpone == "" {
+					admitted++
+				}
 				sem <- struct{}{}
 				wg.Add(1)
 				go func() {
 					defer func() { <-sem; wg.Done(); d.Notify() }()
-					d.attempt(detached, del)
+					d.run(detached, del, a)
 				}()
 			}
 			got = len(batch)
 		}
-		if want > 0 && got == want {
+		if want > 0 && got == want && admitted > 0 {
 			continue // more may be due right now
 		}
 		sleep := d.opt.Poll
-		if want > 0 {
+		if want > 0 && (got == 0 || admitted > 0) {
+			// (A round that could attempt nothing it claimed sleeps the
+			// whole poll, woken early when an attempt ends: claiming the
+			// same blocked partner's deliveries again at once would only
+			// churn the store.)
 			if t, ok, err := d.store.NextDue(ctx); err == nil && ok {
 				sleep = min(max(t.Sub(d.env.Clock.Now()), d.opt.Floor), d.opt.Poll)
 			}
@@ -123,8 +139,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	return nil
 }
 
-// RunOnce claims one batch of due deliveries, attempts them all, records
-// the outcomes and returns how many it attempted. Attempts run with a
+// RunOnce claims one batch of due deliveries, attempts those it may (see
+// admit; the others are put back without an attempt), records the
+// outcomes and returns how many it attempted (or refused permanently). Attempts run with a
 // context detached from ctx's cancellation, so shutdown never cuts one off
 // half-recorded.
 func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
@@ -134,16 +151,21 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	}
 	sem := make(chan struct{}, d.opt.Workers)
 	var wg sync.WaitGroup
+	attempted := 0
 	for _, del := range batch {
+		a := d.admit(del)
+		if a.postpone == "" {
+			attempted++
+		}
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			d.attempt(context.WithoutCancel(ctx), del)
+			d.run(context.WithoutCancel(ctx), del, a)
 		}()
 	}
 	wg.Wait()
-	return len(batch), nil
+	return attempted, nil
 }
 
 // Backoff returns the delay before retry number attempt (1-based) under
@@ -202,25 +224,103 @@ func deliverer(p *gateway.Partner, kind contracts.DeliveryKind) (deliverFunc, er
 	return nil, fmt.Errorf("delivery kind %q is not supported", kind)
 }
 
-// attempt delivers one claimed delivery and records the outcome.
-func (d *Dispatcher) attempt(ctx context.Context, del *gateway.Delivery) {
+// Why a claimed delivery is put back without an attempt (the reason of
+// the tongban.delivery.postponed metric).
+const (
+	// PostponedPartnerBusy: PerPartner attempts to its partner were in
+	// flight. It is due again after Poll.
+	PostponedPartnerBusy = "partner_busy"
+	// PostponedCircuitOpen: its partner's circuit was open (or half-open
+	// with its trial attempt in flight). It is due again when the circuit
+	// lets a trial through.
+	PostponedCircuitOpen = "circuit_open"
+)
+
+// admission is what admit decided for one claimed delivery: attempt it
+// (deliver, with done to report to the partner's breaker), refuse it
+// permanently (refusal), or put it back (postpone, for wait).
+type admission struct {
+	p        *gateway.Partner // nil when not configured
+	deliver  deliverFunc
+	done     func(failed bool)
+	refusal  error
+	postpone string
+	wait     time.Duration
+}
+
+// admit decides what becomes of a claimed delivery now: a permanent
+// refusal when its partner cannot take it; else an attempt, taking one of
+// its partner's PerPartner slots and asking its circuit breaker; else,
+// when the slots are taken or the circuit is open, a postponement.
+func (d *Dispatcher) admit(del *gateway.Delivery) admission {
 	p := d.dir.Get(del.Partner)
 	switch {
 	case p == nil:
-		d.fail(ctx, del, nil, fmt.Errorf("partner %s is not configured for delivery", del.Partner))
-		return
+		return admission{refusal: fmt.Errorf("partner %s is not configured for delivery", del.Partner)}
 	case p.Mailbox != nil:
 		// The store hands a pulling partner's deliveries only to its
 		// mailbox once told (MailboxStore.SetPullPartners); this one got
 		// here because it was not.
-		d.fail(ctx, del, p, fmt.Errorf("partner %s pulls from its mailbox; the store was not told (SetPullPartners)", del.Partner))
-		return
+		return admission{p: p, refusal: fmt.Errorf("partner %s pulls from its mailbox; the store was not told (SetPullPartners)", del.Partner)}
 	}
 	deliver, refusal := deliverer(p, del.Kind)
 	if refusal != nil {
-		d.fail(ctx, del, p, refusal)
+		return admission{p: p, refusal: refusal}
+	}
+	d.gateMu.Lock()
+	defer d.gateMu.Unlock()
+	if d.busy[p.ID] >= d.opt.PerPartner {
+		return admission{p: p, postpone: PostponedPartnerBusy, wait: d.opt.Poll}
+	}
+	done, wait, ok := d.circuits.Allow(p.ID)
+	if !ok {
+		return admission{p: p, postpone: PostponedCircuitOpen, wait: wait}
+	}
+	d.busy[p.ID]++
+	return admission{p: p, deliver: deliver, done: done}
+}
+
+// release frees the slot an admitted attempt to partner held and reports
+// its result to the partner's breaker.
+func (d *Dispatcher) release(partner string, a admission, failed bool) {
+	a.done(failed)
+	d.gateMu.Lock()
+	d.busy[partner]--
+	d.gateMu.Unlock()
+}
+
+// run carries out what admit decided for del.
+func (d *Dispatcher) run(ctx context.Context, del *gateway.Delivery, a admission) {
+	switch {
+	case a.refusal != nil:
+		d.fail(ctx, del, a.p, a.refusal)
+	case a.postpone != "":
+		d.putBack(ctx, del, a)
+	default:
+		d.attempt(ctx, del, a)
+	}
+}
+
+// putBack returns a claimed delivery to retry_wait, due after a.wait,
+// without an attempt: its Attempts and LastError stay, no evidence is
+// recorded (nothing was sent), and it is counted in the
+// tongban.delivery.postponed metric and its partner's PartnerState.
+func (d *Dispatcher) putBack(ctx context.Context, del *gateway.Delivery, a admission) {
+	del.State = contracts.TransportStateRetryWait
+	del.NextAt = d.env.Clock.Now().UTC().Add(a.wait)
+	if err := d.store.SaveAttempt(ctx, del); err != nil && !errors.Is(err, gateway.ErrStale) {
+		d.env.Log.ErrorContext(ctx, "putting back a delivery failed", "delivery_id", del.ID, "err", err)
 		return
 	}
+	d.health.postponed(del.Partner)
+	d.inst.postponed(ctx, del, a.postpone)
+	d.env.Log.DebugContext(ctx, "delivery postponed without an attempt", "delivery_id", del.ID, "partner", del.Partner,
+		"reason", a.postpone, "next_at", del.NextAt)
+}
+
+// attempt delivers one admitted delivery and records the outcome.
+func (d *Dispatcher) attempt(ctx context.Context, del *gateway.Delivery, a admission) {
+	p, deliver := a.p, a.deliver
 	// The attempt continues the trace of the request that created the
 	// delivery; the adapter propagates it to the partner.
 	sctx, span := d.env.Telemetry.StartSpan(gateway.WithTraceParent(ctx, del.TraceParent), "deliver "+string(del.Kind),
@@ -236,9 +336,12 @@ func (d *Dispatcher) attempt(ctx context.Context, del *gateway.Delivery) {
 	spanErr = err
 	if err != nil {
 		f := classify(err)
+		// A permanent refusal is an answer: the partner is up.
+		d.release(p.ID, a, !f.permanent)
 		d.failAfter(sctx, del, p, f, latency)
 		return
 	}
+	d.release(p.ID, a, false)
 	d.delivered(sctx, del, ack, raw, sig, latency)
 	d.env.Log.InfoContext(sctx, "delivered", "delivery_id", del.ID, "case_id", del.CaseID, "kind", del.Kind, "partner", del.Partner,
 		"attempt", del.Attempts, "latency_ms", latency.Milliseconds())

@@ -14,8 +14,9 @@ import (
 // Dispatcher) from the kernel's meter. An instrument the provider refuses
 // is a no-op (the API's guarantee), so metrics never fail a delivery.
 type instruments struct {
-	attempts metric.Int64Counter
-	duration metric.Float64Histogram
+	attempts  metric.Int64Counter
+	duration  metric.Float64Histogram
+	postpones metric.Int64Counter
 }
 
 // newInstruments makes the outbox's instruments with meter.
@@ -25,7 +26,14 @@ func newInstruments(meter metric.Meter) *instruments {
 		metric.WithDescription("Delivery attempts (and mailbox offers) by partner, kind and outcome: delivered, offered, retry_wait, dead."))
 	m.duration, _ = meter.Float64Histogram("tongban.delivery.duration", metric.WithUnit("s"),
 		metric.WithDescription("Time from sending a delivery to the partner's answer (or the failure), by partner and outcome."))
+	m.postpones, _ = meter.Int64Counter("tongban.delivery.postponed", metric.WithUnit("{delivery}"),
+		metric.WithDescription("Claimed deliveries put back without an attempt, by partner and reason: partner_busy (its concurrency limit), circuit_open."))
 	return m
+}
+
+// postponed counts one delivery put back without an attempt for reason.
+func (m *instruments) postponed(ctx context.Context, del *gateway.Delivery, reason string) {
+	m.postpones.Add(ctx, 1, metric.WithAttributes(attribute.String("partner", del.Partner), attribute.String("reason", reason)))
 }
 
 // attempt counts one attempt of del with its outcome and, when latency is

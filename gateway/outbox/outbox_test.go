@@ -46,6 +46,12 @@ type effectCall struct {
 // calls, unless noEffect.
 func newEnv(t *testing.T, noEffect bool, partners ...*gateway.Partner) *env {
 	t.Helper()
+	return newEnvWith(t, DispatcherOptions{Seed: 42}, noEffect, partners...)
+}
+
+// newEnvWith is newEnv with the dispatcher tuned by opt.
+func newEnvWith(t *testing.T, opt DispatcherOptions, noEffect bool, partners ...*gateway.Partner) *env {
+	t.Helper()
 	partners = append(partners, &gateway.Partner{ID: operator, Roles: []contracts.Role{contracts.RoleOperator}})
 	dir, err := gateway.NewDirectory(partners)
 	if err != nil {
@@ -65,7 +71,7 @@ func newEnv(t *testing.T, noEffect bool, partners ...*gateway.Partner) *env {
 	}
 	e.ob, err = New(Options{Store: e.store, Directory: dir, Crypto: fakeCrypto{},
 		Env:        Env{Env: gateway.Env{Clock: e.clock, Log: slog.New(slog.DiscardHandler), Recorder: fakeRecorder{}}, AckEffect: effect},
-		Dispatcher: DispatcherOptions{Seed: 42}})
+		Dispatcher: opt})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

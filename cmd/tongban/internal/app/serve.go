@@ -167,6 +167,9 @@ func (g *Gateway) readinessChecks() []httpapi.Check {
 		checks = append(checks, httpapi.Check{Name: "partner:" + id, Run: func(context.Context) error {
 			for _, s := range g.disp.PartnerStates() {
 				if s.Partner == id && s.State == "down" {
+					if s.Circuit == gateway.CircuitOpen {
+						return httpapi.Degraded(fmt.Sprintf("down: circuit open after %d failed delivery attempts; deliveries wait without attempts", s.ConsecutiveFailures))
+					}
 					return httpapi.Degraded(fmt.Sprintf("down: the last %d delivery attempts failed", s.ConsecutiveFailures))
 				}
 			}

@@ -47,6 +47,9 @@ type Options struct {
 	Log         io.Writer
 	// Workers is the dispatcher's delivery.workers; 0 = the gateway default.
 	Workers int
+	// DeliveryCircuit is the gateway's delivery.circuit; zero = the
+	// gateway default.
+	DeliveryCircuit config.Circuit
 	// OwnerFaults are the owner district's initial faults.
 	OwnerFaults partnersim.Faults
 	// OwnerStyle is the owner district's adapter style; "" = standard.
@@ -193,6 +196,7 @@ func Start(ctx context.Context, o Options) (_ *Rig, err error) {
 		cfg.Store = config.Store{Driver: config.DriverPostgres, DSN: o.StoreDSN, Schema: o.StoreSchema}
 	}
 	cfg.Delivery.Workers = o.Workers
+	cfg.Delivery.Circuit = o.DeliveryCircuit
 	cfg.Log.Level = o.LogLevel
 	cfg.Licenses.CacheTTL = o.LicenseCacheTTL
 	// The owner's simulator is also the license library of its region.
