@@ -20,8 +20,13 @@ const (
 	// most this long for an answer.
 	DefaultLookupTimeout = 2 * time.Second
 	// DefaultMaxAttempts, DefaultMaxAge, DefaultBaseDelay and
-	// DefaultMaxDelay are the retry policy's defaults.
-	DefaultMaxAttempts = 12
+	// DefaultMaxDelay are the retry policy's defaults. The attempts are
+	// sized so that the age is what ends retrying: the backoff (1 s
+	// doubling to 10 min) spends 160 attempts in about 25 hours, so a
+	// district down for up to a day gets everything once it is back,
+	// with no operator. A delivery a partner refuses permanently is a
+	// dead letter at once, whatever the count.
+	DefaultMaxAttempts = 160
 	DefaultMaxAge      = 24 * time.Hour
 	DefaultBaseDelay   = time.Second
 	DefaultMaxDelay    = 10 * time.Minute
