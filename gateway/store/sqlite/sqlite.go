@@ -11,6 +11,19 @@
 // a separate pool of read-only connections, which WAL lets run alongside
 // the writer.
 //
+// The store keeps to the files it opened. Before each commit the writer
+// checks (two stat calls) that the configured path and its -wal still name
+// the files it holds open; while they do not (the file was moved, deleted
+// or replaced under the running store), every write fails with
+// gateway.ErrStoreUnavailable and writes nothing, and resumes once the
+// original files are back at the path (a copy is another file: reopen).
+// Read connections are opened read-only (never creating the file) and only
+// while the path names the store's file. A full disk, a read-only file
+// system or a lock held past the busy timeout also fail writes with
+// gateway.ErrStoreUnavailable, and the store takes writes again once the
+// cause clears. Open refuses a path whose file is missing while its -wal
+// is there, rather than create an empty store that would discard the log.
+//
 // A write that returns nil is committed and synced as Options.Synchronous
 // says. Once a write has been queued it runs to its end even if its context
 // is cancelled meanwhile, so its result is always definite: a write whose
@@ -28,6 +41,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -145,6 +159,7 @@ type Store struct {
 
 	r     readStmts
 	stats *stats
+	id    *fileIdentity // the files the writer opened (available.go)
 
 	// Test hooks: called after a request is queued, and once Close has
 	// closed the queue.
@@ -194,6 +209,15 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 
 func (s *Store) open(ctx context.Context) error {
 	opts := s.opts
+	// A write-ahead log without its database means the file was moved or
+	// deleted, perhaps while a store had it open: creating an empty
+	// database here would discard the log's committed transactions.
+	if _, err := os.Stat(opts.Path); errors.Is(err, os.ErrNotExist) {
+		if _, werr := os.Stat(opts.Path + "-wal"); werr == nil {
+			return fmt.Errorf("sqlite: open %s: the file is missing but its write-ahead log %s-wal is there: "+
+				"the store file was moved or deleted; put it back (a new empty store would discard the log)", opts.Path, opts.Path)
+		}
+	}
 	wc, err := sqlitedrv.NewConnector(opts.dsn(
 		"journal_mode(WAL)",
 		"synchronous("+opts.Synchronous+")",
@@ -237,13 +261,23 @@ func (s *Store) open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: open %s: %w", opts.Path, err)
 	}
+	// The writer holds the file and its log open from here on: record
+	// which files they are, so that the writer commits and readers open
+	// only while the path still names them.
+	if s.id, err = identify(opts.Path); err != nil {
+		w.close()
+		return fmt.Errorf("sqlite: open %s: %w", opts.Path, err)
+	}
+	w.check = s.id.check
 
-	rc, err := sqlitedrv.NewConnector(opts.dsn("query_only(1)"))
+	// Readers open the file read-only (never creating it), and only while
+	// the path names the writer's file.
+	rc, err := sqlitedrv.NewConnector(opts.roDSN("query_only(1)"))
 	if err != nil {
 		w.close()
 		return fmt.Errorf("sqlite: open %s: %w", opts.Path, err)
 	}
-	s.rdb = sql.OpenDB(rc)
+	s.rdb = sql.OpenDB(checkedConnector{Connector: rc, id: s.id})
 	s.rdb.SetMaxOpenConns(opts.MaxReaders)
 	s.rdb.SetMaxIdleConns(opts.MaxReaders)
 	s.rdb.SetConnMaxLifetime(0)
