@@ -260,7 +260,14 @@ func (w *writer) run(batch []*request, errs []error) {
 			if _, rerr := w.rollbackToSave.ExecContext(w.bg); rerr != nil {
 				// The failure took the whole transaction with it (an I/O
 				// error, a full disk): nothing in the batch was written.
-				abort(unavailable(fmt.Errorf("transaction aborted by a failed write in the same batch: %w (rollback: %w)", err, rerr)))
+				// The others see the failed write's error as text only
+				// (it may be another write's ErrDuplicateExchange), and as
+				// unavailable when it or the rollback's error is.
+				cause := fmt.Errorf("transaction aborted by a failed write in the same batch: %v (rollback: %w)", err, rerr)
+				if errors.Is(unavailable(err), gateway.ErrStoreUnavailable) {
+					cause = fmt.Errorf("%w: %w", gateway.ErrStoreUnavailable, cause)
+				}
+				abort(unavailable(cause))
 				return
 			}
 		}
