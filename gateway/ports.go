@@ -25,8 +25,11 @@ var (
 	// now, for a cause outside the request that may clear without a
 	// restart: its file was moved or replaced, its disk is full or
 	// read-only, its server refuses connections or is read-only. A write
-	// that fails with it has written nothing. Callers see 503 unavailable
-	// (Internal maps it) and may retry later.
+	// that fails with it has written nothing, except when a connection to
+	// a database server was lost during the commit, whose outcome is then
+	// unknown (a retried exchange is answered from the store, so a retry
+	// is safe). Callers see 503 unavailable (Internal maps it) and may
+	// retry later.
 	ErrStoreUnavailable = errors.New("gateway: store unavailable")
 )
 
