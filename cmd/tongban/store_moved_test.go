@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -58,7 +59,8 @@ func waitReadyz(t *testing.T, base string, status int, store contracts.HealthSta
 // process is ready again and takes submissions (202). After a restart
 // every case answered 202 is there, and each exchange answered 503 was
 // never stored: submitted again, it is accepted as new (202, not a 200
-// replay).
+// replay). Stopped while the file is away, serve refuses to start rather
+// than create an empty store in its place.
 func TestStoreFileMovedWhileServing(t *testing.T) {
 	dir := t.TempDir()
 	for _, sub := range []string{"keys", "store"} {
@@ -160,17 +162,31 @@ func TestStoreFileMovedWhileServing(t *testing.T) {
 	waitReadyz(t, base, http.StatusOK, contracts.HealthStatusOK)
 	accept(3, "once the store file is back")
 
-	// Restart: every 202 is there, every 503 was never stored.
+	// Stopped while the file is away, the gateway does not start on an
+	// empty store in its place; with the file back, every 202 is there
+	// and every 503 was never stored.
+	if err := os.Rename(db, db+".moved"); err != nil {
+		t.Fatal(err)
+	}
 	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case <-g.exited:
-		if code := g.cmd.ProcessState.ExitCode(); code != 0 {
-			t.Fatalf("gateway exit code after SIGTERM: %d\n%s", code, crashTail(g.out.String(), 20))
-		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("gateway did not exit within 10s of SIGTERM")
+	}
+	sctx, stop := context.WithTimeout(ctx, 20*time.Second)
+	defer stop()
+	out, err := exec.CommandContext(sctx, bin, "serve", "--config", cfgPath).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "put it back") {
+		t.Errorf("serve with the store file away: %v, output:\n%s\nwant it to refuse, saying to put the file back", err, out)
+	}
+	if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("after serve with the store file away, stat %s: %v; want no file there", db, err)
+	}
+	if err := os.Rename(db+".moved", db); err != nil {
+		t.Fatal(err)
 	}
 	g2 := startGatewayChild(t, cfgPath, base)
 	for _, s := range accepted {

@@ -134,20 +134,43 @@ func TestFileMovedRefusesWrites(t *testing.T) {
 	}
 }
 
-// TestOpenRefusesOrphanLog: a write-ahead log without its database (the
-// file was moved or deleted while a store had it open, and the process
-// died) is refused at Open, which creates nothing.
-func TestOpenRefusesOrphanLog(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "tongban.db")
-	if err := os.WriteFile(path+"-wal", []byte("a log whose database is elsewhere"), 0o600); err != nil {
-		t.Fatal(err)
+// TestOpenRefusesGoneFile: where a store file was (its write-ahead log
+// or its lock file is there) and is missing now (moved or deleted while a
+// store had it open), Open refuses and creates nothing; with neither it
+// creates a new store.
+func TestOpenRefusesGoneFile(t *testing.T) {
+	tests := []struct {
+		name    string
+		leave   []string // files left beside the missing database
+		refused bool
+	}{
+		{"write-ahead log left", []string{"-wal"}, true},
+		{"lock file left", []string{".lock"}, true},
+		{"nothing left", nil, false},
 	}
-	_, err := Open(t.Context(), Options{Path: path})
-	if err == nil || !strings.Contains(err.Error(), "put it back") {
-		t.Fatalf("Open with only a -wal: %v, want refused", err)
-	}
-	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("Open refused, but stat %s: %v; want no file created", path, err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "tongban.db")
+			for _, suffix := range tt.leave {
+				if err := os.WriteFile(path+suffix, []byte("left by a store whose file is elsewhere"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s, err := Open(t.Context(), Options{Path: path})
+			if !tt.refused {
+				if err != nil {
+					t.Fatalf("Open: %v, want a new store", err)
+				}
+				s.Close()
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "put it back") {
+				t.Fatalf("Open: %v, want refused", err)
+			}
+			if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("Open refused, but stat %s: %v; want no file created", path, err)
+			}
+		})
 	}
 }
 

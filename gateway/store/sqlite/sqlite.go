@@ -22,7 +22,8 @@
 // system or a lock held past the busy timeout also fail writes with
 // gateway.ErrStoreUnavailable, and the store takes writes again once the
 // cause clears. Open refuses a path whose file is missing while its -wal
-// is there, rather than create an empty store that would discard the log.
+// or its lock file is there (a store was there), rather than create an
+// empty store in place of the one that was moved away.
 //
 // A write that returns nil is committed and synced as Options.Synchronous
 // says. Once a write has been queued it runs to its end even if its context
@@ -190,6 +191,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkNotGone(opts.Path); err != nil {
+		return nil, err
+	}
 	s := &Store{opts: opts, stats: new(stats)}
 	if err := s.lock(); err != nil { // one writing store per file (lock.go)
 		return nil, err
@@ -207,17 +211,27 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) open(ctx context.Context) error {
-	opts := s.opts
-	// A write-ahead log without its database means the file was moved or
-	// deleted, perhaps while a store had it open: creating an empty
-	// database here would discard the log's committed transactions.
-	if _, err := os.Stat(opts.Path); errors.Is(err, os.ErrNotExist) {
-		if _, werr := os.Stat(opts.Path + "-wal"); werr == nil {
-			return fmt.Errorf("sqlite: open %s: the file is missing but its write-ahead log %s-wal is there: "+
-				"the store file was moved or deleted; put it back (a new empty store would discard the log)", opts.Path, opts.Path)
+// checkNotGone refuses to create a store file at path where one was
+// before: a missing file whose write-ahead log is there, or whose lock
+// file is there (lock files are never removed), was moved or deleted,
+// perhaps while a gateway ran on it; a new, empty store in its place
+// would discard the log's transactions and hide every case in the file
+// that was moved.
+func checkNotGone(path string) error {
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	for _, f := range []struct{ suffix, what string }{{"-wal", "write-ahead log"}, {lockSuffix, "lock file"}} {
+		if _, err := os.Stat(path + f.suffix); err == nil {
+			return fmt.Errorf("sqlite: open %s: the file is missing, but its %s %s%s is there: the store file was moved or deleted; "+
+				"put it back (to start a new, empty store instead, remove %s%s)", path, f.what, path, f.suffix, path, f.suffix)
 		}
 	}
+	return nil
+}
+
+func (s *Store) open(ctx context.Context) error {
+	opts := s.opts
 	wc, err := sqlitedrv.NewConnector(opts.dsn(
 		"journal_mode(WAL)",
 		"synchronous("+opts.Synchronous+")",
