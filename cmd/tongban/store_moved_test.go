@@ -52,6 +52,93 @@ func waitReadyz(t *testing.T, base string, status int, store contracts.HealthSta
 	}
 }
 
+// storeRig is a `tongban serve` child on an embedded store in storeDir,
+// with the simulated districts of the crash test and a sender to submit
+// cases.
+type storeRig struct {
+	t             *testing.T
+	ctx           context.Context
+	base, cfgPath string
+	db            string // the store file
+	g             *gatewayChild
+	zl            *e2etest.Caller
+	tok           string
+}
+
+// storeSubmission is one submitted exchange; caseID is set once answered 202.
+type storeSubmission struct {
+	exchangeID string
+	body       []byte
+	caseID     string
+}
+
+// newStoreRig writes the configuration (the store at storeDir/tongban.db,
+// readiness results cached 100ms instead of 5s, to keep tests short) and
+// starts the gateway.
+func newStoreRig(t *testing.T, ctx context.Context, storeDir string) *storeRig {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "keys"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	keys := e2etest.Keys(t, filepath.Join(dir, "keys"), "gateway", "330702", "320404")
+	addr := e2etest.FreeLoopbackAddr(t)
+	r := &storeRig{t: t, ctx: ctx, base: "http://" + addr, cfgPath: filepath.Join(dir, "config.yaml"), db: filepath.Join(storeDir, "tongban.db")}
+	var simLogs e2etest.LockedBuffer
+	_, ownerURL := e2etest.Sim(ctx, t, crashGatewayID, "330702", keys["330702"], keys["gateway"], "", &simLogs)
+	_, senderURL := e2etest.Sim(ctx, t, crashGatewayID, "320404", keys["320404"], keys["gateway"], "", &simLogs)
+	crashConfig(t, r.cfgPath, addr, ownerURL, senderURL)
+	cfg, err := config.Load(r.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Store.Path = r.db
+	cfg.Telemetry.Readiness.Cache = 100 * time.Millisecond
+	if _, err := devrig.WriteConfig(r.cfgPath, cfg, 0o644, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	r.g = startGatewayChild(t, r.cfgPath, r.base)
+	r.zl = e2etest.NewCaller("320404", crashGatewayID, keys["320404"])
+	r.tok = r.zl.Token(t)
+	return r
+}
+
+// submit posts a new case.
+func (r *storeRig) submit() (storeSubmission, e2etest.Answer) {
+	r.t.Helper()
+	id, err := contracts.NewUUIDv7(time.Now(), rand.Reader)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	body, err := json.Marshal(devrig.Submission(id, time.Now().UTC()))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	ans, err := r.zl.PostSigned(r.ctx, r.tok, r.base+"/v1/cases", body)
+	if err != nil {
+		r.t.Fatalf("POST /v1/cases: %v", err)
+	}
+	return storeSubmission{exchangeID: id, body: body}, ans
+}
+
+// receiptOf returns s with the case id of ans, a 202 with a receipt;
+// ok is false for any other answer.
+func receiptOf(s storeSubmission, ans e2etest.Answer) (storeSubmission, bool) {
+	var rc contracts.Receipt
+	if ans.Status != http.StatusAccepted || json.Unmarshal(ans.Body, &rc) != nil || rc.CaseID == "" {
+		return s, false
+	}
+	s.caseID = rc.CaseID
+	return s, true
+}
+
+// storeUnavailable reports whether ans is 503 unavailable, naming no path.
+func storeUnavailable(ans e2etest.Answer) bool {
+	var e contracts.Error
+	return ans.Status == http.StatusServiceUnavailable && json.Unmarshal(ans.Body, &e) == nil &&
+		e.Code == contracts.CodeUnavailable && !strings.Contains(e.Message, "/")
+}
+
 // TestStoreFileMovedWhileServing moves the embedded store's file away
 // from under a running `tongban serve`: /readyz turns 503 with the store
 // check failing, submissions are answered 503 unavailable (never 202),
@@ -62,68 +149,23 @@ func waitReadyz(t *testing.T, base string, status int, store contracts.HealthSta
 // replay). Stopped while the file is away, serve refuses to start rather
 // than create an empty store in its place.
 func TestStoreFileMovedWhileServing(t *testing.T) {
-	dir := t.TempDir()
-	for _, sub := range []string{"keys", "store"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	keys := e2etest.Keys(t, filepath.Join(dir, "keys"), "gateway", "330702", "320404")
-	addr := e2etest.FreeLoopbackAddr(t)
-	base := "http://" + addr
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var simLogs e2etest.LockedBuffer
-	_, ownerURL := e2etest.Sim(ctx, t, crashGatewayID, "330702", keys["330702"], keys["gateway"], "", &simLogs)
-	_, senderURL := e2etest.Sim(ctx, t, crashGatewayID, "320404", keys["320404"], keys["gateway"], "", &simLogs)
-	cfgPath := filepath.Join(dir, "config.yaml")
-	crashConfig(t, cfgPath, addr, ownerURL, senderURL)
-	// Readiness results are cached 100ms instead of 5s, to keep the test short.
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
+	storeDir := filepath.Join(t.TempDir(), "store")
+	if err := os.MkdirAll(storeDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cfg.Telemetry.Readiness.Cache = 100 * time.Millisecond
-	if _, err := devrig.WriteConfig(cfgPath, cfg, 0o644, "", nil); err != nil {
-		t.Fatal(err)
-	}
-	db := filepath.Join(dir, "store", "tongban.db")
+	r := newStoreRig(t, ctx, storeDir)
+	g, base, db, cfgPath, zl, tok := r.g, r.base, r.db, r.cfgPath, r.zl, r.tok
 
-	g := startGatewayChild(t, cfgPath, base)
-	zl := e2etest.NewCaller("320404", crashGatewayID, keys["320404"])
-	tok := zl.Token(t)
-
-	type submission struct {
-		exchangeID string
-		body       []byte
-		caseID     string
-	}
-	submit := func() (submission, e2etest.Answer) {
-		t.Helper()
-		id, err := contracts.NewUUIDv7(time.Now(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := json.Marshal(devrig.Submission(id, time.Now().UTC()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ans, err := zl.PostSigned(ctx, tok, base+"/v1/cases", body)
-		if err != nil {
-			t.Fatalf("POST /v1/cases: %v", err)
-		}
-		return submission{exchangeID: id, body: body}, ans
-	}
-	var accepted, refused []submission
+	var accepted, refused []storeSubmission
 	accept := func(n int, when string) {
 		t.Helper()
 		for range n {
-			s, ans := submit()
-			var rc contracts.Receipt
-			if ans.Status != http.StatusAccepted || json.Unmarshal(ans.Body, &rc) != nil || rc.CaseID == "" {
-				t.Fatalf("submission %s: %d %s, want 202 with a receipt", when, ans.Status, ans.Body)
+			s, ok := receiptOf(r.submit())
+			if !ok {
+				t.Fatalf("submission %s: not 202 with a receipt", when)
 			}
-			s.caseID = rc.CaseID
 			accepted = append(accepted, s)
 		}
 	}
@@ -135,13 +177,9 @@ func TestStoreFileMovedWhileServing(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 3 {
-		s, ans := submit()
-		var e contracts.Error
-		if ans.Status != http.StatusServiceUnavailable || json.Unmarshal(ans.Body, &e) != nil || e.Code != contracts.CodeUnavailable {
+		s, ans := r.submit()
+		if !storeUnavailable(ans) {
 			t.Fatalf("submission while the store file is moved away: %d %s, want 503 %s", ans.Status, ans.Body, contracts.CodeUnavailable)
-		}
-		if strings.Contains(e.Message, dir) {
-			t.Errorf("503 body %s names the store's path", ans.Body)
 		}
 		refused = append(refused, s)
 	}
@@ -204,5 +242,68 @@ func TestStoreFileMovedWhileServing(t *testing.T) {
 	if t.Failed() {
 		t.Logf("gateway:\n%s", crashTail(g.out.String(), 40))
 		t.Logf("gateway after the restart:\n%s", crashTail(g2.out.String(), 20))
+	}
+}
+
+// TestStoreDiskFullWhileServing runs `tongban serve` with its embedded
+// store on a 4 MiB tmpfs beside a 1 MiB ballast file and submits cases
+// until the file system is full (a real ENOSPC): the submission that does
+// not fit is answered 503 unavailable, /readyz turns 503, and once the
+// ballast is removed the same process is ready again and takes the
+// refused exchange as a new case (202: nothing of it had been stored). It
+// needs to mount a file system (root); elsewhere it is skipped.
+func TestStoreDiskFullWhileServing(t *testing.T) {
+	storeDir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tongban-test", storeDir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs (%v: %s): needs root", err, strings.TrimSpace(string(out)))
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", storeDir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", storeDir, err, out)
+		}
+	})
+	ballast := filepath.Join(storeDir, "ballast")
+	if err := os.WriteFile(ballast, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r := newStoreRig(t, ctx, storeDir)
+	waitReadyz(t, r.base, http.StatusOK, contracts.HealthStatusOK)
+
+	var (
+		refused storeSubmission
+		n       int
+	)
+	for ; ; n++ {
+		if n == 3000 {
+			t.Fatal("3000 cases fit in 3 MiB")
+		}
+		s, ans := r.submit()
+		if _, ok := receiptOf(s, ans); ok {
+			continue
+		}
+		if !storeUnavailable(ans) {
+			t.Fatalf("submission %d on a full disk: %d %s, want 503 %s", n+1, ans.Status, ans.Body, contracts.CodeUnavailable)
+		}
+		refused = s
+		break
+	}
+	t.Logf("the disk was full after %d cases", n)
+	waitReadyz(t, r.base, http.StatusServiceUnavailable, contracts.HealthStatusFail)
+
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	waitReadyz(t, r.base, http.StatusOK, contracts.HealthStatusOK)
+	ans, err := r.zl.PostSigned(ctx, r.tok, r.base+"/v1/cases", refused.body)
+	if err != nil || ans.Status != http.StatusAccepted {
+		t.Errorf("the exchange refused on the full disk, submitted again with space free: %d %s (%v); want 202, a new case", ans.Status, ans.Body, err)
+	}
+	if _, ok := receiptOf(r.submit()); !ok {
+		t.Error("a new case with space free: not 202")
+	}
+	if t.Failed() {
+		t.Logf("gateway:\n%s", crashTail(r.g.out.String(), 40))
 	}
 }
