@@ -63,7 +63,8 @@ var ErrClosed = errors.New("sqlite: store is closed")
 // Options configures Open. Only Path is required.
 type Options struct {
 	// Path is the database file; it is created if missing, with its -wal and
-	// -shm companions next to it. In-memory databases are not supported,
+	// -shm companions next to it, unless a store was there before (its
+	// -wal or .lock file remains): Open refuses that. In-memory databases are not supported,
 	// since readers and the writer use separate connections.
 	Path string
 	// Synchronous is SQLite's synchronous setting for commits: "FULL" (the
@@ -185,7 +186,8 @@ func (s *Store) Stats() Stats {
 
 // Open opens (creating if needed) the database at opts.Path, brings its
 // schema up to date and starts the writer. It refuses a database whose
-// schema is newer than this build knows (ErrSchemaTooNew).
+// schema is newer than this build knows (ErrSchemaTooNew), and a missing
+// file where a store was before (checkNotGone).
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
