@@ -11,10 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/store/postgres/pgtest"
 )
 
 // TestUnavailableClassifies: the server's and the network's failures are
@@ -192,5 +194,73 @@ func TestServerGoneRefusesWrites(t *testing.T) {
 	}
 	if err := s.Probe(ctx); err != nil {
 		t.Errorf("Probe once the server is back: %v", err)
+	}
+}
+
+// TestServerRefusesRole runs a store as a role of its own and has the
+// server refuse that role: its connections are terminated (57P01) and new
+// ones refused for the role's connection limit (53300). Writes, the probe
+// and reads fail with ErrStoreUnavailable and store nothing; once the
+// limit is lifted the same store takes writes again.
+func TestServerRefusesRole(t *testing.T) {
+	pool := admin(t)
+	role := newSchemaName()
+	ident := pgx.Identifier{role}.Sanitize()
+	if _, err := pool.Exec(t.Context(), `CREATE ROLE `+ident+` LOGIN`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // after the database is dropped (cleanups run last first)
+		if _, err := pool.Exec(context.Background(), `DROP ROLE IF EXISTS `+ident); err != nil {
+			t.Errorf("drop role %s: %v", role, err)
+		}
+	})
+	dsn := pgtest.FreshDatabase(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(t.Context(), `ALTER DATABASE `+pgx.Identifier{u.Path[1:]}.Sanitize()+` OWNER TO `+ident); err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User(role)
+	s, err := Open(t.Context(), Options{DSN: u.String(), Linker: linker})
+	if err != nil {
+		t.Fatalf("Open as role %s: %v", role, err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	if err := s.CreateCase(ctx, availCase(fixID("role"))); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, q := range []string{`ALTER ROLE ` + ident + ` CONNECTION LIMIT 0`,
+		`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '` + role + `'`} {
+		if _, err := pool.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refused := availCase(fixID("role"))
+	for i := range 3 { // the first writes may meet connections the server cut
+		err := s.CreateCase(ctx, refused)
+		if !errors.Is(err, gateway.ErrStoreUnavailable) {
+			t.Fatalf("CreateCase %d with the role refused: %v, want ErrStoreUnavailable", i, err)
+		}
+		t.Logf("CreateCase %d with the role refused: %v", i, err)
+	}
+	if err := s.Probe(ctx); !errors.Is(err, gateway.ErrStoreUnavailable) {
+		t.Errorf("Probe with the role refused: %v, want ErrStoreUnavailable", err)
+	}
+	if _, err := s.GetCase(ctx, refused.Case.ID); !errors.Is(err, gateway.ErrStoreUnavailable) {
+		t.Errorf("GetCase with the role refused: %v, want ErrStoreUnavailable", err)
+	}
+
+	if _, err := pool.Exec(ctx, `ALTER ROLE `+ident+` CONNECTION LIMIT -1`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetCase(ctx, refused.Case.ID); !errors.Is(err, gateway.ErrNotFound) {
+		t.Errorf("the refused case, once the role is let in: %v, want ErrNotFound", err)
+	}
+	if err := s.CreateCase(ctx, refused); err != nil {
+		t.Fatalf("CreateCase once the role is let in: %v", err)
 	}
 }
