@@ -30,10 +30,19 @@ func Failf(code contracts.Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// Internal wraps an unexpected error: the caller sees only "internal".
+// Internal wraps an unexpected error: the caller sees only "internal",
+// except for a store that is unavailable (err wraps ErrStoreUnavailable),
+// which the caller sees as "unavailable" (503, retry later).
 func Internal(err error) *Error {
+	if errors.Is(err, ErrStoreUnavailable) {
+		return &Error{Code: contracts.CodeUnavailable, Message: storeUnavailableMessage, Err: err}
+	}
 	return &Error{Code: contracts.CodeInternal, Message: "internal error", Err: err}
 }
+
+// storeUnavailableMessage is what a caller is told when the store is
+// unavailable; the cause is logged only.
+const storeUnavailableMessage = "the gateway's store is unavailable; retry later"
 
 // FromField turns a contracts.FieldError into the caller-facing error.
 func FromField(err error) *Error {
@@ -44,11 +53,15 @@ func FromField(err error) *Error {
 	return &Error{Code: contracts.CodeValidationFailed, Message: err.Error()}
 }
 
-// CodeOf returns the contract code of err: the code of a *Error, else internal.
+// CodeOf returns the contract code of err: the code of a *Error,
+// unavailable for an error that wraps ErrStoreUnavailable, else internal.
 func CodeOf(err error) contracts.Code {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code
+	}
+	if errors.Is(err, ErrStoreUnavailable) {
+		return contracts.CodeUnavailable
 	}
 	return contracts.CodeInternal
 }

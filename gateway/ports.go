@@ -21,6 +21,16 @@ var (
 	ErrStale = errors.New("gateway: case changed concurrently")
 	// ErrNotDead means a redelivery was asked for a delivery that is not dead.
 	ErrNotDead = errors.New("gateway: delivery is not dead")
+	// ErrStoreUnavailable means the store cannot take or serve the request
+	// now, for a cause outside the request that may clear without a
+	// restart: its file was moved or replaced, its disk is full or
+	// read-only, its server refuses connections or is read-only. A write
+	// that fails with it has written nothing, except when a connection to
+	// a database server was lost during the commit, whose outcome is then
+	// unknown (a retried exchange is answered from the store, so a retry
+	// is safe). Callers see 503 unavailable (Internal maps it) and may
+	// retry later.
+	ErrStoreUnavailable = errors.New("gateway: store unavailable")
 )
 
 // The store is split by role: each sub-domain asks only for the role it

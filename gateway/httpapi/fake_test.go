@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -136,6 +137,9 @@ func TestErrorTableWithFakeCore(t *testing.T) {
 		{"forbidden", "ok-320404", gateway.Failf(contracts.CodeForbidden, "no"), http.StatusForbidden, contracts.CodeForbidden, true},
 		{"conflict", "ok-320404", gateway.Failf(contracts.CodeExchangeConflict, "used"), http.StatusConflict, contracts.CodeExchangeConflict, false},
 		{"internal", "ok-320404", gateway.Internal(errors.New("disk on fire at /var/lib/tongban")), http.StatusInternalServerError, contracts.CodeInternal, false},
+		{"store unavailable", "ok-320404", gateway.Internal(fmt.Errorf("commit: %w: /var/lib/tongban/tongban.db is gone", gateway.ErrStoreUnavailable)), http.StatusServiceUnavailable, contracts.CodeUnavailable, false},
+		{"store unavailable, unwrapped", "ok-320404", fmt.Errorf("%w: disk full at /var/lib/tongban", gateway.ErrStoreUnavailable), http.StatusServiceUnavailable, contracts.CodeUnavailable, false},
+		{"unwrapped", "ok-320404", errors.New("disk on fire at /var/lib/tongban"), http.StatusInternalServerError, contracts.CodeInternal, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

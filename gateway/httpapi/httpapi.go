@@ -523,9 +523,12 @@ func (a *api) errorHandler(err error, c echo.Context) {
 	switch {
 	case errors.As(err, &ge):
 		body.Code, body.Message = ge.Code, ge.Message
-		if ge.Code == contracts.CodeInternal {
+		switch {
+		case ge.Code == contracts.CodeInternal:
 			a.Log.ErrorContext(ctx, "internal error", "err", err, "path", c.Path())
-		} else if ge.Err != nil {
+		case errors.Is(ge.Err, gateway.ErrStoreUnavailable):
+			a.Log.ErrorContext(ctx, "store unavailable", "err", ge.Err, "path", c.Path())
+		case ge.Err != nil:
 			a.Log.InfoContext(ctx, "request refused", "code", ge.Code, "err", ge.Err)
 		}
 	case errors.As(err, &he):
@@ -541,6 +544,10 @@ func (a *api) errorHandler(err error, c echo.Context) {
 		default:
 			body.Code, body.Message = contracts.CodeBadRequest, http.StatusText(he.Code)
 		}
+	case errors.Is(err, gateway.ErrStoreUnavailable):
+		ge := gateway.Internal(err)
+		a.Log.ErrorContext(ctx, "store unavailable", "err", err, "path", c.Path())
+		body.Code, body.Message = ge.Code, ge.Message
 	default:
 		a.Log.ErrorContext(ctx, "unhandled error", "err", err, "path", c.Path())
 		body.Code, body.Message = contracts.CodeInternal, "internal error"

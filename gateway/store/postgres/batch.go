@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway"
 )
 
 // Group commit. The writes of one Store are gathered by one writer
@@ -153,6 +154,13 @@ func (s *Store) loop() {
 // to run again in a later batch (with no error stored).
 func (s *Store) runBatch(batch []*request, errs []error) (retry []bool) {
 	retry = make([]bool, len(batch))
+	// A server that is down, read-only or full fails the writes as
+	// unavailable (503 to callers), whatever statement met it.
+	defer func() {
+		for i := range errs {
+			errs[i] = unavailable(errs[i])
+		}
+	}()
 	// The batch's statements end early only when every caller of the
 	// batch has given up; the COMMIT is never interrupted.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -260,7 +268,14 @@ func (s *Store) runBatch(batch []*request, errs []error) (retry []bool) {
 			// The failure took the transaction with it (a lost
 			// connection): nothing of the batch is written.
 			errs[i] = err
-			fail(fmt.Errorf("transaction aborted by a failed write in the same batch: %v", err))
+			// The others see the failed write's error as text only (it
+			// may be another write's ErrDuplicateExchange), and as
+			// unavailable when it or the rollback's error is.
+			cause := fmt.Errorf("transaction aborted by a failed write in the same batch: %v (rollback: %w)", err, rerr)
+			if errors.Is(unavailable(err), gateway.ErrStoreUnavailable) {
+				cause = fmt.Errorf("%w: %w", gateway.ErrStoreUnavailable, cause)
+			}
+			fail(cause)
 			return retry
 		}
 		if errDeadlock(err) && r.tries < maxRetries {

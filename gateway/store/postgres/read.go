@@ -192,5 +192,5 @@ func readErr(err error, format string, args ...any) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("postgres: %s: %w", what, gateway.ErrNotFound)
 	}
-	return fmt.Errorf("postgres: %s: %w", what, err)
+	return unavailable(fmt.Errorf("postgres: %s: %w", what, err))
 }

@@ -11,6 +11,20 @@
 // a separate pool of read-only connections, which WAL lets run alongside
 // the writer.
 //
+// The store keeps to the files it opened. Before each commit the writer
+// checks (two stat calls) that the configured path and its -wal still name
+// the files it holds open; while they do not (the file was moved, deleted
+// or replaced under the running store), every write fails with
+// gateway.ErrStoreUnavailable and writes nothing, and resumes once the
+// original files are back at the path (a copy is another file: reopen).
+// Read connections are opened read-only (never creating the file) and only
+// while the path names the store's file. A full disk, a read-only file
+// system or a lock held past the busy timeout also fail writes with
+// gateway.ErrStoreUnavailable, and the store takes writes again once the
+// cause clears. Open refuses a path whose file is missing while its -wal
+// or its lock file is there (a store was there), rather than create an
+// empty store in place of the one that was moved away.
+//
 // A write that returns nil is committed and synced as Options.Synchronous
 // says. Once a write has been queued it runs to its end even if its context
 // is cancelled meanwhile, so its result is always definite: a write whose
@@ -28,6 +42,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -48,7 +63,8 @@ var ErrClosed = errors.New("sqlite: store is closed")
 // Options configures Open. Only Path is required.
 type Options struct {
 	// Path is the database file; it is created if missing, with its -wal and
-	// -shm companions next to it. In-memory databases are not supported,
+	// -shm companions next to it, unless a store was there before (its
+	// -wal or .lock file remains): Open refuses that. In-memory databases are not supported,
 	// since readers and the writer use separate connections.
 	Path string
 	// Synchronous is SQLite's synchronous setting for commits: "FULL" (the
@@ -145,6 +161,7 @@ type Store struct {
 
 	r     readStmts
 	stats *stats
+	id    *fileIdentity // the files the writer opened (available.go)
 
 	// Test hooks: called after a request is queued, and once Close has
 	// closed the queue.
@@ -169,10 +186,14 @@ func (s *Store) Stats() Stats {
 
 // Open opens (creating if needed) the database at opts.Path, brings its
 // schema up to date and starts the writer. It refuses a database whose
-// schema is newer than this build knows (ErrSchemaTooNew).
+// schema is newer than this build knows (ErrSchemaTooNew), and a missing
+// file where a store was before (checkNotGone).
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
+		return nil, err
+	}
+	if err := checkNotGone(opts.Path); err != nil {
 		return nil, err
 	}
 	s := &Store{opts: opts, stats: new(stats)}
@@ -190,6 +211,25 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// checkNotGone refuses to create a store file at path where one was
+// before: a missing file whose write-ahead log is there, or whose lock
+// file is there (lock files are never removed), was moved or deleted,
+// perhaps while a gateway ran on it; a new, empty store in its place
+// would discard the log's transactions and hide every case in the file
+// that was moved.
+func checkNotGone(path string) error {
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	for _, f := range []struct{ suffix, what string }{{"-wal", "write-ahead log"}, {lockSuffix, "lock file"}} {
+		if _, err := os.Stat(path + f.suffix); err == nil {
+			return fmt.Errorf("sqlite: open %s: the file is missing, but its %s %s%s is there: the store file was moved or deleted; "+
+				"put it back (to start a new, empty store instead, remove %s%s)", path, f.what, path, f.suffix, path, f.suffix)
+		}
+	}
+	return nil
 }
 
 func (s *Store) open(ctx context.Context) error {
@@ -237,13 +277,23 @@ func (s *Store) open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: open %s: %w", opts.Path, err)
 	}
+	// The writer holds the file and its log open from here on: record
+	// which files they are, so that the writer commits and readers open
+	// only while the path still names them.
+	if s.id, err = identify(opts.Path); err != nil {
+		w.close()
+		return fmt.Errorf("sqlite: open %s: %w", opts.Path, err)
+	}
+	w.check = s.id.check
 
-	rc, err := sqlitedrv.NewConnector(opts.dsn("query_only(1)"))
+	// Readers open the file read-only (never creating it), and only while
+	// the path names the writer's file.
+	rc, err := sqlitedrv.NewConnector(opts.roDSN("query_only(1)"))
 	if err != nil {
 		w.close()
 		return fmt.Errorf("sqlite: open %s: %w", opts.Path, err)
 	}
-	s.rdb = sql.OpenDB(rc)
+	s.rdb = sql.OpenDB(checkedConnector{Connector: rc, id: s.id})
 	s.rdb.SetMaxOpenConns(opts.MaxReaders)
 	s.rdb.SetMaxIdleConns(opts.MaxReaders)
 	s.rdb.SetConnMaxLifetime(0)

@@ -74,6 +74,11 @@ type writer struct {
 
 	stmts []*sql.Stmt
 	stats *stats
+
+	// check, when set, is called before each commit: an error (the store
+	// file was moved or replaced, fileIdentity.check) rolls the batch back
+	// and fails each of its requests with it.
+	check func() error
 }
 
 // newWriter prepares the writer's statements on conn. It takes conn over:
@@ -219,7 +224,7 @@ func (w *writer) run(batch []*request, errs []error) {
 		}
 	}
 	if _, err := w.begin.ExecContext(w.bg); err != nil {
-		fail(fmt.Errorf("begin: %w", err))
+		fail(unavailable(fmt.Errorf("begin: %w", err)))
 		return
 	}
 	// The head is read again inside the write lock, so that the chain
@@ -228,7 +233,7 @@ func (w *writer) run(batch []*request, errs []error) {
 	head, err := loadHead(w.lastHead.QueryRowContext(w.bg))
 	if err != nil {
 		w.rollback.ExecContext(w.bg)
-		fail(fmt.Errorf("evidence head: %w", err))
+		fail(unavailable(fmt.Errorf("evidence head: %w", err)))
 		return
 	}
 	w.head = head
@@ -245,29 +250,45 @@ func (w *writer) run(batch []*request, errs []error) {
 			continue
 		}
 		if _, err := w.savepoint.ExecContext(w.bg); err != nil {
-			abort(fmt.Errorf("savepoint: %w", err))
+			abort(unavailable(fmt.Errorf("savepoint: %w", err)))
 			return
 		}
 		reqHead := w.head
 		if err := r.fn(w); err != nil {
-			errs[i] = err
+			errs[i] = unavailable(err)
 			w.head = reqHead // its evidence records are rolled back with it
 			if _, rerr := w.rollbackToSave.ExecContext(w.bg); rerr != nil {
 				// The failure took the whole transaction with it (an I/O
 				// error, a full disk): nothing in the batch was written.
-				abort(fmt.Errorf("transaction aborted by a failed write in the same batch: %v", err))
+				// The others see the failed write's error as text only
+				// (it may be another write's ErrDuplicateExchange), and as
+				// unavailable when it or the rollback's error is.
+				cause := fmt.Errorf("transaction aborted by a failed write in the same batch: %v (rollback: %w)", err, rerr)
+				if errors.Is(unavailable(err), gateway.ErrStoreUnavailable) {
+					cause = fmt.Errorf("%w: %w", gateway.ErrStoreUnavailable, cause)
+				}
+				abort(unavailable(cause))
 				return
 			}
 		}
 		if _, err := w.release.ExecContext(w.bg); err != nil {
-			abort(fmt.Errorf("release savepoint: %w", err))
+			abort(unavailable(fmt.Errorf("release savepoint: %w", err)))
+			return
+		}
+	}
+	// The commit would land in the file the writer holds: refuse it once
+	// the configured path names another file (or none), since the next
+	// start would not see it.
+	if w.check != nil {
+		if err := w.check(); err != nil {
+			abort(err)
 			return
 		}
 	}
 	if _, err := w.commit.ExecContext(w.bg); err != nil {
 		w.rollback.ExecContext(w.bg)
 		w.head = batchHead
-		fail(fmt.Errorf("commit: %w", err))
+		fail(unavailable(fmt.Errorf("commit: %w", err)))
 		return
 	}
 	w.stats.commits.Add(1)
