@@ -57,6 +57,10 @@ type Exchange struct {
 	// when Body is stored as received. Stores keep it beside Body and
 	// never interpret either (see Sealer).
 	BodyKey string
+	// Shredded is set on a read when Body is gone for good: it was sealed
+	// under a data key the retention policy has since destroyed. Body is
+	// then nil; BodySM3, the receipt and the evidence records remain.
+	Shredded bool
 }
 
 // Delivery is one message in the outbox addressed to one partner.
@@ -93,6 +97,10 @@ type Delivery struct {
 	// rest, "" when Payload is stored as made. Stores keep it beside
 	// Payload and never interpret either (see Sealer).
 	PayloadKey string
+	// Shredded is set on a read when Payload is gone for good: it was
+	// sealed under a data key the retention policy has since destroyed.
+	// Payload is then nil; its SM3 in the evidence log remains.
+	Shredded bool
 }
 
 // Status is one entry of a case's lifecycle history.
