@@ -67,9 +67,9 @@ type SigningKey struct {
 // A gateway does not start without one of the two: the file, or sealing
 // explicitly disabled.
 type DataKeys struct {
-	// Path is the data key file (JSON, mode 0600: tongban keys data init;
-	// rotated by tongban keys data rotate, shredded by tongban keys data
-	// shred --before DATE).
+	// Path is the data key file (JSON, mode 0600: tongban keys init;
+	// rotated by tongban keys rotate, shredded by tongban keys shred
+	// --before DATE).
 	Path string `yaml:"path,omitempty"`
 	// Disabled stores personal data as received. Only for tests and
 	// migrations: never with real data.

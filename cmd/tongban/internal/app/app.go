@@ -210,7 +210,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opt
 func loadSealer(cfg *config.Config) (*signing.Sealer, error) {
 	switch {
 	case !cfg.DataKeys.Configured():
-		return nil, errors.New("data_keys: not set; name a data key file (data_keys: {path: keys/datakeys.json}, made by tongban keys data init) or, for tests only, data_keys: {disabled: true}")
+		return nil, errors.New("data_keys: not set; name a data key file (data_keys: {path: keys/datakeys.json}, made by tongban keys init) or, for tests only, data_keys: {disabled: true}")
 	case cfg.DataKeys.Disabled:
 		return nil, nil
 	}
