@@ -139,15 +139,17 @@ func (kf *KeyFile) ShredBefore(before, now time.Time) []string {
 	return ids
 }
 
-// ReadKeyFile reads a data key file. It refuses a file that group or
-// others may read or write (its mode must be 0600 or stricter).
+// ReadKeyFile reads a data key file. It refuses a file that others may
+// read, or anyone but its owner write: mode 0600, or 0640/0440 where the
+// file's group is the gateway's alone (a Kubernetes Secret mounted with
+// fsGroup, whose files root owns).
 func ReadKeyFile(path string) (*KeyFile, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
-	if m := fi.Mode().Perm(); m&0o077 != 0 {
-		return nil, fmt.Errorf("data key file %s has mode %#o; it must be 0600 (chmod 600 %s)", path, m, path)
+	if m := fi.Mode().Perm(); m&0o037 != 0 {
+		return nil, fmt.Errorf("data key file %s has mode %#o; it must be 0600 (chmod 600 %s), or 0640/0440 with a group only the gateway is in", path, m, path)
 	}
 	raw, err := os.ReadFile(path)
 	if err != nil {

@@ -141,11 +141,21 @@ func TestKeyFileModeAndContent(t *testing.T) {
 	if s.CurrentKey() != "k1" || s.Index("x") != s.Index("x") || s.Index("x") == s.Index("y") {
 		t.Fatalf("loaded sealer: current %q", s.CurrentKey())
 	}
-	if err := os.Chmod(path, 0o644); err != nil {
-		t.Fatal(err)
+	for _, m := range []os.FileMode{0o644, 0o604, 0o660, 0o620, 0o670} {
+		if err := os.Chmod(path, m); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadSealer(path); err == nil || !strings.Contains(err.Error(), "0600") {
+			t.Fatalf("a key file of mode %#o loaded: %v", m, err)
+		}
 	}
-	if _, err := LoadSealer(path); err == nil || !strings.Contains(err.Error(), "0600") {
-		t.Fatalf("a world-readable key file loaded: %v", err)
+	for _, m := range []os.FileMode{0o400, 0o440, 0o640} {
+		if err := os.Chmod(path, m); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadSealer(path); err != nil {
+			t.Fatalf("a key file of mode %#o refused: %v", m, err)
+		}
 	}
 	bad := []struct {
 		name, content, want string
