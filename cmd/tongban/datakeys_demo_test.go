@@ -216,6 +216,29 @@ func TestDemoKeepsPersonalDataSealed(t *testing.T) {
 			t.Errorf("trace: the shredded submission's signature reported as %v; want it unchecked", *step.SignatureValid)
 		}
 	}
+	// Usage records are still found by the holder's full id (its blind
+	// index), their other fields intact.
+	recs, err := partnersim.DemoLicenses(demo.LicenseRegion, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, rec := range recs {
+		status, body := get("/v1/licenses/usage?holder_id=" + rec.Holder.IDNumber + "&limit=50")
+		var page contracts.UsageRecordPage
+		if err := json.Unmarshal(body, &page); status != http.StatusOK || err != nil {
+			t.Fatalf("usage by holder: %d %s", status, body)
+		}
+		for _, r := range page.Records {
+			if r.UsageRecordID == "" || r.Purpose == "" {
+				t.Errorf("usage record by holder: %+v", r)
+			}
+		}
+		found += len(page.Records)
+	}
+	if found == 0 {
+		t.Errorf("no usage record of the holders of %s's demo licenses found by holder id", demo.LicenseRegion)
+	}
 }
 
 // rewriteListen returns config with its listen line set to addr.
