@@ -184,7 +184,8 @@ type TraceEntry struct {
 	// or status update as received, or a partner's acknowledgement) still
 	// has the SM3 the evidence log recorded and its signature verifies
 	// now with the signer's registered key; absent when the step has no
-	// signed body.
+	// signed body, or when the body was deleted under the retention
+	// policy (its data key shredded; the record's body_sm3 remains).
 	SignatureValid *bool `json:"signature_valid,omitempty"`
 	// TraceID is the W3C trace id.
 	TraceID string `json:"trace_id,omitempty"`

@@ -38,6 +38,7 @@ const (
 	CodeRateLimited         Code = "rate_limited"
 	CodeSourceUnavailable   Code = "source_unavailable"
 	CodeUnavailable         Code = "unavailable"
+	CodeDataShredded        Code = "data_shredded"
 	CodeInternal            Code = "internal"
 )
 
@@ -76,6 +77,7 @@ var Codes = []CodeInfo{
 	{CodeRateLimited, http.StatusTooManyRequests, "Too many requests; retry after the Retry-After header."},
 	{CodeSourceUnavailable, http.StatusBadGateway, "The partner system that must answer did not answer in time."},
 	{CodeUnavailable, http.StatusServiceUnavailable, "The gateway cannot take the request now (starting, shutting down, store unavailable); retry later."},
+	{CodeDataShredded, http.StatusGone, "The exchange's stored bodies were deleted under the retention policy (their data key was destroyed); the evidence records and their hashes remain and still verify."},
 	{CodeInternal, http.StatusInternalServerError, "An unexpected error; the request_id lets operators find it in the logs."},
 }
 

@@ -53,6 +53,14 @@ type Exchange struct {
 	// ReceiptType is the receipt's media type when it is not
 	// application/json (a receipt in a partner's own format).
 	ReceiptType string
+	// BodyKey is the id of the data key Body is sealed under at rest, ""
+	// when Body is stored as received. Stores keep it beside Body and
+	// never interpret either (see Sealer).
+	BodyKey string
+	// Shredded is set on a read when Body is gone for good: it was sealed
+	// under a data key the retention policy has since destroyed. Body is
+	// then nil; BodySM3, the receipt and the evidence records remain.
+	Shredded bool
 }
 
 // Delivery is one message in the outbox addressed to one partner.
@@ -85,6 +93,14 @@ type Delivery struct {
 	Ack         *contracts.Ack
 	AckBody     []byte // exact bytes of the partner's acknowledgement
 	AckSig      []byte // the partner's DER signature of AckBody
+	// PayloadKey is the id of the data key Payload is sealed under at
+	// rest, "" when Payload is stored as made. Stores keep it beside
+	// Payload and never interpret either (see Sealer).
+	PayloadKey string
+	// Shredded is set on a read when Payload is gone for good: it was
+	// sealed under a data key the retention policy has since destroyed.
+	// Payload is then nil; its SM3 in the evidence log remains.
+	Shredded bool
 }
 
 // Status is one entry of a case's lifecycle history.
@@ -206,6 +222,13 @@ type UsageEntry struct {
 	// Subject is the token's sub of the caller (the person acting), kept
 	// as evidence.
 	Subject string
+	// SealKey is the id of the data key the entry's personal fields are
+	// sealed under at rest, "" when they are stored as given. When it is
+	// set, the stored Record.OperatorID and Subject are sealed text and
+	// HolderID is the holder id's blind index (Sealer.Index), which
+	// UsageQuery.HolderID is then matched against. Stores keep it and
+	// never interpret it.
+	SealKey string
 }
 
 // UsageQuery selects usage records. Empty fields do not filter.

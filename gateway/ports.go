@@ -105,8 +105,8 @@ type OutboxStore interface {
 	CountByState(ctx context.Context) (map[contracts.TransportState]int, error)
 	// ListDeliveries returns the unfinished deliveries q selects: in one
 	// of q.States, to q.Partner when set, with a Seq above q.After; oldest
-	// first (Seq order), at most q.Limit. They come without Payload, Ack,
-	// AckBody and AckSig (a listing shows where each delivery stands;
+	// first (Seq order), at most q.Limit. They come without Payload,
+	// PayloadKey, Ack, AckBody and AckSig (a listing shows where each delivery stands;
 	// GetDelivery returns a whole one). It fails when q.Limit is not
 	// positive, or q.States is empty or names a finished state
 	// (delivered, cancelled).

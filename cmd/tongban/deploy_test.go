@@ -159,11 +159,14 @@ func TestDeployConfigsLoad(t *testing.T) {
 					t.Errorf("partner %s (%s): %v", pc.ID, pc.Adapter, err)
 				}
 			}
+			if cfg.DataKeys.Path == "" {
+				t.Error("data_keys.path: not set; a deployed gateway seals personal data at rest")
+			}
 			if !dc.mounted {
 				return
 			}
 			in := dc.parse(t, path.Dir(containerConfig))
-			for _, p := range configKeyPaths(in) {
+			for _, p := range append(configKeyPaths(in), in.Resolve(in.DataKeys.Path)) {
 				if path.Dir(p) != containerKeysDir {
 					t.Errorf("key %s: mounted at %s, it is not in %s", p, containerConfig, containerKeysDir)
 				}
@@ -950,7 +953,7 @@ func TestDeployKubernetes(t *testing.T) {
 	}
 	keys := k8sSecret(t, keysSecret)
 	inPod := configMapDeployConfig(t).parse(t, path.Dir(containerConfig))
-	for _, p := range configKeyPaths(inPod) {
+	for _, p := range append(configKeyPaths(inPod), inPod.Resolve(inPod.DataKeys.Path)) {
 		if _, ok := keys[path.Base(p)]; !ok || path.Dir(p) != containerKeysDir {
 			t.Errorf("the ConfigMap's config.yaml names %s: not in the Secret %s mounted at %s", p, keysSecret, containerKeysDir)
 		}

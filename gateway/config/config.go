@@ -39,6 +39,7 @@ type Config struct {
 	KeyCA      string     `yaml:"key_ca,omitempty"`
 	Engine     string     `yaml:"engine,omitempty"` // SM2/SM3 engine; default emmansun
 	SigningKey SigningKey `yaml:"signing_key,omitempty"`
+	DataKeys   DataKeys   `yaml:"data_keys,omitempty"`
 	Store      Store      `yaml:"store,omitempty"`
 	Limits     Limits     `yaml:"limits,omitempty"`
 	Delivery   Delivery   `yaml:"delivery,omitempty"`
@@ -68,6 +69,24 @@ type SigningKey struct {
 	// with them stay verifiable after a key change.
 	Previous map[string]string `yaml:"previous,omitempty"`
 }
+
+// DataKeys names the key file whose SM4 keys seal personal data at rest
+// (exchange bodies, delivery payloads, usage records' personal fields).
+// A gateway does not start without one of the two: the file, or sealing
+// explicitly disabled.
+type DataKeys struct {
+	// Path is the data key file (JSON, mode 0600: tongban keys init;
+	// rotated by tongban keys rotate, shredded by tongban keys shred
+	// --before DATE).
+	Path string `yaml:"path,omitempty"`
+	// Disabled stores personal data as received. Only for tests and
+	// migrations: never with real data.
+	Disabled bool `yaml:"disabled,omitempty"`
+}
+
+// Configured reports whether the configuration says how personal data is
+// kept: a key file, or sealing disabled.
+func (d DataKeys) Configured() bool { return d.Path != "" || d.Disabled }
 
 // Store selects the durable store: the embedded SQLite file (driver
 // sqlite, the default: one gateway process owns it) or a PostgreSQL
@@ -506,6 +525,9 @@ func (c *Config) validate() error {
 	}
 	if err := contracts.ValidateOpaqueID("", c.SigningKey.KeyID); err != nil {
 		return fmt.Errorf("signing_key.key_id: %q is not a key id (letters, digits, '.', '_', ':', '-')", c.SigningKey.KeyID)
+	}
+	if c.DataKeys.Path != "" && c.DataKeys.Disabled {
+		return errors.New("data_keys: path and disabled: true exclude each other")
 	}
 	for kid, path := range c.SigningKey.Previous {
 		switch {

@@ -339,3 +339,31 @@ partners:
 		})
 	}
 }
+
+// TestDataKeys: data_keys names a key file or disables sealing, not both;
+// a configuration that says neither parses (the gateway refuses to start
+// with it, see app.Open).
+func TestDataKeys(t *testing.T) {
+	for _, tt := range []struct {
+		block, want string
+		configured  bool
+	}{
+		{"", "", false},
+		{"data_keys: {path: keys/datakeys.json}", "", true},
+		{"data_keys: {disabled: true}", "", true},
+		{"data_keys: {path: keys/datakeys.json, disabled: true}", "data_keys: path and disabled", false},
+		{"data_keys: {file: x}", "file", false},
+	} {
+		c, err := Parse([]byte(good+tt.block+"\n"), "/etc/tongban", noEnv)
+		switch {
+		case tt.want == "" && (err != nil || c.DataKeys.Configured() != tt.configured):
+			t.Errorf("%q: %v, configured %v, want %v", tt.block, err, c != nil && c.DataKeys.Configured(), tt.configured)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("%q: got %v, want an error with %q", tt.block, err, tt.want)
+		}
+	}
+	c, err := Parse([]byte(good+"data_keys: {path: keys/datakeys.json}\n"), "/etc/tongban", noEnv)
+	if err != nil || c.Resolve(c.DataKeys.Path) != "/etc/tongban/keys/datakeys.json" {
+		t.Fatalf("data_keys.path resolves to %q (%v)", c.Resolve(c.DataKeys.Path), err)
+	}
+}

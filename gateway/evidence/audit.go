@@ -160,7 +160,7 @@ func (s *Auditor) TraceCase(ctx context.Context, p gateway.Principal, caseID str
 			if err != nil {
 				return nil, gateway.Internal(err)
 			}
-			e.SignatureValid = &valid
+			e.SignatureValid = valid
 		case contracts.EventDeliveryAttempt:
 			e.Attempt, e.Outcome, e.LatencyMS = d.Attempt, d.Outcome, d.LatencyMS
 			if d.AckSignature != "" {
@@ -181,19 +181,22 @@ func (s *Auditor) TraceCase(ctx context.Context, p gateway.Principal, caseID str
 
 // exchangeSignatureValid reports whether the stored body of r's exchange
 // still has the digest r recorded and its signature verifies with the
-// sender's key.
-func (s *Auditor) exchangeSignatureValid(ctx context.Context, r contracts.EvidenceRecord) (bool, error) {
+// sender's key; nil when the body was shredded (nothing left to check).
+func (s *Auditor) exchangeSignatureValid(ctx context.Context, r contracts.EvidenceRecord) (*bool, error) {
 	ex, err := s.store.GetExchange(ctx, r.Actor, r.ExchangeID)
 	if errors.Is(err, gateway.ErrNotFound) {
-		return false, nil
+		return new(false), nil
 	}
 	if err != nil {
-		return false, err
+		return nil, err
+	}
+	if ex.Shredded {
+		return nil, nil
 	}
 	if s.crypto.SM3Hex(ex.Body) != r.BodySM3 {
-		return false, nil
+		return new(false), nil
 	}
-	return s.crypto.VerifyBody(r.Actor, ex.KeyID, ex.Body, ex.Signature) == nil, nil
+	return new(s.crypto.VerifyBody(r.Actor, ex.KeyID, ex.Body, ex.Signature) == nil), nil
 }
 
 // ackSignatureValid reports whether the stored acknowledgement of r's

@@ -120,6 +120,9 @@ func (s *Auditor) ExportCase(ctx context.Context, p gateway.Principal, caseID st
 		lines.Write(line)
 		lines.WriteByte('\n')
 		if err := s.exportRecordFiles(ctx, b, row, keys); err != nil {
+			if gateway.CodeOf(err) == contracts.CodeDataShredded {
+				return nil, err
+			}
 			return nil, gateway.Internal(err)
 		}
 	}
@@ -245,6 +248,9 @@ func (s *Auditor) exportRecordFiles(ctx context.Context, b *bundleWriter, row ga
 		if err != nil {
 			return err
 		}
+		if ex.Shredded {
+			return shreddedErr(r.CaseID)
+		}
 		keys[r.KeyID], keys[d.ReceiptKeyID] = true, true
 		base := r.ExchangeID
 		for _, f := range []struct {
@@ -293,5 +299,15 @@ func (s *Auditor) exportDelivery(ctx context.Context, b *bundleWriter, id string
 	if err != nil {
 		return err
 	}
+	if del.Shredded {
+		return shreddedErr(del.CaseID)
+	}
 	return b.add(contracts.BundleDeliveries+del.ID+".json", del.Payload)
+}
+
+// shreddedErr is the answer to an export that needs a body or payload
+// deleted under the retention policy.
+func shreddedErr(caseID string) error {
+	return gateway.Failf(contracts.CodeDataShredded,
+		"case %s: its bodies were deleted under the retention policy; its evidence records and their hashes remain and verify", caseID)
 }

@@ -50,7 +50,7 @@ func scanCase(sc scanner) (*gateway.Case, error) {
 }
 
 const exchangeCols = `sender, exchange_id, kind, case_id, body_sm3, key_id, trace_id, received_at,
-	body, signature, receipt, receipt_sig, receipt_type`
+	body, signature, receipt, receipt_sig, receipt_type, body_key`
 
 func scanExchange(sc scanner) (*gateway.Exchange, error) {
 	var (
@@ -59,7 +59,7 @@ func scanExchange(sc scanner) (*gateway.Exchange, error) {
 		receivedAt *int64
 	)
 	if err := sc.Scan(&x.Sender, &x.ExchangeID, &kind, &x.CaseID, &x.BodySM3, &x.KeyID,
-		&x.TraceID, &receivedAt, &x.Body, &x.Signature, &x.Receipt, &x.ReceiptSig, &x.ReceiptType); err != nil {
+		&x.TraceID, &receivedAt, &x.Body, &x.Signature, &x.Receipt, &x.ReceiptSig, &x.ReceiptType, &x.BodyKey); err != nil {
 		return nil, err
 	}
 	x.Kind = gateway.ExchangeKind(kind)
@@ -84,7 +84,8 @@ func scanStatus(sc scanner) (gateway.Status, error) {
 // deliverySelect reads whole deliveries; append a WHERE clause.
 const deliverySelect = `SELECT d.seq, d.id, d.case_id, d.partner, d.kind, d.exchange_id, d.state,
 	d.attempts, d.next_at, d.lease_until, d.created_at, d.delivered_at, d.last_error,
-	coalesce(d.since_at, d.created_at), d.traceparent, d.pull, a.ack, p.payload, a.ack_body, a.ack_sig
+	coalesce(d.since_at, d.created_at), d.traceparent, d.pull, a.ack, p.payload, a.ack_body, a.ack_sig,
+	coalesce(p.payload_key, '')
 	FROM deliveries AS d
 	LEFT JOIN delivery_payloads AS p ON p.seq = d.seq
 	LEFT JOIN delivery_acks AS a ON a.seq = d.seq`
@@ -94,7 +95,8 @@ const deliverySelect = `SELECT d.seq, d.id, d.case_id, d.partner, d.kind, d.exch
 // seq order. It has no ack: deliveries it returns are not delivered.
 const claimedSelect = `SELECT d.seq, d.id, d.case_id, d.partner, d.kind, d.exchange_id, d.state,
 	d.attempts, d.next_at, d.lease_until, d.created_at, d.delivered_at, d.last_error,
-	coalesce(d.since_at, d.created_at), d.traceparent, d.pull, NULL::text, p.payload, NULL::bytea, NULL::bytea
+	coalesce(d.since_at, d.created_at), d.traceparent, d.pull, NULL::text, p.payload, NULL::bytea, NULL::bytea,
+	coalesce(p.payload_key, '')
 	FROM claimed AS d
 	LEFT JOIN delivery_payloads AS p ON p.seq = d.seq
 	ORDER BY d.seq`
@@ -113,7 +115,7 @@ func scanDelivery(sc scanner) (*gateway.Delivery, error) {
 	)
 	if err := sc.Scan(&d.Seq, &d.ID, &d.CaseID, &d.Partner, &kind, &d.ExchangeID, &state,
 		&d.Attempts, &nextAt, &leaseUntil, &createdAt, &deliveredAt, &d.LastError, &since, &d.TraceParent, &d.Pull, &ack,
-		&d.Payload, &d.AckBody, &d.AckSig); err != nil {
+		&d.Payload, &d.AckBody, &d.AckSig, &d.PayloadKey); err != nil {
 		return nil, err
 	}
 	d.Kind, d.State = contracts.DeliveryKind(kind), contracts.TransportState(state)
@@ -131,14 +133,14 @@ func scanDelivery(sc scanner) (*gateway.Delivery, error) {
 
 const usageCols = `usage_record_id, caller, window_id, operator_id, purpose, case_id, license_id,
 	license_type_code, holder_id_masked, outcome, error_code, source_region, checked_at, cached,
-	holder_type, holder_id, library, subject`
+	holder_type, holder_id, library, subject, seal_key`
 
 // usageArgs returns u's values for usageCols.
 func (e *encoder) usageArgs(u *gateway.UsageEntry) []any {
 	r := &u.Record
 	return []any{r.UsageRecordID, r.Caller, r.WindowID, r.OperatorID, r.Purpose, r.CaseID, r.LicenseID,
 		r.LicenseTypeCode, r.HolderIDMasked, string(r.Outcome), string(r.ErrorCode), r.SourceRegion,
-		e.Instant(r.CheckedAt), r.Cached, u.HolderType, u.HolderID, u.Library, u.Subject}
+		e.Instant(r.CheckedAt), r.Cached, u.HolderType, u.HolderID, u.Library, u.Subject, u.SealKey}
 }
 
 func scanUsage(sc scanner) (gateway.UsageEntry, error) {
@@ -150,7 +152,7 @@ func scanUsage(sc scanner) (gateway.UsageEntry, error) {
 	)
 	err := sc.Scan(&r.UsageRecordID, &r.Caller, &r.WindowID, &r.OperatorID, &r.Purpose, &r.CaseID,
 		&r.LicenseID, &r.LicenseTypeCode, &r.HolderIDMasked, &outcome, &errorCode, &r.SourceRegion,
-		&checkedAt, &r.Cached, &u.HolderType, &u.HolderID, &u.Library, &u.Subject)
+		&checkedAt, &r.Cached, &u.HolderType, &u.HolderID, &u.Library, &u.Subject, &u.SealKey)
 	r.Outcome, r.ErrorCode = contracts.LicenseOutcome(outcome), contracts.Code(errorCode)
 	r.CheckedAt = decInstant(checkedAt)
 	return u, err

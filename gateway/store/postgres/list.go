@@ -19,7 +19,7 @@ import (
 // partner condition ($4), if any, and deliveryListOrder.
 const deliveryListSelect = `SELECT d.seq, d.id, d.case_id, d.partner, d.kind, d.exchange_id, d.state,
 	d.attempts, d.next_at, d.lease_until, d.created_at, d.delivered_at, d.last_error,
-	coalesce(d.since_at, d.created_at), d.traceparent, d.pull, NULL::text, NULL::bytea, NULL::bytea, NULL::bytea
+	coalesce(d.since_at, d.created_at), d.traceparent, d.pull, NULL::text, NULL::bytea, NULL::bytea, NULL::bytea, ''::text
 	FROM deliveries AS d
 	WHERE d.state IN ('pending', 'in_flight', 'retry_wait', 'dead')
 	  AND d.state = ANY($3) AND d.seq > $1`

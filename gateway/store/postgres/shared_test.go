@@ -45,12 +45,12 @@ func fixChange(exchangeID string) gateway.Change {
 	c := &gateway.Case{ID: id, ExchangeID: exchangeID, Sender: "320404", Owner: "330702", FromRegion: "320404",
 		ToRegion: "330702", State: contracts.CaseStateReceived, CreatedAt: t0, UpdatedAt: t0}
 	d := &gateway.Delivery{ID: fixID("dl"), CaseID: id, Kind: contracts.DeliveryKindCase, Partner: "330702",
-		ExchangeID: fixID("dx"), Payload: []byte(`{"case_id":"` + id + `"}`), NextAt: t0, CreatedAt: t0}
+		ExchangeID: fixID("dx"), Payload: []byte(`{"case_id":"` + id + `"}`), PayloadKey: "2026-11", NextAt: t0, CreatedAt: t0}
 	return gateway.Change{
 		Case: c,
 		Exchange: &gateway.Exchange{Sender: c.Sender, ExchangeID: exchangeID, Kind: gateway.ExchangeCase, CaseID: id,
 			Body: []byte(`{"case":"` + id + `"}`), BodySM3: "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0",
-			KeyID: c.Sender, ReceivedAt: t0, Receipt: []byte(`{"case_id":"` + id + `"}`)},
+			KeyID: c.Sender, ReceivedAt: t0, Receipt: []byte(`{"case_id":"` + id + `"}`), BodyKey: "2026-11"},
 		Status:  &gateway.Status{CaseID: id, State: contracts.CaseStateReceived, At: t0, ReportedBy: c.Sender},
 		Enqueue: []*gateway.Delivery{d},
 		Evidence: []contracts.EvidenceRecord{{At: t0, Actor: c.Sender, Event: contracts.EventCaseReceived,

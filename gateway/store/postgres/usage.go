@@ -50,7 +50,7 @@ func (s *Store) AddUsage(ctx context.Context, entries []gateway.UsageEntry, enqu
 				}
 				return fmt.Errorf("insert usage record %q: %w", id, err)
 			}, `INSERT INTO usage_records (`+usageCols+`)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`, args...)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`, args...)
 		}
 		for i, d := range enqueue {
 			if err := w.insertDelivery(d, "", &seqs[i]); err != nil {

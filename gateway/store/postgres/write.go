@@ -148,7 +148,7 @@ func (w *txn) applyChange(ch *gateway.Change, create bool) (*changeResult, error
 	)
 	if x := ch.Exchange; x != nil {
 		args := []any{x.Sender, x.ExchangeID, string(x.Kind), x.CaseID, x.BodySM3, x.KeyID, x.TraceID,
-			e.Time(x.ReceivedAt), x.Body, x.Signature, x.Receipt, x.ReceiptSig, x.ReceiptType}
+			e.Time(x.ReceivedAt), x.Body, x.Signature, x.Receipt, x.ReceiptSig, x.ReceiptType, x.BodyKey}
 		if e.Err() != nil {
 			return nil, fmt.Errorf("exchange %q: %w", x.ExchangeID, e.Err())
 		}
@@ -158,7 +158,7 @@ func (w *txn) applyChange(ch *gateway.Change, create bool) (*changeResult, error
 			}
 			return fmt.Errorf("insert exchange %q: %w", x.ExchangeID, err)
 		}, `INSERT INTO exchanges (`+exchangeCols+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, args...)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, args...)
 	}
 
 	caseArgs := []any{c.ExchangeID, c.Sender, c.Owner, c.FromRegion, c.ToRegion, string(c.State),
@@ -242,7 +242,7 @@ func (w *txn) applyChange(ch *gateway.Change, create bool) (*changeResult, error
 func (w *txn) insertDelivery(d *gateway.Delivery, caseID string, seq *int64) error {
 	var e encoder
 	args := []any{d.ID, caseID, d.Partner, string(d.Kind), d.ExchangeID, d.Attempts,
-		e.Time(d.NextAt), e.Time(d.CreatedAt), d.LastError, d.Pull, d.TraceParent, d.Payload}
+		e.Time(d.NextAt), e.Time(d.CreatedAt), d.LastError, d.Pull, d.TraceParent, d.Payload, d.PayloadKey}
 	if e.Err() != nil {
 		return fmt.Errorf("delivery %q: %w", d.ID, e.Err())
 	}
@@ -260,7 +260,7 @@ func (w *txn) insertDelivery(d *gateway.Delivery, caseID string, seq *int64) err
 				next_at, created_at, last_error, pull, traceparent)
 			VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10, $11)
 			RETURNING seq)
-		INSERT INTO delivery_payloads (seq, payload) SELECT seq, $12 FROM d
+		INSERT INTO delivery_payloads (seq, payload, payload_key) SELECT seq, $12, $13 FROM d
 		RETURNING seq`, args...)
 	w.notify()
 	return nil

@@ -62,7 +62,7 @@ func scanCase(sc scanner) (*gateway.Case, error) {
 }
 
 const exchangeCols = `sender, exchange_id, kind, case_id, body_sm3, key_id, trace_id, received_at,
-	body, signature, receipt, receipt_sig, receipt_type`
+	body, signature, receipt, receipt_sig, receipt_type, body_key`
 
 func scanExchange(sc scanner) (*gateway.Exchange, error) {
 	var (
@@ -70,7 +70,7 @@ func scanExchange(sc scanner) (*gateway.Exchange, error) {
 		receivedAt sql.NullInt64
 	)
 	if err := sc.Scan(&x.Sender, &x.ExchangeID, &x.Kind, &x.CaseID, &x.BodySM3, &x.KeyID,
-		&x.TraceID, &receivedAt, &x.Body, &x.Signature, &x.Receipt, &x.ReceiptSig, &x.ReceiptType); err != nil {
+		&x.TraceID, &receivedAt, &x.Body, &x.Signature, &x.Receipt, &x.ReceiptSig, &x.ReceiptType, &x.BodyKey); err != nil {
 		return nil, err
 	}
 	x.ReceivedAt = decTime(receivedAt)
@@ -93,7 +93,8 @@ func scanStatus(sc scanner) (gateway.Status, error) {
 // deliverySelect reads whole deliveries; append a WHERE clause.
 const deliverySelect = `SELECT d.seq, d.id, d.case_id, d.partner, d.kind, d.exchange_id, d.state,
 	d.attempts, d.next_at, d.lease_until, d.created_at, d.delivered_at, d.last_error,
-	coalesce(d.since_at, d.created_at), d.traceparent, d.pull, a.ack, p.payload, a.ack_body, a.ack_sig
+	coalesce(d.since_at, d.created_at), d.traceparent, d.pull, a.ack, p.payload, a.ack_body, a.ack_sig,
+	coalesce(p.payload_key, '')
 	FROM deliveries AS d
 	LEFT JOIN delivery_payloads AS p ON p.seq = d.seq
 	LEFT JOIN delivery_acks AS a ON a.seq = d.seq`
@@ -103,7 +104,8 @@ const deliverySelect = `SELECT d.seq, d.id, d.case_id, d.partner, d.kind, d.exch
 // delivered.
 const deliveryReturning = `seq, id, case_id, partner, kind, exchange_id, state, attempts, next_at,
 	lease_until, created_at, delivered_at, last_error, coalesce(since_at, created_at), traceparent, pull,
-	NULL, (SELECT payload FROM delivery_payloads AS p WHERE p.seq = deliveries.seq), NULL, NULL`
+	NULL, (SELECT payload FROM delivery_payloads AS p WHERE p.seq = deliveries.seq), NULL, NULL,
+	coalesce((SELECT payload_key FROM delivery_payloads AS p WHERE p.seq = deliveries.seq), '')`
 
 func scanDelivery(sc scanner) (*gateway.Delivery, error) {
 	var (
@@ -113,7 +115,7 @@ func scanDelivery(sc scanner) (*gateway.Delivery, error) {
 	)
 	if err := sc.Scan(&d.Seq, &d.ID, &d.CaseID, &d.Partner, &d.Kind, &d.ExchangeID, &d.State,
 		&d.Attempts, &nextAt, &leaseUntil, &createdAt, &deliveredAt, &d.LastError, &since, &d.TraceParent, &d.Pull, &ack,
-		&d.Payload, &d.AckBody, &d.AckSig); err != nil {
+		&d.Payload, &d.AckBody, &d.AckSig, &d.PayloadKey); err != nil {
 		return nil, err
 	}
 	d.NextAt, d.LeaseUntil = decTime(nextAt), decTime(leaseUntil)
@@ -130,14 +132,14 @@ func scanDelivery(sc scanner) (*gateway.Delivery, error) {
 
 const usageCols = `usage_record_id, caller, window_id, operator_id, purpose, case_id, license_id,
 	license_type_code, holder_id_masked, outcome, error_code, source_region, checked_at, cached,
-	holder_type, holder_id, library, subject`
+	holder_type, holder_id, library, subject, seal_key`
 
 // usageArgs returns u's values for usageCols.
 func (e *encoder) usageArgs(u *gateway.UsageEntry) []any {
 	r := &u.Record
 	return []any{r.UsageRecordID, r.Caller, r.WindowID, r.OperatorID, r.Purpose, r.CaseID, r.LicenseID,
 		r.LicenseTypeCode, r.HolderIDMasked, string(r.Outcome), string(r.ErrorCode), r.SourceRegion,
-		e.Instant(r.CheckedAt), r.Cached, u.HolderType, u.HolderID, u.Library, u.Subject}
+		e.Instant(r.CheckedAt), r.Cached, u.HolderType, u.HolderID, u.Library, u.Subject, u.SealKey}
 }
 
 func scanUsage(sc scanner) (gateway.UsageEntry, error) {
@@ -148,7 +150,7 @@ func scanUsage(sc scanner) (gateway.UsageEntry, error) {
 	)
 	err := sc.Scan(&r.UsageRecordID, &r.Caller, &r.WindowID, &r.OperatorID, &r.Purpose, &r.CaseID,
 		&r.LicenseID, &r.LicenseTypeCode, &r.HolderIDMasked, &r.Outcome, &r.ErrorCode, &r.SourceRegion,
-		&checkedAt, &r.Cached, &u.HolderType, &u.HolderID, &u.Library, &u.Subject)
+		&checkedAt, &r.Cached, &u.HolderType, &u.HolderID, &u.Library, &u.Subject, &u.SealKey)
 	r.CheckedAt = decInstant(checkedAt)
 	return u, err
 }

@@ -15,7 +15,7 @@ import (
 // column of deliverySelect but the payload and the acknowledgement.
 const deliveryListSelect = `SELECT d.seq, d.id, d.case_id, d.partner, d.kind, d.exchange_id, d.state,
 	d.attempts, d.next_at, d.lease_until, d.created_at, d.delivered_at, d.last_error,
-	coalesce(d.since_at, d.created_at), d.traceparent, d.pull, NULL, NULL, NULL, NULL
+	coalesce(d.since_at, d.created_at), d.traceparent, d.pull, NULL, NULL, NULL, NULL, ''
 	FROM deliveries AS d`
 
 // ListDeliveries returns the unfinished deliveries q selects, oldest

@@ -98,7 +98,7 @@ func v2Fixture(t *testing.T, conn *sql.Conn) int64 {
 // rows have no traceparent yet (it reads as "", the column's default).
 func readDeliveries(t *testing.T, conn *sql.Conn) []*gateway.Delivery {
 	t.Helper()
-	q := strings.NewReplacer("d.traceparent", "''", "d.pull", "0").Replace(deliverySelect)
+	q := strings.NewReplacer("d.traceparent", "''", "d.pull", "0", "p.payload_key", "''").Replace(deliverySelect)
 	rows, err := conn.QueryContext(t.Context(), q+` ORDER BY d.seq`)
 	if err != nil {
 		t.Fatal(err)

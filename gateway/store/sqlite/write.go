@@ -79,7 +79,7 @@ func (w *writer) applyChange(ch *gateway.Change, create bool) (changeResult, err
 	)
 	if x := ch.Exchange; x != nil {
 		args := []any{x.Sender, x.ExchangeID, string(x.Kind), x.CaseID, x.BodySM3, x.KeyID, x.TraceID,
-			e.Time(x.ReceivedAt), blob(x.Body), blob(x.Signature), blob(x.Receipt), blob(x.ReceiptSig), x.ReceiptType}
+			e.Time(x.ReceivedAt), blob(x.Body), blob(x.Signature), blob(x.Receipt), blob(x.ReceiptSig), x.ReceiptType, x.BodyKey}
 		if e.Err() != nil {
 			return res, fmt.Errorf("exchange %q: %w", x.ExchangeID, e.Err())
 		}
@@ -187,7 +187,7 @@ func (w *writer) insertDelivery(d *gateway.Delivery, caseID string) (int64, erro
 	if err != nil {
 		return 0, fmt.Errorf("insert delivery %q: %w", d.ID, err)
 	}
-	if _, err := w.insPayload.ExecContext(w.bg, seq, blob(d.Payload)); err != nil {
+	if _, err := w.insPayload.ExecContext(w.bg, seq, blob(d.Payload), d.PayloadKey); err != nil {
 		return 0, fmt.Errorf("insert payload of delivery %q: %w", d.ID, err)
 	}
 	return seq, nil

@@ -101,7 +101,7 @@ func newWriter(ctx context.Context, conn *sql.Conn, st *stats, linker gateway.Ch
 		{&w.savepoint, `SAVEPOINT request`},
 		{&w.release, `RELEASE request`},
 		{&w.rollbackToSave, `ROLLBACK TO request`},
-		{&w.insExchange, `INSERT INTO exchanges (` + exchangeCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&w.insExchange, `INSERT INTO exchanges (` + exchangeCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&w.insCase, `INSERT INTO cases (` + caseCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`},
 		{&w.updCase, `UPDATE cases SET exchange_id = ?, sender = ?, owner = ?, from_region = ?, to_region = ?,
 			state = ?, outcome = ?, owner_case_no = ?, local_case_no = ?, service_item = ?, created_at = ?,
@@ -112,9 +112,9 @@ func newWriter(ctx context.Context, conn *sql.Conn, st *stats, linker gateway.Ch
 		{&w.insDelivery, `INSERT INTO deliveries (id, case_id, partner, kind, exchange_id, state, attempts,
 			next_at, lease_until, created_at, delivered_at, last_error, pull, traceparent)
 			VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, NULL, ?, NULL, ?, ?, ?)`},
-		{&w.insPayload, `INSERT INTO delivery_payloads (seq, payload) VALUES (?, ?)`},
+		{&w.insPayload, `INSERT INTO delivery_payloads (seq, payload, payload_key) VALUES (?, ?, ?)`},
 		{&w.insUsage, `INSERT INTO usage_records (` + usageCols + `)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		// markDelivered and saveAttempt are fenced: they write only while
 		// the delivery is still in flight under the caller's lease (?5 and
 		// ?6 are the lease; IS also matches a NULL one). markDelivered of

@@ -139,6 +139,7 @@ func exchangeFor(c *gateway.Case) *gateway.Exchange {
 		ReceivedAt: t0,
 		Receipt:    []byte(`{"case_id":"` + c.ID + `","state":"received"}`),
 		ReceiptSig: []byte{0x30, 0x45, 0x02, 0x21, 0x00, 0x80},
+		BodyKey:    "2026-03", // stored and returned as given
 	}
 }
 
@@ -163,6 +164,7 @@ func newDelivery(c *gateway.Case, partner string, nextAt time.Time) *gateway.Del
 		Partner:    partner,
 		ExchangeID: newID("dx"),
 		Payload:    []byte(`{"case_id":"` + c.ID + `"}`),
+		PayloadKey: "2026-03", // stored and returned as given
 		NextAt:     nextAt,
 		CreatedAt:  t0,
 	}
@@ -461,6 +463,7 @@ func newUsage(caller string, at time.Time) gateway.UsageEntry {
 		HolderID:   holderPerson,
 		Library:    wucheng,
 		Subject:    "clerk-07",
+		SealKey:    "2026-03", // stored and returned as given
 	}
 }
 
@@ -473,6 +476,7 @@ func usageDelivery(u gateway.UsageEntry, partner string, nextAt time.Time) *gate
 		Partner:    partner,
 		ExchangeID: newID("dx"),
 		Payload:    []byte(`{"record":{"usage_record_id":"` + u.Record.UsageRecordID + `"}}`),
+		PayloadKey: "2026-02",
 		NextAt:     nextAt,
 		CreatedAt:  t0,
 	}

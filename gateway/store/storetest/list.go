@@ -110,7 +110,7 @@ func testListDeliveries(t *testing.T, e *env) {
 			if !ms(d.Since).Equal(ms(want.Since)) {
 				t.Errorf("listed %s: Since %s, want %s", d.ID, d.Since, want.Since)
 			}
-			want.Payload, want.Ack, want.AckBody, want.AckSig = nil, nil, nil, nil
+			want.Payload, want.Ack, want.AckBody, want.AckSig, want.PayloadKey = nil, nil, nil, nil, ""
 			sameDelivery(t, "listed "+d.ID, d, want)
 		}
 		if len(ds) > 0 && (ds[0].ID != retried.ID || ds[0].LastError == "" || ds[0].Attempts != 1 || !ms(ds[0].NextAt).Equal(now.Add(time.Hour))) {

@@ -33,7 +33,7 @@ func testAddUsageRoundTrip(t *testing.T, e *env) {
 		Purpose: "跨省通办：核验身份", LicenseTypeCode: "11100000000000131002",
 		ErrorCode: contracts.CodeForbidden, CheckedAt: t0.Add(time.Minute),
 	}
-	refused.HolderType, refused.HolderID, refused.Library, refused.Subject = "001", holderCompany, "", "sys-371523"
+	refused.HolderType, refused.HolderID, refused.Library, refused.Subject, refused.SealKey = "001", holderCompany, "", "sys-371523", ""
 	d := usageDelivery(verified, wucheng, t0.Add(-time.Hour))
 	d.Attempts, d.LastError = 0, ""
 	e.addUsage([]gateway.UsageEntry{verified, refused}, d)

@@ -10,6 +10,7 @@ package app
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,6 +30,7 @@ import (
 	"github.com/tongban/tongban/gateway/licenses"
 	"github.com/tongban/tongban/gateway/node"
 	"github.com/tongban/tongban/gateway/outbox"
+	"github.com/tongban/tongban/gateway/sealed"
 	"github.com/tongban/tongban/gateway/telemetry"
 	"github.com/tongban/tongban/gateway/tlsconf"
 	"github.com/tongban/tongban/signing"
@@ -102,6 +104,10 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opt
 	engine, err := signing.EngineByName(cfg.Engine)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
+	}
+	sealer, err := loadSealer(cfg)
+	if err != nil {
+		return nil, err
 	}
 	key, err := LoadPrivateKey(cfg.Resolve(cfg.SigningKey.Path), cfg.Resolve(cfg.SigningKey.PasswordFile))
 	if err != nil {
@@ -216,8 +222,15 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opt
 		}
 		cache = c
 	}
+	var core gateway.Store = g.store
+	if sealer != nil {
+		core = sealed.Wrap(g.store, sealer)
+		log.Info("personal data sealed at rest", "data_key", sealer.CurrentKey(), "data_keys", len(sealer.KeyIDs()))
+	} else {
+		log.Warn("personal data stored in the clear: data_keys.disabled is true")
+	}
 	g.core, err = node.New(node.Options{
-		Store: g.store, Crypto: keys, Directory: g.dir, Log: log, GatewayID: cfg.GatewayID, NoEvidence: oo.noEvidence,
+		Store: core, Crypto: keys, Directory: g.dir, Log: log, GatewayID: cfg.GatewayID, NoEvidence: oo.noEvidence,
 		Telemetry: gateway.Telemetry{Traces: g.tel.TracerProvider(), Metrics: g.tel.MeterProvider()}, LicenseCache: cache,
 		Dispatcher: outbox.DispatcherOptions{Workers: cfg.Delivery.Workers, Batch: cfg.Delivery.Batch, Lease: cfg.Delivery.Lease, Poll: cfg.Delivery.Poll,
 			PerPartner: cfg.Delivery.PerPartnerLimit(), Circuit: cfg.Delivery.Circuit.Policy(config.DefaultDeliveryCooldown)},
@@ -257,6 +270,22 @@ func calls(a adapters.Adapter) bool {
 	_, l := adapters.LicenseSourceOf(a)
 	_, u := adapters.UsageDelivererOf(a)
 	return c || s || l || u
+}
+
+// loadSealer returns the sealer of the configured data key file, nil when
+// sealing is disabled; it refuses a configuration that says neither.
+func loadSealer(cfg *config.Config) (*signing.Sealer, error) {
+	switch {
+	case !cfg.DataKeys.Configured():
+		return nil, errors.New("data_keys: not set; name a data key file (data_keys: {path: keys/datakeys.json}, made by tongban keys init) or, for tests only, data_keys: {disabled: true}")
+	case cfg.DataKeys.Disabled:
+		return nil, nil
+	}
+	s, err := signing.LoadSealer(cfg.Resolve(cfg.DataKeys.Path))
+	if err != nil {
+		return nil, fmt.Errorf("data_keys.path: %w", err)
+	}
+	return s, nil
 }
 
 // wire gives partner p what its adapter a can do: push each kind of

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -154,5 +155,41 @@ func TestSecondGatewayOnOneStoreRefused(t *testing.T) {
 	}
 	if events := evidenceEvents(t, cfg); len(events) != 1 || events[0] != contracts.EventGatewayStarted {
 		t.Errorf("evidence: %v; want the first gateway's start alone", events)
+	}
+}
+
+// TestOpenNeedsDataKeys: a gateway does not start unless its
+// configuration says how personal data is kept (a data key file, or
+// sealing disabled), nor with a key file others may read.
+func TestOpenNeedsDataKeys(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, "127.0.0.1:0")
+	keyFile := cfg.Resolve(cfg.DataKeys.Path)
+	for _, tt := range []struct {
+		name string
+		keys config.DataKeys
+		mode os.FileMode
+		want string
+	}{
+		{"neither", config.DataKeys{}, 0o600, "data_keys: not set"},
+		{"world-readable file", cfg.DataKeys, 0o644, "0600"},
+		{"missing file", config.DataKeys{Path: "keys/none.json"}, 0o600, "data_keys.path"},
+		{"disabled", config.DataKeys{Disabled: true}, 0o600, ""},
+		{"file", cfg.DataKeys, 0o600, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := os.Chmod(keyFile, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			c := *cfg
+			c.DataKeys = tt.keys
+			g, err := app.Open(t.Context(), &c, app.NewLogger(io.Discard, "info"))
+			if err == nil {
+				g.Close()
+			}
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Fatalf("Open: %v, want %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -31,12 +31,14 @@ const (
 var Retry = config.Retry{MaxAttempts: 8, BaseDelay: 500 * time.Millisecond, MaxDelay: 30 * time.Second}
 
 // Gateway returns the configuration of gateway id listening on listen,
-// its key at PrivPath(GatewayKey), with no partners yet.
+// its key at PrivPath(GatewayKey), personal data sealed with the data
+// keys at DataKeysPath (see Keys), with no partners yet.
 func Gateway(id, listen string) *config.Config {
 	return &config.Config{
 		GatewayID:  id,
 		Listen:     listen,
 		SigningKey: config.SigningKey{Path: PrivPath(GatewayKey), KeyID: config.DefaultKeyID},
+		DataKeys:   config.DataKeys{Path: DataKeysPath},
 		Delivery:   config.Delivery{Poll: Poll},
 	}
 }

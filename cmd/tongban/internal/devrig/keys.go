@@ -3,6 +3,7 @@ package devrig
 import (
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/tongban/tongban/signing"
 )
@@ -45,10 +46,33 @@ func Key(name string) (*signing.PrivateKey, error) {
 	return k, os.WriteFile(name+".pub", pub, 0o644)
 }
 
+// DataKeysPath is the path, relative to the configuration's directory,
+// of the rig's data key file (the SM4 keys that seal personal data at
+// rest).
+var DataKeysPath = filepath.Join(KeyDir, "datakeys.json")
+
+// DataKeys creates dir/DataKeysPath, one fresh data key current, unless
+// it exists.
+func DataKeys(dir string) error {
+	path := filepath.Join(dir, DataKeysPath)
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	kf, err := signing.NewKeyFile(time.Now().UTC().Format("2006-01"), time.Now())
+	if err != nil {
+		return err
+	}
+	return signing.WriteKeyFile(path, kf)
+}
+
 // Keys loads or creates the keys of ids under dir/KeyDir (created 0700
-// if missing) and returns them by id.
+// if missing) and returns them by id; it creates the data key file
+// (DataKeys) too.
 func Keys(dir string, ids ...string) (map[string]*signing.PrivateKey, error) {
 	if err := os.MkdirAll(filepath.Join(dir, KeyDir), 0o700); err != nil {
+		return nil, err
+	}
+	if err := DataKeys(dir); err != nil {
 		return nil, err
 	}
 	keys := make(map[string]*signing.PrivateKey, len(ids))

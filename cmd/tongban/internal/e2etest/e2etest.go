@@ -218,9 +218,20 @@ func SameJSON(t *testing.T, a, b any) bool {
 }
 
 // Keys writes NAME.key and NAME.pub under dir for each name and returns
-// the keys.
+// the keys; it writes dir/datakeys.json too, a data key file (the one
+// devrig.Gateway's configuration names when dir is its keys directory),
+// unless it exists.
 func Keys(t *testing.T, dir string, names ...string) map[string]*signing.PrivateKey {
 	t.Helper()
+	if dk := filepath.Join(dir, "datakeys.json"); !exists(dk) {
+		kf, err := signing.NewKeyFile("test", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := signing.WriteKeyFile(dk, kf); err != nil {
+			t.Fatal(err)
+		}
+	}
 	keys := map[string]*signing.PrivateKey{}
 	for _, n := range names {
 		k, err := signing.GenerateKey(nil)
@@ -268,4 +279,9 @@ func Sim(ctx context.Context, t *testing.T, gatewayID, code string, key, gw *sig
 	t.Cleanup(srv.Close)
 	sim.Start(ctx)
 	return sim, srv.URL
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
