@@ -50,7 +50,7 @@ type CodeInfo struct {
 // the documentation shows them.
 var Codes = []CodeInfo{
 	{CodeBadRequest, http.StatusBadRequest, "The request is malformed (missing header, bad query parameter). Fix the request; retrying it unchanged fails again."},
-	{CodeInvalidJSON, http.StatusBadRequest, "The body is not valid JSON or has unknown fields or wrong types."},
+	{CodeInvalidJSON, http.StatusBadRequest, "The body is not valid JSON or has unknown fields, wrong types, duplicate keys, keys that differ from a field only in letter case, or invalid UTF-8."},
 	{CodeValidationFailed, http.StatusBadRequest, "A field is missing, too long or out of range; the message names the field."},
 	{CodeInvalidRegion, http.StatusBadRequest, "A region code is not a GB/T 2260 six-digit code."},
 	{CodeInvalidCitizenID, http.StatusBadRequest, "A citizen ID fails GB 11643 (length, birth date or check character)."},

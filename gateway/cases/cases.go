@@ -24,10 +24,11 @@ type Store = gateway.CaseStore
 // Service accepts cases and status updates and shows cases. It is safe
 // for concurrent use.
 type Service struct {
-	store  Store
-	crypto gateway.Crypto
-	dir    *gateway.Directory
-	env    gateway.Env
+	store      Store
+	crypto     gateway.Crypto
+	dir        *gateway.Directory
+	env        gateway.Env
+	validation contracts.ValidationOptions
 }
 
 // Options wire a Service: Store, Crypto and Directory are required; Env
@@ -37,6 +38,9 @@ type Options struct {
 	Crypto    gateway.Crypto
 	Directory *gateway.Directory
 	gateway.Env
+	// Validation is what the deployment decides about submissions (http
+	// material URLs); the zero value is the strictest.
+	Validation contracts.ValidationOptions
 }
 
 // New returns a Service.
@@ -44,7 +48,7 @@ func New(o Options) (*Service, error) {
 	if o.Store == nil || o.Crypto == nil || o.Directory == nil {
 		return nil, errors.New("cases: a store, crypto and a directory are required")
 	}
-	return &Service{store: o.Store, crypto: o.Crypto, dir: o.Directory, env: o.Env.WithDefaults()}, nil
+	return &Service{store: o.Store, crypto: o.Crypto, dir: o.Directory, env: o.Env.WithDefaults(), validation: o.Validation}, nil
 }
 
 // newID returns a fresh UUIDv7; the ids of one source strictly increase,
