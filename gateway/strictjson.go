@@ -278,7 +278,7 @@ func (s *scanner) object(t reflect.Type, depth int) error {
 			}
 		}
 		if dup {
-			return s.fail("key %s appears twice", quoteKey(key))
+			return s.fail("%s appears twice", keyNamed(key))
 		}
 		ft := elem
 		if fields != nil {
@@ -286,10 +286,10 @@ func (s *scanner) object(t reflect.Type, depth int) error {
 			if ft, ok = fields[key]; !ok {
 				for name := range fields {
 					if strings.EqualFold(name, key) {
-						return s.fail("key %s is not %q: keys are case-sensitive", quoteKey(key), name)
+						return s.fail("%s matches %q only when letter case is ignored: keys are case-sensitive", keyNamed(key), name)
 					}
 				}
-				return s.fail("unknown key %s", quoteKey(key))
+				return s.fail("%s is not a field of this message", keyNamed(key))
 			}
 		}
 		s.path = append(s.path, pathElem{key: key})
@@ -336,16 +336,21 @@ func (s *scanner) syntax(err error) error {
 	return Failf(contracts.CodeInvalidJSON, "body is not valid JSON (at byte %d)", s.dec.InputOffset())
 }
 
-// quoteKey quotes a caller's key for a message, cut to 64 bytes.
-func quoteKey(k string) string {
-	if len(k) > 64 {
-		k = k[:64]
-		for !utf8.ValidString(k) {
-			k = k[:len(k)-1]
-		}
-		return strconv.Quote(k) + "…"
+// keyNamed names a caller's key for a message: quoted when it looks like
+// a field name (ASCII letters, '_', '-', '.', at most 64), else only "a
+// key", so that a message never repeats a value such as an ID number
+// sent as a key.
+func keyNamed(k string) string {
+	if k == "" || len(k) > 64 {
+		return "a key"
 	}
-	return strconv.Quote(k)
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || c == '-' || c == '.') {
+			return "a key"
+		}
+	}
+	return "key " + strconv.Quote(k)
 }
 
 // expected names, in JSON's terms, what a value of Go type t is written as.

@@ -42,10 +42,10 @@ func TestDecodeStrict(t *testing.T) {
 		{"duplicate nested key", strings.Replace(golden, `"name": "个体工商户设立登记",`, `"name": "个体工商户设立登记", "name": "x",`, 1), `field service_item: key "name" appears twice`},
 		{"duplicate key in the form", strings.Replace(golden, `"employees": 2,`, `"employees": 2, "employees": 3,`, 1), `field form: key "employees" appears twice`},
 		{"duplicate key in an array item", strings.Replace(golden, `"material_id": "M02",`, `"material_id": "M02", "material_id": "M03",`, 1), `field materials[1]: key "material_id" appears twice`},
-		{"case-folded key", strings.Replace(golden, `"remark":`, `"Remark":`, 1), `key "Remark" is not "remark"`},
-		{"case-folded nested key", strings.Replace(golden, `"basic_code"`, `"BASIC_CODE"`, 1), `key "BASIC_CODE" is not "basic_code"`},
-		{"long s folds to s", strings.Replace(golden, `"materials"`, "\"material\u017f\"", 1), `key "materialſ" is not "materials"`},
-		{"unknown key", strings.Replace(golden, `"remark":`, `"remarks":`, 1), `unknown key "remarks"`},
+		{"case-folded key", strings.Replace(golden, `"remark":`, `"Remark":`, 1), `key "Remark" matches "remark" only when letter case is ignored`},
+		{"case-folded nested key", strings.Replace(golden, `"basic_code"`, `"BASIC_CODE"`, 1), `key "BASIC_CODE" matches "basic_code" only when letter case is ignored`},
+		{"long s folds to s", strings.Replace(golden, `"materials"`, "\"material\u017f\"", 1), `body: a key matches "materials" only when letter case is ignored`},
+		{"unknown key", strings.Replace(golden, `"remark":`, `"remarks":`, 1), `key "remarks" is not a field of this message`},
 		{"invalid UTF-8", strings.Replace(golden, "王秀英", "\xff\xfe", 1), "not valid UTF-8"},
 		{"lone high surrogate", strings.Replace(golden, `"remark": "`, `"remark": "\ud800`, 1), "surrogate"},
 		{"lone low surrogate", strings.Replace(golden, `"remark": "`, `"remark": "\uDC00x`, 1), "surrogate"},
@@ -60,6 +60,8 @@ func TestDecodeStrict(t *testing.T) {
 		{"trailing data", golden + `{}`, "data after the JSON value"},
 		{"not JSON", `{"exchange_id" 1}`, "not valid JSON"},
 		{"array at the top", `[]`, "body: expected an object"},
+		{"ID number as an unknown key", strings.Replace(golden, `"remark":`, `"11010519491231002X": 1, "remark":`, 1), "body: a key is not a field of this message"},
+		{"ID number as a duplicate form key", strings.Replace(golden, `"employees": 2,`, `"11010519491231002X": 1, "11010519491231002X": 2, "employees": 2,`, 1), "field form: a key appears twice"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -72,7 +74,7 @@ func TestDecodeStrict(t *testing.T) {
 			if !strings.Contains(ge.Message, c.want) {
 				t.Errorf("message %q lacks %q", ge.Message, c.want)
 			}
-			for _, leak := range []string{"contracts.", "CaseSubmission", "Go ", "struct"} {
+			for _, leak := range []string{"contracts.", "CaseSubmission", "Go ", "struct", "11010519491231002X"} {
 				if strings.Contains(ge.Message, leak) {
 					t.Errorf("message %q names a Go type (%q)", ge.Message, leak)
 				}
