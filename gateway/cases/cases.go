@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
@@ -111,6 +112,12 @@ func (s *Service) ReceiveNative(ctx context.Context, in gateway.Inbound, call co
 	}
 	if err := gateway.VerifyInbound(ctx, s.env.Telemetry, s.crypto, in); err != nil {
 		return nil, nil, err
+	}
+	if !utf8.Valid(in.Body) {
+		// Every partner format is UTF-8 text; a decoder would turn
+		// invalid bytes into U+FFFD and the gateway would sign what the
+		// partner never sent.
+		return nil, nil, gateway.Failf(contracts.CodeInvalidJSON, "the call is not valid UTF-8")
 	}
 	tr := in.Caller.Partner.Translator
 	call.Body = in.Body

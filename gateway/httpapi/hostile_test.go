@@ -35,6 +35,11 @@ type hostile struct {
 	req      func(e *env, caseID string) *http.Request
 	status   int
 	code     contracts.Code
+	// native: the refusal is rendered by the caller's translator (TB1:
+	// "ERROR <code> <message>"), not as the JSON error.
+	native bool
+	// msg, when set, must be in the refusal's message.
+	msg string
 	// denial is the actor of the access.denied record the refusal must
 	// leave ("anonymous" when no token verified); "" means the refusal is
 	// not a denial and leaves no evidence at all.
@@ -207,6 +212,11 @@ func hostileInputs(t *testing.T) []hostile {
 		{class: "invalid UTF-8", name: "lone high surrogate escape", req: sub(`"remark": "`, `"remark": "\ud83d`), status: s400, code: bad},
 		{class: "invalid UTF-8", name: "lone low surrogate escape", req: sub(`"remark": "`, `"remark": "\udc00`), status: s400, code: bad},
 		{class: "invalid UTF-8", name: "UTF-8 byte order mark", req: submit(func(t *testing.T) []byte { return append([]byte("\xef\xbb\xbf"), submission(t)...) }), status: s400, code: bad},
+		{class: "invalid UTF-8", name: "native call", native: true, req: func(e *env, _ string) *http.Request {
+			req := signedReq(e, chiping, "/v1/inbound/371523/case", []byte("TB1 \xff\xfe"))
+			req.Header.Set("Content-Type", "text/plain; charset=utf-8")
+			return req
+		}, status: s400, code: bad, msg: "not valid UTF-8"},
 		{class: "invalid UTF-8", name: "UTF-16 body", req: submit(func(t *testing.T) []byte {
 			b := submission(t)
 			out := []byte{0xff, 0xfe}
@@ -368,7 +378,14 @@ func TestHostileInputs(t *testing.T) {
 			}
 			exchanges, head := storeMarks(t, e)
 			r := e.send(h.req(e, caseID))
-			wantError(t, r, h.status, h.code)
+			if h.native {
+				wantNativeError(t, r, h.status, h.code)
+			} else {
+				wantError(t, r, h.status, h.code)
+			}
+			if !bytes.Contains(r.body, []byte(h.msg)) {
+				t.Errorf("refusal %s does not say %q", r.body, h.msg)
+			}
 			if got, _ := storeMarks(t, e); got != exchanges {
 				t.Errorf("exchanges: %d after the request, %d before: something was stored", got, exchanges)
 			}
