@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,8 +43,7 @@ func DecodeStrict(body []byte, v any) error {
 	if err := checkSurrogates(body); err != nil {
 		return err
 	}
-	sc := scanner{dec: json.NewDecoder(bytes.NewReader(body))}
-	sc.dec.UseNumber()
+	sc := scanner{b: body}
 	t := reflect.TypeOf(v)
 	if t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -53,13 +51,16 @@ func DecodeStrict(body []byte, v any) error {
 	if err := sc.value(t, 0); err != nil {
 		return err
 	}
-	if _, err := sc.dec.Token(); err != io.EOF {
+	if sc.ws(); sc.i != len(body) {
 		return Failf(contracts.CodeInvalidJSON, "body has data after the JSON value")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return decodeFailure(err)
+	}
+	if dec.More() {
+		return Failf(contracts.CodeInvalidJSON, "body has data after the JSON value")
 	}
 	return nil
 }
@@ -132,17 +133,21 @@ func hex4(b []byte, at int) (rune, bool) {
 	return rune(n), err == nil
 }
 
-// scanner walks a body token by token, beside the Go type it will be
+// scanner walks a body byte by byte, beside the Go type it will be
 // decoded into (nil where the type says nothing: json.RawMessage, any,
-// types with their own UnmarshalJSON other than time.Time).
+// types with their own UnmarshalJSON other than time.Time). It reads
+// JSON's grammar itself rather than through json.Decoder.Token, which
+// allocates for every token; encoding/json still decodes the body after
+// it, so the scan only has to be at least as strict.
 type scanner struct {
-	dec  *json.Decoder
+	b    []byte
+	i    int
 	path []pathElem
 }
 
 type pathElem struct {
-	key   string
-	index int // used when key is ""
+	key   []byte
+	index int // used when key is nil
 }
 
 // where is the dotted path of the value being scanned, for messages.
@@ -154,12 +159,12 @@ func (s *scanner) where() string {
 	b.WriteString("field ")
 	for i, p := range s.path {
 		switch {
-		case p.key == "":
+		case p.key == nil:
 			b.WriteString("[" + strconv.Itoa(p.index) + "]")
 		case i > 0:
-			b.WriteString("." + p.key)
+			b.WriteString("." + string(p.key))
 		default:
-			b.WriteString(p.key)
+			b.Write(p.key)
 		}
 	}
 	return b.String()
@@ -169,17 +174,133 @@ func (s *scanner) fail(format string, args ...any) error {
 	return Failf(contracts.CodeInvalidJSON, "%s: "+format, append([]any{s.where()}, args...)...)
 }
 
+func (s *scanner) syntax() error {
+	if s.i >= len(s.b) {
+		return Failf(contracts.CodeInvalidJSON, "body is not valid JSON: it ends early")
+	}
+	return Failf(contracts.CodeInvalidJSON, "body is not valid JSON (at byte %d)", s.i)
+}
+
 var (
 	timeType      = reflect.TypeFor[time.Time]()
 	bytesType     = reflect.TypeFor[[]byte]()
 	unmarshalType = reflect.TypeFor[json.Unmarshaler]()
 )
 
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// str reads a string at s.i (its opening quote): its bytes between the
+// quotes, and whether they hold escapes.
+func (s *scanner) str() (raw []byte, escaped bool, err error) {
+	s.i++ // '"'
+	start := s.i
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			raw = s.b[start:s.i]
+			s.i++
+			return raw, escaped, nil
+		case c == '\\':
+			escaped = true
+			if s.i+1 >= len(s.b) {
+				s.i = len(s.b)
+				return nil, false, s.syntax()
+			}
+			switch s.b[s.i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.i += 2
+			case 'u':
+				if _, ok := hex4(s.b, s.i+2); !ok {
+					return nil, false, s.syntax()
+				}
+				s.i += 6
+			default:
+				return nil, false, s.syntax()
+			}
+		case c < 0x20:
+			return nil, false, s.syntax()
+		default:
+			s.i++
+		}
+	}
+	return nil, false, s.syntax()
+}
+
+// unescape returns the text of a string read by str.
+func unescape(raw []byte, escaped bool) []byte {
+	if !escaped {
+		return raw
+	}
+	var v string
+	quoted := make([]byte, 0, len(raw)+2)
+	quoted = append(append(append(quoted, '"'), raw...), '"')
+	if json.Unmarshal(quoted, &v) != nil {
+		return raw // unreachable: str checked the escapes
+	}
+	return []byte(v)
+}
+
+// number reads a JSON number at s.i.
+func (s *scanner) number() ([]byte, error) {
+	start := s.i
+	digits := func() int {
+		n := 0
+		for s.i < len(s.b) && '0' <= s.b[s.i] && s.b[s.i] <= '9' {
+			s.i++
+			n++
+		}
+		return n
+	}
+	if s.b[s.i] == '-' {
+		s.i++
+	}
+	switch {
+	case s.i < len(s.b) && s.b[s.i] == '0':
+		s.i++
+	case digits() == 0:
+		return nil, s.syntax()
+	}
+	if s.i < len(s.b) && s.b[s.i] == '.' {
+		s.i++
+		if digits() == 0 {
+			return nil, s.syntax()
+		}
+	}
+	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
+		s.i++
+		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
+			s.i++
+		}
+		if digits() == 0 {
+			return nil, s.syntax()
+		}
+	}
+	return s.b[start:s.i], nil
+}
+
+func (s *scanner) literal(word string) error {
+	if !bytes.HasPrefix(s.b[s.i:], []byte(word)) {
+		return s.syntax()
+	}
+	s.i += len(word)
+	return nil
+}
+
 // value scans one value of Go type t (nil: unconstrained) at depth.
 func (s *scanner) value(t reflect.Type, depth int) error {
-	tok, err := s.dec.Token()
-	if err != nil {
-		return s.syntax(err)
+	s.ws()
+	if s.i >= len(s.b) {
+		return s.syntax()
 	}
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -190,56 +311,70 @@ func (s *scanner) value(t reflect.Type, depth int) error {
 	if t != nil && t.Kind() == reflect.Interface {
 		t = nil
 	}
-	if tok == nil { // null leaves a Go value as it is
-		return nil
-	}
-	if d, ok := tok.(json.Delim); ok {
+	switch c := s.b[s.i]; c {
+	case '{', '[':
 		if depth >= MaxJSONDepth {
 			return Failf(contracts.CodeInvalidJSON, "body nests deeper than %d levels", MaxJSONDepth)
 		}
-		if d == '{' {
+		s.i++
+		if c == '{' {
 			return s.object(t, depth+1)
 		}
 		return s.array(t, depth+1)
-	}
-	if t == nil {
-		return nil
-	}
-	switch v := tok.(type) {
-	case string:
+	case '"':
+		raw, esc, err := s.str()
+		if err != nil || t == nil {
+			return err
+		}
 		switch {
 		case t == timeType:
-			if _, err := time.Parse(time.RFC3339Nano, v); err != nil {
+			if _, err := time.Parse(time.RFC3339Nano, string(unescape(raw, esc))); err != nil {
 				return s.fail("expected an RFC 3339 time")
 			}
 		case t == bytesType:
-			if _, err := base64.StdEncoding.DecodeString(v); err != nil {
+			v := unescape(raw, esc)
+			if _, err := base64.StdEncoding.Decode(make([]byte, base64.StdEncoding.DecodedLen(len(v))), v); err != nil {
 				return s.fail("expected standard base64")
 			}
 		case t.Kind() != reflect.String:
 			return s.fail("expected %s", expected(t))
 		}
-	case json.Number:
-		var err error
+		return nil
+	case 'n':
+		return s.literal("null") // null leaves a Go value as it is
+	case 't', 'f':
+		word := "true"
+		if c == 'f' {
+			word = "false"
+		}
+		if err := s.literal(word); err != nil {
+			return err
+		}
+		if t != nil && t.Kind() != reflect.Bool {
+			return s.fail("expected %s", expected(t))
+		}
+		return nil
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		num, err := s.number()
+		if err != nil || t == nil {
+			return err
+		}
 		switch t.Kind() {
 		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-			_, err = strconv.ParseInt(string(v), 10, t.Bits())
+			_, err = strconv.ParseInt(string(num), 10, t.Bits())
 		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-			_, err = strconv.ParseUint(string(v), 10, t.Bits())
+			_, err = strconv.ParseUint(string(num), 10, t.Bits())
 		case reflect.Float32, reflect.Float64:
-			_, err = strconv.ParseFloat(string(v), t.Bits())
+			_, err = strconv.ParseFloat(string(num), t.Bits())
 		default:
 			err = errors.New("not a number")
 		}
 		if err != nil {
 			return s.fail("expected %s", expected(t))
 		}
-	case bool:
-		if t.Kind() != reflect.Bool {
-			return s.fail("expected %s", expected(t))
-		}
+		return nil
 	}
-	return nil
+	return s.syntax()
 }
 
 func (s *scanner) object(t reflect.Type, depth int) error {
@@ -256,50 +391,77 @@ func (s *scanner) object(t reflect.Type, depth int) error {
 	}
 	// Keys seen so far: a short list scanned linearly (contract objects
 	// have a few dozen keys at most), a map once the object is larger.
-	var few [24]string
+	var few [24][]byte
 	seen, many := few[:0], map[string]struct{}(nil)
-	for s.dec.More() {
-		tok, err := s.dec.Token()
-		if err != nil {
-			return s.syntax(err)
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == '}' {
+		s.i++
+		return nil
+	}
+	for {
+		s.ws()
+		if s.i >= len(s.b) || s.b[s.i] != '"' {
+			return s.syntax()
 		}
-		key, _ := tok.(string)
+		raw, esc, err := s.str()
+		if err != nil {
+			return err
+		}
+		key := unescape(raw, esc)
 		dup := false
 		if many != nil {
-			_, dup = many[key]
-			many[key] = struct{}{}
+			_, dup = many[string(key)]
+			many[string(key)] = struct{}{}
 		} else {
-			dup = slices.Contains(seen, key)
+			for _, k := range seen {
+				dup = dup || bytes.Equal(k, key)
+			}
 			if seen = append(seen, key); len(seen) == cap(few) {
 				many = make(map[string]struct{}, 2*len(seen))
 				for _, k := range seen {
-					many[k] = struct{}{}
+					many[string(k)] = struct{}{}
 				}
 			}
 		}
 		if dup {
-			return s.fail("%s appears twice", keyNamed(key))
+			return s.fail("%s appears twice", keyNamed(string(key)))
 		}
 		ft := elem
 		if fields != nil {
 			var ok bool
-			if ft, ok = fields[key]; !ok {
+			if ft, ok = fields[string(key)]; !ok {
 				for name := range fields {
-					if strings.EqualFold(name, key) {
-						return s.fail("%s matches %q only when letter case is ignored: keys are case-sensitive", keyNamed(key), name)
+					if strings.EqualFold(name, string(key)) {
+						return s.fail("%s matches %q only when letter case is ignored: keys are case-sensitive", keyNamed(string(key)), name)
 					}
 				}
-				return s.fail("%s is not a field of this message", keyNamed(key))
+				return s.fail("%s is not a field of this message", keyNamed(string(key)))
 			}
 		}
+		s.ws()
+		if s.i >= len(s.b) || s.b[s.i] != ':' {
+			return s.syntax()
+		}
+		s.i++
 		s.path = append(s.path, pathElem{key: key})
 		if err := s.value(ft, depth); err != nil {
 			return err
 		}
 		s.path = s.path[:len(s.path)-1]
+		s.ws()
+		if s.i >= len(s.b) {
+			return s.syntax()
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return nil
+		default:
+			return s.syntax()
+		}
 	}
-	_, err := s.dec.Token() // '}'
-	return s.syntax(err)
 }
 
 func (s *scanner) array(t reflect.Type, depth int) error {
@@ -315,25 +477,31 @@ func (s *scanner) array(t reflect.Type, depth int) error {
 			return s.fail("expected %s", expected(t))
 		}
 	}
-	for i := 0; s.dec.More(); i++ {
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == ']' {
+		s.i++
+		return nil
+	}
+	for i := 0; ; i++ {
 		s.path = append(s.path, pathElem{index: i})
 		if err := s.value(elem, depth); err != nil {
 			return err
 		}
 		s.path = s.path[:len(s.path)-1]
+		s.ws()
+		if s.i >= len(s.b) {
+			return s.syntax()
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return nil
+		default:
+			return s.syntax()
+		}
 	}
-	_, err := s.dec.Token() // ']'
-	return s.syntax(err)
-}
-
-func (s *scanner) syntax(err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return Failf(contracts.CodeInvalidJSON, "body is not valid JSON: it ends early")
-	}
-	return Failf(contracts.CodeInvalidJSON, "body is not valid JSON (at byte %d)", s.dec.InputOffset())
 }
 
 // keyNamed names a caller's key for a message: quoted when it looks like
