@@ -54,7 +54,7 @@ type CodeInfo struct {
 // the documentation shows them.
 var Codes = []CodeInfo{
 	{CodeBadRequest, http.StatusBadRequest, "The request is malformed (missing header, bad query parameter). Fix the request; retrying it unchanged fails again."},
-	{CodeInvalidJSON, http.StatusBadRequest, "The body is not valid JSON or has unknown fields or wrong types."},
+	{CodeInvalidJSON, http.StatusBadRequest, "The body is not valid JSON or has unknown fields, wrong types, duplicate keys, keys that differ from a field only in letter case, or invalid UTF-8."},
 	{CodeValidationFailed, http.StatusBadRequest, "A field is missing, too long or out of range; the message names the field."},
 	{CodeInvalidRegion, http.StatusBadRequest, "A region code is not a GB/T 2260 six-digit code."},
 	{CodeInvalidCitizenID, http.StatusBadRequest, "A citizen ID fails GB 11643 (length, birth date or check character)."},
@@ -63,7 +63,7 @@ var Codes = []CodeInfo{
 	{CodeInvalidHolderType, http.StatusBadRequest, "A holder id type is not one of the GB/T 36903 types the gateway accepts (111, 001)."},
 	{CodeInvalidExchangeID, http.StatusBadRequest, "exchange_id is not an RFC 9562 UUID in canonical text form."},
 	{CodeBodyTooLarge, http.StatusRequestEntityTooLarge, "The body exceeds the configured limit; send large materials by reference with their SM3 digest."},
-	{CodeUnsupportedMedia, http.StatusUnsupportedMediaType, "The body must be application/json."},
+	{CodeUnsupportedMedia, http.StatusUnsupportedMediaType, "The body must be application/json in UTF-8 (the native route: the partner's own media type), without a Content-Encoding."},
 	{CodeUnauthenticated, http.StatusUnauthorized, "No bearer token, or the token is malformed, not alg SM2, for another audience, or its signature fails."},
 	{CodeTokenExpired, http.StatusUnauthorized, "The bearer token has expired or its lifetime exceeds the configured maximum; mint a new one."},
 	{CodeBadSignature, http.StatusUnauthorized, "Gw-Signature is missing or does not verify over the exact body bytes with the key named by Gw-Key-Id."},

@@ -248,7 +248,7 @@ func (l *LicenseRecord) Validate() error {
 	if !l.Status.Valid() {
 		return invalid("status", "must be valid, suspended, revoked, cancelled or expired")
 	}
-	if err := maxLen("status_reason", l.StatusReason, MaxTextLen); err != nil {
+	if err := freeText("status_reason", l.StatusReason, MaxTextLen); err != nil {
 		return err
 	}
 	if l.FileSM3 != "" {

@@ -2,8 +2,10 @@ package contracts
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -32,6 +34,8 @@ func atField(err error, field string) error {
 	return err
 }
 
+// required checks a required one-line value: not empty or only
+// whitespace, then as maxLen.
 func required(field, v string, max int) error {
 	if strings.TrimSpace(v) == "" {
 		return invalid(field, "is required")
@@ -39,14 +43,74 @@ func required(field, v string, max int) error {
 	return maxLen(field, v, max)
 }
 
+// maxLen checks a one-line value (an identifier, a name, a code): valid
+// UTF-8, no control character at all, at most max characters.
 func maxLen(field, v string, max int) error {
+	return checkText(field, v, max, false)
+}
+
+// requiredText checks a required free-text value: not empty or only
+// whitespace, then as freeText.
+func requiredText(field, v string, max int) error {
+	if strings.TrimSpace(v) == "" {
+		return invalid(field, "is required")
+	}
+	return freeText(field, v, max)
+}
+
+// freeText checks a free-text value (a remark, a reason, an address):
+// valid UTF-8, no control character other than tab, carriage return and
+// line feed, at most max characters.
+func freeText(field, v string, max int) error {
+	return checkText(field, v, max, true)
+}
+
+func checkText(field, v string, max int, multiline bool) error {
 	if !utf8.ValidString(v) {
 		return invalid(field, "must be valid UTF-8")
 	}
-	if n := utf8.RuneCountInString(v); n > max {
+	n := 0
+	for _, r := range v {
+		n++
+		if unicode.IsControl(r) && !(multiline && (r == '\t' || r == '\r' || r == '\n')) {
+			if multiline {
+				return invalid(field, "must not hold control characters other than tab, carriage return and line feed")
+			}
+			return invalid(field, "must not hold control characters")
+		}
+	}
+	if n > max {
 		return invalid(field, fmt.Sprintf("must be at most %d characters", max))
 	}
 	return nil
+}
+
+// ValidateMaterialURL checks where a material is fetched from: an
+// absolute URL with a host, no credentials, scheme https, or http when
+// allowHTTP (a deployment's limits.allow_http_material_urls). Anything
+// else (file:, ftp:, data:, a relative path) the owning district's
+// systems must never be sent to fetch.
+func ValidateMaterialURL(field, v string, allowHTTP bool) error {
+	if err := maxLen(field, v, MaxTextLen); err != nil {
+		return err
+	}
+	u, err := url.Parse(v)
+	if err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "" {
+		return invalid(field, "must be an absolute https URL")
+	}
+	if u.User != nil {
+		return invalid(field, "must not carry credentials")
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if allowHTTP {
+			return nil
+		}
+		return invalid(field, "must be an https URL (this gateway does not accept http)")
+	}
+	return invalid(field, "must be an https URL")
 }
 
 func validSM3Hex(s string) bool {
@@ -87,9 +151,18 @@ func (p *Party) validate(field string) error {
 // without looking at its store: identifiers and their check characters,
 // required fields, sizes, and that inline material content matches its
 // declared size. (The SM3 digest of inline content is checked by the
-// gateway, which owns the hash function.) The error is a *FieldError naming
-// the first bad field.
-func (s *CaseSubmission) Validate() error {
+// gateway, which owns the hash function.) Material URLs must be https.
+// The error is a *FieldError naming the first bad field.
+func (s *CaseSubmission) Validate() error { return s.ValidateWith(ValidationOptions{}) }
+
+// ValidationOptions are what a deployment decides about submissions.
+type ValidationOptions struct {
+	// AllowHTTPMaterialURLs lets materials[].url use http as well as https.
+	AllowHTTPMaterialURLs bool
+}
+
+// ValidateWith is Validate under a deployment's options.
+func (s *CaseSubmission) ValidateWith(o ValidationOptions) error {
 	if err := ValidateUUID(s.ExchangeID); err != nil {
 		return atField(err, "exchange_id")
 	}
@@ -178,8 +251,10 @@ func (s *CaseSubmission) Validate() error {
 		if m.Content == nil && m.URL == "" {
 			return invalid(f, "needs inline content or a url")
 		}
-		if err := maxLen(f+".url", m.URL, MaxTextLen); err != nil {
-			return err
+		if m.URL != "" {
+			if err := ValidateMaterialURL(f+".url", m.URL, o.AllowHTTPMaterialURLs); err != nil {
+				return err
+			}
 		}
 	}
 	if len(s.LicenseIDs) > MaxLicenseIDs {
@@ -195,7 +270,7 @@ func (s *CaseSubmission) Validate() error {
 		return invalid("result_delivery.method", "must be window_pickup, post or electronic")
 	}
 	if rd.Method == ResultDeliveryMethodPost {
-		if err := required("result_delivery.address", rd.Address, MaxTextLen); err != nil {
+		if err := requiredText("result_delivery.address", rd.Address, MaxTextLen); err != nil {
 			return err
 		}
 		if err := required("result_delivery.recipient", rd.Recipient, MaxNameLen); err != nil {
@@ -204,10 +279,14 @@ func (s *CaseSubmission) Validate() error {
 	}
 	for _, f := range []struct{ name, v string }{
 		{"result_delivery.recipient", rd.Recipient}, {"result_delivery.phone", rd.Phone},
-		{"result_delivery.address", rd.Address}, {"result_delivery.postal_code", rd.PostalCode},
-		{"remark", s.Remark},
+		{"result_delivery.postal_code", rd.PostalCode},
 	} {
 		if err := maxLen(f.name, f.v, MaxTextLen); err != nil {
+			return err
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"result_delivery.address", rd.Address}, {"remark", s.Remark}} {
+		if err := freeText(f.name, f.v, MaxTextLen); err != nil {
 			return err
 		}
 	}
@@ -243,8 +322,11 @@ func (u *StatusUpdate) Validate() error {
 			return err
 		}
 	}
-	for _, f := range []struct{ name, v string }{{"owner_case_no", u.OwnerCaseNo}, {"note", u.Note}, {"reason", u.Reason}} {
-		if err := maxLen(f.name, f.v, MaxTextLen); err != nil {
+	if err := maxLen("owner_case_no", u.OwnerCaseNo, MaxTextLen); err != nil {
+		return err
+	}
+	for _, f := range []struct{ name, v string }{{"note", u.Note}, {"reason", u.Reason}} {
+		if err := freeText(f.name, f.v, MaxTextLen); err != nil {
 			return err
 		}
 	}
@@ -258,7 +340,7 @@ func (u *StatusUpdate) Validate() error {
 		return invalid("correction_items", fmt.Sprintf("at most %d items", MaxCorrections))
 	}
 	for i, c := range u.CorrectionItems {
-		if err := required(fmt.Sprintf("correction_items[%d]", i), c, MaxTextLen); err != nil {
+		if err := requiredText(fmt.Sprintf("correction_items[%d]", i), c, MaxTextLen); err != nil {
 			return err
 		}
 	}

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -32,20 +31,6 @@ func VerifyInbound(ctx context.Context, tel Telemetry, crypto Crypto, in Inbound
 			return &Error{Code: contracts.CodeUnknownKey, Message: "Gw-Key-Id " + in.KeyID + " is not registered for caller " + in.Caller.ID(), Err: err}
 		}
 		return &Error{Code: contracts.CodeBadSignature, Message: "Gw-Signature does not verify over the body with key " + in.KeyID + " of caller " + in.Caller.ID(), Err: err}
-	}
-	return nil
-}
-
-// DecodeStrict decodes one JSON value, refusing unknown fields and
-// trailing data (invalid_json).
-func DecodeStrict(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return Failf(contracts.CodeInvalidJSON, "body is not a valid JSON %T: %v", v, err)
-	}
-	if dec.More() {
-		return Failf(contracts.CodeInvalidJSON, "body has data after the JSON value")
 	}
 	return nil
 }

@@ -161,7 +161,7 @@ func TestTopLevelLayout(t *testing.T) {
 	allowed := map[string]bool{
 		"cmd": true, "gateway": true, "adapters": true, "signing": true, "contracts": true, "deploy": true,
 		"go.mod": true, "go.sum": true, "README.md": true, ".ci": true, ".gitignore": true,
-		"Makefile": true, "LICENSE": true,
+		"Makefile": true, "LICENSE": true, "docs": true,
 	}
 	cmd := exec.Command("git", "ls-files")
 	cmd.Dir = moduleRoot(t)

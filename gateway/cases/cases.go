@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
@@ -24,10 +25,11 @@ type Store = gateway.CaseStore
 // Service accepts cases and status updates and shows cases. It is safe
 // for concurrent use.
 type Service struct {
-	store  Store
-	crypto gateway.Crypto
-	dir    *gateway.Directory
-	env    gateway.Env
+	store      Store
+	crypto     gateway.Crypto
+	dir        *gateway.Directory
+	env        gateway.Env
+	validation contracts.ValidationOptions
 }
 
 // Options wire a Service: Store, Crypto and Directory are required; Env
@@ -37,6 +39,9 @@ type Options struct {
 	Crypto    gateway.Crypto
 	Directory *gateway.Directory
 	gateway.Env
+	// Validation is what the deployment decides about submissions (http
+	// material URLs); the zero value is the strictest.
+	Validation contracts.ValidationOptions
 }
 
 // New returns a Service.
@@ -44,7 +49,7 @@ func New(o Options) (*Service, error) {
 	if o.Store == nil || o.Crypto == nil || o.Directory == nil {
 		return nil, errors.New("cases: a store, crypto and a directory are required")
 	}
-	return &Service{store: o.Store, crypto: o.Crypto, dir: o.Directory, env: o.Env.WithDefaults()}, nil
+	return &Service{store: o.Store, crypto: o.Crypto, dir: o.Directory, env: o.Env.WithDefaults(), validation: o.Validation}, nil
 }
 
 // newID returns a fresh UUIDv7; the ids of one source strictly increase,
@@ -107,6 +112,12 @@ func (s *Service) ReceiveNative(ctx context.Context, in gateway.Inbound, call co
 	}
 	if err := gateway.VerifyInbound(ctx, s.env.Telemetry, s.crypto, in); err != nil {
 		return nil, nil, err
+	}
+	if !utf8.Valid(in.Body) {
+		// Every partner format is UTF-8 text; a decoder would turn
+		// invalid bytes into U+FFFD and the gateway would sign what the
+		// partner never sent.
+		return nil, nil, gateway.Failf(contracts.CodeInvalidJSON, "the call is not valid UTF-8")
 	}
 	tr := in.Caller.Partner.Translator
 	call.Body = in.Body

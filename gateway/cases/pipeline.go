@@ -93,7 +93,7 @@ func (s *Service) accept(ctx context.Context, in gateway.Inbound, bodySM3 string
 // submission naming resubmits_case_id resubmits that case after
 // correction: it goes back to received and to its owner again.
 func (s *Service) submit(ctx context.Context, in gateway.Inbound, sub *contracts.CaseSubmission, enc receiptEncoder) (*gateway.Signed, error) {
-	if err := sub.Validate(); err != nil {
+	if err := sub.ValidateWith(s.validation); err != nil {
 		return nil, gateway.FromField(err)
 	}
 	bodySM3 := s.crypto.SM3Hex(in.Body)

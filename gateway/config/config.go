@@ -119,10 +119,20 @@ const (
 
 // Limits bound what callers can send.
 type Limits struct {
-	MaxBodyBytes     int64         `yaml:"max_body_bytes,omitempty"`     // default 8 MiB
-	TokenMaxLifetime time.Duration `yaml:"token_max_lifetime,omitempty"` // default 10m
-	TokenLeeway      time.Duration `yaml:"token_leeway,omitempty"`       // default 30s
+	MaxBodyBytes int64 `yaml:"max_body_bytes,omitempty"` // default 8 MiB
+	// TokenMaxLifetime is the longest a caller's bearer token may live
+	// (exp - iat): default 10m, from 1m to MaxTokenMaxLifetime (1h).
+	TokenMaxLifetime time.Duration `yaml:"token_max_lifetime,omitempty"`
+	TokenLeeway      time.Duration `yaml:"token_leeway,omitempty"` // default 30s
+	// AllowHTTPMaterialURLs lets a submission's materials[].url use plain
+	// http (a closed government network); default false: https only.
+	// Other schemes (file:, ftp:, data:) are always refused.
+	AllowHTTPMaterialURLs bool `yaml:"allow_http_material_urls,omitempty"`
 }
+
+// MaxTokenMaxLifetime caps limits.token_max_lifetime: a stolen bearer
+// token is good for at most this long.
+const MaxTokenMaxLifetime = time.Hour
 
 // Delivery tunes the outbox dispatcher.
 type Delivery struct {
@@ -550,6 +560,9 @@ func (c *Config) validate() error {
 	}
 	if c.Limits.TokenMaxLifetime < time.Minute {
 		return fmt.Errorf("limits.token_max_lifetime: %s is below 1m", c.Limits.TokenMaxLifetime)
+	}
+	if c.Limits.TokenMaxLifetime > MaxTokenMaxLifetime {
+		return fmt.Errorf("limits.token_max_lifetime: %s is above the cap of 1h", c.Limits.TokenMaxLifetime)
 	}
 	if c.Delivery.Workers < 0 || c.Delivery.Batch < 0 || c.Delivery.Lease < 0 || c.Delivery.Poll < 0 {
 		return errors.New("delivery: values must not be negative")

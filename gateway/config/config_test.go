@@ -89,6 +89,8 @@ func TestParseNamesTheBadField(t *testing.T) {
 		{"bad duration", "base_delay: 2s", "base_delay: soon", "line 12: cannot unmarshal !!str `soon` into time.Duration"},
 		{"lease too short", "listen: 127.0.0.1:8080", "listen: 127.0.0.1:8080\ndelivery: {lease: 20s}", "delivery.lease: 20s must exceed 3 × partners[0].timeout"},
 		{"negative retry", "max_attempts: 5", "max_attempts: -1", "partners[0]: timeout and retry"},
+		{"token lifetime above the cap", "listen: 127.0.0.1:8080", "listen: 127.0.0.1:8080\nlimits: {token_max_lifetime: 61m}", "limits.token_max_lifetime: 1h1m0s is above the cap of 1h"},
+		{"token lifetime of a day", "listen: 127.0.0.1:8080", "listen: 127.0.0.1:8080\nlimits: {token_max_lifetime: 24h}", "limits.token_max_lifetime"},
 	}
 	for _, tt := range tests {
 		src := strings.Replace(good, tt.from, tt.to, 1)
@@ -365,5 +367,25 @@ func TestDataKeys(t *testing.T) {
 	c, err := Parse([]byte(good+"data_keys: {path: keys/datakeys.json}\n"), "/etc/tongban", noEnv)
 	if err != nil || c.Resolve(c.DataKeys.Path) != "/etc/tongban/keys/datakeys.json" {
 		t.Fatalf("data_keys.path resolves to %q (%v)", c.Resolve(c.DataKeys.Path), err)
+	}
+}
+
+// TestLimitsEdge: an hour is the longest token lifetime accepted; http
+// material URLs are off unless the configuration turns them on.
+func TestLimitsEdge(t *testing.T) {
+	c, err := Parse([]byte(good), "/x", noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Limits.AllowHTTPMaterialURLs {
+		t.Errorf("limits.allow_http_material_urls: got true by default, want false")
+	}
+	src := strings.Replace(good, "listen: 127.0.0.1:8080", "listen: 127.0.0.1:8080\nlimits: {token_max_lifetime: 1h, allow_http_material_urls: true}", 1)
+	c, err = Parse([]byte(src), "/x", noEnv)
+	if err != nil {
+		t.Fatalf("token_max_lifetime 1h: %v", err)
+	}
+	if c.Limits.TokenMaxLifetime != time.Hour || !c.Limits.AllowHTTPMaterialURLs {
+		t.Errorf("limits = %+v, want 1h and http allowed", c.Limits)
 	}
 }

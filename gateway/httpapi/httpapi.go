@@ -203,17 +203,30 @@ func (a *api) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// inbound reads a signed JSON body: content type, size bound, headers.
+// inbound reads a signed JSON body: content type (application/json, a
+// charset parameter only utf-8), size bound, headers.
 func (a *api) inbound(c echo.Context) (gateway.Inbound, error) {
-	if mt, _, err := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType)); err != nil || mt != echo.MIMEApplicationJSON {
+	mt, params, err := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
+	if err != nil || mt != echo.MIMEApplicationJSON {
 		return gateway.Inbound{}, &gateway.Error{Code: contracts.CodeUnsupportedMedia, Message: "Content-Type must be application/json"}
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return gateway.Inbound{}, &gateway.Error{Code: contracts.CodeUnsupportedMedia, Message: "Content-Type charset must be utf-8"}
 	}
 	return a.signedBody(c)
 }
 
-// signedBody reads a signed body of any media type: size bound, headers.
+// signedBody reads a signed body of any media type: no content coding,
+// size bound, headers. A compressed body is refused, not inflated: the
+// signature covers the bytes as sent, and inflating would let a small
+// request cost large memory.
 func (a *api) signedBody(c echo.Context) (gateway.Inbound, error) {
 	req := c.Request()
+	for _, ce := range req.Header.Values(echo.HeaderContentEncoding) {
+		if !strings.EqualFold(strings.TrimSpace(ce), "identity") {
+			return gateway.Inbound{}, &gateway.Error{Code: contracts.CodeUnsupportedMedia, Message: "Content-Encoding is not supported: send the body uncompressed"}
+		}
+	}
 	if req.ContentLength > a.MaxBody {
 		return gateway.Inbound{}, tooLarge(a.MaxBody)
 	}

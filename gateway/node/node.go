@@ -53,6 +53,9 @@ type Options struct {
 	// MaxVerifyRange bounds one chain verification walk (tests lower
 	// it); zero: evidence.MaxVerifyRange.
 	MaxVerifyRange int64
+	// AllowHTTPMaterialURLs lets submissions name materials by http URL
+	// (limits.allow_http_material_urls); by default only https.
+	AllowHTTPMaterialURLs bool
 }
 
 // Core is one node's core: every service an API or a CLI calls.
@@ -87,7 +90,8 @@ func New(o Options) (*Core, error) {
 		return nil, err
 	}
 	env.Wake = ob.Wake
-	cs, err := cases.New(cases.Options{Store: o.Store, Crypto: o.Crypto, Directory: o.Directory, Env: env})
+	cs, err := cases.New(cases.Options{Store: o.Store, Crypto: o.Crypto, Directory: o.Directory, Env: env,
+		Validation: contracts.ValidationOptions{AllowHTTPMaterialURLs: o.AllowHTTPMaterialURLs}})
 	if err != nil {
 		return nil, err
 	}

@@ -231,7 +231,8 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opt
 	}
 	g.core, err = node.New(node.Options{
 		Store: core, Crypto: keys, Directory: g.dir, Log: log, GatewayID: cfg.GatewayID, NoEvidence: oo.noEvidence,
-		Telemetry: gateway.Telemetry{Traces: g.tel.TracerProvider(), Metrics: g.tel.MeterProvider()}, LicenseCache: cache,
+		AllowHTTPMaterialURLs: cfg.Limits.AllowHTTPMaterialURLs,
+		Telemetry:             gateway.Telemetry{Traces: g.tel.TracerProvider(), Metrics: g.tel.MeterProvider()}, LicenseCache: cache,
 		Dispatcher: outbox.DispatcherOptions{Workers: cfg.Delivery.Workers, Batch: cfg.Delivery.Batch, Lease: cfg.Delivery.Lease, Poll: cfg.Delivery.Poll,
 			PerPartner: cfg.Delivery.PerPartnerLimit(), Circuit: cfg.Delivery.Circuit.Policy(config.DefaultDeliveryCooldown)},
 		LicenseCircuit: cfg.Licenses.Circuit.Policy(config.DefaultLibraryCooldown),
