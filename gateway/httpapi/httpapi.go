@@ -535,8 +535,8 @@ func (a *api) errorHandler(err error, c echo.Context) {
 		body.Code, body.Message = contracts.CodeInternal, "internal error"
 	}
 	trace.SpanFromContext(ctx).SetAttributes(attribute.String(attrErrorCode, string(body.Code)))
-	if denied(body.Code) && a.Audit != nil {
-		a.recordDenial(c, body.Code)
+	if a.Audit != nil {
+		a.recordDenial(c, body.Code, err)
 	}
 	status := contracts.StatusOf(body.Code)
 	if tr := a.nativeTranslator(c); tr != nil {
