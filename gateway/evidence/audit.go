@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tongban/tongban/contracts"
@@ -25,20 +27,28 @@ type ExchangeFilter struct {
 	CaseID, ExchangeID, Partner, Region string
 	Kind                                contracts.ExchangeKind
 	State                               contracts.TransportState
-	From, To                            time.Time
-	Cursor                              string
-	Limit                               int // 0: DefaultAuditPage
+	// Event lists the records of one event: an exchange's starting event
+	// or access.denied (refused requests; see SearchableEvents).
+	Event    string
+	From, To time.Time
+	Cursor   string
+	Limit    int // 0: DefaultAuditPage
 }
 
+// SearchableEvents are the events an audit search lists by the filter
+// event: the records that start exchanges, and access.denied.
+var SearchableEvents = []string{contracts.EventCaseReceived, contracts.EventStatusApplied,
+	contracts.EventLicenseVerified, contracts.EventUsageRecorded, contracts.EventAccessDenied}
+
 // SearchExchanges returns a page of the exchanges f selects, newest first
-// (auditors only). Every filter is validated; a bad one is refused with
+// (auditors only); with f.Event access.denied, the refused requests. Every filter is validated; a bad one is refused with
 // validation_failed (or invalid_region) naming it.
 func (s *Auditor) SearchExchanges(ctx context.Context, p gateway.Principal, f ExchangeFilter) (*contracts.ExchangePage, error) {
 	if err := gateway.Authorize(p, gateway.ActAudit, nil, ""); err != nil {
 		return nil, err
 	}
 	q := gateway.ExchangeQuery{CaseID: f.CaseID, ExchangeID: f.ExchangeID, Partner: f.Partner, Region: f.Region,
-		Kind: f.Kind, State: f.State, From: f.From, To: f.To, Limit: f.Limit}
+		Kind: f.Kind, State: f.State, Event: f.Event, From: f.From, To: f.To, Limit: f.Limit}
 	// Each filter given must be well formed; the first that is not is named.
 	if q.CaseID != "" {
 		if err := contracts.ValidateOpaqueID("case_id", q.CaseID); err != nil {
@@ -65,6 +75,8 @@ func (s *Auditor) SearchExchanges(ctx context.Context, p gateway.Principal, f Ex
 		return nil, gateway.Failf(contracts.CodeValidationFailed, "kind: %q is not an exchange kind", q.Kind)
 	case q.State != "" && !q.State.Valid():
 		return nil, gateway.Failf(contracts.CodeValidationFailed, "state: %q is not a transport state", q.State)
+	case q.Event != "" && !slices.Contains(SearchableEvents, q.Event):
+		return nil, gateway.Failf(contracts.CodeValidationFailed, "event: %q is not one of %s", q.Event, strings.Join(SearchableEvents, ", "))
 	case !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To):
 		return nil, gateway.Failf(contracts.CodeValidationFailed, "from must be before to")
 	case q.Limit < 0 || q.Limit > MaxAuditPage:

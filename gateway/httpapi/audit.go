@@ -34,12 +34,13 @@ func onlyParams(c echo.Context, names ...string) error {
 // validates the values.
 func exchangeFilter(c echo.Context) (evidence.ExchangeFilter, error) {
 	var f evidence.ExchangeFilter
-	if err := onlyParams(c, "case_id", "exchange_id", "partner", "region", "kind", "state", "from", "to", "cursor", "limit"); err != nil {
+	if err := onlyParams(c, "case_id", "exchange_id", "partner", "region", "kind", "state", "event", "from", "to", "cursor", "limit"); err != nil {
 		return f, err
 	}
 	q := c.QueryParams()
 	f.CaseID, f.ExchangeID, f.Partner, f.Region = q.Get("case_id"), q.Get("exchange_id"), q.Get("partner"), q.Get("region")
 	f.Kind, f.State, f.Cursor = contracts.ExchangeKind(q.Get("kind")), contracts.TransportState(q.Get("state")), q.Get("cursor")
+	f.Event = q.Get("event")
 	if err := queryTimes(q, &f.From, &f.To); err != nil {
 		return f, err
 	}

@@ -41,6 +41,7 @@ func (e *env) denials() ([]contracts.EvidenceRecord, []contracts.EvidenceDetail)
 // case that is not its own gets 404, as if the case did not exist, and
 // the evidence log gets an access.denied record naming the caller, the
 // route and the case probed; a case that does not exist is no probe.
+// The auditor lists them with the audit search's event=access.denied.
 func TestCrossTenantProbesAreEvidence(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -77,4 +78,29 @@ func TestCrossTenantProbesAreEvidence(t *testing.T) {
 				p.name, r, d, chiping, p.method, p.route, rc.CaseID)
 		}
 	}
+	// The auditor's search by event lists them, newest first, and only
+	// them; a caller that is not an auditor cannot.
+	r := e.get(auditor, "/v1/audit/exchanges?event=access.denied&partner="+chiping)
+	if r.status != http.StatusOK {
+		t.Fatalf("search by event: %d %s", r.status, r.body)
+	}
+	var page contracts.ExchangePage
+	if err := json.Unmarshal(r.body, &page); err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != len(probes) {
+		t.Fatalf("search by event found %+v, want the %d probes", page.Items, len(probes))
+	}
+	for i, x := range page.Items {
+		p := probes[len(probes)-1-i]
+		if x.Event != contracts.EventAccessDenied || x.Sender != chiping || x.Denial == nil ||
+			x.Denial.Route != p.route || x.Denial.CaseRef != rc.CaseID || x.Denial.Code != contracts.CodeNotFound {
+			t.Errorf("item %d: %+v (denial %+v), want %s's %s probe of %s", i, x, x.Denial, chiping, p.name, rc.CaseID)
+		}
+	}
+	if r := e.get(auditor, "/v1/audit/exchanges?event=access.denied&partner="+zhonglou); r.status != http.StatusOK || string(r.body) != `{"items":[]}`+"\n" {
+		t.Errorf("denials of a caller refused nothing: %d %s, want no items", r.status, r.body)
+	}
+	wantError(t, e.get(auditor, "/v1/audit/exchanges?event=delivery.attempt"), http.StatusBadRequest, contracts.CodeValidationFailed)
+	wantError(t, e.get(auditor, "/v1/audit/exchanges?event=access.denied&event=case.received"), http.StatusBadRequest, contracts.CodeBadRequest)
 }
