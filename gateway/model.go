@@ -244,8 +244,8 @@ type ExchangeQuery struct {
 	// events above, or contracts.EventAccessDenied (refused requests;
 	// Partner then matches the caller refused).
 	Event string
-	From   time.Time                // evidence time >= From, when not zero
-	To     time.Time                // evidence time < To, when not zero
+	From  time.Time // evidence time >= From, when not zero
+	To    time.Time // evidence time < To, when not zero
 	// Before, when positive, keeps only exchanges recorded before the
 	// evidence record with that seq (the cursor of the next page).
 	Before int64
