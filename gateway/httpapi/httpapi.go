@@ -79,6 +79,9 @@ type Options struct {
 	CheckCache time.Duration
 	// Now is the readiness cache's clock; nil means time.Now.
 	Now func() time.Time
+	// RateLimits bound how fast each caller is served (see RateLimits);
+	// the zero value limits nothing.
+	RateLimits RateLimits
 }
 
 type api struct {
@@ -86,6 +89,7 @@ type api struct {
 	tracer    trace.Tracer
 	metrics   instruments
 	readiness *readiness
+	limiter   *rateLimiter
 }
 
 // New returns the echo instance serving the v1 contract, the probes and
@@ -107,6 +111,7 @@ func New(o Options) *echo.Echo {
 		tracer:    o.Telemetry.Tracer(telemetry.ScopeHTTP),
 		metrics:   newInstruments(o.Telemetry.Meter(telemetry.ScopeHTTP)),
 		readiness: newReadiness(o.Checks, o.CheckTimeout, o.CheckCache, o.Now, o.Log),
+		limiter:   newRateLimiter(o.RateLimits, o.Telemetry.Meter(telemetry.ScopeHTTP)),
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -122,7 +127,7 @@ func New(o Options) *echo.Echo {
 	e.GET("/metrics", echo.WrapHandler(o.Telemetry.MetricsHandler()))
 	e.GET("/v1/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", contracts.OpenAPI) })
 
-	v1 := e.Group("/v1", a.authenticate)
+	v1 := e.Group("/v1", a.limiter.limitAnonymous, a.authenticate, a.limiter.limitCallers)
 	v1.POST("/cases", a.submitCase)
 	v1.GET("/cases/:case_id", a.getCase)
 	v1.POST("/cases/:case_id/status", a.reportStatus)
