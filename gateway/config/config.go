@@ -95,6 +95,7 @@ type Limits struct {
 	MaxBodyBytes     int64         `yaml:"max_body_bytes,omitempty"`     // default 8 MiB
 	TokenMaxLifetime time.Duration `yaml:"token_max_lifetime,omitempty"` // default 10m
 	TokenLeeway      time.Duration `yaml:"token_leeway,omitempty"`       // default 30s
+	Rate             RateLimits    `yaml:"rate,omitempty"`               // see RateLimits; on by default
 }
 
 // Delivery tunes the outbox dispatcher.
@@ -323,6 +324,7 @@ func (c *Config) defaults() {
 	if c.Limits.TokenLeeway == 0 {
 		c.Limits.TokenLeeway = DefaultTokenLeeway
 	}
+	c.Limits.Rate.defaults()
 	if c.Log.Level == "" {
 		c.Log.Level = DefaultLogLevel
 	}
@@ -427,6 +429,9 @@ func (c *Config) validate() error {
 		if bound := gateway.AttemptBound(timeout); lease <= bound {
 			return fmt.Errorf("delivery.lease: %s must exceed 3 × partners[%d].timeout (%s, counted as at least 1s), the longest an attempt may take: %s", lease, i, timeout, bound)
 		}
+	}
+	if err := c.Limits.Rate.validate(seen); err != nil {
+		return fmt.Errorf("limits.rate.%w", err)
 	}
 	return nil
 }
