@@ -12,7 +12,9 @@ func rateLimits(c config.RateLimits) httpapi.RateLimits {
 	if c.Off {
 		return httpapi.RateLimits{}
 	}
-	conv := func(r config.Rate) httpapi.RateLimit { return httpapi.RateLimit{PerSecond: float64(r.Rate), Burst: r.Burst} }
+	conv := func(r config.Rate) httpapi.RateLimit {
+		return httpapi.RateLimit{PerSecond: float64(r.Rate), Burst: r.Burst}
+	}
 	out := httpapi.RateLimits{PerCaller: conv(c.PerCaller), Anonymous: conv(c.Anonymous)}
 	if len(c.Partners) > 0 {
 		out.Partners = make(map[string]httpapi.RateLimit, len(c.Partners))
