@@ -1,6 +1,7 @@
 // Package httpapi is the gateway's HTTP edge: echo routes for the v1
-// contract, caller authentication (bearer JWT, alg SM2), bounded bodies,
-// and one table from core errors to HTTP statuses. Handlers are thin: bind,
+// contract, caller authentication (bearer JWT, alg SM2), rate limits per
+// caller and per client address (see RateLimits), bounded bodies, and
+// one table from core errors to HTTP statuses. Handlers are thin: bind,
 // one call into the core, answer.
 //
 // Every request gets a request id, a server span continuing the caller's
