@@ -20,7 +20,8 @@ const (
 		contracts.EventLicenseVerified + `', '` + contracts.EventUsageRecorded + `', '` + contracts.EventAccessDenied + `')`
 )
 
-// exchangeSelect reads one exchange per starting evidence record, with
+// exchangeSelect reads one exchange per starting evidence record (or one
+// refused request per access.denied record; the outer WHERE picks), with
 // the sides' regions (a case submission goes from the case's from_region
 // to its to_region, a status update back; a license verification from
 // the requester's region to the issuer's), the delivery's state and the

@@ -23,7 +23,9 @@ func exchangeRecord(event string, c *gateway.Case, d *gateway.Delivery, at time.
 
 // testSearchExchanges: audit search lists the records that start
 // exchanges (not attempts or denials), newest first, with each filter,
-// the delivery's state and regions by side, and pages by cursor.
+// the delivery's state and regions by side, and pages by cursor; with
+// the event filter, the records of that event only, denials with their
+// caller, code, route and probed case.
 func testSearchExchanges(t *testing.T, e *env) {
 	// A case from zhonglou (320404) to wucheng (330702), its delivery
 	// delivered; a status update back, its delivery pending.
