@@ -98,12 +98,20 @@ type ChainLink struct {
 	Hash string `json:"hash"`
 }
 
-// ExchangeSummary is one exchange found by an audit search.
+// ExchangeSummary is one exchange found by an audit search, or with the
+// search's event=access.denied one refused request (then ExchangeID and
+// Kind are absent, Sender is the caller refused, Denial says how).
 type ExchangeSummary struct {
-	// ExchangeID is the exchange's id.
-	ExchangeID string `json:"exchange_id"`
-	// Kind is what the exchange is.
-	Kind ExchangeKind `json:"kind"`
+	// ExchangeID is the exchange's id; absent for a refused request.
+	ExchangeID string `json:"exchange_id,omitempty"`
+	// Kind is what the exchange is; absent for a refused request.
+	Kind ExchangeKind `json:"kind,omitempty"`
+	// Event is the evidence record found: case.received, status.applied,
+	// license.verified or usage.recorded (the record that started the
+	// exchange), or access.denied.
+	Event string `json:"event"`
+	// Denial describes a refused request (event access.denied).
+	Denial *DeniedRequest `json:"denial,omitempty"`
 	// At is when the gateway received or created the exchange.
 	At time.Time `json:"at"`
 	// Sender is the caller id that sent the exchange ("gateway" for
@@ -133,6 +141,23 @@ type ExchangeSummary struct {
 	TraceID string `json:"trace_id,omitempty"`
 	// UpdatedAt is when the exchange last changed.
 	UpdatedAt time.Time `json:"updated_at,omitzero"`
+}
+
+// DeniedRequest is a refused request as an audit search shows it (from
+// an access.denied record; see EventAccessDenied).
+type DeniedRequest struct {
+	// Code is the error code the request was answered with.
+	Code Code `json:"code"`
+	// Method is the request's HTTP method.
+	Method string `json:"method,omitempty"`
+	// Route is the route pattern (never the raw path).
+	Route string `json:"route,omitempty"`
+	// CaseRef is the case the caller named that is not its business
+	// (answered not_found).
+	CaseRef string `json:"case_ref,omitempty"`
+	// SuppressedBefore counts the same caller's denials (for anonymous
+	// requests: of the same code) not recorded since its last record.
+	SuppressedBefore int `json:"suppressed_before,omitempty"`
 }
 
 // ExchangePage is the body of GET /v1/audit/exchanges: exchanges, newest

@@ -45,10 +45,14 @@ const (
 	// requester_region.
 	EventUsageRecorded = "usage.recorded"
 	// EventAccessDenied: a request refused before it could act: not
-	// authenticated, badly signed, or not allowed. Detail: code, method,
-	// route, suppressed_before (denials like it not recorded since the
-	// last record: at most 50 a second are recorded for authenticated
-	// callers, one per code a minute for requests without a valid token).
+	// authenticated, badly signed, or not allowed; or a case the caller
+	// named that exists but is not its business (answered not_found, so
+	// the caller learns nothing). Detail: code, method, route, case_ref
+	// (the case probed), suppressed_before (the caller's denials not
+	// recorded since its last record: at most 50 a second are recorded
+	// per authenticated caller, one per code a minute for requests
+	// without a valid token). Audit search lists them with
+	// event=access.denied.
 	EventAccessDenied = "access.denied"
 	// EventAdminRedeliver: an operator put dead letters back in the
 	// outbox. Detail: deliveries, subject.

@@ -58,7 +58,8 @@ const (
 //   - verify_chain: role auditor or operator.
 //
 // A caller with no business with a case gets not_found rather than
-// forbidden, so it cannot learn which case ids exist.
+// forbidden, so it cannot learn which case ids exist; when the case does
+// exist the error's cause is a ForeignCase, so that the probe is recorded.
 func Authorize(p Principal, act Action, c *Case, region string) error {
 	has := func(r contracts.Role) bool { return slices.Contains(p.Partner.Roles, r) }
 	involved := c != nil && (c.Sender == p.ID() || c.Owner == p.ID())
@@ -80,6 +81,8 @@ func Authorize(p Principal, act Action, c *Case, region string) error {
 			return nil
 		case has(contracts.RoleWindow) && (p.Partner.Serves(c.FromRegion) || p.Partner.Serves(c.ToRegion)):
 			return nil
+		default:
+			return NotYourCase(c.ID, "no such case")
 		}
 		return Failf(contracts.CodeNotFound, "no such case")
 	case ActReportStatus:
@@ -89,6 +92,8 @@ func Authorize(p Principal, act Action, c *Case, region string) error {
 			return nil
 		case involved:
 			return Failf(contracts.CodeForbidden, "only the owning district reports status")
+		default:
+			return NotYourCase(c.ID, "no such case")
 		}
 		return Failf(contracts.CodeNotFound, "no such case")
 	case ActRedeliver:

@@ -65,3 +65,27 @@ func CodeOf(err error) contracts.Code {
 	}
 	return contracts.CodeInternal
 }
+
+// ForeignCase is the cause of a not_found answer to a caller that named
+// a case that exists but is none of its business: the caller learns
+// nothing, and the HTTP layer records the probe (an access.denied record
+// naming the case as case_ref).
+type ForeignCase struct{ CaseID string }
+
+func (e *ForeignCase) Error() string { return "case " + e.CaseID + " is not the caller's" }
+
+// NotYourCase returns the not_found error (with message msg) answering a
+// caller that named case id, which exists but is not its business.
+func NotYourCase(id, msg string) *Error {
+	return &Error{Code: contracts.CodeNotFound, Message: msg, Err: &ForeignCase{CaseID: id}}
+}
+
+// ForeignCaseOf returns the case id err says a caller probed (see
+// ForeignCase), or "".
+func ForeignCaseOf(err error) string {
+	var fc *ForeignCase
+	if errors.As(err, &fc) {
+		return fc.CaseID
+	}
+	return ""
+}

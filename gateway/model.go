@@ -263,8 +263,12 @@ type ExchangeQuery struct {
 	Region string
 	Kind   contracts.ExchangeKind
 	State  contracts.TransportState // of the exchange's delivery
-	From   time.Time                // evidence time >= From, when not zero
-	To     time.Time                // evidence time < To, when not zero
+	// Event, when set, lists the records of that event only: one of the
+	// events above, or contracts.EventAccessDenied (refused requests;
+	// Partner then matches the caller refused).
+	Event string
+	From  time.Time // evidence time >= From, when not zero
+	To    time.Time // evidence time < To, when not zero
 	// Before, when positive, keeps only exchanges recorded before the
 	// evidence record with that seq (the cursor of the next page).
 	Before int64

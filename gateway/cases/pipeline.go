@@ -143,7 +143,7 @@ func (s *Service) submit(ctx context.Context, in gateway.Inbound, sub *contracts
 			case err != nil:
 				return nil, false, gateway.Internal(err)
 			case c.Sender != in.Caller.ID():
-				return nil, false, gateway.Failf(contracts.CodeNotFound, "resubmits_case_id: no such case")
+				return nil, false, gateway.NotYourCase(c.ID, "resubmits_case_id: no such case")
 			case c.State != contracts.CaseStateCorrectionRequired:
 				return nil, false, gateway.Failf(contracts.CodeInvalidTransition, "case %s is %s; only a case in correction_required can be resubmitted", c.ID, c.State)
 			case c.Owner != owner.ID || c.ToRegion != sub.ToRegion || c.FromRegion != sub.FromRegion:

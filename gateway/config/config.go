@@ -127,7 +127,8 @@ type Limits struct {
 	// AllowHTTPMaterialURLs lets a submission's materials[].url use plain
 	// http (a closed government network); default false: https only.
 	// Other schemes (file:, ftp:, data:) are always refused.
-	AllowHTTPMaterialURLs bool `yaml:"allow_http_material_urls,omitempty"`
+	AllowHTTPMaterialURLs bool       `yaml:"allow_http_material_urls,omitempty"`
+	Rate                  RateLimits `yaml:"rate,omitempty"` // see RateLimits; on by default
 }
 
 // MaxTokenMaxLifetime caps limits.token_max_lifetime: a stolen bearer
@@ -485,6 +486,7 @@ func (c *Config) defaults() {
 	if c.Limits.TokenLeeway == 0 {
 		c.Limits.TokenLeeway = DefaultTokenLeeway
 	}
+	c.Limits.Rate.defaults()
 	if c.Log.Level == "" {
 		c.Log.Level = DefaultLogLevel
 	}
@@ -625,6 +627,9 @@ func (c *Config) validate() error {
 		if bound := gateway.AttemptBound(timeout); lease <= bound {
 			return fmt.Errorf("delivery.lease: %s must exceed 3 × partners[%d].timeout (%s, counted as at least 1s), the longest an attempt may take: %s", lease, i, timeout, bound)
 		}
+	}
+	if err := c.Limits.Rate.validate(seen); err != nil {
+		return fmt.Errorf("limits.rate.%w", err)
 	}
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tongban/tongban/contracts"
@@ -28,20 +27,28 @@ type ExchangeFilter struct {
 	CaseID, ExchangeID, Partner, Region string
 	Kind                                contracts.ExchangeKind
 	State                               contracts.TransportState
-	From, To                            time.Time
-	Cursor                              string
-	Limit                               int // 0: DefaultAuditPage
+	// Event lists the records of one event: an exchange's starting event
+	// or access.denied (refused requests; see SearchableEvents).
+	Event    string
+	From, To time.Time
+	Cursor   string
+	Limit    int // 0: DefaultAuditPage
 }
 
+// SearchableEvents are the events an audit search lists by the filter
+// event: the records that start exchanges, and access.denied.
+var SearchableEvents = []string{contracts.EventCaseReceived, contracts.EventStatusApplied,
+	contracts.EventLicenseVerified, contracts.EventUsageRecorded, contracts.EventAccessDenied}
+
 // SearchExchanges returns a page of the exchanges f selects, newest first
-// (auditors only). Every filter is validated; a bad one is refused with
+// (auditors only); with f.Event access.denied, the refused requests. Every filter is validated; a bad one is refused with
 // validation_failed (or invalid_region) naming it.
 func (s *Auditor) SearchExchanges(ctx context.Context, p gateway.Principal, f ExchangeFilter) (*contracts.ExchangePage, error) {
 	if err := gateway.Authorize(p, gateway.ActAudit, nil, ""); err != nil {
 		return nil, err
 	}
 	q := gateway.ExchangeQuery{CaseID: f.CaseID, ExchangeID: f.ExchangeID, Partner: f.Partner, Region: f.Region,
-		Kind: f.Kind, State: f.State, From: f.From, To: f.To, Limit: f.Limit}
+		Kind: f.Kind, State: f.State, Event: f.Event, From: f.From, To: f.To, Limit: f.Limit}
 	// Each filter given must be well formed; the first that is not is named.
 	if q.CaseID != "" {
 		if err := contracts.ValidateOpaqueID("case_id", q.CaseID); err != nil {
@@ -68,6 +75,8 @@ func (s *Auditor) SearchExchanges(ctx context.Context, p gateway.Principal, f Ex
 		return nil, gateway.Failf(contracts.CodeValidationFailed, "kind: %q is not an exchange kind", q.Kind)
 	case q.State != "" && !q.State.Valid():
 		return nil, gateway.Failf(contracts.CodeValidationFailed, "state: %q is not a transport state", q.State)
+	case q.Event != "" && !slices.Contains(SearchableEvents, q.Event):
+		return nil, gateway.Failf(contracts.CodeValidationFailed, "event: %q is not one of %s", q.Event, strings.Join(SearchableEvents, ", "))
 	case !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To):
 		return nil, gateway.Failf(contracts.CodeValidationFailed, "from must be before to")
 	case q.Limit < 0 || q.Limit > MaxAuditPage:
@@ -259,145 +268,6 @@ func (s *Auditor) VerifyEvidence(ctx context.Context, p gateway.Principal, from,
 		return nil, gateway.Internal(err)
 	}
 	return res, nil
-}
-
-// Denial is a request the HTTP layer refused before the core could act
-// on it: not authenticated, badly signed, or not allowed.
-type Denial struct {
-	Caller  string // the caller id, when the token named one
-	KeyID   string // the token's or body's key id, if any
-	JTI     string // the token's jti, if it verified
-	Code    contracts.Code
-	Method  string
-	Route   string // the route pattern, never the raw path
-	TraceID string
-
-	suppressed int // denials like it not recorded before it
-}
-
-// maxDenialsPerSecond bounds the access.denied records of authenticated
-// callers written per second; anonymousDenialWindow spaces those of
-// requests with no valid token (anyone who can reach the port can send
-// them), one per error code per window. Denials over the bounds are
-// counted, and the count is written with the next record (or by
-// FlushDenials).
-const (
-	maxDenialsPerSecond   = 50
-	anonymousDenialWindow = time.Minute
-)
-
-// denialGate decides which denials get a record.
-type denialGate struct {
-	mu         sync.Mutex
-	second     int64
-	admitted   int
-	suppressed int // authenticated denials not recorded
-	anonymous  map[contracts.Code]*anonymousDenials
-}
-
-// anonymousDenials are the anonymous denials of one code.
-type anonymousDenials struct {
-	last       time.Time // of the last record
-	suppressed int
-	route      string // of the last suppressed one
-	method     string
-}
-
-// admit reports whether d, at now, gets a record, and how many denials
-// like it were suppressed before it.
-func (g *denialGate) admit(d Denial, now time.Time) (bool, int) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if d.Caller == "" {
-		if g.anonymous == nil {
-			g.anonymous = map[contracts.Code]*anonymousDenials{}
-		}
-		a := g.anonymous[d.Code]
-		if a == nil {
-			a = &anonymousDenials{}
-			g.anonymous[d.Code] = a
-		}
-		if !a.last.IsZero() && now.Sub(a.last) < anonymousDenialWindow {
-			a.suppressed++
-			a.route, a.method = d.Route, d.Method
-			return false, 0
-		}
-		n := a.suppressed
-		a.last, a.suppressed = now, 0
-		return true, n
-	}
-	if sec := now.Unix(); sec != g.second {
-		g.second, g.admitted = sec, 0
-	}
-	if g.admitted >= maxDenialsPerSecond {
-		g.suppressed++
-		return false, 0
-	}
-	g.admitted++
-	n := g.suppressed
-	g.suppressed = 0
-	return true, n
-}
-
-// pending returns the anonymous denials counted but not yet recorded,
-// one per code, and forgets them.
-func (g *denialGate) pending() []Denial {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	var out []Denial
-	for code, a := range g.anonymous {
-		if a.suppressed > 0 {
-			out = append(out, Denial{Code: code, Route: a.route, Method: a.method, suppressed: a.suppressed})
-			a.suppressed = 0
-		}
-	}
-	slices.SortFunc(out, func(x, y Denial) int { return strings.Compare(string(x.Code), string(y.Code)) })
-	return out
-}
-
-// RecordDenial writes an access.denied record for d: authenticated
-// callers' denials at most maxDenialsPerSecond a second, anonymous ones
-// (no valid token) at most one per error code a minute; the others are
-// counted into the next record. The request was already refused; a
-// failure to record is logged, not returned.
-func (s *Auditor) RecordDenial(ctx context.Context, d Denial) {
-	if s.off {
-		return
-	}
-	now := s.clock.Now().UTC()
-	ok, suppressed := s.denials.admit(d, now)
-	if !ok {
-		return
-	}
-	d.suppressed = suppressed
-	s.writeDenial(ctx, d, now)
-}
-
-// FlushDenials records the anonymous denials counted since their last
-// record (one record per error code); serve calls it when it stops.
-func (s *Auditor) FlushDenials(ctx context.Context) {
-	if s.off {
-		return
-	}
-	now := s.clock.Now().UTC()
-	for _, d := range s.denials.pending() {
-		s.writeDenial(ctx, d, now)
-	}
-}
-
-// writeDenial appends d's record.
-func (s *Auditor) writeDenial(ctx context.Context, d Denial, now time.Time) {
-	actor := d.Caller
-	if actor == "" {
-		actor = "anonymous"
-	}
-	traceID, _ := gateway.TraceOf(ctx, d.TraceID)
-	detail := contracts.EvidenceDetail{Code: d.Code, Method: d.Method, Route: d.Route, SuppressedBefore: d.suppressed}
-	rec := contracts.EvidenceRecord{At: now, Actor: actor, Event: contracts.EventAccessDenied, TraceID: traceID,
-		KeyID: d.KeyID, JTI: d.JTI, Detail: detail.JSON()}
-	if err := s.store.AppendEvidence(ctx, rec); err != nil {
-		s.log.ErrorContext(ctx, "access denial not recorded in the evidence log", "err", err, "code", string(d.Code))
-	}
 }
 
 // RecordStart writes the gateway.started record: the version running and

@@ -34,12 +34,13 @@ func onlyParams(c echo.Context, names ...string) error {
 // validates the values.
 func exchangeFilter(c echo.Context) (evidence.ExchangeFilter, error) {
 	var f evidence.ExchangeFilter
-	if err := onlyParams(c, "case_id", "exchange_id", "partner", "region", "kind", "state", "from", "to", "cursor", "limit"); err != nil {
+	if err := onlyParams(c, "case_id", "exchange_id", "partner", "region", "kind", "state", "event", "from", "to", "cursor", "limit"); err != nil {
 		return f, err
 	}
 	q := c.QueryParams()
 	f.CaseID, f.ExchangeID, f.Partner, f.Region = q.Get("case_id"), q.Get("exchange_id"), q.Get("partner"), q.Get("region")
 	f.Kind, f.State, f.Cursor = contracts.ExchangeKind(q.Get("kind")), contracts.TransportState(q.Get("state")), q.Get("cursor")
+	f.Event = q.Get("event")
 	if err := queryTimes(q, &f.From, &f.To); err != nil {
 		return f, err
 	}
@@ -122,9 +123,23 @@ func denied(code contracts.Code) bool {
 	return false
 }
 
-// recordDenial writes an access.denied record for a refused request.
-func (a *api) recordDenial(c echo.Context, code contracts.Code) {
+// recordDenial writes an access.denied record for a request refused
+// with code because of err, when that refusal is one the evidence log
+// records: authentication, signature or authorization (see denied), and
+// the not_found answering a caller that named a case that is not its
+// business (gateway.ForeignCase: the record names the probed case as
+// case_ref, the caller still learns nothing).
+func (a *api) recordDenial(c echo.Context, code contracts.Code, err error) {
 	d := evidence.Denial{Code: code, Method: c.Request().Method, Route: c.Path(), TraceID: traceID(c.Request())}
+	switch {
+	case denied(code):
+	case code == contracts.CodeNotFound:
+		if d.CaseRef = gateway.ForeignCaseOf(err); d.CaseRef == "" {
+			return
+		}
+	default:
+		return
+	}
 	if p, ok := c.Get(principalKey).(gateway.Principal); ok {
 		d.Caller, d.KeyID, d.JTI = p.ID(), p.KeyID, p.TokenID
 	}

@@ -302,7 +302,7 @@ func hostileInputs(t *testing.T) []hostile {
 		{class: "region claims", name: "window submits a case", req: func(e *env, _ string) *http.Request { return signedReq(e, window, "/v1/cases", submission(e.t)) }, status: s403, code: contracts.CodeForbidden, denial: window},
 		{class: "region claims", name: "partner reports on a case it does not own", needCase: true, req: func(e *env, caseID string) *http.Request {
 			return signedReq(e, chiping, "/v1/cases/"+caseID+"/status", statusUpdate(e.t, caseID, contracts.CaseStateAccepted))
-		}, status: s404, code: nf},
+		}, status: s404, code: nf, denial: chiping}, // a cross-tenant probe: 404, and recorded
 		{class: "region claims", name: "sender reports on its own case", needCase: true, req: func(e *env, caseID string) *http.Request {
 			return signedReq(e, zhonglou, "/v1/cases/"+caseID+"/status", statusUpdate(e.t, caseID, contracts.CaseStateAccepted))
 		}, status: s403, code: contracts.CodeForbidden, denial: zhonglou},

@@ -1,6 +1,7 @@
 // Package httpapi is the gateway's HTTP edge: echo routes for the v1
-// contract, caller authentication (bearer JWT, alg SM2), bounded bodies,
-// and one table from core errors to HTTP statuses. Handlers are thin: bind,
+// contract, caller authentication (bearer JWT, alg SM2), rate limits per
+// caller and per client address (see RateLimits), bounded bodies, and
+// one table from core errors to HTTP statuses. Handlers are thin: bind,
 // one call into the core, answer.
 //
 // Every request gets a request id, a server span continuing the caller's
@@ -85,6 +86,9 @@ type Options struct {
 	// (its TLS state, nil over plain HTTP), the client certificate
 	// binding (tlsconf.Binder.Check). Its *gateway.Error is the answer.
 	PeerCheck func(caller string, state *tls.ConnectionState) error
+	// RateLimits bound how fast each caller is served (see RateLimits);
+	// the zero value limits nothing.
+	RateLimits RateLimits
 }
 
 type api struct {
@@ -92,6 +96,7 @@ type api struct {
 	tracer    trace.Tracer
 	metrics   instruments
 	readiness *readiness
+	limiter   *rateLimiter
 }
 
 // New returns the echo instance serving the v1 contract, the probes and
@@ -113,6 +118,7 @@ func New(o Options) *echo.Echo {
 		tracer:    o.Telemetry.Tracer(telemetry.ScopeHTTP),
 		metrics:   newInstruments(o.Telemetry.Meter(telemetry.ScopeHTTP)),
 		readiness: newReadiness(o.Checks, o.CheckTimeout, o.CheckCache, o.Now, o.Log),
+		limiter:   newRateLimiter(o.RateLimits, o.Telemetry.Meter(telemetry.ScopeHTTP)),
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -128,7 +134,7 @@ func New(o Options) *echo.Echo {
 	e.GET("/metrics", echo.WrapHandler(o.Telemetry.MetricsHandler()))
 	e.GET("/v1/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", contracts.OpenAPI) })
 
-	v1 := e.Group("/v1", a.authenticate)
+	v1 := e.Group("/v1", a.limiter.limitAnonymous, a.authenticate, a.limiter.limitCallers)
 	v1.POST("/cases", a.submitCase)
 	v1.GET("/cases/:case_id", a.getCase)
 	v1.POST("/cases/:case_id/status", a.reportStatus)
@@ -566,8 +572,8 @@ func (a *api) errorHandler(err error, c echo.Context) {
 		body.Code, body.Message = contracts.CodeInternal, "internal error"
 	}
 	trace.SpanFromContext(ctx).SetAttributes(attribute.String(attrErrorCode, string(body.Code)))
-	if denied(body.Code) && a.Audit != nil {
-		a.recordDenial(c, body.Code)
+	if a.Audit != nil {
+		a.recordDenial(c, body.Code, err)
 	}
 	status := contracts.StatusOf(body.Code)
 	if tr := a.nativeTranslator(c); tr != nil {

@@ -11,17 +11,23 @@ import (
 )
 
 // exchangeEvents are the events that start an exchange: audit search
-// lists their records.
-const exchangeEvents = `('` + contracts.EventCaseReceived + `', '` + contracts.EventStatusApplied + `', '` +
-	contracts.EventLicenseVerified + `', '` + contracts.EventUsageRecorded + `')`
+// lists their records unless asked for one event; searchedEvents are
+// all the events it can list (those and access.denied).
+const (
+	exchangeEvents = `('` + contracts.EventCaseReceived + `', '` + contracts.EventStatusApplied + `', '` +
+		contracts.EventLicenseVerified + `', '` + contracts.EventUsageRecorded + `')`
+	searchedEvents = `('` + contracts.EventCaseReceived + `', '` + contracts.EventStatusApplied + `', '` +
+		contracts.EventLicenseVerified + `', '` + contracts.EventUsageRecorded + `', '` + contracts.EventAccessDenied + `')`
+)
 
-// exchangeSelect reads one exchange per starting evidence record, with
+// exchangeSelect reads one exchange per starting evidence record (or one
+// refused request per access.denied record; the outer WHERE picks), with
 // the sides' regions (a case submission goes from the case's from_region
 // to its to_region, a status update back; a license verification from
 // the requester's region to the issuer's), the delivery's state and the
 // time of the exchange's latest record. The WHERE clause is appended.
 const exchangeSelect = `SELECT seq, record, from_region, to_region, d_id, d_state, d_attempts, updated FROM (
-	SELECT e.seq, e.at, e.actor, e.partner, e.kind, e.case_id, e.exchange_id, e.record,
+	SELECT e.seq, e.at, e.event, e.actor, e.partner, e.kind, e.case_id, e.exchange_id, e.record,
 		CASE e.event WHEN '` + contracts.EventCaseReceived + `' THEN c.from_region
 			WHEN '` + contracts.EventStatusApplied + `' THEN c.to_region
 			ELSE coalesce(convert_from(e.record, 'UTF8')::jsonb #>> '{detail,requester_region}', '') END AS from_region,
@@ -33,7 +39,7 @@ const exchangeSelect = `SELECT seq, record, from_region, to_region, d_id, d_stat
 	FROM evidence e
 	LEFT JOIN cases c ON c.id = e.case_id
 	LEFT JOIN deliveries d ON d.id = e.delivery_id
-	WHERE e.event IN ` + exchangeEvents + `) AS x`
+	WHERE e.event IN ` + searchedEvents + `) AS x`
 
 // SearchExchanges returns the exchanges q selects, newest first (see
 // gateway.AuditReader), at most q.Limit, and the cursor of the next page
@@ -47,6 +53,11 @@ func (s *Store) SearchExchanges(ctx context.Context, q gateway.ExchangeQuery) ([
 		p     params
 		conds []string
 	)
+	if q.Event == "" {
+		conds = append(conds, "event IN "+exchangeEvents)
+	} else {
+		conds = append(conds, "event = "+p.add(q.Event))
+	}
 	if q.CaseID != "" {
 		conds = append(conds, "case_id = "+p.add(q.CaseID))
 	}
@@ -124,22 +135,22 @@ func scanExchangeSummary(sc scanner) (contracts.ExchangeSummary, int64, error) {
 	}
 	var r struct {
 		contracts.EvidenceRecord
-		Detail struct {
-			State   contracts.CaseState      `json:"state"`
-			Outcome contracts.LicenseOutcome `json:"outcome"`
-		} `json:"detail"`
+		Detail contracts.EvidenceDetail `json:"detail"`
 	}
 	if err := json.Unmarshal(record, &r); err != nil {
 		return x, 0, fmt.Errorf("evidence record %d: %w", seq, err)
 	}
-	x.ExchangeID, x.Kind, x.At, x.Sender, x.Partner = r.ExchangeID, r.Kind, r.At, r.Actor, r.Partner
+	x.ExchangeID, x.Kind, x.Event, x.At, x.Sender, x.Partner = r.ExchangeID, r.Kind, r.Event, r.At, r.Actor, r.Partner
 	x.CaseID, x.BodySM3, x.TraceID = r.CaseID, r.BodySM3, r.TraceID
 	x.State, x.Attempts = contracts.TransportState(state), attempts
 	switch r.Event {
 	case contracts.EventCaseReceived, contracts.EventStatusApplied:
 		x.CaseState = r.Detail.State
 	case contracts.EventLicenseVerified:
-		x.LicenseOutcome = r.Detail.Outcome
+		x.LicenseOutcome = contracts.LicenseOutcome(r.Detail.Outcome)
+	case contracts.EventAccessDenied:
+		d := r.Detail
+		x.Denial = &contracts.DeniedRequest{Code: d.Code, Method: d.Method, Route: d.Route, CaseRef: d.CaseRef, SuppressedBefore: d.SuppressedBefore}
 	}
 	if updated != nil {
 		x.UpdatedAt = decInstant(*updated)

@@ -23,7 +23,9 @@ func exchangeRecord(event string, c *gateway.Case, d *gateway.Delivery, at time.
 
 // testSearchExchanges: audit search lists the records that start
 // exchanges (not attempts or denials), newest first, with each filter,
-// the delivery's state and regions by side, and pages by cursor.
+// the delivery's state and regions by side, and pages by cursor; with
+// the event filter, the records of that event only, denials with their
+// caller, code, route and probed case.
 func testSearchExchanges(t *testing.T, e *env) {
 	// A case from zhonglou (320404) to wucheng (330702), its delivery
 	// delivered; a status update back, its delivery pending.
@@ -61,6 +63,8 @@ func testSearchExchanges(t *testing.T, e *env) {
 		exchangeRecord(contracts.EventStatusApplied, c, back, t0.Add(time.Minute), `{"state":"accepted"}`),
 		{At: t0.Add(90 * time.Second), Actor: "anonymous", Event: contracts.EventAccessDenied},
 		lic,
+		{At: t0.Add(150 * time.Second), Actor: chiping, Event: contracts.EventAccessDenied, TraceID: "4bf92f3577b34da6a3ce929d0e0e4736",
+			Detail: json.RawMessage(`{"code":"not_found","method":"GET","route":"/v1/cases/:case_id","case_ref":"` + c.ID + `","suppressed_before":2}`)},
 	}
 	if err := e.s.AppendEvidence(t.Context(), recs...); err != nil {
 		t.Fatalf("AppendEvidence: %v", err)
@@ -96,6 +100,12 @@ func testSearchExchanges(t *testing.T, e *env) {
 		{"from", gateway.ExchangeQuery{From: t0.Add(time.Minute)}, []string{licEx, statusEx}},
 		{"to", gateway.ExchangeQuery{To: t0.Add(time.Minute)}, []string{caseEx}},
 		{"and", gateway.ExchangeQuery{CaseID: c.ID, Kind: contracts.ExchangeKindCase}, []string{caseEx}},
+		{"one starting event", gateway.ExchangeQuery{Event: contracts.EventStatusApplied}, []string{statusEx}},
+		{"attempts are not listed", gateway.ExchangeQuery{Event: contracts.EventDeliveryAttempt}, nil},
+		{"denials", gateway.ExchangeQuery{Event: contracts.EventAccessDenied}, []string{"", ""}},
+		{"denials of a caller", gateway.ExchangeQuery{Event: contracts.EventAccessDenied, Partner: chiping}, []string{""}},
+		{"denials in a range", gateway.ExchangeQuery{Event: contracts.EventAccessDenied, To: t0.Add(2 * time.Minute)}, []string{""}},
+		{"denials of no case", gateway.ExchangeQuery{Event: contracts.EventAccessDenied, CaseID: c.ID}, nil},
 	}
 	for _, tt := range tests {
 		tt.q.Limit = 10
@@ -113,7 +123,7 @@ func testSearchExchanges(t *testing.T, e *env) {
 		t.Fatalf("SearchExchanges: %d, %v", len(all), err)
 	}
 	x := all[2] // the case submission
-	want := contracts.ExchangeSummary{ExchangeID: caseEx, Kind: contracts.ExchangeKindCase, At: t0, Sender: zhonglou,
+	want := contracts.ExchangeSummary{ExchangeID: caseEx, Kind: contracts.ExchangeKindCase, Event: contracts.EventCaseReceived, At: t0, Sender: zhonglou,
 		Partner: wucheng, FromRegion: zhonglou, ToRegion: wucheng, CaseID: c.ID, DeliveryID: d.ID,
 		State: contracts.TransportStateDelivered, Attempts: 1, CaseState: contracts.CaseStateReceived,
 		BodySM3: recs[0].BodySM3, TraceID: recs[0].TraceID, UpdatedAt: t0.Add(30 * time.Second)}
@@ -126,6 +136,23 @@ func testSearchExchanges(t *testing.T, e *env) {
 	}
 	if l := all[0]; l.LicenseOutcome != contracts.LicenseOutcomeValid || l.FromRegion != zhonglou || l.ToRegion != chiping || l.State != "" {
 		t.Errorf("license exchange: %+v", l)
+	}
+
+	// A denial as the search shows it: who was refused, how, and the
+	// case it probed.
+	denials, _, err := e.s.SearchExchanges(t.Context(), gateway.ExchangeQuery{Event: contracts.EventAccessDenied, Limit: 10})
+	if err != nil || len(denials) != 2 {
+		t.Fatalf("SearchExchanges(access.denied): %d, %v", len(denials), err)
+	}
+	dx := denials[0]
+	dx.At = dx.At.UTC()
+	wantDenial := contracts.DeniedRequest{Code: contracts.CodeNotFound, Method: "GET", Route: "/v1/cases/:case_id", CaseRef: c.ID, SuppressedBefore: 2}
+	if dx.Denial == nil || *dx.Denial != wantDenial || dx.Event != contracts.EventAccessDenied || dx.Sender != chiping ||
+		!dx.At.Equal(t0.Add(150*time.Second)) || dx.TraceID != recs[0].TraceID || dx.ExchangeID != "" || dx.Kind != "" {
+		t.Errorf("denial: got %+v (denial %+v), want %s refused with %+v", dx, dx.Denial, chiping, wantDenial)
+	}
+	if a := denials[1]; a.Sender != "anonymous" || a.Denial == nil || a.Denial.Code != "" {
+		t.Errorf("anonymous denial without detail: got %+v", a)
 	}
 
 	// Pages of one.

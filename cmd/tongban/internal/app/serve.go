@@ -123,7 +123,7 @@ func (g *Gateway) Handler() http.Handler {
 		Audit: g.core.Auditor, Crypto: g.keys, Directory: g.dir, MaxBody: g.cfg.Limits.MaxBodyBytes, Log: g.log,
 		Telemetry: g.tel, Version: g.version,
 		CheckTimeout: g.cfg.Telemetry.Readiness.Timeout, CheckCache: g.cfg.Telemetry.Readiness.Cache,
-		Checks: g.readinessChecks(), PeerCheck: g.binder.Check,
+		Checks: g.readinessChecks(), PeerCheck: g.binder.Check, RateLimits: rateLimits(g.cfg.Limits.Rate),
 	})
 }
 
