@@ -132,6 +132,22 @@ func (s *fakeStore) GetCase(ctx context.Context, id string) (*gateway.Case, erro
 	return &cc, nil
 }
 
+func (s *fakeStore) CaseByOwnerCaseNo(ctx context.Context, owner, no string) (*gateway.Case, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var found *gateway.Case
+	for _, c := range s.cases {
+		if no != "" && c.Owner == owner && c.OwnerCaseNo == no && (found == nil || c.ID < found.ID) {
+			found = c
+		}
+	}
+	if found == nil {
+		return nil, gateway.ErrNotFound
+	}
+	cc := *found
+	return &cc, nil
+}
+
 func (s *fakeStore) History(ctx context.Context, caseID string) ([]gateway.Status, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
