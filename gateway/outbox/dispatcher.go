@@ -21,7 +21,7 @@ import (
 // schedules a retry (exponential backoff with jitter, honouring
 // Retry-After) until the partner's retry policy is exhausted, when the
 // delivery becomes a dead letter (Policy.Failed). Delivery is at least
-// once; the exchange_id is the partner's dedup key. Per-case order is the
+// once; the delivery_id is the partner's dedup key. Per-case order is the
 // store's ClaimDue rule.
 type Dispatcher struct {
 	store DispatchStore
@@ -204,6 +204,9 @@ func deliverer(p *gateway.Partner, kind contracts.DeliveryKind) (deliverFunc, er
 
 // attempt delivers one claimed delivery and records the outcome.
 func (d *Dispatcher) attempt(ctx context.Context, del *gateway.Delivery) {
+	if del.TakenOver {
+		d.interrupted(ctx, del)
+	}
 	p := d.dir.Get(del.Partner)
 	switch {
 	case p == nil:
@@ -237,6 +240,11 @@ func (d *Dispatcher) attempt(ctx context.Context, del *gateway.Delivery) {
 	if err != nil {
 		f := classify(err)
 		d.failAfter(sctx, del, p, f, latency)
+		return
+	}
+	if err := d.acks.conflict(sctx, del, ack); err != nil {
+		spanErr = err
+		d.refuseAck(sctx, del, p, err, latency)
 		return
 	}
 	d.delivered(sctx, del, ack, raw, sig, latency)

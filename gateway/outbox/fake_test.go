@@ -212,11 +212,21 @@ func (s *fakeStore) ClaimDue(ctx context.Context, now time.Time, lease time.Dura
 			break
 		}
 		if !d.Pull && visible(d, now) {
+			takenOver := d.State == contracts.TransportStateInFlight
 			d.State, d.LeaseUntil = contracts.TransportStateInFlight, now.Add(lease)
-			out = append(out, clone(d))
+			c := clone(d)
+			c.TakenOver = takenOver
+			out = append(out, c)
 		}
 	}
 	return out, nil
+}
+
+func (s *fakeStore) AppendEvidence(ctx context.Context, recs ...contracts.EvidenceRecord) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.evidence = append(s.evidence, recs...)
+	return nil
 }
 
 func (s *fakeStore) NextDue(ctx context.Context) (time.Time, bool, error) {

@@ -14,8 +14,9 @@ import (
 // Dispatcher) from the kernel's meter. An instrument the provider refuses
 // is a no-op (the API's guarantee), so metrics never fail a delivery.
 type instruments struct {
-	attempts metric.Int64Counter
-	duration metric.Float64Histogram
+	attempts     metric.Int64Counter
+	duration     metric.Float64Histogram
+	ackConflicts metric.Int64Counter
 }
 
 // newInstruments makes the outbox's instruments with meter.
@@ -25,7 +26,14 @@ func newInstruments(meter metric.Meter) *instruments {
 		metric.WithDescription("Delivery attempts (and mailbox offers) by partner, kind and outcome: delivered, offered, retry_wait, dead."))
 	m.duration, _ = meter.Float64Histogram("tongban.delivery.duration", metric.WithUnit("s"),
 		metric.WithDescription("Time from sending a delivery to the partner's answer (or the failure), by partner and outcome."))
+	m.ackConflicts, _ = meter.Int64Counter("tongban.delivery.ack_conflicts", metric.WithUnit("{acknowledgement}"),
+		metric.WithDescription("Acknowledgements refused because the owner's case number they give belongs to another case of that owner, by partner."))
 	return m
+}
+
+// ackConflict counts one acknowledgement of del refused as an AckConflict.
+func (m *instruments) ackConflict(ctx context.Context, del *gateway.Delivery) {
+	m.ackConflicts.Add(ctx, 1, metric.WithAttributes(attribute.String("partner", del.Partner)))
 }
 
 // attempt counts one attempt of del with its outcome and, when latency is
