@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/port"
 )
 
 // maxStaleRetries bounds optimistic-concurrency retries of one request.
@@ -177,9 +179,13 @@ func (s *Service) caseDelivery(c *gateway.Case, sub *contracts.CaseSubmission, n
 	if err != nil {
 		return nil, gateway.Internal(err)
 	}
-	payload, err := json.Marshal(contracts.CaseDelivery{
+	cd := contracts.CaseDelivery{
 		DeliveryID: id, CaseID: c.ID, ExchangeID: sub.ExchangeID, SenderRegion: c.FromRegion, SentAt: now, Submission: *sub,
-	})
+	}
+	if err := s.checkDeliverable(c.Owner, &cd); err != nil {
+		return nil, err
+	}
+	payload, err := json.Marshal(cd)
 	if err != nil {
 		return nil, gateway.Internal(err)
 	}
@@ -187,6 +193,39 @@ func (s *Service) caseDelivery(c *gateway.Case, sub *contracts.CaseSubmission, n
 		ID: id, CaseID: c.ID, Kind: contracts.DeliveryKindCase, Partner: c.Owner, ExchangeID: sub.ExchangeID,
 		Payload: payload, State: contracts.TransportStatePending, NextAt: now, CreatedAt: now, Pull: s.dir.Pulls(c.Owner),
 	}, nil
+}
+
+// checkDeliverable refuses, with validation_failed naming the field in
+// the submitter's terms, a case the adapter of its owner says it can
+// never carry (port.CaseChecker); an owner whose adapter does not check,
+// or that pulls from its mailbox, takes every valid case.
+func (s *Service) checkDeliverable(owner string, d *contracts.CaseDelivery) error {
+	p := s.dir.Get(owner)
+	if p == nil || p.Cases == nil {
+		return nil
+	}
+	cc, ok := p.Cases.(port.CaseChecker)
+	if !ok {
+		return nil
+	}
+	err := cc.CheckCase(d)
+	if err == nil {
+		return nil
+	}
+	msg, field := err.Error(), ""
+	var fe *contracts.FieldError
+	if errors.As(err, &fe) {
+		msg, field = fe.Message, fe.Field
+	}
+	if f, ok := strings.CutPrefix(field, "submission."); ok {
+		field = f
+	} else if field == "submission" {
+		field = ""
+	}
+	if field == "" {
+		return gateway.Failf(contracts.CodeValidationFailed, "the owning district %s cannot take this case: %s", owner, msg)
+	}
+	return gateway.Failf(contracts.CodeValidationFailed, "%s: the owning district %s cannot take it: %s", field, owner, msg)
 }
 
 // report applies a status update whose signature over in.Body was
