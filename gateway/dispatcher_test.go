@@ -347,6 +347,23 @@ func TestDispatcherDeadLetterAndRedeliver(t *testing.T) {
 	}
 	_, err = e.core.Outbox.Redelivery().Redeliver(e.ctx, e.principal(operator), id)
 	wantCode(t, err, contracts.CodeInvalidTransition)
+
+	// The case's audit trace shows the redelivery, between the dead
+	// letter and the attempt that delivered it.
+	tr, err := e.core.Auditor.TraceCase(e.ctx, e.principal(auditor), caseID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []string
+	for _, en := range tr.Timeline {
+		if en.Event == contracts.EventAdminRedeliver || en.Event == contracts.EventDeliveryAttempt && en.Outcome != "retry_wait" {
+			steps = append(steps, en.Event+":"+en.Outcome+":"+en.Actor)
+		}
+	}
+	want := "delivery.attempt:dead:gateway,admin.redeliver::" + operator + ",delivery.attempt:delivered:gateway"
+	if got := strings.Join(steps, ","); got != want {
+		t.Errorf("trace of the case: %s, want %s", got, want)
+	}
 }
 
 func TestDispatcherPermanentErrorIsDeadAtOnce(t *testing.T) {
