@@ -9,7 +9,10 @@ import (
 	"github.com/tongban/tongban/gateway/port"
 )
 
-var _ port.CaseChecker = (*Adapter)(nil)
+var (
+	_ port.CaseChecker   = (*Adapter)(nil)
+	_ port.StatusChecker = (*Adapter)(nil)
+)
 
 // formPath is the contract path of the one free-form value of a case:
 // the application form, any JSON object the sender chose.
@@ -57,6 +60,28 @@ func (a *Adapter) CheckCase(d *contracts.CaseDelivery) error {
 				Message: fmt.Sprintf("nests deeper in the district's request than its system reads (%d levels)", MaxDepth)}
 		}
 	}
+	return fieldErrorOf(err)
+}
+
+// CheckStatus is CheckCase for a status update sent with the
+// status_delivery mapping (port.StatusChecker): it fails when the mapping
+// cannot encode d (a state or outcome its table lacks, say) or the
+// request would not read back within MaxDepth and MaxArrayItems, naming
+// the field by its path in d (update.state).
+func (a *Adapter) CheckStatus(d *contracts.StatusDelivery) error {
+	op := a.spec.statusOp
+	if d == nil || op == nil {
+		return nil
+	}
+	if err := readable(op, d); err != nil {
+		return fieldErrorOf(err)
+	}
+	return nil
+}
+
+// fieldErrorOf is the refusal of a message the district could not read
+// for the reason err.
+func fieldErrorOf(err error) error {
 	var ee *encodeError
 	if errors.As(err, &ee) {
 		return &contracts.FieldError{Field: ee.path, Code: contracts.CodeValidationFailed,
@@ -67,7 +92,7 @@ func (a *Adapter) CheckCase(d *contracts.CaseDelivery) error {
 
 // readable encodes d with op's request mapping and reads the request back
 // within the bounds a district's reader has.
-func readable(op *outOp, d *contracts.CaseDelivery) error {
+func readable(op *outOp, d any) error {
 	body, err := op.request.encodeBytes(d)
 	if err != nil {
 		return err

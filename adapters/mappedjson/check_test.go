@@ -72,3 +72,50 @@ func TestCheckCase(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckStatus: CheckStatus refuses an update whose state the
+// district's table does not list (it could never be written), naming the
+// field, and takes the others; the district built from the same config
+// receives what it takes.
+func TestCheckStatus(t *testing.T) {
+	gw, partner := newPair(t)
+	noConcluded := func(cfg map[string]any) { delete(at(cfg, "tables", "bjzt"), "concluded") }
+	tests := []struct {
+		name   string
+		config func(cfg map[string]any)
+		field  string
+	}{
+		{"a concluded update", nil, ""},
+		{"a state the district's table lacks", noConcluded, "update.state"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dist := newDistrict(t, partner, exampleWith(t, "http://127.0.0.1:1", tt.config))
+			a := newAdapter(t, gw, exampleWith(t, dist.URL, tt.config))
+			var d *contracts.StatusDelivery
+			for i, u := range adaptertest.Updates("case-0001", gw.SM3Hex) {
+				if u.State == contracts.CaseStateConcluded {
+					d = adaptertest.StatusDelivery(i, u)
+				}
+			}
+			if d == nil {
+				t.Fatal("the fixtures have no concluded update")
+			}
+			err := a.CheckStatus(d)
+			_, _, _, derr := a.DeliverStatus(t.Context(), d)
+			if tt.field == "" {
+				if err != nil || derr != nil {
+					t.Fatalf("CheckStatus: %v; DeliverStatus: %v; want both to take it", err, derr)
+				}
+				return
+			}
+			var fe *contracts.FieldError
+			if !errors.As(err, &fe) || fe.Field != tt.field || fe.Code != contracts.CodeValidationFailed {
+				t.Fatalf("CheckStatus: %#v, want validation_failed at %s", err, tt.field)
+			}
+			if derr == nil {
+				t.Error("DeliverStatus delivered an update CheckStatus refused")
+			}
+		})
+	}
+}

@@ -7,7 +7,10 @@ import (
 	"github.com/tongban/tongban/gateway/port"
 )
 
-var _ port.CaseChecker = (*Adapter)(nil)
+var (
+	_ port.CaseChecker   = (*Adapter)(nil)
+	_ port.StatusChecker = (*Adapter)(nil)
+)
 
 // CheckCase reports whether d can be sent as DeliverCase at all
 // (port.CaseChecker): it encodes the envelope as DeliverCase would and
@@ -20,7 +23,21 @@ func (a *Adapter) CheckCase(d *contracts.CaseDelivery) error {
 	if d == nil {
 		return nil
 	}
-	_, err := a.proto.marshal(OpDeliverCase, d)
+	return a.check(OpDeliverCase, d)
+}
+
+// CheckStatus is CheckCase for a status update sent as DeliverStatus
+// (port.StatusChecker), the field named by its path in d (update.note).
+func (a *Adapter) CheckStatus(d *contracts.StatusDelivery) error {
+	if d == nil {
+		return nil
+	}
+	return a.check(OpDeliverStatus, d)
+}
+
+// check encodes msg as operation op and says what cannot be written.
+func (a *Adapter) check(op string, msg any) error {
+	_, err := a.proto.marshal(op, msg)
 	if err == nil {
 		return nil
 	}

@@ -68,3 +68,41 @@ func TestCheckCase(t *testing.T) {
 		t.Errorf("CheckCase(nil): %v", err)
 	}
 }
+
+// TestCheckStatus: CheckStatus refuses the status updates DeliverStatus
+// could never send, naming the field, and takes the others.
+func TestCheckStatus(t *testing.T) {
+	gw, partner := newPair(t)
+	srv := newPartnerServer(t, partner, "")
+	a := newAdapter(t, gw, srv.endpoint(), `, "max_retries": 0`)
+	tests := []struct {
+		name   string
+		change func(d *contracts.StatusDelivery)
+		field  string
+	}{
+		{"the sample update", func(*contracts.StatusDelivery) {}, ""},
+		{"a control character in the note", func(d *contracts.StatusDelivery) { d.Update.Note = "准予\x07许可" }, "update.note"},
+		{"invalid UTF-8 in a document's name", func(d *contracts.StatusDelivery) { d.Update.Documents[0].Name = "\xfe" }, "update.documents[0].name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := sampleStatus()
+			tt.change(d)
+			err := a.CheckStatus(d)
+			_, _, _, derr := a.DeliverStatus(t.Context(), d)
+			if tt.field == "" {
+				if err != nil || derr != nil {
+					t.Fatalf("CheckStatus: %v, DeliverStatus: %v; want both to take it", err, derr)
+				}
+				return
+			}
+			var fe *contracts.FieldError
+			if !errors.As(err, &fe) || fe.Field != tt.field || fe.Code != contracts.CodeValidationFailed || strings.Contains(fe.Message, "准予") {
+				t.Fatalf("CheckStatus: %#v, want validation_failed at %s quoting nothing", err, tt.field)
+			}
+			if derr == nil {
+				t.Error("DeliverStatus sent an update CheckStatus refused")
+			}
+		})
+	}
+}

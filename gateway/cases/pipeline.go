@@ -208,7 +208,29 @@ func (s *Service) checkDeliverable(owner string, d *contracts.CaseDelivery) erro
 	if !ok {
 		return nil
 	}
-	err := cc.CheckCase(d)
+	return undeliverable(cc.CheckCase(d), "submission", "the owning district "+owner, "this case")
+}
+
+// checkStatusDeliverable is checkDeliverable for a status update going
+// back to sender, the district that submitted the case
+// (port.StatusChecker).
+func (s *Service) checkStatusDeliverable(sender string, d *contracts.StatusDelivery) error {
+	p := s.dir.Get(sender)
+	if p == nil || p.Statuses == nil {
+		return nil
+	}
+	sc, ok := p.Statuses.(port.StatusChecker)
+	if !ok {
+		return nil
+	}
+	return undeliverable(sc.CheckStatus(d), "update", "the submitting district "+sender, "this update")
+}
+
+// undeliverable turns a checker's refusal err (nil: none) into the
+// caller's validation_failed: the field named in the caller's terms (the
+// path in the delivery without its message's prefix), who cannot take
+// it and why.
+func undeliverable(err error, prefix, who, what string) error {
 	if err == nil {
 		return nil
 	}
@@ -217,15 +239,15 @@ func (s *Service) checkDeliverable(owner string, d *contracts.CaseDelivery) erro
 	if errors.As(err, &fe) {
 		msg, field = fe.Message, fe.Field
 	}
-	if f, ok := strings.CutPrefix(field, "submission."); ok {
+	if f, ok := strings.CutPrefix(field, prefix+"."); ok {
 		field = f
-	} else if field == "submission" {
+	} else if field == prefix {
 		field = ""
 	}
 	if field == "" {
-		return gateway.Failf(contracts.CodeValidationFailed, "the owning district %s cannot take this case: %s", owner, msg)
+		return gateway.Failf(contracts.CodeValidationFailed, "%s cannot take %s: %s", who, what, msg)
 	}
-	return gateway.Failf(contracts.CodeValidationFailed, "%s: the owning district %s cannot take it: %s", field, owner, msg)
+	return gateway.Failf(contracts.CodeValidationFailed, "%s: %s cannot take it: %s", field, who, msg)
 }
 
 // report applies a status update whose signature over in.Body was
@@ -272,7 +294,11 @@ func (s *Service) report(ctx context.Context, in gateway.Inbound, u *contracts.S
 		if err != nil {
 			return nil, nil, "", nil, gateway.Internal(err)
 		}
-		payload, err := json.Marshal(contracts.StatusDelivery{DeliveryID: id, CaseID: c.ID, ExchangeID: u.ExchangeID, LocalCaseNo: c.LocalCaseNo, SentAt: now, Update: *u})
+		sd := contracts.StatusDelivery{DeliveryID: id, CaseID: c.ID, ExchangeID: u.ExchangeID, LocalCaseNo: c.LocalCaseNo, SentAt: now, Update: *u}
+		if err := s.checkStatusDeliverable(c.Sender, &sd); err != nil {
+			return nil, nil, "", nil, err
+		}
+		payload, err := json.Marshal(sd)
 		if err != nil {
 			return nil, nil, "", nil, gateway.Internal(err)
 		}

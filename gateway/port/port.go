@@ -40,6 +40,15 @@ type CaseChecker interface {
 	CheckCase(d *contracts.CaseDelivery) error
 }
 
+// StatusChecker is CaseChecker for status updates, an optional capability
+// of a StatusDeliverer: whether the adapter can carry an owner's update
+// back to the district that submitted the case, asked before the update
+// is accepted. CheckStatus answers as CheckCase does, with Field the path
+// in d's JSON ("update.note").
+type StatusChecker interface {
+	CheckStatus(d *contracts.StatusDelivery) error
+}
+
 // StatusDeliverer delivers a status update to the partner that submitted
 // the case (the status callback), with the rules of CaseDeliverer.
 type StatusDeliverer interface {
