@@ -28,7 +28,11 @@ const (
 	EventStatusApplied = "status.applied"
 	// EventDeliveryAttempt: one attempt to deliver an exchange to a
 	// partner, or one offer of it in the partner's mailbox. Detail:
-	// attempt, outcome (delivered, offered, retry_wait, dead), latency_ms,
+	// attempt, outcome (delivered, offered, retry_wait, dead; interrupted
+	// for an attempt cut off by a crash with no outcome recorded, written
+	// when another dispatcher takes the delivery over, before its attempt:
+	// the partner may have received it twice; ack_refused for a mailbox
+	// acknowledgement giving the case number of another case), latency_ms,
 	// reason, next_at, and when delivered the acknowledgement: ack_sm3,
 	// ack_key_id, ack_signature, partner_case_no, case_state.
 	EventDeliveryAttempt = "delivery.attempt"
@@ -55,7 +59,8 @@ const (
 	// event=access.denied.
 	EventAccessDenied = "access.denied"
 	// EventAdminRedeliver: an operator put dead letters back in the
-	// outbox. Detail: deliveries, subject.
+	// outbox. Detail: deliveries, subject. The record of one delivery's
+	// redelivery names its case (CaseID), so the case's trace shows it.
 	EventAdminRedeliver = "admin.redeliver"
 	// EventGatewayStarted: the gateway started with a configuration.
 	// Detail: version, config_sm3 (see config.Config.Source), gateway_id;
@@ -86,7 +91,7 @@ type EvidenceDetail struct {
 	// Attempt is the delivery attempt's number, from 1.
 	Attempt int `json:"attempt,omitempty"`
 	// Outcome is the step's result: of a delivery attempt (delivered,
-	// offered, retry_wait, dead), of a status update (the case's
+	// offered, retry_wait, dead, interrupted, ack_refused), of a status update (the case's
 	// outcome), of a license verification (its LicenseOutcome).
 	Outcome string `json:"outcome,omitempty"`
 	// Reason says why an attempt failed.

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -346,6 +347,23 @@ func TestDispatcherDeadLetterAndRedeliver(t *testing.T) {
 	}
 	_, err = e.core.Outbox.Redelivery().Redeliver(e.ctx, e.principal(operator), id)
 	wantCode(t, err, contracts.CodeInvalidTransition)
+
+	// The case's audit trace shows the redelivery, between the dead
+	// letter and the attempt that delivered it.
+	tr, err := e.core.Auditor.TraceCase(e.ctx, e.principal(auditor), caseID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []string
+	for _, en := range tr.Timeline {
+		if en.Event == contracts.EventAdminRedeliver || en.Event == contracts.EventDeliveryAttempt && en.Outcome != "retry_wait" {
+			steps = append(steps, en.Event+":"+en.Outcome+":"+en.Actor)
+		}
+	}
+	want := "delivery.attempt:dead:gateway,admin.redeliver::" + operator + ",delivery.attempt:delivered:gateway"
+	if got := strings.Join(steps, ","); got != want {
+		t.Errorf("trace of the case: %s, want %s", got, want)
+	}
 }
 
 func TestDispatcherPermanentErrorIsDeadAtOnce(t *testing.T) {
@@ -492,7 +510,8 @@ func TestBackoff(t *testing.T) {
 }
 
 // A dispatcher that claimed a delivery and crashed leaves it in flight; once
-// its lease expires another round takes it over.
+// its lease expires another round takes it over, and first records the
+// cut-off attempt (outcome interrupted, counted as attempt 1).
 func TestDispatcherReclaimsExpiredLease(t *testing.T) {
 	e := newEnv(t, gateway.RetryPolicy{})
 	caseID := e.newCase()
@@ -507,8 +526,30 @@ func TestDispatcherReclaimsExpiredLease(t *testing.T) {
 	if n := e.runOnce(); n != 1 {
 		t.Fatalf("attempted %d after the lease expired, want 1", n)
 	}
-	if d := e.caseDeliveryOf(caseID); d.State != contracts.TransportStateDelivered || d.Attempts != 1 {
-		t.Errorf("delivery %s after %d attempts", d.State, d.Attempts)
+	d := e.caseDeliveryOf(caseID)
+	if d.State != contracts.TransportStateDelivered || d.Attempts != 2 {
+		t.Errorf("delivery %s after %d attempts, want delivered after 2 (the interrupted one counts)", d.State, d.Attempts)
+	}
+	rows, err := e.store.CaseEvidence(e.ctx, caseID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outcomes []string
+	for _, row := range rows {
+		var r contracts.EvidenceRecord
+		if err := json.Unmarshal(row.Record, &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Event == contracts.EventDeliveryAttempt && r.DeliveryID == d.ID {
+			var det contracts.EvidenceDetail
+			if err := json.Unmarshal(r.Detail, &det); err != nil {
+				t.Fatal(err)
+			}
+			outcomes = append(outcomes, fmt.Sprintf("%d:%s", det.Attempt, det.Outcome))
+		}
+	}
+	if got := strings.Join(outcomes, ","); got != "1:interrupted,2:delivered" {
+		t.Errorf("attempt records %s, want 1:interrupted,2:delivered", got)
 	}
 	if c := e.getCase(caseID); c.State != contracts.CaseStateForwarded {
 		t.Errorf("case %s", c.State)

@@ -65,12 +65,12 @@ type Exchange struct {
 
 // Delivery is one message in the outbox addressed to one partner.
 type Delivery struct {
-	ID         string
+	ID         string // the gateway's delivery id: unique across all senders, kept by retries and redeliveries; the partner's dedup key
 	CaseID     string
 	Seq        int64 // assigned by the store; increases in insertion order
 	Kind       contracts.DeliveryKind
 	Partner    string // destination partner id
-	ExchangeID string // the partner's dedup key
+	ExchangeID string // the exchange it carries (unique per sender only; partners dedup on ID)
 	Payload    []byte // JSON of contracts.CaseDelivery, StatusDelivery or UsageRecordDelivery
 	// Pull is true when Partner pulls its deliveries from its mailbox
 	// (Directory.Pulls): only a mailbox poll hands the delivery out, never
@@ -90,9 +90,14 @@ type Delivery struct {
 	// TraceParent is the W3C trace context of the request that created
 	// the delivery: its attempts continue that trace. "" when none.
 	TraceParent string
-	Ack         *contracts.Ack
-	AckBody     []byte // exact bytes of the partner's acknowledgement
-	AckSig      []byte // the partner's DER signature of AckBody
+	// TakenOver is set by OutboxStore.ClaimDue on a delivery it claimed
+	// from in_flight under an expired lease: the attempt of the dispatcher
+	// that held it was cut off (a crash) with no outcome recorded, and the
+	// partner may have received it. Other reads leave it false.
+	TakenOver bool
+	Ack       *contracts.Ack
+	AckBody   []byte // exact bytes of the partner's acknowledgement
+	AckSig    []byte // the partner's DER signature of AckBody
 	// PayloadKey is the id of the data key Payload is sealed under at
 	// rest, "" when Payload is stored as made. Stores keep it beside
 	// Payload and never interpret either (see Sealer).

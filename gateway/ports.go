@@ -54,6 +54,12 @@ type CaseStore interface {
 	GetExchange(ctx context.Context, sender, exchangeID string) (*Exchange, error)
 	// GetCase returns a case by id.
 	GetCase(ctx context.Context, id string) (*Case, error)
+	// CaseByOwnerCaseNo returns the case of owner whose OwnerCaseNo is
+	// ownerCaseNo (the owner's own case number, 办件编号), ErrNotFound when
+	// there is none or ownerCaseNo is "". Should several hold it (stored
+	// before the gateway refused such acknowledgements), it returns the
+	// one with the lowest id.
+	CaseByOwnerCaseNo(ctx context.Context, owner, ownerCaseNo string) (*Case, error)
 	// History returns the case's history, oldest first.
 	History(ctx context.Context, caseID string) ([]Status, error)
 	// Deliveries returns the case's deliveries in Seq order.
@@ -68,7 +74,8 @@ type OutboxStore interface {
 	// that are due at now and marks them in_flight with LeaseUntil =
 	// now+lease, returning them in Seq order. Due means: pending or
 	// retry_wait with NextAt <= now, or in_flight with LeaseUntil <= now (a
-	// crashed dispatcher's). A delivery is never claimed while an earlier
+	// crashed dispatcher's); a delivery claimed from in_flight comes back
+	// with TakenOver set, the others with it false. A delivery is never claimed while an earlier
 	// delivery (lower Seq) of the same case to the same partner is not yet
 	// delivered or cancelled: this keeps per-case order.
 	ClaimDue(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*Delivery, error)

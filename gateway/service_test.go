@@ -303,7 +303,13 @@ func (e *env) submission() contracts.CaseSubmission {
 // update returns a valid status update of caseID entering st.
 func (e *env) update(caseID string, st contracts.CaseState) contracts.StatusUpdate {
 	now := e.clock.Now()
-	u := contracts.StatusUpdate{ExchangeID: e.newExchangeID(), CaseID: caseID, State: st, ReportedAt: now, OwnerCaseNo: "330702-2026-000001"}
+	// The owner reports its own number of the case: the one its simulator
+	// acknowledged it with, or one of its own when it has not seen it.
+	caseNo, ok := e.districts[wucheng].sim.CaseNo(caseID)
+	if !ok {
+		caseNo = "330702-R-" + caseID
+	}
+	u := contracts.StatusUpdate{ExchangeID: e.newExchangeID(), CaseID: caseID, State: st, ReportedAt: now, OwnerCaseNo: caseNo}
 	switch st {
 	case contracts.CaseStateRejected:
 		u.Reason = "不属于本机关职权范围"

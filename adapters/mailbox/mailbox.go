@@ -29,6 +29,19 @@
 // partner calls the gateway (status updates, submissions) in the standard
 // contract: POST /v1/cases and /v1/cases/{case_id}/status.
 //
+// # Repeats
+//
+// Delivery is at least once: a message not acknowledged in time is
+// offered again, and an operator may redeliver a dead letter. Partners recognise
+// a repeat by delivery_id alone: the gateway makes it unique across all
+// senders and keeps it through every attempt and redelivery of the
+// delivery. exchange_id is unique per sender only (two districts may send
+// the same one), so a partner that dedups on it takes one district's case
+// for another's. case_id names the case (a resubmission after correction
+// is a new delivery of the same case). An acknowledgement that gives, as
+// partner_case_no, the number of another case of the same partner is
+// refused by the gateway: the delivery counts as not delivered.
+//
 // Client is the partner's end: a reference implementation of the poll,
 // verify, acknowledge loop, used by the partner simulator.
 //

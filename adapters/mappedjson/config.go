@@ -310,6 +310,13 @@ func (s *spec) compileOut(cp *compiler, name, kind, path string, env *Envelope, 
 	if err := op.request.require(name+".request", "exchange_id"); err != nil {
 		return nil, err
 	}
+	// A delivery's delivery_id is the district's dedup key: the one id
+	// unique across all senders and kept by every attempt.
+	if kind != "lookup" {
+		if err := op.request.require(name+".request", "delivery_id"); err != nil {
+			return nil, err
+		}
+	}
 	s.byPath[path] = op
 	return op, nil
 }

@@ -137,6 +137,9 @@ func TestConfigMistakes(t *testing.T) {
 		{name: "no request", change: del("case_delivery", "request"), want: "case_delivery.request is required"},
 		{name: "request without exchange_id", change: del("usage_delivery", "request", "jhid"), want: "usage_delivery.request must map exchange_id"},
 		{name: "case request without case_id", change: del("case_delivery", "request", "wgbjid"), want: "case_delivery.request must map case_id"},
+		{name: "case request without delivery_id", change: del("case_delivery", "request", "tsid"), want: "case_delivery.request must map delivery_id"},
+		{name: "status request without delivery_id", change: del("status_delivery", "request", "tsid"), want: "status_delivery.request must map delivery_id"},
+		{name: "usage request without delivery_id", change: del("usage_delivery", "request", "tsid"), want: "usage_delivery.request must map delivery_id"},
 		{name: "status request without case_id", change: func(c map[string]any) {
 			delete(at(c, "status_delivery", "request"), "wgbjid")
 			delete(at(c, "status_delivery", "request", "zt"), "wgbjid")

@@ -172,6 +172,21 @@
 // adapters.CheckLookupAnswer. The raw answer and signature the adapter
 // returns are the district's exact bytes.
 //
+// # Repeats
+//
+// Delivery is at least once: an attempt whose answer was lost is made
+// again, and an operator may redeliver a dead letter. Districts recognise
+// a repeat by delivery_id alone, so every delivery request mapping
+// (case_delivery, status_delivery, usage_delivery) must map it (tsid in
+// the example): the gateway makes it unique across all senders and keeps
+// it through every attempt and redelivery. exchange_id is unique per
+// sender only (two districts may send the same one), so a district that
+// dedups on it takes one district's case for another's. case_id names the
+// case (a resubmission after correction is a new delivery of the same
+// case). An acknowledgement that gives, as partner_case_no, the number of
+// another case of the same district is refused by the gateway: the
+// delivery counts as not delivered.
+//
 // # Inbound calls
 //
 // DecodeCall takes POST /v1/inbound/{partner_id}/{operation} with an

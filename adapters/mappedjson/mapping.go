@@ -481,6 +481,17 @@ func joinPath(scope string, path []string) string {
 	return scope + "." + p
 }
 
+// encodeError is a contract value a mapping cannot encode: path names
+// the field by its JSON path in the contract message, err says why
+// without quoting the value.
+type encodeError struct {
+	path string
+	err  error
+}
+
+func (e *encodeError) Error() string { return e.path + " " + e.err.Error() }
+func (e *encodeError) Unwrap() error { return e.err }
+
 func (m *mapping) encode(scope any, scopePath string) (*object, error) {
 	out := newObject()
 	for _, e := range m.entries {
@@ -490,7 +501,7 @@ func (m *mapping) encode(scope any, scopePath string) (*object, error) {
 		case eExpr:
 			v, ok, err := e.expr.encode(scope)
 			if err != nil {
-				return nil, fmt.Errorf("%s %w", joinPath(scopePath, e.expr.path), err)
+				return nil, &encodeError{path: joinPath(scopePath, e.expr.path), err: err}
 			}
 			if ok {
 				out.set(e.key, v)
@@ -537,7 +548,7 @@ func (m *mapping) encode(scope any, scopePath string) (*object, error) {
 				}
 				v, ok, err := e.each.item.expr.encode(el)
 				if err != nil {
-					return nil, fmt.Errorf("%s %w", joinPath(elPath, e.each.item.expr.path), err)
+					return nil, &encodeError{path: joinPath(elPath, e.each.item.expr.path), err: err}
 				}
 				if !ok {
 					v = nil

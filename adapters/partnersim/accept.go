@@ -26,7 +26,7 @@ func refuse(status int, code contracts.Code, msg string) *refusal {
 // accepted is what the partner makes of a delivery it took: the exchange
 // it belongs to (for its stored answers) and the acknowledgement to give.
 type accepted struct {
-	key string // kind + "/" + exchange_id
+	key string // kind + "/" + delivery_id
 	ack contracts.Ack
 }
 
@@ -35,7 +35,9 @@ type accepted struct {
 // gateway signed, sc the span context its traceparent named (invalid when
 // none). A new exchange is stored (a case gets a case number and its
 // lifecycle is queued for the reporter, continuing sc); a repeat is
-// recognised by its exchange_id. It returns the acknowledgement to give,
+// recognised by its delivery_id, the one key the gateway makes unique
+// across all senders (an exchange_id is unique per sender only: two
+// districts may send the same one). It returns the acknowledgement to give,
 // with AcknowledgedAt, KeyID and (for a case) PartnerCaseNo set, or the
 // reason to refuse.
 func (s *Sim) accept(m *adapters.Message, digest string, sc trace.SpanContext) (*accepted, *refusal) {
@@ -47,7 +49,7 @@ func (s *Sim) accept(m *adapters.Message, digest string, sc trace.SpanContext) (
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		key := "case/" + d.ExchangeID
+		key := "case/" + d.DeliveryID
 		ex, seen := s.exchanges[key]
 		if !seen {
 			caseNo, known := s.caseNos[d.CaseID]
@@ -75,7 +77,7 @@ func (s *Sim) accept(m *adapters.Message, digest string, sc trace.SpanContext) (
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		key := "status/" + d.ExchangeID
+		key := "status/" + d.DeliveryID
 		ex, seen := s.exchanges[key]
 		if !seen {
 			ex = &exchange{ackedAt: s.cfg.Now(), acks: map[string]signedAnswer{}}
@@ -98,7 +100,7 @@ func (s *Sim) accept(m *adapters.Message, digest string, sc trace.SpanContext) (
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		key := "usage/" + d.ExchangeID
+		key := "usage/" + d.DeliveryID
 		ex, seen := s.exchanges[key]
 		if !seen {
 			ex = &exchange{ackedAt: s.cfg.Now(), acks: map[string]signedAnswer{}}

@@ -99,7 +99,7 @@ func (s *Sim) Lookups() int {
 }
 
 // UsageRecords returns the distinct usage record deliveries received (one
-// per exchange_id), in order of arrival.
+// per delivery_id), in order of arrival.
 func (s *Sim) UsageRecords() []contracts.UsageRecordDelivery {
 	s.mu.Lock()
 	defer s.mu.Unlock()

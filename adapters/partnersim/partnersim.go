@@ -205,7 +205,7 @@ type Sim struct {
 	dropped   int // connections dropped since faults were set
 	attempts  int
 	lookups   int
-	exchanges map[string]*exchange // by kind + "/" + exchange_id
+	exchanges map[string]*exchange // by kind + "/" + delivery_id
 	caseNos   map[string]string    // gateway case id → our case number
 	seq       int
 	cases     []contracts.CaseDelivery
@@ -345,7 +345,7 @@ func (s *Sim) SetFaults(f Faults) error {
 }
 
 // Cases returns the distinct case deliveries received (one per
-// exchange_id), in order of arrival.
+// delivery_id), in order of arrival.
 func (s *Sim) Cases() []contracts.CaseDelivery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -353,7 +353,7 @@ func (s *Sim) Cases() []contracts.CaseDelivery {
 }
 
 // StatusDeliveries returns the distinct status deliveries received (one per
-// exchange_id), in order of arrival.
+// delivery_id), in order of arrival.
 func (s *Sim) StatusDeliveries() []contracts.StatusDelivery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -378,7 +378,7 @@ func (s *Sim) Attempts() int {
 }
 
 // TraceIDs returns the W3C trace ids (32 lowercase hex) of the distinct
-// deliveries received (one per exchange_id, cases, status updates and
+// deliveries received (one per delivery_id, cases, status updates and
 // usage records alike) whose request carried a valid traceparent, in order
 // of arrival. Pulled (mailbox) deliveries carry none.
 func (s *Sim) TraceIDs() []string {

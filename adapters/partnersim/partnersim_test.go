@@ -207,14 +207,22 @@ func TestHandlerCases(t *testing.T) {
 	if ack := post(t, url, gw, mustJSON(t, caseDelivery(2))).ack(t, gw); ack.PartnerCaseNo != "330702-2026-000002" {
 		t.Errorf("second case numbered %q", ack.PartnerCaseNo)
 	}
-	if got := sim.Cases(); len(got) != 2 || !reflect.DeepEqual(got[0], d1) {
-		t.Errorf("Cases() = %d cases, want 2 starting with the first", len(got))
+	// Another sender's case reusing the first one's exchange_id is another
+	// case: repeats are recognised by delivery_id, never by exchange_id,
+	// which is unique per sender only.
+	reused := caseDelivery(3)
+	reused.ExchangeID, reused.Submission.ExchangeID, reused.SenderRegion = d1.ExchangeID, d1.ExchangeID, "310101"
+	if ack := post(t, url, gw, mustJSON(t, reused)).ack(t, gw); ack.PartnerCaseNo != "330702-2026-000003" || ack.DeliveryID != reused.DeliveryID {
+		t.Errorf("another sender's case with a reused exchange_id acknowledged as %+v, want its own number 330702-2026-000003", ack)
+	}
+	if got := sim.Cases(); len(got) != 3 || !reflect.DeepEqual(got[0], d1) {
+		t.Errorf("Cases() = %d cases, want 3 starting with the first", len(got))
 	}
 	if n, ok := sim.CaseNo(d1.CaseID); !ok || n != ack1.PartnerCaseNo {
 		t.Errorf("CaseNo = %q, %v", n, ok)
 	}
-	if n := sim.Attempts(); n != 4 {
-		t.Errorf("Attempts() = %d, want 4", n)
+	if n := sim.Attempts(); n != 5 {
+		t.Errorf("Attempts() = %d, want 5", n)
 	}
 }
 

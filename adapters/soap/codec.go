@@ -225,7 +225,7 @@ func (e *encoder) fields(v reflect.Value, path string) error {
 	e.depth++
 	defer func() { e.depth-- }()
 	if e.depth > MaxDepth-envelopeDepth {
-		return fmt.Errorf("%s: value nests deeper than %d elements", orRoot(path), MaxDepth-envelopeDepth)
+		return fieldErrf(path, "value nests deeper than %d elements", MaxDepth-envelopeDepth)
 	}
 	for i := range si.fields {
 		f := &si.fields[i]
@@ -248,18 +248,18 @@ func (e *encoder) element(name string, v reflect.Value, path string) error {
 	case t == rawMessageType:
 		raw := v.Bytes()
 		if len(raw) > 0 && !json.Valid(raw) {
-			return fmt.Errorf("%s: not valid JSON", path)
+			return fieldErrf(path, "not valid JSON")
 		}
 		return e.leaf(name, string(raw), path)
 	case t == timeType:
 		tm := v.Interface().(time.Time)
 		if y := tm.Year(); y < 0 || y > 9999 {
-			return fmt.Errorf("%s: year outside 0000..9999", path)
+			return fieldErrf(path, "year outside 0000..9999")
 		}
 		// Format would drop an offset's seconds (shifting the instant) or
 		// write an hour the decoder refuses.
 		if _, off := tm.Zone(); !rfc3339Offset(off) {
-			return fmt.Errorf("%s: zone offset is not whole minutes under 24 hours, which RFC 3339 cannot carry", path)
+			return fieldErrf(path, "zone offset is not whole minutes under 24 hours, which RFC 3339 cannot carry")
 		}
 		return e.leaf(name, tm.Format(time.RFC3339Nano), path)
 	}
@@ -269,7 +269,7 @@ func (e *encoder) element(name string, v reflect.Value, path string) error {
 			return nil
 		}
 		if t.Elem().Kind() == reflect.Pointer || t.Elem().Kind() == reflect.Slice && t.Elem() != rawMessageType && t.Elem().Elem().Kind() != reflect.Uint8 {
-			return fmt.Errorf("%s: unsupported type %s", path, t)
+			return fieldErrf(path, "unsupported type %s", t)
 		}
 		return e.element(name, v.Elem(), path)
 	case reflect.Slice:
@@ -277,12 +277,12 @@ func (e *encoder) element(name string, v reflect.Value, path string) error {
 			return e.leaf(name, base64.StdEncoding.EncodeToString(v.Bytes()), path)
 		}
 		if k := t.Elem().Kind(); k == reflect.Slice && t.Elem().Elem().Kind() != reflect.Uint8 {
-			return fmt.Errorf("%s: unsupported type %s (a list of lists)", path, t)
+			return fieldErrf(path, "unsupported type %s (a list of lists)", t)
 		}
 		for i := range v.Len() {
 			item := v.Index(i)
 			if item.Kind() == reflect.Pointer && item.IsNil() {
-				return fmt.Errorf("%s[%d]: nil item in a list", path, i)
+				return fieldErrf(fmt.Sprintf("%s[%d]", path, i), "nil item in a list")
 			}
 			if err := e.element(name, item, fmt.Sprintf("%s[%d]", path, i)); err != nil {
 				return err
@@ -307,11 +307,11 @@ func (e *encoder) element(name string, v reflect.Value, path string) error {
 	case reflect.Float32, reflect.Float64:
 		f := v.Float()
 		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return fmt.Errorf("%s: not a finite number", path)
+			return fieldErrf(path, "not a finite number")
 		}
 		return e.leaf(name, strconv.FormatFloat(f, 'g', -1, t.Bits()), path)
 	}
-	return fmt.Errorf("%s: unsupported type %s", path, t)
+	return fieldErrf(path, "unsupported type %s", t)
 }
 
 // rfc3339Offset reports whether a zone offset in seconds east of UTC is
@@ -324,10 +324,26 @@ func rfc3339Offset(off int) bool {
 func (e *encoder) leaf(name, text, path string) error {
 	e.buf.WriteString("<" + name + ">")
 	if err := escapeText(e.buf, text); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return &fieldError{path: path, err: err}
 	}
 	e.buf.WriteString("</" + name + ">")
 	return nil
+}
+
+// fieldError is an encoding failure at one field of the message: path
+// names it by the contract's JSON names ("" for the message itself), err
+// says what is wrong without quoting the value.
+type fieldError struct {
+	path string
+	err  error
+}
+
+func (e *fieldError) Error() string { return orRoot(e.path) + ": " + e.err.Error() }
+func (e *fieldError) Unwrap() error { return e.err }
+
+// fieldErrf returns a *fieldError at path with a formatted cause.
+func fieldErrf(path, format string, args ...any) error {
+	return &fieldError{path: path, err: fmt.Errorf(format, args...)}
 }
 
 // errBadChar is the cause when a string holds a character XML 1.0 cannot

@@ -156,6 +156,19 @@
 // adapters.CheckLookupAnswer. The raw bytes and signature the adapter
 // returns are the partner's exact answer envelope and its signature.
 //
+// # Repeats
+//
+// Delivery is at least once: an attempt whose answer was lost is made
+// again, and an operator may redeliver a dead letter. Partners recognise
+// a repeat by the <delivery_id> element alone: the gateway makes it unique across all
+// senders and keeps it through every attempt and redelivery of the
+// delivery. exchange_id is unique per sender only (two districts may send
+// the same one), so a partner that dedups on it takes one district's case
+// for another's. case_id names the case (a resubmission after correction
+// is a new delivery of the same case). An acknowledgement that gives, as
+// partner_case_no, the number of another case of the same partner is
+// refused by the gateway: the delivery counts as not delivered.
+//
 // # Faults
 //
 // SOAP 1.1 sends faults with HTTP 500. The style's faults read:

@@ -32,6 +32,19 @@
 // (max_retries+1) × Timeout plus one second). 429 and answers carrying
 // Retry-After are returned at once so the gateway can honour the pause.
 //
+// # Repeats
+//
+// Delivery is at least once: an attempt whose answer was lost is made
+// again, and an operator may redeliver a dead letter. Partners recognise
+// a repeat by delivery_id alone: the gateway makes it unique across all
+// senders and keeps it through every attempt and redelivery of the
+// delivery. exchange_id is unique per sender only (two districts may send
+// the same one), so a partner that dedups on it takes one district's case
+// for another's. case_id names the case (a resubmission after correction
+// is a new delivery of the same case). An acknowledgement that gives, as
+// partner_case_no, the number of another case of the same partner is
+// refused by the gateway: the delivery counts as not delivered.
+//
 // # License lookups
 //
 // A lookup (证照库查询) is synchronous: a window is waiting. It is tried

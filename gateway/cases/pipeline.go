@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/port"
 )
 
 // maxStaleRetries bounds optimistic-concurrency retries of one request.
@@ -177,9 +179,13 @@ func (s *Service) caseDelivery(c *gateway.Case, sub *contracts.CaseSubmission, n
 	if err != nil {
 		return nil, gateway.Internal(err)
 	}
-	payload, err := json.Marshal(contracts.CaseDelivery{
+	cd := contracts.CaseDelivery{
 		DeliveryID: id, CaseID: c.ID, ExchangeID: sub.ExchangeID, SenderRegion: c.FromRegion, SentAt: now, Submission: *sub,
-	})
+	}
+	if err := s.checkDeliverable(c.Owner, &cd); err != nil {
+		return nil, err
+	}
+	payload, err := json.Marshal(cd)
 	if err != nil {
 		return nil, gateway.Internal(err)
 	}
@@ -187,6 +193,61 @@ func (s *Service) caseDelivery(c *gateway.Case, sub *contracts.CaseSubmission, n
 		ID: id, CaseID: c.ID, Kind: contracts.DeliveryKindCase, Partner: c.Owner, ExchangeID: sub.ExchangeID,
 		Payload: payload, State: contracts.TransportStatePending, NextAt: now, CreatedAt: now, Pull: s.dir.Pulls(c.Owner),
 	}, nil
+}
+
+// checkDeliverable refuses, with validation_failed naming the field in
+// the submitter's terms, a case the adapter of its owner says it can
+// never carry (port.CaseChecker); an owner whose adapter does not check,
+// or that pulls from its mailbox, takes every valid case.
+func (s *Service) checkDeliverable(owner string, d *contracts.CaseDelivery) error {
+	p := s.dir.Get(owner)
+	if p == nil || p.Cases == nil {
+		return nil
+	}
+	cc, ok := p.Cases.(port.CaseChecker)
+	if !ok {
+		return nil
+	}
+	return undeliverable(cc.CheckCase(d), "submission", "the owning district "+owner, "this case")
+}
+
+// checkStatusDeliverable is checkDeliverable for a status update going
+// back to sender, the district that submitted the case
+// (port.StatusChecker).
+func (s *Service) checkStatusDeliverable(sender string, d *contracts.StatusDelivery) error {
+	p := s.dir.Get(sender)
+	if p == nil || p.Statuses == nil {
+		return nil
+	}
+	sc, ok := p.Statuses.(port.StatusChecker)
+	if !ok {
+		return nil
+	}
+	return undeliverable(sc.CheckStatus(d), "update", "the submitting district "+sender, "this update")
+}
+
+// undeliverable turns a checker's refusal err (nil: none) into the
+// caller's validation_failed: the field named in the caller's terms (the
+// path in the delivery without its message's prefix), who cannot take
+// it and why.
+func undeliverable(err error, prefix, who, what string) error {
+	if err == nil {
+		return nil
+	}
+	msg, field := err.Error(), ""
+	var fe *contracts.FieldError
+	if errors.As(err, &fe) {
+		msg, field = fe.Message, fe.Field
+	}
+	if f, ok := strings.CutPrefix(field, prefix+"."); ok {
+		field = f
+	} else if field == prefix {
+		field = ""
+	}
+	if field == "" {
+		return gateway.Failf(contracts.CodeValidationFailed, "%s cannot take %s: %s", who, what, msg)
+	}
+	return gateway.Failf(contracts.CodeValidationFailed, "%s: %s cannot take it: %s", field, who, msg)
 }
 
 // report applies a status update whose signature over in.Body was
@@ -233,7 +294,11 @@ func (s *Service) report(ctx context.Context, in gateway.Inbound, u *contracts.S
 		if err != nil {
 			return nil, nil, "", nil, gateway.Internal(err)
 		}
-		payload, err := json.Marshal(contracts.StatusDelivery{DeliveryID: id, CaseID: c.ID, ExchangeID: u.ExchangeID, LocalCaseNo: c.LocalCaseNo, SentAt: now, Update: *u})
+		sd := contracts.StatusDelivery{DeliveryID: id, CaseID: c.ID, ExchangeID: u.ExchangeID, LocalCaseNo: c.LocalCaseNo, SentAt: now, Update: *u}
+		if err := s.checkStatusDeliverable(c.Sender, &sd); err != nil {
+			return nil, nil, "", nil, err
+		}
+		payload, err := json.Marshal(sd)
 		if err != nil {
 			return nil, nil, "", nil, gateway.Internal(err)
 		}

@@ -3,6 +3,7 @@ package outbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/tongban/tongban/contracts"
@@ -76,4 +77,45 @@ func (a acker) record(ctx context.Context, now time.Time, del *gateway.Delivery,
 		}
 	}
 	return gateway.ErrStale
+}
+
+// AckConflict is an acknowledgement of a case delivery that gives, as the
+// owner's case number, one that already belongs to another case of the
+// same owner: the owner took this case for that one (say it recognised
+// repeats by a key that is unique per sender only) and filed nothing of
+// its own for it. The acknowledgement is refused: the delivery does not
+// count as delivered (see acker.conflict).
+type AckConflict struct {
+	// CaseNo is the owner's case number the acknowledgement gave.
+	CaseNo string
+	// OtherCase is the gateway's id of the case that holds it.
+	OtherCase string
+}
+
+// Error says what was refused, in operators' terms. It names case
+// numbers and ids only, no personal data.
+func (e *AckConflict) Error() string {
+	return fmt.Sprintf("acknowledged as case number %s, which the owner gave case %s already; not taken as delivered", e.CaseNo, e.OtherCase)
+}
+
+// conflict checks the acknowledgement ack of the case delivery del (to
+// its owner, del.Partner): the owner's case number it gives must belong
+// to no other case of that owner. It returns an *AckConflict when it
+// does, the store's error when the check could not be made, and nil for
+// any other delivery, an acknowledgement without a number, or a number
+// that is this case's own or no case's.
+func (a acker) conflict(ctx context.Context, del *gateway.Delivery, ack *contracts.Ack) error {
+	if del.Kind != contracts.DeliveryKindCase || del.CaseID == "" || ack == nil || ack.PartnerCaseNo == "" {
+		return nil
+	}
+	other, err := a.store.CaseByOwnerCaseNo(ctx, del.Partner, ack.PartnerCaseNo)
+	switch {
+	case errors.Is(err, gateway.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case other.ID == del.CaseID:
+		return nil
+	}
+	return &AckConflict{CaseNo: ack.PartnerCaseNo, OtherCase: other.ID}
 }

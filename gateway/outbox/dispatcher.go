@@ -21,7 +21,7 @@ import (
 // schedules a retry (exponential backoff with jitter, honouring
 // Retry-After) until the partner's retry policy is exhausted, when the
 // delivery becomes a dead letter (Policy.Failed). Delivery is at least
-// once; the exchange_id is the partner's dedup key. Per-case order is the
+// once; the delivery_id is the partner's dedup key. Per-case order is the
 // store's ClaimDue rule.
 type Dispatcher struct {
 	store DispatchStore
@@ -291,6 +291,11 @@ func (d *Dispatcher) release(partner string, a admission, failed bool) {
 
 // run carries out what admit decided for del.
 func (d *Dispatcher) run(ctx context.Context, del *gateway.Delivery, a admission) {
+	if del.TakenOver {
+		// Whatever becomes of it now, the attempt cut off before is
+		// recorded first: the partner may have received it.
+		d.interrupted(ctx, del)
+	}
 	switch {
 	case a.refusal != nil:
 		d.fail(ctx, del, a.p, a.refusal)
@@ -342,6 +347,11 @@ func (d *Dispatcher) attempt(ctx context.Context, del *gateway.Delivery, a admis
 		return
 	}
 	d.release(p.ID, a, false)
+	if err := d.acks.conflict(sctx, del, ack); err != nil {
+		spanErr = err
+		d.refuseAck(sctx, del, p, err, latency)
+		return
+	}
 	d.delivered(sctx, del, ack, raw, sig, latency)
 	d.env.Log.InfoContext(sctx, "delivered", "delivery_id", del.ID, "case_id", del.CaseID, "kind", del.Kind, "partner", del.Partner,
 		"attempt", del.Attempts, "latency_ms", latency.Milliseconds())

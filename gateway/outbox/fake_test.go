@@ -132,6 +132,22 @@ func (s *fakeStore) GetCase(ctx context.Context, id string) (*gateway.Case, erro
 	return &cc, nil
 }
 
+func (s *fakeStore) CaseByOwnerCaseNo(ctx context.Context, owner, no string) (*gateway.Case, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var found *gateway.Case
+	for _, c := range s.cases {
+		if no != "" && c.Owner == owner && c.OwnerCaseNo == no && (found == nil || c.ID < found.ID) {
+			found = c
+		}
+	}
+	if found == nil {
+		return nil, gateway.ErrNotFound
+	}
+	cc := *found
+	return &cc, nil
+}
+
 func (s *fakeStore) History(ctx context.Context, caseID string) ([]gateway.Status, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -196,11 +212,21 @@ func (s *fakeStore) ClaimDue(ctx context.Context, now time.Time, lease time.Dura
 			break
 		}
 		if !d.Pull && visible(d, now) {
+			takenOver := d.State == contracts.TransportStateInFlight
 			d.State, d.LeaseUntil = contracts.TransportStateInFlight, now.Add(lease)
-			out = append(out, clone(d))
+			c := clone(d)
+			c.TakenOver = takenOver
+			out = append(out, c)
 		}
 	}
 	return out, nil
+}
+
+func (s *fakeStore) AppendEvidence(ctx context.Context, recs ...contracts.EvidenceRecord) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.evidence = append(s.evidence, recs...)
+	return nil
 }
 
 func (s *fakeStore) NextDue(ctx context.Context) (time.Time, bool, error) {

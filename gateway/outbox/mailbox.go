@@ -234,6 +234,14 @@ func (m *Mailbox) Ack(ctx context.Context, in gateway.Inbound) (*contracts.Mailb
 		case d.Kind == contracts.DeliveryKindCase && a.PartnerCaseNo == "":
 			return nil, gateway.Failf(contracts.CodeValidationFailed, "%s.partner_case_no: is required when acknowledging a case", field)
 		}
+		if err := m.acks.conflict(ctx, d, &a); err != nil {
+			var c *AckConflict
+			if !errors.As(err, &c) {
+				return nil, gateway.Internal(err)
+			}
+			m.refuseMailboxAck(ctx, d, c)
+			return nil, mailboxConflict(field)
+		}
 		if seen[d.ID] {
 			continue
 		}

@@ -3,7 +3,9 @@
 // partner by the Dispatcher, or handed out from the partner's Mailbox when
 // it pulls, until the partner acknowledges it or the partner's retry
 // policy gives up (a dead letter, which an operator may Redeliver).
-// Delivery is at least once; the exchange_id is the partner's dedup key.
+// Delivery is at least once; the delivery_id is the partner's dedup key
+// (unique across all senders, kept by retries and redeliveries; an
+// exchange_id is unique per sender only).
 //
 // Policy is the one place that says what a failed attempt, a mailbox
 // offer, an acknowledgement and a redelivery make of a delivery; the rest
@@ -14,8 +16,10 @@
 package outbox
 
 import (
+	"context"
 	"errors"
 
+	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
 )
 
@@ -24,6 +28,10 @@ import (
 type DispatchStore interface {
 	gateway.CaseStore
 	gateway.OutboxStore
+	// AppendEvidence appends records that go with no write of the outbox's
+	// own: an attempt cut off by a crash, a refused acknowledgement (see
+	// gateway.EvidenceLog).
+	AppendEvidence(ctx context.Context, recs ...contracts.EvidenceRecord) error
 }
 
 // Store is what the whole outbox reads and writes: DispatchStore and the

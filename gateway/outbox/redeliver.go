@@ -22,14 +22,26 @@ type Redelivery struct {
 
 // Redeliver moves the dead delivery deliveryID back to the outbox. Only
 // operators may (forbidden otherwise); it fails with not_found when there
-// is no such delivery and invalid_transition when it is not dead.
+// is no such delivery and invalid_transition when it is not dead. Its
+// admin.redeliver record names the delivery's case and
+// partner, so the case's audit trace shows the redelivery.
 func (r *Redelivery) Redeliver(ctx context.Context, p gateway.Principal, deliveryID string) (*contracts.RedeliverResult, error) {
 	if err := gateway.Authorize(p, gateway.ActRedeliver, nil, ""); err != nil {
 		return nil, err
 	}
+	del, err := r.store.GetDelivery(ctx, deliveryID)
+	switch {
+	case errors.Is(err, gateway.ErrNotFound):
+		return nil, gateway.Failf(contracts.CodeNotFound, "no such delivery")
+	case err != nil:
+		return nil, gateway.Internal(err)
+	}
 	now := r.env.Clock.Now().UTC()
 	ev := r.env.Recorder.Redelivery(ctx, p, now, deliveryID, "")
-	err := r.store.Redeliver(ctx, deliveryID, now, ev...)
+	for i := range ev {
+		ev[i].CaseID, ev[i].Partner = del.CaseID, del.Partner
+	}
+	err = r.store.Redeliver(ctx, deliveryID, now, ev...)
 	switch {
 	case errors.Is(err, gateway.ErrNotFound):
 		return nil, gateway.Failf(contracts.CodeNotFound, "no such delivery")

@@ -23,6 +23,32 @@ type CaseDeliverer interface {
 	DeliverCase(ctx context.Context, d *contracts.CaseDelivery) (ack *contracts.Ack, raw, sig []byte, err error)
 }
 
+// CaseChecker is an optional capability of a CaseDeliverer, found by type
+// assertion on it: whether the adapter can carry a case to its partner at
+// all, asked before the gateway accepts the case, so that a case no
+// attempt could ever deliver (a character the partner's format cannot
+// hold, a form nested deeper than it reads) is refused at submission
+// instead of answered 202 and dead at its first attempt.
+type CaseChecker interface {
+	// CheckCase returns nil when the adapter can carry d. Otherwise it
+	// returns a *contracts.FieldError with code validation_failed whose
+	// Field is the path of the field at fault in d's JSON
+	// ("submission.remark", "submission.form"; "" when no one field is)
+	// and whose Message says what the partner's format cannot carry,
+	// never quoting the value. It sends nothing and keeps nothing of d;
+	// it must be safe for concurrent use.
+	CheckCase(d *contracts.CaseDelivery) error
+}
+
+// StatusChecker is CaseChecker for status updates, an optional capability
+// of a StatusDeliverer: whether the adapter can carry an owner's update
+// back to the district that submitted the case, asked before the update
+// is accepted. CheckStatus answers as CheckCase does, with Field the path
+// in d's JSON ("update.note").
+type StatusChecker interface {
+	CheckStatus(d *contracts.StatusDelivery) error
+}
+
 // StatusDeliverer delivers a status update to the partner that submitted
 // the case (the status callback), with the rules of CaseDeliverer.
 type StatusDeliverer interface {

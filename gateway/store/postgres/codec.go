@@ -101,21 +101,34 @@ const claimedSelect = `SELECT d.seq, d.id, d.case_id, d.partner, d.kind, d.excha
 	LEFT JOIN delivery_payloads AS p ON p.seq = d.seq
 	ORDER BY d.seq`
 
+// claimedTakenOverSelect is claimedSelect of an UPDATE that also
+// returned taken_over, read after the columns scanDelivery reads.
+const claimedTakenOverSelect = `SELECT d.seq, d.id, d.case_id, d.partner, d.kind, d.exchange_id, d.state,
+	d.attempts, d.next_at, d.lease_until, d.created_at, d.delivered_at, d.last_error,
+	coalesce(d.since_at, d.created_at), d.traceparent, d.pull, NULL::text, p.payload, NULL::bytea, NULL::bytea,
+	coalesce(p.payload_key, ''), d.taken_over
+	FROM claimed AS d
+	LEFT JOIN delivery_payloads AS p ON p.seq = d.seq
+	ORDER BY d.seq`
+
 // claimedReturning is the RETURNING list of an UPDATE of deliveries that
 // claimedSelect reads.
 const claimedReturning = `seq, id, case_id, partner, kind, exchange_id, state, attempts, next_at,
 	lease_until, created_at, delivered_at, last_error, since_at, traceparent, pull`
 
-func scanDelivery(sc scanner) (*gateway.Delivery, error) {
+// scanDelivery reads a delivery in the columns of deliverySelect (or
+// deliveryReturning, claimedSelect), then the columns extra scans into.
+func scanDelivery(sc scanner, extra ...any) (*gateway.Delivery, error) {
 	var (
 		d                                                 gateway.Delivery
 		kind, state                                       string
 		nextAt, leaseUntil, createdAt, deliveredAt, since *int64
 		ack                                               *string
 	)
-	if err := sc.Scan(&d.Seq, &d.ID, &d.CaseID, &d.Partner, &kind, &d.ExchangeID, &state,
+	dest := []any{&d.Seq, &d.ID, &d.CaseID, &d.Partner, &kind, &d.ExchangeID, &state,
 		&d.Attempts, &nextAt, &leaseUntil, &createdAt, &deliveredAt, &d.LastError, &since, &d.TraceParent, &d.Pull, &ack,
-		&d.Payload, &d.AckBody, &d.AckSig, &d.PayloadKey); err != nil {
+		&d.Payload, &d.AckBody, &d.AckSig, &d.PayloadKey}
+	if err := sc.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
 	d.Kind, d.State = contracts.DeliveryKind(kind), contracts.TransportState(state)

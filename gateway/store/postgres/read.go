@@ -32,6 +32,17 @@ func (s *Store) GetCase(ctx context.Context, id string) (*gateway.Case, error) {
 	return c, nil
 }
 
+// CaseByOwnerCaseNo returns the case of owner holding ownerCaseNo, the
+// lowest id among several, or ErrNotFound (see gateway.CaseStore).
+func (s *Store) CaseByOwnerCaseNo(ctx context.Context, owner, ownerCaseNo string) (*gateway.Case, error) {
+	c, err := scanCase(s.pool.QueryRow(ctx, `SELECT `+caseCols+` FROM cases
+		WHERE owner = $1 AND owner_case_no = $2 AND owner_case_no <> '' ORDER BY id LIMIT 1`, owner, ownerCaseNo))
+	if err != nil {
+		return nil, readErr(err, "case of %q numbered %q", owner, ownerCaseNo)
+	}
+	return c, nil
+}
+
 // History returns the case's history entries in the order they were
 // appended. It returns an empty list for an unknown case.
 func (s *Store) History(ctx context.Context, caseID string) ([]gateway.Status, error) {

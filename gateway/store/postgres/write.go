@@ -44,10 +44,10 @@ const claimDue = `WITH candidates AS (
 	LIMIT $3
 	FOR UPDATE OF d SKIP LOCKED
 ), claimed AS (
-	UPDATE deliveries SET state = 'in_flight', lease_until = $1
+	UPDATE deliveries SET state = 'in_flight', lease_until = $1, taken_over = (deliveries.state = 'in_flight')
 	FROM candidates WHERE seq = cseq
-	RETURNING ` + claimedReturning + `
-) ` + claimedSelect
+	RETURNING ` + claimedReturning + `, taken_over
+) ` + claimedTakenOverSelect
 
 // claimMailbox claims visible messages of one partner's mailbox: $1 is
 // the new lease, $2 now, $3 the partner, $4 the cursor, $5 the limit, $6
@@ -307,13 +307,25 @@ func (w *txn) markDone(d *gateway.Delivery, caseID string, outOfBand bool) error
 // claim sends what is queued with a claiming statement and returns the
 // deliveries it claimed, in seq order.
 func (w *txn) claim(sql string, args ...any) ([]*gateway.Delivery, error) {
+	return w.claimRows(sql, false, args...)
+}
+
+// claimRows is claim; with takenOver, each row carries one more column,
+// the delivery's taken_over, read into Delivery.TakenOver.
+func (w *txn) claimRows(sql string, takenOver bool, args ...any) ([]*gateway.Delivery, error) {
 	var out []*gateway.Delivery
 	w.b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
-			d, err := scanDelivery(rows)
+			var extra []any
+			var to bool
+			if takenOver {
+				extra = []any{&to}
+			}
+			d, err := scanDelivery(rows, extra...)
 			if err != nil {
 				return err
 			}
+			d.TakenOver = to
 			out = append(out, d)
 		}
 		return rows.Err()
@@ -342,7 +354,7 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, lease time.Duration
 	}
 	var out []*gateway.Delivery
 	err := s.write(ctx, func(w *txn) (err error) {
-		out, err = w.claim(claimDue, leaseArg, nowArg, limit)
+		out, err = w.claimRows(claimDue, true, leaseArg, nowArg, limit)
 		return err
 	})
 	if err != nil {

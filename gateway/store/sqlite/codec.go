@@ -107,15 +107,18 @@ const deliveryReturning = `seq, id, case_id, partner, kind, exchange_id, state, 
 	NULL, (SELECT payload FROM delivery_payloads AS p WHERE p.seq = deliveries.seq), NULL, NULL,
 	coalesce((SELECT payload_key FROM delivery_payloads AS p WHERE p.seq = deliveries.seq), '')`
 
-func scanDelivery(sc scanner) (*gateway.Delivery, error) {
+// scanDelivery reads a delivery in the columns of deliverySelect (or
+// deliveryReturning, claimedSelect), then the columns extra scans into.
+func scanDelivery(sc scanner, extra ...any) (*gateway.Delivery, error) {
 	var (
 		d                                                 gateway.Delivery
 		nextAt, leaseUntil, createdAt, deliveredAt, since sql.NullInt64
 		ack                                               sql.NullString
 	)
-	if err := sc.Scan(&d.Seq, &d.ID, &d.CaseID, &d.Partner, &d.Kind, &d.ExchangeID, &d.State,
+	dest := []any{&d.Seq, &d.ID, &d.CaseID, &d.Partner, &d.Kind, &d.ExchangeID, &d.State,
 		&d.Attempts, &nextAt, &leaseUntil, &createdAt, &deliveredAt, &d.LastError, &since, &d.TraceParent, &d.Pull, &ack,
-		&d.Payload, &d.AckBody, &d.AckSig, &d.PayloadKey); err != nil {
+		&d.Payload, &d.AckBody, &d.AckSig, &d.PayloadKey}
+	if err := sc.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
 	d.NextAt, d.LeaseUntil = decTime(nextAt), decTime(leaseUntil)

@@ -14,7 +14,7 @@ import (
 
 // readStmts are the reads, prepared once on the read-only pool.
 type readStmts struct {
-	getCase, getExchange, history, deliveries, getDelivery, nextDue, counts *sql.Stmt
+	getCase, ownerCase, getExchange, history, deliveries, getDelivery, nextDue, counts *sql.Stmt
 
 	// usage holds ListUsage's statements, prepared on db on first use: one
 	// per combination of filters, keyed by its text.
@@ -30,6 +30,8 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		sql  string
 	}{
 		{&r.getCase, `SELECT ` + caseCols + ` FROM cases WHERE id = ?`},
+		{&r.ownerCase, `SELECT ` + caseCols + ` FROM cases WHERE owner = ? AND owner_case_no = ? AND owner_case_no <> ''
+			ORDER BY id LIMIT 1`},
 		{&r.getExchange, `SELECT ` + exchangeCols + ` FROM exchanges WHERE sender = ? AND exchange_id = ?`},
 		{&r.history, `SELECT ` + statusCols + ` FROM statuses WHERE case_id = ? ORDER BY id`},
 		{&r.deliveries, deliverySelect + ` WHERE d.case_id = ? ORDER BY d.seq`},
@@ -48,7 +50,7 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 
 func (r *readStmts) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{r.getCase, r.getExchange, r.history, r.deliveries, r.getDelivery, r.nextDue, r.counts} {
+	for _, st := range []*sql.Stmt{r.getCase, r.ownerCase, r.getExchange, r.history, r.deliveries, r.getDelivery, r.nextDue, r.counts} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -96,6 +98,16 @@ func (s *Store) GetCase(ctx context.Context, id string) (*gateway.Case, error) {
 	c, err := scanCase(s.r.getCase.QueryRowContext(ctx, id))
 	if err != nil {
 		return nil, readErr(err, "get case %q", id)
+	}
+	return c, nil
+}
+
+// CaseByOwnerCaseNo returns the case of owner holding ownerCaseNo, the
+// lowest id among several, or ErrNotFound (see gateway.CaseStore).
+func (s *Store) CaseByOwnerCaseNo(ctx context.Context, owner, ownerCaseNo string) (*gateway.Case, error) {
+	c, err := scanCase(s.r.ownerCase.QueryRowContext(ctx, owner, ownerCaseNo))
+	if err != nil {
+		return nil, readErr(err, "case of %q numbered %q", owner, ownerCaseNo)
 	}
 	return c, nil
 }

@@ -235,10 +235,12 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, lease time.Duration
 		}
 		defer rows.Close()
 		for rows.Next() {
-			d, err := scanDelivery(rows)
+			var takenOver bool
+			d, err := scanDelivery(rows, &takenOver)
 			if err != nil {
 				return err
 			}
+			d.TakenOver = takenOver
 			out = append(out, d)
 		}
 		return rows.Err()

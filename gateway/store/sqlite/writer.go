@@ -139,9 +139,9 @@ func newWriter(ctx context.Context, conn *sql.Conn, st *stats, linker gateway.Ch
 			lease_until = NULL
 			WHERE partner = ?2 AND state = 'dead'
 			RETURNING seq, id`},
-		{&w.claim, `UPDATE deliveries SET state = 'in_flight', lease_until = ?1
+		{&w.claim, `UPDATE deliveries SET state = 'in_flight', lease_until = ?1, taken_over = (state = 'in_flight')
 			WHERE seq IN (` + claimCandidates + `)
-			RETURNING ` + deliveryReturning},
+			RETURNING ` + deliveryReturning + `, taken_over`},
 		{&w.claimAfter, `UPDATE deliveries SET state = 'in_flight', lease_until = ?1, attempts = attempts + 1,
 			last_error = CASE WHEN attempts > 0 THEN ?6 ELSE last_error END
 			WHERE seq IN (` + mailboxCandidates + ` AND d.seq > ?4 ORDER BY d.seq LIMIT ?5)

@@ -64,6 +64,7 @@ var suite = map[string][]test{
 		{name: "CreateCase/DuplicateExchange", fn: testCreateDuplicateExchange},
 		{name: "CreateCase/SameExchangeIDOtherSender", fn: testCreateOtherSender},
 		{name: "GetExchange/Bytes", fn: testExchangeBytes},
+		{name: "CaseByOwnerCaseNo", fn: testCaseByOwnerCaseNo},
 		{name: "GetExchange/ReceiptType", fn: testReceiptType},
 		{name: "NotFound", fn: testNotFound},
 		{name: "UpdateCase/Applies", fn: testUpdateApplies},
@@ -82,6 +83,7 @@ var suite = map[string][]test{
 		{name: "ClaimDue/DueRules", fn: testClaimDueRules},
 		{name: "ClaimDue/DueRulesEach", open: testClaimDueEach},
 		{name: "ClaimDue/LeaseHeld", fn: testClaimLeaseHeld},
+		{name: "ClaimDue/TakenOverOnce", fn: testClaimTakenOverOnce},
 		{name: "ClaimDue/LimitAndSeqOrder", fn: testClaimLimit},
 		{name: "ClaimDue/PerCaseOrder", fn: testClaimPerCaseOrder},
 		{name: "ClaimDue/PerCaseOrderOtherPartner", fn: testClaimOtherPartner},
@@ -295,6 +297,56 @@ func testExchangeBytes(t *testing.T, e *env) {
 			}
 			sameExchange(t, "GetExchange", got, x)
 		})
+	}
+}
+
+// testCaseByOwnerCaseNo checks the lookup of an owner's case by its case
+// number: only that owner's, never by an empty number, the lowest id when
+// several hold it, and a number set by UpdateCase is found at once.
+func testCaseByOwnerCaseNo(t *testing.T, e *env) {
+	ctx := t.Context()
+	a, b, other := newCase(), newCase(), newCase()
+	a.OwnerCaseNo, b.OwnerCaseNo = "WC-2026-000042", "WC-2026-000042"
+	other.Owner, other.ToRegion, other.OwnerCaseNo = chiping, chiping, "WC-2026-000043"
+	e.create(a)
+	e.create(b)
+	e.create(other)
+	first := min(a.ID, b.ID)
+	tests := []struct {
+		owner, no string
+		want      string // case id; "" for ErrNotFound
+	}{
+		{wucheng, "WC-2026-000042", first},
+		{chiping, "WC-2026-000042", ""},
+		{chiping, "WC-2026-000043", other.ID},
+		{wucheng, "WC-2026-000043", ""},
+		{wucheng, "", ""},
+		{wucheng, "wc-2026-000042", ""},
+	}
+	for _, tt := range tests {
+		c, err := e.s.CaseByOwnerCaseNo(ctx, tt.owner, tt.no)
+		switch {
+		case tt.want == "":
+			wantErr(t, "CaseByOwnerCaseNo("+tt.owner+", "+tt.no+")", err, gateway.ErrNotFound)
+		case err != nil:
+			t.Errorf("CaseByOwnerCaseNo(%s, %s): %v", tt.owner, tt.no, err)
+		case c.ID != tt.want || c.OwnerCaseNo != tt.no || c.Owner != tt.owner:
+			t.Errorf("CaseByOwnerCaseNo(%s, %s): got case %s of %s numbered %q, want %s", tt.owner, tt.no, c.ID, c.Owner, c.OwnerCaseNo, tt.want)
+		}
+	}
+	// A case without a number is never found by "", and one numbered by
+	// an update is found by its number.
+	c, _ := e.caseWith(t0)
+	if _, err := e.s.CaseByOwnerCaseNo(ctx, wucheng, ""); !errors.Is(err, gateway.ErrNotFound) {
+		t.Errorf("CaseByOwnerCaseNo(%s, \"\"): got %v, want ErrNotFound", wucheng, err)
+	}
+	ch, _ := updateChange(c, t0.Add(time.Minute))
+	ch.Case.OwnerCaseNo = "WC-2026-000099"
+	if err := e.s.UpdateCase(ctx, ch); err != nil {
+		t.Fatalf("UpdateCase: %v", err)
+	}
+	if got, err := e.s.CaseByOwnerCaseNo(ctx, wucheng, "WC-2026-000099"); err != nil || got.ID != c.ID {
+		t.Errorf("CaseByOwnerCaseNo after UpdateCase: got %v, %v, want case %s", got, err, c.ID)
 	}
 }
 
@@ -530,68 +582,70 @@ func testClaimDueEach(t *testing.T, open func(t *testing.T) gateway.Store) {
 		name  string
 		setup func(e *env) *gateway.Delivery
 		due   bool
+		// takenOver: claimed from in_flight, so ClaimDue sets TakenOver.
+		takenOver bool
 	}{
 		{"pending due before now", func(e *env) *gateway.Delivery {
 			_, ds := e.caseWith(now.Add(-time.Second), wucheng)
 			return ds[0]
-		}, true},
+		}, true, false},
 		{"pending due exactly now", func(e *env) *gateway.Delivery {
 			_, ds := e.caseWith(now, wucheng)
 			return ds[0]
-		}, true},
+		}, true, false},
 		{"pending with zero NextAt", func(e *env) *gateway.Delivery {
 			_, ds := e.caseWith(time.Time{}, wucheng)
 			return ds[0]
-		}, true},
+		}, true, false},
 		{"pending due later", func(e *env) *gateway.Delivery {
 			_, ds := e.caseWith(now.Add(time.Millisecond), wucheng)
 			return ds[0]
-		}, false},
+		}, false, false},
 		{"retry_wait due", func(e *env) *gateway.Delivery {
 			_, ds := e.caseWith(now.Add(-time.Hour), wucheng)
 			e.mustClaim(now.Add(-time.Hour), lease, ds[0])
 			e.saveAttempt(ds[0], contracts.TransportStateRetryWait, 1, now.Add(-time.Millisecond))
 			return ds[0]
-		}, true},
+		}, true, false},
 		{"retry_wait due exactly now", func(e *env) *gateway.Delivery {
 			_, ds := e.caseWith(now.Add(-time.Hour), wucheng)
 			e.mustClaim(now.Add(-time.Hour), lease, ds[0])
 			e.saveAttempt(ds[0], contracts.TransportStateRetryWait, 1, now)
 			return ds[0]
-		}, true},
+		}, true, false},
 		{"retry_wait due later", func(e *env) *gateway.Delivery {
 			_, ds := e.caseWith(now.Add(-time.Hour), wucheng)
 			e.mustClaim(now.Add(-time.Hour), lease, ds[0])
 			e.saveAttempt(ds[0], contracts.TransportStateRetryWait, 1, now.Add(time.Millisecond))
 			return ds[0]
-		}, false},
+		}, false, false},
 		{"in_flight with expired lease", func(e *env) *gateway.Delivery {
 			_, ds := e.caseWith(now.Add(-time.Hour), wucheng)
 			e.mustClaim(now.Add(-10*time.Minute), lease, ds[0])
 			return ds[0]
-		}, true},
+		}, true, true},
 		{"in_flight with lease ending now", func(e *env) *gateway.Delivery {
 			_, ds := e.caseWith(now.Add(-time.Hour), wucheng)
 			e.mustClaim(now.Add(-lease), lease, ds[0])
 			return ds[0]
-		}, true},
+		}, true, true},
 		{"in_flight with lease held", func(e *env) *gateway.Delivery {
 			_, ds := e.caseWith(now.Add(-time.Hour), wucheng)
 			e.mustClaim(now.Add(-lease+time.Millisecond), lease, ds[0])
 			return ds[0]
-		}, false},
+		}, false, false},
 		{"dead", func(e *env) *gateway.Delivery {
 			_, ds := e.caseWith(now.Add(-time.Hour), wucheng)
 			e.mustClaim(now.Add(-time.Hour), lease, ds[0])
 			e.saveAttempt(ds[0], contracts.TransportStateDead, 8, now.Add(-time.Hour))
 			return ds[0]
-		}, false},
+		}, false, false},
 		{"delivered", func(e *env) *gateway.Delivery {
 			c, ds := e.caseWith(now.Add(-time.Hour), wucheng)
 			e.mustClaim(now.Add(-time.Hour), lease, ds[0])
 			e.deliver(c.ID, ds[0], now.Add(-time.Hour))
 			return ds[0]
-		}, false},
+		}, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -612,8 +666,15 @@ func testClaimDueEach(t *testing.T, open func(t *testing.T) gateway.Store) {
 			}
 			want := *before
 			want.State, want.LeaseUntil = contracts.TransportStateInFlight, now.Add(lease)
-			sameDelivery(t, "returned by ClaimDue", got[0], &want)
 			sameDelivery(t, "GetDelivery after ClaimDue", after, &want)
+			if after.TakenOver {
+				t.Errorf("GetDelivery after ClaimDue: TakenOver set; only ClaimDue's answer carries it")
+			}
+			want.TakenOver = tt.takenOver
+			sameDelivery(t, "returned by ClaimDue", got[0], &want)
+			if got[0].TakenOver != tt.takenOver {
+				t.Errorf("returned by ClaimDue: TakenOver %v, want %v", got[0].TakenOver, tt.takenOver)
+			}
 		})
 	}
 }
@@ -632,6 +693,36 @@ func testClaimDueRules(t *testing.T, e *env) {
 	e.mustClaim(now.Add(lease-time.Millisecond), lease)
 	e.mustClaim(now.Add(lease), lease, early[0], retry[0])
 	e.mustClaim(now.Add(time.Hour), lease, early[0], late[0], retry[0])
+}
+
+// testClaimTakenOverOnce checks that TakenOver says whether this claim
+// took the delivery from an expired in_flight lease: set on the takeover,
+// cleared again on a later claim from retry_wait.
+func testClaimTakenOverOnce(t *testing.T, e *env) {
+	const lease = time.Minute
+	_, ds := e.caseWith(now.Add(-time.Hour), wucheng)
+	claims := []struct {
+		at        time.Time
+		takenOver bool
+	}{
+		{now.Add(-time.Hour), false},                              // pending
+		{now.Add(-time.Hour + lease), true},                       // its lease expired: a crashed attempt
+		{now.Add(-time.Hour + 2*lease), true},                     // and again
+		{now.Add(-time.Hour + 2*lease + time.Millisecond), false}, // retry_wait, after the attempt below
+	}
+	for i, c := range claims {
+		if i == 3 {
+			e.saveAttempt(ds[0], contracts.TransportStateRetryWait, 1, c.at)
+		}
+		got := e.claimed(c.at, lease, 10)
+		if len(got) != 1 || got[0].ID != ds[0].ID {
+			t.Fatalf("claim %d: got %d deliveries, want %s", i, len(got), ds[0].ID)
+		}
+		if got[0].TakenOver != c.takenOver {
+			t.Errorf("claim %d: TakenOver %v, want %v", i, got[0].TakenOver, c.takenOver)
+		}
+		ds[0].State, ds[0].LeaseUntil = got[0].State, got[0].LeaseUntil
+	}
 }
 
 func testClaimLeaseHeld(t *testing.T, e *env) {
