@@ -31,24 +31,31 @@ func DecodeConfig(raw json.RawMessage, v any) error {
 
 // ParseEndpoint checks that s is an absolute http or https URL with a host
 // and without query, fragment or user info, and returns it without a
-// trailing slash, ready for appending paths.
+// trailing slash, ready for appending paths. Its errors never repeat a
+// password the URL carries.
 func ParseEndpoint(s string) (string, error) {
 	if s == "" {
 		return "", errors.New("endpoint is required")
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return "", fmt.Errorf("endpoint %q is not a URL: %w", s, err)
+		// A *url.Error quotes the whole URL, user info and all.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return "", fmt.Errorf("endpoint is not a URL: %w", err)
 	}
+	shown := u.Redacted()
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
-		return "", fmt.Errorf("endpoint %q must be an absolute http or https URL", s)
+		return "", fmt.Errorf("endpoint %q must be an absolute http or https URL", shown)
 	case u.Host == "" || u.Opaque != "":
-		return "", fmt.Errorf("endpoint %q has no host", s)
+		return "", fmt.Errorf("endpoint %q has no host", shown)
 	case u.User != nil:
-		return "", fmt.Errorf("endpoint %q must not carry user info", u.Redacted())
+		return "", fmt.Errorf("endpoint %q must not carry user info", shown)
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return "", fmt.Errorf("endpoint %q must not have a query or fragment", s)
+		return "", fmt.Errorf("endpoint %q must not have a query or fragment", shown)
 	}
 	return strings.TrimRight(s, "/"), nil
 }

@@ -45,6 +45,11 @@ func TestParseEndpoint(t *testing.T) {
 		{"http://x/y#f", "", "fragment"},
 		{"http://user:pw@x/y", "", "user info"},
 		{"http://x/%zz", "", "not a URL"},
+		// Every refusal hides the password, not only the user-info one.
+		{"ftp://user:pw@x/y", "", "absolute"},
+		{"http://user:pw@/y", "", "no host"},
+		{"http://user:pw@x/y?q", "", "user info"},
+		{"http://user:pw@x/%zz", "", "not a URL"},
 	}
 	for _, tt := range tests {
 		got, err := adapters.ParseEndpoint(tt.in)
