@@ -11,6 +11,9 @@ import (
 	"math/big"
 	"sort"
 	"strings"
+
+	"golang.org/x/crypto/cryptobyte"
+	cryptobyte_asn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // Errors returned by verification; test for them with errors.Is.
@@ -192,12 +195,15 @@ func (s Signature) valid() bool {
 		s.R.Cmp(curveN) < 0 && s.S.Cmp(curveN) < 0
 }
 
-// ParseSignature reads a strict DER SEQUENCE{r, s} with 0 < r, s < n and no
-// trailing bytes.
+// ParseSignature reads a strict DER SEQUENCE{r, s} with 0 < r, s < n:
+// minimal lengths and integers, nothing inside the SEQUENCE after s, and
+// nothing after it (encoding/asn1 would ignore bytes left inside the
+// SEQUENCE, so one signature could be written several ways).
 func ParseSignature(der []byte) (Signature, error) {
-	var s Signature
-	rest, err := asn1.Unmarshal(der, &s)
-	if err != nil || len(rest) != 0 || !s.valid() {
+	s := Signature{R: new(big.Int), S: new(big.Int)}
+	input, inner := cryptobyte.String(der), cryptobyte.String(nil)
+	if !input.ReadASN1(&inner, cryptobyte_asn1.SEQUENCE) || !input.Empty() ||
+		!inner.ReadASN1Integer(s.R) || !inner.ReadASN1Integer(s.S) || !inner.Empty() || !s.valid() {
 		return Signature{}, ErrMalformedSignature
 	}
 	return s, nil
