@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -301,76 +300,11 @@ func TestSIGKILLLosesNoAcceptedCase(t *testing.T) {
 	}
 	t.Logf("cut-off exchanges: %d had landed before the kill, %d landed on re-submission", landedBefore, landedNow)
 
-	// Every case must reach the owner, and every update the sender.
-	deadline := time.Now().Add(20 * time.Second)
-	var missing, incomplete []string
-	for {
-		got := map[string]int{}
-		for _, d := range owner.Cases() {
-			got[d.CaseID]++
-		}
-		heard := map[string]int{}
-		for _, d := range sender.StatusDeliveries() {
-			heard[d.CaseID]++
-		}
-		missing, incomplete = missing[:0], incomplete[:0]
-		for id := range want {
-			if got[id] == 0 {
-				missing = append(missing, id)
-			} else if heard[id] < len(partnersim.DefaultProgress) {
-				incomplete = append(incomplete, id)
-			}
-		}
-		if len(missing) == 0 && len(incomplete) == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	sort.Strings(missing)
-	if len(missing) > 0 {
-		t.Errorf("%d of %d cases answered 202 (or re-submitted) never reached the owner 330702: %v", len(missing), len(want), missing)
-	}
-	if len(incomplete) > 0 {
-		sort.Strings(incomplete)
-		t.Errorf("%d cases did not carry all %d status updates back to 320404 within 20s: %v", len(incomplete), len(partnersim.DefaultProgress), incomplete)
-	}
+	// Every case must reach the owner once, and every update the sender,
+	// in lifecycle order (the fault suite's check).
+	checkFaultDeliveries(t, owner, sender, want, 20*time.Second)
 	t.Logf("owner got %d distinct case deliveries (%d delivery attempts); sender got %d status deliveries; all done %s after restart",
 		len(owner.Cases()), owner.Attempts(), len(sender.StatusDeliveries()), time.Since(restart).Round(time.Millisecond))
-
-	// One case delivery per case, and no case the owner got that nobody submitted.
-	perCase := map[string]int{}
-	for _, d := range owner.Cases() {
-		perCase[d.CaseID]++
-		if _, ok := want[d.CaseID]; !ok {
-			t.Errorf("owner got case %s (exchange %s), which no receipt named", d.CaseID, d.ExchangeID)
-		}
-	}
-	for id, n := range perCase {
-		if n != 1 {
-			t.Errorf("owner got case %s under %d distinct exchanges, want 1", id, n)
-		}
-	}
-	if len(sender.Cases()) != 0 || len(owner.StatusDeliveries()) != 0 {
-		t.Errorf("misrouted: sender got %d cases, owner got %d status deliveries; want 0 and 0", len(sender.Cases()), len(owner.StatusDeliveries()))
-	}
-
-	// Per-case order at the sender: the states heard form a subsequence of
-	// the lifecycle, and only for cases the owner had received.
-	heard := map[string][]contracts.CaseState{}
-	for _, d := range sender.StatusDeliveries() {
-		if perCase[d.CaseID] == 0 {
-			t.Errorf("sender heard %s for case %s, which the owner never received", d.Update.State, d.CaseID)
-		}
-		heard[d.CaseID] = append(heard[d.CaseID], d.Update.State)
-	}
-	for id, st := range heard {
-		for i := 1; i < len(st); i++ {
-			if lifecycleRank[st[i]] <= lifecycleRank[st[i-1]] {
-				t.Errorf("case %s: sender heard %v, not in lifecycle order", id, st)
-				break
-			}
-		}
-	}
 
 	if t.Failed() {
 		t.Logf("gateway before the kill:\n%s", crashTail(first.out.String(), 60))

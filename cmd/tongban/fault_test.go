@@ -255,8 +255,14 @@ func checkFaultDeliveries(t *testing.T, owner, sender *partnersim.Sim, want map[
 			t.Errorf("owner got case %s under %d distinct exchanges, want 1", id, n)
 		}
 	}
+	if len(sender.Cases()) != 0 || len(owner.StatusDeliveries()) != 0 {
+		t.Errorf("misrouted: sender got %d cases, owner got %d status deliveries; want 0 and 0", len(sender.Cases()), len(owner.StatusDeliveries()))
+	}
 	heard := map[string][]contracts.CaseState{}
 	for _, d := range sender.StatusDeliveries() {
+		if perCase[d.CaseID] == 0 {
+			t.Errorf("sender heard %s for case %s, which the owner never received", d.Update.State, d.CaseID)
+		}
 		heard[d.CaseID] = append(heard[d.CaseID], d.Update.State)
 	}
 	for id, st := range heard {
