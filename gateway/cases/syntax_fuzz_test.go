@@ -1,0 +1,96 @@
+package cases_test
+
+import (
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tongban/tongban/gateway"
+)
+
+// The grammar check of gateway.DecodeStrict's own JSON scanner lives
+// here, beside FuzzDecodeStrict, for the same reason: the gateway
+// package's test binary links the embedded store, and its coverage
+// instrumentation slows the fuzzer there to a few executions a second.
+
+// goldenSubmission is the contracts' golden case submission.
+func goldenSubmission(tb testing.TB) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "contracts", "testdata", "case_submission.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// syntaxSeeds are bodies around the edges of JSON's grammar.
+func syntaxSeeds(tb testing.TB) []string {
+	return []string{
+		string(goldenSubmission(tb)), `{}`, `{"a":1}`, `[1,2.5e-3,-0,true,false,null,"\u00e9\n\"\\"]`,
+		`{"remark":"a\/b","form":{"x":[{"y":-1.5E+2}]}}`, `{"a" : { } , "b" : [ ] }`, `01`, `1.`, `-`, `"\x"`, `{"a":1,}`, `[1,]`, "\"\t\"",
+		`{"exchange_id":"x","form":{"k\u0041":1,"kA":2}}`, `{"size":12,"any":{"q":[null]}}`, `{"size":-01}`, `[1 2]`, `{"a" 1}`, "[\"a\x01\"]",
+	}
+}
+
+// checkSyntax fails when DecodeStrict disagrees with encoding/json about
+// whether body is JSON: what it refuses as not JSON must not be valid
+// JSON, and what it accepts must be.
+func checkSyntax(t *testing.T, body []byte) {
+	var v struct {
+		Remark string          `json:"remark"`
+		Form   json.RawMessage `json:"form"`
+		Size   int64           `json:"size"`
+		Any    any             `json:"any"`
+	}
+	err := gateway.DecodeStrict(body, &v)
+	var ge *gateway.Error
+	if err != nil && !errors.As(err, &ge) {
+		t.Fatalf("not a gateway error: %v", err)
+	}
+	notJSON := err != nil && (strings.Contains(ge.Message, "not valid JSON") || strings.Contains(ge.Message, "data after"))
+	if notJSON && json.Valid(body) {
+		t.Fatalf("%q refused as not JSON (%s), but it is valid JSON", body, ge.Message)
+	}
+	if err == nil && !json.Valid(body) {
+		t.Fatalf("%q accepted but is not valid JSON", body)
+	}
+}
+
+// TestDecodeStrictSyntax mutates the seeds at random (a fixed seed, a
+// bounded number of bodies: byte flips, deletions, insertions of JSON's
+// punctuation) and checks each against encoding/json's grammar.
+func TestDecodeStrictSyntax(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(13, 13))
+	const alphabet = `{}[]:,"\/ -+.eE0123456789truefalsnulu\t\n`
+	seeds := syntaxSeeds(t)
+	for _, s := range seeds {
+		checkSyntax(t, []byte(s))
+	}
+	for n := 0; n < 20000; n++ {
+		b := []byte(seeds[rnd.IntN(len(seeds))])
+		for k := rnd.IntN(3) + 1; k > 0 && len(b) > 0; k-- {
+			i := rnd.IntN(len(b))
+			switch rnd.IntN(3) {
+			case 0:
+				b[i] = alphabet[rnd.IntN(len(alphabet))]
+			case 1:
+				b = append(b[:i], b[i+1:]...)
+			default:
+				b = append(b[:i], append([]byte{alphabet[rnd.IntN(len(alphabet))]}, b[i:]...)...)
+			}
+		}
+		checkSyntax(t, b)
+	}
+}
+
+// FuzzDecodeStrictSyntax is TestDecodeStrictSyntax's check under the fuzzer.
+func FuzzDecodeStrictSyntax(f *testing.F) {
+	for _, s := range syntaxSeeds(f) {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(checkSyntax)
+}
