@@ -1,6 +1,7 @@
 package signing
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/asn1"
 	"encoding/hex"
@@ -193,11 +194,15 @@ func (s Signature) valid() bool {
 }
 
 // ParseSignature reads a strict DER SEQUENCE{r, s} with 0 < r, s < n and no
-// trailing bytes.
+// trailing bytes, inside the sequence or after it: only the one DER
+// encoding of r and s parses, so a signature cannot be re-encoded into
+// other bytes that still verify.
 func ParseSignature(der []byte) (Signature, error) {
 	var s Signature
 	rest, err := asn1.Unmarshal(der, &s)
-	if err != nil || len(rest) != 0 || !s.valid() {
+	// encoding/asn1 ignores bytes after the last field inside a SEQUENCE:
+	// compare with the canonical encoding to refuse them.
+	if err != nil || len(rest) != 0 || !s.valid() || !bytes.Equal(s.DER(), der) {
 		return Signature{}, ErrMalformedSignature
 	}
 	return s, nil
