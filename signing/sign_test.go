@@ -177,6 +177,8 @@ func TestParseSignature(t *testing.T) {
 		{"annex A", good, true},
 		{"empty", nil, false},
 		{"trailing byte", append(append([]byte(nil), good...), 0), false},
+		// encoding/asn1 reads this; found by FuzzParseSignature.
+		{"byte inside the sequence", append(append([]byte{0x30, good[1] + 1}, good[2:]...), 0), false},
 		{"truncated", good[:len(good)-1], false},
 		{"not a sequence", []byte{0x04, 0x01, 0x00}, false},
 		{"zero r", Signature{R: bigZero(), S: annexSig(t).S}.mustDER(), false},
