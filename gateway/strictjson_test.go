@@ -61,6 +61,9 @@ func TestDecodeStrict(t *testing.T) {
 		{"not JSON", `{"exchange_id" 1}`, "not valid JSON"},
 		{"array at the top", `[]`, "body: expected an object"},
 		{"ID number as an unknown key", strings.Replace(golden, `"remark":`, `"11010519491231002X": 1, "remark":`, 1), "body: a key is not a field of this message"},
+		{"duplicate key in an array in the form", strings.Replace(golden, `"employees": 2,`, `"employees": 2, "shops": [{"k": 1}, {"k": 1, "k": 2}],`, 1), `field form.shops[1]: key "k" appears twice`},
+		{"digits as a form key are not an index", strings.Replace(golden, `"employees": 2,`, `"employees": 2, "7": {"k": 1, "k": 2},`, 1), `field form.(a key): key "k" appears twice`},
+		{"ID number on the path", strings.Replace(golden, `"employees": 2,`, `"employees": 2, "11010519491231002X": {"k": 1, "k": 2},`, 1), `field form.(a key): key "k" appears twice`},
 		{"ID number as a duplicate form key", strings.Replace(golden, `"employees": 2,`, `"11010519491231002X": 1, "11010519491231002X": 2, "employees": 2,`, 1), "field form: a key appears twice"},
 	}
 	for _, c := range cases {
@@ -84,9 +87,9 @@ func TestDecodeStrict(t *testing.T) {
 }
 
 // BenchmarkDecodeStrict decodes the golden case submission (about 2.5 KB,
-// two materials, one inline): strict is DecodeStrict, plain what it did
-// before the strict scan (encoding/json refusing unknown fields), for the
-// ratio between them.
+// two materials, one inline): strict is DecodeStrict (json v2 with its
+// options and the depth check), plain encoding/json refusing unknown
+// fields (what the gateway did before strict decoding), for the ratio.
 func BenchmarkDecodeStrict(b *testing.B) {
 	body := goldenSubmission(b)
 	b.Run("strict", func(b *testing.B) {

@@ -1,13 +1,16 @@
 package cases_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tongban/tongban/gateway"
 )
@@ -33,19 +36,30 @@ func syntaxSeeds(tb testing.TB) []string {
 		string(goldenSubmission(tb)), `{}`, `{"a":1}`, `[1,2.5e-3,-0,true,false,null,"\u00e9\n\"\\"]`,
 		`{"remark":"a\/b","form":{"x":[{"y":-1.5E+2}]}}`, `{"a" : { } , "b" : [ ] }`, `01`, `1.`, `-`, `"\x"`, `{"a":1,}`, `[1,]`, "\"\t\"",
 		`{"exchange_id":"x","form":{"k\u0041":1,"kA":2}}`, `{"size":12,"any":{"q":[null]}}`, `{"size":-01}`, `[1 2]`, `{"a" 1}`, "[\"a\x01\"]",
+		`{"at":"2025-03-14T09:12:40.5+08:00","blob":"AAE=","list":["a",null],"form":null,"any":[1e3,-0.5,"\u00e9"]}`,
+		`{"at":null,"blob":null,"list":null,"size":null,"remark":"\ud83d\ude00"}`, `{"list":[],"blob":"","any":{}}`,
 	}
 }
 
-// checkSyntax fails when DecodeStrict disagrees with encoding/json about
-// whether body is JSON: what it refuses as not JSON must not be valid
-// JSON, and what it accepts must be.
+// syntaxTarget is what checkSyntax decodes into: a few contract shapes.
+type syntaxTarget struct {
+	Remark string          `json:"remark"`
+	Form   json.RawMessage `json:"form"`
+	Size   int64           `json:"size"`
+	Any    any             `json:"any"`
+	At     *time.Time      `json:"at"`
+	Blob   []byte          `json:"blob"`
+	List   []string        `json:"list"`
+}
+
+// checkSyntax fails when DecodeStrict (json v2) disagrees with
+// encoding/json: what it refuses as not JSON must not be valid JSON, what
+// it accepts must be, and must decode to the same value as encoding/json
+// (refusing unknown fields) gives. Bodies encoding/json accepts and
+// DecodeStrict refuses are the ones this package exists to refuse
+// (duplicates, letter case, UTF-8, depth), or with wrong types for both.
 func checkSyntax(t *testing.T, body []byte) {
-	var v struct {
-		Remark string          `json:"remark"`
-		Form   json.RawMessage `json:"form"`
-		Size   int64           `json:"size"`
-		Any    any             `json:"any"`
-	}
+	var v syntaxTarget
 	err := gateway.DecodeStrict(body, &v)
 	var ge *gateway.Error
 	if err != nil && !errors.As(err, &ge) {
@@ -55,8 +69,20 @@ func checkSyntax(t *testing.T, body []byte) {
 	if notJSON && json.Valid(body) {
 		t.Fatalf("%q refused as not JSON (%s), but it is valid JSON", body, ge.Message)
 	}
-	if err == nil && !json.Valid(body) {
+	if err != nil {
+		return
+	}
+	if !json.Valid(body) {
 		t.Fatalf("%q accepted but is not valid JSON", body)
+	}
+	var w syntaxTarget
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil {
+		t.Fatalf("%q accepted, but encoding/json refuses it: %v", body, err)
+	}
+	if !reflect.DeepEqual(v, w) {
+		t.Fatalf("%q decodes to %+v, encoding/json to %+v", body, v, w)
 	}
 }
 
