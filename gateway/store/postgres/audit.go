@@ -2,22 +2,12 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
-)
-
-// exchangeEvents are the events that start an exchange: audit search
-// lists their records unless asked for one event; searchedEvents are
-// all the events it can list (those and access.denied).
-const (
-	exchangeEvents = `('` + contracts.EventCaseReceived + `', '` + contracts.EventStatusApplied + `', '` +
-		contracts.EventLicenseVerified + `', '` + contracts.EventUsageRecorded + `')`
-	searchedEvents = `('` + contracts.EventCaseReceived + `', '` + contracts.EventStatusApplied + `', '` +
-		contracts.EventLicenseVerified + `', '` + contracts.EventUsageRecorded + `', '` + contracts.EventAccessDenied + `')`
+	"github.com/tongban/tongban/gateway/store/storecodec"
 )
 
 // exchangeSelect reads one exchange per starting evidence record (or one
@@ -39,7 +29,7 @@ const exchangeSelect = `SELECT seq, record, from_region, to_region, d_id, d_stat
 	FROM evidence e
 	LEFT JOIN cases c ON c.id = e.case_id
 	LEFT JOIN deliveries d ON d.id = e.delivery_id
-	WHERE e.event IN ` + searchedEvents + `) AS x`
+	WHERE e.event IN ` + storecodec.SearchedEventsSQL + `) AS x`
 
 // SearchExchanges returns the exchanges q selects, newest first (see
 // gateway.AuditReader), at most q.Limit, and the cursor of the next page
@@ -54,7 +44,7 @@ func (s *Store) SearchExchanges(ctx context.Context, q gateway.ExchangeQuery) ([
 		conds []string
 	)
 	if q.Event == "" {
-		conds = append(conds, "event IN "+exchangeEvents)
+		conds = append(conds, "event IN "+storecodec.ExchangeEventsSQL)
 	} else {
 		conds = append(conds, "event = "+p.add(q.Event))
 	}
@@ -69,7 +59,7 @@ func (s *Store) SearchExchanges(ctx context.Context, q gateway.ExchangeQuery) ([
 		conds = append(conds, "(actor = "+v+" OR partner = "+v+")")
 	}
 	if q.Region != "" {
-		v := p.add(likeEscape(gateway.RegionPattern(q.Region)) + "%")
+		v := p.add(storecodec.LikeEscape(gateway.RegionPattern(q.Region)) + "%")
 		conds = append(conds, `(from_region LIKE `+v+` ESCAPE '\' OR to_region LIKE `+v+` ESCAPE '\')`)
 	}
 	if q.Kind != "" {
@@ -133,32 +123,12 @@ func scanExchangeSummary(sc scanner) (contracts.ExchangeSummary, int64, error) {
 	if err := sc.Scan(&seq, &record, &x.FromRegion, &x.ToRegion, &x.DeliveryID, &state, &attempts, &updated); err != nil {
 		return x, 0, err
 	}
-	var r struct {
-		contracts.EvidenceRecord
-		Detail contracts.EvidenceDetail `json:"detail"`
+	if err := storecodec.SummaryFromRecord(seq, record, &x); err != nil {
+		return x, 0, err
 	}
-	if err := json.Unmarshal(record, &r); err != nil {
-		return x, 0, fmt.Errorf("evidence record %d: %w", seq, err)
-	}
-	x.ExchangeID, x.Kind, x.Event, x.At, x.Sender, x.Partner = r.ExchangeID, r.Kind, r.Event, r.At, r.Actor, r.Partner
-	x.CaseID, x.BodySM3, x.TraceID = r.CaseID, r.BodySM3, r.TraceID
 	x.State, x.Attempts = contracts.TransportState(state), attempts
-	switch r.Event {
-	case contracts.EventCaseReceived, contracts.EventStatusApplied:
-		x.CaseState = r.Detail.State
-	case contracts.EventLicenseVerified:
-		x.LicenseOutcome = contracts.LicenseOutcome(r.Detail.Outcome)
-	case contracts.EventAccessDenied:
-		d := r.Detail
-		x.Denial = &contracts.DeniedRequest{Code: d.Code, Method: d.Method, Route: d.Route, CaseRef: d.CaseRef, SuppressedBefore: d.SuppressedBefore}
-	}
 	if updated != nil {
 		x.UpdatedAt = decInstant(*updated)
 	}
 	return x, seq, nil
-}
-
-// likeEscape escapes LIKE's wildcards (and the escape character) in s.
-func likeEscape(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }

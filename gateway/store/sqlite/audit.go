@@ -3,22 +3,12 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
-)
-
-// exchangeEvents are the events that start an exchange: audit search
-// lists their records unless asked for one event; searchedEvents are
-// all the events it can list (those and access.denied).
-const (
-	exchangeEvents = `('` + contracts.EventCaseReceived + `', '` + contracts.EventStatusApplied + `', '` +
-		contracts.EventLicenseVerified + `', '` + contracts.EventUsageRecorded + `')`
-	searchedEvents = `('` + contracts.EventCaseReceived + `', '` + contracts.EventStatusApplied + `', '` +
-		contracts.EventLicenseVerified + `', '` + contracts.EventUsageRecorded + `', '` + contracts.EventAccessDenied + `')`
+	"github.com/tongban/tongban/gateway/store/storecodec"
 )
 
 // exchangeSelect reads one exchange per starting evidence record (or one
@@ -40,7 +30,7 @@ const exchangeSelect = `SELECT seq, record, from_region, to_region, d_id, d_stat
 	FROM evidence e
 	LEFT JOIN cases c ON c.id = e.case_id
 	LEFT JOIN deliveries d ON d.id = e.delivery_id
-	WHERE e.event IN ` + searchedEvents + `)`
+	WHERE e.event IN ` + storecodec.SearchedEventsSQL + `)`
 
 // SearchExchanges returns the exchanges q selects, newest first (see
 // gateway.Store). The cursor is the evidence seq of the last exchange of
@@ -59,7 +49,7 @@ func (s *Store) SearchExchanges(ctx context.Context, q gateway.ExchangeQuery) ([
 		args = append(args, a...)
 	}
 	if q.Event == "" {
-		add("event IN " + exchangeEvents)
+		add("event IN " + storecodec.ExchangeEventsSQL)
 	} else {
 		add("event = ?", q.Event)
 	}
@@ -73,7 +63,7 @@ func (s *Store) SearchExchanges(ctx context.Context, q gateway.ExchangeQuery) ([
 		add("(actor = ? OR partner = ?)", q.Partner, q.Partner)
 	}
 	if q.Region != "" {
-		p := likeEscape(gateway.RegionPattern(q.Region)) + "%"
+		p := storecodec.LikeEscape(gateway.RegionPattern(q.Region)) + "%"
 		add(`(from_region LIKE ? ESCAPE '\' OR to_region LIKE ? ESCAPE '\')`, p, p)
 	}
 	if q.Kind != "" {
@@ -137,32 +127,12 @@ func scanExchangeSummary(rows *sql.Rows) (contracts.ExchangeSummary, int64, erro
 	if err := rows.Scan(&seq, &record, &x.FromRegion, &x.ToRegion, &x.DeliveryID, &state, &attempts, &updated); err != nil {
 		return x, 0, err
 	}
-	var r struct {
-		contracts.EvidenceRecord
-		Detail contracts.EvidenceDetail `json:"detail"`
+	if err := storecodec.SummaryFromRecord(seq, record, &x); err != nil {
+		return x, 0, err
 	}
-	if err := json.Unmarshal(record, &r); err != nil {
-		return x, 0, fmt.Errorf("evidence record %d: %w", seq, err)
-	}
-	x.ExchangeID, x.Kind, x.Event, x.At, x.Sender, x.Partner = r.ExchangeID, r.Kind, r.Event, r.At, r.Actor, r.Partner
-	x.CaseID, x.BodySM3, x.TraceID = r.CaseID, r.BodySM3, r.TraceID
 	x.State, x.Attempts = contracts.TransportState(state), attempts
-	switch r.Event {
-	case contracts.EventCaseReceived, contracts.EventStatusApplied:
-		x.CaseState = r.Detail.State
-	case contracts.EventLicenseVerified:
-		x.LicenseOutcome = contracts.LicenseOutcome(r.Detail.Outcome)
-	case contracts.EventAccessDenied:
-		d := r.Detail
-		x.Denial = &contracts.DeniedRequest{Code: d.Code, Method: d.Method, Route: d.Route, CaseRef: d.CaseRef, SuppressedBefore: d.SuppressedBefore}
-	}
 	if updated.Valid {
 		x.UpdatedAt = decInstant(updated.Int64)
 	}
 	return x, seq, nil
-}
-
-// likeEscape escapes LIKE's wildcards (and the escape character) in s.
-func likeEscape(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
