@@ -22,6 +22,7 @@ import (
 	"github.com/tongban/tongban/cmd/tongban/internal/e2etest"
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway/config"
+	"github.com/tongban/tongban/signing"
 )
 
 const crashGatewayID = "tongban-crash"
@@ -150,23 +151,11 @@ func TestSIGKILLLosesNoAcceptedCase(t *testing.T) {
 		killAfter  = 100
 		submitters = 4
 	)
-	dir := t.TempDir()
-	for _, sub := range []string{"keys", "store"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	keys := e2etest.Keys(t, filepath.Join(dir, "keys"), "gateway", "330702", "320404")
-	addr := e2etest.FreeLoopbackAddr(t)
-	base := "http://" + addr
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var simLogs e2etest.LockedBuffer
-	owner, ownerURL := e2etest.Sim(ctx, t, crashGatewayID, "330702", keys["330702"], keys["gateway"], base, &simLogs)
-	sender, senderURL := e2etest.Sim(ctx, t, crashGatewayID, "320404", keys["320404"], keys["gateway"], "", &simLogs)
-	cfg := filepath.Join(dir, "config.yaml")
-	crashConfig(t, cfg, addr, ownerURL, senderURL)
+	r := newCrashRig(ctx, t)
+	keys, base, cfg, owner, sender, simLogs := r.keys, r.base, r.cfg, r.owner, r.sender, r.simLogs
 
 	first := startGatewayChild(t, cfg, base)
 	zl := e2etest.NewCaller("320404", crashGatewayID, keys["320404"])
@@ -312,13 +301,7 @@ func TestSIGKILLLosesNoAcceptedCase(t *testing.T) {
 		t.Logf("simulators:\n%s", crashTail(simLogs.String(), 60))
 	}
 	cancel()
-	for _, s := range []*partnersim.Sim{owner, sender} {
-		select {
-		case <-s.Done():
-		case <-time.After(5 * time.Second):
-			t.Error("simulator reporter did not stop within 5s")
-		}
-	}
+	waitReporters(t, owner, sender)
 	// The restarted gateway shuts down gracefully on SIGTERM.
 	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -340,4 +323,49 @@ func crashTail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// crashRig is the set-up the crash test and the embedded fault suite
+// share: keys for the gateway and two districts under dir/keys, the
+// districts 330702 (owner, reporting to base) and 320404 simulated on
+// loopback until ctx ends, and a serve configuration at cfg listening on
+// base with its store under dir/store.
+type crashRig struct {
+	dir, base, cfg string
+	keys           map[string]*signing.PrivateKey
+	owner, sender  *partnersim.Sim
+	simLogs        *e2etest.LockedBuffer
+}
+
+// newCrashRig makes a crashRig in a temporary directory of t.
+func newCrashRig(ctx context.Context, t *testing.T) *crashRig {
+	t.Helper()
+	r := &crashRig{dir: t.TempDir(), simLogs: new(e2etest.LockedBuffer)}
+	for _, sub := range []string{"keys", "store"} {
+		if err := os.MkdirAll(filepath.Join(r.dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.keys = e2etest.Keys(t, filepath.Join(r.dir, "keys"), "gateway", "330702", "320404")
+	addr := e2etest.FreeLoopbackAddr(t)
+	r.base = "http://" + addr
+	var ownerURL, senderURL string
+	r.owner, ownerURL = e2etest.Sim(ctx, t, crashGatewayID, "330702", r.keys["330702"], r.keys["gateway"], r.base, r.simLogs)
+	r.sender, senderURL = e2etest.Sim(ctx, t, crashGatewayID, "320404", r.keys["320404"], r.keys["gateway"], "", r.simLogs)
+	r.cfg = filepath.Join(r.dir, "config.yaml")
+	crashConfig(t, r.cfg, addr, ownerURL, senderURL)
+	return r
+}
+
+// waitReporters waits up to 5 s for each simulator's status reporter to
+// stop once its context ended, failing t for one that does not.
+func waitReporters(t *testing.T, sims ...*partnersim.Sim) {
+	t.Helper()
+	for _, s := range sims {
+		select {
+		case <-s.Done():
+		case <-time.After(5 * time.Second):
+			t.Error("simulator reporter did not stop within 5s")
+		}
+	}
 }

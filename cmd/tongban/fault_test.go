@@ -314,22 +314,10 @@ func faultPause() time.Duration { return 50*time.Millisecond + mrand.N(350*time.
 func TestFaultKillLoopEmbedded(t *testing.T) {
 	cycles, verifyEvery := faultSettings(t)
 	began := time.Now()
-	dir := t.TempDir()
-	for _, sub := range []string{"keys", "store"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	keys := e2etest.Keys(t, filepath.Join(dir, "keys"), "gateway", "330702", "320404")
-	addr := e2etest.FreeLoopbackAddr(t)
-	base := "http://" + addr
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var simLogs e2etest.LockedBuffer
-	owner, ownerURL := e2etest.Sim(ctx, t, crashGatewayID, "330702", keys["330702"], keys["gateway"], base, &simLogs)
-	sender, senderURL := e2etest.Sim(ctx, t, crashGatewayID, "320404", keys["320404"], keys["gateway"], "", &simLogs)
-	cfg := filepath.Join(dir, "config.yaml")
-	crashConfig(t, cfg, addr, ownerURL, senderURL)
+	r := newCrashRig(ctx, t)
+	dir, keys, base, cfg, owner, sender, simLogs := r.dir, r.keys, r.base, r.cfg, r.owner, r.sender, r.simLogs
 	db := filepath.Join(dir, "store", "tongban.db")
 
 	g := startGatewayChild(t, cfg, base)
@@ -372,13 +360,7 @@ func TestFaultKillLoopEmbedded(t *testing.T) {
 
 	checkFaultDeliveries(t, owner, sender, load.want, 30*time.Second+time.Duration(cycles)*100*time.Millisecond)
 	cancel()
-	for _, s := range []*partnersim.Sim{owner, sender} {
-		select {
-		case <-s.Done():
-		case <-time.After(5 * time.Second):
-			t.Error("simulator reporter did not stop within 5s")
-		}
-	}
+	waitReporters(t, owner, sender)
 	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -483,13 +465,7 @@ func TestFaultKillLoopPostgres(t *testing.T) {
 		}
 	}
 	cancel()
-	for _, s := range []*partnersim.Sim{owner, sender} {
-		select {
-		case <-s.Done():
-		case <-time.After(5 * time.Second):
-			t.Error("simulator reporter did not stop within 5s")
-		}
-	}
+	waitReporters(t, owner, sender)
 	for i, g := range gs {
 		stopReplica(t, i, g)
 	}

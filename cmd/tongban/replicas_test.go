@@ -634,13 +634,7 @@ func TestReplicasSurviveAKill(t *testing.T) {
 	// Stop the reporters, then the two live replicas (their shutdown
 	// checkpoints sign the head).
 	cancel()
-	for _, s := range []*partnersim.Sim{owner, sender} {
-		select {
-		case <-s.Done():
-		case <-time.After(5 * time.Second):
-			t.Error("simulator reporter did not stop within 5s")
-		}
-	}
+	waitReporters(t, owner, sender)
 	for i, g := range gs {
 		if i != victim {
 			stopReplica(t, i, g)
