@@ -352,7 +352,7 @@ func (c *Caller) CheckSignature(raw []byte, h http.Header, what string) (keyID s
 	if keyID == "" || sigB64 == "" {
 		return "", nil, Permanent("partner's "+what+" has no Gw-Signature or Gw-Key-Id", ErrBadSignature)
 	}
-	sig, err = base64.StdEncoding.DecodeString(sigB64)
+	sig, err = base64.StdEncoding.Strict().DecodeString(sigB64)
 	if err != nil {
 		return "", nil, Permanent("partner's Gw-Signature is not standard base64", ErrBadSignature)
 	}

@@ -244,7 +244,7 @@ func (a *api) signedBody(c echo.Context) (gateway.Inbound, error) {
 		}
 		return gateway.Inbound{}, &gateway.Error{Code: contracts.CodeBadRequest, Message: "could not read the body", Err: err}
 	}
-	sig, err := base64.StdEncoding.DecodeString(req.Header.Get(HeaderSignature))
+	sig, err := base64.StdEncoding.Strict().DecodeString(req.Header.Get(HeaderSignature))
 	if err != nil {
 		return gateway.Inbound{}, &gateway.Error{Code: contracts.CodeBadSignature, Message: "Gw-Signature is not standard base64"}
 	}
