@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/crypto/cryptobyte"
 	cryptobyte_asn1 "golang.org/x/crypto/cryptobyte/asn1"
@@ -41,6 +42,35 @@ type Engine struct {
 	impl primitives
 	// Rand is the source of signing nonces; nil means crypto/rand.
 	Rand io.Reader
+
+	signs, verifies atomic.Uint64 // SM2 operations done, for Ops
+}
+
+// Ops counts the SM2 operations an engine has done in this process.
+type Ops struct {
+	// Signs counts signatures made (of bodies, digests and tokens).
+	Signs uint64
+	// Verifies counts signature checks of well-formed signatures, whether
+	// they verified or not (a malformed one is refused before any curve
+	// arithmetic and is not counted).
+	Verifies uint64
+}
+
+// Sub returns o minus earlier, the operations done between the two reads.
+func (o Ops) Sub(earlier Ops) Ops {
+	return Ops{Signs: o.Signs - earlier.Signs, Verifies: o.Verifies - earlier.Verifies}
+}
+
+// Ops returns how many SM2 signatures and verifications e has done since
+// the process started, by every caller that signs or verifies through it
+// (a Signer that is not a KeySigner of e is not counted). Reading it costs
+// two atomic loads; counting costs an atomic add per operation.
+func (e *Engine) Ops() Ops { return Ops{Signs: e.signs.Load(), Verifies: e.verifies.Load()} }
+
+// signDigest signs digest with key, counting the operation.
+func (e *Engine) signDigest(key *PrivateKey, digest []byte) ([]byte, error) {
+	e.signs.Add(1)
+	return e.impl.signDigest(e.rand(), key, digest)
 }
 
 var engines = map[string]*Engine{}
@@ -139,7 +169,7 @@ func (e *Engine) DigestBytes(pub *PublicKey, msg []byte) []byte {
 
 // Sign returns the DER SM2 signature of msg under key (GM/T 0009, default ID).
 func (e *Engine) Sign(key *PrivateKey, msg []byte) ([]byte, error) {
-	return e.impl.signDigest(e.rand(), key, e.DigestBytes(key.pub, msg))
+	return e.signDigest(key, e.DigestBytes(key.pub, msg))
 }
 
 // SignReader signs the message read from r without holding it in memory.
@@ -148,7 +178,7 @@ func (e *Engine) SignReader(key *PrivateKey, r io.Reader) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return e.impl.signDigest(e.rand(), key, d)
+	return e.signDigest(key, d)
 }
 
 // Verify checks a DER SM2 signature of msg under pub. It returns nil,
@@ -178,6 +208,7 @@ func (e *Engine) verifyDigest(pub *PublicKey, digest, sig []byte) error {
 	if _, err := ParseSignature(sig); err != nil {
 		return err
 	}
+	e.verifies.Add(1)
 	if !e.impl.verifyDigest(pub, digest, sig) {
 		return ErrVerification
 	}

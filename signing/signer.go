@@ -36,7 +36,7 @@ func (s *KeySigner) SignDigest(digest []byte) ([]byte, error) {
 	if len(digest) != 32 {
 		return nil, fmt.Errorf("signing: digest is %d bytes, want 32", len(digest))
 	}
-	return s.engine.impl.signDigest(s.engine.rand(), s.key, digest)
+	return s.engine.signDigest(s.key, digest)
 }
 
 // Sign signs msg with any Signer, hashing with e (Default when nil).
