@@ -3,8 +3,8 @@ package bench
 import (
 	"context"
 	"io"
+	"math"
 	"net/http/httptest"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/tongban/tongban/cmd/tongban/internal/app"
 	"github.com/tongban/tongban/cmd/tongban/internal/devrig"
+	"github.com/tongban/tongban/signing"
 )
 
 func TestBenchPercentile(t *testing.T) {
@@ -213,17 +214,85 @@ func BenchmarkLicenseVerify(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer rig.Stop()
+	valid, err := rig.validLicenses()
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	res, err := rig.runVerifications(ctx, b.N, 32, 0, time.Minute, "")
+	res, _, err := rig.runVerifications(ctx, LicensesOptions{Verifications: b.N, Concurrency: 32, Drain: time.Minute}, valid)
 	b.StopTimer()
 	if err != nil {
 		b.Fatal(err)
 	}
-	if res.failed > 0 {
-		b.Fatalf("%d verifications failed: %v", res.failed, res.outcomes)
+	if res.Refused > 0 || res.Completed < res.Accepted {
+		b.Fatalf("%d verifications failed (%v); %d of %d usage records back", res.Refused, res.Errors, res.Completed, res.Accepted)
 	}
-	b.ReportMetric(rate(len(res.lat), res.elapsed), "verifications/s")
-	slices.Sort(res.lat)
-	b.ReportMetric(float64(percentile(res.lat, 99).Microseconds())/1000, "p99-ms")
+	b.ReportMetric(res.AcceptedPerSec, "verifications/s")
+	b.ReportMetric(res.Latency["verify → signed result"].P99, "p99-ms")
+}
+
+// TestCeiling: the ceiling is the rate at which every core doing only
+// the path's SM2 operations completes exchanges, and the achieved fraction
+// is the measured rate over it.
+func TestCeiling(t *testing.T) {
+	rates := CryptoRates{SignPerSec: 40000, VerifyPerSec: 20000, SignMicros: 50, VerifyMicros: 100} // 2 cores
+	tests := []struct {
+		name     string
+		all, sim signing.Ops
+		n        int
+		achieved float64
+		wantOps  PathOps
+		wantPer  float64
+		wantUs   float64
+	}{
+		{"case path", signing.Ops{Signs: 3000, Verifies: 3000}, signing.Ops{Signs: 1000, Verifies: 1000}, 1000, 1000,
+			PathOps{2, 2, 1, 1}, 1 / (3.0/40000 + 3.0/20000), 450},
+		{"signs only", signing.Ops{Signs: 10}, signing.Ops{}, 10, 0, PathOps{GatewaySigns: 1}, 40000, 50},
+		{"nothing done", signing.Ops{}, signing.Ops{}, 0, 0, PathOps{}, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ops := pathOps(tt.all, tt.sim, tt.n)
+			if ops != tt.wantOps {
+				t.Fatalf("ops %+v, want %+v", ops, tt.wantOps)
+			}
+			c := ceiling(ops, rates, tt.achieved)
+			if math.Abs(c.PerSec-tt.wantPer) > 1e-6 || math.Abs(c.MicrosPerExchange-tt.wantUs) > 1e-9 {
+				t.Errorf("ceiling %+v, want %v/s and %v µs", c, tt.wantPer, tt.wantUs)
+			}
+			if tt.wantPer > 0 && math.Abs(c.Achieved-tt.achieved/tt.wantPer) > 1e-9 {
+				t.Errorf("achieved %v, want %v", c.Achieved, tt.achieved/tt.wantPer)
+			}
+		})
+	}
+}
+
+// TestOfferBoundsAndCounts: a closed loop sends exactly n requests, an
+// open loop stops at its duration, and refusals are counted by code
+// without their latency.
+func TestOfferBoundsAndCounts(t *testing.T) {
+	ctx := context.Background()
+	out := offer(ctx, Load{Concurrency: 4}, 100, time.Now(), func(_ context.Context, i int) string {
+		if i%10 == 0 {
+			return "busy"
+		}
+		return ""
+	}, nil)
+	if out.ok != 90 || out.failed != 10 || out.errors["busy"] != 10 || len(out.lat) != 90 {
+		t.Errorf("closed loop: ok %d failed %d errors %v latencies %d", out.ok, out.failed, out.errors, len(out.lat))
+	}
+	for i := range out.sentAt {
+		if sent := out.sentAt[i].Load(); (i%10 == 0) != (sent < 0) {
+			t.Errorf("request %d: sentAt %d", i, sent)
+		}
+	}
+	var calls atomic.Int64
+	out = offer(ctx, Load{Concurrency: 2, Rate: 1000, Duration: 20 * time.Millisecond}, 1000, time.Now(), func(context.Context, int) string {
+		calls.Add(1)
+		return ""
+	}, nil)
+	if n := calls.Load(); n > 20 || n != int64(out.ok) || len(out.lag) != out.ok {
+		t.Errorf("open loop at 1000/s for 20ms sent %d (ok %d, %d lags), want at most 20", n, out.ok, len(out.lag))
+	}
 }

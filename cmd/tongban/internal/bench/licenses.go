@@ -3,16 +3,14 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
-	"os"
 	"runtime"
-	"runtime/pprof"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"github.com/tongban/tongban/adapters/partnersim"
 	"github.com/tongban/tongban/cmd/tongban/internal/devrig"
 	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway/config"
 	"github.com/tongban/tongban/signing"
 )
 
@@ -35,13 +34,12 @@ const (
 // LicensesOptions are a `tongban bench licenses` run.
 type LicensesOptions struct {
 	Verifications, Concurrency int
+	Rate                       float64       // verifications offered per second; 0 = closed loop
 	Duration                   time.Duration // 0 = until Verifications are sent
 	CacheTTL                   time.Duration // the gateway's license cache; 0 = off
 	Drain                      time.Duration // the wait for the usage records
 	CPUProfile                 string
-	Synchronous                string
-	Engine                     string // SM2/SM3 engine name; "" = the default
-	Version                    string // the version the gateway reports
+	Setup
 }
 
 // Validate checks the run's bounds; errors name the command's flag.
@@ -51,6 +49,8 @@ func (o LicensesOptions) Validate() error {
 		return fmt.Errorf("--verifications %d must be 1 to %d", o.Verifications, MaxVerifications)
 	case o.Concurrency < 1 || o.Concurrency > MaxConcurrent:
 		return fmt.Errorf("--concurrency %d must be 1 to %d", o.Concurrency, MaxConcurrent)
+	case o.Rate < 0 || o.Rate > MaxRate || math.IsNaN(o.Rate):
+		return fmt.Errorf("--rate %v must be 0 (closed loop) to %d", o.Rate, MaxRate)
 	case o.Duration < 0 || o.Duration > MaxDuration:
 		return fmt.Errorf("--duration %s must be 0 to %s", o.Duration, MaxDuration)
 	case o.CacheTTL < 0 || o.CacheTTL > MaxCacheTTL:
@@ -58,58 +58,74 @@ func (o LicensesOptions) Validate() error {
 	case o.Drain <= 0 || o.Drain > MaxDuration:
 		return fmt.Errorf("--drain %s must be positive and at most %s", o.Drain, MaxDuration)
 	}
-	return nil
+	return o.Setup.validate()
 }
 
-// RunLicenses runs the rig in a temporary directory, sends o's
-// verifications, writes the report to w, and returns a *Failure when a
+// load is o as a Load for offer.
+func (o LicensesOptions) load() Load {
+	return Load{Cases: o.Verifications, Concurrency: o.Concurrency, Rate: o.Rate, Duration: o.Duration, Drain: o.Drain, CPUProfile: o.CPUProfile}
+}
+
+// RunLicenses runs the rig in a temporary directory, measures the
+// engine's raw rates, sends lookups straight to the simulated library
+// (unless o.NoDirect) and then o's verifications through the gateway,
+// writes the report to w (and o.JSON), and returns a *Failure when a
 // verification failed or was not valid, or a usage record did not reach
 // the issuer within o.Drain.
 func RunLicenses(ctx context.Context, w io.Writer, o LicensesOptions) error {
 	if err := o.Validate(); err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "tongban-bench")
+	if o.LogLevel == "" {
+		o.LogLevel = "warn"
+	}
+	r, stop, err := startSetup(ctx, o.Setup, func(ro *devrig.Options) { ro.LicenseCacheTTL = o.CacheTTL })
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	rig, err := startRig(ctx, devrig.Options{Dir: dir, Synchronous: o.Synchronous, Engine: o.Engine, LogLevel: "warn",
-		LicenseCacheTTL: o.CacheTTL, Version: o.Version})
+	defer stop()
+	rep := r.newReport("licenses", o.load(), o.Setup)
+	if o.CacheTTL > 0 {
+		rep.Setup.CacheTTL = o.CacheTTL.String()
+	} else {
+		rep.Setup.CacheTTL = "off"
+	}
+	if rep.Crypto, err = measureCrypto(ctx, r.Engine, r.Keys[devrig.GatewayKey], CryptoWindow); err != nil {
+		return err
+	}
+	valid, err := r.validLicenses()
 	if err != nil {
 		return err
 	}
-	defer rig.Stop()
-	res, err := rig.runVerifications(ctx, o.Verifications, o.Concurrency, o.Duration, o.Drain, o.CPUProfile)
+	if !o.NoDirect {
+		d, err := r.directLookups(ctx, o, valid)
+		if err != nil {
+			return err
+		}
+		d.Ceiling = ceiling(d.Ceiling.Ops, rep.Crypto, d.CompletedPerSec)
+		rep.Direct = d
+	}
+	g, st, err := r.runVerifications(ctx, o, valid)
 	if err != nil {
 		return err
 	}
-	res.cacheTTL = o.CacheTTL
-	res.print(w)
-	if res.failed > 0 || res.usageDelivered < res.ok {
+	g.Ceiling = ceiling(g.Ceiling.Ops, rep.Crypto, g.CompletedPerSec)
+	rep.Gateway, rep.Store = *g, st
+	rep.compare(o.Rate)
+	rep.print(w)
+	if err := rep.writeJSON(o.JSON); err != nil {
+		return err
+	}
+	if g.Refused > 0 || g.Accepted < g.Sent || g.Completed < g.Accepted {
 		return &Failure{fmt.Sprintf("bench: %d verifications failed or were not valid; %d of %d usage records reached the issuer within --drain %s",
-			res.failed, res.usageDelivered, res.ok, o.Drain)}
+			g.Sent-g.Accepted, g.Completed, g.Accepted, o.Drain)}
 	}
 	return nil
 }
 
-// verifyResult is the outcome of one verification run.
-type verifyResult struct {
-	requests, concurrency int
-	cacheTTL              time.Duration
-	engine, synchronous   string
-	ok, failed            int
-	outcomes              map[string]int
-	lat                   []time.Duration
-	elapsed               time.Duration
-	usageDelivered        int
-	usageElapsed          time.Duration
-}
-
-// runVerifications signs up to distinctBodies verification requests for
-// the valid licenses of the owner's library, sends n of them with c
-// windows in flight, and waits up to drain for the usage records.
-func (r *Rig) runVerifications(ctx context.Context, n, c int, duration, drain time.Duration, cpuProfile string) (*verifyResult, error) {
+// validLicenses returns the ids of the valid demo licenses of the
+// owner's library.
+func (r *Rig) validLicenses() ([]string, error) {
 	var valid []string
 	for _, rec := range r.Owner.Licenses() {
 		if role, ok := partnersim.DemoRoleOf(rec); ok && role.Outcome() == contracts.LicenseOutcomeValid {
@@ -119,109 +135,139 @@ func (r *Rig) runVerifications(ctx context.Context, n, c int, duration, drain ti
 	if len(valid) == 0 {
 		return nil, fmt.Errorf("bench: the library of %s holds no valid license", devrig.Owner)
 	}
+	return valid, nil
+}
+
+// runVerifications signs up to distinctBodies verification requests for
+// the valid licenses, offers o's load of them through the gateway, and
+// waits up to o.Drain for their usage records to reach the issuer.
+func (r *Rig) runVerifications(ctx context.Context, o LicensesOptions, valid []string) (*PathResult, *StoreWork, error) {
 	signer := signing.NewSigner(r.Keys[devrig.Window], r.Engine)
-	type body struct {
-		raw []byte
-		sig string
-	}
-	bodies := make([]body, min(n, distinctBodies))
+	bodies := make([]devrig.Case, min(o.Verifications, distinctBodies))
 	for i := range bodies {
 		raw, err := json.Marshal(contracts.LicenseVerifyRequest{LicenseID: valid[i%len(valid)], Purpose: fmt.Sprintf("个体工商户设立登记 bench %d", i)})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		sig, err := signing.Sign(signer, r.Engine, raw)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		bodies[i] = body{raw, base64.StdEncoding.EncodeToString(sig)}
+		bodies[i] = devrig.Case{Body: raw, Sig: base64.StdEncoding.EncodeToString(sig)}
 	}
 	toks := r.Tokens(devrig.Window, "clerk-bench")
 	if _, err := toks.Get(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	client := devrig.LoopbackClient(c)
+	client := devrig.LoopbackClient(o.Concurrency)
 	defer client.CloseIdleConnections()
 	usage0 := len(r.Owner.UsageRecords())
-
-	if cpuProfile != "" {
-		f, err := os.Create(cpuProfile)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return nil, err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startProfile(o.CPUProfile)
+	if err != nil {
+		return nil, nil, err
 	}
-	cfg := r.Gateway.Config()
-	res := &verifyResult{requests: n, concurrency: c, engine: cfg.Engine, synchronous: cfg.Store.Synchronous, outcomes: map[string]int{}}
-	type out struct {
-		lat      []time.Duration
-		outcomes map[string]int
-		ok       int
+	defer stopProfile()
+	var outcomes sync.Map // outcome → *atomic.Int64
+	count := func(k string) {
+		v, _ := outcomes.LoadOrStore(k, new(atomic.Int64))
+		v.(*atomic.Int64).Add(1)
 	}
-	outs := make([]out, c)
+	runtime.GC()
+	resetPeakRSS()
+	m0 := r.measure()
 	start := time.Now()
-	var deadline time.Time
-	if duration > 0 {
-		deadline = start.Add(duration)
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := range c {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			o := &outs[w]
-			o.outcomes = map[string]int{}
-			for ctx.Err() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= n || !deadline.IsZero() && time.Now().After(deadline) {
-					return
-				}
-				tok, err := toks.Get()
-				if err != nil {
-					o.outcomes["token: "+err.Error()]++
-					continue
-				}
-				b := &bodies[i%len(bodies)]
-				t0 := time.Now()
-				outcome := r.verifyOnce(ctx, client, tok, b.raw, b.sig)
-				o.lat = append(o.lat, time.Since(t0))
-				o.outcomes[outcome]++
-				if outcome == string(contracts.LicenseOutcomeValid) {
-					o.ok++
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	res.elapsed = time.Since(start)
-	for _, o := range outs {
-		res.lat = append(res.lat, o.lat...)
-		res.ok += o.ok
-		for k, v := range o.outcomes {
-			res.outcomes[k] += v
+	usageNow := func() int { return len(r.Owner.UsageRecords()) - usage0 }
+	prog := startProgress(o.Progress, "gateway", o.Verifications, usageNow, "usage records back")
+	out := offer(ctx, o.load(), o.Verifications, start, func(ctx context.Context, i int) string {
+		tok, err := toks.Get()
+		if err != nil {
+			return "token: " + err.Error()
 		}
+		b := &bodies[i%len(bodies)]
+		outcome := r.verifyOnce(ctx, client, r.Bases[i%len(r.Bases)], tok, b.Body, b.Sig)
+		count(outcome)
+		if outcome == string(contracts.LicenseOutcomeValid) {
+			return ""
+		}
+		return outcome
+	}, prog)
+	res := &PathResult{Sent: out.ok + out.failed, Accepted: out.ok, Refused: out.failed, Errors: out.errors,
+		AcceptedPerSec: rate(out.ok, out.lastOK), Latency: map[string]Latency{"verify → signed result": summarise(out.lat)},
+		Outcomes: map[string]int{}}
+	if o.Rate > 0 {
+		res.Latency["(bench's own send lag)"] = summarise(out.lag)
 	}
-	res.failed = len(res.lat) - res.ok
-	drainUntil := time.Now().Add(drain)
-	for ctx.Err() == nil && time.Now().Before(drainUntil) {
-		if res.usageDelivered = len(r.Owner.UsageRecords()) - usage0; res.usageDelivered >= res.ok {
+	outcomes.Range(func(k, v any) bool { res.Outcomes[k.(string)] = int(v.(*atomic.Int64).Load()); return true })
+	var back int
+	for drainUntil := time.Now().Add(o.Drain); ctx.Err() == nil && time.Now().Before(drainUntil); time.Sleep(2 * time.Millisecond) {
+		if back = usageNow(); back >= out.ok {
 			break
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
-	res.usageElapsed = time.Since(start)
+	elapsed := max(time.Since(start), out.lastOK)
+	prog.end()
+	stopProfile()
+	m1 := r.measure()
+	res.Completed = min(back, out.ok)
+	res.CompletedPerSec, res.Elapsed = rate(res.Completed, elapsed), elapsed.Seconds()
+	res.Resources, res.Ceiling.Ops = r.since(m0, res.Completed)
+	return res, storeWork(m0.store, m1.store, res.Completed, elapsed), nil
+}
+
+// directLookups sends o's load of license lookups straight to the
+// simulated library, each built as the gateway builds one for a
+// verification and signed with the gateway's key before the clock starts,
+// so the library verifies and answers it exactly as it does the
+// gateway's. The client checks the answer's status only.
+func (r *Rig) directLookups(ctx context.Context, o LicensesOptions, valid []string) (*PathResult, error) {
+	signer := signing.NewSigner(r.Keys[devrig.GatewayKey], r.Engine)
+	bodies := make([]devrig.Case, min(o.Verifications, distinctBodies))
+	now := time.Now()
+	if err := parallel(len(bodies), func(i int) error {
+		id, err := contracts.NewUUIDv7(now, rand.Reader)
+		if err != nil {
+			return err
+		}
+		raw, err := json.Marshal(contracts.LicenseLookupRequest{ExchangeID: id, LicenseID: valid[i%len(valid)],
+			RequesterRegion: devrig.Sender, Purpose: fmt.Sprintf("个体工商户设立登记 bench %d", i)})
+		if err != nil {
+			return err
+		}
+		sig, err := signing.Sign(signer, r.Engine, raw)
+		if err != nil {
+			return err
+		}
+		bodies[i] = devrig.Case{Body: raw, Sig: base64.StdEncoding.EncodeToString(sig)}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("bench: prepare direct lookups: %w", err)
+	}
+	url := r.Endpoint(devrig.Owner) + "/licenses/lookup"
+	client := devrig.LoopbackClient(o.Concurrency)
+	defer client.CloseIdleConnections()
+	runtime.GC()
+	resetPeakRSS()
+	m0 := r.measure()
+	start := time.Now()
+	prog := startProgress(o.Progress, "direct ", o.Verifications, nil, "")
+	out := offer(ctx, o.load(), o.Verifications, start, func(ctx context.Context, i int) string {
+		return post(ctx, client, url, "", config.DefaultKeyID, &bodies[i%len(bodies)])
+	}, prog)
+	prog.end()
+	res := &PathResult{Sent: out.ok + out.failed, Accepted: out.ok, Refused: out.failed, Errors: out.errors, Completed: out.ok,
+		AcceptedPerSec: rate(out.ok, out.lastOK), CompletedPerSec: rate(out.ok, out.lastOK), Elapsed: out.lastOK.Seconds(),
+		Latency: map[string]Latency{"answer": summarise(out.lat)}}
+	if o.Rate > 0 {
+		res.Latency["(bench's own send lag)"] = summarise(out.lag)
+	}
+	res.Resources, res.Ceiling.Ops = r.since(m0, res.Completed)
 	return res, nil
 }
 
-// verifyOnce posts one signed verification and returns its outcome, or
-// the error code (or why there was no answer).
-func (r *Rig) verifyOnce(ctx context.Context, client *http.Client, token string, body []byte, sig string) string {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.Base+"/v1/licenses/verify", bytes.NewReader(body))
+// verifyOnce posts one signed verification to the gateway at base and
+// returns its outcome, or the error code (or why there was no answer).
+func (r *Rig) verifyOnce(ctx context.Context, client *http.Client, base, token string, body []byte, sig string) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/licenses/verify", bytes.NewReader(body))
 	if err != nil {
 		return "request: " + err.Error()
 	}
@@ -232,6 +278,9 @@ func (r *Rig) verifyOnce(ctx context.Context, client *http.Client, token string,
 	h.Set("Gw-Key-Id", devrig.Window)
 	resp, err := client.Do(req)
 	if err != nil {
+		if ctx.Err() != nil {
+			return "cancelled"
+		}
 		return "transport error"
 	}
 	defer resp.Body.Close()
@@ -253,34 +302,4 @@ func (r *Rig) verifyOnce(ctx context.Context, client *http.Client, token string,
 		return "malformed answer"
 	}
 	return res.Outcome
-}
-
-func (res *verifyResult) print(w io.Writer) {
-	cache := "off"
-	if res.cacheTTL > 0 {
-		cache = "ttl " + res.cacheTTL.String()
-	}
-	fmt.Fprintf(w, "tongban bench licenses: closed loop, concurrency %d, %d verifications\n", res.concurrency, res.requests)
-	fmt.Fprintf(w, "gateway in process (store synchronous=%s, engine %s, license cache %s, GOMAXPROCS %d); library %s simulated on loopback\n\n",
-		res.synchronous, res.engine, cache, runtime.GOMAXPROCS(0), devrig.Owner)
-	fmt.Fprintf(w, "verified   %d in %s: %.0f verifications/s\n", len(res.lat), res.elapsed.Round(time.Millisecond), rate(len(res.lat), res.elapsed))
-	keys := make([]string, 0, len(res.outcomes))
-	for k := range res.outcomes {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s %d", k, res.outcomes[k]))
-	}
-	fmt.Fprintf(w, "outcomes   %s\n", strings.Join(parts, ", "))
-	fmt.Fprintf(w, "usage      %d records acknowledged by %s, the last %s after the start\n\n", res.usageDelivered, devrig.Owner, res.usageElapsed.Round(time.Millisecond))
-	slices.Sort(res.lat)
-	var mx time.Duration
-	if len(res.lat) > 0 {
-		mx = res.lat[len(res.lat)-1]
-	}
-	fmt.Fprintf(w, "latency    %7s %9s %9s %9s %9s\n", "n", "p50", "p90", "p99", "max")
-	fmt.Fprintf(w, "  verify   %7d %9s %9s %9s %9s\n", len(res.lat), ms(percentile(res.lat, 50)),
-		ms(percentile(res.lat, 90)), ms(percentile(res.lat, 99)), ms(mx))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -78,6 +79,11 @@ type Options struct {
 	// on a port of its own (Rig.Bases). 0 or 1 = one gateway; more than one
 	// needs StoreDSN.
 	Replicas int
+	// RateLimits are the gateway's limits.rate; nil turns them off (the
+	// rig's callers send far more than the default per-caller limit).
+	RateLimits *config.RateLimits
+	// MaxBodyBytes is the gateway's limits.max_body_bytes; 0 = its default.
+	MaxBodyBytes int64
 }
 
 // Rig is a gateway opened as serve opens one, with two simulated
@@ -105,7 +111,17 @@ type Rig struct {
 	cancel context.CancelFunc
 	done   []chan error
 	sims   *Sims
+	simOps simOps // SM2 operations of the simulated districts
 }
+
+// SimOps returns the SM2 operations the simulated districts (Sender,
+// Owner, National) have made so far; the rest of the engine's count
+// (Engine.Ops) is the gateway's and the rig callers'.
+func (r *Rig) SimOps() signing.Ops { return r.simOps.read() }
+
+// Endpoint returns the URL of simulated district code's system, as the
+// gateway's configuration names it.
+func (r *Rig) Endpoint(code string) string { return r.sims.Endpoint(code) }
 
 // Start writes keys and a configuration into o.Dir, starts the simulated
 // districts and the gateway, and returns once the gateway listens. Call
@@ -157,7 +173,7 @@ func Start(ctx context.Context, o Options) (_ *Rig, err error) {
 		}
 		// No status reports: the districts acknowledge what they receive,
 		// so only the case path is measured.
-		cfg := partnersim.Config{PartnerID: id, Crypto: kr, NoReports: true}
+		cfg := partnersim.Config{PartnerID: id, Crypto: r.simOps.count(kr), NoReports: true}
 		if id == Owner {
 			cfg.Style, cfg.StyleConfig, cfg.Faults = o.OwnerStyle, StyleConfig(o.OwnerStyle, "http://sim.invalid"), o.OwnerFaults
 			cfg.Token = func() (string, error) { return kr.IssueToken(RigGatewayID) }
@@ -183,7 +199,7 @@ func Start(ctx context.Context, o Options) (_ *Rig, err error) {
 		if err != nil {
 			return nil, err
 		}
-		if r.National, err = partnersim.New(NationalSimConfig(kr)); err != nil {
+		if r.National, err = partnersim.New(NationalSimConfig(r.simOps.count(kr))); err != nil {
 			return nil, err
 		}
 		r.sims.Handle(NationalID, r.National)
@@ -199,10 +215,14 @@ func Start(ctx context.Context, o Options) (_ *Rig, err error) {
 	cfg.Delivery.Circuit = o.DeliveryCircuit
 	cfg.Log.Level = o.LogLevel
 	cfg.Licenses.CacheTTL = o.LicenseCacheTTL
-	// The rig's load comes from one sender caller, far above any
-	// per-caller rate limit: a benchmark measures the pipeline, not the
-	// limiter.
+	// The rig's load comes from one sender caller, far above the default
+	// per-caller rate limit: off unless the caller sets limits (the bench
+	// sets them above its load, so the limiter runs but never refuses).
 	cfg.Limits.Rate.Off = true
+	if o.RateLimits != nil {
+		cfg.Limits.Rate = *o.RateLimits
+	}
+	cfg.Limits.MaxBodyBytes = o.MaxBodyBytes
 	// The owner's simulator is also the license library of its region.
 	for _, d := range []District{{Sender, "钟楼区", standard.Name}, {Owner, "婺城区", o.OwnerStyle}} {
 		p, err := Partner(d, r.sims.Endpoint(d.Code))
@@ -304,7 +324,17 @@ type Case struct {
 
 // Cases builds and signs n distinct cases from Sender to Owner, spread
 // over the machine's cores.
-func (r *Rig) Cases(n int) ([]Case, error) {
+func (r *Rig) Cases(n int) ([]Case, error) { return r.CasesWith(n, nil) }
+
+// CasesWith is Cases whose every case carries material, when not nil,
+// inline as its one application material (application/pdf, with its
+// SM3), instead of the small demo document.
+func (r *Rig) CasesWith(n int, material []byte) ([]Case, error) {
+	var m *contracts.Material
+	if material != nil {
+		m = &contracts.Material{MaterialID: "M01", Name: "经营场所使用证明", MediaType: "application/pdf",
+			Size: int64(len(material)), SM3: hex.EncodeToString(r.Engine.SM3(material)), Content: material}
+	}
 	cases := make([]Case, n)
 	signer := signing.NewSigner(r.Keys[Sender], r.Engine)
 	now := time.Now().UTC().Truncate(time.Second)
@@ -330,6 +360,9 @@ func (r *Rig) Cases(n int) ([]Case, error) {
 				}
 				sub := Submission(id, now)
 				sub.LocalCaseNo = fmt.Sprintf("ZL-BENCH-%07d", i+1)
+				if m != nil {
+					sub.Materials = []contracts.Material{*m}
+				}
 				body, err := json.Marshal(sub)
 				if err == nil {
 					var sig []byte
