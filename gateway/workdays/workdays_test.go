@@ -156,7 +156,7 @@ func TestClock(t *testing.T) {
 	read(k, at(t, "2026-09-28", 12, 0), Reading{Used: 4, Left: 1})
 	read(k, at(t, "2026-09-29", 23, 59), Reading{Used: 5, Left: 0})
 	read(k, date(t, "2026-09-29").End(), Reading{Used: 6, Left: 0, Overdue: true}) // the day begun counts as used
-	read(k, at(t, "2026-10-09", 9, 0), Reading{Used: 8, Left: 0, Overdue: true}) // 24, 28, 29, 30, Oct 8, 9
+	read(k, at(t, "2026-10-09", 9, 0), Reading{Used: 8, Left: 0, Overdue: true})   // 24, 28, 29, 30, Oct 8, 9
 	// A warning two working days ahead falls at the start of Monday 28.
 	if w, err := k.WarnAt(c, 2); err != nil || !w.Equal(at(t, "2026-09-28", 0, 0)) {
 		t.Errorf("warning at %s, %v; want the start of 2026-09-28", w, err)
