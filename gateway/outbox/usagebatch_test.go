@@ -540,3 +540,53 @@ func TestUsageBatchWriteFails(t *testing.T) {
 		}
 	}
 }
+
+// TestMailboxAckUsageRecords: a pulling issuer acknowledges the usage
+// records it pulled with one signed MailboxAck; they are recorded in one
+// store write, each delivered with its own record and the MailboxAck as
+// its acknowledgement, and acknowledging again changes nothing.
+func TestMailboxAckUsageRecords(t *testing.T) {
+	p := pulling(puller, gateway.RetryPolicy{})
+	lib := &usageLib{}
+	p.Library = &gateway.Library{Regions: []string{puller}, Source: lib, Usage: lib}
+	e := newEnv(t, false, p)
+	var dels []*gateway.Delivery
+	for i := range 3 {
+		d := e.usage(i+1, puller)
+		d.Pull = true
+		e.store.mu.Lock()
+		e.store.dels[d.ID].Pull = true
+		e.store.mu.Unlock()
+		dels = append(dels, d)
+	}
+	b, err := e.ob.Mailbox().Poll(e.ctx, e.principal(puller), Query{})
+	if err != nil || len(b.Messages) != 3 {
+		t.Fatalf("Poll: %+v, %v", b, err)
+	}
+	var acks []contracts.Ack
+	for _, m := range b.Messages {
+		acks = append(acks, contracts.Ack{ExchangeID: m.ExchangeID, DeliveryID: m.DeliveryID,
+			AcknowledgedAt: e.clock.Now(), BodySM3: fakeCrypto{}.SM3Hex(m.Body), KeyID: puller})
+	}
+	body, _ := json.Marshal(contracts.MailboxAck{Acks: acks})
+	for i := range 2 {
+		res, err := e.ob.Mailbox().Ack(e.ctx, gateway.Inbound{Caller: e.principal(puller), Body: body,
+			Signature: partnerSig(puller, body), KeyID: puller})
+		if err != nil || res.Acknowledged != 3 {
+			t.Fatalf("Ack %d: %+v, %v", i+1, res, err)
+		}
+	}
+	if e.store.markAlls != 1 {
+		t.Errorf("%d MarkDeliveredAll writes, want one for the three records", e.store.markAlls)
+	}
+	for _, d := range dels {
+		got := e.store.delivery(d.ID)
+		recs := e.attemptRecords(d.ID)
+		if got.State != contracts.TransportStateDelivered || string(got.AckBody) != string(body) || got.Ack == nil || got.Ack.DeliveryID != d.ID {
+			t.Errorf("%s: %s, ack %+v; want delivered with the MailboxAck as evidence", d.ID, got.State, got.Ack)
+		}
+		if len(recs) != 2 || recs[0].Outcome != "offered" || recs[1].Outcome != "delivered" {
+			t.Errorf("%s: records %+v, want offered then delivered", d.ID, recs)
+		}
+	}
+}
