@@ -590,3 +590,40 @@ func TestMailboxAckUsageRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestUsageBatchCircuit: a failed batch is one failure for its partner's
+// circuit breaker, however many records it carried; once the circuit is
+// open, the records due are put back without a call.
+func TestUsageBatchCircuit(t *testing.T) {
+	lib := &usageLib{answer: func(*contracts.UsageRecordBatch) (*contracts.UsageBatchAck, error) {
+		return nil, errors.New("dial tcp: connection refused")
+	}}
+	retry := gateway.RetryPolicy{MaxAttempts: 10, BaseDelay: time.Second, MaxDelay: time.Second}
+	e := newEnvWith(t, DispatcherOptions{Seed: 42, UsageLinger: -1, Circuit: gateway.CircuitPolicy{Failures: 2, Cooldown: time.Hour}}, true,
+		issuer(libA, lib, 10, retry))
+	for i := range 3 {
+		e.usage(i+1, libA)
+	}
+	state := func() PartnerState { return e.ob.Dispatcher().PartnerStates()[0] }
+	e.runOnce()
+	if st := state(); st.Circuit != gateway.CircuitClosed || st.ConsecutiveFailures != 1 {
+		t.Fatalf("after one failed batch of 3: %+v, want the circuit closed after 1 failure", st)
+	}
+	e.clock.Advance(2 * time.Second)
+	e.runOnce()
+	if st := state(); st.Circuit != gateway.CircuitOpen {
+		t.Fatalf("after two failed batches: %+v, want the circuit open", st)
+	}
+	e.clock.Advance(2 * time.Second)
+	if n := e.runOnce(); n != 0 {
+		t.Errorf("with the circuit open: attempted %d, want none", n)
+	}
+	if batches, _ := lib.sent(); len(batches) != 2 {
+		t.Errorf("%d batches sent, want 2", len(batches))
+	}
+	for i := range 3 {
+		if got := e.store.delivery(fmt.Sprintf("usage-%d", i+1)); got.Attempts != 2 || got.State != contracts.TransportStateRetryWait {
+			t.Errorf("usage-%d: %s after %d attempts, want put back after 2", i+1, got.State, got.Attempts)
+		}
+	}
+}
