@@ -427,8 +427,10 @@ func (d *Dispatcher) failAfter(ctx context.Context, del *gateway.Delivery, p *ga
 		d.health.note(del.Partner, now, public.LastError)
 	}
 	d.inst.attempt(ctx, del, string(del.State), latency)
-	ev := d.env.Recorder.Attempt(&public, now, string(del.State), latency, "")
-	if f.batch != "" {
+	var ev []contracts.EvidenceRecord
+	if f.batch == "" {
+		ev = d.env.Recorder.Attempt(&public, now, string(del.State), latency, "")
+	} else {
 		ev = d.env.Recorder.BatchAttempt(&public, now, string(del.State), latency, f.batch, "")
 	}
 	del.LastError = tr.Why(f.reason)
