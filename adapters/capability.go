@@ -80,6 +80,36 @@ type LicenseSource = port.LicenseSource
 // issued the license (port.UsageDeliverer).
 type UsageDeliverer = port.UsageDeliverer
 
+// UsageBatchDeliverer passes several usage records to their issuer in one
+// signed call (port.UsageBatchDeliverer). It is not a capability of its
+// own but an option of CapUsageRecords: see UsageBatchDelivererOf.
+type UsageBatchDeliverer = port.UsageBatchDeliverer
+
+// UsageBatchSwitch is implemented by an adapter whose type can pass usage
+// records in batches but whose configuration may leave it off (a
+// mapped-json partner without a usage_batch_delivery mapping).
+// BatchesUsage reports whether it is on.
+type UsageBatchSwitch interface {
+	BatchesUsage() bool
+}
+
+// UsageBatchDelivererOf returns a's batch delivery of usage records: a
+// has CapUsageRecords, implements UsageBatchDeliverer and, if it
+// implements UsageBatchSwitch, has it on.
+func UsageBatchDelivererOf(a Adapter) (UsageBatchDeliverer, bool) {
+	if !has(a, CapUsageRecords) {
+		return nil, false
+	}
+	b, ok := a.(UsageBatchDeliverer)
+	if !ok {
+		return nil, false
+	}
+	if sw, ok := a.(UsageBatchSwitch); ok && !sw.BatchesUsage() {
+		return nil, false
+	}
+	return b, true
+}
+
 // Translator reads a partner's calls made in its own format and shapes
 // the gateway's answers to match (port.Translator).
 type Translator = port.Translator

@@ -64,6 +64,96 @@ func CheckAck(ack *contracts.Ack, want AckExpectation) error {
 	return nil
 }
 
+// BatchAckExpectation is what a UsageBatchAck must say to acknowledge a
+// batch of usage records.
+type BatchAckExpectation struct {
+	BatchID     string   // the batch sent
+	DeliveryIDs []string // the deliveries it carried
+	BodySM3     string   // SM3 of the exact bytes sent
+	KeyID       string   // the key id that signed the ack (Gw-Key-Id)
+}
+
+// BatchExpectation returns the expectation of an acknowledgement of b
+// (BodySM3 and KeyID left to the caller).
+func BatchExpectation(b *contracts.UsageRecordBatch) BatchAckExpectation {
+	want := BatchAckExpectation{BatchID: b.BatchID, DeliveryIDs: make([]string, len(b.Deliveries))}
+	for i, d := range b.Deliveries {
+		want.DeliveryIDs[i] = d.DeliveryID
+	}
+	return want
+}
+
+// CheckBatch checks a batch of usage records before it is sent: a batch
+// id, 1 to contracts.MaxUsageBatch deliveries, each with a delivery id,
+// none twice. Failures are permanent *Error values.
+func CheckBatch(b *contracts.UsageRecordBatch) error {
+	switch {
+	case b == nil:
+		return Permanent("no usage record batch", nil)
+	case b.BatchID == "":
+		return Permanent("usage record batch has no batch_id", nil)
+	case len(b.Deliveries) == 0 || len(b.Deliveries) > contracts.MaxUsageBatch:
+		return Permanent(fmt.Sprintf("usage record batch holds %d deliveries, not 1 to %d", len(b.Deliveries), contracts.MaxUsageBatch), nil)
+	}
+	seen := make(map[string]bool, len(b.Deliveries))
+	for _, d := range b.Deliveries {
+		if d.DeliveryID == "" || seen[d.DeliveryID] {
+			return Permanent("usage record batch holds a delivery without a delivery_id, or one twice", nil)
+		}
+		seen[d.DeliveryID] = true
+	}
+	return nil
+}
+
+// CheckBatchAck checks that ack, read from a partner's answer whose
+// signature verified, acknowledges the batch want describes: the same
+// batch_id, body_sm3 and key_id, a well-formed acknowledged_at, and
+// delivery_ids that are deliveries of the batch, each at most once (any
+// subset: the deliveries left out are not taken). Every failure is a
+// permanent *Error wrapping ErrMalformedAck or ErrAckMismatch, whose
+// reason quotes only what was sent, never the partner's text.
+func CheckBatchAck(ack *contracts.UsageBatchAck, want BatchAckExpectation) error {
+	malformed := func(why string) error {
+		return Permanent("partner's batch acknowledgement is malformed", fmt.Errorf("%w: %s", ErrMalformedAck, why))
+	}
+	mismatch := func(format string, args ...any) error {
+		return Permanent(fmt.Sprintf(format, args...), ErrAckMismatch)
+	}
+	switch {
+	case ack == nil:
+		return malformed("no acknowledgement")
+	case ack.AcknowledgedAt.IsZero():
+		return malformed("acknowledged_at is missing")
+	case contracts.ValidateSM3Hex("body_sm3", ack.BodySM3) != nil:
+		return malformed("body_sm3 is not 64 lowercase hex digits")
+	case ack.KeyID == "" || strings.ContainsFunc(ack.KeyID, isControl):
+		return malformed("key_id is missing or holds control characters")
+	case len(ack.DeliveryIDs) > len(want.DeliveryIDs):
+		return mismatch("batch acknowledgement names %d deliveries, the batch %s carried %d", len(ack.DeliveryIDs), want.BatchID, len(want.DeliveryIDs))
+	case ack.BatchID != want.BatchID:
+		return mismatch("batch acknowledgement names another batch than %s", want.BatchID)
+	case ack.BodySM3 != want.BodySM3:
+		return mismatch("batch acknowledgement body_sm3 is not the SM3 of the body sent (%s)", want.BodySM3)
+	case ack.KeyID != want.KeyID:
+		return mismatch("batch acknowledgement key_id differs from Gw-Key-Id %q", clip(want.KeyID, 64))
+	}
+	sent := make(map[string]bool, len(want.DeliveryIDs))
+	for _, id := range want.DeliveryIDs {
+		sent[id] = true
+	}
+	named := make(map[string]bool, len(ack.DeliveryIDs))
+	for _, id := range ack.DeliveryIDs {
+		switch {
+		case !sent[id]:
+			return mismatch("batch acknowledgement names a delivery batch %s did not carry", want.BatchID)
+		case named[id]:
+			return mismatch("batch acknowledgement names delivery %s twice", id)
+		}
+		named[id] = true
+	}
+	return nil
+}
+
 // CheckLookupAnswer checks that resp, read from a library's answer whose
 // signature verified, answers q: the same exchange_id, a license exactly
 // when found, and a found license that passes

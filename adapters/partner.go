@@ -9,15 +9,22 @@ type Message struct {
 	Status *contracts.StatusDelivery
 	Usage  *contracts.UsageRecordDelivery
 	Lookup *contracts.LicenseLookupRequest
+	// UsageBatch is several usage records in one call (answered with a
+	// UsageBatchAck, PartnerSide.WriteBatchAck).
+	UsageBatch *contracts.UsageRecordBatch
 }
 
 // KindLookup is the Kind of a license lookup, the one message that is not
 // a delivery.
 const KindLookup = "lookup"
 
+// KindUsageBatch is the Kind of a batch of usage records: a message
+// carrying several deliveries, each with its own exchange id.
+const KindUsageBatch = "usage_batch"
+
 // Kind names the message's kind: the delivery kind it carries
 // (contracts.DeliveryKindCase, DeliveryKindStatus, DeliveryKindUsageRecord,
-// as strings), KindLookup, or "" when no field is set.
+// as strings), KindLookup, KindUsageBatch, or "" when no field is set.
 func (m *Message) Kind() string {
 	switch {
 	case m == nil:
@@ -30,11 +37,14 @@ func (m *Message) Kind() string {
 		return string(contracts.DeliveryKindUsageRecord)
 	case m.Lookup != nil:
 		return "lookup"
+	case m.UsageBatch != nil:
+		return KindUsageBatch
 	}
 	return ""
 }
 
-// ExchangeID returns the exchange id of the message, "" when none is set.
+// ExchangeID returns the exchange id of the message, "" when none is set
+// (and for a batch, whose deliveries each have their own).
 func (m *Message) ExchangeID() string {
 	switch m.Kind() {
 	case "case":
@@ -77,6 +87,10 @@ type PartnerSide interface {
 	// WriteAck renders the partner's acknowledgement of m (a case, status
 	// or usage delivery) and returns the body and its media type.
 	WriteAck(m *Message, ack *contracts.Ack) (body []byte, mediaType string, err error)
+	// WriteBatchAck renders the partner's acknowledgement of m, a batch of
+	// usage records, and returns the body and its media type. A style
+	// configured without batches fails.
+	WriteBatchAck(m *Message, ack *contracts.UsageBatchAck) (body []byte, mediaType string, err error)
 	// WriteLookupAnswer renders the library's answer to m (a lookup).
 	WriteLookupAnswer(m *Message, resp *contracts.LicenseLookupResponse) (body []byte, mediaType string, err error)
 	// WriteError renders the partner's refusal of a call (m is nil when it

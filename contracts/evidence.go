@@ -109,6 +109,14 @@ type EvidenceDetail struct {
 	AckSignature      string `json:"ack_signature,omitempty"`
 	AckAcknowledgedAt string `json:"ack_acknowledged_at,omitempty"`
 	PartnerCaseNo     string `json:"partner_case_no,omitempty"`
+	// BatchID and BatchSM3 name the batch an attempt was made in, when
+	// several usage records went to their issuer in one signed call (a
+	// UsageRecordBatch): its batch_id and the SM3 of the exact batch body
+	// the gateway signed. Every delivery of the batch has its own record
+	// carrying them; when the batch was acknowledged, AckSM3 and
+	// AckSignature are those of the one UsageBatchAck.
+	BatchID  string `json:"batch_id,omitempty"`
+	BatchSM3 string `json:"batch_sm3,omitempty"`
 	// UsageRecordID, LicenseID, LicenseTypeCode, ErrorCode, Cached,
 	// WindowID, PurposeSM3 and RequesterRegion describe a license
 	// verification (no holder id: the usage record keeps it).

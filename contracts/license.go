@@ -265,8 +265,9 @@ type UsageRecordPage struct {
 }
 
 // UsageRecordDelivery is what the gateway POSTs to the issuer partner's
-// {endpoint}/licenses/usage (or queues in its mailbox): a usage record of
-// a license it issued (用证记录回传). The gateway signs it.
+// {endpoint}/licenses/usage (or queues in its mailbox, or carries in a
+// UsageRecordBatch): a usage record of a license it issued (用证记录回传).
+// The gateway signs it (or the batch that carries it).
 type UsageRecordDelivery struct {
 	// DeliveryID is the gateway's id of this delivery.
 	DeliveryID string `json:"delivery_id"`
@@ -276,6 +277,58 @@ type UsageRecordDelivery struct {
 	SentAt time.Time `json:"sent_at"`
 	// Record is the usage record.
 	Record UsageRecord `json:"record"`
+}
+
+// MaxUsageBatch is the most usage records one UsageRecordBatch carries.
+const MaxUsageBatch = 100
+
+// UsageRecordBatch is what the gateway POSTs to the issuer partner's
+// {endpoint}/licenses/usage/batch when the partner takes usage records in
+// batches (license_library.usage_batch above 1): several usage record
+// deliveries to that partner in one call, signed once by the gateway over
+// the exact bytes of the whole body (Gw-Signature).
+//
+// Each delivery in it is the very UsageRecordDelivery the single-record
+// webhook would carry, with its own delivery_id, exchange_id and sent_at:
+// the batch is only the envelope. A delivery the issuer does not
+// acknowledge is retried on its own schedule and may come again in a
+// later batch, alone or with others, with the same delivery_id; the
+// issuer recognises such a repeat by delivery_id, as for the single-record
+// webhook, and acknowledges it again without storing it twice.
+type UsageRecordBatch struct {
+	// BatchID is the gateway's id of this call (a UUID): new for every
+	// batch, never reused by a retry. The acknowledgement names it.
+	BatchID string `json:"batch_id"`
+	// SentAt is when the gateway made this call.
+	SentAt time.Time `json:"sent_at"`
+	// Deliveries are the usage record deliveries, 1 to MaxUsageBatch,
+	// each delivery_id once.
+	Deliveries []UsageRecordDelivery `json:"deliveries"`
+}
+
+// UsageBatchAck is the issuer's signed answer to a UsageRecordBatch (200,
+// Gw-Signature over its exact bytes): which of the batch's deliveries it
+// stored. One signature covers every delivery it names; each such
+// delivery counts as delivered, with this acknowledgement (its exact bytes
+// and signature) as its evidence. A delivery of the batch it does not name
+// was not taken (the issuer refused or could not store it): the gateway
+// retries it on its own under the partner's retry policy, until it
+// becomes a dead letter. Naming a delivery the batch did not carry, or
+// one twice, makes the whole acknowledgement invalid: then no delivery of
+// the batch counts as delivered and each is retried.
+type UsageBatchAck struct {
+	// BatchID echoes the batch's id.
+	BatchID string `json:"batch_id"`
+	// DeliveryIDs are the delivery_ids of the batch the issuer stored now
+	// or had stored before (a repeat); always an array, possibly empty.
+	DeliveryIDs []string `json:"delivery_ids"`
+	// AcknowledgedAt is when the issuer stored them.
+	AcknowledgedAt time.Time `json:"acknowledged_at"`
+	// BodySM3 is the lowercase hex SM3 digest of the exact batch body the
+	// issuer received.
+	BodySM3 string `json:"body_sm3"`
+	// KeyID is the issuer's key id that signed this acknowledgement.
+	KeyID string `json:"key_id"`
 }
 
 // LicenseLookupRequest is what the gateway POSTs to an issuer partner's

@@ -225,6 +225,7 @@ func TestSpecWebhooks(t *testing.T) {
 		{"partnerStatus", "StatusDelivery", "Ack", "{endpoint}/cases/{case_id}/status)"},
 		{"partnerLicenseLookup", "LicenseLookupRequest", "LicenseLookupResponse", "{endpoint}/licenses/lookup)"},
 		{"partnerUsageRecord", "UsageRecordDelivery", "Ack", "{endpoint}/licenses/usage)"},
+		{"partnerUsageRecordBatch", "UsageRecordBatch", "UsageBatchAck", "{endpoint}/licenses/usage/batch)"},
 	}
 	if m.Webhooks == nil {
 		t.Fatal("webhooks: missing")

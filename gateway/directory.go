@@ -68,6 +68,21 @@ type Library struct {
 	// when the partner does not accept them (they are then kept only in
 	// the gateway).
 	Usage port.UsageDeliverer
+	// UsageBatch is the most usage records passed to the partner in one
+	// call: above 1, the dispatcher sends the records it finds due for
+	// the partner together, up to that many, through Batches (one signed
+	// call and one signed acknowledgement for all); 0 or 1, each record
+	// goes alone through Usage. At most contracts.MaxUsageBatch.
+	UsageBatch int
+	// Batches sends batches of usage records; required when UsageBatch is
+	// above 1.
+	Batches port.UsageBatchDeliverer
+}
+
+// Batching reports whether the library takes its usage records in
+// batches (UsageBatch above 1, with Usage and Batches set).
+func (l *Library) Batching() bool {
+	return l != nil && l.Usage != nil && l.Batches != nil && l.UsageBatch > 1
 }
 
 // holds reports whether the library holds licenses of type typeCode.
@@ -239,6 +254,12 @@ func (d *Directory) addLibrary(p *Partner) error {
 	}
 	if l.Source == nil {
 		return fmt.Errorf("partner %s: license library needs an adapter that can look licenses up", p.ID)
+	}
+	switch {
+	case l.UsageBatch < 0 || l.UsageBatch > contracts.MaxUsageBatch:
+		return fmt.Errorf("partner %s: license library usage batch %d is out of range 0..%d", p.ID, l.UsageBatch, contracts.MaxUsageBatch)
+	case l.UsageBatch > 1 && (l.Usage == nil || l.Batches == nil):
+		return fmt.Errorf("partner %s: license library usage batch %d needs an adapter that passes usage records in batches", p.ID, l.UsageBatch)
 	}
 	if len(l.Regions) == 0 && !l.Fallback {
 		return fmt.Errorf("partner %s: license library needs regions or fallback", p.ID)

@@ -62,6 +62,10 @@ func (noRecorder) Attempt(*Delivery, time.Time, string, time.Duration, contracts
 	return nil
 }
 
+func (noRecorder) BatchAttempt(*Delivery, time.Time, string, time.Duration, string, string) []contracts.EvidenceRecord {
+	return nil
+}
+
 func (noRecorder) Verification(context.Context, Inbound, UsageEntry, *Delivery, string, string) []contracts.EvidenceRecord {
 	return nil
 }

@@ -100,6 +100,19 @@ type OutboxStore interface {
 	// when there is no such delivery or it belongs to a case (use
 	// CaseStore.UpdateCase for those).
 	MarkDelivered(ctx context.Context, d *Delivery, ev ...contracts.EvidenceRecord) error
+	// MarkDeliveredAll records the acknowledgements of several deliveries
+	// of no case in one write (one commit): each mark's Delivery as
+	// MarkDelivered takes it, with its Evidence. Each mark is fenced on its
+	// own, as MarkDelivered is (or, with outOfBand, as an out-of-band
+	// acknowledgement is: written unless the delivery is already delivered
+	// or cancelled): a mark that fails its fence writes nothing, its
+	// evidence included, and gets ErrStale in errs; one of no stored
+	// delivery, or of a case's delivery, gets ErrNotFound. The others are
+	// written, their evidence appended in marks' order and updated in
+	// place. errs has one entry per mark, nil for those written; err is a
+	// failure of the write as a whole, when nothing is written (errs is
+	// then nil).
+	MarkDeliveredAll(ctx context.Context, marks []DeliveredMark, outOfBand bool) (errs []error, err error)
 	// Redeliver moves one dead delivery back to pending, due at now, with
 	// Attempts reset to 0, appending ev in the same write. It fails with
 	// ErrNotFound or ErrNotDead.
@@ -118,6 +131,15 @@ type OutboxStore interface {
 	// positive, or q.States is empty or names a finished state
 	// (delivered, cancelled).
 	ListDeliveries(ctx context.Context, q DeliveryQuery) ([]*Delivery, error)
+}
+
+// DeliveredMark is one acknowledgement OutboxStore.MarkDeliveredAll
+// records: the delivery, as MarkDelivered takes it (State, Attempts,
+// DeliveredAt, Ack, AckBody, AckSig; LeaseUntil its claim), and the
+// evidence records of its acknowledged attempt.
+type DeliveredMark struct {
+	Delivery *Delivery
+	Evidence []contracts.EvidenceRecord
 }
 
 // MailboxStore hands pulling partners' deliveries (Pull true) out of

@@ -26,6 +26,12 @@ type Recorder interface {
 	// LastError and, when delivered, the acknowledgement). caseState is
 	// the state the acknowledgement moved the case to, if any.
 	Attempt(del *Delivery, at time.Time, outcome string, latency time.Duration, caseState contracts.CaseState) []contracts.EvidenceRecord
+	// BatchAttempt is Attempt for one delivery sent with others in one
+	// signed call (usage records to their issuer, a
+	// contracts.UsageRecordBatch): the same record, whose detail also
+	// names the batch, batchID, and batchSM3, the SM3 of the exact batch
+	// body the gateway signed and sent.
+	BatchAttempt(del *Delivery, at time.Time, outcome string, latency time.Duration, batchID, batchSM3 string) []contracts.EvidenceRecord
 	// Verification is the record of one license verification made for
 	// in (license.verified), and of the usage delivery del passing it to
 	// the issuing library (usage.recorded) when del is not nil. caseID is

@@ -20,7 +20,10 @@
 // answers permanent); redelivery is idempotent (the partner keeps one case
 // and answers with the same case number); and the partner's own calls
 // (status callbacks) are signed over their exact bytes and read back by the
-// adapter's Translator as the update the partner meant.
+// adapter's Translator as the update the partner meant. For a style that
+// passes usage records in batches, batches are signed once, every record
+// survives, one signed acknowledgement covers them, a repeated record is
+// stored once and a partial acknowledgement is returned as it is.
 //
 // A pulling style (mailbox) has no push path to test here: its contract is
 // the gateway's mailbox API, tested against a real gateway in cmd/tongban.
@@ -167,6 +170,7 @@ func Run(t *testing.T, s Setup) {
 		{"Redelivery/Idempotent", testRedelivery},
 		{"Callbacks/SignedAndRead", testCallbacks},
 	}
+	tests = append(tests, batchTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, s) })
 	}

@@ -25,7 +25,10 @@
 // The partner acknowledges with one signed MailboxAck: for each message an
 // Ack naming its delivery_id and exchange_id, the SM3 of the body as
 // received (body_sm3), the key that signs the batch (key_id, also sent as
-// Gw-Key-Id) and, for a case, its own case number (partner_case_no). The
+// Gw-Key-Id) and, for a case, its own case number (partner_case_no). One
+// MailboxAck, one signature, covers up to 100 messages; the usage records
+// (用证记录) it acknowledges are recorded by the gateway together, in one
+// write, each delivery with its own evidence record. The
 // partner calls the gateway (status updates, submissions) in the standard
 // contract: POST /v1/cases and /v1/cases/{case_id}/status.
 //

@@ -43,6 +43,11 @@ type Config struct {
 	// UsageDelivery passes usage records of licenses the partner issued
 	// (UsageRecordDelivery → Ack).
 	UsageDelivery *Delivery `json:"usage_delivery,omitempty"`
+	// UsageBatchDelivery passes several usage records in one call
+	// (UsageRecordBatch → UsageBatchAck), for a partner whose
+	// license_library.usage_batch is above 1. It needs UsageDelivery too
+	// (usage_batch 1 sends records one by one).
+	UsageBatchDelivery *Delivery `json:"usage_batch_delivery,omitempty"`
 	// LicenseLookup looks licenses up in the partner's library
 	// (LicenseLookupRequest → LicenseLookupResponse).
 	LicenseLookup *Lookup `json:"license_lookup,omitempty"`
@@ -108,6 +113,7 @@ type spec struct {
 	caseOp     *outOp
 	statusOp   *outOp
 	usageOp    *outOp
+	batchOp    *outOp // usage_batch_delivery
 	lookupOp   *outOp
 	inbound    *inbound
 	byPath     map[string]*outOp
@@ -115,7 +121,7 @@ type spec struct {
 
 // outOp is a compiled outbound operation.
 type outOp struct {
-	kind        string // adapters.Message kind: case, status, usage, lookup
+	kind        string // adapters.Message kind: case, status, usage, usage_batch, lookup
 	name        string // config key
 	path        string
 	request     *message
@@ -247,6 +253,11 @@ func (c *Config) compile() (*spec, error) {
 		}
 		*d.dst = op
 	}
+	if c.UsageBatchDelivery != nil {
+		if s.batchOp, err = s.compileBatch(cp, c.UsageBatchDelivery); err != nil {
+			return nil, err
+		}
+	}
 	if c.LicenseLookup != nil {
 		l := c.LicenseLookup
 		op, err := s.compileOut(cp, "license_lookup", "lookup", l.Path, l.Envelope, l.Request, reflect.TypeFor[contracts.LicenseLookupRequest]())
@@ -287,6 +298,37 @@ func (c *Config) compile() (*spec, error) {
 	return s, nil
 }
 
+// compileBatch compiles usage_batch_delivery: a delivery operation whose
+// request maps a UsageRecordBatch (batch_id and every delivery's
+// delivery_id must be mapped: the district's dedup key is each record's
+// delivery_id) and whose ack maps a UsageBatchAck (batch_id, delivery_ids
+// and acknowledged_at; body_sm3 optional, key_id never). It needs
+// usage_delivery.
+func (s *spec) compileBatch(cp *compiler, d *Delivery) (*outOp, error) {
+	const name = "usage_batch_delivery"
+	if s.usageOp == nil {
+		return nil, errors.New(name + " needs usage_delivery too: a partner with usage_batch 1 gets its usage records one by one")
+	}
+	op, err := s.compileOut(cp, name, "usage_batch", d.Path, d.Envelope, d.Request, reflect.TypeFor[contracts.UsageRecordBatch]())
+	if err != nil {
+		return nil, err
+	}
+	if op.answer, err = cp.compileMessage(name+".ack", d.Ack, reflect.TypeFor[contracts.UsageBatchAck]()); err != nil {
+		return nil, err
+	}
+	if err := op.env.checkBeside(name+".ack", op.answer); err != nil {
+		return nil, err
+	}
+	if op.answer.covers("key_id") {
+		return nil, fmt.Errorf("%s.ack maps key_id, which always comes from the Gw-Key-Id header", name)
+	}
+	op.mapsBodySM3 = op.answer.covers("body_sm3")
+	if err := op.answer.requireAll(name+".ack", "body_sm3", "key_id"); err != nil {
+		return nil, err
+	}
+	return op, nil
+}
+
 // compileOut compiles an outbound operation's path, envelope and request.
 func (s *spec) compileOut(cp *compiler, name, kind, path string, env *Envelope, request json.RawMessage, typ reflect.Type) (*outOp, error) {
 	if err := checkOpPath(path); err != nil {
@@ -307,13 +349,19 @@ func (s *spec) compileOut(cp *compiler, name, kind, path string, env *Envelope, 
 	if op.request, err = cp.compileMessage(name+".request", request, typ); err != nil {
 		return nil, err
 	}
-	if err := op.request.require(name+".request", "exchange_id"); err != nil {
-		return nil, err
-	}
 	// A delivery's delivery_id is the district's dedup key: the one id
 	// unique across all senders and kept by every attempt.
-	if kind != "lookup" {
-		if err := op.request.require(name+".request", "delivery_id"); err != nil {
+	switch kind {
+	case "usage_batch":
+		if err := op.request.require(name+".request", "batch_id", "deliveries[].delivery_id"); err != nil {
+			return nil, err
+		}
+	case "lookup":
+		if err := op.request.require(name+".request", "exchange_id"); err != nil {
+			return nil, err
+		}
+	default:
+		if err := op.request.require(name+".request", "exchange_id", "delivery_id"); err != nil {
 			return nil, err
 		}
 	}

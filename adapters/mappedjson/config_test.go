@@ -140,6 +140,19 @@ func TestConfigMistakes(t *testing.T) {
 		{name: "case request without delivery_id", change: del("case_delivery", "request", "tsid"), want: "case_delivery.request must map delivery_id"},
 		{name: "status request without delivery_id", change: del("status_delivery", "request", "tsid"), want: "status_delivery.request must map delivery_id"},
 		{name: "usage request without delivery_id", change: del("usage_delivery", "request", "tsid"), want: "usage_delivery.request must map delivery_id"},
+		{name: "batch without usage_delivery", change: del("usage_delivery"), want: "usage_batch_delivery needs usage_delivery"},
+		{name: "batch request without batch_id", change: del("usage_batch_delivery", "request", "pcid"),
+			want: "usage_batch_delivery.request must map batch_id"},
+		{name: "batch request without the records' delivery_id", change: del("usage_batch_delivery", "request", "yzjls", "$item", "tsid"),
+			want: "usage_batch_delivery.request must map deliveries[].delivery_id"},
+		{name: "batch path of another operation", change: set("/api/dzzz/yzjlhc", "usage_batch_delivery", "path"), want: "usage_batch_delivery.path"},
+		{name: "batch ack maps key_id", change: set("key_id", "usage_batch_delivery", "ack", "zyid"), want: "usage_batch_delivery.ack maps key_id"},
+		{name: "batch ack without delivery_ids", change: del("usage_batch_delivery", "ack", "tsids"),
+			want: "usage_batch_delivery.ack must map delivery_ids"},
+		{name: "batch ack without batch_id", change: del("usage_batch_delivery", "ack", "pcid"),
+			want: "usage_batch_delivery.ack must map batch_id"},
+		{name: "batch ack field of another type", change: set("delivery_ids", "usage_batch_delivery", "ack", "pcid"),
+			want: "usage_batch_delivery.ack"},
 		{name: "status request without case_id", change: func(c map[string]any) {
 			delete(at(c, "status_delivery", "request"), "wgbjid")
 			delete(at(c, "status_delivery", "request", "zt"), "wgbjid")
@@ -162,7 +175,7 @@ func TestConfigMistakes(t *testing.T) {
 		}, want: "inbound needs"},
 		{name: "receipt without case_id", change: del("inbound", "receipt", "wgbjid"), want: "inbound.receipt must map case_id"},
 		{name: "no operations", change: func(c map[string]any) {
-			for _, k := range []string{"case_delivery", "status_delivery", "usage_delivery", "license_lookup", "inbound"} {
+			for _, k := range []string{"case_delivery", "status_delivery", "usage_delivery", "usage_batch_delivery", "license_lookup", "inbound"} {
 				delete(c, k)
 			}
 		}, want: "no operation"},
@@ -230,9 +243,10 @@ func TestCapabilities(t *testing.T) {
 		want []adapters.Capability
 	}{
 		{"everything", nil, all},
-		{"cases only", []string{"status_delivery", "usage_delivery", "license_lookup", "inbound"}, []adapters.Capability{adapters.CapCaseDelivery}},
+		{"cases only", []string{"status_delivery", "usage_delivery", "usage_batch_delivery", "license_lookup", "inbound"}, []adapters.Capability{adapters.CapCaseDelivery}},
 		{"library only", []string{"case_delivery", "status_delivery", "inbound"}, []adapters.Capability{adapters.CapLicenseLookup, adapters.CapUsageRecords}},
-		{"inbound only", []string{"case_delivery", "status_delivery", "usage_delivery", "license_lookup", "endpoint"}, []adapters.Capability{adapters.CapInbound}},
+		{"library without batches", []string{"case_delivery", "status_delivery", "inbound", "usage_batch_delivery"}, []adapters.Capability{adapters.CapLicenseLookup, adapters.CapUsageRecords}},
+		{"inbound only", []string{"case_delivery", "status_delivery", "usage_delivery", "usage_batch_delivery", "license_lookup", "endpoint"}, []adapters.Capability{adapters.CapInbound}},
 		{"no lookup", []string{"license_lookup"}, []adapters.Capability{adapters.CapCaseDelivery, adapters.CapStatusDelivery, adapters.CapInbound, adapters.CapUsageRecords}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -257,6 +271,10 @@ func TestCapabilities(t *testing.T) {
 			}
 			if a.Has(adapters.CapPull) {
 				t.Error("Has(pull)")
+			}
+			_, batches := adapters.UsageBatchDelivererOf(a)
+			if want := a.Has(adapters.CapUsageRecords) && !slices.Contains(tc.drop, "usage_batch_delivery"); batches != want {
+				t.Errorf("UsageBatchDelivererOf: %v, want %v", batches, want)
 			}
 			_, ok := adapters.LicenseSourceOf(a)
 			if ok != slices.Contains(tc.want, adapters.CapLicenseLookup) {

@@ -24,6 +24,7 @@
 //	case_delivery     case_delivery    POST {endpoint}{path}                                   CaseDelivery → Ack
 //	status_delivery   status_delivery  POST {endpoint}{path}                                   StatusDelivery → Ack
 //	usage_delivery    usage_records    POST {endpoint}{path}                                   UsageRecordDelivery → Ack
+//	usage_batch_delivery  (usage_records, in batches)  POST {endpoint}{path}               UsageRecordBatch → UsageBatchAck
 //	license_lookup    license_lookup   POST {endpoint}{path}, tried once                       LicenseLookupRequest → LicenseLookupResponse
 //	inbound           inbound          the district POSTs /v1/inbound/{partner_id}/{operation}  CaseSubmission or StatusUpdate → Receipt
 //
@@ -60,6 +61,7 @@
 //	case_delivery    {path, request, ack, envelope?}
 //	status_delivery  {path, request, ack, envelope?}
 //	usage_delivery   {path, request, ack, envelope?}
+//	usage_batch_delivery  {path, request, ack, envelope?}; needs usage_delivery
 //	license_lookup   {path, request, answer, envelope?}
 //	inbound          {case_submission: {operation, request}, status_update: {operation, request}, receipt}
 //
@@ -171,6 +173,26 @@
 // means a license is present). The answer is checked with
 // adapters.CheckLookupAnswer. The raw answer and signature the adapter
 // returns are the district's exact bytes.
+//
+// # Usage records in batches
+//
+// With usage_batch_delivery configured, the adapter also passes several
+// usage records in one call (adapters.UsageBatchDeliverer), for a partner
+// whose license_library.usage_batch is above 1 (the default when the
+// operation is configured; usage_batch 1 sends each record through
+// usage_delivery). Its request maps a UsageRecordBatch, which must map
+// batch_id and, through $each over deliveries, each record's delivery_id
+// (the district's dedup key; the records' other fields as usage_delivery
+// maps them). Its ack maps the data of the district's answer to a
+// UsageBatchAck: batch_id, delivery_ids (the records the district stored,
+// an array of strings: {"$each": "delivery_ids", "$item": "."}) and
+// acknowledged_at must be mapped, body_sm3 is optional (the SM3 of the
+// bytes sent when absent), key_id is the Gw-Key-Id. The acknowledgement
+// is checked with adapters.CheckBatchAck: the same batch and body, and
+// only records of the batch, each once. The records it leaves out are not
+// taken; the gateway retries them, possibly in a later batch, where the
+// district recognises a record it stored before by its delivery_id and
+// acknowledges it again.
 //
 // # Repeats
 //
@@ -337,6 +359,16 @@
 //	      yzjl: {jlbh: record.usage_record_id, yzsy: record.purpose, hyjg: record.outcome | table:hyjg,
 //	             sfhc: record.cached | table:sf, hysj: record.checked_at | time:datetimefrac}
 //	    ack: {jhid: exchange_id, qssj: acknowledged_at | time:compact}
+//	  usage_batch_delivery:                                # abbreviated
+//	    path: /api/dzzz/yzjlplhc                            # 用证记录批量回传
+//	    request:
+//	      pcid: batch_id                                   # 批次号
+//	      fssj: sent_at | time:datetimefrac
+//	      yzjls:
+//	        $each: deliveries
+//	        $item: {tsid: delivery_id, jhid: exchange_id,
+//	                yzjl: {jlbh: record.usage_record_id, yzsy: record.purpose, hyjg: record.outcome | table:hyjg}}
+//	    ack: {pcid: batch_id, tsids: {$each: delivery_ids, $item: "."}, qssj: acknowledged_at | time:compact}
 //	  license_lookup:
 //	    path: /api/dzzz/zzcx                                # 证照查询
 //	    request:

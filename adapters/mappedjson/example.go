@@ -213,6 +213,43 @@ const exampleConfig = `{
       "zwzy": "body_sm3"
     }
   },
+  "usage_batch_delivery": {
+    "path": "/api/dzzz/yzjlplhc",
+    "request": {
+      "pcid": "batch_id",
+      "fssj": "sent_at | time:datetimefrac",
+      "yzjls": {
+        "$each": "deliveries",
+        "$item": {
+          "tsid": "delivery_id",
+          "jhid": "exchange_id",
+          "fssj": "sent_at | time:datetimefrac",
+          "yzjl": {
+            "jlbh": "record.usage_record_id",
+            "dyf": "record.caller",
+            "ckbh": "record.window_id",
+            "gzrybh": "record.operator_id",
+            "yzsy": "record.purpose",
+            "wgbjid": "record.case_id",
+            "zzbs": "record.license_id",
+            "zzlxdm": "record.license_type_code",
+            "czrzjhm": "record.holder_id_masked",
+            "hyjg": "record.outcome | table:hyjg",
+            "cwdm": "record.error_code | table:cwdm",
+            "lyqh": "record.source_region",
+            "hysj": "record.checked_at | time:datetimefrac",
+            "sfhc": "record.cached | table:sf"
+          }
+        }
+      }
+    },
+    "ack": {
+      "pcid": "batch_id",
+      "tsids": {"$each": "delivery_ids", "$item": "."},
+      "qssj": "acknowledged_at | time:compact",
+      "zwzy": "body_sm3"
+    }
+  },
   "license_lookup": {
     "path": "/api/dzzz/zzcx",
     "request": {

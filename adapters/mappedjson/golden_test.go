@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/tongban/tongban/adapters"
 	"github.com/tongban/tongban/adapters/mappedjson"
 	"github.com/tongban/tongban/contracts"
 )
@@ -57,14 +59,29 @@ func TestGolden(t *testing.T) {
 	if _, _, _, err := a.LookupLicense(ctx, q); err != nil {
 		t.Fatal(err)
 	}
+	second := *sampleUsage()
+	second.DeliveryID, second.ExchangeID = "dlv-0004", "01959251-0000-7000-8000-000000000004"
+	second.Record.UsageRecordID, second.Record.Outcome, second.Record.ErrorCode = "ur-01959250aaaa7bbc", "", contracts.CodeInvalidLicenseID
+	batch := &contracts.UsageRecordBatch{BatchID: "01959252-0000-7000-8000-000000000001", SentAt: second.SentAt.Add(time.Second),
+		Deliveries: []contracts.UsageRecordDelivery{*sampleUsage(), second}}
+	if ack, _, _, err := a.DeliverUsageBatch(ctx, batch); err != nil || len(ack.DeliveryIDs) != 2 {
+		t.Fatalf("DeliverUsageBatch: %+v, %v", ack, err)
+	}
 	reqs := d.requests()
-	if len(reqs) != 4 {
-		t.Fatalf("district saw %d requests, want 4", len(reqs))
+	if len(reqs) != 5 {
+		t.Fatalf("district saw %d requests, want 5", len(reqs))
 	}
 	checkGolden(t, "case_delivery", reqs[0].body)
 	checkGolden(t, "status_delivery", reqs[1].body)
 	checkGolden(t, "usage_delivery", reqs[2].body)
 	checkGolden(t, "lookup_request", reqs[3].body)
+	checkGolden(t, "usage_batch_delivery", reqs[4].body)
+	batchAck, _, err := mustSide(t, d.URL).WriteBatchAck(&adapters.Message{UsageBatch: batch}, &contracts.UsageBatchAck{BatchID: batch.BatchID,
+		DeliveryIDs: []string{"dlv-0003"}, AcknowledgedAt: fixedNow, BodySM3: fixedSM3(reqs[4].body), KeyID: partnerID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "usage_batch_ack", batchAck)
 
 	receipt, _, err := a.EncodeReceipt(&contracts.InboundCall{Kind: contracts.InboundStatus, Update: &concluded},
 		&contracts.Receipt{ExchangeID: concluded.ExchangeID, CaseID: concluded.CaseID, ReceivedAt: fixedNow,
@@ -92,6 +109,16 @@ func TestGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkGolden(t, "case_call", call.Body)
+}
+
+// mustSide returns the example config's partner side.
+func mustSide(t *testing.T, endpoint string) *mappedjson.PartnerSide {
+	t.Helper()
+	side, err := mappedjson.NewPartnerSide(partnerID, mappedjson.ExampleConfig(endpoint))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return side
 }
 
 // checkGolden compares got with testdata/<name>.golden.json, rewriting it

@@ -132,6 +132,12 @@ func (d *district) serve(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		raw, mediaType, err = d.side.WriteLookupAnswer(m, resp)
+	} else if b := m.UsageBatch; b != nil {
+		ack := &contracts.UsageBatchAck{BatchID: b.BatchID, AcknowledgedAt: fixedNow, BodySM3: d.crypto.SM3Hex(body), KeyID: d.crypto.KeyID()}
+		for _, x := range b.Deliveries {
+			ack.DeliveryIDs = append(ack.DeliveryIDs, x.DeliveryID)
+		}
+		raw, mediaType, err = d.side.WriteBatchAck(m, ack)
 	} else {
 		raw, mediaType, err = d.side.WriteAck(m, d.ackFor(m, body))
 	}

@@ -89,6 +89,10 @@ func (a *Adapter) Has(c adapters.Capability) bool {
 	return false
 }
 
+// BatchesUsage reports whether the partner's config passes usage records
+// in batches (usage_batch_delivery; adapters.UsageBatchSwitch).
+func (a *Adapter) BatchesUsage() bool { return a.spec.batchOp != nil }
+
 // Close releases idle connections. The adapter stays usable.
 func (a *Adapter) Close() error { return a.caller.Close() }
 
@@ -129,6 +133,54 @@ func (a *Adapter) DeliverUsage(ctx context.Context, d *contracts.UsageRecordDeli
 	return a.deliver(ctx, a.spec.usageOp, d, adapters.AckExpectation{
 		ExchangeID: d.ExchangeID, DeliveryID: d.DeliveryID,
 	})
+}
+
+// DeliverUsageBatch POSTs b, in the partner's JSON, to
+// {endpoint}{usage_batch_delivery.path} and returns the partner's verified
+// batch acknowledgement in contract terms, the exact bytes of its answer
+// and its DER signature: its envelope (a code other than success is a
+// refusal, retryable when listed), then strictly the acknowledgement its
+// data maps to, completed with body_sm3 (when the partner's format has
+// none) and the key id that signed it, checked with
+// adapters.CheckBatchAck. Every failure is an *adapters.Error.
+func (a *Adapter) DeliverUsageBatch(ctx context.Context, b *contracts.UsageRecordBatch) (*contracts.UsageBatchAck, []byte, []byte, error) {
+	op := a.spec.batchOp
+	if op == nil {
+		return nil, nil, nil, adapters.Permanent("the partner's mapped-json config has no usage_batch_delivery", nil)
+	}
+	if err := adapters.CheckBatch(b); err != nil {
+		return nil, nil, nil, err
+	}
+	body, err := op.request.encodeBytes(b)
+	if err != nil {
+		return nil, nil, nil, adapters.Permanent("encode "+op.name+" request: "+err.Error(), nil)
+	}
+	ans, err := a.caller.Do(ctx, adapters.Request{URL: a.spec.endpoint + op.path, Body: body, What: "batch acknowledgement", Fault: op.fault})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	want := adapters.BatchExpectation(b)
+	want.BodySM3, want.KeyID = a.crypto.SM3Hex(body), ans.KeyID
+	data, err := a.openAnswer(op, ans.Body, ans.Header, "batch acknowledgement")
+	if err != nil {
+		return nil, nil, nil, withStatus(err, ans.Status)
+	}
+	var ack contracts.UsageBatchAck
+	if err := op.answer.decodeInto(data, op.env.dataPath(), &ack); err != nil {
+		return nil, nil, nil, withStatus(malformed("batch acknowledgement", err), ans.Status)
+	}
+	if !op.mapsBodySM3 {
+		ack.BodySM3 = want.BodySM3
+	}
+	ack.KeyID = want.KeyID
+	if ack.BodySM3 != want.BodySM3 {
+		// Reported without quoting what the partner wrote.
+		return nil, nil, nil, withStatus(adapters.Permanent("batch acknowledgement body_sm3 is not the SM3 of the body sent ("+want.BodySM3+")", adapters.ErrAckMismatch), ans.Status)
+	}
+	if err := adapters.CheckBatchAck(&ack, want); err != nil {
+		return nil, nil, nil, withStatus(err, ans.Status)
+	}
+	return &ack, ans.Body, ans.Sig, nil
 }
 
 func (a *Adapter) deliver(ctx context.Context, op *outOp, msg any, want adapters.AckExpectation) (*contracts.Ack, []byte, []byte, error) {
@@ -402,12 +454,14 @@ func (a *Adapter) EncodeError(call *contracts.InboundCall, e *contracts.Error, s
 
 // Compile-time guards: the port, and the optional capabilities.
 var (
-	_ adapters.Adapter         = (*Adapter)(nil)
-	_ adapters.CaseDeliverer   = (*Adapter)(nil)
-	_ adapters.StatusDeliverer = (*Adapter)(nil)
-	_ adapters.Translator      = (*Adapter)(nil)
-	_ adapters.LicenseSource   = (*Adapter)(nil)
-	_ adapters.UsageDeliverer  = (*Adapter)(nil)
-	_ adapters.CapabilitySet   = (*Adapter)(nil)
-	_ io.Closer                = (*Adapter)(nil)
+	_ adapters.Adapter             = (*Adapter)(nil)
+	_ adapters.CaseDeliverer       = (*Adapter)(nil)
+	_ adapters.StatusDeliverer     = (*Adapter)(nil)
+	_ adapters.Translator          = (*Adapter)(nil)
+	_ adapters.LicenseSource       = (*Adapter)(nil)
+	_ adapters.UsageDeliverer      = (*Adapter)(nil)
+	_ adapters.UsageBatchDeliverer = (*Adapter)(nil)
+	_ adapters.UsageBatchSwitch    = (*Adapter)(nil)
+	_ adapters.CapabilitySet       = (*Adapter)(nil)
+	_ io.Closer                    = (*Adapter)(nil)
 )

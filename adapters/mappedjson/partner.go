@@ -67,6 +67,9 @@ func (p *PartnerSide) ReadRequest(path, mediaType, _ string, body []byte) (*adap
 	case "usage":
 		m.Usage = &contracts.UsageRecordDelivery{}
 		dst = m.Usage
+	case "usage_batch":
+		m.UsageBatch = &contracts.UsageRecordBatch{}
+		dst = m.UsageBatch
 	default:
 		m.Lookup = &contracts.LicenseLookupRequest{}
 		dst = m.Lookup
@@ -88,6 +91,8 @@ func (p *PartnerSide) opFor(m *adapters.Message) *outOp {
 		return p.spec.usageOp
 	case "lookup":
 		return p.spec.lookupOp
+	case adapters.KindUsageBatch:
+		return p.spec.batchOp
 	}
 	return nil
 }
@@ -97,11 +102,26 @@ func (p *PartnerSide) opFor(m *adapters.Message) *outOp {
 // takes it from Gw-Key-Id), nor body_sm3 when the mapping leaves it out.
 func (p *PartnerSide) WriteAck(m *adapters.Message, ack *contracts.Ack) ([]byte, string, error) {
 	op := p.opFor(m)
-	if op == nil || op.kind == "lookup" {
+	if op == nil || op.kind == "lookup" || op.kind == "usage_batch" {
 		return nil, "", errors.New("mapped-json partner side: acknowledgements answer configured case, status and usage deliveries")
 	}
 	if ack == nil {
 		return nil, "", errors.New("mapped-json partner side: no acknowledgement")
+	}
+	return p.writeAnswer(op, ack)
+}
+
+// WriteBatchAck renders ack, the acknowledgement of a batch of usage
+// records, in the usage_batch_delivery envelope with its first success
+// code and the ack mapping as data. key_id is never written, nor body_sm3
+// when the mapping leaves it out.
+func (p *PartnerSide) WriteBatchAck(m *adapters.Message, ack *contracts.UsageBatchAck) ([]byte, string, error) {
+	op := p.opFor(m)
+	if op == nil || op.kind != "usage_batch" {
+		return nil, "", errors.New("mapped-json partner side: batch acknowledgements answer a configured usage_batch_delivery")
+	}
+	if ack == nil {
+		return nil, "", errors.New("mapped-json partner side: no batch acknowledgement")
 	}
 	return p.writeAnswer(op, ack)
 }

@@ -114,12 +114,16 @@ type Faults struct {
 	// LookupFail answers every license lookup 503 (a library outage);
 	// deliveries are served as usual.
 	LookupFail bool `json:"lookup_fail" yaml:"lookup_fail"`
+	// LeaveOutFirst leaves the first N usage records the partner is sent
+	// in batches out of its batch acknowledgements, storing nothing of
+	// them (a partial acknowledgement: the gateway retries them).
+	LeaveOutFirst int `json:"leave_out_first" yaml:"leave_out_first"`
 }
 
 // check reports a fault setting out of range.
 func (f Faults) check() error {
 	switch {
-	case f.FailFirst < 0 || f.DropFirst < 0 || f.Delay < 0 || f.LookupDelay < 0:
+	case f.FailFirst < 0 || f.DropFirst < 0 || f.Delay < 0 || f.LookupDelay < 0 || f.LeaveOutFirst < 0:
 		return errors.New("partnersim: faults must not be negative")
 	case f.ErrorRate < 0 || f.ErrorRate > 1 || f.DropRate < 0 || f.DropRate > 1:
 		return errors.New("partnersim: fault rates must be from 0 to 1")
@@ -203,6 +207,8 @@ type Sim struct {
 	rnd       *rand.Rand
 	failed    int // refusals answered since faults were set
 	dropped   int // connections dropped since faults were set
+	leftOut   int // batched usage records left unacknowledged since faults were set
+	batches   int // batches of usage records acknowledged
 	attempts  int
 	lookups   int
 	exchanges map[string]*exchange // by kind + "/" + delivery_id
@@ -340,7 +346,7 @@ func (s *Sim) SetFaults(f Faults) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults, s.failed, s.dropped = f, 0, 0
+	s.faults, s.failed, s.dropped, s.leftOut = f, 0, 0, 0
 	return nil
 }
 

@@ -17,14 +17,16 @@ import (
 
 // Handler serves the partner's side of its style at the root: every POST
 // the gateway's adapter of that style makes (for the standard style POST
-// /cases, /cases/{case_id}/status, /licenses/usage and /licenses/lookup;
+// /cases, /cases/{case_id}/status, /licenses/usage, /licenses/usage/batch
+// and /licenses/lookup;
 // for SOAP one endpoint with a SOAPAction per operation). Mount it under a
 // prefix with http.StripPrefix. A mailbox partner takes no calls: its
 // handler answers 404 to everything.
 //
 // Answers to deliveries: a signed acknowledgement in the style's format
 // (repeats of an exchange with the same bytes get the very same bytes and
-// signature). Answers to lookups: the library's signed answer, echoing the
+// signature); to a batch of usage records, one signed acknowledgement
+// naming the records stored (see serveBatch). Answers to lookups: the library's signed answer, echoing the
 // exchange_id and, when the library holds the license, carrying its full
 // record (see Licenses for how a license is found). Refusals, in the
 // style's format: bad_signature (401) when the gateway's signature does not
@@ -93,6 +95,10 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	digest := s.cfg.Crypto.SM3Hex(body)
 	sc := trace.SpanContextFromContext(adapters.ExtractTrace(r.Context(), r.Header))
+	if m.UsageBatch != nil {
+		s.serveBatch(w, m, digest, sc)
+		return
+	}
 	acc, ref := s.accept(m, digest, sc)
 	if ref != nil {
 		s.writeError(w, m, ref.status, ref.code, ref.msg)

@@ -50,6 +50,7 @@
 //	  DeliverCase     contracts.CaseDelivery         → DeliverCaseResponse:     contracts.Ack
 //	  DeliverStatus   contracts.StatusDelivery       → DeliverStatusResponse:   contracts.Ack
 //	  DeliverUsage    contracts.UsageRecordDelivery  → DeliverUsageResponse:    contracts.Ack
+//	  DeliverUsageBatch contracts.UsageRecordBatch   → DeliverUsageBatchResponse: contracts.UsageBatchAck
 //	  LookupLicense   contracts.LicenseLookupRequest → LookupLicenseResponse:   contracts.LicenseLookupResponse
 //	partner → gateway, POST {gateway}/v1/inbound/{partner_id}
 //	  SubmitCase      contracts.CaseSubmission       → SubmitCaseResponse:      contracts.Receipt
@@ -92,6 +93,16 @@
 //	</soap:Body></soap:Envelope>
 //
 // testdata/*.golden.xml holds the exact envelopes of every operation.
+//
+// DeliverUsageBatch carries several usage records in one call, for a
+// partner whose license_library.usage_batch is above 1 (the default for
+// this style; usage_batch 1 sends each as DeliverUsage): one <deliveries>
+// element per record, each the DeliverUsage body's fields, signed once
+// over the exact envelope. The partner answers with one
+// DeliverUsageBatchResponse naming, in repeated <delivery_ids> elements,
+// the records it stored (now or before: it recognises a repeat by
+// delivery_id); those it leaves out are retried by the gateway, possibly
+// in a later batch.
 //
 // # Message encoding
 //

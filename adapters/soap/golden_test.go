@@ -59,6 +59,21 @@ func TestDeliverUsageGolden(t *testing.T) {
 	})
 }
 
+func TestDeliverUsageBatchGolden(t *testing.T) {
+	goldenCall(t, "deliver_usage_batch.golden.xml", nil, func(a *Adapter) error {
+		second := *sampleUsage()
+		second.DeliveryID, second.ExchangeID = "dlv-0004", "01959251-0000-7000-8000-000000000004"
+		second.Record.UsageRecordID, second.Record.Outcome, second.Record.ErrorCode = "ur-01959250aaaa7bbc", "", contracts.CodeInvalidLicenseID
+		b := &contracts.UsageRecordBatch{BatchID: "01959252-0000-7000-8000-000000000001", SentAt: second.SentAt.Add(time.Second),
+			Deliveries: []contracts.UsageRecordDelivery{*sampleUsage(), second}}
+		ack, _, _, err := a.DeliverUsageBatch(context.Background(), b)
+		if err == nil && len(ack.DeliveryIDs) != 2 {
+			t.Errorf("acknowledged %v, want both", ack.DeliveryIDs)
+		}
+		return err
+	})
+}
+
 func TestLookupLicenseGolden(t *testing.T) {
 	rec := sampleLicense(t)
 	goldenCall(t, "lookup_license.golden.xml", &rec, func(a *Adapter) error {

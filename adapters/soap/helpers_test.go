@@ -199,6 +199,14 @@ func (p *partnerServer) defaultAnswer(m *adapters.Message, raw []byte) ([]byte, 
 		b, _, err := p.side.WriteLookupAnswer(m, resp)
 		return b, err
 	}
+	if b := m.UsageBatch; b != nil {
+		ack := &contracts.UsageBatchAck{BatchID: b.BatchID, AcknowledgedAt: fixedNow, BodySM3: p.crypto.SM3Hex(raw), KeyID: p.crypto.KeyID()}
+		for _, d := range b.Deliveries {
+			ack.DeliveryIDs = append(ack.DeliveryIDs, d.DeliveryID)
+		}
+		out, _, err := p.side.WriteBatchAck(m, ack)
+		return out, err
+	}
 	ack := p.ackOf(m, raw)
 	b, _, err := p.side.WriteAck(m, ack)
 	return b, err

@@ -26,7 +26,7 @@ type PartnerSide struct {
 var _ adapters.PartnerSide = (*PartnerSide)(nil)
 
 // outboundOps are the operations the gateway calls on a partner.
-var outboundOps = []string{OpDeliverCase, OpDeliverStatus, OpDeliverUsage, OpLookupLicense}
+var outboundOps = []string{OpDeliverCase, OpDeliverStatus, OpDeliverUsage, OpDeliverUsageBatch, OpLookupLicense}
 
 // NewPartnerSide returns the partner's end of the style for partner
 // partnerID (the id in its inbound path and the caller id its keys are
@@ -48,7 +48,7 @@ func (s *PartnerSide) Config() Config { return s.cfg }
 
 // ReadRequest decodes one of the gateway's calls: a POST to the endpoint
 // itself (path "" or "/"), text/xml, whose body element is DeliverCase,
-// DeliverStatus, DeliverUsage or LookupLicense in the configured
+// DeliverStatus, DeliverUsage, DeliverUsageBatch or LookupLicense in the configured
 // namespace, with a SOAPAction, when not empty, that names the same
 // operation. The body is decoded strictly. Errors never quote values.
 func (s *PartnerSide) ReadRequest(path, mediaType, action string, body []byte) (*adapters.Message, error) {
@@ -71,6 +71,9 @@ func (s *PartnerSide) ReadRequest(path, mediaType, action string, body []byte) (
 	case OpDeliverUsage:
 		m.Usage = &contracts.UsageRecordDelivery{}
 		err = s.proto.decode(op, n, m.Usage)
+	case OpDeliverUsageBatch:
+		m.UsageBatch = &contracts.UsageRecordBatch{}
+		err = s.proto.decode(op, n, m.UsageBatch)
 	case OpLookupLicense:
 		m.Lookup = &contracts.LicenseLookupRequest{}
 		err = s.proto.decode(op, n, m.Lookup)
@@ -92,6 +95,8 @@ func outboundOp(m *adapters.Message) (string, error) {
 		return OpDeliverUsage, nil
 	case "lookup":
 		return OpLookupLicense, nil
+	case adapters.KindUsageBatch:
+		return OpDeliverUsageBatch, nil
 	}
 	return "", errors.New("no message")
 }
@@ -105,11 +110,32 @@ func (s *PartnerSide) WriteAck(m *adapters.Message, ack *contracts.Ack) ([]byte,
 	if err != nil {
 		return nil, "", err
 	}
-	if op == OpLookupLicense {
-		return nil, "", errors.New("a license lookup is answered with WriteLookupAnswer, not an acknowledgement")
+	if op == OpLookupLicense || op == OpDeliverUsageBatch {
+		return nil, "", fmt.Errorf("a %s call is not answered with an acknowledgement of one delivery", op)
 	}
 	if ack == nil {
 		return nil, "", errors.New("no acknowledgement")
+	}
+	b, err := s.proto.marshal(op+ResponseSuffix, ack)
+	if err != nil {
+		return nil, "", err
+	}
+	return b, ContentType, nil
+}
+
+// WriteBatchAck renders ack as a DeliverUsageBatchResponse envelope and
+// returns it with ContentType. The partner signs the bytes and sends them
+// with HTTP 200.
+func (s *PartnerSide) WriteBatchAck(m *adapters.Message, ack *contracts.UsageBatchAck) ([]byte, string, error) {
+	op, err := outboundOp(m)
+	if err != nil {
+		return nil, "", err
+	}
+	if op != OpDeliverUsageBatch {
+		return nil, "", fmt.Errorf("a %s call is not answered with a batch acknowledgement", op)
+	}
+	if ack == nil {
+		return nil, "", errors.New("no batch acknowledgement")
 	}
 	b, err := s.proto.marshal(op+ResponseSuffix, ack)
 	if err != nil {

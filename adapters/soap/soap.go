@@ -38,6 +38,11 @@ const (
 	// OpDeliverUsage: gateway → partner, a contracts.UsageRecordDelivery
 	// (用证记录回传), answered with a contracts.Ack.
 	OpDeliverUsage = "DeliverUsage"
+	// OpDeliverUsageBatch: gateway → partner, a contracts.UsageRecordBatch
+	// (several usage records in one call, for a partner whose
+	// license_library.usage_batch is above 1), answered with a
+	// contracts.UsageBatchAck.
+	OpDeliverUsageBatch = "DeliverUsageBatch"
 	// OpLookupLicense: gateway → partner, a contracts.LicenseLookupRequest,
 	// answered with a contracts.LicenseLookupResponse.
 	OpLookupLicense = "LookupLicense"
@@ -210,13 +215,14 @@ type Adapter struct {
 
 // Compile-time guards: the port, and the capabilities.
 var (
-	_ adapters.Adapter         = (*Adapter)(nil)
-	_ adapters.CaseDeliverer   = (*Adapter)(nil)
-	_ adapters.StatusDeliverer = (*Adapter)(nil)
-	_ adapters.Translator      = (*Adapter)(nil)
-	_ adapters.LicenseSource   = (*Adapter)(nil)
-	_ adapters.UsageDeliverer  = (*Adapter)(nil)
-	_ io.Closer                = (*Adapter)(nil)
+	_ adapters.Adapter             = (*Adapter)(nil)
+	_ adapters.CaseDeliverer       = (*Adapter)(nil)
+	_ adapters.StatusDeliverer     = (*Adapter)(nil)
+	_ adapters.Translator          = (*Adapter)(nil)
+	_ adapters.LicenseSource       = (*Adapter)(nil)
+	_ adapters.UsageDeliverer      = (*Adapter)(nil)
+	_ adapters.UsageBatchDeliverer = (*Adapter)(nil)
+	_ io.Closer                    = (*Adapter)(nil)
 )
 
 // New builds the adapter for the partner p describes, decoding p.Config
@@ -280,6 +286,60 @@ func (a *Adapter) DeliverUsage(ctx context.Context, d *contracts.UsageRecordDeli
 	return a.deliver(ctx, OpDeliverUsage, d, adapters.AckExpectation{
 		ExchangeID: d.ExchangeID, DeliveryID: d.DeliveryID,
 	})
+}
+
+// DeliverUsageBatch sends b as DeliverUsageBatch and returns the
+// partner's verified batch acknowledgement (DeliverUsageBatchResponse),
+// its exact envelope bytes and its DER signature. The acknowledgement must
+// name b's batch_id, the SM3 of the exact envelope sent, the answer's
+// Gw-Key-Id and only deliveries of b, each once
+// (adapters.CheckBatchAck); a Fault is classified like a delivery's.
+func (a *Adapter) DeliverUsageBatch(ctx context.Context, b *contracts.UsageRecordBatch) (*contracts.UsageBatchAck, []byte, []byte, error) {
+	if err := adapters.CheckBatch(b); err != nil {
+		return nil, nil, nil, err
+	}
+	body, err := a.proto.marshal(OpDeliverUsageBatch, b)
+	if err != nil {
+		return nil, nil, nil, adapters.Permanent("encode "+OpDeliverUsageBatch+" envelope", err)
+	}
+	ans, err := a.caller.Do(ctx, a.request(OpDeliverUsageBatch, body, "batch acknowledgement"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	want := adapters.BatchExpectation(b)
+	want.BodySM3, want.KeyID = a.crypto.SM3Hex(body), ans.KeyID
+	ack, err := a.proto.acceptBatchAck(ans.Body, ans.Status, ans.Header, a.now(), want)
+	if err != nil {
+		var e *adapters.Error
+		if errors.As(err, &e) && e.Status == 0 {
+			e.Status = ans.Status
+		}
+		return nil, nil, nil, err
+	}
+	return ack, ans.Body, ans.Sig, nil
+}
+
+// acceptBatchAck reads the batch acknowledgement in an answer envelope
+// (a Fault is classified like a non-2xx fault; anything but a
+// DeliverUsageBatchResponse is a permanent ErrMalformedAck) and checks it
+// with adapters.CheckBatchAck.
+func (p protocol) acceptBatchAck(raw []byte, status int, h http.Header, now time.Time, want adapters.BatchAckExpectation) (*contracts.UsageBatchAck, error) {
+	op := OpDeliverUsageBatch + ResponseSuffix
+	n, f, err := p.readAnswer(raw, op)
+	if err != nil {
+		return nil, adapters.Permanent("partner's batch acknowledgement is malformed", fmt.Errorf("%w: %w", adapters.ErrMalformedAck, err))
+	}
+	if f != nil {
+		return nil, f.asError(status, h, now)
+	}
+	var ack contracts.UsageBatchAck
+	if err := p.decode(op, n, &ack); err != nil {
+		return nil, adapters.Permanent("partner's batch acknowledgement is malformed", fmt.Errorf("%w: %w", adapters.ErrMalformedAck, err))
+	}
+	if err := adapters.CheckBatchAck(&ack, want); err != nil {
+		return nil, err
+	}
+	return &ack, nil
 }
 
 // request returns the signed call of operation op with envelope body.

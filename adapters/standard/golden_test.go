@@ -50,6 +50,35 @@ func TestUsageDeliveryGolden(t *testing.T) {
 	checkGolden(t, filepath.Join("testdata", "usage_delivery.golden.json"), reqs[0].body)
 }
 
+// TestUsageBatchGolden pins the exact bytes of a batch of usage records:
+// each record exactly as the single-record webhook would carry it.
+func TestUsageBatchGolden(t *testing.T) {
+	gw, partner := newPair(t)
+	srv := newAckServer(t, partner, nil)
+	a := newAdapter(t, gw, srv.URL, "", 0)
+	second := *sampleUsage()
+	second.DeliveryID, second.ExchangeID = "dlv-0004", "01959251-0000-7000-8000-000000000004"
+	second.Record.UsageRecordID, second.Record.Outcome, second.Record.ErrorCode = "ur-01959250aaaa7bbc", "", contracts.CodeInvalidLicenseID
+	b := &contracts.UsageRecordBatch{BatchID: "01959252-0000-7000-8000-000000000001", SentAt: second.SentAt.Add(time.Second),
+		Deliveries: []contracts.UsageRecordDelivery{*sampleUsage(), second}}
+	ack, _, _, err := a.DeliverUsageBatch(context.Background(), b)
+	if err != nil || len(ack.DeliveryIDs) != 2 {
+		t.Fatalf("DeliverUsageBatch: %+v, %v", ack, err)
+	}
+	reqs := srv.requests()
+	if len(reqs) != 1 || reqs[0].path != "/licenses/usage/batch" {
+		t.Fatalf("partner saw %d requests, want 1 to /licenses/usage/batch", len(reqs))
+	}
+	single, err := json.Marshal(sampleUsage())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(reqs[0].body, single) {
+		t.Errorf("the batch does not carry the record as the single-record webhook would:\n%s\nlacks\n%s", reqs[0].body, single)
+	}
+	checkGolden(t, filepath.Join("testdata", "usage_batch.golden.json"), reqs[0].body)
+}
+
 // TestLicenseLookupGolden pins the exact bytes of a lookup by holder.
 func TestLicenseLookupGolden(t *testing.T) {
 	gw, partner := newPair(t)

@@ -112,6 +112,21 @@ func newAckServer(t testing.TB, partner *testCrypto, mutate func(a *contracts.Ac
 		s.mu.Lock()
 		s.reqs = append(s.reqs, request{method: r.Method, path: r.URL.EscapedPath(), header: r.Header.Clone(), body: body})
 		s.mu.Unlock()
+		if r.URL.Path == "/licenses/usage/batch" {
+			var b contracts.UsageRecordBatch
+			_ = json.Unmarshal(body, &b)
+			ack := contracts.UsageBatchAck{BatchID: b.BatchID, DeliveryIDs: []string{}, AcknowledgedAt: fixedNow, BodySM3: partner.SM3Hex(body), KeyID: partner.KeyID()}
+			for _, d := range b.Deliveries {
+				ack.DeliveryIDs = append(ack.DeliveryIDs, d.DeliveryID)
+			}
+			raw, _ := json.Marshal(ack)
+			sig, _ := partner.Sign(raw)
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Gw-Signature", base64.StdEncoding.EncodeToString(sig))
+			w.Header().Set("Gw-Key-Id", partner.KeyID())
+			_, _ = w.Write(raw)
+			return
+		}
 		var env struct {
 			ExchangeID string `json:"exchange_id"`
 			DeliveryID string `json:"delivery_id"`

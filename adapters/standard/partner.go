@@ -25,8 +25,8 @@ const mediaJSON = "application/json"
 
 // ReadRequest decodes one of the gateway's calls strictly (no unknown
 // fields, no trailing data) by its path: /cases, /cases/{case_id}/status
-// (the case_id must match the body's), /licenses/usage or
-// /licenses/lookup. A wrong media type, an unknown path and a path that
+// (the case_id must match the body's), /licenses/usage,
+// /licenses/usage/batch or /licenses/lookup. A wrong media type, an unknown path and a path that
 // names another case are *contracts.FieldError values with the code to
 // answer (unsupported_media_type, not_found, validation_failed); a body
 // that does not decode is a plain error (invalid_json).
@@ -46,6 +46,9 @@ func (PartnerSide) ReadRequest(path, mediaType, _ string, body []byte) (*adapter
 	case path == "/licenses/usage":
 		m.Usage = &contracts.UsageRecordDelivery{}
 		v = m.Usage
+	case path == "/licenses/usage/batch":
+		m.UsageBatch = &contracts.UsageRecordBatch{}
+		v = m.UsageBatch
 	case path == "/licenses/lookup":
 		m.Lookup = &contracts.LicenseLookupRequest{}
 		v = m.Lookup
@@ -67,6 +70,20 @@ func (PartnerSide) ReadRequest(path, mediaType, _ string, body []byte) (*adapter
 // WriteAck renders ack as JSON.
 func (PartnerSide) WriteAck(_ *adapters.Message, ack *contracts.Ack) ([]byte, string, error) {
 	b, err := json.Marshal(ack)
+	return b, mediaJSON, err
+}
+
+// WriteBatchAck renders ack, the acknowledgement of a batch of usage
+// records, as JSON (delivery_ids always an array).
+func (PartnerSide) WriteBatchAck(_ *adapters.Message, ack *contracts.UsageBatchAck) ([]byte, string, error) {
+	if ack == nil {
+		return nil, "", errors.New("no batch acknowledgement")
+	}
+	a := *ack
+	if a.DeliveryIDs == nil {
+		a.DeliveryIDs = []string{}
+	}
+	b, err := json.Marshal(&a)
 	return b, mediaJSON, err
 }
 

@@ -9,6 +9,7 @@
 //	POST {endpoint}/cases                    CaseDelivery         → Ack
 //	POST {endpoint}/cases/{case_id}/status   StatusDelivery       → Ack
 //	POST {endpoint}/licenses/usage           UsageRecordDelivery  → Ack
+//	POST {endpoint}/licenses/usage/batch     UsageRecordBatch     → UsageBatchAck
 //	POST {endpoint}/licenses/lookup          LicenseLookupRequest → LicenseLookupResponse
 //
 // with Content-Type application/json, Gw-Signature (standard base64 of the
@@ -25,6 +26,21 @@
 // the same exchange_id (and delivery_id, when it names one) and key id, and
 // its body_sm3 is the SM3 of the exact bytes sent; otherwise the attempt
 // fails permanently.
+//
+// # Usage records in batches
+//
+// The adapter passes usage records one by one (/licenses/usage) or, for an
+// issuer whose license_library.usage_batch is above 1 (the default for
+// this style), several in one call (/licenses/usage/batch,
+// DeliverUsageBatch): a UsageRecordBatch carrying each record's very
+// UsageRecordDelivery, signed once over the exact body. The issuer answers
+// 200 with one UsageBatchAck signed over its exact bytes; the adapter
+// accepts it only if the signature verifies with a key registered for the
+// partner, it parses strictly, and it names the same batch_id, the SM3 of
+// the exact bytes sent and the key id, and only deliveries of the batch,
+// each once (adapters.CheckBatchAck). The deliveries it leaves out are
+// not taken: the gateway retries them. Failures are classified as for
+// single deliveries.
 //
 // Short outages are ridden out inside one attempt: connection errors, 408
 // and 5xx without Retry-After are retried max_retries times (50–500 ms
@@ -112,8 +128,8 @@ func init() {
 // Config is the partner's adapter block.
 type Config struct {
 	// Endpoint is the partner's base URL, absolute http or https; the
-	// adapter appends /cases, /cases/{case_id}/status, /licenses/usage and
-	// /licenses/lookup.
+	// adapter appends /cases, /cases/{case_id}/status, /licenses/usage,
+	// /licenses/usage/batch and /licenses/lookup.
 	Endpoint string `json:"endpoint"`
 	// MaxRetries is the number of quick retries inside one delivery
 	// attempt, 0 to MaxMaxRetries; nil means DefaultMaxRetries. License
@@ -154,12 +170,13 @@ type Adapter struct {
 
 // Compile-time guards: the port, and the optional capabilities.
 var (
-	_ adapters.Adapter         = (*Adapter)(nil)
-	_ adapters.CaseDeliverer   = (*Adapter)(nil)
-	_ adapters.StatusDeliverer = (*Adapter)(nil)
-	_ adapters.LicenseSource   = (*Adapter)(nil)
-	_ adapters.UsageDeliverer  = (*Adapter)(nil)
-	_ io.Closer                = (*Adapter)(nil)
+	_ adapters.Adapter             = (*Adapter)(nil)
+	_ adapters.CaseDeliverer       = (*Adapter)(nil)
+	_ adapters.StatusDeliverer     = (*Adapter)(nil)
+	_ adapters.LicenseSource       = (*Adapter)(nil)
+	_ adapters.UsageDeliverer      = (*Adapter)(nil)
+	_ adapters.UsageBatchDeliverer = (*Adapter)(nil)
+	_ io.Closer                    = (*Adapter)(nil)
 )
 
 // New builds the adapter for the partner p describes, decoding p.Config.
@@ -237,6 +254,35 @@ func (a *Adapter) DeliverUsage(ctx context.Context, d *contracts.UsageRecordDeli
 	return a.deliver(ctx, a.endpoint+"/licenses/usage", body, adapters.AckExpectation{
 		ExchangeID: d.ExchangeID, DeliveryID: d.DeliveryID,
 	})
+}
+
+// DeliverUsageBatch POSTs b to {endpoint}/licenses/usage/batch and returns
+// the partner's verified batch acknowledgement, its exact bytes and its
+// DER signature. Attempts are retried inside the call like the
+// deliveries'.
+func (a *Adapter) DeliverUsageBatch(ctx context.Context, b *contracts.UsageRecordBatch) (*contracts.UsageBatchAck, []byte, []byte, error) {
+	if err := adapters.CheckBatch(b); err != nil {
+		return nil, nil, nil, err
+	}
+	body, err := json.Marshal(b)
+	if err != nil {
+		return nil, nil, nil, adapters.Permanent("encode usage record batch", err)
+	}
+	ans, err := a.caller.Do(ctx, adapters.Request{URL: a.endpoint + "/licenses/usage/batch", Body: body, What: "batch acknowledgement"})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	want := adapters.BatchExpectation(b)
+	want.BodySM3, want.KeyID = a.crypto.SM3Hex(body), ans.KeyID
+	var ack contracts.UsageBatchAck
+	if err := adapters.DecodeJSON(ans.Body, &ack); err != nil {
+		return nil, nil, nil, withStatus(adapters.Permanent("partner's batch acknowledgement is malformed",
+			fmt.Errorf("%w: %w", adapters.ErrMalformedAck, err)), ans.Status)
+	}
+	if err := adapters.CheckBatchAck(&ack, want); err != nil {
+		return nil, nil, nil, withStatus(err, ans.Status)
+	}
+	return &ack, ans.Body, ans.Sig, nil
 }
 
 func (a *Adapter) deliver(ctx context.Context, target string, body []byte, want adapters.AckExpectation) (*contracts.Ack, []byte, []byte, error) {

@@ -171,6 +171,7 @@ The config file (YAML; relative paths resolve against its directory):
     duplicate_reports: true       # every status update sent twice
     lookup_delay: 0s
     lookup_fail: false
+    leave_out_first: 0            # the first N usage records of batches left unacknowledged
   seed: 42                        # repeatable random faults
 
 A pushing district serves its style on --listen at the path of

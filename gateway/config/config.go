@@ -229,6 +229,26 @@ type LicenseLibrary struct {
 	// Timeout bounds one lookup; default 2s. A library that does not
 	// answer in time yields source_unavailable.
 	Timeout time.Duration `yaml:"timeout,omitempty"`
+	// UsageBatch is the most usage records (用证记录) passed to the issuer
+	// in one signed call, 1 to 100: 1 sends each record alone (the
+	// single-record webhook), more sends the records due together in
+	// batches (one signature and one acknowledgement per batch). Zero
+	// means DefaultUsageBatch when the partner's adapter can send batches
+	// (standard, soap, and mapped-json with usage_batch_delivery), else 1;
+	// above 1 needs such an adapter.
+	UsageBatch int `yaml:"usage_batch,omitempty"`
+}
+
+// UsageBatchOr returns usage_batch with its default: DefaultUsageBatch
+// when it is zero and the adapter can send batches (batches), else 1.
+func (l *LicenseLibrary) UsageBatchOr(batches bool) int {
+	switch {
+	case l.UsageBatch != 0:
+		return l.UsageBatch
+	case batches:
+		return DefaultUsageBatch
+	}
+	return 1
 }
 
 // Log configures logging.
@@ -303,6 +323,10 @@ const (
 	DefaultCircuitFailures  = 5
 	DefaultDeliveryCooldown = 30 * time.Second
 	DefaultLibraryCooldown  = 10 * time.Second
+	// DefaultUsageBatch is license_library.usage_batch when left zero and
+	// the adapter can send usage records in batches: up to 50 records per
+	// signed call (a batch is about 30 KB of JSON).
+	DefaultUsageBatch = 50
 )
 
 // Telemetry exporters.
@@ -773,6 +797,10 @@ func (p *Partner) validate(seen map[string]bool) error {
 		}
 		if l.Timeout < 0 || l.Timeout > time.Minute {
 			return fmt.Errorf("license_library.timeout: %s must be from 0 (default 2s) to 1m", l.Timeout)
+		}
+		if l.UsageBatch < 0 || l.UsageBatch > contracts.MaxUsageBatch {
+			return fmt.Errorf("license_library.usage_batch: %d must be from 1 to %d (0: %d when the adapter sends batches, else 1)",
+				l.UsageBatch, contracts.MaxUsageBatch, DefaultUsageBatch)
 		}
 	}
 	for j, fp := range p.ClientCerts {

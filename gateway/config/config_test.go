@@ -144,6 +144,8 @@ partners:
 		{"library bad region", "    license_library: {regions: [\"33070\"]}\n", "license_library.regions[0]"},
 		{"library bad type", "    license_library: {regions: [\"330702\"], types: [abc]}\n", "license_library.types[0]"},
 		{"library timeout", "    license_library: {regions: [\"330702\"], timeout: 2m}\n", "license_library.timeout"},
+		{"usage batch too large", "    license_library: {regions: [\"330702\"], usage_batch: 101}\n", "license_library.usage_batch"},
+		{"usage batch negative", "    license_library: {regions: [\"330702\"], usage_batch: -1}\n", "license_library.usage_batch"},
 		{"partner without regions or library", "", "regions"},
 	} {
 		src := base + tt.extra
@@ -153,6 +155,28 @@ partners:
 		_, err := Parse([]byte(src), "/x", noEnv)
 		if err == nil || !strings.Contains(err.Error(), tt.field) {
 			t.Errorf("%s: got %v, want an error naming %q", tt.name, err, tt.field)
+		}
+	}
+}
+
+// TestUsageBatchDefault: license_library.usage_batch left zero is
+// DefaultUsageBatch for an adapter that sends batches and 1 for one that
+// cannot; a value set is kept.
+func TestUsageBatchDefault(t *testing.T) {
+	for _, tt := range []struct {
+		set     int
+		batches bool
+		want    int
+	}{
+		{0, true, DefaultUsageBatch},
+		{0, false, 1},
+		{1, true, 1},
+		{20, true, 20},
+		{20, false, 20}, // refused when the gateway is opened: the adapter cannot
+	} {
+		l := &LicenseLibrary{UsageBatch: tt.set}
+		if got := l.UsageBatchOr(tt.batches); got != tt.want {
+			t.Errorf("usage_batch %d, adapter batches %v: got %d, want %d", tt.set, tt.batches, got, tt.want)
 		}
 	}
 }

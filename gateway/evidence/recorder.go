@@ -51,6 +51,19 @@ func (r Recorder) Exchange(ctx context.Context, in gateway.Inbound, ex *gateway.
 // (see gateway.Recorder); the acknowledgement's exact bytes are kept by
 // their SM3.
 func (r Recorder) Attempt(del *gateway.Delivery, at time.Time, outcome string, latency time.Duration, caseState contracts.CaseState) []contracts.EvidenceRecord {
+	return r.attempt(del, at, outcome, latency, caseState, nil)
+}
+
+// BatchAttempt returns the record of one delivery's attempt made in a
+// batch (see gateway.Recorder): Attempt's record, with the batch's id and
+// the SM3 of the batch body in its detail.
+func (r Recorder) BatchAttempt(del *gateway.Delivery, at time.Time, outcome string, latency time.Duration, batchID, batchSM3 string) []contracts.EvidenceRecord {
+	return r.attempt(del, at, outcome, latency, "", func(d *contracts.EvidenceDetail) { d.BatchID, d.BatchSM3 = batchID, batchSM3 })
+}
+
+// attempt builds an attempt's record; extra, when set, adds to its
+// detail.
+func (r Recorder) attempt(del *gateway.Delivery, at time.Time, outcome string, latency time.Duration, caseState contracts.CaseState, extra func(*contracts.EvidenceDetail)) []contracts.EvidenceRecord {
 	if r.Off {
 		return nil
 	}
@@ -73,6 +86,9 @@ func (r Recorder) Attempt(del *gateway.Delivery, at time.Time, outcome string, l
 			d.AckSM3 = r.Crypto.SM3Hex(del.AckBody)
 		}
 		d.AckSignature = gateway.B64(del.AckSig)
+	}
+	if extra != nil {
+		extra(&d)
 	}
 	return []contracts.EvidenceRecord{{
 		At: at, Actor: gateway.GatewayActor, Event: contracts.EventDeliveryAttempt, ExchangeID: del.ExchangeID, CaseID: del.CaseID,

@@ -136,6 +136,10 @@ func (r *fakeRecorder) Attempt(*gateway.Delivery, time.Time, string, time.Durati
 	return nil
 }
 
+func (r *fakeRecorder) BatchAttempt(*gateway.Delivery, time.Time, string, time.Duration, string, string) []contracts.EvidenceRecord {
+	return nil
+}
+
 func (r *fakeRecorder) Redelivery(context.Context, gateway.Principal, time.Time, string, string) []contracts.EvidenceRecord {
 	return nil
 }

@@ -36,7 +36,8 @@ type acker struct {
 // (outOfBand true) is taken whatever the lease, unless the delivery is
 // already delivered or cancelled (ErrStale); see Policy.Acknowledgeable. A
 // delivery of no case is marked alone; it cannot be acknowledged out of
-// band. When the case changed under the write, it is read again and the
+// band here (several, out of band or not, are marked together with mark
+// and MarkDeliveredAll). When the case changed under the write, it is read again and the
 // write retried, at most maxStaleRetries times. The evidence record of the
 // acknowledged attempt (latency as measured) is written in the same write.
 func (a acker) record(ctx context.Context, now time.Time, del *gateway.Delivery, ack *contracts.Ack, raw, sig []byte, outOfBand bool, latency time.Duration) error {
@@ -77,6 +78,19 @@ func (a acker) record(ctx context.Context, now time.Time, del *gateway.Delivery,
 		}
 	}
 	return gateway.ErrStale
+}
+
+// mark returns the acknowledgement ack of del, a delivery of no case, made
+// at now, as one mark of an OutboxStore.MarkDeliveredAll write: del
+// becomes delivered with the acknowledgement as evidence (ack, and the
+// exact bytes raw and signature sig it came in), with the evidence record
+// of the acknowledged attempt (latency as measured). del.Attempts must
+// already count that attempt. Several such marks are recorded in one
+// write, each fenced on its own.
+func (a acker) mark(now time.Time, del *gateway.Delivery, ack *contracts.Ack, raw, sig []byte, latency time.Duration) gateway.DeliveredMark {
+	del.State, del.DeliveredAt = contracts.TransportStateDelivered, now
+	del.Ack, del.AckBody, del.AckSig = ack, raw, sig // LastError keeps the last failure, for operators
+	return gateway.DeliveredMark{Delivery: del, Evidence: a.rec.Attempt(del, now, "delivered", latency, "")}
 }
 
 // AckConflict is an acknowledgement of a case delivery that gives, as the

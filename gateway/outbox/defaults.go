@@ -20,6 +20,7 @@ import (
 //   - DispatcherOptions.Floor: DefaultFloor, the shortest idle sleep;
 //   - DispatcherOptions.PerPartner: Workers (no limit below the pool's);
 //   - DispatcherOptions.Circuit: no circuit breaker (Failures 0);
+//   - DispatcherOptions.UsageLinger: DefaultUsageLinger (negative: none);
 //   - DispatcherOptions.Seed: a random jitter seed.
 //
 // The retry policy's and the mailbox's defaults are the kernel's
@@ -31,6 +32,12 @@ const (
 	DefaultLease   = 2 * time.Minute
 	DefaultPoll    = time.Second
 	DefaultFloor   = 20 * time.Millisecond
+	// DefaultUsageLinger is how long a batch of usage records that is not
+	// full waits for more records to the same issuer before it is sent:
+	// usage records are not urgent, and under a steady trickle of
+	// verifications it makes batches of many records instead of many
+	// batches of one.
+	DefaultUsageLinger = 100 * time.Millisecond
 )
 
 // Env is what every part of the outbox is handed from the kernel: the
@@ -67,6 +74,13 @@ type DispatcherOptions struct {
 	// Failures counts attempts in a row that got no answer (a permanent
 	// refusal is an answer).
 	Circuit gateway.CircuitPolicy
+	// UsageLinger is how long a batch of usage records to an issuer that
+	// takes batches (gateway.Library.Batching) waits, once admitted, for
+	// more due records to the same issuer to join it before it is sent,
+	// unless it fills up first; negative: it is sent at once with the
+	// records claimed with it. It holds its partner's attempt slot while it
+	// waits, and must stay far below Lease.
+	UsageLinger time.Duration
 }
 
 // withDefaults returns o with its zero fields filled (see the defaults
@@ -89,6 +103,9 @@ func (o DispatcherOptions) withDefaults() DispatcherOptions {
 	}
 	if o.PerPartner <= 0 || o.PerPartner > o.Workers {
 		o.PerPartner = o.Workers
+	}
+	if o.UsageLinger == 0 {
+		o.UsageLinger = DefaultUsageLinger
 	}
 	return o
 }

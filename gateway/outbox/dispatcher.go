@@ -39,6 +39,7 @@ type Dispatcher struct {
 	circuits *gateway.Circuits // per partner; no breakers when opt.Circuit.Failures is 0
 	gateMu   sync.Mutex
 	busy     map[string]int // attempts in flight per partner
+	usage    usageBatches   // usage records grouped into batches (usagebatch.go)
 }
 
 // NewDispatcher returns a dispatcher of store's outbox to the partners of
@@ -101,6 +102,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			if err != nil && ctx.Err() == nil {
 				d.env.Log.Error("claiming deliveries failed", "err", err)
 			}
+			d.gatherUsage(batch)
 			for _, del := range batch {
 				a := d.admit(del)
 				if a.postpone == "" {
@@ -149,6 +151,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	d.gatherUsage(batch)
 	sem := make(chan struct{}, d.opt.Workers)
 	var wg sync.WaitGroup
 	attempted := 0
@@ -238,7 +241,9 @@ const (
 
 // admission is what admit decided for one claimed delivery: attempt it
 // (deliver, with done to report to the partner's breaker), refuse it
-// permanently (refusal), or put it back (postpone, for wait).
+// permanently (refusal), or put it back (postpone, for wait). An admitted
+// delivery that leads a batch of usage records carries it (group); one
+// that joined a batch another delivery leads (joined) needs nothing more.
 type admission struct {
 	p        *gateway.Partner // nil when not configured
 	deliver  deliverFunc
@@ -246,13 +251,16 @@ type admission struct {
 	refusal  error
 	postpone string
 	wait     time.Duration
+	group    *usageGroup
+	joined   bool
 }
 
-// admit decides what becomes of a claimed delivery now: a permanent
+// admitAlone decides what becomes of a claimed delivery now: a permanent
 // refusal when its partner cannot take it; else an attempt, taking one of
 // its partner's PerPartner slots and asking its circuit breaker; else,
-// when the slots are taken or the circuit is open, a postponement.
-func (d *Dispatcher) admit(del *gateway.Delivery) admission {
+// when the slots are taken or the circuit is open, a postponement. (admit
+// decides for a batch of usage records as one.)
+func (d *Dispatcher) admitAlone(del *gateway.Delivery) admission {
 	p := d.dir.Get(del.Partner)
 	switch {
 	case p == nil:
@@ -291,6 +299,9 @@ func (d *Dispatcher) release(partner string, a admission, failed bool) {
 
 // run carries out what admit decided for del.
 func (d *Dispatcher) run(ctx context.Context, del *gateway.Delivery, a admission) {
+	if d.runGrouped(ctx, a) {
+		return
+	}
 	if del.TakenOver {
 		// Whatever becomes of it now, the attempt cut off before is
 		// recorded first: the partner may have received it.
@@ -376,6 +387,7 @@ type failure struct {
 	retryAfter time.Duration
 	reason     string // for operators: the delivery's last error
 	public     string // without the partner's own words: evidence, traces, logs
+	batch      string // the batch of usage records the attempt was made in, if any
 }
 
 // classify reads a delivery error: a port.DeliveryError says whether it
@@ -411,11 +423,16 @@ func (d *Dispatcher) failAfter(ctx context.Context, del *gateway.Delivery, p *ga
 	}
 	public := *del
 	public.LastError = tr.Why(f.public)
-	if p != nil {
+	if p != nil && f.batch == "" { // a batch's attempt is noted once, by its sender
 		d.health.note(del.Partner, now, public.LastError)
 	}
 	d.inst.attempt(ctx, del, string(del.State), latency)
-	ev := d.env.Recorder.Attempt(&public, now, string(del.State), latency, "")
+	var ev []contracts.EvidenceRecord
+	if f.batch == "" {
+		ev = d.env.Recorder.Attempt(&public, now, string(del.State), latency, "")
+	} else {
+		ev = d.env.Recorder.BatchAttempt(&public, now, string(del.State), latency, f.batch, "")
+	}
 	del.LastError = tr.Why(f.reason)
 	if err := d.store.SaveAttempt(ctx, del, ev...); err != nil && !errors.Is(err, gateway.ErrStale) {
 		d.env.Log.ErrorContext(ctx, "recording attempt failed", "delivery_id", del.ID, "err", err)

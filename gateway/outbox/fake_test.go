@@ -26,6 +26,8 @@ type fakeStore struct {
 	claimed  chan struct{}         // when set, gets a value after each ClaimMailbox
 	lastList gateway.DeliveryQuery // the last ListDeliveries query
 	listErr  error                 // when set, ListDeliveries fails with it
+	markAlls int                   // MarkDeliveredAll writes made
+	markErr  error                 // when set, MarkDeliveredAll fails with it
 }
 
 func newFakeStore() *fakeStore {
@@ -262,6 +264,29 @@ func (s *fakeStore) MarkDelivered(ctx context.Context, d *gateway.Delivery, ev .
 	return nil
 }
 
+func (s *fakeStore) MarkDeliveredAll(ctx context.Context, marks []gateway.DeliveredMark, outOfBand bool) ([]error, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.markErr != nil {
+		return nil, s.markErr
+	}
+	s.markAlls++
+	errs := make([]error, len(marks))
+	for i, m := range marks {
+		d := m.Delivery
+		if cur := s.dels[d.ID]; cur == nil || cur.CaseID != "" {
+			errs[i] = gateway.ErrNotFound
+			continue
+		}
+		if errs[i] = s.fenceDelivered(d, outOfBand); errs[i] != nil {
+			continue
+		}
+		s.writeDelivered(d)
+		s.evidence = append(s.evidence, m.Evidence...)
+	}
+	return errs, nil
+}
+
 // redeliver applies Policy.Redeliver to the stored d.
 func redeliver(d *gateway.Delivery, now time.Time) {
 	tr := Policy{}.Redeliver(now)
@@ -399,6 +424,12 @@ type fakeRecorder struct{ gateway.Recorder }
 
 func (fakeRecorder) Attempt(del *gateway.Delivery, at time.Time, outcome string, latency time.Duration, caseState contracts.CaseState) []contracts.EvidenceRecord {
 	d := contracts.EvidenceDetail{Attempt: del.Attempts, Outcome: outcome, Reason: del.LastError, CaseState: caseState}
+	return []contracts.EvidenceRecord{{At: at, Actor: gateway.GatewayActor, Event: contracts.EventDeliveryAttempt,
+		DeliveryID: del.ID, CaseID: del.CaseID, Partner: del.Partner, Detail: d.JSON()}}
+}
+
+func (r fakeRecorder) BatchAttempt(del *gateway.Delivery, at time.Time, outcome string, latency time.Duration, batchID, batchSM3 string) []contracts.EvidenceRecord {
+	d := contracts.EvidenceDetail{Attempt: del.Attempts, Outcome: outcome, Reason: del.LastError, BatchID: batchID, BatchSM3: batchSM3}
 	return []contracts.EvidenceRecord{{At: at, Actor: gateway.GatewayActor, Event: contracts.EventDeliveryAttempt,
 		DeliveryID: del.ID, CaseID: del.CaseID, Partner: del.Partner, Detail: d.JSON()}}
 }

@@ -194,7 +194,9 @@ func (m *Mailbox) expire(ctx context.Context, d *gateway.Delivery, tr Transition
 // (validation_failed, naming it). Deliveries that are not the caller's are
 // listed as unknown. Acknowledging twice is harmless. Each delivery keeps
 // the whole signed batch as its acknowledgement evidence; its case changes
-// as the AckEffect hook says.
+// as the AckEffect hook says. The deliveries of no case it acknowledges
+// (usage records of licenses the caller issued) are recorded together, in
+// one store write, each with its own delivery.attempt record.
 func (m *Mailbox) Ack(ctx context.Context, in gateway.Inbound) (*contracts.MailboxAckResult, error) {
 	if err := gateway.Authorize(in.Caller, gateway.ActPullMailbox, nil, ""); err != nil {
 		return nil, err
@@ -249,6 +251,7 @@ func (m *Mailbox) Ack(ctx context.Context, in gateway.Inbound) (*contracts.Mailb
 		todo = append(todo, pending{d, a})
 	}
 	now := m.env.Clock.Now().UTC()
+	var noCase []gateway.DeliveredMark
 	for _, t := range todo {
 		res.Acknowledged++
 		if !(Policy{}).Acknowledgeable(t.d.State, t.d.LeaseUntil, t.d.LeaseUntil, true) {
@@ -258,12 +261,29 @@ func (m *Mailbox) Ack(ctx context.Context, in gateway.Inbound) (*contracts.Mailb
 		if t.d.Attempts == 0 {
 			t.d.Attempts = 1 // acknowledged without an offer on record (after a redelivery)
 		}
+		if t.d.CaseID == "" {
+			noCase = append(noCase, m.acks.mark(now, t.d, &ack, in.Body, in.Signature, 0))
+			continue
+		}
 		err := m.acks.record(ctx, now, t.d, &ack, in.Body, in.Signature, true, 0)
 		if err != nil && !errors.Is(err, gateway.ErrStale) {
 			return nil, gateway.Internal(err)
 		}
 		m.env.Log.InfoContext(ctx, "delivered", "delivery_id", t.d.ID, "case_id", t.d.CaseID, "kind", t.d.Kind,
 			"partner", t.d.Partner, "attempt", t.d.Attempts, "via", "mailbox")
+	}
+	if len(noCase) > 0 {
+		errs, err := m.store.MarkDeliveredAll(ctx, noCase, true)
+		if err != nil {
+			return nil, gateway.Internal(err)
+		}
+		for i, mk := range noCase {
+			if e := errs[i]; e != nil && !errors.Is(e, gateway.ErrStale) {
+				return nil, gateway.Internal(e)
+			}
+			m.env.Log.InfoContext(ctx, "delivered", "delivery_id", mk.Delivery.ID, "kind", mk.Delivery.Kind,
+				"partner", mk.Delivery.Partner, "attempt", mk.Delivery.Attempts, "via", "mailbox")
+		}
 	}
 	if len(todo) > 0 {
 		m.wake() // a later message of the same case may be visible now

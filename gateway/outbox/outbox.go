@@ -5,7 +5,9 @@
 // policy gives up (a dead letter, which an operator may Redeliver).
 // Delivery is at least once; the delivery_id is the partner's dedup key
 // (unique across all senders, kept by retries and redeliveries; an
-// exchange_id is unique per sender only).
+// exchange_id is unique per sender only). Usage records to an issuer that
+// takes them in batches go several per signed call, each keeping its own
+// outcome and evidence (usagebatch.go).
 //
 // Policy is the one place that says what a failed attempt, a mailbox
 // offer, an acknowledgement and a redelivery make of a delivery; the rest

@@ -1,7 +1,8 @@
 // Package port defines, once, what the gateway asks of a partner's
 // adapter: one small interface per capability (deliver a case, a status
 // update, a usage record; look a license up; read calls made in the
-// partner's own format) and the one interface a delivery error implements
+// partner's own format; optionally several usage records in one call) and
+// the one interface a delivery error implements
 // to say whether and when to retry. The kernel (package gateway) and the
 // adapters (package adapters and its styles) both import it; neither
 // defines these interfaces again.
@@ -59,6 +60,20 @@ type StatusDeliverer interface {
 // issued the license, with the rules of CaseDeliverer.
 type UsageDeliverer interface {
 	DeliverUsage(ctx context.Context, d *contracts.UsageRecordDelivery) (ack *contracts.Ack, raw, sig []byte, err error)
+}
+
+// UsageBatchDeliverer passes several usage records to the partner that
+// issued their licenses in one signed call (a contracts.UsageRecordBatch),
+// an optional capability of a UsageDeliverer found by type assertion. It
+// returns the partner's verified acknowledgement: raw and sig are its
+// exact bytes and DER SM2 signature as the partner sent them, kept as the
+// evidence of every delivery it names; the UsageBatchAck is what they
+// say. The adapter has checked that the acknowledgement names b's
+// batch_id, the SM3 of the exact bytes sent and the key that signed it,
+// and only deliveries b carries, each once. A failure fails the whole
+// batch, and may implement DeliveryError; any other error is retried.
+type UsageBatchDeliverer interface {
+	DeliverUsageBatch(ctx context.Context, b *contracts.UsageRecordBatch) (ack *contracts.UsageBatchAck, raw, sig []byte, err error)
 }
 
 // LicenseSource looks licenses up in the partner's license library

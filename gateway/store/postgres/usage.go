@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -89,6 +90,72 @@ func (s *Store) MarkDelivered(ctx context.Context, d *gateway.Delivery, ev ...co
 		return fmt.Errorf("postgres: mark delivery %q delivered: %w", d.ID, err)
 	}
 	return nil
+}
+
+// MarkDeliveredAll marks the deliveries of marks, deliveries of no case,
+// delivered in one write, each fenced on its own (see
+// gateway.OutboxStore): a mark whose delivery is not in flight under its
+// LeaseUntil (with outOfBand: is delivered or cancelled) gets ErrStale, one
+// of an unknown delivery or a case's gets ErrNotFound, and writes nothing.
+// The fenced updates go first, in delivery id order (two writers of
+// overlapping marks lock the rows in the same order), each followed by the
+// read that explains a miss; the evidence of the marks written is then
+// appended in marks' order.
+func (s *Store) MarkDeliveredAll(ctx context.Context, marks []gateway.DeliveredMark, outOfBand bool) ([]error, error) {
+	if len(marks) == 0 {
+		return nil, nil
+	}
+	order := make([]int, len(marks))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(marks[a].Delivery.ID, marks[b].Delivery.ID) })
+	errs := make([]error, len(marks))
+	err := s.submit(ctx, true, nil, func(w *txn) error {
+		// A write that lost a deadlock runs again: start afresh.
+		clear(errs)
+		matched := make([]bool, len(marks))
+		noCase := ""
+		for _, i := range order {
+			d := marks[i].Delivery
+			if err := w.queueMarkDone(d, "", outOfBand, &matched[i]); err != nil {
+				return err
+			}
+			w.laterRow(func(row pgx.Row) error {
+				var (
+					storedCase, state string
+					lease             *int64
+				)
+				err := row.Scan(&storedCase, &state, &lease)
+				switch {
+				case matched[i]:
+					return nil
+				case errors.Is(err, pgx.ErrNoRows):
+					errs[i] = fenceErr(d, &noCase, false, "", "", nil)
+				case err != nil:
+					return fmt.Errorf("check lease of delivery %q: %w", d.ID, err)
+				default:
+					errs[i] = fenceErr(d, &noCase, true, storedCase, state, lease)
+				}
+				return nil
+			}, `SELECT case_id, state, lease_until FROM deliveries WHERE id = $1`, d.ID)
+		}
+		if err := w.flush(); err != nil {
+			return err
+		}
+		for i, m := range marks {
+			if matched[i] {
+				if err := w.appendEvidence(m.Evidence); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: mark %d deliveries delivered: %w", len(marks), err)
+	}
+	return errs, nil
 }
 
 // ListUsage returns the usage records q selects, newest first (by

@@ -274,12 +274,22 @@ func (w *txn) insertDelivery(d *gateway.Delivery, caseID string, seq *int64) err
 // until it commits; the UPDATE then rechecks the fence against what that
 // writer committed.
 func (w *txn) markDone(d *gateway.Delivery, caseID string, outOfBand bool) error {
+	var matched bool
+	if err := w.queueMarkDone(d, caseID, outOfBand, &matched); err != nil {
+		return err
+	}
+	w.laterFence(d, &caseID, &matched)
+	return nil
+}
+
+// queueMarkDone queues markDone's fenced statement; *matched is set once
+// it is answered, when it wrote.
+func (w *txn) queueMarkDone(d *gateway.Delivery, caseID string, outOfBand bool, matched *bool) error {
 	var e encoder
 	deliveredAt, ack, lease := e.Time(d.DeliveredAt), e.Ack(d.Ack), e.Time(d.LeaseUntil)
 	if e.Err() != nil {
 		return fmt.Errorf("delivered %q: %w", d.ID, e.Err())
 	}
-	var matched bool
 	w.laterRow(func(row pgx.Row) error {
 		var seq int64
 		err := row.Scan(&seq)
@@ -289,7 +299,7 @@ func (w *txn) markDone(d *gateway.Delivery, caseID string, outOfBand bool) error
 		case err != nil:
 			return fmt.Errorf("mark delivery %q delivered: %w", d.ID, err)
 		}
-		matched = true
+		*matched = true
 		return nil
 	}, `WITH done AS (
 			UPDATE deliveries SET state = 'delivered', attempts = $1, delivered_at = $2, lease_until = NULL
@@ -300,7 +310,6 @@ func (w *txn) markDone(d *gateway.Delivery, caseID string, outOfBand bool) error
 		INSERT INTO delivery_acks (seq, ack, ack_body, ack_sig) SELECT seq, $7, $8, $9 FROM done
 		ON CONFLICT (seq) DO UPDATE SET ack = excluded.ack, ack_body = excluded.ack_body, ack_sig = excluded.ack_sig
 		RETURNING seq`, d.Attempts, deliveredAt, d.ID, caseID, lease, outOfBand, ack, d.AckBody, d.AckSig)
-	w.laterFence(d, &caseID, &matched)
 	return nil
 }
 

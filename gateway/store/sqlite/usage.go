@@ -89,6 +89,51 @@ func (s *Store) MarkDelivered(ctx context.Context, d *gateway.Delivery, ev ...co
 	return nil
 }
 
+// MarkDeliveredAll marks the deliveries of marks, deliveries of no case,
+// delivered in one write, each fenced on its own (see
+// gateway.OutboxStore): a mark whose delivery is not in flight under its
+// LeaseUntil (with outOfBand: is delivered or cancelled) gets ErrStale, one
+// of an unknown delivery or a case's gets ErrNotFound, and writes nothing.
+// The evidence of each mark written is appended right after it, so the
+// records follow marks' order.
+func (s *Store) MarkDeliveredAll(ctx context.Context, marks []gateway.DeliveredMark, outOfBand bool) ([]error, error) {
+	if len(marks) == 0 {
+		return nil, nil
+	}
+	type args struct{ deliveredAt, ack, lease any }
+	as := make([]args, len(marks))
+	var e encoder
+	for i, m := range marks {
+		d := m.Delivery
+		as[i] = args{e.Time(d.DeliveredAt), e.Ack(d.Ack), e.Time(d.LeaseUntil)}
+		if e.Err() != nil {
+			return nil, fmt.Errorf("sqlite: mark deliveries delivered: delivery %q: %w", d.ID, e.Err())
+		}
+	}
+	errs := make([]error, len(marks))
+	err := s.submit(ctx, func(w *writer) error {
+		clear(errs)
+		for i, m := range marks {
+			err := w.markDone(m.Delivery, "", as[i].deliveredAt, as[i].ack, as[i].lease, outOfBand)
+			if errors.Is(err, gateway.ErrStale) || errors.Is(err, gateway.ErrNotFound) {
+				errs[i] = err // nothing of this mark was written
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := w.appendEvidence(m.Evidence); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: mark %d deliveries delivered: %w", len(marks), err)
+	}
+	return errs, nil
+}
+
 // ListUsage returns the usage records q selects, newest first (by
 // UsageRecordID, descending), at most q.Limit of them, each as it was
 // stored (CheckedAt to the nanosecond, in UTC). q.Limit must be positive.

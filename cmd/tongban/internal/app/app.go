@@ -311,7 +311,9 @@ func wire(p *gateway.Partner, a adapters.Adapter) {
 
 // libraryOf builds the partner's license library from its config entry,
 // with a the partner's adapter, which must be able to look licenses up. Its
-// usage records go back through the same adapter when it can take them.
+// usage records go back through the same adapter when it can take them, in
+// batches of up to license_library.usage_batch (its default when the
+// adapter sends batches) or one by one.
 func libraryOf(pc config.Partner, a adapters.Adapter) (*gateway.Library, error) {
 	if pc.Library == nil {
 		return nil, nil
@@ -324,6 +326,13 @@ func libraryOf(pc config.Partner, a adapters.Adapter) (*gateway.Library, error) 
 		Timeout: pc.Library.Timeout, Source: src}
 	if u, ok := adapters.UsageDelivererOf(a); ok {
 		l.Usage = u
+	}
+	b, batches := adapters.UsageBatchDelivererOf(a)
+	if l.UsageBatch = pc.Library.UsageBatchOr(batches); l.UsageBatch > 1 {
+		if !batches {
+			return nil, fmt.Errorf("license_library.usage_batch: adapter %q cannot pass usage records in batches (as configured); set 1", pc.Adapter)
+		}
+		l.Batches = b
 	}
 	return l, nil
 }
