@@ -170,6 +170,20 @@ func TestBenchLicensesCommand(t *testing.T) {
 			t.Errorf("output does not match %s:\n%s", re, r.stdout)
 		}
 	}
+	// Per verification the gateway checks the window's signature, signs
+	// the lookup, checks the library's answer and signs the result (2 + 2);
+	// the library checks and signs once (1 + 1); the usage records go back
+	// in batches, one signature and one acknowledgement each, which adds a
+	// fraction per record (one record a call would add 1 + 1 to each side).
+	m := regexp.MustCompile(`(?m)^gateway .*\n(?:.*\n)*? +SM2 per exchange: gateway ([0-9.]+) signs \+ ([0-9.]+) verifications, districts ([0-9.]+) \+ ([0-9.]+) = `).FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("no SM2 operations line for the gateway run:\n%s", r.stdout)
+	}
+	for i, lim := range [][2]float64{{2, 2.4}, {2, 2.4}, {1, 1.4}, {1, 1.4}} {
+		if v, _ := strconv.ParseFloat(m[i+1], 64); v < lim[0] || v > lim[1] {
+			t.Errorf("SM2 operations per verification %v: %s is outside %v (usage records not batched?)", m[1:], m[i+1], lim)
+		}
+	}
 	for _, args := range [][]string{{"--verifications", "0"}, {"--concurrency", "0"}, {"--cache-ttl", "1h"}, {"--drain", "0s"}, {"--rate", "-1"}} {
 		r := runIn(t, t.TempDir(), "", append([]string{"bench", "licenses"}, args...)...)
 		if r.code != 2 || !strings.Contains(r.stderr, args[0]) {
