@@ -22,6 +22,7 @@ func TestBenchBacklogCommand(t *testing.T) {
 	}
 	res := []string{
 		`killed \(SIGKILL\); store [0-9.]+ MiB`,
+		`since the restart: attempts \d+ \(delivered \d+`,
 		`restart    ready \(/readyz 200\) after [0-9.]+m?s; serving \(a new signed case answered 202\) after [0-9.]+m?s`,
 		`serving after SIGKILL and restart +[0-9.]+m?s +≤ 10s  (met|MISSED)`,
 	}

@@ -1,9 +1,13 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,9 +69,10 @@ type backlogResult struct {
 	servingAfter        time.Duration // restart → 202 of a new case
 	probeRefusals       int           // answers other than 202 before it
 	drainTook           time.Duration
-	expected, delivered int // accepted cases (with the probe) and those the owner acknowledged
-	recorded            int // deliveries the gateway counts as delivered
-	unfinishedAfter     int // deliveries the gateway still counts unfinished
+	expected, delivered int            // accepted cases (with the probe) and those the owner acknowledged
+	recorded            int            // deliveries the gateway counts as delivered
+	unfinishedAfter     int            // deliveries the gateway still counts unfinished
+	dispatch            dispatchCounts // the restarted gateway's, at the end of the drain
 	peakRSS, hwm        int64
 	idleRSS             int64 // after the restart was serving, before the drain
 	rssSamples          int64
@@ -282,6 +287,9 @@ func RunBacklog(ctx context.Context, w, progress io.Writer, o BacklogOptions) er
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	if res.dispatch, err = r.dispatchCounts(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
 	if err := r.proc.stop(); err != nil {
 		return fmt.Errorf("bench: stopping the gateway: %w", err)
 	}
@@ -346,6 +354,7 @@ func (res *backlogResult) print(w io.Writer) {
 		res.readyAfter.Round(time.Millisecond), res.servingAfter.Round(time.Millisecond))
 	fmt.Fprintf(w, "drain      %d of %d accepted cases acknowledged by the owner in %s: %.0f deliveries/s (gateway recorded %d delivered, %d unfinished)\n",
 		res.delivered, res.expected, res.drainTook.Round(time.Millisecond), rate(res.delivered, res.drainTook), res.recorded, res.unfinishedAfter)
+	fmt.Fprintf(w, "           since the restart: %s; %s\n", countsText("attempts", res.dispatch.attempts), countsText("claimed and put back without an attempt", res.dispatch.postponed))
 	if res.rssErr != nil {
 		fmt.Fprintf(w, "memory     not measured: %v\n", res.rssErr)
 	} else {
@@ -362,4 +371,23 @@ func (res *backlogResult) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "%-36s %12s %12s  %s\n", "accepted cases delivered", fmt.Sprintf("%d/%d", res.delivered, res.expected), "all",
 		verdict(res.delivered == res.expected))
+}
+
+// countsText writes counts by key after what, largest first: "attempts
+// 100001 (delivered 100000, retry_wait 1)"; "what 0" when there are none.
+func countsText(what string, counts map[string]int) string {
+	keys := slices.Collect(maps.Keys(counts))
+	total := 0
+	for _, k := range keys {
+		total += counts[k]
+	}
+	if total == 0 {
+		return what + " 0"
+	}
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(counts[b], counts[a]), cmp.Compare(a, b)) })
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, counts[k])
+	}
+	return fmt.Sprintf("%s %d (%s)", what, total, strings.Join(parts, ", "))
 }

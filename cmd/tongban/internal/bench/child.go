@@ -380,6 +380,51 @@ func parseDeliveryGauge(rd io.Reader) (map[contracts.TransportState]int, error) 
 	return out, nil
 }
 
+// dispatchCounts are the child's outbox counters since it started:
+// delivery attempts by outcome, and claimed deliveries put back without
+// an attempt by reason (tongban_delivery_attempts_total,
+// tongban_delivery_postponed_total).
+type dispatchCounts struct {
+	attempts, postponed map[string]int
+}
+
+// dispatchCounts reads the child's dispatchCounts from GET /metrics.
+func (r *childRig) dispatchCounts(ctx context.Context) (dispatchCounts, error) {
+	c := dispatchCounts{attempts: map[string]int{}, postponed: map[string]int{}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.base+"/metrics", nil)
+	if err != nil {
+		return c, err
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return c, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		for _, m := range []struct {
+			prefix, label string
+			into          map[string]int
+		}{{"tongban_delivery_attempts_total{", `outcome="`, c.attempts}, {"tongban_delivery_postponed_total{", `reason="`, c.postponed}} {
+			rest, ok := strings.CutPrefix(sc.Text(), m.prefix)
+			if !ok {
+				continue
+			}
+			labels, value, ok := strings.Cut(rest, "} ")
+			_, v, found := strings.Cut(labels, m.label)
+			if !ok || !found {
+				continue
+			}
+			v, _, _ = strings.Cut(v, `"`)
+			if n, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil {
+				m.into[v] += int(n)
+			}
+		}
+	}
+	return c, sc.Err()
+}
+
 // unfinished is the number of deliveries not yet delivered or cancelled.
 func unfinished(c map[contracts.TransportState]int) int {
 	return c[contracts.TransportStatePending] + c[contracts.TransportStateInFlight] + c[contracts.TransportStateRetryWait] + c[contracts.TransportStateDead]
