@@ -278,6 +278,20 @@ func (s *Sealer) Seal(plaintext, aad []byte) (keyID string, sealed []byte, err e
 // when the key file never had it, and ErrOpen when the data or aad differ
 // from what was sealed.
 func (s *Sealer) Open(keyID string, sealed, aad []byte) ([]byte, error) {
+	return s.open(keyID, sealed, aad, false)
+}
+
+// OpenInPlace is Open decrypting into sealed's own memory: the plaintext
+// it returns shares sealed's backing array, and sealed no longer holds
+// the ciphertext afterwards, whether or not it opened (a failed open
+// clears it). It spares a copy the size of the data to a caller that
+// owns sealed and drops it once opened, such as a payload just read from
+// the store.
+func (s *Sealer) OpenInPlace(keyID string, sealed, aad []byte) ([]byte, error) {
+	return s.open(keyID, sealed, aad, true)
+}
+
+func (s *Sealer) open(keyID string, sealed, aad []byte, inPlace bool) ([]byte, error) {
 	a, ok := s.aeads[keyID]
 	if !ok {
 		if s.shredded[keyID] {
@@ -285,10 +299,15 @@ func (s *Sealer) Open(keyID string, sealed, aad []byte) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("%w: %q", ErrUnknownDataKey, keyID)
 	}
-	if len(sealed) < a.NonceSize()+a.Overhead() {
+	n := a.NonceSize()
+	if len(sealed) < n+a.Overhead() {
 		return nil, ErrOpen
 	}
-	pt, err := a.Open(nil, sealed[:a.NonceSize()], sealed[a.NonceSize():], aad)
+	var dst []byte
+	if inPlace {
+		dst = sealed[n:n] // exactly the ciphertext's start, as cipher.AEAD allows
+	}
+	pt, err := a.Open(dst, sealed[:n], sealed[n:], aad)
 	if err != nil {
 		return nil, ErrOpen
 	}

@@ -58,15 +58,37 @@ func TestSealRoundTripAndAAD(t *testing.T) {
 		{"unknown key", "2020-01", ct, "exchange|a|1", ErrUnknownDataKey},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			pt, err := s.Open(tt.keyID, tt.ct, []byte(tt.aad))
-			if !errors.Is(err, tt.wantErr) {
-				t.Fatalf("Open: %v, want %v", err, tt.wantErr)
+		for _, inPlace := range []bool{false, true} {
+			name := tt.name
+			if inPlace {
+				name += " in place"
 			}
-			if tt.wantErr == nil && !bytes.Equal(pt, msg) {
-				t.Fatalf("Open = %q, want %q", pt, msg)
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				ct := bytes.Clone(tt.ct)
+				open := s.Open
+				if inPlace {
+					open = s.OpenInPlace
+				}
+				pt, err := open(tt.keyID, ct, []byte(tt.aad))
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("Open: %v, want %v", err, tt.wantErr)
+				}
+				if tt.wantErr != nil {
+					return
+				}
+				if !bytes.Equal(pt, msg) {
+					t.Fatalf("Open = %q, want %q", pt, msg)
+				}
+				// In place, the plaintext is where the ciphertext was,
+				// after the nonce; else it is a copy of its own.
+				if shared := &pt[0] == &ct[len(ct)-len(msg)-16]; shared != inPlace {
+					t.Errorf("plaintext in the sealed bytes' memory: %v, want %v", shared, inPlace)
+				}
+				if !inPlace && !bytes.Equal(ct, tt.ct) {
+					t.Error("Open changed the sealed bytes")
+				}
+			})
+		}
 	}
 }
 

@@ -211,7 +211,7 @@ func (a *Adapter) DeliverCase(ctx context.Context, d *contracts.CaseDelivery) (*
 	if d == nil {
 		return nil, nil, nil, adapters.Permanent("no case delivery", nil)
 	}
-	body, err := json.Marshal(d)
+	body, err := contracts.MarshalCaseDelivery(d) // json.Marshal's bytes, in one buffer
 	if err != nil {
 		return nil, nil, nil, adapters.Permanent("encode case delivery", err)
 	}

@@ -27,7 +27,7 @@ Nothing leaves the machine: the bench never talks to a gateway elsewhere.`,
 		Example: "  tongban bench cases --concurrency 64 --cases 20000",
 		Args:    cobra.NoArgs,
 	}
-	c.AddCommand(newBenchCasesCmd(), newBenchLicensesCmd())
+	c.AddCommand(newBenchCasesCmd(), newBenchLicensesCmd(), newBenchBacklogCmd(), newBenchMaterialCmd())
 	return c
 }
 

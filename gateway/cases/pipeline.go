@@ -185,7 +185,7 @@ func (s *Service) caseDelivery(c *gateway.Case, sub *contracts.CaseSubmission, n
 	if err := s.checkDeliverable(c.Owner, &cd); err != nil {
 		return nil, err
 	}
-	payload, err := json.Marshal(cd)
+	payload, err := contracts.MarshalCaseDelivery(&cd) // json.Marshal's bytes, in one buffer
 	if err != nil {
 		return nil, gateway.Internal(err)
 	}

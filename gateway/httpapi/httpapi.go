@@ -236,7 +236,7 @@ func (a *api) signedBody(c echo.Context) (gateway.Inbound, error) {
 	if req.ContentLength > a.MaxBody {
 		return gateway.Inbound{}, tooLarge(a.MaxBody)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, a.MaxBody))
+	body, err := readBody(http.MaxBytesReader(c.Response(), req.Body, a.MaxBody), req.ContentLength)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -252,6 +252,32 @@ func (a *api) signedBody(c echo.Context) (gateway.Inbound, error) {
 		Caller: principal(c), Body: body, Signature: sig, KeyID: req.Header.Get(HeaderKeyID),
 		TraceID: traceID(req),
 	}, nil
+}
+
+// readBody reads a request body of declared length n (its Content-Length;
+// -1 when unknown) from r, which bounds it. A body of known length is read
+// into one buffer of exactly that size, so a large body is held once: read
+// to its end, io.ReadAll grows its buffer by copying, and on the way holds
+// the old and the new buffer, up to twice or three times the body at once.
+// A body of unknown length (chunked) is read to its end, as r bounds it.
+func readBody(r io.Reader, n int64) ([]byte, error) {
+	if n < 0 {
+		return io.ReadAll(r)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, err
+	}
+	// The server ends the body at its Content-Length; anything past it
+	// is an error all the same.
+	var one [1]byte
+	if m, err := r.Read(one[:]); m > 0 || (err != nil && err != io.EOF) {
+		if err == nil {
+			err = errors.New("body longer than its Content-Length")
+		}
+		return nil, err
+	}
+	return body, nil
 }
 
 func tooLarge(limit int64) error {

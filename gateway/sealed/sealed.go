@@ -41,12 +41,31 @@ type Sealer interface {
 	Index(value string) string
 }
 
+// InPlaceOpener is a Sealer that can also open a ciphertext in its own
+// memory (signing.Sealer.OpenInPlace): Store opens what it read from the
+// store under it that way, so that a large payload is not held twice,
+// once sealed and once open.
+type InPlaceOpener interface {
+	OpenInPlace(keyID string, sealed, aad []byte) ([]byte, error)
+}
+
+// openOwned opens ct, which the caller owns and drops once opened: in
+// place when the sealer can.
+func (s *Store) openOwned(keyID string, ct, aad []byte) ([]byte, error) {
+	if o, ok := s.sealer.(InPlaceOpener); ok {
+		return o.OpenInPlace(keyID, ct, aad)
+	}
+	return s.sealer.Open(keyID, ct, aad)
+}
+
 // ErrShredded is wrapped by errors about data whose key was destroyed.
 var ErrShredded = errors.New("data key shredded: the data were deleted under the retention policy")
 
 // Store seals the personal data of the gateway.Store under it. Rows it
 // reads that carry no key id (written before sealing was turned on) are
-// returned as stored.
+// returned as stored. What the store under it returns from a read must be
+// the caller's to keep (both stores' reads are: they copy out of their
+// drivers): Store opens it in that memory (InPlaceOpener).
 type Store struct {
 	gateway.Store
 	sealer Sealer
@@ -85,7 +104,8 @@ func (s *Store) sealExchange(x *gateway.Exchange) (*gateway.Exchange, error) {
 	return &c, nil
 }
 
-// openExchange opens x's Body in place. A Body whose key was shredded
+// openExchange opens x's Body in place (in the memory it was read into,
+// when the sealer can). A Body whose key was shredded
 // becomes nil with Shredded set.
 func (s *Store) openExchange(x *gateway.Exchange) error {
 	if x.BodyKey == "" {
@@ -95,7 +115,7 @@ func (s *Store) openExchange(x *gateway.Exchange) error {
 		x.Body, x.Shredded = nil, true
 		return nil
 	}
-	pt, err := s.sealer.Open(x.BodyKey, x.Body, exchangeAAD(x.Sender, x.ExchangeID))
+	pt, err := s.openOwned(x.BodyKey, x.Body, exchangeAAD(x.Sender, x.ExchangeID))
 	if err != nil {
 		return fmt.Errorf("open body of exchange %s: %w", x.ExchangeID, err)
 	}
@@ -131,7 +151,8 @@ func restore(orig, sealed []*gateway.Delivery) {
 	}
 }
 
-// openDelivery opens d's Payload in place. A Payload whose key was
+// openDelivery opens d's Payload in place (in the memory it was read
+// into, when the sealer can). A Payload whose key was
 // shredded becomes nil with Shredded set.
 func (s *Store) openDelivery(d *gateway.Delivery) error {
 	if d.PayloadKey == "" {
@@ -141,7 +162,7 @@ func (s *Store) openDelivery(d *gateway.Delivery) error {
 		d.Payload, d.Shredded = nil, true
 		return nil
 	}
-	pt, err := s.sealer.Open(d.PayloadKey, d.Payload, deliveryAAD(d.ID))
+	pt, err := s.openOwned(d.PayloadKey, d.Payload, deliveryAAD(d.ID))
 	if err != nil {
 		return fmt.Errorf("open payload of delivery %s: %w", d.ID, err)
 	}

@@ -2,6 +2,7 @@ package sealed_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -257,5 +258,71 @@ func TestUsageHolderIndexedAndFieldsSealed(t *testing.T) {
 	}
 	if got[0].Record.OperatorID != "clerk-"+citizen || got[0].Subject != "sub-"+citizen || got[0].HolderID != "" {
 		t.Fatalf("opened usage record: operator %q subject %q holder %q", got[0].Record.OperatorID, got[0].Subject, got[0].HolderID)
+	}
+}
+
+// readsOf is a store whose reads return the rows given, as read from the
+// store under the sealed one; it remembers nothing else.
+type readsOf struct {
+	gateway.Store
+	x *gateway.Exchange
+	d *gateway.Delivery
+}
+
+func (r *readsOf) GetExchange(context.Context, string, string) (*gateway.Exchange, error) {
+	return r.x, nil
+}
+func (r *readsOf) ClaimDue(context.Context, time.Time, time.Duration, int) ([]*gateway.Delivery, error) {
+	return []*gateway.Delivery{r.d}, nil
+}
+
+// TestOpensInTheMemoryReadFromTheStore: an exchange body or a delivery
+// payload read from the store is opened in the very memory it was read
+// into, so a large one (a case with its materials inline) is not held
+// twice, sealed and open.
+func TestOpensInTheMemoryReadFromTheStore(t *testing.T) {
+	r := newRig(t)
+	ch, body, payload := newCase("c1")
+	if err := r.store(t).CreateCase(t.Context(), ch); err != nil {
+		t.Fatal(err)
+	}
+	rx, err := r.raw.GetExchange(t.Context(), "p-a", "x-c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := r.raw.GetDelivery(t.Context(), "d-c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealedBody, sealedPayload := rx.Body, rd.Payload
+	sealer, err := r.kf.Sealer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sealed.Wrap(&readsOf{x: rx, d: rd}, sealer)
+	x, err := s.GetExchange(t.Context(), "p-a", "x-c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := s.ClaimDue(t.Context(), t0, time.Minute, 1)
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("ClaimDue: %d, %v", len(ds), err)
+	}
+	for _, tt := range []struct {
+		name              string
+		opened, read, was []byte
+	}{
+		{"exchange body", x.Body, sealedBody, body},
+		{"delivery payload", ds[0].Payload, sealedPayload, payload},
+	} {
+		if !bytes.Equal(tt.opened, tt.was) {
+			t.Errorf("%s opened as %q, want %q", tt.name, tt.opened, tt.was)
+			continue
+		}
+		// nonce ‖ ciphertext ‖ tag: the plaintext sits where the
+		// ciphertext was.
+		if &tt.opened[0] != &tt.read[len(tt.read)-len(tt.was)-16] {
+			t.Errorf("%s opened into memory of its own, not where it was read", tt.name)
+		}
 	}
 }

@@ -23,6 +23,31 @@ func blob(b []byte) any {
 	return b
 }
 
+// driverBytes scans a BLOB column into the very slice the driver
+// returned, without the copy database/sql makes for a *[]byte. The
+// driver (modernc.org/sqlite) copies each BLOB out of SQLite into a slice
+// of its own for every row it reads, which nothing else holds or reuses
+// (TestScannedPayloadsAreTheirOwn pins that); for a payload of megabytes
+// (a case with its materials inline) it spares one copy of the payload
+// per delivery read.
+type driverBytes []byte
+
+// Scan keeps src: nil (NULL) or the driver's []byte; a TEXT value is
+// copied.
+func (b *driverBytes) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*b = nil
+	case []byte:
+		*b = v
+	case string:
+		*b = []byte(v)
+	default:
+		return fmt.Errorf("scan %T into bytes", src)
+	}
+	return nil
+}
+
 // decTime decodes a time column.
 func decTime(n sql.NullInt64) time.Time {
 	if !n.Valid {
@@ -117,7 +142,7 @@ func scanDelivery(sc scanner, extra ...any) (*gateway.Delivery, error) {
 	)
 	dest := []any{&d.Seq, &d.ID, &d.CaseID, &d.Partner, &d.Kind, &d.ExchangeID, &d.State,
 		&d.Attempts, &nextAt, &leaseUntil, &createdAt, &deliveredAt, &d.LastError, &since, &d.TraceParent, &d.Pull, &ack,
-		&d.Payload, &d.AckBody, &d.AckSig, &d.PayloadKey}
+		(*driverBytes)(&d.Payload), &d.AckBody, &d.AckSig, &d.PayloadKey}
 	if err := sc.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}

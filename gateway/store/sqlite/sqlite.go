@@ -267,8 +267,7 @@ func (s *Store) open(ctx context.Context) error {
 		return err
 	}
 	if opts.ReleaseLeases {
-		if _, err := conn.ExecContext(ctx, `UPDATE deliveries SET state = 'retry_wait', next_at = ?, lease_until = NULL
-			WHERE state = 'in_flight'`, time.Now().UnixNano()); err != nil {
+		if _, err := conn.ExecContext(ctx, releaseLeasesSQL, time.Now().UnixNano()); err != nil {
 			conn.Close()
 			return fmt.Errorf("sqlite: open %s: release leases: %w", opts.Path, err)
 		}

@@ -156,9 +156,7 @@ func newWriter(ctx context.Context, conn *sql.Conn, st *stats, linker gateway.Ch
 		{&w.lastHead, headQuery},
 		{&w.insCheckpoint, `INSERT OR IGNORE INTO evidence_checkpoints (seq, head_hash, at, key_id, signature)
 			VALUES (?, ?, ?, ?, ?)`},
-		{&w.setPull, `UPDATE deliveries SET pull = (partner IN (SELECT value FROM json_each(?1)))
-			WHERE state IN ('pending', 'in_flight', 'retry_wait', 'dead')
-			  AND pull <> (partner IN (SELECT value FROM json_each(?1)))`},
+		{&w.setPull, setPullSQL},
 	} {
 		st, err := conn.PrepareContext(ctx, p.sql)
 		if err != nil {
