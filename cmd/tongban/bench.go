@@ -20,10 +20,16 @@ import (
 func newBenchCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure the gateway on this machine (loopback only, in process)",
+		Short: "Measure the gateway on this machine (loopback only)",
 		Long: `Load generators that measure a gateway built exactly as "tongban serve"
-builds one, running in this process on loopback with simulated districts.
-Nothing leaves the machine: the bench never talks to a gateway elsewhere.`,
+builds one, with simulated districts, on loopback only: the bench never
+talks to a gateway elsewhere.
+
+  cases, licenses   the gateway in this process, against the crypto
+                    ceiling and the same requests sent direct
+  backlog, material the gateway as a child process ("tongban serve"), so
+                    its own memory is measured: restart under a backlog,
+                    large materials`,
 		Example: "  tongban bench cases --concurrency 64 --cases 20000",
 		Args:    cobra.NoArgs,
 	}

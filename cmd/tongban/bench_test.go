@@ -58,7 +58,7 @@ func TestBenchCasesCommand(t *testing.T) {
 			for _, re := range []string{`accepted, 0 refused: \d+ cases/s`, `delivered in [0-9.]+s: \d+ cases/s`,
 				`crypto +engine emmansun, raw on every core: \d+ signs/s \([0-9.]+ µs each\), \d+ verifications/s`,
 				`crypto ceiling \d+ cases/s; achieved [0-9.]+% of it`,
-				`process: [0-9.]+ CPU s \(\d+ µs per exchange\), \d+ allocations per exchange, peak RSS \d+ MiB`,
+				`process: [0-9.]+ CPU s \(\d+ µs per exchange\), \d+ allocations per exchange, peak RSS [0-9.]+ MiB`,
 				`submit → 202 receipt +` + n + ` +[0-9.]+ms +[0-9.]+ms +[0-9.]+ms +[0-9.]+ms`,
 				`delivered → owner ack +` + n + ` +[0-9.]+ms`} {
 				if !regexp.MustCompile(re).MatchString(r.stdout) {

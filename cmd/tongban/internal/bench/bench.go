@@ -163,12 +163,10 @@ func startSetup(ctx context.Context, s Setup, ro func(*devrig.Options)) (r *Rig,
 	return r, stop, nil
 }
 
-// MaxMaterialSize bounds --material-size; MaxPrepared bounds the bytes of
-// the request bodies a run signs before the clock starts.
-const (
-	MaxMaterialSize = 10 << 20
-	MaxPrepared     = 3 << 30
-)
+// MaxPrepared bounds the bytes of the request bodies a cases run signs
+// before the clock starts (--material-size is bounded like bench
+// material's --size: MinMaterialSize to MaxMaterialSize).
+const MaxPrepared = 3 << 30
 
 // CasesOptions are a `tongban bench cases` run: the load and the rig.
 type CasesOptions struct {
@@ -192,7 +190,7 @@ func (o CasesOptions) Validate() error {
 	if err := o.Setup.validate(); err != nil {
 		return err
 	}
-	if o.MaterialSize != 0 && (o.MaterialSize < 1<<10 || o.MaterialSize > MaxMaterialSize) {
+	if o.MaterialSize != 0 && (o.MaterialSize < MinMaterialSize || o.MaterialSize > MaxMaterialSize) {
 		return fmt.Errorf("--material-size %d must be 1KiB to 10MiB", o.MaterialSize)
 	}
 	runs := int64(2)

@@ -239,6 +239,3 @@ func procStatusBytes(path, field string) int64 {
 	}
 	return 0
 }
-
-// mib formats bytes as MiB.
-func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
