@@ -95,11 +95,13 @@ type OutboxStore interface {
 	SaveAttempt(ctx context.Context, d *Delivery, ev ...contracts.EvidenceRecord) error
 	// MarkDelivered records the acknowledgement of a delivery that belongs
 	// to no case (State, Attempts, DeliveredAt, Ack, AckBody, AckSig) with
-	// the evidence records ev. It is fenced like SaveAttempt: ErrStale when
-	// the delivery is no longer in_flight under d.LeaseUntil, ErrNotFound
-	// when there is no such delivery or it belongs to a case (use
-	// CaseStore.UpdateCase for those).
-	MarkDelivered(ctx context.Context, d *Delivery, ev ...contracts.EvidenceRecord) error
+	// the evidence records ev and, when next is not nil, claims the next
+	// due deliveries in the same write (see NextClaim). It is fenced like
+	// SaveAttempt: ErrStale when the delivery is no longer in_flight under
+	// d.LeaseUntil, ErrNotFound when there is no such delivery or it
+	// belongs to a case (use CaseStore.UpdateCase for those); then nothing
+	// is written or claimed.
+	MarkDelivered(ctx context.Context, d *Delivery, next *NextClaim, ev ...contracts.EvidenceRecord) error
 	// Redeliver moves one dead delivery back to pending, due at now, with
 	// Attempts reset to 0, appending ev in the same write. It fails with
 	// ErrNotFound or ErrNotDead.

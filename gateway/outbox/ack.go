@@ -40,13 +40,22 @@ type acker struct {
 // write retried, at most maxStaleRetries times. The evidence record of the
 // acknowledged attempt (latency as measured) is written in the same write.
 func (a acker) record(ctx context.Context, now time.Time, del *gateway.Delivery, ack *contracts.Ack, raw, sig []byte, outOfBand bool, latency time.Duration) error {
+	return a.recordNext(ctx, now, del, ack, raw, sig, outOfBand, latency, nil)
+}
+
+// recordNext is record whose write also claims the next due deliveries
+// as next says (gateway.NextClaim), when next is not nil: next.Claimed
+// holds them once it returns nil. A write retried after a concurrent
+// change of the case claims with the write that succeeds.
+func (a acker) recordNext(ctx context.Context, now time.Time, del *gateway.Delivery, ack *contracts.Ack, raw, sig []byte,
+	outOfBand bool, latency time.Duration, next *gateway.NextClaim) error {
 	del.State, del.DeliveredAt = contracts.TransportStateDelivered, now
 	del.Ack, del.AckBody, del.AckSig = ack, raw, sig // LastError keeps the last failure, for operators
 	if del.CaseID == "" {
 		if outOfBand {
 			return errors.New("gateway: a delivery of no case is acknowledged only by an attempt")
 		}
-		return a.store.MarkDelivered(ctx, del, a.rec.Attempt(del, now, "delivered", latency, "")...)
+		return a.store.MarkDelivered(ctx, del, next, a.rec.Attempt(del, now, "delivered", latency, "")...)
 	}
 	for range maxStaleRetries {
 		c, err := a.store.GetCase(ctx, del.CaseID)
@@ -62,7 +71,7 @@ func (a acker) record(ctx context.Context, now time.Time, del *gateway.Delivery,
 		}
 		c.UpdatedAt = now
 		ev := a.rec.Attempt(del, now, "delivered", latency, caseState)
-		err = a.store.UpdateCase(ctx, gateway.Change{Case: c, Status: st, Delivered: del, OutOfBand: outOfBand, Evidence: ev})
+		err = a.store.UpdateCase(ctx, gateway.Change{Case: c, Status: st, Delivered: del, OutOfBand: outOfBand, Evidence: ev, Claim: next})
 		if !errors.Is(err, gateway.ErrStale) {
 			return err
 		}

@@ -49,6 +49,13 @@ const claimDue = `WITH candidates AS (
 	RETURNING ` + claimedReturning + `, taken_over
 ) ` + claimedTakenOverSelect
 
+// anyDue says whether claimDue at $1 (now) would find a candidate,
+// locks aside: a plain read, no row is locked.
+const anyDue = `SELECT EXISTS (
+	SELECT 1 FROM deliveries AS d
+	WHERE d.due_at IS NOT NULL AND NOT d.pull AND d.due_at <= $1
+	  AND ` + perCaseOrder + `)`
+
 // claimMailbox claims visible messages of one partner's mailbox: $1 is
 // the new lease, $2 now, $3 the partner, $4 the cursor, $5 the limit, $6
 // the reoffer text. %s is the cursor condition: the messages after it,
@@ -105,6 +112,7 @@ func (s *Store) UpdateCase(ctx context.Context, ch gateway.Change) error {
 type changeResult struct {
 	version int64
 	seqs    []int64
+	claimed []*gateway.Delivery // Change.Claim's, in seq order
 }
 
 func (s *Store) change(ctx context.Context, ch gateway.Change, create bool) error {
@@ -115,13 +123,23 @@ func (s *Store) change(ctx context.Context, ch gateway.Change, create bool) erro
 	if ch.Case == nil {
 		return fmt.Errorf("postgres: %s: change has no case", op)
 	}
+	next, err := nextClaim(ch.Claim)
+	if err != nil {
+		return fmt.Errorf("postgres: %s %q: %w", op, ch.Case.ID, err)
+	}
 	var res *changeResult
-	err := s.submit(ctx, len(ch.Evidence) > 0, ch.Evidence, func(w *txn) (err error) {
+	err = s.submit(ctx, len(ch.Evidence) > 0, ch.Evidence, func(w *txn) (err error) {
 		res, err = w.applyChange(&ch, create)
+		if err == nil && next != nil {
+			w.laterClaim(&res.claimed, next)
+		}
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: %s %q: %w", op, ch.Case.ID, err)
+	}
+	if ch.Claim != nil {
+		ch.Claim.Claimed = res.claimed
 	}
 	ch.Case.Version = res.version
 	for i, d := range ch.Enqueue {
@@ -307,14 +325,22 @@ func (w *txn) markDone(d *gateway.Delivery, caseID string, outOfBand bool) error
 // claim sends what is queued with a claiming statement and returns the
 // deliveries it claimed, in seq order.
 func (w *txn) claim(sql string, args ...any) ([]*gateway.Delivery, error) {
-	return w.claimRows(sql, false, args...)
+	var out []*gateway.Delivery
+	w.queueClaim(&out, sql, false, args...)
+	if err := w.flush(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-// claimRows is claim; with takenOver, each row carries one more column,
-// the delivery's taken_over, read into Delivery.TakenOver.
-func (w *txn) claimRows(sql string, takenOver bool, args ...any) ([]*gateway.Delivery, error) {
-	var out []*gateway.Delivery
+// queueClaim queues a claiming statement; its deliveries, in seq order,
+// are stored in *out once it is answered. With takenOver, each row
+// carries one more column, the delivery's taken_over, read into
+// Delivery.TakenOver.
+func (w *txn) queueClaim(out *[]*gateway.Delivery, sql string, takenOver bool, args ...any) {
+	*out = nil
 	w.b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+		var ds []*gateway.Delivery
 		for rows.Next() {
 			var extra []any
 			var to bool
@@ -326,14 +352,44 @@ func (w *txn) claimRows(sql string, takenOver bool, args ...any) ([]*gateway.Del
 				return err
 			}
 			d.TakenOver = to
-			out = append(out, d)
+			ds = append(ds, d)
 		}
-		return rows.Err()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		*out = ds
+		return nil
 	})
-	if err := w.flush(); err != nil {
-		return nil, err
+}
+
+// laterClaim queues ClaimDue's claim as a (see nextClaim) says; the
+// claimed deliveries are stored in *out once it is answered.
+func (w *txn) laterClaim(out *[]*gateway.Delivery, a *claimArgs) {
+	w.queueClaim(out, claimDue, true, a.lease, a.now, a.limit)
+}
+
+// claimArgs are a claim's encoded arguments.
+type claimArgs struct {
+	now, lease any // Unix nanoseconds
+	limit      int
+}
+
+// nextClaim encodes c's arguments and clears c.Claimed; nil when c claims
+// nothing (nil, or a Limit of 0 or less).
+func nextClaim(c *gateway.NextClaim) (*claimArgs, error) {
+	if c == nil {
+		return nil, nil
 	}
-	return out, nil
+	c.Claimed = nil
+	if c.Limit <= 0 {
+		return nil, nil
+	}
+	var e encoder
+	a := &claimArgs{now: e.Time(c.Now), lease: e.Time(c.Now.Add(c.Lease)), limit: c.Limit}
+	if e.Err() != nil {
+		return nil, e.Err()
+	}
+	return a, nil
 }
 
 // ClaimDue takes up to limit due pushed deliveries (see gateway.Store),
@@ -343,19 +399,32 @@ func (w *txn) claimRows(sql string, takenOver bool, args ...any) ([]*gateway.Del
 // transaction holds at that moment, so concurrent claimers, in this
 // process or others, never take the same delivery and never wait for each
 // other.
+//
+// It first asks, in a read of its own outside any write transaction,
+// whether anything is claimable at all, and answers an empty claim from
+// there: a dispatcher polling an empty outbox starts no write transaction
+// and takes no place in a batch. A delivery committed after that look is
+// missed only by this call; whoever stored it notifies the watchers after
+// its commit, and the next claim sees it.
 func (s *Store) ClaimDue(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*gateway.Delivery, error) {
-	if limit <= 0 {
+	a, err := nextClaim(&gateway.NextClaim{Now: now, Lease: lease, Limit: limit})
+	if err != nil || a == nil {
+		if err != nil {
+			err = fmt.Errorf("postgres: claim due: %w", err)
+		}
+		return nil, err
+	}
+	var due bool
+	if err := s.pool.QueryRow(ctx, anyDue, a.now).Scan(&due); err != nil {
+		return nil, fmt.Errorf("postgres: claim due: %w", unavailable(err))
+	}
+	if !due {
 		return nil, nil
 	}
-	var e encoder
-	nowArg, leaseArg := e.Time(now), e.Time(now.Add(lease))
-	if e.Err() != nil {
-		return nil, fmt.Errorf("postgres: claim due: %w", e.Err())
-	}
 	var out []*gateway.Delivery
-	err := s.write(ctx, func(w *txn) (err error) {
-		out, err = w.claimRows(claimDue, true, leaseArg, nowArg, limit)
-		return err
+	err = s.write(ctx, func(w *txn) error {
+		w.laterClaim(&out, a)
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: claim due: %w", err)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 // readStmts are the reads, prepared once on the read-only pool.
 type readStmts struct {
 	getCase, ownerCase, getExchange, history, deliveries, getDelivery, nextDue, counts *sql.Stmt
+	anyDue                                                                             *sql.Stmt
 
 	// usage holds ListUsage's statements, prepared on db on first use: one
 	// per combination of filters, keyed by its text.
@@ -38,6 +40,8 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&r.getDelivery, deliverySelect + ` WHERE d.id = ?`},
 		{&r.nextDue, `SELECT due_at FROM deliveries WHERE due_at IS NOT NULL AND pull = 0 ORDER BY due_at LIMIT 1`},
 		{&r.counts, `SELECT state, n FROM delivery_counts`},
+		// Is there one candidate of ClaimDue at ?1 (named ?2 in dueWhere)?
+		{&r.anyDue, `SELECT 1 FROM deliveries AS d WHERE ` + strings.ReplaceAll(dueWhere, "?2", "?1") + ` LIMIT 1`},
 	} {
 		st, err := db.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -50,7 +54,7 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 
 func (r *readStmts) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{r.getCase, r.ownerCase, r.getExchange, r.history, r.deliveries, r.getDelivery, r.nextDue, r.counts} {
+	for _, st := range []*sql.Stmt{r.getCase, r.ownerCase, r.getExchange, r.history, r.deliveries, r.getDelivery, r.nextDue, r.counts, r.anyDue} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

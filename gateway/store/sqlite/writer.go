@@ -20,13 +20,17 @@ import (
 // Deliveries of no case (an empty case_id) are independent of each other: the
 // rule does not apply to them, and their check is skipped before it seeks.
 const claimCandidates = `SELECT d.seq FROM deliveries AS d
-	WHERE d.due_at IS NOT NULL AND d.pull = 0 AND d.due_at <= ?2
+	WHERE ` + dueWhere + `
+	ORDER BY d.due_at, d.seq
+	LIMIT ?3`
+
+// dueWhere is what makes delivery d claimable by ClaimDue at ?2: due,
+// pushed, and first of its case to its partner among the unfinished.
+const dueWhere = `d.due_at IS NOT NULL AND d.pull = 0 AND d.due_at <= ?2
 	  AND (d.case_id = '' OR NOT EXISTS (
 		SELECT 1 FROM deliveries AS e
 		WHERE e.case_id = d.case_id AND e.partner = d.partner AND e.seq < d.seq
-		  AND e.state IN ('pending', 'in_flight', 'retry_wait', 'dead')))
-	ORDER BY d.due_at, d.seq
-	LIMIT ?3`
+		  AND e.state IN ('pending', 'in_flight', 'retry_wait', 'dead')))`
 
 // mailboxCandidates selects the visible messages of one partner's mailbox:
 // ?2 is now, ?3 the partner; the caller appends a seq bound, the order and
