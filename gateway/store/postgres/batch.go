@@ -11,6 +11,7 @@ import (
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/store/storecodec"
 )
 
 // Group commit. The writes of one Store are gathered by one writer
@@ -61,10 +62,24 @@ type request struct {
 	tries int
 }
 
-// batchStats counts what the writer did; the tests read them.
+// batchStats counts what the writer did (Stats).
 type batchStats struct {
 	batches atomic.Int64 // transactions committed
 	writes  atomic.Int64 // writes committed in them
+}
+
+// Stats are the store's write counters since Open (storecodec.Counter):
+// Commits is how many batches (transactions) this Store's writer
+// committed, Writes how many writes those batches committed. A write
+// rolled back to its savepoint (ErrStale, a lease fence, ...) is not
+// counted, nor is a ClaimDue answered without a write.
+type Stats = storecodec.Stats
+
+var _ storecodec.Counter = (*Store)(nil)
+
+// Stats returns the writer's counters.
+func (s *Store) Stats() Stats {
+	return Stats{Commits: s.stats.batches.Load(), Writes: s.stats.writes.Load()}
 }
 
 // write runs fn as one write of a batch (see submit); fn appends no

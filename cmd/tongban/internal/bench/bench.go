@@ -31,6 +31,7 @@ import (
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway/config"
 	"github.com/tongban/tongban/gateway/store/sqlite"
+	"github.com/tongban/tongban/gateway/store/storecodec"
 )
 
 // Bench limits: every run is bounded in cases and in time.
@@ -440,11 +441,11 @@ func (r *Rig) runLoad(ctx context.Context, o Load) (*result, error) {
 	return res, nil
 }
 
-// storeStats returns the embedded store's group-commit counters; a store
-// that keeps none (PostgreSQL) reports zeros, and the report leaves the
-// line out.
+// storeStats returns the store's write counters (both stores keep them:
+// storecodec.Counter); a store that keeps none reports zeros, and the
+// report leaves the line out.
 func storeStats(s app.Store) sqlite.Stats {
-	if st, ok := s.(*sqlite.Store); ok {
+	if st, ok := s.(storecodec.Counter); ok {
 		return st.Stats()
 	}
 	return sqlite.Stats{}
