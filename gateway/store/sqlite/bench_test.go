@@ -13,6 +13,7 @@ import (
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
 	"github.com/tongban/tongban/gateway/evidence"
+	"github.com/tongban/tongban/gateway/store/storetest"
 	"github.com/tongban/tongban/signing"
 )
 
@@ -368,96 +369,10 @@ func BenchmarkClaimMailbox(b *testing.B) {
 }
 
 // BenchmarkFoldedCycle is BenchmarkDeliveryCycle as the dispatcher runs
-// it now: 16 workers each mark their delivery delivered (with the
-// attempt's evidence record) and claim their next one in the same
-// UpdateCase (gateway.NextClaim), claiming with ClaimDue only when they
-// have none; 64 submitters create cases meanwhile. It reports cycles/s,
-// writes per cycle and the mean group-commit batch.
+// it now (storetest.BenchFoldedCycle): 16 workers each mark their
+// delivery delivered and claim their next one in the same UpdateCase
+// (gateway.NextClaim) while 64 submitters create cases.
 func BenchmarkFoldedCycle(b *testing.B) {
-	const submitters, workers = 64, 16
 	s := openBench(b, "FULL")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	now := time.Now()
-	before := s.Stats()
-	b.ResetTimer()
-
-	var delivered, remaining atomic.Int64
-	remaining.Store(int64(b.N))
-	created := make(chan struct{}, 1)
-	fail := func(err error) {
-		b.Error(err)
-		cancel()
-	}
-	var wg sync.WaitGroup
-	for range submitters {
-		wg.Go(func() {
-			for remaining.Add(-1) >= 0 && ctx.Err() == nil {
-				if err := s.CreateCase(ctx, benchChange(now)); err != nil {
-					fail(err)
-					return
-				}
-				select {
-				case created <- struct{}{}:
-				default:
-				}
-			}
-		})
-	}
-	for range workers {
-		wg.Go(func() {
-			var d *gateway.Delivery
-			for delivered.Load() < int64(b.N) && ctx.Err() == nil {
-				if d == nil {
-					ds, err := s.ClaimDue(ctx, now, time.Hour, 1)
-					if err != nil {
-						fail(err)
-						return
-					}
-					if len(ds) == 0 {
-						select {
-						case <-created:
-						case <-time.After(time.Millisecond):
-						}
-						continue
-					}
-					d = ds[0]
-				}
-				c, err := s.GetCase(ctx, d.CaseID)
-				if err != nil {
-					fail(err)
-					return
-				}
-				c.State, c.OwnerCaseNo, c.UpdatedAt = contracts.CaseStateForwarded, "WC-"+c.ID, now
-				done := *d
-				done.State, done.Attempts, done.DeliveredAt = contracts.TransportStateDelivered, 1, now
-				done.Ack = &contracts.Ack{ExchangeID: d.ExchangeID, DeliveryID: d.ID, PartnerCaseNo: "WC-" + c.ID, AcknowledgedAt: now, KeyID: d.Partner}
-				done.AckBody, done.AckSig = benchPayload[:200], benchSig
-				next := &gateway.NextClaim{Now: now, Lease: time.Hour, Limit: 1}
-				err = s.UpdateCase(ctx, gateway.Change{
-					Case:      c,
-					Status:    &gateway.Status{CaseID: c.ID, State: c.State, At: now, ReportedBy: d.Partner},
-					Delivered: &done,
-					Evidence: []contracts.EvidenceRecord{{At: now, Actor: gateway.GatewayActor, Event: contracts.EventDeliveryAttempt,
-						CaseID: c.ID, DeliveryID: d.ID, Partner: d.Partner, Detail: []byte(`{"attempt":1,"outcome":"delivered"}`)}},
-					Claim: next,
-				})
-				if err != nil {
-					fail(err)
-					return
-				}
-				delivered.Add(1)
-				d = nil
-				if len(next.Claimed) > 0 {
-					d = next.Claimed[0]
-				}
-			}
-		})
-	}
-	wg.Wait()
-	b.StopTimer()
-	b.ReportMetric(float64(delivered.Load())/b.Elapsed().Seconds(), "cycles/s")
-	after := s.Stats()
-	b.ReportMetric(float64(after.Writes-before.Writes)/float64(delivered.Load()), "writes/cycle")
-	reportBatch(b, s, before)
+	storetest.BenchFoldedCycle(b, s, func() gateway.Change { return benchChange(time.Now()) })
 }
