@@ -215,6 +215,7 @@ func (s *Store) runBatch(batch []*request, errs []error) (retry []bool) {
 
 	w := &txn{s: s, ctx: ctx, conn: conn, b: &pgx.Batch{}}
 	w.b.Queue(beginSQL)
+	w.b.Queue(genericPlans)
 	var (
 		head  bool
 		cases []string
@@ -247,7 +248,7 @@ func (s *Store) runBatch(batch []*request, errs []error) (retry []bool) {
 		}
 		sp := savepoints[i]
 		w.b.Queue("SAVEPOINT " + sp)
-		headBefore, notified := w.head, w.notified
+		headBefore, notified, appended := w.head, w.notified, w.appended
 		w.undo = w.undo[:0]
 		err := r.fn(w)
 		if err == nil {
@@ -264,7 +265,7 @@ func (s *Store) runBatch(batch []*request, errs []error) (retry []bool) {
 		// Statements queued and not sent are dropped; what the write
 		// appended and notified is rolled back with it.
 		w.b = &pgx.Batch{}
-		w.head, w.notified = headBefore, notified
+		w.head, w.notified, w.appended = headBefore, notified, appended
 		if headBefore == nil {
 			// The write took the head and lost it: others may append
 			// now, so what was read under the lock is stale.
@@ -305,6 +306,7 @@ func (s *Store) runBatch(batch []*request, errs []error) (retry []bool) {
 	if committing == 0 {
 		return retry // the deferred ROLLBACK ends what was begun
 	}
+	w.moveHead()
 	var tag pgconn.CommandTag
 	w.b.Queue("COMMIT").Exec(func(ct pgconn.CommandTag) error {
 		tag = ct

@@ -195,18 +195,11 @@ func (w *txn) applyChange(ch *gateway.Change, create bool) (*changeResult, error
 			VALUES ($13, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1)`, append(caseArgs, c.ID)...)
 		res.version = 1
 	} else {
-		var updated bool
-		w.laterExec(wrap("update case"), func(ct pgconn.CommandTag) error {
-			updated = ct.RowsAffected() > 0
-			return nil
-		}, `UPDATE cases SET exchange_id = $1, sender = $2, owner = $3, from_region = $4,
-			to_region = $5, state = $6, outcome = $7, owner_case_no = $8, local_case_no = $9,
-			service_item = $10, created_at = $11, updated_at = $12, version = version + 1
-			WHERE id = $13 AND version = $14`, append(caseArgs, c.ID, c.Version)...)
-		// Why the update missed, read right after it.
+		// The statement also says why it missed: no such case, or another
+		// version (cases are never deleted, so its snapshot answers).
 		w.laterRow(func(row pgx.Row) error {
-			var exists bool
-			if err := row.Scan(&exists); err != nil {
+			var updated, exists bool
+			if err := row.Scan(&updated, &exists); err != nil {
 				return fmt.Errorf("update case: %w", err)
 			}
 			switch {
@@ -216,7 +209,14 @@ func (w *txn) applyChange(ch *gateway.Change, create bool) (*changeResult, error
 				return gateway.ErrNotFound
 			}
 			return fmt.Errorf("version %d: %w", c.Version, gateway.ErrStale)
-		}, `SELECT EXISTS (SELECT 1 FROM cases WHERE id = $1)`, c.ID)
+		}, `WITH updated AS (
+				UPDATE cases SET exchange_id = $1, sender = $2, owner = $3, from_region = $4,
+					to_region = $5, state = $6, outcome = $7, owner_case_no = $8, local_case_no = $9,
+					service_item = $10, created_at = $11, updated_at = $12, version = version + 1
+				WHERE id = $13 AND version = $14
+				RETURNING 1)
+			SELECT EXISTS (SELECT 1 FROM updated), EXISTS (SELECT 1 FROM cases WHERE id = $13)`,
+			append(caseArgs, c.ID, c.Version)...)
 		res.version = c.Version + 1
 	}
 
@@ -297,28 +297,17 @@ func (w *txn) markDone(d *gateway.Delivery, caseID string, outOfBand bool) error
 	if e.Err() != nil {
 		return fmt.Errorf("delivered %q: %w", d.ID, e.Err())
 	}
-	var matched bool
-	w.laterRow(func(row pgx.Row) error {
-		var seq int64
-		err := row.Scan(&seq)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			return nil
-		case err != nil:
-			return fmt.Errorf("mark delivery %q delivered: %w", d.ID, err)
-		}
-		matched = true
-		return nil
-	}, `WITH done AS (
-			UPDATE deliveries SET state = 'delivered', attempts = $1, delivered_at = $2, lease_until = NULL
-			WHERE id = $3 AND case_id = $4 AND (
-				(state = 'in_flight' AND lease_until IS NOT DISTINCT FROM $5)
-				OR ($6 AND state IN `+unfinished+`))
-			RETURNING seq)
-		INSERT INTO delivery_acks (seq, ack, ack_body, ack_sig) SELECT seq, $7, $8, $9 FROM done
-		ON CONFLICT (seq) DO UPDATE SET ack = excluded.ack, ack_body = excluded.ack_body, ack_sig = excluded.ack_sig
-		RETURNING seq`, d.Attempts, deliveredAt, d.ID, caseID, lease, outOfBand, ack, d.AckBody, d.AckSig)
-	w.laterFence(d, &caseID, &matched)
+	w.laterFenced(d, &caseID, fmt.Sprintf(fenceExplained, `done AS (
+				UPDATE deliveries SET state = 'delivered', attempts = $1, delivered_at = $2, lease_until = NULL
+				WHERE id = $3 AND case_id = $4 AND (
+					(state = 'in_flight' AND lease_until IS NOT DISTINCT FROM $5)
+					OR ($6 AND state IN `+unfinished+`))
+				RETURNING seq),
+			fenced AS (
+				INSERT INTO delivery_acks (seq, ack, ack_body, ack_sig) SELECT seq, $7, $8, $9 FROM done
+				ON CONFLICT (seq) DO UPDATE SET ack = excluded.ack, ack_body = excluded.ack_body, ack_sig = excluded.ack_sig
+				RETURNING seq)`, "$3"),
+		d.Attempts, deliveredAt, d.ID, caseID, lease, outOfBand, ack, d.AckBody, d.AckSig)
 	return nil
 }
 
@@ -526,14 +515,11 @@ func (s *Store) SaveAttempt(ctx context.Context, d *gateway.Delivery, ev ...cont
 		return fmt.Errorf("postgres: save attempt of delivery %q: %w", d.ID, e.Err())
 	}
 	err := s.submit(ctx, len(ev) > 0, ev, func(w *txn) error {
-		var matched bool
-		w.laterExec(nil, func(ct pgconn.CommandTag) error {
-			matched = ct.RowsAffected() > 0
-			return nil
-		}, `UPDATE deliveries SET state = $1, attempts = $2, next_at = $3, last_error = $4,
-				lease_until = NULL
-			WHERE id = $5 AND state = 'in_flight' AND lease_until IS NOT DISTINCT FROM $6`, args...)
-		w.laterFence(d, nil, &matched)
+		w.laterFenced(d, nil, fmt.Sprintf(fenceExplained, `fenced AS (
+				UPDATE deliveries SET state = $1, attempts = $2, next_at = $3, last_error = $4,
+					lease_until = NULL
+				WHERE id = $5 AND state = 'in_flight' AND lease_until IS NOT DISTINCT FROM $6
+				RETURNING seq)`, "$5"), args...)
 		return w.appendEvidence(ev)
 	})
 	if err != nil {
@@ -676,6 +662,11 @@ func fenceErr(d *gateway.Delivery, ofCase *string, found bool, storedCase, state
 	}
 	if state != string(contracts.TransportStateInFlight) {
 		return fmt.Errorf("delivery %q is %s, not in flight under the caller's lease: %w", d.ID, state, gateway.ErrStale)
+	}
+	if decTime(lease).Equal(d.LeaseUntil) {
+		// Found as the fenced statement's snapshot had it: the writer it
+		// waited for changed it meanwhile.
+		return fmt.Errorf("delivery %q was changed by a concurrent write: %w", d.ID, gateway.ErrStale)
 	}
 	return fmt.Errorf("delivery %q is in flight under lease %s, not the caller's %s: %w", d.ID,
 		fmtLease(decTime(lease)), fmtLease(d.LeaseUntil), gateway.ErrStale)
