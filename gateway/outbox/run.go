@@ -23,7 +23,7 @@ import (
 //
 // A claimed delivery starts at once when a worker and a slot of its
 // partner are free; else it waits, in memory, for its partner's next
-// free slot (at most Workers wait in all), so that the partner's next
+// free slot (at most twice Workers wait in all), so that the partner's next
 // attempt starts as soon as one ends, without waiting for a claim. One
 // that waits Poll (on the wall clock), or finds no place to wait, is put
 // back without an attempt (see admit), as is one whose partner's circuit
@@ -116,19 +116,22 @@ func newRunner(d *Dispatcher, ctx context.Context) *runner {
 }
 
 // room is how many more deliveries may be claimed, less what claims
-// under way asked for and the acknowledged attempts about to ask: for
-// each partner at work (with attempts under way, deliveries waiting or
-// acknowledgements being written), its free slots and as many places to
-// wait (PerPartner each), no more slots than the free workers (own: and
-// the worker asking, about to be free); with probe, also the free slots
-// of the pushing partners not at work. A claim cannot choose its
-// partners: this fills the partners at work without claiming for
-// partners that have nothing due, and reaches the others as their
-// deliveries come due; should a busy partner's due deliveries all come
-// before theirs, the probe, made at most once per Poll, reaches them
-// (what it brings for the busy partner waits, or is put back). With no
-// partner at work, the room is what the free workers can start on all
-// pushing partners' slots. r.mu is held.
+// under way asked for and the acknowledged attempts about to ask: the
+// free slots of the partners at work (with attempts under way,
+// deliveries waiting or acknowledgements being written), no more than
+// the free workers (own: and the worker asking, about to be free) can
+// start, and the free places to wait (Workers in all); with probe, also
+// the free slots of the pushing partners not at work. The places to wait
+// let claims run ahead of the attempts: a partner's next attempt starts
+// as soon as one ends, while the acknowledgements that claim the next
+// ones are still being written. A claim cannot choose its partners: this
+// fills the partners at work without claiming for partners that have
+// nothing due, and reaches the others as their deliveries come due;
+// should a busy partner's due deliveries all come before theirs, the
+// probe, made at most once per Poll, reaches them (what it brings for the
+// busy partner waits, or is put back). With no partner at work, the room
+// is what the free workers can start on all pushing partners' slots.
+// r.mu is held.
 func (r *runner) room(own int, probe bool) int {
 	per := r.d.opt.PerPartner
 	free := r.d.opt.Workers - len(r.workers) + own
@@ -148,7 +151,7 @@ func (r *runner) room(own int, probe bool) int {
 	// refused: there is room for them even without a pushing partner.
 	n := min(free, max(idle, 1))
 	if slots > 0 {
-		n = min(free, slots-busy) + slots - r.nwait
+		n = min(free, slots-busy) + r.d.opt.Workers - r.nwait
 		if probe {
 			n += min(free, idle)
 		}
@@ -170,7 +173,7 @@ func (r *runner) reserve(now time.Time) int {
 	}
 	n := r.room(0, false)
 	idle := len(r.workers) == 0 && r.nwait == 0 && r.asked == 0 && r.nacking == 0
-	if !idle && n < max(1, min(r.d.opt.Batch, 2*r.d.opt.PerPartner)/4) {
+	if !idle && n < max(1, min(r.d.opt.Batch, r.d.opt.Workers)/4) {
 		n = 0
 		if now.Sub(r.probed) >= r.d.opt.Poll {
 			n = r.room(0, true)
@@ -208,8 +211,9 @@ func (r *runner) freed(partner string, acked bool) {
 // fold returns what the write recording an acknowledgement is to claim:
 // the room, counting the acknowledging worker as free (its slot is given
 // back right after the write), counted as asked until folded; nil when
-// there is no room, or with claim false (the acknowledgement was
-// refused, nothing is claimed).
+// there is room for fewer than Workers/8 (the acknowledgements after it
+// claim for it), or with claim false (the acknowledgement was refused,
+// nothing is claimed).
 func (r *runner) fold(partner string, claim bool) *gateway.NextClaim {
 	if r == nil {
 		return nil
@@ -223,8 +227,11 @@ func (r *runner) fold(partner string, claim bool) *gateway.NextClaim {
 	if !claim || r.closed || r.stop.Err() != nil {
 		return nil
 	}
+	// A claim of one or two would cost about what a claim of several
+	// does: claim once there is room for a few (what is left waits for
+	// the next acknowledgement, or for Run).
 	n := r.room(1, false)
-	if n == 0 {
+	if n < max(1, min(r.d.opt.Batch, r.d.opt.Workers)/8) {
 		return nil
 	}
 	r.asked += n
@@ -313,7 +320,10 @@ func (r *runner) tryWorker() bool {
 func (r *runner) wait(del *gateway.Delivery, a admission) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed || r.nwait >= r.d.opt.Workers {
+	// The room counts Workers places; a claim may find fewer free slots
+	// than it counted on (a waiting delivery took one meanwhile), so
+	// twice as many may wait before one is put back.
+	if r.closed || r.nwait >= 2*r.d.opt.Workers {
 		return false
 	}
 	r.waiting[del.Partner] = append(r.waiting[del.Partner], waiter{del: del, a: a, since: time.Now()})
