@@ -56,6 +56,13 @@ const anyDue = `SELECT EXISTS (
 	WHERE d.due_at IS NOT NULL AND NOT d.pull AND d.due_at <= $1
 	  AND ` + perCaseOrder + `)`
 
+// anyVisible says whether claimMailbox at $1 (now) would find a message
+// of partner $2's mailbox, locks aside.
+const anyVisible = `SELECT EXISTS (
+	SELECT 1 FROM deliveries AS d
+	WHERE d.due_at IS NOT NULL AND d.pull AND d.partner = $2 AND d.due_at <= $1
+	  AND ` + perCaseOrder + `)`
+
 // claimMailbox claims visible messages of one partner's mailbox: $1 is
 // the new lease, $2 now, $3 the partner, $4 the cursor, $5 the limit, $6
 // the reoffer text. %s is the cursor condition: the messages after it,
@@ -460,7 +467,8 @@ func (s *Store) SetPullPartners(ctx context.Context, partners []string) error {
 // the limit is not reached, those at or below it. Each is hidden until
 // q.Now+q.Visibility with its attempts incremented; the records q.Offer
 // returns are appended in the same transaction. Messages another
-// transaction holds are passed over, as in ClaimDue.
+// transaction holds are passed over, as in ClaimDue. A mailbox with
+// nothing visible is answered by a read, without a write transaction.
 func (s *Store) ClaimMailbox(ctx context.Context, q gateway.MailboxClaim) ([]*gateway.Delivery, error) {
 	if q.Limit <= 0 {
 		return nil, nil
@@ -469,6 +477,14 @@ func (s *Store) ClaimMailbox(ctx context.Context, q gateway.MailboxClaim) ([]*ga
 	nowArg, leaseArg := e.Time(q.Now), e.Time(q.Now.Add(q.Visibility))
 	if e.Err() != nil {
 		return nil, fmt.Errorf("postgres: claim mailbox of %q: %w", q.Partner, e.Err())
+	}
+	// As ClaimDue, an empty claim is answered by a read of its own.
+	var visible bool
+	if err := s.pool.QueryRow(ctx, anyVisible, nowArg, q.Partner).Scan(&visible); err != nil {
+		return nil, fmt.Errorf("postgres: claim mailbox of %q: %w", q.Partner, unavailable(err))
+	}
+	if !visible {
+		return nil, nil
 	}
 	var out []*gateway.Delivery
 	err := s.submit(ctx, q.Offer != nil, nil, func(w *txn) error {

@@ -347,7 +347,8 @@ func (s *Store) SetPullPartners(ctx context.Context, partners []string) error {
 // ClaimMailbox takes up to q.Limit visible messages of q.Partner's mailbox
 // (see gateway.Store): first those above q.After in seq order, then, if
 // the limit is not reached, those at or below it. Each is hidden until
-// q.Now+q.Visibility with its attempts incremented.
+// q.Now+q.Visibility with its attempts incremented. A mailbox with nothing
+// visible is answered from a reader, without a write (see ClaimDue).
 func (s *Store) ClaimMailbox(ctx context.Context, q gateway.MailboxClaim) ([]*gateway.Delivery, error) {
 	if q.Limit <= 0 {
 		return nil, nil
@@ -356,6 +357,14 @@ func (s *Store) ClaimMailbox(ctx context.Context, q gateway.MailboxClaim) ([]*ga
 	nowArg, leaseArg := e.Time(q.Now), e.Time(q.Now.Add(q.Visibility))
 	if e.Err() != nil {
 		return nil, fmt.Errorf("sqlite: claim mailbox of %q: %w", q.Partner, e.Err())
+	}
+	// As ClaimDue, an empty claim is answered from a reader.
+	var one int
+	switch err := s.r.anyVisible.QueryRowContext(ctx, nowArg, q.Partner).Scan(&one); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("sqlite: claim mailbox of %q: %w", q.Partner, err)
 	}
 	var out []*gateway.Delivery
 	err := s.submit(ctx, func(w *writer) error {

@@ -182,9 +182,9 @@ func testNextClaimDueRules(t *testing.T, e *env) {
 	e.mustClaim(now, lease, late[0])
 }
 
-// testClaimEmptyWritesNothing: a ClaimDue that finds nothing due is
-// answered without a write (checked on stores that count their writes,
-// storecodec.Counter).
+// testClaimEmptyWritesNothing: a ClaimDue or ClaimMailbox that finds
+// nothing due is answered without a write (checked on stores that count
+// their writes, storecodec.Counter).
 func testClaimEmptyWritesNothing(t *testing.T, e *env) {
 	counter, ok := e.s.(*pulling).Store.(storecodec.Counter)
 	if !ok {
@@ -193,14 +193,19 @@ func testClaimEmptyWritesNothing(t *testing.T, e *env) {
 	e.caseWith(now.Add(2*time.Hour), wucheng) // not due yet
 	_, held := e.caseWith(now, wucheng, wucheng)
 	e.mustClaim(now, time.Minute, held[0]) // held[1] waits for it
+	e.setPull(chiping)
+	e.caseWith(now.Add(2*time.Hour), chiping) // in a mailbox, not visible yet
 	before := counter.Stats()
 	for _, at := range []time.Time{now, now.Add(30 * time.Second)} {
 		if ids := e.claim(at, time.Minute, 10); len(ids) != 0 {
 			t.Fatalf("ClaimDue(%s): got %v, want nothing", at, ids)
 		}
+		if ds := e.poll(chiping, at, 0, 10); len(ds) != 0 {
+			t.Fatalf("ClaimMailbox(%s): got %v, want nothing", at, idsOf(ds))
+		}
 	}
 	if after := counter.Stats(); after != before {
-		t.Errorf("ClaimDue with nothing due wrote: stats went from %+v to %+v", before, after)
+		t.Errorf("ClaimDue and ClaimMailbox with nothing due wrote: stats went from %+v to %+v", before, after)
 	}
 	e.mustClaim(now.Add(time.Hour), time.Minute, held[0]) // its lease ran out: a write again
 	if after := counter.Stats(); after.Writes <= before.Writes {
