@@ -152,6 +152,12 @@ type Change struct {
 	// dead; one already delivered or cancelled fails the change with
 	// ErrStale.
 	OutOfBand bool
+	// FreeOwnerCaseNo, when set, is an owner's case number the change
+	// gives Case: the change is refused with an *OwnerCaseNoTaken, and
+	// nothing of it written, when another case of Case.Owner holds it
+	// already (the check of CaseByOwnerCaseNo, made inside the write, so
+	// that an acknowledgement needs no read of its own for it).
+	FreeOwnerCaseNo string
 	// Claim, optional, claims the next due deliveries in the same write,
 	// after everything above is applied (see NextClaim). It is meant for
 	// the write that marks Delivered, but any change may carry it.

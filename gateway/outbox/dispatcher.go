@@ -308,13 +308,13 @@ func (d *Dispatcher) attempt(ctx context.Context, del *gateway.Delivery, a admis
 	}
 	d.release(p.ID, a, false)
 	rn.freed(p.ID, true)
-	if err := d.acks.conflict(sctx, del, ack); err != nil {
-		rn.fold(del.Partner, false)
+	next, err := d.delivered(sctx, del, ack, raw, sig, latency, rn)
+	var c *AckConflict
+	if errors.As(err, &c) {
 		spanErr = err
-		d.refuseAck(sctx, del, p, err, latency)
-		return nil
+		d.refuseAck(sctx, del, p, c, latency)
+		return next
 	}
-	next := d.delivered(sctx, del, ack, raw, sig, latency, rn)
 	d.env.Log.InfoContext(sctx, "delivered", "delivery_id", del.ID, "case_id", del.CaseID, "kind", del.Kind, "partner", del.Partner,
 		"attempt", del.Attempts, "latency_ms", latency.Milliseconds())
 	return next
@@ -322,20 +322,28 @@ func (d *Dispatcher) attempt(ctx context.Context, del *gateway.Delivery, a admis
 
 // delivered records the acknowledgement of an attempt. Under Run, the
 // same write claims the next deliveries (runner.fold), which it returns.
-func (d *Dispatcher) delivered(ctx context.Context, del *gateway.Delivery, ack *contracts.Ack, raw, sig []byte, latency time.Duration, rn *runner) *gateway.NextClaim {
+// An acknowledgement refused because the owner's case number it gives is
+// another case's (an *AckConflict, checked in the write) is returned with
+// del as it was, for refuseAck to record.
+func (d *Dispatcher) delivered(ctx context.Context, del *gateway.Delivery, ack *contracts.Ack, raw, sig []byte, latency time.Duration, rn *runner) (*gateway.NextClaim, error) {
+	before := *del
 	del.Attempts++
 	now := d.env.Clock.Now()
-	d.health.note(del.Partner, now, "")
 	next := rn.fold(del.Partner, true)
 	err := d.acks.recordNext(ctx, now.UTC(), del, ack, raw, sig, false, latency, next)
 	claimed := rn.folded(next)
+	var c *AckConflict
 	switch {
+	case errors.As(err, &c):
+		*del = before
+		return claimed, err
 	case err == nil:
 		d.inst.attempt(ctx, del, string(contracts.TransportStateDelivered), latency)
 	case !errors.Is(err, gateway.ErrStale): // stale: another dispatcher's outcome stands, and counts
 		d.env.Log.ErrorContext(ctx, "recording acknowledgement failed", "delivery_id", del.ID, "err", err)
 	}
-	return claimed
+	d.health.note(del.Partner, now, "")
+	return claimed, nil
 }
 
 // failure is what a failed attempt said of itself.

@@ -82,6 +82,17 @@ func (s *fakeStore) UpdateCase(ctx context.Context, ch gateway.Change) error {
 	if cur.Version != ch.Case.Version {
 		return gateway.ErrStale
 	}
+	if no := ch.FreeOwnerCaseNo; no != "" {
+		var other string
+		for id, c := range s.cases {
+			if id != ch.Case.ID && c.Owner == ch.Case.Owner && c.OwnerCaseNo == no && (other == "" || id < other) {
+				other = id
+			}
+		}
+		if other != "" {
+			return &gateway.OwnerCaseNoTaken{Owner: ch.Case.Owner, CaseNo: no, OtherCase: other}
+		}
+	}
 	if d := ch.Delivered; d != nil {
 		if err := s.fenceDelivered(d, ch.OutOfBand); err != nil {
 			return err

@@ -193,6 +193,19 @@ func (w *txn) applyChange(ch *gateway.Change, create bool) (*changeResult, error
 		return nil, fmt.Errorf("case: %w", e.Err())
 	}
 	if create {
+		if no := ch.FreeOwnerCaseNo; no != "" {
+			w.laterRow(func(row pgx.Row) error {
+				var other string
+				switch err := row.Scan(&other); {
+				case errors.Is(err, pgx.ErrNoRows):
+					return nil
+				case err != nil:
+					return fmt.Errorf("check case number: %w", err)
+				}
+				return &gateway.OwnerCaseNoTaken{Owner: c.Owner, CaseNo: no, OtherCase: other}
+			}, `SELECT id FROM cases WHERE owner = $1 AND owner_case_no = $2 AND owner_case_no <> '' AND id <> $3
+				ORDER BY id LIMIT 1`, c.Owner, no, c.ID)
+		}
 		w.later(func(err error) error {
 			if isUniqueViolation(err, "cases_pkey") {
 				return errors.New("case already exists")
@@ -203,27 +216,37 @@ func (w *txn) applyChange(ch *gateway.Change, create bool) (*changeResult, error
 		res.version = 1
 	} else {
 		// The statement also says why it missed: no such case, or another
-		// version (cases are never deleted, so its snapshot answers).
+		// version (cases are never deleted, so its snapshot answers), or
+		// another case of the owner holding FreeOwnerCaseNo ($15).
 		w.laterRow(func(row pgx.Row) error {
-			var updated, exists bool
-			if err := row.Scan(&updated, &exists); err != nil {
+			var (
+				updated, exists bool
+				taken           *string
+			)
+			if err := row.Scan(&updated, &exists, &taken); err != nil {
 				return fmt.Errorf("update case: %w", err)
 			}
 			switch {
+			case taken != nil:
+				return &gateway.OwnerCaseNoTaken{Owner: c.Owner, CaseNo: ch.FreeOwnerCaseNo, OtherCase: *taken}
 			case updated:
 				return nil
 			case !exists:
 				return gateway.ErrNotFound
 			}
 			return fmt.Errorf("version %d: %w", c.Version, gateway.ErrStale)
-		}, `WITH updated AS (
+		}, `WITH taken AS (
+				SELECT id FROM cases
+				WHERE $15 <> '' AND owner = $3 AND owner_case_no = $15 AND owner_case_no <> '' AND id <> $13
+				ORDER BY id LIMIT 1),
+			updated AS (
 				UPDATE cases SET exchange_id = $1, sender = $2, owner = $3, from_region = $4,
 					to_region = $5, state = $6, outcome = $7, owner_case_no = $8, local_case_no = $9,
 					service_item = $10, created_at = $11, updated_at = $12, version = version + 1
-				WHERE id = $13 AND version = $14
+				WHERE id = $13 AND version = $14 AND NOT EXISTS (SELECT 1 FROM taken)
 				RETURNING 1)
-			SELECT EXISTS (SELECT 1 FROM updated), EXISTS (SELECT 1 FROM cases WHERE id = $13)`,
-			append(caseArgs, c.ID, c.Version)...)
+			SELECT EXISTS (SELECT 1 FROM updated), EXISTS (SELECT 1 FROM cases WHERE id = $13), (SELECT id FROM taken)`,
+			append(caseArgs, c.ID, c.Version, ch.FreeOwnerCaseNo)...)
 		res.version = c.Version + 1
 	}
 

@@ -102,6 +102,17 @@ func (w *writer) applyChange(ch *gateway.Change, create bool) (changeResult, err
 		}
 	}
 
+	if no := ch.FreeOwnerCaseNo; no != "" {
+		var other string
+		err := w.ownerCaseNo.QueryRowContext(w.bg, c.Owner, no, c.ID).Scan(&other)
+		switch {
+		case err == nil:
+			return res, &gateway.OwnerCaseNoTaken{Owner: c.Owner, CaseNo: no, OtherCase: other}
+		case !errors.Is(err, sql.ErrNoRows):
+			return res, fmt.Errorf("check case number: %w", err)
+		}
+	}
+
 	caseArgs := []any{c.ExchangeID, c.Sender, c.Owner, c.FromRegion, c.ToRegion, string(c.State),
 		string(c.Outcome), c.OwnerCaseNo, c.LocalCaseNo, e.JSON(c.ServiceItem), e.Time(c.CreatedAt),
 		e.Time(c.UpdatedAt)}

@@ -62,6 +62,7 @@ type writer struct {
 	savepoint, release, rollbackToSave *sql.Stmt
 
 	insExchange, insCase, updCase, caseExists *sql.Stmt
+	ownerCaseNo                               *sql.Stmt
 	insStatus, insDelivery, insPayload        *sql.Stmt
 	markDelivered, insAck                     *sql.Stmt
 	saveAttempt, redeliver, deliveryState     *sql.Stmt
@@ -112,6 +113,8 @@ func newWriter(ctx context.Context, conn *sql.Conn, st *stats, linker gateway.Ch
 			updated_at = ?, version = version + 1
 			WHERE id = ? AND version = ?`},
 		{&w.caseExists, `SELECT EXISTS (SELECT 1 FROM cases WHERE id = ?)`},
+		{&w.ownerCaseNo, `SELECT id FROM cases WHERE owner = ?1 AND owner_case_no = ?2 AND owner_case_no <> '' AND id <> ?3
+			ORDER BY id LIMIT 1`},
 		{&w.insStatus, `INSERT INTO statuses (` + statusCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&w.insDelivery, `INSERT INTO deliveries (id, case_id, partner, kind, exchange_id, state, attempts,
 			next_at, lease_until, created_at, delivered_at, last_error, pull, traceparent)

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -211,4 +212,66 @@ func testClaimEmptyWritesNothing(t *testing.T, e *env) {
 	if after := counter.Stats(); after.Writes <= before.Writes {
 		t.Errorf("ClaimDue that claimed: stats went from %+v to %+v, want one more write", before, after)
 	}
+}
+
+// testFreeOwnerCaseNo: a change giving its case an owner's case number
+// that another case of the same owner holds (Change.FreeOwnerCaseNo) is
+// refused with *OwnerCaseNoTaken naming the lowest such case, and writes
+// nothing: not the case, not the delivery it marks delivered, not the
+// claim it carries. The case's own number, another owner's, or a number
+// nobody holds pass.
+func testFreeOwnerCaseNo(t *testing.T, e *env) {
+	const lease = time.Minute
+	a, b, theirs := newCase(), newCase(), newCase()
+	a.OwnerCaseNo, b.OwnerCaseNo = "WC-2026-000042", "WC-2026-000042"
+	theirs.Owner, theirs.ToRegion, theirs.OwnerCaseNo = chiping, chiping, "WC-2026-000050"
+	e.create(a)
+	e.create(b)
+	e.create(theirs)
+	own := newCase()
+	own.OwnerCaseNo = "WC-2026-000060"
+	e.create(own)
+	c, ds := e.caseWith(now.Add(-time.Hour), wucheng)
+	e.mustClaim(now, lease, ds[0])
+	_, due := e.caseWith(now.Add(-time.Minute), wucheng) // what a claim with the write would take
+
+	tests := []struct {
+		caseID, no string
+		taken      string // the case holding no; "" when the change passes
+	}{
+		{c.ID, "WC-2026-000042", min(a.ID, b.ID)},
+		{c.ID, "", ""},
+		{own.ID, "WC-2026-000060", ""}, // its own
+		{own.ID, "WC-2026-000050", ""}, // another owner's
+	}
+	for _, tt := range tests {
+		read := e.getCase(tt.caseID)
+		ch := gateway.Change{Case: read, FreeOwnerCaseNo: tt.no}
+		if tt.caseID == c.ID {
+			ch = deliveredChange(*read, ds[0], now)
+			ch.FreeOwnerCaseNo = tt.no
+			ch.Claim = &gateway.NextClaim{Now: now, Lease: lease, Limit: 10}
+		}
+		version := ch.Case.Version
+		err := e.s.UpdateCase(t.Context(), ch)
+		if tt.taken == "" {
+			if err != nil {
+				t.Errorf("UpdateCase of %s with the free number %q: %v", tt.caseID, tt.no, err)
+			}
+			continue
+		}
+		var taken *gateway.OwnerCaseNoTaken
+		if !errors.As(err, &taken) || taken.OtherCase != tt.taken || taken.CaseNo != tt.no || taken.Owner != wucheng {
+			t.Fatalf("UpdateCase with the number %q of case %s: got %v, want *OwnerCaseNoTaken naming %s", tt.no, tt.taken, err, tt.taken)
+		}
+		if got := e.getCase(tt.caseID); got.Version != version || got.OwnerCaseNo != "" {
+			t.Errorf("refused UpdateCase wrote the case: version %d (want %d), number %q", got.Version, version, got.OwnerCaseNo)
+		}
+		e.wantState(ds[0].ID, contracts.TransportStateInFlight)
+		e.wantState(due[0].ID, contracts.TransportStatePending)
+		if ch.Claim.Claimed != nil {
+			t.Errorf("refused UpdateCase claimed %v", deliveryIDs(ch.Claim.Claimed))
+		}
+	}
+	e.wantState(ds[0].ID, contracts.TransportStateDelivered) // by the change with no number to check
 }

@@ -74,6 +74,7 @@ var suite = map[string][]test{
 		{name: "UpdateCase/DeliveredRoundTrip", fn: testDelivered},
 		{name: "UpdateCase/DeliveredUnknown", fn: testDeliveredUnknown},
 		{name: "UpdateCase/OutOfBand", fn: testOutOfBand},
+		{name: "UpdateCase/FreeOwnerCaseNo", fn: testFreeOwnerCaseNo},
 		{name: "History/Order", fn: testHistoryOrder},
 		{name: "Deliveries/SeqOrder", fn: testDeliveriesOrder},
 		{name: "Concurrent/CreateCase", fn: testConcurrentCreate},
