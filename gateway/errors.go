@@ -89,3 +89,16 @@ func ForeignCaseOf(err error) string {
 	}
 	return ""
 }
+
+// OwnerCaseNoTaken refuses a change whose Change.FreeOwnerCaseNo another
+// case of the same owner holds already: OtherCase, the lowest id among
+// them (as CaseByOwnerCaseNo answers). Nothing of the change was written.
+type OwnerCaseNoTaken struct {
+	Owner, CaseNo, OtherCase string
+}
+
+// Error names the owner, the number and the case holding it; no
+// personal data.
+func (e *OwnerCaseNoTaken) Error() string {
+	return fmt.Sprintf("gateway: case number %s of owner %s belongs to case %s already", e.CaseNo, e.Owner, e.OtherCase)
+}

@@ -152,6 +152,36 @@ type Change struct {
 	// dead; one already delivered or cancelled fails the change with
 	// ErrStale.
 	OutOfBand bool
+	// FreeOwnerCaseNo, when set, is an owner's case number the change
+	// gives Case: the change is refused with an *OwnerCaseNoTaken, and
+	// nothing of it written, when another case of Case.Owner holds it
+	// already (the check of CaseByOwnerCaseNo, made inside the write, so
+	// that an acknowledgement needs no read of its own for it).
+	FreeOwnerCaseNo string
+	// Claim, optional, claims the next due deliveries in the same write,
+	// after everything above is applied (see NextClaim). It is meant for
+	// the write that marks Delivered, but any change may carry it.
+	Claim *NextClaim
+}
+
+// NextClaim asks a write that records an acknowledgement (UpdateCase with
+// Change.Claim, MarkDelivered) to claim, in that same write and after the
+// acknowledgement is applied, up to Limit due deliveries exactly as
+// OutboxStore.ClaimDue(Now, Lease, Limit) would: the same due rule, the
+// same per-case order (the delivery just marked delivered no longer holds
+// back the next one of its case), never a pulling partner's, LeaseUntil =
+// Now+Lease, TakenOver set on those taken from an expired lease. A busy
+// dispatcher thus claims its next deliveries without a write of its own.
+//
+// The store sets Claimed when the write succeeds: the deliveries claimed,
+// in Seq order, none when nothing was due. When the write fails nothing
+// is claimed and Claimed is nil. A Limit of 0 or less claims nothing.
+type NextClaim struct {
+	Now   time.Time
+	Lease time.Duration
+	Limit int
+	// Claimed is set by the store (see above).
+	Claimed []*Delivery
 }
 
 // EvidenceRow is one stored evidence record: its Seq, its canonical form

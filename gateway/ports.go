@@ -95,11 +95,13 @@ type OutboxStore interface {
 	SaveAttempt(ctx context.Context, d *Delivery, ev ...contracts.EvidenceRecord) error
 	// MarkDelivered records the acknowledgement of a delivery that belongs
 	// to no case (State, Attempts, DeliveredAt, Ack, AckBody, AckSig) with
-	// the evidence records ev. It is fenced like SaveAttempt: ErrStale when
-	// the delivery is no longer in_flight under d.LeaseUntil, ErrNotFound
-	// when there is no such delivery or it belongs to a case (use
-	// CaseStore.UpdateCase for those).
-	MarkDelivered(ctx context.Context, d *Delivery, ev ...contracts.EvidenceRecord) error
+	// the evidence records ev and, when next is not nil, claims the next
+	// due deliveries in the same write (see NextClaim). It is fenced like
+	// SaveAttempt: ErrStale when the delivery is no longer in_flight under
+	// d.LeaseUntil, ErrNotFound when there is no such delivery or it
+	// belongs to a case (use CaseStore.UpdateCase for those); then nothing
+	// is written or claimed.
+	MarkDelivered(ctx context.Context, d *Delivery, next *NextClaim, ev ...contracts.EvidenceRecord) error
 	// MarkDeliveredAll records the acknowledgements of several deliveries
 	// of no case in one write (one commit): each mark's Delivery as
 	// MarkDelivered takes it, with its Evidence. Each mark is fenced on its

@@ -236,7 +236,7 @@ func fillStore(t *testing.T) *copyFixture {
 	udone.State, udone.Attempts, udone.DeliveredAt = contracts.TransportStateDelivered, 1, copyT0.Add(21*time.Minute)
 	udone.Ack = &contracts.Ack{ExchangeID: udone.ExchangeID, DeliveryID: udone.ID, AcknowledgedAt: udone.DeliveredAt, BodySM3: strings.Repeat("01", 32), KeyID: "330799"}
 	udone.AckBody, udone.AckSig = []byte(`{"received":true}`), []byte{0x30, 0x03}
-	if err := st.MarkDelivered(ctx, &udone, rec(contracts.EventDeliveryAttempt, "gateway", "", "", udone.ID, udone.DeliveredAt)); err != nil {
+	if err := st.MarkDelivered(ctx, &udone, nil, rec(contracts.EventDeliveryAttempt, "gateway", "", "", udone.ID, udone.DeliveredAt)); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 5 { // records of no step, a gateway.started among them

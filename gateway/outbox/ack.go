@@ -30,6 +30,11 @@ type acker struct {
 // with the case as just read; without a hook only its UpdatedAt moves).
 // del.Attempts must already count the acknowledged attempt.
 //
+// An acknowledgement of a case delivery giving, as the owner's case
+// number, one that belongs to another case of the same owner is refused
+// with an *AckConflict, and nothing is written (the store checks it in
+// the write: gateway.Change.FreeOwnerCaseNo).
+//
 // An attempt's acknowledgement (outOfBand false) is fenced by del's lease:
 // if another dispatcher has claimed the delivery since, its outcome stands
 // and record returns gateway.ErrStale. A mailbox acknowledgement
@@ -41,13 +46,28 @@ type acker struct {
 // write retried, at most maxStaleRetries times. The evidence record of the
 // acknowledged attempt (latency as measured) is written in the same write.
 func (a acker) record(ctx context.Context, now time.Time, del *gateway.Delivery, ack *contracts.Ack, raw, sig []byte, outOfBand bool, latency time.Duration) error {
+	return a.recordNext(ctx, now, del, ack, raw, sig, outOfBand, latency, nil)
+}
+
+// recordNext is record whose write also claims the next due deliveries
+// as next says (gateway.NextClaim), when next is not nil: next.Claimed
+// holds them once it returns nil. A write retried after a concurrent
+// change of the case claims with the write that succeeds.
+func (a acker) recordNext(ctx context.Context, now time.Time, del *gateway.Delivery, ack *contracts.Ack, raw, sig []byte,
+	outOfBand bool, latency time.Duration, next *gateway.NextClaim) error {
 	del.State, del.DeliveredAt = contracts.TransportStateDelivered, now
 	del.Ack, del.AckBody, del.AckSig = ack, raw, sig // LastError keeps the last failure, for operators
 	if del.CaseID == "" {
 		if outOfBand {
 			return errors.New("gateway: a delivery of no case is acknowledged only by an attempt")
 		}
-		return a.store.MarkDelivered(ctx, del, a.rec.Attempt(del, now, "delivered", latency, "")...)
+		return a.store.MarkDelivered(ctx, del, next, a.rec.Attempt(del, now, "delivered", latency, "")...)
+	}
+	// The owner's case number the acknowledgement gives must be no other
+	// case's: the write checks it (see conflict).
+	var free string
+	if del.Kind == contracts.DeliveryKindCase && ack != nil {
+		free = ack.PartnerCaseNo
 	}
 	for range maxStaleRetries {
 		c, err := a.store.GetCase(ctx, del.CaseID)
@@ -63,7 +83,12 @@ func (a acker) record(ctx context.Context, now time.Time, del *gateway.Delivery,
 		}
 		c.UpdatedAt = now
 		ev := a.rec.Attempt(del, now, "delivered", latency, caseState)
-		err = a.store.UpdateCase(ctx, gateway.Change{Case: c, Status: st, Delivered: del, OutOfBand: outOfBand, Evidence: ev})
+		err = a.store.UpdateCase(ctx, gateway.Change{Case: c, Status: st, Delivered: del, OutOfBand: outOfBand, Evidence: ev,
+			FreeOwnerCaseNo: free, Claim: next})
+		var taken *gateway.OwnerCaseNoTaken
+		if errors.As(err, &taken) {
+			return &AckConflict{CaseNo: taken.CaseNo, OtherCase: taken.OtherCase}
+		}
 		if !errors.Is(err, gateway.ErrStale) {
 			return err
 		}
@@ -117,7 +142,8 @@ func (e *AckConflict) Error() string {
 // to no other case of that owner. It returns an *AckConflict when it
 // does, the store's error when the check could not be made, and nil for
 // any other delivery, an acknowledgement without a number, or a number
-// that is this case's own or no case's.
+// that is this case's own or no case's. record makes the same check in
+// its write; a mailbox checks a whole batch of acknowledgements first.
 func (a acker) conflict(ctx context.Context, del *gateway.Delivery, ack *contracts.Ack) error {
 	if del.Kind != contracts.DeliveryKindCase || del.CaseID == "" || ack == nil || ack.PartnerCaseNo == "" {
 		return nil

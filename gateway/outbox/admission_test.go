@@ -21,7 +21,8 @@ func ackFor(d *contracts.CaseDelivery) *contracts.Ack {
 // (its attempts never return until the test lets them); with PerPartner
 // 2 of 4 workers it holds at most 2, and another partner's deliveries,
 // claimed after the hanging partner's, are all delivered meanwhile. The
-// hanging partner's surplus deliveries are put back without an attempt.
+// hanging partner's surplus deliveries are put back without an attempt
+// (once they have waited Poll for a slot of their partner).
 func TestDispatcherHangingPartnerDoesNotStarveOthers(t *testing.T) {
 	const hangingID, healthyID = "330703", "330704"
 	unblock := make(chan struct{})
@@ -85,20 +86,30 @@ func TestDispatcherHangingPartnerDoesNotStarveOthers(t *testing.T) {
 	if got := most.Load(); got > 2 {
 		t.Errorf("%d attempts to the hanging partner in flight at once, want at most PerPartner 2", got)
 	}
-	var st PartnerState
-	for _, s := range e.ob.Dispatcher().PartnerStates() {
-		if s.Partner == hangingID {
-			st = s
+	// The surplus waits for a slot of its partner up to Poll, then is put
+	// back.
+	var (
+		st        PartnerState
+		postponed int
+	)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		for _, s := range e.ob.Dispatcher().PartnerStates() {
+			if s.Partner == hangingID {
+				st = s
+			}
+		}
+		postponed = 0
+		for _, d := range hangs {
+			if got := e.store.delivery(d.ID); got.State == contracts.TransportStateRetryWait && got.Attempts == 0 {
+				postponed++
+			}
+		}
+		if st.Postponed > 0 && postponed > 0 {
+			break
 		}
 	}
 	if st.Postponed == 0 {
-		t.Errorf("the hanging partner's surplus deliveries were not put back: %+v", st)
-	}
-	postponed := 0
-	for _, d := range hangs {
-		if got := e.store.delivery(d.ID); got.State == contracts.TransportStateRetryWait && got.Attempts == 0 {
-			postponed++
-		}
+		t.Errorf("the hanging partner's surplus deliveries were not put back within 5s: %+v", st)
 	}
 	if postponed == 0 {
 		t.Errorf("no delivery to the hanging partner waits in retry_wait with 0 attempts")

@@ -77,70 +77,6 @@ func (d *Dispatcher) Notify() {
 	}
 }
 
-// Run delivers until ctx is cancelled, then lets attempts in flight finish
-// (each is bounded by its partner's timeout) and returns. It keeps up to
-// Workers attempts in flight and claims more as soon as one finishes, so a
-// slow partner occupies one worker, not a whole round; and at most
-// PerPartner of them to one partner, so a hanging partner never holds
-// more than that many workers. A claimed delivery whose partner is at its
-// limit, or whose partner's circuit is open, is put back without an
-// attempt (see admit).
-func (d *Dispatcher) Run(ctx context.Context) error {
-	sem := make(chan struct{}, d.opt.Workers)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	detached := context.WithoutCancel(ctx)
-	for ctx.Err() == nil {
-		free := d.opt.Workers - len(sem)
-		want := min(free, d.opt.Batch)
-		if len(sem) > 0 && free < max(1, d.opt.Workers/4) {
-			want = 0 // wait for a few workers to free up: one claim, several deliveries
-		}
-		got, admitted := 0, 0
-		if want > 0 {
-			batch, err := d.store.ClaimDue(ctx, d.env.Clock.Now().UTC(), d.opt.Lease, want)
-			if err != nil && ctx.Err() == nil {
-				d.env.Log.Error("claiming deliveries failed", "err", err)
-			}
-			d.gatherUsage(batch)
-			for _, del := range batch {
-				a := d.admit(del)
-				if a.postpone == "" {
-					admitted++
-				}
-				sem <- struct{}{}
-				wg.Add(1)
-				go func() {
-					defer func() { <-sem; wg.Done(); d.Notify() }()
-					d.run(detached, del, a)
-				}()
-			}
-			got = len(batch)
-		}
-		if want > 0 && got == want && admitted > 0 {
-			continue // more may be due right now
-		}
-		sleep := d.opt.Poll
-		if want > 0 && (got == 0 || admitted > 0) {
-			// (A round that could attempt nothing it claimed sleeps the
-			// whole poll, woken early when an attempt ends: claiming the
-			// same blocked partner's deliveries again at once would only
-			// churn the store.)
-			if t, ok, err := d.store.NextDue(ctx); err == nil && ok {
-				sleep = min(max(t.Sub(d.env.Clock.Now()), d.opt.Floor), d.opt.Poll)
-			}
-		}
-		timer := time.NewTimer(sleep)
-		select {
-		case <-ctx.Done():
-		case <-d.wake:
-		case <-timer.C:
-		}
-		timer.Stop()
-	}
-	return nil
-}
-
 // RunOnce claims one batch of due deliveries, attempts those it may (see
 // admit; the others are put back without an attempt), records the
 // outcomes and returns how many it attempted (or refused permanently). Attempts run with a
@@ -164,7 +100,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			d.run(context.WithoutCancel(ctx), del, a)
+			d.run(context.WithoutCancel(ctx), del, a, nil)
 		}()
 	}
 	wg.Wait()
@@ -261,6 +197,16 @@ type admission struct {
 // when the slots are taken or the circuit is open, a postponement. (admit
 // decides for a batch of usage records as one.)
 func (d *Dispatcher) admitAlone(del *gateway.Delivery) admission {
+	a := d.route(del)
+	if a.refusal != nil {
+		return a
+	}
+	return d.gate(a)
+}
+
+// route is admitAlone's first half: the partner of del and how to deliver
+// it there (a.p, a.deliver), or the reason it cannot be (a.refusal).
+func (d *Dispatcher) route(del *gateway.Delivery) admission {
 	p := d.dir.Get(del.Partner)
 	switch {
 	case p == nil:
@@ -275,17 +221,24 @@ func (d *Dispatcher) admitAlone(del *gateway.Delivery) admission {
 	if refusal != nil {
 		return admission{p: p, refusal: refusal}
 	}
+	return admission{p: p, deliver: deliver}
+}
+
+// gate is admit's second half, for a routed delivery (a from route): it
+// takes one of the partner's PerPartner slots and asks its circuit
+// breaker, or says why the delivery is postponed.
+func (d *Dispatcher) gate(a admission) admission {
 	d.gateMu.Lock()
 	defer d.gateMu.Unlock()
-	if d.busy[p.ID] >= d.opt.PerPartner {
-		return admission{p: p, postpone: PostponedPartnerBusy, wait: d.opt.Poll}
+	if d.busy[a.p.ID] >= d.opt.PerPartner {
+		return admission{p: a.p, postpone: PostponedPartnerBusy, wait: d.opt.Poll}
 	}
-	done, wait, ok := d.circuits.Allow(p.ID)
+	done, wait, ok := d.circuits.Allow(a.p.ID)
 	if !ok {
-		return admission{p: p, postpone: PostponedCircuitOpen, wait: wait}
+		return admission{p: a.p, postpone: PostponedCircuitOpen, wait: wait}
 	}
-	d.busy[p.ID]++
-	return admission{p: p, deliver: deliver, done: done}
+	d.busy[a.p.ID]++
+	return admission{p: a.p, deliver: a.deliver, done: done}
 }
 
 // release frees the slot an admitted attempt to partner held and reports
@@ -297,15 +250,19 @@ func (d *Dispatcher) release(partner string, a admission, failed bool) {
 	d.gateMu.Unlock()
 }
 
-// run carries out what admit decided for del.
-func (d *Dispatcher) run(ctx context.Context, del *gateway.Delivery, a admission) {
+// run carries out what admit decided for del. Under Run (rn not nil)
+// it returns the deliveries claimed with the write that recorded del's
+// acknowledgement, for rn to take (see runner.fold). A delivery in a batch
+// of usage records goes with its batch (runGrouped), which claims nothing.
+func (d *Dispatcher) run(ctx context.Context, del *gateway.Delivery, a admission, rn *runner) *gateway.NextClaim {
 	if d.runGrouped(ctx, a) {
-		return
+		return nil
 	}
 	if del.TakenOver {
 		// Whatever becomes of it now, the attempt cut off before is
 		// recorded first: the partner may have received it.
 		d.interrupted(ctx, del)
+		del.TakenOver = false
 	}
 	switch {
 	case a.refusal != nil:
@@ -313,8 +270,9 @@ func (d *Dispatcher) run(ctx context.Context, del *gateway.Delivery, a admission
 	case a.postpone != "":
 		d.putBack(ctx, del, a)
 	default:
-		d.attempt(ctx, del, a)
+		return d.attempt(ctx, del, a, rn)
 	}
+	return nil
 }
 
 // putBack returns a claimed delivery to retry_wait, due after a.wait,
@@ -334,8 +292,9 @@ func (d *Dispatcher) putBack(ctx context.Context, del *gateway.Delivery, a admis
 		"reason", a.postpone, "next_at", del.NextAt)
 }
 
-// attempt delivers one admitted delivery and records the outcome.
-func (d *Dispatcher) attempt(ctx context.Context, del *gateway.Delivery, a admission) {
+// attempt delivers one admitted delivery and records the outcome; it
+// returns what the acknowledgement's write claimed (see run).
+func (d *Dispatcher) attempt(ctx context.Context, del *gateway.Delivery, a admission, rn *runner) *gateway.NextClaim {
 	p, deliver := a.p, a.deliver
 	// The attempt continues the trace of the request that created the
 	// delivery; the adapter propagates it to the partner.
@@ -354,31 +313,48 @@ func (d *Dispatcher) attempt(ctx context.Context, del *gateway.Delivery, a admis
 		f := classify(err)
 		// A permanent refusal is an answer: the partner is up.
 		d.release(p.ID, a, !f.permanent)
+		rn.freed(p.ID, false)
 		d.failAfter(sctx, del, p, f, latency)
-		return
+		return nil
 	}
 	d.release(p.ID, a, false)
-	if err := d.acks.conflict(sctx, del, ack); err != nil {
+	rn.freed(p.ID, true)
+	next, err := d.delivered(sctx, del, ack, raw, sig, latency, rn)
+	var c *AckConflict
+	if errors.As(err, &c) {
 		spanErr = err
-		d.refuseAck(sctx, del, p, err, latency)
-		return
+		d.refuseAck(sctx, del, p, c, latency)
+		return next
 	}
-	d.delivered(sctx, del, ack, raw, sig, latency)
 	d.env.Log.InfoContext(sctx, "delivered", "delivery_id", del.ID, "case_id", del.CaseID, "kind", del.Kind, "partner", del.Partner,
 		"attempt", del.Attempts, "latency_ms", latency.Milliseconds())
+	return next
 }
 
-// delivered records the acknowledgement of an attempt.
-func (d *Dispatcher) delivered(ctx context.Context, del *gateway.Delivery, ack *contracts.Ack, raw, sig []byte, latency time.Duration) {
+// delivered records the acknowledgement of an attempt. Under Run, the
+// same write claims the next deliveries (runner.fold), which it returns.
+// An acknowledgement refused because the owner's case number it gives is
+// another case's (an *AckConflict, checked in the write) is returned with
+// del as it was, for refuseAck to record.
+func (d *Dispatcher) delivered(ctx context.Context, del *gateway.Delivery, ack *contracts.Ack, raw, sig []byte, latency time.Duration, rn *runner) (*gateway.NextClaim, error) {
+	before := *del
 	del.Attempts++
-	d.health.note(del.Partner, d.env.Clock.Now(), "")
-	err := d.acks.record(ctx, d.env.Clock.Now().UTC(), del, ack, raw, sig, false, latency)
+	now := d.env.Clock.Now()
+	next := rn.fold(del.Partner, true)
+	err := d.acks.recordNext(ctx, now.UTC(), del, ack, raw, sig, false, latency, next)
+	claimed := rn.folded(next)
+	var c *AckConflict
 	switch {
+	case errors.As(err, &c):
+		*del = before
+		return claimed, err
 	case err == nil:
 		d.inst.attempt(ctx, del, string(contracts.TransportStateDelivered), latency)
 	case !errors.Is(err, gateway.ErrStale): // stale: another dispatcher's outcome stands, and counts
 		d.env.Log.ErrorContext(ctx, "recording acknowledgement failed", "delivery_id", del.ID, "err", err)
 	}
+	d.health.note(del.Partner, now, "")
+	return claimed, nil
 }
 
 // failure is what a failed attempt said of itself.

@@ -17,17 +17,20 @@ import (
 // fakeStore is an in-memory Store with the fences of gateway's store
 // roles, enough for the outbox's unit tests (no per-case order rule).
 type fakeStore struct {
-	mu       sync.Mutex
-	seq      int64
-	cases    map[string]*gateway.Case
-	history  []gateway.Status
-	dels     map[string]*gateway.Delivery
-	evidence []contracts.EvidenceRecord
-	claimed  chan struct{}         // when set, gets a value after each ClaimMailbox
-	lastList gateway.DeliveryQuery // the last ListDeliveries query
-	listErr  error                 // when set, ListDeliveries fails with it
-	markAlls int                   // MarkDeliveredAll writes made
-	markErr  error                 // when set, MarkDeliveredAll fails with it
+	mu          sync.Mutex
+	seq         int64
+	cases       map[string]*gateway.Case
+	history     []gateway.Status
+	dels        map[string]*gateway.Delivery
+	evidence    []contracts.EvidenceRecord
+	claimed     chan struct{}         // when set, gets a value after each ClaimMailbox
+	claims      int                   // ClaimDue calls
+	folded      int                   // writes that claimed with a NextClaim
+	foldClaimed int                   // deliveries those claimed
+	lastList    gateway.DeliveryQuery // the last ListDeliveries query
+	listErr     error                 // when set, ListDeliveries fails with it
+	markAlls    int                   // MarkDeliveredAll writes made
+	markErr     error                 // when set, MarkDeliveredAll fails with it
 }
 
 func newFakeStore() *fakeStore {
@@ -81,6 +84,17 @@ func (s *fakeStore) UpdateCase(ctx context.Context, ch gateway.Change) error {
 	if cur.Version != ch.Case.Version {
 		return gateway.ErrStale
 	}
+	if no := ch.FreeOwnerCaseNo; no != "" {
+		var other string
+		for id, c := range s.cases {
+			if id != ch.Case.ID && c.Owner == ch.Case.Owner && c.OwnerCaseNo == no && (other == "" || id < other) {
+				other = id
+			}
+		}
+		if other != "" {
+			return &gateway.OwnerCaseNoTaken{Owner: ch.Case.Owner, CaseNo: no, OtherCase: other}
+		}
+	}
 	if d := ch.Delivered; d != nil {
 		if err := s.fenceDelivered(d, ch.OutOfBand); err != nil {
 			return err
@@ -96,7 +110,26 @@ func (s *fakeStore) UpdateCase(ctx context.Context, ch gateway.Change) error {
 		s.writeDelivered(d)
 	}
 	s.evidence = append(s.evidence, ch.Evidence...)
+	s.claimNext(ch.Claim)
 	return nil
+}
+
+// claimNext claims as next says (gateway.NextClaim); s.mu is held.
+func (s *fakeStore) claimNext(next *gateway.NextClaim) {
+	if next == nil {
+		return
+	}
+	s.folded++
+	next.Claimed = s.claimLocked(next.Now, next.Lease, next.Limit)
+	s.foldClaimed += len(next.Claimed)
+}
+
+// claimStats returns the ClaimDue calls, the writes that claimed with a
+// NextClaim and the deliveries those claimed.
+func (s *fakeStore) claimStats() (claims, folded, foldClaimed int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.claims, s.folded, s.foldClaimed
 }
 
 // fenceDelivered is the fence of marking d delivered (gateway.Change).
@@ -208,6 +241,12 @@ func visible(d *gateway.Delivery, now time.Time) bool {
 func (s *fakeStore) ClaimDue(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*gateway.Delivery, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.claims++
+	return s.claimLocked(now, lease, limit), nil
+}
+
+// claimLocked is ClaimDue; s.mu is held.
+func (s *fakeStore) claimLocked(now time.Time, lease time.Duration, limit int) []*gateway.Delivery {
 	var out []*gateway.Delivery
 	for _, d := range s.sorted() {
 		if len(out) == limit {
@@ -221,7 +260,7 @@ func (s *fakeStore) ClaimDue(ctx context.Context, now time.Time, lease time.Dura
 			out = append(out, c)
 		}
 	}
-	return out, nil
+	return out
 }
 
 func (s *fakeStore) AppendEvidence(ctx context.Context, recs ...contracts.EvidenceRecord) error {
@@ -250,7 +289,7 @@ func (s *fakeStore) SaveAttempt(ctx context.Context, d *gateway.Delivery, ev ...
 	return nil
 }
 
-func (s *fakeStore) MarkDelivered(ctx context.Context, d *gateway.Delivery, ev ...contracts.EvidenceRecord) error {
+func (s *fakeStore) MarkDelivered(ctx context.Context, d *gateway.Delivery, next *gateway.NextClaim, ev ...contracts.EvidenceRecord) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cur := s.dels[d.ID]; cur == nil || cur.CaseID != "" {
@@ -261,6 +300,7 @@ func (s *fakeStore) MarkDelivered(ctx context.Context, d *gateway.Delivery, ev .
 	}
 	s.writeDelivered(d)
 	s.evidence = append(s.evidence, ev...)
+	s.claimNext(next)
 	return nil
 }
 

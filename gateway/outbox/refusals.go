@@ -2,7 +2,6 @@ package outbox
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/tongban/tongban/contracts"
@@ -46,21 +45,13 @@ func (d *Dispatcher) interrupted(ctx context.Context, del *gateway.Delivery) {
 		"partner", del.Partner, "attempt", del.Attempts, "reason", interruptedReason)
 }
 
-// refuseAck records an acknowledgement of an attempt that acker.conflict
-// refused (err): an *AckConflict makes the delivery a dead letter
-// ("permanent: acknowledged as case number …"), reported in the log and
-// the ack-conflict metric, since the partner would answer a repeat the
-// same way until it is fixed (then an operator redelivers); a check that
-// could not be made is a failed attempt, retried on the partner's
-// schedule.
-func (d *Dispatcher) refuseAck(ctx context.Context, del *gateway.Delivery, p *gateway.Partner, err error, latency time.Duration) {
-	var c *AckConflict
-	if !errors.As(err, &c) {
-		d.env.Log.ErrorContext(ctx, "checking acknowledgement failed", "delivery_id", del.ID, "err", err)
-		const why = "acknowledgement not checked: the store did not answer"
-		d.failAfter(ctx, del, p, failure{reason: why, public: why}, latency)
-		return
-	}
+// refuseAck records an acknowledgement of an attempt that the store
+// refused as c (the owner's case number it gives is another case's: see
+// acker.record): the delivery becomes a dead letter ("permanent:
+// acknowledged as case number …"), reported in the log and the
+// ack-conflict metric, since the partner would answer a repeat the same
+// way until it is fixed (then an operator redelivers).
+func (d *Dispatcher) refuseAck(ctx context.Context, del *gateway.Delivery, p *gateway.Partner, c *AckConflict, latency time.Duration) {
 	d.inst.ackConflict(ctx, del)
 	d.env.Log.WarnContext(ctx, "acknowledgement refused: the owner's case number belongs to another case",
 		"delivery_id", del.ID, "case_id", del.CaseID, "other_case_id", c.OtherCase, "partner", del.Partner,

@@ -169,6 +169,16 @@ func (d *Dispatcher) gatherUsage(claimed []*gateway.Delivery) {
 	}
 }
 
+// grouped reports whether gatherUsage put del in a batch that admit has
+// yet to decide for it.
+func (d *Dispatcher) grouped(del *gateway.Delivery) bool {
+	u := &d.usage
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	_, ok := u.member[del]
+	return ok
+}
+
 // admit decides what becomes of a claimed delivery now (see admitAlone).
 // A usage record gatherUsage put in a group follows its group: the first
 // of the group's records admit meets is decided for all of them; when

@@ -450,7 +450,7 @@ func TestUsageBatchLinger(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				d.run(e.ctx, del, a)
+				d.run(e.ctx, del, a, nil)
 			}()
 		}
 	}

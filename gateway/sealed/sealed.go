@@ -203,6 +203,8 @@ func (s *Store) CreateCase(ctx context.Context, ch gateway.Change) error {
 }
 
 // UpdateCase is CreateCase's counterpart for a change to a stored case.
+// The deliveries ch.Claim claimed come with their payloads opened, as
+// ClaimDue's do.
 func (s *Store) UpdateCase(ctx context.Context, ch gateway.Change) error {
 	sc, err := s.sealChange(ch)
 	if err != nil {
@@ -210,7 +212,35 @@ func (s *Store) UpdateCase(ctx context.Context, ch gateway.Change) error {
 	}
 	err = s.Store.UpdateCase(ctx, sc)
 	restore(ch.Enqueue, sc.Enqueue)
-	return err
+	if err != nil {
+		return err
+	}
+	return s.openNext(ctx, ch.Claim)
+}
+
+// MarkDelivered marks as the store under it does; the deliveries next
+// claimed come with their payloads opened, as ClaimDue's do.
+func (s *Store) MarkDelivered(ctx context.Context, d *gateway.Delivery, next *gateway.NextClaim, ev ...contracts.EvidenceRecord) error {
+	if err := s.Store.MarkDelivered(ctx, d, next, ev...); err != nil {
+		return err
+	}
+	return s.openNext(ctx, next)
+}
+
+// openNext opens the payloads of what next claimed (see openClaimed).
+// The write that claimed them is committed: should opening fail, the
+// claimed deliveries are not handed out and their lease runs out.
+func (s *Store) openNext(ctx context.Context, next *gateway.NextClaim) error {
+	if next == nil || len(next.Claimed) == 0 {
+		return nil
+	}
+	ds, err := s.openClaimed(ctx, next.Claimed)
+	if err != nil {
+		next.Claimed = nil
+		return fmt.Errorf("open the deliveries claimed with the write: %w", err)
+	}
+	next.Claimed = ds
+	return nil
 }
 
 // GetExchange returns the exchange with its body opened (nil and Shredded

@@ -8,9 +8,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/store/storecodec"
 )
 
 // Group commit. The writes of one Store are gathered by one writer
@@ -61,10 +63,24 @@ type request struct {
 	tries int
 }
 
-// batchStats counts what the writer did; the tests read them.
+// batchStats counts what the writer did (Stats).
 type batchStats struct {
 	batches atomic.Int64 // transactions committed
 	writes  atomic.Int64 // writes committed in them
+}
+
+// Stats are the store's write counters since Open (storecodec.Counter):
+// Commits is how many batches (transactions) this Store's writer
+// committed, Writes how many writes those batches committed. A write
+// rolled back to its savepoint (ErrStale, a lease fence, ...) is not
+// counted, nor is a ClaimDue answered without a write.
+type Stats = storecodec.Stats
+
+var _ storecodec.Counter = (*Store)(nil)
+
+// Stats returns the writer's counters.
+func (s *Store) Stats() Stats {
+	return Stats{Commits: s.stats.batches.Load(), Writes: s.stats.writes.Load()}
 }
 
 // write runs fn as one write of a batch (see submit); fn appends no
@@ -198,31 +214,25 @@ func (s *Store) runBatch(batch []*request, errs []error) (retry []bool) {
 		}
 	}()
 
-	w := &txn{s: s, ctx: ctx, conn: conn, b: &pgx.Batch{}}
-	w.b.Queue(beginSQL)
-	var (
-		head  bool
-		cases []string
-		seen  = map[string]bool{}
-	)
-	for _, r := range batch {
-		head = head || r.head
-		for _, rec := range r.recs {
-			if rec.CaseID != "" && !seen[rec.CaseID] {
-				seen[rec.CaseID] = true
-				cases = append(cases, rec.CaseID)
-			}
-		}
-	}
-	if head {
-		// The head first, then the cases the batch will append to: one
-		// round trip with the BEGIN.
-		w.lockHead()
-		w.readCasePrev(cases)
-		if err := w.flush(); err != nil {
+	if len(batch) > 1 {
+		switch done, err := s.runAtOnce(ctx, conn, batch); {
+		case done && err != nil:
 			fail(err)
 			return retry
+		case done:
+			return retry
 		}
+		// A write failed (or its caller gave up): undo the whole batch,
+		// then run it write by write.
+		if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+			fail(fmt.Errorf("roll back a batch to run it write by write: %w", err))
+			return retry
+		}
+	}
+	w, err := s.begin(ctx, conn, batch)
+	if err != nil {
+		fail(err)
+		return retry
 	}
 	committing := 0
 	for i, r := range batch {
@@ -232,7 +242,7 @@ func (s *Store) runBatch(batch []*request, errs []error) (retry []bool) {
 		}
 		sp := savepoints[i]
 		w.b.Queue("SAVEPOINT " + sp)
-		headBefore, notified := w.head, w.notified
+		headBefore, notified, appended := w.head, w.notified, w.appended
 		w.undo = w.undo[:0]
 		err := r.fn(w)
 		if err == nil {
@@ -249,7 +259,7 @@ func (s *Store) runBatch(batch []*request, errs []error) (retry []bool) {
 		// Statements queued and not sent are dropped; what the write
 		// appended and notified is rolled back with it.
 		w.b = &pgx.Batch{}
-		w.head, w.notified = headBefore, notified
+		w.head, w.notified, w.appended = headBefore, notified, appended
 		if headBefore == nil {
 			// The write took the head and lost it: others may append
 			// now, so what was read under the lock is stale.
@@ -290,25 +300,108 @@ func (s *Store) runBatch(batch []*request, errs []error) (retry []bool) {
 	if committing == 0 {
 		return retry // the deferred ROLLBACK ends what was begun
 	}
+	if err := w.commit(); err != nil {
+		fail(err)
+		return retry
+	}
+	s.stats.batches.Add(1)
+	s.stats.writes.Add(int64(committing))
+	return retry
+}
+
+// begin begins batch's transaction on conn and, when a write of batch
+// may append evidence, locks the evidence head and reads the last hashes
+// of the cases the batch's writes declared records for: one round trip.
+func (s *Store) begin(ctx context.Context, conn *pgxpool.Conn, batch []*request) (*txn, error) {
+	w := &txn{s: s, ctx: ctx, conn: conn, b: &pgx.Batch{}}
+	w.b.Queue(beginSQL)
+	w.b.Queue(genericPlans)
+	var (
+		head  bool
+		cases []string
+		seen  = map[string]bool{}
+	)
+	for _, r := range batch {
+		head = head || r.head
+		for _, rec := range r.recs {
+			if rec.CaseID != "" && !seen[rec.CaseID] {
+				seen[rec.CaseID] = true
+				cases = append(cases, rec.CaseID)
+			}
+		}
+	}
+	if head {
+		// The head first, then the cases the batch will append to: one
+		// round trip with the BEGIN.
+		w.lockHead()
+		w.readCasePrev(cases)
+		if err := w.flush(); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// commit moves the evidence head and commits: the COMMIT is not
+// interrupted by any context.
+func (w *txn) commit() error {
+	w.moveHead()
 	var tag pgconn.CommandTag
 	w.b.Queue("COMMIT").Exec(func(ct pgconn.CommandTag) error {
 		tag = ct
 		return nil
 	})
 	w.ctx = context.Background()
-	err = w.flush()
+	err := w.flush()
 	if err == nil && tag.String() != "COMMIT" {
 		// COMMIT of a transaction an error aborted rolls it back; every
-		// error is handled above, so this is only a safety net.
+		// error is handled before, so this is only a safety net.
 		err = fmt.Errorf("the server answered %q", tag)
 	}
 	if err != nil {
-		fail(fmt.Errorf("commit: %w", err))
-		return retry
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// runAtOnce runs batch the fast way: every write's statements queued one
+// after the other, without savepoints, and sent together (a write that
+// needs an answer to go on sends what is queued before it), then the
+// COMMIT. A batch whose writes all succeed, the usual case, thus costs
+// three round trips (the BEGIN with the evidence head, the writes, the
+// COMMIT) instead of one per write and savepoint. It returns done false,
+// having committed nothing, as soon as a write fails or the caller of one
+// has given up: the caller rolls the transaction back and runs the batch
+// write by write, where each write's failure is its own. done true means
+// the batch ran to its COMMIT; err is then the COMMIT's failure, or that
+// of the BEGIN (nothing was written).
+func (s *Store) runAtOnce(ctx context.Context, conn *pgxpool.Conn, batch []*request) (done bool, err error) {
+	w, err := s.begin(ctx, conn, batch)
+	if err != nil {
+		return true, err
+	}
+	for _, r := range batch {
+		if r.ctx.Err() != nil {
+			return false, nil
+		}
+		if err := r.fn(w); err != nil {
+			return false, nil
+		}
+	}
+	if err := w.flush(); err != nil {
+		return false, nil
+	}
+	for _, r := range batch {
+		if r.ctx.Err() != nil {
+			return false, nil
+		}
+	}
+	if err := w.commit(); err != nil {
+		return true, err
 	}
 	s.stats.batches.Add(1)
-	s.stats.writes.Add(int64(committing))
-	return retry
+	s.stats.writes.Add(int64(len(batch)))
+	return true, nil
 }
 
 // errDeadlock reports whether err is PostgreSQL's deadlock_detected.

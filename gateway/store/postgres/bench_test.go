@@ -10,6 +10,7 @@ import (
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/store/storetest"
 )
 
 // Run the benchmarks with
@@ -95,4 +96,13 @@ func BenchmarkCreateCase(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "creates/s")
 		})
 	}
+}
+
+// BenchmarkFoldedCycle is the life of a delivery as the gateway drives it
+// (storetest.BenchFoldedCycle): creates, and acknowledgements that claim
+// the next delivery in their write.
+func BenchmarkFoldedCycle(b *testing.B) {
+	s := openStore(b, freshSchema(b), Options{})
+	b.Cleanup(func() { s.Close() })
+	storetest.BenchFoldedCycle(b, s, func() gateway.Change { return benchChange(time.Now()) })
 }

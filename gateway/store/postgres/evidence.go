@@ -41,9 +41,9 @@ type querier interface {
 // is held nobody else appends, so the transaction keeps what it read and
 // what it linked since (w.casePrev): the batch reads the cases of every
 // record its writes declared once, with the lock, and an append of a case
-// it knows sends nothing before linking. The records are then queued, each
-// inserted with the head moved to it in one statement, to be sent with the
-// write's last statements.
+// it knows sends nothing before linking. The records are then queued, to
+// be sent with the write's last statements; the head row is moved to the
+// last of them once, before the transaction's COMMIT (moveHead).
 func (w *txn) appendEvidence(recs []contracts.EvidenceRecord) error {
 	if len(recs) == 0 {
 		return nil
@@ -77,14 +77,13 @@ func (w *txn) appendEvidence(recs []contracts.EvidenceRecord) error {
 		if e.Err() != nil {
 			return fmt.Errorf("evidence record %d: %w", r.Seq, e.Err())
 		}
-		w.later(wrap("append evidence record %d", r.Seq), `WITH appended AS (
-				INSERT INTO evidence (seq, at, event, actor, case_id, exchange_id, delivery_id, partner,
-					region, kind, trace_id, hash, record)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13))
-			UPDATE evidence_head SET seq = $1, hash = $12 WHERE id = 1`,
+		w.later(wrap("append evidence record %d", r.Seq), `INSERT INTO evidence (seq, at, event, actor,
+				case_id, exchange_id, delivery_id, partner, region, kind, trace_id, hash, record)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 			r.Seq, at, r.Event, r.Actor, r.CaseID, r.ExchangeID, r.DeliveryID, r.Partner, r.Region,
 			string(r.Kind), r.TraceID, r.Hash, canon)
 		w.head = &chainHead{ChainHead: gateway.ChainHead{Seq: r.Seq, Hash: r.Hash}, read: true}
+		w.appended = true
 		if r.CaseID != "" {
 			old, had := w.casePrev[r.CaseID]
 			w.undo = append(w.undo, casePrevUndo{r.CaseID, old, had})
@@ -95,6 +94,21 @@ func (w *txn) appendEvidence(recs []contracts.EvidenceRecord) error {
 	// errors.
 	w.tail = true
 	return nil
+}
+
+// moveHead queues the move of the head row to the last record the
+// transaction appended, if it appended any: once per transaction, before
+// its COMMIT, rather than once per record. The row is locked from the
+// first append (or the batch's start) to the COMMIT, so nobody reads or
+// appends in between; a write rolled back to its savepoint takes its
+// records out of w.head and w.appended.
+func (w *txn) moveHead() {
+	if !w.appended {
+		return
+	}
+	w.later(wrap("move the evidence head to record %d", w.head.Seq),
+		`UPDATE evidence_head SET seq = $1, hash = $2 WHERE id = 1`, w.head.Seq, w.head.Hash)
+	w.appended = false
 }
 
 // chainHead is the head as a transaction has locked and moved it; read is

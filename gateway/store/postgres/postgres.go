@@ -48,8 +48,9 @@
 //   - Evidence records are linked in the transaction that writes their
 //     step: it locks the single row of evidence_head (SELECT ... FOR
 //     UPDATE), links each record after it with Options.Linker (and the
-//     hash of the case's last record, read after the lock), inserts it and
-//     moves the head. A batch holding a write with evidence takes the head
+//     hash of the case's last record, read after the lock), inserts it,
+//     and moves the head to its last record before the COMMIT. A batch
+//     holding a write with evidence takes the head
 //     lock first, right after BEGIN, once for all its writes, and holds it
 //     to commit, so the log has one total order across processes, without
 //     forks or gaps, and a batch waiting for the head holds no other lock.

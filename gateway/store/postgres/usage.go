@@ -79,15 +79,32 @@ func (s *Store) AddUsage(ctx context.Context, entries []gateway.UsageEntry, enqu
 // belongs to a case (those are marked through UpdateCase), and with
 // ErrStale if the claim is no longer the caller's; then nothing is
 // written.
-func (s *Store) MarkDelivered(ctx context.Context, d *gateway.Delivery, ev ...contracts.EvidenceRecord) error {
-	err := s.submit(ctx, len(ev) > 0, ev, func(w *txn) error {
+//
+// With next it claims the next due deliveries in the same transaction
+// (gateway.NextClaim).
+func (s *Store) MarkDelivered(ctx context.Context, d *gateway.Delivery, next *gateway.NextClaim, ev ...contracts.EvidenceRecord) error {
+	a, err := nextClaim(next)
+	if err != nil {
+		return fmt.Errorf("postgres: mark delivery %q delivered: %w", d.ID, err)
+	}
+	var claimed []*gateway.Delivery
+	err = s.submit(ctx, len(ev) > 0, ev, func(w *txn) error {
 		if err := w.markDone(d, "", false); err != nil {
 			return err
 		}
-		return w.appendEvidence(ev)
+		if err := w.appendEvidence(ev); err != nil {
+			return err
+		}
+		if a != nil {
+			w.laterClaim(&claimed, a)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: mark delivery %q delivered: %w", d.ID, err)
+	}
+	if next != nil {
+		next.Claimed = claimed
 	}
 	return nil
 }

@@ -49,6 +49,20 @@ const claimDue = `WITH candidates AS (
 	RETURNING ` + claimedReturning + `, taken_over
 ) ` + claimedTakenOverSelect
 
+// anyDue says whether claimDue at $1 (now) would find a candidate,
+// locks aside: a plain read, no row is locked.
+const anyDue = `SELECT EXISTS (
+	SELECT 1 FROM deliveries AS d
+	WHERE d.due_at IS NOT NULL AND NOT d.pull AND d.due_at <= $1
+	  AND ` + perCaseOrder + `)`
+
+// anyVisible says whether claimMailbox at $1 (now) would find a message
+// of partner $2's mailbox, locks aside.
+const anyVisible = `SELECT EXISTS (
+	SELECT 1 FROM deliveries AS d
+	WHERE d.due_at IS NOT NULL AND d.pull AND d.partner = $2 AND d.due_at <= $1
+	  AND ` + perCaseOrder + `)`
+
 // claimMailbox claims visible messages of one partner's mailbox: $1 is
 // the new lease, $2 now, $3 the partner, $4 the cursor, $5 the limit, $6
 // the reoffer text. %s is the cursor condition: the messages after it,
@@ -105,6 +119,7 @@ func (s *Store) UpdateCase(ctx context.Context, ch gateway.Change) error {
 type changeResult struct {
 	version int64
 	seqs    []int64
+	claimed []*gateway.Delivery // Change.Claim's, in seq order
 }
 
 func (s *Store) change(ctx context.Context, ch gateway.Change, create bool) error {
@@ -115,13 +130,23 @@ func (s *Store) change(ctx context.Context, ch gateway.Change, create bool) erro
 	if ch.Case == nil {
 		return fmt.Errorf("postgres: %s: change has no case", op)
 	}
+	next, err := nextClaim(ch.Claim)
+	if err != nil {
+		return fmt.Errorf("postgres: %s %q: %w", op, ch.Case.ID, err)
+	}
 	var res *changeResult
-	err := s.submit(ctx, len(ch.Evidence) > 0, ch.Evidence, func(w *txn) (err error) {
+	err = s.submit(ctx, len(ch.Evidence) > 0, ch.Evidence, func(w *txn) (err error) {
 		res, err = w.applyChange(&ch, create)
+		if err == nil && next != nil {
+			w.laterClaim(&res.claimed, next)
+		}
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: %s %q: %w", op, ch.Case.ID, err)
+	}
+	if ch.Claim != nil {
+		ch.Claim.Claimed = res.claimed
 	}
 	ch.Case.Version = res.version
 	for i, d := range ch.Enqueue {
@@ -168,6 +193,19 @@ func (w *txn) applyChange(ch *gateway.Change, create bool) (*changeResult, error
 		return nil, fmt.Errorf("case: %w", e.Err())
 	}
 	if create {
+		if no := ch.FreeOwnerCaseNo; no != "" {
+			w.laterRow(func(row pgx.Row) error {
+				var other string
+				switch err := row.Scan(&other); {
+				case errors.Is(err, pgx.ErrNoRows):
+					return nil
+				case err != nil:
+					return fmt.Errorf("check case number: %w", err)
+				}
+				return &gateway.OwnerCaseNoTaken{Owner: c.Owner, CaseNo: no, OtherCase: other}
+			}, `SELECT id FROM cases WHERE owner = $1 AND owner_case_no = $2 AND owner_case_no <> '' AND id <> $3
+				ORDER BY id LIMIT 1`, c.Owner, no, c.ID)
+		}
 		w.later(func(err error) error {
 			if isUniqueViolation(err, "cases_pkey") {
 				return errors.New("case already exists")
@@ -177,28 +215,38 @@ func (w *txn) applyChange(ch *gateway.Change, create bool) (*changeResult, error
 			VALUES ($13, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1)`, append(caseArgs, c.ID)...)
 		res.version = 1
 	} else {
-		var updated bool
-		w.laterExec(wrap("update case"), func(ct pgconn.CommandTag) error {
-			updated = ct.RowsAffected() > 0
-			return nil
-		}, `UPDATE cases SET exchange_id = $1, sender = $2, owner = $3, from_region = $4,
-			to_region = $5, state = $6, outcome = $7, owner_case_no = $8, local_case_no = $9,
-			service_item = $10, created_at = $11, updated_at = $12, version = version + 1
-			WHERE id = $13 AND version = $14`, append(caseArgs, c.ID, c.Version)...)
-		// Why the update missed, read right after it.
+		// The statement also says why it missed: no such case, or another
+		// version (cases are never deleted, so its snapshot answers), or
+		// another case of the owner holding FreeOwnerCaseNo ($15).
 		w.laterRow(func(row pgx.Row) error {
-			var exists bool
-			if err := row.Scan(&exists); err != nil {
+			var (
+				updated, exists bool
+				taken           *string
+			)
+			if err := row.Scan(&updated, &exists, &taken); err != nil {
 				return fmt.Errorf("update case: %w", err)
 			}
 			switch {
+			case taken != nil:
+				return &gateway.OwnerCaseNoTaken{Owner: c.Owner, CaseNo: ch.FreeOwnerCaseNo, OtherCase: *taken}
 			case updated:
 				return nil
 			case !exists:
 				return gateway.ErrNotFound
 			}
 			return fmt.Errorf("version %d: %w", c.Version, gateway.ErrStale)
-		}, `SELECT EXISTS (SELECT 1 FROM cases WHERE id = $1)`, c.ID)
+		}, `WITH taken AS (
+				SELECT id FROM cases
+				WHERE $15 <> '' AND owner = $3 AND owner_case_no = $15 AND owner_case_no <> '' AND id <> $13
+				ORDER BY id LIMIT 1),
+			updated AS (
+				UPDATE cases SET exchange_id = $1, sender = $2, owner = $3, from_region = $4,
+					to_region = $5, state = $6, outcome = $7, owner_case_no = $8, local_case_no = $9,
+					service_item = $10, created_at = $11, updated_at = $12, version = version + 1
+				WHERE id = $13 AND version = $14 AND NOT EXISTS (SELECT 1 FROM taken)
+				RETURNING 1)
+			SELECT EXISTS (SELECT 1 FROM updated), EXISTS (SELECT 1 FROM cases WHERE id = $13), (SELECT id FROM taken)`,
+			append(caseArgs, c.ID, c.Version, ch.FreeOwnerCaseNo)...)
 		res.version = c.Version + 1
 	}
 
@@ -274,16 +322,28 @@ func (w *txn) insertDelivery(d *gateway.Delivery, caseID string, seq *int64) err
 // until it commits; the UPDATE then rechecks the fence against what that
 // writer committed.
 func (w *txn) markDone(d *gateway.Delivery, caseID string, outOfBand bool) error {
-	var matched bool
-	if err := w.queueMarkDone(d, caseID, outOfBand, &matched); err != nil {
-		return err
+	var e encoder
+	deliveredAt, ack, lease := e.Time(d.DeliveredAt), e.Ack(d.Ack), e.Time(d.LeaseUntil)
+	if e.Err() != nil {
+		return fmt.Errorf("delivered %q: %w", d.ID, e.Err())
 	}
-	w.laterFence(d, &caseID, &matched)
+	w.laterFenced(d, &caseID, fmt.Sprintf(fenceExplained, `done AS (
+				UPDATE deliveries SET state = 'delivered', attempts = $1, delivered_at = $2, lease_until = NULL
+				WHERE id = $3 AND case_id = $4 AND (
+					(state = 'in_flight' AND lease_until IS NOT DISTINCT FROM $5)
+					OR ($6 AND state IN `+unfinished+`))
+				RETURNING seq),
+			fenced AS (
+				INSERT INTO delivery_acks (seq, ack, ack_body, ack_sig) SELECT seq, $7, $8, $9 FROM done
+				ON CONFLICT (seq) DO UPDATE SET ack = excluded.ack, ack_body = excluded.ack_body, ack_sig = excluded.ack_sig
+				RETURNING seq)`, "$3"),
+		d.Attempts, deliveredAt, d.ID, caseID, lease, outOfBand, ack, d.AckBody, d.AckSig)
 	return nil
 }
 
-// queueMarkDone queues markDone's fenced statement; *matched is set once
-// it is answered, when it wrote.
+// queueMarkDone queues markDone's statement for one mark of several
+// (MarkDeliveredAll): a miss is no error of the write, and *matched is set
+// once it is answered, when it wrote.
 func (w *txn) queueMarkDone(d *gateway.Delivery, caseID string, outOfBand bool, matched *bool) error {
 	var e encoder
 	deliveredAt, ack, lease := e.Time(d.DeliveredAt), e.Ack(d.Ack), e.Time(d.LeaseUntil)
@@ -316,14 +376,22 @@ func (w *txn) queueMarkDone(d *gateway.Delivery, caseID string, outOfBand bool, 
 // claim sends what is queued with a claiming statement and returns the
 // deliveries it claimed, in seq order.
 func (w *txn) claim(sql string, args ...any) ([]*gateway.Delivery, error) {
-	return w.claimRows(sql, false, args...)
+	var out []*gateway.Delivery
+	w.queueClaim(&out, sql, false, args...)
+	if err := w.flush(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-// claimRows is claim; with takenOver, each row carries one more column,
-// the delivery's taken_over, read into Delivery.TakenOver.
-func (w *txn) claimRows(sql string, takenOver bool, args ...any) ([]*gateway.Delivery, error) {
-	var out []*gateway.Delivery
+// queueClaim queues a claiming statement; its deliveries, in seq order,
+// are stored in *out once it is answered. With takenOver, each row
+// carries one more column, the delivery's taken_over, read into
+// Delivery.TakenOver.
+func (w *txn) queueClaim(out *[]*gateway.Delivery, sql string, takenOver bool, args ...any) {
+	*out = nil
 	w.b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+		var ds []*gateway.Delivery
 		for rows.Next() {
 			var extra []any
 			var to bool
@@ -335,14 +403,44 @@ func (w *txn) claimRows(sql string, takenOver bool, args ...any) ([]*gateway.Del
 				return err
 			}
 			d.TakenOver = to
-			out = append(out, d)
+			ds = append(ds, d)
 		}
-		return rows.Err()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		*out = ds
+		return nil
 	})
-	if err := w.flush(); err != nil {
-		return nil, err
+}
+
+// laterClaim queues ClaimDue's claim as a (see nextClaim) says; the
+// claimed deliveries are stored in *out once it is answered.
+func (w *txn) laterClaim(out *[]*gateway.Delivery, a *claimArgs) {
+	w.queueClaim(out, claimDue, true, a.lease, a.now, a.limit)
+}
+
+// claimArgs are a claim's encoded arguments.
+type claimArgs struct {
+	now, lease any // Unix nanoseconds
+	limit      int
+}
+
+// nextClaim encodes c's arguments and clears c.Claimed; nil when c claims
+// nothing (nil, or a Limit of 0 or less).
+func nextClaim(c *gateway.NextClaim) (*claimArgs, error) {
+	if c == nil {
+		return nil, nil
 	}
-	return out, nil
+	c.Claimed = nil
+	if c.Limit <= 0 {
+		return nil, nil
+	}
+	var e encoder
+	a := &claimArgs{now: e.Time(c.Now), lease: e.Time(c.Now.Add(c.Lease)), limit: c.Limit}
+	if e.Err() != nil {
+		return nil, e.Err()
+	}
+	return a, nil
 }
 
 // ClaimDue takes up to limit due pushed deliveries (see gateway.Store),
@@ -352,19 +450,32 @@ func (w *txn) claimRows(sql string, takenOver bool, args ...any) ([]*gateway.Del
 // transaction holds at that moment, so concurrent claimers, in this
 // process or others, never take the same delivery and never wait for each
 // other.
+//
+// It first asks, in a read of its own outside any write transaction,
+// whether anything is claimable at all, and answers an empty claim from
+// there: a dispatcher polling an empty outbox starts no write transaction
+// and takes no place in a batch. A delivery committed after that look is
+// missed only by this call; whoever stored it notifies the watchers after
+// its commit, and the next claim sees it.
 func (s *Store) ClaimDue(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*gateway.Delivery, error) {
-	if limit <= 0 {
+	a, err := nextClaim(&gateway.NextClaim{Now: now, Lease: lease, Limit: limit})
+	if err != nil || a == nil {
+		if err != nil {
+			err = fmt.Errorf("postgres: claim due: %w", err)
+		}
+		return nil, err
+	}
+	var due bool
+	if err := s.pool.QueryRow(ctx, anyDue, a.now).Scan(&due); err != nil {
+		return nil, fmt.Errorf("postgres: claim due: %w", unavailable(err))
+	}
+	if !due {
 		return nil, nil
 	}
-	var e encoder
-	nowArg, leaseArg := e.Time(now), e.Time(now.Add(lease))
-	if e.Err() != nil {
-		return nil, fmt.Errorf("postgres: claim due: %w", e.Err())
-	}
 	var out []*gateway.Delivery
-	err := s.write(ctx, func(w *txn) (err error) {
-		out, err = w.claimRows(claimDue, true, leaseArg, nowArg, limit)
-		return err
+	err = s.write(ctx, func(w *txn) error {
+		w.laterClaim(&out, a)
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: claim due: %w", err)
@@ -411,7 +522,8 @@ func (s *Store) SetPullPartners(ctx context.Context, partners []string) error {
 // the limit is not reached, those at or below it. Each is hidden until
 // q.Now+q.Visibility with its attempts incremented; the records q.Offer
 // returns are appended in the same transaction. Messages another
-// transaction holds are passed over, as in ClaimDue.
+// transaction holds are passed over, as in ClaimDue. A mailbox with
+// nothing visible is answered by a read, without a write transaction.
 func (s *Store) ClaimMailbox(ctx context.Context, q gateway.MailboxClaim) ([]*gateway.Delivery, error) {
 	if q.Limit <= 0 {
 		return nil, nil
@@ -420,6 +532,14 @@ func (s *Store) ClaimMailbox(ctx context.Context, q gateway.MailboxClaim) ([]*ga
 	nowArg, leaseArg := e.Time(q.Now), e.Time(q.Now.Add(q.Visibility))
 	if e.Err() != nil {
 		return nil, fmt.Errorf("postgres: claim mailbox of %q: %w", q.Partner, e.Err())
+	}
+	// As ClaimDue, an empty claim is answered by a read of its own.
+	var visible bool
+	if err := s.pool.QueryRow(ctx, anyVisible, nowArg, q.Partner).Scan(&visible); err != nil {
+		return nil, fmt.Errorf("postgres: claim mailbox of %q: %w", q.Partner, unavailable(err))
+	}
+	if !visible {
+		return nil, nil
 	}
 	var out []*gateway.Delivery
 	err := s.submit(ctx, q.Offer != nil, nil, func(w *txn) error {
@@ -466,14 +586,11 @@ func (s *Store) SaveAttempt(ctx context.Context, d *gateway.Delivery, ev ...cont
 		return fmt.Errorf("postgres: save attempt of delivery %q: %w", d.ID, e.Err())
 	}
 	err := s.submit(ctx, len(ev) > 0, ev, func(w *txn) error {
-		var matched bool
-		w.laterExec(nil, func(ct pgconn.CommandTag) error {
-			matched = ct.RowsAffected() > 0
-			return nil
-		}, `UPDATE deliveries SET state = $1, attempts = $2, next_at = $3, last_error = $4,
-				lease_until = NULL
-			WHERE id = $5 AND state = 'in_flight' AND lease_until IS NOT DISTINCT FROM $6`, args...)
-		w.laterFence(d, nil, &matched)
+		w.laterFenced(d, nil, fmt.Sprintf(fenceExplained, `fenced AS (
+				UPDATE deliveries SET state = $1, attempts = $2, next_at = $3, last_error = $4,
+					lease_until = NULL
+				WHERE id = $5 AND state = 'in_flight' AND lease_until IS NOT DISTINCT FROM $6
+				RETURNING seq)`, "$5"), args...)
 		return w.appendEvidence(ev)
 	})
 	if err != nil {
@@ -616,6 +733,11 @@ func fenceErr(d *gateway.Delivery, ofCase *string, found bool, storedCase, state
 	}
 	if state != string(contracts.TransportStateInFlight) {
 		return fmt.Errorf("delivery %q is %s, not in flight under the caller's lease: %w", d.ID, state, gateway.ErrStale)
+	}
+	if decTime(lease).Equal(d.LeaseUntil) {
+		// Found as the fenced statement's snapshot had it: the writer it
+		// waited for changed it meanwhile.
+		return fmt.Errorf("delivery %q was changed by a concurrent write: %w", d.ID, gateway.ErrStale)
 	}
 	return fmt.Errorf("delivery %q is in flight under lease %s, not the caller's %s: %w", d.ID,
 		fmtLease(decTime(lease)), fmtLease(d.LeaseUntil), gateway.ErrStale)

@@ -13,6 +13,7 @@ import (
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
 	"github.com/tongban/tongban/gateway/evidence"
+	"github.com/tongban/tongban/gateway/store/storetest"
 	"github.com/tongban/tongban/signing"
 )
 
@@ -365,4 +366,13 @@ func BenchmarkClaimMailbox(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "claims/s")
+}
+
+// BenchmarkFoldedCycle is BenchmarkDeliveryCycle as the dispatcher runs
+// it now (storetest.BenchFoldedCycle): 16 workers each mark their
+// delivery delivered and claim their next one in the same UpdateCase
+// (gateway.NextClaim) while 64 submitters create cases.
+func BenchmarkFoldedCycle(b *testing.B) {
+	s := openBench(b, "FULL")
+	storetest.BenchFoldedCycle(b, s, func() gateway.Change { return benchChange(time.Now()) })
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,9 +13,18 @@ import (
 	"github.com/tongban/tongban/gateway"
 )
 
+// anyDueQuery says whether ClaimDue at ?1 (now) would claim anything:
+// one candidate (dueWhere names now ?2) is enough.
+var anyDueQuery = `SELECT 1 FROM deliveries AS d WHERE ` + strings.ReplaceAll(dueWhere, "?2", "?1") + ` LIMIT 1`
+
+// anyVisibleQuery says whether ClaimMailbox at ?1 (now) would hand out a
+// message of partner ?2's mailbox (mailboxCandidates names them ?2, ?3).
+var anyVisibleQuery = `SELECT 1 FROM (` + strings.NewReplacer("?2", "?1", "?3", "?2").Replace(mailboxCandidates) + ` LIMIT 1)`
+
 // readStmts are the reads, prepared once on the read-only pool.
 type readStmts struct {
 	getCase, ownerCase, getExchange, history, deliveries, getDelivery, nextDue, counts *sql.Stmt
+	anyDue, anyVisible                                                                 *sql.Stmt
 
 	// usage holds ListUsage's statements, prepared on db on first use: one
 	// per combination of filters, keyed by its text.
@@ -38,6 +48,8 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&r.getDelivery, deliverySelect + ` WHERE d.id = ?`},
 		{&r.nextDue, `SELECT due_at FROM deliveries WHERE due_at IS NOT NULL AND pull = 0 ORDER BY due_at LIMIT 1`},
 		{&r.counts, `SELECT state, n FROM delivery_counts`},
+		{&r.anyDue, anyDueQuery},
+		{&r.anyVisible, anyVisibleQuery},
 	} {
 		st, err := db.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -50,7 +62,7 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 
 func (r *readStmts) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{r.getCase, r.ownerCase, r.getExchange, r.history, r.deliveries, r.getDelivery, r.nextDue, r.counts} {
+	for _, st := range []*sql.Stmt{r.getCase, r.ownerCase, r.getExchange, r.history, r.deliveries, r.getDelivery, r.nextDue, r.counts, r.anyDue, r.anyVisible} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

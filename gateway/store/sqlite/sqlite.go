@@ -52,6 +52,7 @@ import (
 	sqlitedrv "modernc.org/sqlite"
 
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/store/storecodec"
 )
 
 // Compile-time interface guard.
@@ -168,14 +169,14 @@ type Store struct {
 	hookQueued, hookClosed func()
 }
 
-// Stats are counters of the writer since Open.
-type Stats struct {
-	// Commits is how many transactions the writer committed.
-	Commits int64
-	// Writes is how many write requests those commits carried, whatever
-	// their outcome; Writes/Commits is the mean group-commit batch.
-	Writes int64
-}
+// Stats are counters of the writer since Open: Commits is how many
+// transactions the writer committed, Writes how many write requests those
+// commits carried, whatever their outcome (Writes/Commits is the mean
+// group-commit batch). They are the counters every store keeps
+// (storecodec.Counter).
+type Stats = storecodec.Stats
+
+var _ storecodec.Counter = (*Store)(nil)
 
 type stats struct{ commits, writes atomic.Int64 }
 

@@ -182,8 +182,9 @@ func rawDB(t *testing.T, path string) *sql.DB {
 	return db
 }
 
-// TestClaimUsesIndexes checks that ClaimDue and NextDue read indexes
-// rather than scanning the deliveries table.
+// TestClaimUsesIndexes checks that ClaimDue, ClaimMailbox and NextDue,
+// and the reads that answer empty claims, read indexes rather than
+// scanning the deliveries table.
 func TestClaimUsesIndexes(t *testing.T) {
 	s := openAt(t, filepath.Join(t.TempDir(), "plan.db"), Options{})
 	defer s.Close()
@@ -196,6 +197,8 @@ func TestClaimUsesIndexes(t *testing.T) {
 		"deliveries":     deliverySelect + ` WHERE d.case_id = ? ORDER BY d.seq`,
 		"get delivery":   deliverySelect + ` WHERE d.id = ?`,
 		"claim update":   `UPDATE deliveries SET state = 'in_flight', lease_until = ?1 WHERE seq IN (` + claimCandidates + `) RETURNING ` + deliveryReturning,
+		"claim any due":  anyDueQuery,
+		"mailbox any":    anyVisibleQuery,
 	}
 	for name, q := range queries {
 		var plan []string

@@ -70,21 +70,36 @@ func (s *Store) AddUsage(ctx context.Context, entries []gateway.UsageEntry, enqu
 // in flight under d.LeaseUntil (the caller's claim). It fails with
 // ErrNotFound if there is no such delivery or it belongs to a case (those
 // are marked through UpdateCase), and with ErrStale if the claim is no
-// longer the caller's; then nothing is written.
-func (s *Store) MarkDelivered(ctx context.Context, d *gateway.Delivery, ev ...contracts.EvidenceRecord) error {
+// longer the caller's; then nothing is written. With next it claims the
+// next due deliveries in the same write (gateway.NextClaim).
+func (s *Store) MarkDelivered(ctx context.Context, d *gateway.Delivery, next *gateway.NextClaim, ev ...contracts.EvidenceRecord) error {
 	var e encoder
 	deliveredAt, ack, lease := e.Time(d.DeliveredAt), e.Ack(d.Ack), e.Time(d.LeaseUntil)
 	if e.Err() != nil {
 		return fmt.Errorf("sqlite: mark delivery %q delivered: %w", d.ID, e.Err())
 	}
-	err := s.submit(ctx, func(w *writer) error {
+	claim, err := s.nextClaim(next)
+	if err != nil {
+		return fmt.Errorf("sqlite: mark delivery %q delivered: %w", d.ID, err)
+	}
+	var claimed []*gateway.Delivery
+	err = s.submit(ctx, func(w *writer) (err error) {
 		if err := w.markDone(d, "", deliveredAt, ack, lease, false); err != nil {
 			return err
 		}
-		return w.appendEvidence(ev)
+		if err := w.appendEvidence(ev); err != nil {
+			return err
+		}
+		if claim != nil {
+			claimed, err = w.claimDue(claim.now, claim.lease, claim.limit)
+		}
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: mark delivery %q delivered: %w", d.ID, err)
+	}
+	if next != nil {
+		next.Claimed = claimed
 	}
 	return nil
 }

@@ -145,7 +145,7 @@ func TestUsageExact(t *testing.T) {
 	}
 	done := *ds[0]
 	done.State, done.Attempts, done.DeliveredAt = contracts.TransportStateDelivered, 1, at
-	if err := s.MarkDelivered(ctx, &done); err != nil {
+	if err := s.MarkDelivered(ctx, &done, nil); err != nil {
 		t.Fatal(err)
 	}
 	if g, err := s.GetDelivery(ctx, d.ID); err != nil || !g.LeaseUntil.IsZero() || !g.DeliveredAt.Equal(at) {

@@ -19,6 +19,7 @@ import (
 type changeResult struct {
 	version int64
 	seqs    []int64
+	claimed []*gateway.Delivery // Change.Claim's, in Seq order
 }
 
 // CreateCase stores a new case (Version 1) with the change's exchange,
@@ -51,13 +52,23 @@ func (s *Store) change(ctx context.Context, ch gateway.Change, create bool) erro
 	if ch.Case == nil {
 		return fmt.Errorf("sqlite: %s: change has no case", op)
 	}
+	next, err := s.nextClaim(ch.Claim)
+	if err != nil {
+		return fmt.Errorf("sqlite: %s %q: %w", op, ch.Case.ID, err)
+	}
 	var res changeResult
-	err := s.submit(ctx, func(w *writer) (err error) {
+	err = s.submit(ctx, func(w *writer) (err error) {
 		res, err = w.applyChange(&ch, create)
+		if err == nil && next != nil {
+			res.claimed, err = w.claimDue(next.now, next.lease, next.limit)
+		}
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: %s %q: %w", op, ch.Case.ID, err)
+	}
+	if ch.Claim != nil {
+		ch.Claim.Claimed = res.claimed
 	}
 	ch.Case.Version = res.version
 	for i, d := range ch.Enqueue {
@@ -88,6 +99,17 @@ func (w *writer) applyChange(ch *gateway.Change, create bool) (changeResult, err
 				return res, fmt.Errorf("exchange %q from %q: %w", x.ExchangeID, x.Sender, gateway.ErrDuplicateExchange)
 			}
 			return res, fmt.Errorf("insert exchange %q: %w", x.ExchangeID, err)
+		}
+	}
+
+	if no := ch.FreeOwnerCaseNo; no != "" {
+		var other string
+		err := w.ownerCaseNo.QueryRowContext(w.bg, c.Owner, no, c.ID).Scan(&other)
+		switch {
+		case err == nil:
+			return res, &gateway.OwnerCaseNoTaken{Owner: c.Owner, CaseNo: no, OtherCase: other}
+		case !errors.Is(err, sql.ErrNoRows):
+			return res, fmt.Errorf("check case number: %w", err)
 		}
 	}
 
@@ -217,36 +239,95 @@ func (w *writer) markDone(d *gateway.Delivery, caseID string, deliveredAt, ack, 
 // in_flight with LeaseUntil = now+lease and returns them in Seq order.
 // When more than limit are due it takes those due longest, oldest Seq
 // first among equals.
+//
+// It first asks a reader whether anything is claimable at all, and
+// answers an empty claim from there without queueing for the writer: a
+// dispatcher polling an empty outbox costs the writer nothing. A reader
+// sees the last commit, so a delivery committed after that look is missed
+// only by this call; whoever stored it wakes the dispatcher after its
+// commit, and the next claim sees it.
 func (s *Store) ClaimDue(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*gateway.Delivery, error) {
-	if limit <= 0 {
+	next, err := s.nextClaim(&gateway.NextClaim{Now: now, Lease: lease, Limit: limit})
+	if err != nil || next == nil {
+		if err != nil {
+			err = fmt.Errorf("sqlite: claim due: %w", err)
+		}
+		return nil, err
+	}
+	if due, err := s.anyDue(ctx, next.now); err != nil {
+		return nil, fmt.Errorf("sqlite: claim due: %w", err)
+	} else if !due {
 		return nil, nil
 	}
-	var e encoder
-	nowArg, leaseArg := e.Time(now), e.Time(now.Add(lease))
-	if e.Err() != nil {
-		return nil, fmt.Errorf("sqlite: claim due: %w", e.Err())
-	}
 	var out []*gateway.Delivery
-	err := s.submit(ctx, func(w *writer) error {
-		out = out[:0]
-		rows, err := w.claim.QueryContext(w.bg, leaseArg, nowArg, limit)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var takenOver bool
-			d, err := scanDelivery(rows, &takenOver)
-			if err != nil {
-				return err
-			}
-			d.TakenOver = takenOver
-			out = append(out, d)
-		}
-		return rows.Err()
+	err = s.submit(ctx, func(w *writer) (err error) {
+		out, err = w.claimDue(next.now, next.lease, next.limit)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: claim due: %w", err)
+	}
+	return out, nil
+}
+
+// claimArgs are a claim's encoded arguments.
+type claimArgs struct {
+	now, lease any // Unix nanoseconds
+	limit      int
+}
+
+// nextClaim encodes c's arguments; nil when c claims nothing (nil, or a
+// Limit of 0 or less).
+func (s *Store) nextClaim(c *gateway.NextClaim) (*claimArgs, error) {
+	if c == nil {
+		return nil, nil
+	}
+	c.Claimed = nil
+	if c.Limit <= 0 {
+		return nil, nil
+	}
+	var e encoder
+	a := &claimArgs{now: e.Time(c.Now), lease: e.Time(c.Now.Add(c.Lease)), limit: c.Limit}
+	if e.Err() != nil {
+		return nil, e.Err()
+	}
+	return a, nil
+}
+
+// anyDue reports, from a reader, whether ClaimDue at now would claim
+// anything as of the last commit.
+func (s *Store) anyDue(ctx context.Context, now any) (bool, error) {
+	var one int
+	err := s.r.anyDue.QueryRowContext(ctx, now).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
+}
+
+// claimDue claims up to limit due deliveries inside the caller's
+// savepoint (see ClaimDue) and returns them in Seq order.
+func (w *writer) claimDue(now, lease any, limit int) ([]*gateway.Delivery, error) {
+	rows, err := w.claim.QueryContext(w.bg, lease, now, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*gateway.Delivery
+	for rows.Next() {
+		var takenOver bool
+		d, err := scanDelivery(rows, &takenOver)
+		if err != nil {
+			return nil, err
+		}
+		d.TakenOver = takenOver
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
 	}
 	slices.SortFunc(out, func(a, b *gateway.Delivery) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out, nil
@@ -277,7 +358,8 @@ func (s *Store) SetPullPartners(ctx context.Context, partners []string) error {
 // ClaimMailbox takes up to q.Limit visible messages of q.Partner's mailbox
 // (see gateway.Store): first those above q.After in seq order, then, if
 // the limit is not reached, those at or below it. Each is hidden until
-// q.Now+q.Visibility with its attempts incremented.
+// q.Now+q.Visibility with its attempts incremented. A mailbox with nothing
+// visible is answered from a reader, without a write (see ClaimDue).
 func (s *Store) ClaimMailbox(ctx context.Context, q gateway.MailboxClaim) ([]*gateway.Delivery, error) {
 	if q.Limit <= 0 {
 		return nil, nil
@@ -286,6 +368,14 @@ func (s *Store) ClaimMailbox(ctx context.Context, q gateway.MailboxClaim) ([]*ga
 	nowArg, leaseArg := e.Time(q.Now), e.Time(q.Now.Add(q.Visibility))
 	if e.Err() != nil {
 		return nil, fmt.Errorf("sqlite: claim mailbox of %q: %w", q.Partner, e.Err())
+	}
+	// As ClaimDue, an empty claim is answered from a reader.
+	var one int
+	switch err := s.r.anyVisible.QueryRowContext(ctx, nowArg, q.Partner).Scan(&one); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("sqlite: claim mailbox of %q: %w", q.Partner, err)
 	}
 	var out []*gateway.Delivery
 	err := s.submit(ctx, func(w *writer) error {

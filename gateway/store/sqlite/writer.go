@@ -20,13 +20,17 @@ import (
 // Deliveries of no case (an empty case_id) are independent of each other: the
 // rule does not apply to them, and their check is skipped before it seeks.
 const claimCandidates = `SELECT d.seq FROM deliveries AS d
-	WHERE d.due_at IS NOT NULL AND d.pull = 0 AND d.due_at <= ?2
+	WHERE ` + dueWhere + `
+	ORDER BY d.due_at, d.seq
+	LIMIT ?3`
+
+// dueWhere is what makes delivery d claimable by ClaimDue at ?2: due,
+// pushed, and first of its case to its partner among the unfinished.
+const dueWhere = `d.due_at IS NOT NULL AND d.pull = 0 AND d.due_at <= ?2
 	  AND (d.case_id = '' OR NOT EXISTS (
 		SELECT 1 FROM deliveries AS e
 		WHERE e.case_id = d.case_id AND e.partner = d.partner AND e.seq < d.seq
-		  AND e.state IN ('pending', 'in_flight', 'retry_wait', 'dead')))
-	ORDER BY d.due_at, d.seq
-	LIMIT ?3`
+		  AND e.state IN ('pending', 'in_flight', 'retry_wait', 'dead')))`
 
 // mailboxCandidates selects the visible messages of one partner's mailbox:
 // ?2 is now, ?3 the partner; the caller appends a seq bound, the order and
@@ -58,6 +62,7 @@ type writer struct {
 	savepoint, release, rollbackToSave *sql.Stmt
 
 	insExchange, insCase, updCase, caseExists *sql.Stmt
+	ownerCaseNo                               *sql.Stmt
 	insStatus, insDelivery, insPayload        *sql.Stmt
 	markDelivered, insAck                     *sql.Stmt
 	saveAttempt, redeliver, deliveryState     *sql.Stmt
@@ -108,6 +113,8 @@ func newWriter(ctx context.Context, conn *sql.Conn, st *stats, linker gateway.Ch
 			updated_at = ?, version = version + 1
 			WHERE id = ? AND version = ?`},
 		{&w.caseExists, `SELECT EXISTS (SELECT 1 FROM cases WHERE id = ?)`},
+		{&w.ownerCaseNo, `SELECT id FROM cases WHERE owner = ?1 AND owner_case_no = ?2 AND owner_case_no <> '' AND id <> ?3
+			ORDER BY id LIMIT 1`},
 		{&w.insStatus, `INSERT INTO statuses (` + statusCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&w.insDelivery, `INSERT INTO deliveries (id, case_id, partner, kind, exchange_id, state, attempts,
 			next_at, lease_until, created_at, delivered_at, last_error, pull, traceparent)

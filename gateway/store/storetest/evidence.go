@@ -182,7 +182,7 @@ func testEvidenceWrites(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	e.mustClaim(t0, time.Minute, ud)
-	if err := e.s.MarkDelivered(t.Context(), usageDone(ud, t0), record("delivery.attempt", "", t0)); err != nil {
+	if err := e.s.MarkDelivered(t.Context(), usageDone(ud, t0), nil, record("delivery.attempt", "", t0)); err != nil {
 		t.Fatal(err)
 	}
 	_, ds := e.caseWith(t0, chiping)

@@ -177,16 +177,16 @@ func testMarkDelivered(t *testing.T, e *env) {
 
 	ghost := usageDone(d, now)
 	ghost.ID = "no-such-delivery"
-	wantErr(t, "MarkDelivered of an unknown delivery", e.s.MarkDelivered(t.Context(), ghost), gateway.ErrNotFound)
-	wantErr(t, "MarkDelivered of a case's delivery", e.s.MarkDelivered(t.Context(), usageDone(cds[0], now)), gateway.ErrNotFound)
+	wantErr(t, "MarkDelivered of an unknown delivery", e.s.MarkDelivered(t.Context(), ghost, nil), gateway.ErrNotFound)
+	wantErr(t, "MarkDelivered of a case's delivery", e.s.MarkDelivered(t.Context(), usageDone(cds[0], now), nil), gateway.ErrNotFound)
 	e.wantState(cds[0].ID, contracts.TransportStateInFlight)
 	stale := usageDone(d, now)
 	stale.LeaseUntil = stale.LeaseUntil.Add(time.Second)
-	wantErr(t, "MarkDelivered under a lease never handed out", e.s.MarkDelivered(t.Context(), stale), gateway.ErrStale)
+	wantErr(t, "MarkDelivered under a lease never handed out", e.s.MarkDelivered(t.Context(), stale, nil), gateway.ErrStale)
 	e.wantState(d.ID, contracts.TransportStateInFlight)
 
 	done := usageDone(d, time.Date(2026, 3, 3, 9, 30, 0, 987654321, cst))
-	if err := e.s.MarkDelivered(t.Context(), done); err != nil {
+	if err := e.s.MarkDelivered(t.Context(), done, nil); err != nil {
 		t.Fatalf("MarkDelivered: %v", err)
 	}
 	got := e.getDelivery(d.ID)
@@ -197,7 +197,7 @@ func testMarkDelivered(t *testing.T, e *env) {
 	if got := e.counts(); !sameCounts(got, wantCounts) {
 		t.Errorf("CountByState: got %v, want %v", got, wantCounts)
 	}
-	wantErr(t, "MarkDelivered again under the same claim", e.s.MarkDelivered(t.Context(), done), gateway.ErrStale)
+	wantErr(t, "MarkDelivered again under the same claim", e.s.MarkDelivered(t.Context(), done, nil), gateway.ErrStale)
 	sameDelivery(t, "GetDelivery after a refused MarkDelivered", e.getDelivery(d.ID), &want)
 	e.mustClaim(now.Add(time.Hour), time.Minute, cds[0]) // the delivered one is never due again
 	e.deliver(c.ID, cds[0], now.Add(time.Hour))
@@ -246,7 +246,7 @@ func testMarkDeliveredFenced(t *testing.T, open func(t *testing.T) gateway.Store
 			d := e.usageWith(wucheng, now.Add(-time.Hour))
 			stale := tt.setup(e, d)
 			before, counts := e.getDelivery(d.ID), e.counts()
-			err := e.s.MarkDelivered(t.Context(), usageDone(&stale, now))
+			err := e.s.MarkDelivered(t.Context(), usageDone(&stale, now), nil)
 			wantErr(t, "MarkDelivered under a stale claim", err, gateway.ErrStale)
 			sameDelivery(t, "GetDelivery after a refused MarkDelivered", e.getDelivery(d.ID), before)
 			if got := e.counts(); !sameCounts(got, counts) {
@@ -270,7 +270,7 @@ func testMarkDeliveredConcurrent(t *testing.T, e *env) {
 		go func() {
 			start.Wait()
 			if i%2 == 0 {
-				results <- e.s.MarkDelivered(t.Context(), usageDone(&claim, now))
+				results <- e.s.MarkDelivered(t.Context(), usageDone(&claim, now), nil)
 				return
 			}
 			a := claim

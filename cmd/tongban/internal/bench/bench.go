@@ -22,7 +22,7 @@ import (
 	"github.com/tongban/tongban/cmd/tongban/internal/app"
 	"github.com/tongban/tongban/cmd/tongban/internal/devrig"
 	"github.com/tongban/tongban/gateway/config"
-	"github.com/tongban/tongban/gateway/store/sqlite"
+	"github.com/tongban/tongban/gateway/store/storecodec"
 )
 
 // Bench limits: every run is bounded in cases and in time.
@@ -304,10 +304,11 @@ type StoreCounts struct {
 	Known           bool // false: the store keeps no counters
 }
 
-// storeStats returns the store's counters; a store that keeps none
-// reports Known false, and the report leaves the line out.
+// storeStats returns the store's write counters (both stores keep them:
+// storecodec.Counter); a store that keeps none reports Known false, and
+// the report leaves the line out.
 func storeStats(s app.Store) StoreCounts {
-	if st, ok := s.(*sqlite.Store); ok {
+	if st, ok := s.(storecodec.Counter); ok {
 		x := st.Stats()
 		return StoreCounts{Writes: x.Writes, Commits: x.Commits, Known: true}
 	}
