@@ -326,7 +326,7 @@ func (d *Dispatcher) attempt(ctx context.Context, del *gateway.Delivery, a admis
 		d.refuseAck(sctx, del, p, c, latency)
 		return next
 	}
-	d.env.Log.InfoContext(sctx, "delivered", "delivery_id", del.ID, "case_id", del.CaseID, "kind", del.Kind, "partner", del.Partner,
+	d.env.Log.DebugContext(sctx, "delivered", "delivery_id", del.ID, "case_id", del.CaseID, "kind", del.Kind, "partner", del.Partner,
 		"attempt", del.Attempts, "latency_ms", latency.Milliseconds())
 	return next
 }

@@ -269,7 +269,7 @@ func (m *Mailbox) Ack(ctx context.Context, in gateway.Inbound) (*contracts.Mailb
 		if err != nil && !errors.Is(err, gateway.ErrStale) {
 			return nil, gateway.Internal(err)
 		}
-		m.env.Log.InfoContext(ctx, "delivered", "delivery_id", t.d.ID, "case_id", t.d.CaseID, "kind", t.d.Kind,
+		m.env.Log.DebugContext(ctx, "delivered", "delivery_id", t.d.ID, "case_id", t.d.CaseID, "kind", t.d.Kind,
 			"partner", t.d.Partner, "attempt", t.d.Attempts, "via", "mailbox")
 	}
 	if len(noCase) > 0 {
@@ -281,7 +281,7 @@ func (m *Mailbox) Ack(ctx context.Context, in gateway.Inbound) (*contracts.Mailb
 			if e := errs[i]; e != nil && !errors.Is(e, gateway.ErrStale) {
 				return nil, gateway.Internal(e)
 			}
-			m.env.Log.InfoContext(ctx, "delivered", "delivery_id", mk.Delivery.ID, "kind", mk.Delivery.Kind,
+			m.env.Log.DebugContext(ctx, "delivered", "delivery_id", mk.Delivery.ID, "kind", mk.Delivery.Kind,
 				"partner", mk.Delivery.Partner, "attempt", mk.Delivery.Attempts, "via", "mailbox")
 		}
 	}
