@@ -95,9 +95,15 @@ type Delivery struct {
 	// that held it was cut off (a crash) with no outcome recorded, and the
 	// partner may have received it. Other reads leave it false.
 	TakenOver bool
-	Ack       *contracts.Ack
-	AckBody   []byte // exact bytes of the partner's acknowledgement
-	AckSig    []byte // the partner's DER signature of AckBody
+	// Case is set by OutboxStore.ClaimDue and NextClaim on a delivery of a
+	// case: the case as it stood when the delivery was claimed, so that
+	// the dispatcher can record the acknowledgement without reading it
+	// again (an UpdateCase based on it fails with ErrStale if the case
+	// has changed since). Other reads leave it nil.
+	Case    *Case
+	Ack     *contracts.Ack
+	AckBody []byte // exact bytes of the partner's acknowledgement
+	AckSig  []byte // the partner's DER signature of AckBody
 	// PayloadKey is the id of the data key Payload is sealed under at
 	// rest, "" when Payload is stored as made. Stores keep it beside
 	// Payload and never interpret either (see Sealer).

@@ -69,10 +69,20 @@ func (a acker) recordNext(ctx context.Context, now time.Time, del *gateway.Deliv
 	if del.Kind == contracts.DeliveryKindCase && ack != nil {
 		free = ack.PartnerCaseNo
 	}
+	// The case as claimed with the delivery, if it came with it (the
+	// write fails with ErrStale if it has changed since); else, and on
+	// every retry, as read now.
+	claimed := del.Case
 	for range maxStaleRetries {
-		c, err := a.store.GetCase(ctx, del.CaseID)
-		if err != nil {
-			return err
+		var c *gateway.Case
+		if claimed != nil && claimed.ID == del.CaseID {
+			cc := *claimed
+			c, claimed = &cc, nil
+		} else {
+			var err error
+			if c, err = a.store.GetCase(ctx, del.CaseID); err != nil {
+				return err
+			}
 		}
 		var (
 			st        *gateway.Status
@@ -83,7 +93,7 @@ func (a acker) recordNext(ctx context.Context, now time.Time, del *gateway.Deliv
 		}
 		c.UpdatedAt = now
 		ev := a.rec.Attempt(del, now, "delivered", latency, caseState)
-		err = a.store.UpdateCase(ctx, gateway.Change{Case: c, Status: st, Delivered: del, OutOfBand: outOfBand, Evidence: ev,
+		err := a.store.UpdateCase(ctx, gateway.Change{Case: c, Status: st, Delivered: del, OutOfBand: outOfBand, Evidence: ev,
 			FreeOwnerCaseNo: free, Claim: next})
 		var taken *gateway.OwnerCaseNoTaken
 		if errors.As(err, &taken) {

@@ -257,6 +257,10 @@ func (s *fakeStore) claimLocked(now time.Time, lease time.Duration, limit int) [
 			d.State, d.LeaseUntil = contracts.TransportStateInFlight, now.Add(lease)
 			c := clone(d)
 			c.TakenOver = takenOver
+			if sc := s.cases[d.CaseID]; sc != nil {
+				cc := *sc
+				c.Case = &cc
+			}
 			out = append(out, c)
 		}
 	}

@@ -124,3 +124,32 @@ func TestRunStopPutsBackWaiting(t *testing.T) {
 		t.Errorf("%d delivered, want the one attempt that ran", delivered)
 	}
 }
+
+// TestAckOfAStaleClaimedCase: the acknowledgement is first written on
+// the case as claimed with its delivery (Delivery.Case); when the case
+// changed after the claim, the store refuses that (ErrStale) and the
+// acknowledgement is written on the case as read again, keeping the
+// change.
+func TestAckOfAStaleClaimedCase(t *testing.T) {
+	var e *env
+	partner := caseFunc(func(ctx context.Context, d *contracts.CaseDelivery) (*contracts.Ack, []byte, []byte, error) {
+		// The case changes while the attempt is under way.
+		e.store.mu.Lock()
+		c := e.store.cases[d.CaseID]
+		c.LocalCaseNo, c.Version = "corrected", c.Version+1
+		e.store.mu.Unlock()
+		return ackFor(d), nil, nil, nil
+	})
+	e = newEnv(t, true, pushing(owner, partner, nil, gateway.RetryPolicy{}))
+	del := e.enqueue(1, contracts.DeliveryKindCase, owner)
+	if n := e.runOnce(); n != 1 {
+		t.Fatalf("attempted %d, want 1", n)
+	}
+	if got := e.store.delivery(del.ID); got.State != contracts.TransportStateDelivered {
+		t.Fatalf("delivery %s, want delivered", got.State)
+	}
+	c, _ := e.store.GetCase(e.ctx, del.CaseID)
+	if c.LocalCaseNo != "corrected" || c.Version != 3 {
+		t.Errorf("case numbered %q at version %d; want the change kept (corrected) and the acknowledgement on top (3)", c.LocalCaseNo, c.Version)
+	}
+}

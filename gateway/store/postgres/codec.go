@@ -102,14 +102,54 @@ const claimedSelect = `SELECT d.seq, d.id, d.case_id, d.partner, d.kind, d.excha
 	ORDER BY d.seq`
 
 // claimedTakenOverSelect is claimedSelect of an UPDATE that also
-// returned taken_over, read after the columns scanDelivery reads.
+// returned taken_over, read after the columns scanDelivery reads, and
+// then the delivery's case (caseCols, all NULL for a delivery of no
+// case: see scanClaimedCase).
 const claimedTakenOverSelect = `SELECT d.seq, d.id, d.case_id, d.partner, d.kind, d.exchange_id, d.state,
 	d.attempts, d.next_at, d.lease_until, d.created_at, d.delivered_at, d.last_error,
 	coalesce(d.since_at, d.created_at), d.traceparent, d.pull, NULL::text, p.payload, NULL::bytea, NULL::bytea,
-	coalesce(p.payload_key, ''), d.taken_over
+	coalesce(p.payload_key, ''), d.taken_over,
+	c.id, c.exchange_id, c.sender, c.owner, c.from_region, c.to_region, c.state, c.outcome,
+	c.owner_case_no, c.local_case_no, c.service_item, c.created_at, c.updated_at, c.version
 	FROM claimed AS d
 	LEFT JOIN delivery_payloads AS p ON p.seq = d.seq
+	LEFT JOIN cases AS c ON c.id = d.case_id AND d.case_id <> ''
 	ORDER BY d.seq`
+
+// claimedCase scans the case columns of claimedTakenOverSelect, which
+// are all NULL for a delivery of no case.
+type claimedCase struct {
+	id, exchangeID, sender, owner, fromRegion, toRegion, state, outcome *string
+	ownerCaseNo, localCaseNo, item                                      *string
+	createdAt, updatedAt, version                                       *int64
+}
+
+// dest returns the scan destinations, in the order of the columns.
+func (c *claimedCase) dest() []any {
+	return []any{&c.id, &c.exchangeID, &c.sender, &c.owner, &c.fromRegion, &c.toRegion, &c.state, &c.outcome,
+		&c.ownerCaseNo, &c.localCaseNo, &c.item, &c.createdAt, &c.updatedAt, &c.version}
+}
+
+// get returns the case scanned, nil when there is none.
+func (c *claimedCase) get() (*gateway.Case, error) {
+	if c.id == nil || c.version == nil {
+		return nil, nil
+	}
+	str := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	out := &gateway.Case{ID: *c.id, ExchangeID: str(c.exchangeID), Sender: str(c.sender), Owner: str(c.owner),
+		FromRegion: str(c.fromRegion), ToRegion: str(c.toRegion), State: contracts.CaseState(str(c.state)),
+		Outcome: contracts.Outcome(str(c.outcome)), OwnerCaseNo: str(c.ownerCaseNo), LocalCaseNo: str(c.localCaseNo),
+		CreatedAt: decTime(c.createdAt), UpdatedAt: decTime(c.updatedAt), Version: *c.version}
+	if err := json.Unmarshal([]byte(str(c.item)), &out.ServiceItem); err != nil {
+		return nil, fmt.Errorf("case %q: decode service item: %w", out.ID, err)
+	}
+	return out, nil
+}
 
 // claimedReturning is the RETURNING list of an UPDATE of deliveries that
 // claimedSelect reads.

@@ -85,11 +85,14 @@
 //
 // The writes of one Store are committed in groups (batch.go): a writer
 // goroutine takes what is queued when it is free, up to maxBatch writes,
-// without waiting for more, and runs them in one transaction, each within
-// a SAVEPOINT of its own, then COMMITs once. A write that fails
-// (ErrStale, ErrDuplicateExchange, ErrNotDead, a lease fence, an SQL
-// error) is rolled back to its savepoint and gets its own error; the
-// others of its batch commit. Each caller is answered only after the
+// without waiting for more, and runs them in one transaction, then
+// COMMITs once. It first sends every write's statements at once, without
+// savepoints; should one fail, it rolls that back and runs the batch
+// again write by write, each within a SAVEPOINT of its own: a write that
+// fails (ErrStale, ErrDuplicateExchange, ErrNotDead, a lease fence, an
+// SQL error) is rolled back to its savepoint and gets its own error; the
+// others of its batch commit. Write transactions run their statements on
+// generic plans (plan_cache_mode). Each caller is answered only after the
 // batch's COMMIT: a write that returns nil has committed (durable as the
 // server's synchronous_commit says); a COMMIT that fails fails every
 // write of its batch, and a write that fails has written nothing.

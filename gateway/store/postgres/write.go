@@ -385,24 +385,30 @@ func (w *txn) claim(sql string, args ...any) ([]*gateway.Delivery, error) {
 }
 
 // queueClaim queues a claiming statement; its deliveries, in seq order,
-// are stored in *out once it is answered. With takenOver, each row
-// carries one more column, the delivery's taken_over, read into
-// Delivery.TakenOver.
+// are stored in *out once it is answered. With takenOver (claimDue's
+// rows), each row carries the delivery's taken_over, read into
+// Delivery.TakenOver, and its case, read into Delivery.Case.
 func (w *txn) queueClaim(out *[]*gateway.Delivery, sql string, takenOver bool, args ...any) {
 	*out = nil
 	w.b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
 		var ds []*gateway.Delivery
 		for rows.Next() {
-			var extra []any
-			var to bool
+			var (
+				extra []any
+				to    bool
+				c     claimedCase
+			)
 			if takenOver {
-				extra = []any{&to}
+				extra = append([]any{&to}, c.dest()...)
 			}
 			d, err := scanDelivery(rows, extra...)
 			if err != nil {
 				return err
 			}
 			d.TakenOver = to
+			if d.Case, err = c.get(); err != nil {
+				return err
+			}
 			ds = append(ds, d)
 		}
 		if err := rows.Err(); err != nil {

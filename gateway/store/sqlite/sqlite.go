@@ -9,7 +9,8 @@
 // commit): N concurrent writes cost one sync, and one request's failure
 // (ErrDuplicateExchange, ErrStale, ...) undoes only that request. Reads use
 // a separate pool of read-only connections, which WAL lets run alongside
-// the writer.
+// the writer; ClaimDue and ClaimMailbox ask one first whether anything is
+// due, and answer an empty claim without queueing for the writer.
 //
 // The store keeps to the files it opened. Before each commit the writer
 // checks (two stat calls) that the configured path and its -wal still name

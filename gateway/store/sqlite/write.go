@@ -329,8 +329,50 @@ func (w *writer) claimDue(now, lease any, limit int) ([]*gateway.Delivery, error
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	rows.Close()
 	slices.SortFunc(out, func(a, b *gateway.Delivery) int { return cmp.Compare(a.Seq, b.Seq) })
-	return out, nil
+	return out, w.withCases(out)
+}
+
+// withCases sets the Case of each of ds that belongs to one, as stored
+// now (gateway.Delivery.Case): one read for all.
+func (w *writer) withCases(ds []*gateway.Delivery) error {
+	var ids []string
+	for _, d := range ds {
+		if d.CaseID != "" && !slices.Contains(ids, d.CaseID) {
+			ids = append(ids, d.CaseID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
+	rows, err := w.claimedCases.QueryContext(w.bg, string(list))
+	if err != nil {
+		return fmt.Errorf("read the claimed deliveries' cases: %w", err)
+	}
+	defer rows.Close()
+	byID := make(map[string]*gateway.Case, len(ids))
+	for rows.Next() {
+		c, err := scanCase(rows)
+		if err != nil {
+			return fmt.Errorf("read the claimed deliveries' cases: %w", err)
+		}
+		byID[c.ID] = c
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read the claimed deliveries' cases: %w", err)
+	}
+	for _, d := range ds {
+		if c := byID[d.CaseID]; c != nil {
+			cc := *c
+			d.Case = &cc
+		}
+	}
+	return nil
 }
 
 // SetPullPartners brings the pull flag of every unfinished delivery in

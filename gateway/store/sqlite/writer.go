@@ -62,7 +62,7 @@ type writer struct {
 	savepoint, release, rollbackToSave *sql.Stmt
 
 	insExchange, insCase, updCase, caseExists *sql.Stmt
-	ownerCaseNo                               *sql.Stmt
+	ownerCaseNo, claimedCases                 *sql.Stmt
 	insStatus, insDelivery, insPayload        *sql.Stmt
 	markDelivered, insAck                     *sql.Stmt
 	saveAttempt, redeliver, deliveryState     *sql.Stmt
@@ -113,6 +113,7 @@ func newWriter(ctx context.Context, conn *sql.Conn, st *stats, linker gateway.Ch
 			updated_at = ?, version = version + 1
 			WHERE id = ? AND version = ?`},
 		{&w.caseExists, `SELECT EXISTS (SELECT 1 FROM cases WHERE id = ?)`},
+		{&w.claimedCases, `SELECT ` + caseCols + ` FROM cases WHERE id IN (SELECT value FROM json_each(?))`},
 		{&w.ownerCaseNo, `SELECT id FROM cases WHERE owner = ?1 AND owner_case_no = ?2 AND owner_case_no <> '' AND id <> ?3
 			ORDER BY id LIMIT 1`},
 		{&w.insStatus, `INSERT INTO statuses (` + statusCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},

@@ -275,3 +275,40 @@ func testFreeOwnerCaseNo(t *testing.T, e *env) {
 	}
 	e.wantState(ds[0].ID, contracts.TransportStateDelivered) // by the change with no number to check
 }
+
+// testClaimCarriesCase: ClaimDue and the folded claim hand each delivery
+// of a case out with its case as stored at the claim (Delivery.Case),
+// and a delivery of no case without one.
+func testClaimCarriesCase(t *testing.T, e *env) {
+	const lease = time.Minute
+	c, ds := e.caseWith(now.Add(-time.Hour), wucheng, wucheng)
+	u := e.usageWith(wucheng, now.Add(-time.Hour))
+	moved := e.getCase(c.ID)
+	moved.LocalCaseNo += "-corrected"
+	if err := e.s.UpdateCase(t.Context(), gateway.Change{Case: moved}); err != nil {
+		t.Fatalf("UpdateCase: %v", err)
+	}
+	got := e.claimed(now, lease, 10)
+	if ids, want := deliveryIDs(got), []string{ds[0].ID, u.ID}; !slices.Equal(ids, want) {
+		t.Fatalf("ClaimDue: got %v, want %v", ids, want)
+	}
+	if got[0].Case == nil {
+		t.Fatalf("ClaimDue handed %s out without its case", got[0].ID)
+	}
+	sameCase(t, "the case claimed with "+got[0].ID, got[0].Case, e.getCase(c.ID))
+	if got[1].Case != nil {
+		t.Errorf("ClaimDue handed %s, of no case, out with case %s", got[1].ID, got[1].Case.ID)
+	}
+
+	// The acknowledgement's write claims the next with the case as it
+	// wrote it.
+	ch := deliveredChange(*got[0].Case, got[0], now)
+	ch.Claim = &gateway.NextClaim{Now: now, Lease: lease, Limit: 10}
+	if err := e.s.UpdateCase(t.Context(), ch); err != nil {
+		t.Fatalf("UpdateCase based on the claimed case: %v", err)
+	}
+	if len(ch.Claim.Claimed) != 1 || ch.Claim.Claimed[0].ID != ds[1].ID || ch.Claim.Claimed[0].Case == nil {
+		t.Fatalf("claimed with the acknowledgement: %v, want %s with its case", deliveryIDs(ch.Claim.Claimed), ds[1].ID)
+	}
+	sameCase(t, "the case claimed with "+ds[1].ID, ch.Claim.Claimed[0].Case, e.getCase(c.ID))
+}

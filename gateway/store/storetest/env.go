@@ -371,6 +371,7 @@ func normExchange(x gateway.Exchange) gateway.Exchange {
 
 func normDelivery(d gateway.Delivery) gateway.Delivery {
 	d.Since = time.Time{} // store-owned; testRedeliver checks it
+	d.Case = nil          // set by claims only; testClaimCarriesCase checks it
 	d.NextAt, d.LeaseUntil, d.CreatedAt, d.DeliveredAt = ms(d.NextAt), ms(d.LeaseUntil), ms(d.CreatedAt), ms(d.DeliveredAt)
 	d.Payload, d.AckBody, d.AckSig = nb(d.Payload), nb(d.AckBody), nb(d.AckSig)
 	if d.Ack != nil {

@@ -95,6 +95,7 @@ var suite = map[string][]test{
 		{name: "NextClaim/PerCaseOrder", fn: testNextClaimPerCaseOrder},
 		{name: "NextClaim/DueRules", fn: testNextClaimDueRules},
 		{name: "NextClaim/Fenced", open: testNextClaimFenced},
+		{name: "ClaimDue/CarriesCase", fn: testClaimCarriesCase},
 		{name: "NextDue", fn: testNextDue},
 		{name: "SaveAttempt", fn: testSaveAttempt},
 		{name: "Fence/SameClaimConcurrent", fn: testFenceSameClaimConcurrent},
