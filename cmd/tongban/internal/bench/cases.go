@@ -265,34 +265,47 @@ func (r *Rig) directCases(ctx context.Context, o CasesOptions, material []byte) 
 	}
 	cases = nil
 	url := r.Endpoint(devrig.Owner) + "/cases"
-	client := devrig.LoopbackClient(o.Concurrency)
+	return r.direct(ctx, o.Load, o.Progress, len(bodies), url, func(i int) *devrig.Case { return &bodies[i] }), nil
+}
+
+// direct offers l's load of n prepared requests (body(i)) straight to
+// the simulated district at url, signed with the gateway's key id, and
+// returns what it measured: an answer completes an exchange.
+func (r *Rig) direct(ctx context.Context, l Load, progress io.Writer, n int, url string, body func(i int) *devrig.Case) *PathResult {
+	client := devrig.LoopbackClient(l.Concurrency)
 	defer client.CloseIdleConnections()
 	runtime.GC()
 	resetPeakRSS()
 	m0 := r.measure()
 	start := time.Now()
-	prog := startProgress(o.Progress, "direct ", len(bodies), nil, "")
-	out := offer(ctx, o.Load, len(bodies), start, func(ctx context.Context, i int) string {
-		return post(ctx, client, url, "", config.DefaultKeyID, &bodies[i])
+	prog := startProgress(progress, "direct ", n, nil, "")
+	out := offer(ctx, l, n, start, func(ctx context.Context, i int) string {
+		return post(ctx, client, url, "", config.DefaultKeyID, body(i))
 	}, prog)
 	prog.end()
 	res := &PathResult{Sent: out.ok + out.failed, Accepted: out.ok, Refused: out.failed, Errors: out.errors, Completed: out.ok,
 		AcceptedPerSec: rate(out.ok, out.lastOK), CompletedPerSec: rate(out.ok, out.lastOK), Elapsed: out.lastOK.Seconds(),
 		Latency: map[string]Latency{"answer": summarise(out.lat)}}
-	if o.Rate > 0 {
+	if l.Rate > 0 {
 		res.Latency["(bench's own send lag)"] = summarise(out.lag)
 	}
 	res.Resources, res.Ceiling.Ops = r.since(m0, res.Completed)
-	return res, nil
+	return res
 }
 
 // post sends one signed body to url (with a bearer token when token is
 // not empty) and returns "" for a 2xx answer, else the error code or why
 // there was no answer.
 func post(ctx context.Context, client *http.Client, url, token, keyID string, c *devrig.Case) string {
+	_, problem := call(ctx, client, url, token, keyID, c)
+	return problem
+}
+
+// call is post that also returns a 2xx answer's body (at most 1 MiB).
+func call(ctx context.Context, client *http.Client, url, token, keyID string, c *devrig.Case) ([]byte, string) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(c.Body))
 	if err != nil {
-		return "request: " + err.Error()
+		return nil, "request: " + err.Error()
 	}
 	h := req.Header
 	if token != "" {
@@ -304,23 +317,23 @@ func post(ctx context.Context, client *http.Client, url, token, keyID string, c 
 	resp, err := client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return "cancelled"
+			return nil, "cancelled"
 		}
-		return "transport error"
+		return nil, "transport error"
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	switch {
 	case err != nil:
-		return "reading answer"
+		return nil, "reading answer"
 	case resp.StatusCode/100 == 2:
-		return ""
+		return raw, ""
 	}
 	var e contracts.Error
 	if json.Unmarshal(raw, &e) == nil && e.Code != "" {
-		return string(e.Code)
+		return nil, string(e.Code)
 	}
-	return fmt.Sprintf("HTTP %d", resp.StatusCode)
+	return nil, fmt.Sprintf("HTTP %d", resp.StatusCode)
 }
 
 // parallel runs f(0..n-1) on GOMAXPROCS goroutines and returns the

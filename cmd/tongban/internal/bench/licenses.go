@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -18,7 +17,6 @@ import (
 	"github.com/tongban/tongban/adapters/partnersim"
 	"github.com/tongban/tongban/cmd/tongban/internal/devrig"
 	"github.com/tongban/tongban/contracts"
-	"github.com/tongban/tongban/gateway/config"
 	"github.com/tongban/tongban/signing"
 )
 
@@ -243,57 +241,20 @@ func (r *Rig) directLookups(ctx context.Context, o LicensesOptions, valid []stri
 		return nil, fmt.Errorf("bench: prepare direct lookups: %w", err)
 	}
 	url := r.Endpoint(devrig.Owner) + "/licenses/lookup"
-	client := devrig.LoopbackClient(o.Concurrency)
-	defer client.CloseIdleConnections()
-	runtime.GC()
-	resetPeakRSS()
-	m0 := r.measure()
-	start := time.Now()
-	prog := startProgress(o.Progress, "direct ", o.Verifications, nil, "")
-	out := offer(ctx, o.load(), o.Verifications, start, func(ctx context.Context, i int) string {
-		return post(ctx, client, url, "", config.DefaultKeyID, &bodies[i%len(bodies)])
-	}, prog)
-	prog.end()
-	res := &PathResult{Sent: out.ok + out.failed, Accepted: out.ok, Refused: out.failed, Errors: out.errors, Completed: out.ok,
-		AcceptedPerSec: rate(out.ok, out.lastOK), CompletedPerSec: rate(out.ok, out.lastOK), Elapsed: out.lastOK.Seconds(),
-		Latency: map[string]Latency{"answer": summarise(out.lat)}}
-	if o.Rate > 0 {
-		res.Latency["(bench's own send lag)"] = summarise(out.lag)
-	}
-	res.Resources, res.Ceiling.Ops = r.since(m0, res.Completed)
-	return res, nil
+	return r.direct(ctx, o.load(), o.Progress, o.Verifications, url, func(i int) *devrig.Case { return &bodies[i%len(bodies)] }), nil
 }
 
 // verifyOnce posts one signed verification to the gateway at base and
-// returns its outcome, or the error code (or why there was no answer).
+// returns its outcome, or "error " and the error code (or why there was
+// no answer).
 func (r *Rig) verifyOnce(ctx context.Context, client *http.Client, base, token string, body []byte, sig string) string {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/licenses/verify", bytes.NewReader(body))
-	if err != nil {
-		return "request: " + err.Error()
-	}
-	h := req.Header
-	h.Set("Authorization", "Bearer "+token)
-	h.Set("Content-Type", "application/json")
-	h.Set("Gw-Signature", sig)
-	h.Set("Gw-Key-Id", devrig.Window)
-	resp, err := client.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return "cancelled"
-		}
-		return "transport error"
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return "reading answer"
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e contracts.Error
-		if json.Unmarshal(raw, &e) == nil && e.Code != "" {
-			return "error " + string(e.Code)
-		}
-		return fmt.Sprintf("HTTP %d", resp.StatusCode)
+	raw, problem := call(ctx, client, base+"/v1/licenses/verify", token, devrig.Window, &devrig.Case{Body: body, Sig: sig})
+	switch problem {
+	case "":
+	case "cancelled", "transport error", "reading answer":
+		return problem
+	default:
+		return "error " + problem
 	}
 	var res struct {
 		Outcome string `json:"outcome"`
