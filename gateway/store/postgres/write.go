@@ -56,6 +56,22 @@ const anyDue = `SELECT EXISTS (
 	WHERE d.due_at IS NOT NULL AND NOT d.pull AND d.due_at <= $1
 	  AND ` + perCaseOrder + `)`
 
+// anyRow answers sql, a SELECT EXISTS (anyDue, anyVisible), in a read of
+// its own, outside any write transaction. After Close it fails with
+// ErrClosed, as the claim's write would.
+func (s *Store) anyRow(ctx context.Context, sql string, args ...any) (bool, error) {
+	leave, err := s.enter()
+	if err != nil {
+		return false, err
+	}
+	defer leave()
+	var found bool
+	if err := s.pool.QueryRow(ctx, sql, args...).Scan(&found); err != nil {
+		return false, unavailable(err)
+	}
+	return found, nil
+}
+
 // anyVisible says whether claimMailbox at $1 (now) would find a message
 // of partner $2's mailbox, locks aside.
 const anyVisible = `SELECT EXISTS (
@@ -471,11 +487,9 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, lease time.Duration
 		}
 		return nil, err
 	}
-	var due bool
-	if err := s.pool.QueryRow(ctx, anyDue, a.now).Scan(&due); err != nil {
-		return nil, fmt.Errorf("postgres: claim due: %w", unavailable(err))
-	}
-	if !due {
+	if due, err := s.anyRow(ctx, anyDue, a.now); err != nil {
+		return nil, fmt.Errorf("postgres: claim due: %w", err)
+	} else if !due {
 		return nil, nil
 	}
 	var out []*gateway.Delivery
@@ -540,11 +554,9 @@ func (s *Store) ClaimMailbox(ctx context.Context, q gateway.MailboxClaim) ([]*ga
 		return nil, fmt.Errorf("postgres: claim mailbox of %q: %w", q.Partner, e.Err())
 	}
 	// As ClaimDue, an empty claim is answered by a read of its own.
-	var visible bool
-	if err := s.pool.QueryRow(ctx, anyVisible, nowArg, q.Partner).Scan(&visible); err != nil {
-		return nil, fmt.Errorf("postgres: claim mailbox of %q: %w", q.Partner, unavailable(err))
-	}
-	if !visible {
+	if visible, err := s.anyRow(ctx, anyVisible, nowArg, q.Partner); err != nil {
+		return nil, fmt.Errorf("postgres: claim mailbox of %q: %w", q.Partner, err)
+	} else if !visible {
 		return nil, nil
 	}
 	var out []*gateway.Delivery

@@ -404,6 +404,10 @@ func TestCloseDrains(t *testing.T) {
 	if err := h.CreateCase(t.Context(), testCase("late", "ex-late")); !errors.Is(err, ErrClosed) {
 		t.Errorf("CreateCase after Close: got %v, want %v", err, ErrClosed)
 	}
+	// A claim is refused too, though it would first read.
+	if _, err := h.ClaimDue(t.Context(), time.Now(), time.Minute, 10); !errors.Is(err, ErrClosed) {
+		t.Errorf("ClaimDue after Close: got %v, want %v", err, ErrClosed)
+	}
 	close(h.release)
 	for range n {
 		if err := <-errc; err != nil {

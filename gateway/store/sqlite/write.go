@@ -297,8 +297,20 @@ func (s *Store) nextClaim(c *gateway.NextClaim) (*claimArgs, error) {
 // anyDue reports, from a reader, whether ClaimDue at now would claim
 // anything as of the last commit.
 func (s *Store) anyDue(ctx context.Context, now any) (bool, error) {
+	return s.anyRow(ctx, s.r.anyDue, now)
+}
+
+// anyRow reports, from a reader, whether st (anyDue, anyVisible) finds a
+// row. After Close it fails with ErrClosed, as the claim's write would.
+func (s *Store) anyRow(ctx context.Context, st *sql.Stmt, args ...any) (bool, error) {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return false, ErrClosed
+	}
 	var one int
-	err := s.r.anyDue.QueryRowContext(ctx, now).Scan(&one)
+	err := st.QueryRowContext(ctx, args...).Scan(&one)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return false, nil
@@ -412,12 +424,10 @@ func (s *Store) ClaimMailbox(ctx context.Context, q gateway.MailboxClaim) ([]*ga
 		return nil, fmt.Errorf("sqlite: claim mailbox of %q: %w", q.Partner, e.Err())
 	}
 	// As ClaimDue, an empty claim is answered from a reader.
-	var one int
-	switch err := s.r.anyVisible.QueryRowContext(ctx, nowArg, q.Partner).Scan(&one); {
-	case errors.Is(err, sql.ErrNoRows):
-		return nil, nil
-	case err != nil:
+	if visible, err := s.anyRow(ctx, s.r.anyVisible, nowArg, q.Partner); err != nil {
 		return nil, fmt.Errorf("sqlite: claim mailbox of %q: %w", q.Partner, err)
+	} else if !visible {
+		return nil, nil
 	}
 	var out []*gateway.Delivery
 	err := s.submit(ctx, func(w *writer) error {
