@@ -112,7 +112,12 @@ type measured struct {
 }
 
 func (r *Rig) measure() measured {
-	return measured{u: snapshot(), ops: r.Engine.Ops(), sims: r.SimOps(), store: storeStats(r.Gateway.Store())}
+	m := measured{u: snapshot(), ops: r.Engine.Ops(), sims: r.SimOps()}
+	for i, g := range r.Replicas { // every replica's writes, on the one database
+		c := storeStats(g.Store())
+		m.store.Writes, m.store.Commits, m.store.Known = m.store.Writes+c.Writes, m.store.Commits+c.Commits, c.Known && (i == 0 || m.store.Known)
+	}
+	return m
 }
 
 // since returns the resources used and the SM2 operations per exchange
