@@ -128,10 +128,18 @@ func TestDispatcherCircuitBreaker(t *testing.T) {
 	var calls atomic.Int32
 	var down atomic.Bool
 	down.Store(true)
+	// trialHolds, when set, holds a successful attempt until it returns:
+	// the trial waits until the round has put the other deliveries back,
+	// so that its success cannot close the circuit before they are
+	// admitted (RunOnce admits one after the other while attempts run).
+	var trialHolds atomic.Pointer[func()]
 	partner := caseFunc(func(ctx context.Context, d *contracts.CaseDelivery) (*contracts.Ack, []byte, []byte, error) {
 		calls.Add(1)
 		if down.Load() {
 			return nil, nil, nil, errors.New("dial tcp: connection refused")
+		}
+		if hold := trialHolds.Load(); hold != nil {
+			(*hold)()
 		}
 		return ackFor(d), nil, nil, nil
 	})
@@ -206,10 +214,18 @@ func TestDispatcherCircuitBreaker(t *testing.T) {
 	// Half-open, back up: the trial succeeds and closes it; the rest follow.
 	waitHalfOpen()
 	down.Store(false)
+	before := state().Postponed
+	hold := func() {
+		for deadline := time.Now().Add(5 * time.Second); state().Postponed < before+3 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	trialHolds.Store(&hold)
 	e.clock.Advance(time.Hour)
 	if n := e.runOnce(); n != 1 {
 		t.Fatalf("half-open, partner back: attempted %d, want one trial", n)
 	}
+	trialHolds.Store(nil)
 	if st := state(); st.Circuit != gateway.CircuitClosed || st.State != "up" {
 		t.Fatalf("after a successful trial: %+v, want circuit closed, up", st)
 	}
