@@ -744,6 +744,13 @@ func (p *Partner) validate(seen map[string]bool) error {
 		return fmt.Errorf("id: %q appears twice", p.ID)
 	}
 	seen[p.ID] = true
+	if p.Config.Kind != 0 && p.Config.Kind != yaml.MappingNode {
+		return errors.New("config: the adapter block must be a mapping")
+	}
+	if _, err := p.AdapterConfig(); err != nil {
+		// JSON objects have string keys: a key like 0 or [a] cannot be one.
+		return errors.New("config: the adapter block cannot be read as a JSON object (every key must be a string)")
+	}
 	if len(p.Roles) == 0 {
 		return errors.New("roles: at least one of partner, window, auditor, operator")
 	}
