@@ -19,12 +19,22 @@ const (
 	ExchangeKindLicenseVerify ExchangeKind = "license_verify"
 	// ExchangeKindUsageRecord is a usage record passed to the issuer.
 	ExchangeKindUsageRecord ExchangeKind = "usage_record"
+	// ExchangeKindBundle is a 一件事 bundle (POST /v1/bundles).
+	ExchangeKindBundle ExchangeKind = "bundle"
+	// ExchangeKindEvaluation is an evaluation (POST /v1/cases/{case_id}/evaluation).
+	ExchangeKindEvaluation ExchangeKind = "evaluation"
+	// ExchangeKindReply is a follow-up reply (POST /v1/cases/{case_id}/evaluation/reply).
+	ExchangeKindReply ExchangeKind = "reply"
+	// ExchangeKindNotice is a notice the gateway raised (deadline
+	// warnings and overdue notices, overdue follow-ups, cancelled parts).
+	ExchangeKindNotice ExchangeKind = "notice"
 )
 
 // Valid reports whether k is an exchange kind.
 func (k ExchangeKind) Valid() bool {
 	switch k {
-	case ExchangeKindCase, ExchangeKindStatus, ExchangeKindLicenseVerify, ExchangeKindUsageRecord:
+	case ExchangeKindCase, ExchangeKindStatus, ExchangeKindLicenseVerify, ExchangeKindUsageRecord,
+		ExchangeKindBundle, ExchangeKindEvaluation, ExchangeKindReply, ExchangeKindNotice:
 		return true
 	}
 	return false

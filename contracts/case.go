@@ -38,6 +38,14 @@ const (
 	CaseStateDispatched CaseState = "dispatched"
 	// CaseStateDelivered means the result reached the applicant (送达).
 	CaseStateDelivered CaseState = "delivered"
+	// CaseStateWaiting means a part of a bundle waits for the parts it
+	// names in after to conclude approved before it is delivered; only
+	// the gateway sets it.
+	CaseStateWaiting CaseState = "waiting"
+	// CaseStateCancelled means a waiting part of a bundle was withdrawn
+	// because a part it waited for was denied or rejected (撤销); only
+	// the gateway sets it. It is final.
+	CaseStateCancelled CaseState = "cancelled"
 )
 
 // Valid reports whether s is one of the case lifecycle states.
@@ -45,7 +53,7 @@ func (s CaseState) Valid() bool {
 	switch s {
 	case CaseStateReceived, CaseStateForwarded, CaseStateAccepted, CaseStateRejected,
 		CaseStateCorrectionRequired, CaseStateInProgress, CaseStateConcluded,
-		CaseStateDispatched, CaseStateDelivered:
+		CaseStateDispatched, CaseStateDelivered, CaseStateWaiting, CaseStateCancelled:
 		return true
 	}
 	return false
@@ -110,12 +118,16 @@ const (
 	// DeliveryKindUsageRecord carries a UsageRecordDelivery to the license
 	// issuer's library (用证记录回传).
 	DeliveryKindUsageRecord DeliveryKind = "usage_record"
+	// DeliveryKindNotice carries a NoticeDelivery (deadline warnings and
+	// overdue notices, evaluations, follow-up replies, cancelled parts)
+	// to a case's districts or to the evaluation system.
+	DeliveryKindNotice DeliveryKind = "notice"
 )
 
 // Valid reports whether k is a delivery kind.
 func (k DeliveryKind) Valid() bool {
 	switch k {
-	case DeliveryKindCase, DeliveryKindStatus, DeliveryKindUsageRecord:
+	case DeliveryKindCase, DeliveryKindStatus, DeliveryKindUsageRecord, DeliveryKindNotice:
 		return true
 	}
 	return false
@@ -156,7 +168,9 @@ type CaseSubmission struct {
 	// FromRegion is the GB/T 2260 code of the receiving district A.
 	FromRegion string `json:"from_region"`
 	// ToRegion is the GB/T 2260 code of the owning district B; routing
-	// falls back district → city → province.
+	// falls back district → city → province. With a service catalogue it
+	// may be left empty: the gateway then routes to the item's owning
+	// region and fills it in before delivering the case.
 	ToRegion string `json:"to_region"`
 	// SubmittedAt is when A's system sent the submission.
 	SubmittedAt time.Time `json:"submitted_at"`
@@ -285,6 +299,9 @@ type Receipt struct {
 	// EvidenceSeq is the sequence number of the evidence record that
 	// logged the exchange.
 	EvidenceSeq int64 `json:"evidence_seq,omitempty"`
+	// Parts are the cases of a bundle's parts, for a bundle's receipt
+	// (CaseID is then the bundle's id).
+	Parts []ReceiptPart `json:"parts,omitempty"`
 }
 
 // CaseView is the body of GET /v1/cases/{case_id}: a case's current state,
@@ -320,6 +337,15 @@ type CaseView struct {
 	History []StatusEntry `json:"history"`
 	// Deliveries lists the case's deliveries, oldest first; always an array.
 	Deliveries []DeliveryView `json:"deliveries"`
+	// Deadline is the statutory clock, once the owner accepted the case.
+	Deadline *Deadline `json:"deadline,omitempty"`
+	// Evaluation is the applicant's evaluation and its follow-up, once
+	// evaluated.
+	Evaluation *EvaluationView `json:"evaluation,omitempty"`
+	// Bundle is set on a bundle: its aggregate state and its parts.
+	Bundle *BundleView `json:"bundle,omitempty"`
+	// PartOf is set on a part of a bundle.
+	PartOf *PartOf `json:"part_of,omitempty"`
 }
 
 // StatusEntry is one lifecycle change in a CaseView's history.
@@ -469,8 +495,12 @@ type CaseDelivery struct {
 	SenderRegion string `json:"sender_region"`
 	// SentAt is when the gateway made this attempt.
 	SentAt time.Time `json:"sent_at"`
-	// Submission is the case as the receiving district submitted it.
+	// Submission is the case as the receiving district submitted it
+	// (for a part of a bundle: the bundle's common fields with the part's
+	// item, form and materials).
 	Submission CaseSubmission `json:"submission"`
+	// Bundle is set when the case is a part of a 一件事 bundle.
+	Bundle *BundleRef `json:"bundle,omitempty"`
 }
 
 // StatusDelivery is what the gateway POSTs to the receiving partner's

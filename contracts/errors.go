@@ -35,11 +35,17 @@ const (
 	CodeExchangeConflict    Code = "exchange_conflict"
 	CodeInvalidTransition   Code = "invalid_transition"
 	CodeNoRoute             Code = "no_route"
-	CodeRateLimited         Code = "rate_limited"
-	CodeSourceUnavailable   Code = "source_unavailable"
-	CodeUnavailable         Code = "unavailable"
-	CodeDataShredded        Code = "data_shredded"
-	CodeInternal            Code = "internal"
+	// CodeNotInCatalogue: the service item is not in the catalogue.
+	CodeNotInCatalogue Code = "not_in_catalogue"
+	// CodeServiceNotOpen: the item is not open between the two regions.
+	CodeServiceNotOpen Code = "service_not_open"
+	// CodeAlreadyEvaluated: the case already has its evaluation.
+	CodeAlreadyEvaluated  Code = "already_evaluated"
+	CodeRateLimited       Code = "rate_limited"
+	CodeSourceUnavailable Code = "source_unavailable"
+	CodeUnavailable       Code = "unavailable"
+	CodeDataShredded      Code = "data_shredded"
+	CodeInternal          Code = "internal"
 )
 
 // CodeInfo documents one error code: the HTTP status it is always sent with
@@ -74,6 +80,9 @@ var Codes = []CodeInfo{
 	{CodeExchangeConflict, http.StatusConflict, "The exchange_id was already used with different bytes; use a new exchange_id for a new exchange."},
 	{CodeInvalidTransition, http.StatusConflict, "The status update is not allowed from the case's current state, or is out of order."},
 	{CodeNoRoute, http.StatusUnprocessableEntity, "No partner serves the addressed region (district, city, province or fallback)."},
+	{CodeNotInCatalogue, http.StatusUnprocessableEntity, "The submission's service_item.implementation_code (实施编码) is not in the gateway's service catalogue (GET /v1/catalogue)."},
+	{CodeServiceNotOpen, http.StatusUnprocessableEntity, "The service item is not open to be accepted in from_region for the owning region (its scope or accept_regions), or to_region is not one of its owners, or it has several owners and to_region names none."},
+	{CodeAlreadyEvaluated, http.StatusConflict, "The case (or part of a bundle) already has its evaluation; one evaluation per case."},
 	{CodeRateLimited, http.StatusTooManyRequests, "Too many requests; retry after the Retry-After header."},
 	{CodeSourceUnavailable, http.StatusBadGateway, "The partner system that must answer did not answer in time."},
 	{CodeUnavailable, http.StatusServiceUnavailable, "The gateway cannot take the request now (starting, shutting down, store unavailable); retry later."},

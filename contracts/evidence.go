@@ -66,6 +66,38 @@ const (
 	// Detail: version, config_sm3 (see config.Config.Source), gateway_id;
 	// the record's KeyID is the gateway's signing key.
 	EventGatewayStarted = "gateway.started"
+	// EventBundleReceived: a 一件事 bundle was accepted and its receipt
+	// issued (Kind bundle; CaseID the bundle's). Detail as
+	// EventCaseReceived, and parts (each part's case id). Each part has
+	// its own case.received record in its own chain.
+	EventBundleReceived = "bundle.received"
+	// EventClockStarted, EventClockStopped, EventClockResumed: a case's
+	// statutory clock started on acceptance, stopped for correction or at
+	// the end, resumed on resubmission. Detail: deadline, days_used,
+	// days_left, limit.
+	EventClockStarted = "clock.started"
+	EventClockStopped = "clock.stopped"
+	EventClockResumed = "clock.resumed"
+	// EventNoticeQueued: the gateway raised a notice and queued it for a
+	// partner (Kind notice; DeliveryID the delivery). Detail: notice
+	// (its type), payload_sm3, deadline.
+	EventNoticeQueued = "notice.queued"
+	// EventEvaluationReceived: an evaluation was accepted (Kind
+	// evaluation). Detail as EventCaseReceived, and level, score, and
+	// deadline (the follow-up's due time, for a negative one).
+	EventEvaluationReceived = "evaluation.received"
+	// EventReplyReceived: an owner's follow-up reply was accepted (Kind
+	// reply). Detail as EventCaseReceived, and late.
+	EventReplyReceived = "reply.received"
+	// EventPartReleased: a waiting part of a bundle was released to its
+	// owner because the parts it waited for concluded approved; EventPartCancelled: it
+	// was cancelled because one was denied. Detail: part, reason.
+	EventPartReleased  = "part.released"
+	EventPartCancelled = "part.cancelled"
+	// EventCatalogueLoaded: the gateway started with a service catalogue
+	// and working-day calendar. Detail: catalogue_sm3, calendar_sm3,
+	// items.
+	EventCatalogueLoaded = "catalogue.loaded"
 )
 
 // EvidenceDetail is an EvidenceRecord's Detail: the facts of its event,
@@ -145,6 +177,23 @@ type EvidenceDetail struct {
 	Version   string `json:"version,omitempty"`
 	ConfigSM3 string `json:"config_sm3,omitempty"`
 	GatewayID string `json:"gateway_id,omitempty"`
+	// Parts, Part, Notice, Deadline, DaysUsed, DaysLeft, Limit, Level,
+	// Score, Late, CatalogueSM3, CalendarSM3 and Items describe the
+	// administration of a case: bundles, the statutory clock, notices,
+	// evaluations and the catalogue in force.
+	Parts        []string `json:"parts,omitempty"`
+	Part         string   `json:"part,omitempty"`
+	Notice       string   `json:"notice,omitempty"`
+	Deadline     string   `json:"deadline,omitempty"`
+	DaysUsed     *int     `json:"days_used,omitempty"`
+	DaysLeft     *int     `json:"days_left,omitempty"`
+	Limit        string   `json:"limit,omitempty"`
+	Level        string   `json:"level,omitempty"`
+	Score        int      `json:"score,omitempty"`
+	Late         bool     `json:"late,omitempty"`
+	CatalogueSM3 string   `json:"catalogue_sm3,omitempty"`
+	CalendarSM3  string   `json:"calendar_sm3,omitempty"`
+	Items        int      `json:"items,omitempty"`
 }
 
 // JSON returns d as a record's Detail: nil when every member is empty.

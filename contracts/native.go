@@ -27,10 +27,19 @@ const (
 	// InboundStatus is a status update (the body of
 	// POST /v1/cases/{case_id}/status).
 	InboundStatus InboundKind = "status"
+	// InboundEvaluation is an evaluation (the body of
+	// POST /v1/cases/{case_id}/evaluation).
+	InboundEvaluation InboundKind = "evaluation"
+	// InboundReply is a follow-up reply (the body of
+	// POST /v1/cases/{case_id}/evaluation/reply).
+	InboundReply InboundKind = "reply"
+	// InboundBundle is a 一件事 bundle (the body of POST /v1/bundles).
+	InboundBundle InboundKind = "bundle"
 )
 
 // InboundCall is what a partner's native call carries, in contract terms:
-// exactly one of Submission (Kind case) and Update (Kind status).
+// exactly one of Submission (Kind case), Update (Kind status), Evaluation
+// (Kind evaluation), Reply (Kind reply) and Bundle (Kind bundle).
 type InboundCall struct {
 	Kind InboundKind
 	// Operation is the partner's own name for the call (a SOAP operation,
@@ -38,4 +47,7 @@ type InboundCall struct {
 	Operation  string
 	Submission *CaseSubmission
 	Update     *StatusUpdate
+	Evaluation *EvaluationSubmission
+	Reply      *EvaluationReply
+	Bundle     *BundleSubmission
 }

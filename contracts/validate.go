@@ -169,8 +169,10 @@ func (s *CaseSubmission) ValidateWith(o ValidationOptions) error {
 	if err := ValidateRegion(s.FromRegion); err != nil {
 		return atField(err, "from_region")
 	}
-	if err := ValidateRegion(s.ToRegion); err != nil {
-		return atField(err, "to_region")
+	if s.ToRegion != "" {
+		if err := ValidateRegion(s.ToRegion); err != nil {
+			return atField(err, "to_region")
+		}
 	}
 	if s.FromRegion == s.ToRegion {
 		return invalid("to_region", "must differ from from_region: a remote case goes to another district")

@@ -24,6 +24,24 @@ type Case struct {
 	// Version increases with every change; UpdateCase uses it to refuse
 	// a change based on a stale read.
 	Version int64
+	// BundleID is the 一件事 bundle the case belongs to: the case's own ID
+	// for a bundle, the bundle's for one of its parts, "" for a case on
+	// its own. Stores index it (CaseStore.BundleParts).
+	BundleID string
+	// Deadline is when the case's running statutory clock runs out, zero
+	// while none runs. Stores index it (ExchangeQuery.DueBefore).
+	Deadline time.Time
+	// AlarmAt is when the case next needs the gateway's attention with no
+	// request to prompt it (a deadline warning, a deadline, a follow-up
+	// falling due), zero for never. Stores index it (CaseStore.AlarmsDue).
+	AlarmAt time.Time
+	// Overdue is set once a deadline or a follow-up passed unanswered, and
+	// stays set. Stores index it (ExchangeQuery.Overdue).
+	Overdue bool
+	// Admin is the case's administration: its clock, evaluation,
+	// follow-up, bundle or part. Stores keep it as JSON and never
+	// interpret it; nil when there is none. It holds no personal data.
+	Admin *CaseAdmin
 }
 
 // ExchangeKind says what an inbound exchange carried.
@@ -168,7 +186,25 @@ type Change struct {
 	// after everything above is applied (see NextClaim). It is meant for
 	// the write that marks Delivered, but any change may carry it.
 	Claim *NextClaim
+	// Cancel, optional, are deliveries of Case to mark cancelled, each
+	// only while pending, retry_wait or dead (a held delivery, say); one
+	// in another state, or of another case, is left as it is.
+	Cancel []string
+	// Also are changes to further cases made in the same write, applied
+	// after this one in order, all or nothing with it (a bundle and its
+	// parts). Each is a Change of its own with Case, Status, Enqueue,
+	// Cancel and Evidence (Exchange, Delivered, FreeOwnerCaseNo, Claim and
+	// Also are not allowed there): a new case when Create is set, else
+	// written only at its Version, as UpdateCase does.
+	Also []Change
+	// Create marks a change in Also that creates its case.
+	Create bool
 }
+
+// HeldUntil is the NextAt of a held delivery: stored with its case but
+// never due, until the core releases it by cancelling it and enqueueing
+// its successor (a part of a bundle waiting for another part).
+var HeldUntil = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 
 // NextClaim asks a write that records an acknowledgement (UpdateCase with
 // Change.Claim, MarkDelivered) to claim, in that same write and after the
@@ -308,7 +344,12 @@ type ExchangeQuery struct {
 	// events above, or contracts.EventAccessDenied (refused requests;
 	// Partner then matches the caller refused).
 	Event string
-	From  time.Time // evidence time >= From, when not zero
+	// Overdue, when set, keeps only exchanges of cases whose Overdue is
+	// set; DueBefore, when not zero, only those of cases whose Deadline
+	// is set and before it.
+	Overdue   bool
+	DueBefore time.Time
+	From      time.Time // evidence time >= From, when not zero
 	To    time.Time // evidence time < To, when not zero
 	// Before, when positive, keeps only exchanges recorded before the
 	// evidence record with that seq (the cursor of the next page).

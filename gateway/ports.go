@@ -64,6 +64,12 @@ type CaseStore interface {
 	History(ctx context.Context, caseID string) ([]Status, error)
 	// Deliveries returns the case's deliveries in Seq order.
 	Deliveries(ctx context.Context, caseID string) ([]*Delivery, error)
+	// AlarmsDue returns up to limit cases whose AlarmAt is set and not
+	// after now, earliest AlarmAt first (lowest ID among equals).
+	AlarmsDue(ctx context.Context, now time.Time, limit int) ([]*Case, error)
+	// BundleParts returns the parts of bundle bundleID (the cases whose
+	// BundleID is bundleID, the bundle itself excluded) in ID order.
+	BundleParts(ctx context.Context, bundleID string) ([]*Case, error)
 }
 
 // OutboxStore keeps deliveries and hands them to dispatchers.
