@@ -350,7 +350,7 @@ type ExchangeQuery struct {
 	Overdue   bool
 	DueBefore time.Time
 	From      time.Time // evidence time >= From, when not zero
-	To    time.Time // evidence time < To, when not zero
+	To        time.Time // evidence time < To, when not zero
 	// Before, when positive, keeps only exchanges recorded before the
 	// evidence record with that seq (the cursor of the next page).
 	Before int64
