@@ -21,6 +21,10 @@ type Partner struct {
 	// then refused permanently, with a reason) or the partner pulls.
 	Cases    port.CaseDeliverer
 	Statuses port.StatusDeliverer
+	// Notices pushes the partner's notices (deadline warnings, overdue
+	// notices, evaluations, follow-up replies, cancelled parts); nil when
+	// its adapter does not carry them or the partner pulls.
+	Notices port.NoticeDeliverer
 	// Mailbox, when set, means the partner cannot take inbound calls: it
 	// pulls its deliveries from its mailbox (GET /v1/mailbox) and
 	// acknowledges them (POST /v1/mailbox/ack). Cases and Statuses are

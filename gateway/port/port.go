@@ -56,6 +56,14 @@ type StatusDeliverer interface {
 	DeliverStatus(ctx context.Context, d *contracts.StatusDelivery) (ack *contracts.Ack, raw, sig []byte, err error)
 }
 
+// NoticeDeliverer delivers a notice about a case (a deadline warning or
+// overdue notice, an evaluation, a follow-up reply or overdue follow-up,
+// a cancelled part of a bundle) to a case's district or to an evaluation
+// system, with the rules of CaseDeliverer.
+type NoticeDeliverer interface {
+	DeliverNotice(ctx context.Context, d *contracts.NoticeDelivery) (ack *contracts.Ack, raw, sig []byte, err error)
+}
+
 // UsageDeliverer passes a usage record (用证记录回传) to the partner that
 // issued the license, with the rules of CaseDeliverer.
 type UsageDeliverer interface {
