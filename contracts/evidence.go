@@ -94,6 +94,11 @@ const (
 	// was cancelled because one was denied. Detail: part, reason.
 	EventPartReleased  = "part.released"
 	EventPartCancelled = "part.cancelled"
+	// EventBundleConcluded: every part of a bundle concluded and the
+	// gateway queued the bundle's concluding update to its sender (Kind
+	// status; DeliveryID the update's delivery). Detail: outcome,
+	// payload_sm3.
+	EventBundleConcluded = "bundle.concluded"
 	// EventCatalogueLoaded: the gateway started with a service catalogue
 	// and working-day calendar. Detail: catalogue_sm3, calendar_sm3,
 	// items.

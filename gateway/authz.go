@@ -34,6 +34,10 @@ const (
 	ActCallNative     Action = "call_native"
 	ActAudit          Action = "audit"
 	ActVerifyChain    Action = "verify_chain"
+	ActReadCatalogue  Action = "read_catalogue"
+	ActSubmitBundle   Action = "submit_bundle"
+	ActEvaluate       Action = "evaluate"
+	ActReplyFollowUp  Action = "reply_follow_up"
 )
 
 // Authorize decides, deny by default, whether p may do act. For case
@@ -55,7 +59,12 @@ const (
 //     pulls);
 //   - call_native: role partner whose adapter translates its own format;
 //   - audit (search, trace, export evidence): role auditor;
-//   - verify_chain: role auditor or operator.
+//   - verify_chain: role auditor or operator;
+//   - read_catalogue: role partner or window;
+//   - submit_bundle: as submit_case;
+//   - evaluate: the case's sender (role partner), on the applicant's
+//     behalf;
+//   - reply_follow_up: the case's owner (role partner).
 //
 // A caller with no business with a case gets not_found rather than
 // forbidden, so it cannot learn which case ids exist; when the case does
@@ -64,7 +73,7 @@ func Authorize(p Principal, act Action, c *Case, region string) error {
 	has := func(r contracts.Role) bool { return slices.Contains(p.Partner.Roles, r) }
 	involved := c != nil && (c.Sender == p.ID() || c.Owner == p.ID())
 	switch act {
-	case ActSubmitCase:
+	case ActSubmitCase, ActSubmitBundle:
 		if !has(contracts.RolePartner) {
 			return Failf(contracts.CodeForbidden, "only partner systems submit cases")
 		}
@@ -96,6 +105,26 @@ func Authorize(p Principal, act Action, c *Case, region string) error {
 			return NotYourCase(c.ID, "no such case")
 		}
 		return Failf(contracts.CodeNotFound, "no such case")
+	case ActEvaluate, ActReplyFollowUp:
+		mine, who := c != nil && c.Sender == p.ID(), "only the district that accepted the case evaluates it"
+		if act == ActReplyFollowUp {
+			mine, who = c != nil && c.Owner == p.ID(), "only the owning district replies to an evaluation"
+		}
+		switch {
+		case c == nil:
+		case has(contracts.RolePartner) && mine:
+			return nil
+		case involved:
+			return Failf(contracts.CodeForbidden, "%s", who)
+		default:
+			return NotYourCase(c.ID, "no such case")
+		}
+		return Failf(contracts.CodeNotFound, "no such case")
+	case ActReadCatalogue:
+		if has(contracts.RolePartner) || has(contracts.RoleWindow) {
+			return nil
+		}
+		return Failf(contracts.CodeForbidden, "only partner systems and windows read the service catalogue")
 	case ActRedeliver:
 		if has(contracts.RoleOperator) {
 			return nil

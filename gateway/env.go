@@ -73,3 +73,7 @@ func (noRecorder) Verification(context.Context, Inbound, UsageEntry, *Delivery, 
 func (noRecorder) Redelivery(context.Context, Principal, time.Time, string, string) []contracts.EvidenceRecord {
 	return nil
 }
+
+func (noRecorder) Administration(context.Context, *Case, time.Time, string, *Delivery, func(*contracts.EvidenceDetail)) []contracts.EvidenceRecord {
+	return nil
+}

@@ -49,8 +49,11 @@ type ExchangeKind string
 
 // Exchange kinds.
 const (
-	ExchangeCase   ExchangeKind = "case"
-	ExchangeStatus ExchangeKind = "status"
+	ExchangeCase       ExchangeKind = "case"
+	ExchangeStatus     ExchangeKind = "status"
+	ExchangeBundle     ExchangeKind = "bundle"
+	ExchangeEvaluation ExchangeKind = "evaluation"
+	ExchangeReply      ExchangeKind = "reply"
 )
 
 // Exchange is one inbound signed body, kept verbatim with the signed receipt

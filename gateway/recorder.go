@@ -41,4 +41,10 @@ type Recorder interface {
 	// Redelivery is the record of an operator's redelivery of delivery
 	// deliveryID, or of every dead letter of partner when deliveryID is "".
 	Redelivery(ctx context.Context, p Principal, at time.Time, deliveryID, partner string) []contracts.EvidenceRecord
+	// Administration is the record of a step the gateway takes on a case
+	// on its own (its clock started, stopped or resumed; a notice queued;
+	// a waiting part released or cancelled): event at at, about case c,
+	// with the delivery del it queued (nil for none); detail, when set,
+	// fills the record's detail.
+	Administration(ctx context.Context, c *Case, at time.Time, event string, del *Delivery, detail func(*contracts.EvidenceDetail)) []contracts.EvidenceRecord
 }

@@ -529,7 +529,8 @@ func (v *verifier) signed(seq int64, name string, data []byte, wantSM3, sigFile,
 func (v *verifier) recordFiles(l line) {
 	r, d := l.rec, l.detail
 	switch r.Event {
-	case contracts.EventCaseReceived, contracts.EventStatusApplied:
+	case contracts.EventCaseReceived, contracts.EventStatusApplied, contracts.EventBundleReceived,
+		contracts.EventEvaluationReceived, contracts.EventReplyReceived:
 		name, body, ok := v.find(contracts.BundleBodies + r.ExchangeID)
 		if !ok {
 			v.fail(name, r.Seq, "missing: the body of exchange %s", r.ExchangeID)
@@ -542,7 +543,7 @@ func (v *verifier) recordFiles(l line) {
 			v.signed(r.Seq, name, receipt, d.ReceiptSM3, contracts.BundleReceipts+r.ExchangeID+contracts.BundleSigExt, d.ReceiptKeyID, d.ReceiptSignature)
 		}
 		v.payload(r, d)
-	case contracts.EventUsageRecorded:
+	case contracts.EventUsageRecorded, contracts.EventNoticeQueued, contracts.EventPartReleased, contracts.EventBundleConcluded:
 		v.payload(r, d)
 	case contracts.EventDeliveryAttempt:
 		if d.AckSignature == "" {

@@ -12,11 +12,13 @@ package cases
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 	"unicode/utf8"
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/workdays"
 )
 
 // Store is what the cases package reads and writes.
@@ -30,6 +32,8 @@ type Service struct {
 	dir        *gateway.Directory
 	env        gateway.Env
 	validation contracts.ValidationOptions
+	admin      Administration
+	metrics    *adminMetrics
 }
 
 // Options wire a Service: Store, Crypto and Directory are required; Env
@@ -42,6 +46,9 @@ type Options struct {
 	// Validation is what the deployment decides about submissions (http
 	// material URLs); the zero value is the strictest.
 	Validation contracts.ValidationOptions
+	// Administration is the catalogue, calendar and evaluation settings;
+	// the zero value administers nothing (see Administration).
+	Administration Administration
 }
 
 // New returns a Service.
@@ -49,7 +56,22 @@ func New(o Options) (*Service, error) {
 	if o.Store == nil || o.Crypto == nil || o.Directory == nil {
 		return nil, errors.New("cases: a store, crypto and a directory are required")
 	}
-	return &Service{store: o.Store, crypto: o.Crypto, dir: o.Directory, env: o.Env.WithDefaults(), validation: o.Validation}, nil
+	a := o.Administration
+	if a.ReplyLimit.Days == 0 {
+		a.ReplyLimit = DefaultReplyLimit
+	}
+	if err := a.ReplyLimit.Validate(); err != nil {
+		return nil, fmt.Errorf("cases: evaluation reply limit: %w", err)
+	}
+	if a.ReplyLimit.Unit == workdays.WorkingDays && a.Calendar == nil {
+		return nil, errors.New("cases: an evaluation reply limit in working days needs a calendar")
+	}
+	if a.EvaluationPartner != "" && o.Directory.Get(a.EvaluationPartner) == nil {
+		return nil, fmt.Errorf("cases: evaluation partner %s is not configured", a.EvaluationPartner)
+	}
+	env := o.Env.WithDefaults()
+	return &Service{store: o.Store, crypto: o.Crypto, dir: o.Directory, env: env, validation: o.Validation,
+		admin: a, metrics: newAdminMetrics(env.Telemetry.Meter())}, nil
 }
 
 // newID returns a fresh UUIDv7; the ids of one source strictly increase,
@@ -138,6 +160,12 @@ func (s *Service) ReceiveNative(ctx context.Context, in gateway.Inbound, call co
 		ans, err = s.submit(ctx, in, ic.Submission, enc)
 	case ic.Kind == contracts.InboundStatus && ic.Update != nil:
 		ans, err = s.report(ctx, in, ic.Update, enc)
+	case ic.Kind == contracts.InboundEvaluation && ic.Evaluation != nil:
+		ans, err = s.evaluate(ctx, in, ic.Evaluation, enc)
+	case ic.Kind == contracts.InboundReply && ic.Reply != nil:
+		ans, err = s.reply(ctx, in, ic.Reply, enc)
+	case ic.Kind == contracts.InboundBundle && ic.Bundle != nil:
+		ans, err = s.bundle(ctx, in, ic.Bundle, enc)
 	default:
 		return nil, ic, gateway.Internal(errors.New("translator decoded a call of kind " + string(ic.Kind) + " without its message"))
 	}
@@ -170,6 +198,19 @@ func (s *Service) GetCase(ctx context.Context, p gateway.Principal, id string) (
 		Sender: c.Sender, Owner: c.Owner, State: c.State, Outcome: c.Outcome, OwnerCaseNo: c.OwnerCaseNo,
 		LocalCaseNo: c.LocalCaseNo, ServiceItem: c.ServiceItem, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 		History: make([]contracts.StatusEntry, 0, len(hist)), Deliveries: make([]contracts.DeliveryView, 0, len(ds)),
+	}
+	now := s.env.Clock.Now()
+	v.Deadline = s.deadline(c, now)
+	if a := c.Admin; a != nil && a.Evaluation != nil {
+		v.Evaluation = &contracts.EvaluationView{Evaluation: *a.Evaluation, FollowUp: a.FollowUp}
+	}
+	switch {
+	case c.BundleID != "" && c.BundleID == c.ID:
+		if v.Bundle, err = s.bundleView(ctx, c, now); err != nil {
+			return nil, err
+		}
+	case c.BundleID != "":
+		v.PartOf = &contracts.PartOf{BundleID: c.BundleID, Part: partName(c)}
 	}
 	for _, h := range hist {
 		v.History = append(v.History, contracts.StatusEntry{State: h.State, Outcome: h.Outcome, At: h.At, ExchangeID: h.ExchangeID, ReportedBy: h.ReportedBy, Reason: h.Reason, Note: h.Note})

@@ -29,10 +29,32 @@ type step struct {
 	// load returns the case the exchange applies to, checked (authorized,
 	// and the transition allowed): a new one (create true) or as stored.
 	load func(ctx context.Context) (c *gateway.Case, create bool, err error)
-	// apply moves c to its new state at now and returns the delivery that
-	// carries the exchange on, the history entry, the region the record
-	// names and anything the evidence detail adds.
-	apply func(c *gateway.Case, now time.Time) (d *gateway.Delivery, st *gateway.Status, region string, extra func(*contracts.EvidenceDetail), err error)
+	// apply moves c to its new state at now and says what else the write
+	// carries (see effect).
+	apply func(ctx context.Context, c *gateway.Case, now time.Time) (*effect, error)
+}
+
+// effect is what applying an exchange to its case writes besides the
+// case, the exchange and its receipt.
+type effect struct {
+	// deliveries carry the exchange on; the first is the one its
+	// evidence record names (none for a bundle: its parts carry it).
+	deliveries []*gateway.Delivery
+	status     *gateway.Status
+	region     string // the caller's side, for the evidence record
+	extra      func(*contracts.EvidenceDetail)
+	// evidence are further records of the case (its clock, notices),
+	// appended after the exchange's record.
+	evidence []contracts.EvidenceRecord
+	// cancel are deliveries of the case to cancel; also changes to other
+	// cases (a bundle, its parts) made in the same write.
+	cancel []string
+	also   []gateway.Change
+	// parts name a bundle's parts in its receipt.
+	parts []contracts.ReceiptPart
+	// late, when set, runs once the exchange's receipt is signed (the
+	// records of a bundle's parts name it).
+	late func(ex *gateway.Exchange)
 }
 
 // accept is the one pipeline every exchange that changes a case goes
@@ -55,20 +77,37 @@ func (s *Service) accept(ctx context.Context, in gateway.Inbound, bodySM3 string
 			Body: in.Body, BodySM3: bodySM3, Signature: in.Signature, KeyID: in.KeyID,
 			TraceID: in.TraceID, ReceivedAt: now,
 		}
-		d, hist, region, extra, err := st.apply(c, now)
+		eff, err := st.apply(ctx, c, now)
 		if err != nil {
 			return nil, err
 		}
-		if err := s.receipt(ctx, ex, c.State, enc); err != nil {
+		if err := s.receipt(ctx, ex, c.State, eff.parts, enc); err != nil {
 			return nil, err
 		}
-		_, d.TraceParent = gateway.TraceOf(ctx, "")
-		ev := s.env.Recorder.Exchange(ctx, in, ex, c, st.event, d, region, extra)
+		_, tp := gateway.TraceOf(ctx, "")
+		for _, d := range eff.deliveries {
+			d.TraceParent = tp
+		}
+		for i := range eff.also {
+			for _, d := range eff.also[i].Enqueue {
+				d.TraceParent = tp
+			}
+		}
+		if eff.late != nil {
+			eff.late(ex)
+		}
+		var first *gateway.Delivery
+		if len(eff.deliveries) > 0 {
+			first = eff.deliveries[0]
+		}
+		ev := s.env.Recorder.Exchange(ctx, in, ex, c, st.event, first, eff.region, eff.extra)
+		ev = append(ev, eff.evidence...)
 		op := s.store.UpdateCase
 		if create {
 			op = s.store.CreateCase
 		}
-		err = s.write(ctx, op, gateway.Change{Case: c, Exchange: ex, Status: hist, Enqueue: []*gateway.Delivery{d}, Evidence: ev})
+		err = s.write(ctx, op, gateway.Change{Case: c, Exchange: ex, Status: eff.status, Enqueue: eff.deliveries,
+			Evidence: ev, Cancel: eff.cancel, Also: eff.also})
 		switch {
 		case errors.Is(err, gateway.ErrStale) && !create:
 			continue
@@ -78,9 +117,14 @@ func (s *Service) accept(ctx context.Context, in gateway.Inbound, bodySM3 string
 			return nil, gateway.Internal(err)
 		}
 		s.env.Wake()
-		if st.kind == gateway.ExchangeStatus {
+		switch st.kind {
+		case gateway.ExchangeStatus:
 			s.env.Log.InfoContext(ctx, "status reported", "case_id", c.ID, "state", c.State, "owner", c.Owner, "exchange_id", st.exchangeID)
-		} else {
+		case gateway.ExchangeBundle:
+			s.env.Log.InfoContext(ctx, "bundle received", "case_id", c.ID, "exchange_id", st.exchangeID, "sender", c.Sender, "parts", len(eff.parts))
+		case gateway.ExchangeEvaluation, gateway.ExchangeReply:
+			s.env.Log.InfoContext(ctx, string(st.kind)+" received", "case_id", c.ID, "exchange_id", st.exchangeID, "sender", c.Sender, "owner", c.Owner)
+		default:
 			s.env.Log.InfoContext(ctx, "case received", "case_id", c.ID, "exchange_id", st.exchangeID,
 				"sender", c.Sender, "owner", c.Owner, "to_region", c.ToRegion)
 		}
@@ -115,12 +159,9 @@ func (s *Service) submit(ctx context.Context, in gateway.Inbound, sub *contracts
 	if err := gateway.Authorize(in.Caller, gateway.ActSubmitCase, nil, sub.FromRegion); err != nil {
 		return nil, err
 	}
-	owner, err := s.dir.Route(sub.ToRegion)
+	owner, err := s.routeItem(in.Caller.ID(), sub.FromRegion, &sub.ToRegion, sub.ServiceItem.ImplementationCode, "")
 	if err != nil {
 		return nil, err
-	}
-	if owner.ID == in.Caller.ID() {
-		return nil, gateway.Failf(contracts.CodeValidationFailed, "to_region: routes back to the sender %s", owner.ID)
 	}
 	st := step{exchangeID: sub.ExchangeID, caseID: sub.ResubmitsCaseID, kind: gateway.ExchangeCase, event: contracts.EventCaseReceived}
 	note := ""
@@ -154,33 +195,35 @@ func (s *Service) submit(ctx context.Context, in gateway.Inbound, sub *contracts
 			return c, false, nil
 		}
 	}
-	st.apply = func(c *gateway.Case, now time.Time) (*gateway.Delivery, *gateway.Status, string, func(*contracts.EvidenceDetail), error) {
+	st.apply = func(ctx context.Context, c *gateway.Case, now time.Time) (*effect, error) {
 		if c.CreatedAt.IsZero() {
 			c.CreatedAt = now
 		}
 		c.State, c.UpdatedAt = contracts.CaseStateReceived, now
-		d, err := s.caseDelivery(c, sub, now)
+		d, err := s.caseDelivery(c, sub, s.bundleRef(c), now)
 		if err != nil {
-			return nil, nil, "", nil, err
+			return nil, err
 		}
-		hist := &gateway.Status{CaseID: c.ID, State: c.State, At: now, ExchangeID: sub.ExchangeID, ReportedBy: in.Caller.ID(), Note: note}
-		var extra func(*contracts.EvidenceDetail)
+		eff := &effect{deliveries: []*gateway.Delivery{d}, region: c.FromRegion,
+			status: &gateway.Status{CaseID: c.ID, State: c.State, At: now, ExchangeID: sub.ExchangeID, ReportedBy: in.Caller.ID(), Note: note}}
 		if sub.ResubmitsCaseID != "" {
-			extra = func(x *contracts.EvidenceDetail) { x.Resubmits = c.ID }
+			eff.extra = func(x *contracts.EvidenceDetail) { x.Resubmits = c.ID }
+			eff.evidence = s.resumeClock(ctx, c, now)
 		}
-		return d, hist, c.FromRegion, extra, nil
+		return eff, nil
 	}
 	return s.accept(ctx, in, bodySM3, st, enc)
 }
 
 // caseDelivery builds the outbox message that carries a submission to its owner.
-func (s *Service) caseDelivery(c *gateway.Case, sub *contracts.CaseSubmission, now time.Time) (*gateway.Delivery, error) {
+func (s *Service) caseDelivery(c *gateway.Case, sub *contracts.CaseSubmission, bundle *contracts.BundleRef, now time.Time) (*gateway.Delivery, error) {
 	id, err := s.newID()
 	if err != nil {
 		return nil, gateway.Internal(err)
 	}
 	cd := contracts.CaseDelivery{
 		DeliveryID: id, CaseID: c.ID, ExchangeID: sub.ExchangeID, SenderRegion: c.FromRegion, SentAt: now, Submission: *sub,
+		Bundle: bundle,
 	}
 	if err := s.checkDeliverable(c.Owner, &cd); err != nil {
 		return nil, err
@@ -282,7 +325,8 @@ func (s *Service) report(ctx context.Context, in gateway.Inbound, u *contracts.S
 		}
 		return c, false, nil
 	}
-	st.apply = func(c *gateway.Case, now time.Time) (*gateway.Delivery, *gateway.Status, string, func(*contracts.EvidenceDetail), error) {
+	st.apply = func(ctx context.Context, c *gateway.Case, now time.Time) (*effect, error) {
+		prev := c.State
 		c.State, c.UpdatedAt = u.State, now
 		if u.Outcome != "" {
 			c.Outcome = u.Outcome
@@ -292,20 +336,28 @@ func (s *Service) report(ctx context.Context, in gateway.Inbound, u *contracts.S
 		}
 		id, err := s.newID()
 		if err != nil {
-			return nil, nil, "", nil, gateway.Internal(err)
+			return nil, gateway.Internal(err)
 		}
 		sd := contracts.StatusDelivery{DeliveryID: id, CaseID: c.ID, ExchangeID: u.ExchangeID, LocalCaseNo: c.LocalCaseNo, SentAt: now, Update: *u}
 		if err := s.checkStatusDeliverable(c.Sender, &sd); err != nil {
-			return nil, nil, "", nil, err
+			return nil, err
 		}
 		payload, err := json.Marshal(sd)
 		if err != nil {
-			return nil, nil, "", nil, gateway.Internal(err)
+			return nil, gateway.Internal(err)
 		}
 		d := &gateway.Delivery{ID: id, CaseID: c.ID, Kind: contracts.DeliveryKindStatus, Partner: c.Sender, ExchangeID: u.ExchangeID,
 			Payload: payload, State: contracts.TransportStatePending, NextAt: now, CreatedAt: now, Pull: s.dir.Pulls(c.Sender)}
-		hist := &gateway.Status{CaseID: c.ID, State: u.State, Outcome: u.Outcome, At: now, ExchangeID: u.ExchangeID, ReportedBy: in.Caller.ID(), Reason: u.Reason, Note: u.Note}
-		return d, hist, c.ToRegion, func(x *contracts.EvidenceDetail) { x.Outcome = string(u.Outcome) }, nil
+		eff := &effect{deliveries: []*gateway.Delivery{d}, region: c.ToRegion,
+			status: &gateway.Status{CaseID: c.ID, State: u.State, Outcome: u.Outcome, At: now, ExchangeID: u.ExchangeID, ReportedBy: in.Caller.ID(), Reason: u.Reason, Note: u.Note},
+			extra:  func(x *contracts.EvidenceDetail) { x.Outcome = string(u.Outcome) }}
+		eff.evidence = s.clockOnReport(ctx, c, prev, now)
+		if c.BundleID != "" && c.BundleID != c.ID {
+			if err := s.partReported(ctx, c, u, now, eff); err != nil {
+				return nil, err
+			}
+		}
+		return eff, nil
 	}
 	return s.accept(ctx, in, bodySM3, st, enc)
 }
@@ -338,10 +390,10 @@ func (s *Service) lookupReplay(ctx context.Context, caller, exchangeID, bodySM3 
 
 // receipt builds and signs the receipt of an accepted exchange, in the
 // partner's format when enc is not nil, inside a span.
-func (s *Service) receipt(ctx context.Context, ex *gateway.Exchange, state contracts.CaseState, enc receiptEncoder) (err error) {
+func (s *Service) receipt(ctx context.Context, ex *gateway.Exchange, state contracts.CaseState, parts []contracts.ReceiptPart, enc receiptEncoder) (err error) {
 	_, span := s.env.Telemetry.StartSpan(ctx, "sign receipt")
 	defer func() { gateway.EndSpan(span, err) }()
-	r := contracts.Receipt{ExchangeID: ex.ExchangeID, CaseID: ex.CaseID, ReceivedAt: ex.ReceivedAt, BodySM3: ex.BodySM3, State: state}
+	r := contracts.Receipt{ExchangeID: ex.ExchangeID, CaseID: ex.CaseID, ReceivedAt: ex.ReceivedAt, BodySM3: ex.BodySM3, State: state, Parts: parts}
 	if enc == nil {
 		signed, err := gateway.SignJSON(s.crypto, r)
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,10 @@ type Config struct {
 	Licenses   Licenses   `yaml:"licenses,omitempty"`
 	Telemetry  Telemetry  `yaml:"telemetry,omitempty"`
 	Partners   []Partner  `yaml:"partners,omitempty"`
+	// Administration is the service catalogue, the working-day calendar
+	// and the evaluation settings; omitted, the gateway checks no
+	// catalogue and runs no statutory clock.
+	Administration Administration `yaml:"administration,omitempty"`
 
 	dir    string // directory of the file; relative paths resolve against it
 	source []byte // the file as read, then the overrides applied (Source)
@@ -58,6 +63,46 @@ type Config struct {
 // (gateway.started), so an auditor holding the file can tell which
 // configuration was in force.
 func (c *Config) Source() []byte { return c.source }
+
+// Administration configures what the districts are held to (see the
+// README's "Administration"). Files are read at start; their SM3 is
+// recorded in the evidence log (catalogue.loaded).
+type Administration struct {
+	// Catalogue is the service catalogue file (YAML; see
+	// deploy/catalogue.example.yaml), relative to the config file.
+	Catalogue string `yaml:"catalogue,omitempty"`
+	// Calendar is the working-day calendar file (YAML; see
+	// deploy/calendar/cn-2026.example.yaml). Without it no clock runs.
+	Calendar string `yaml:"calendar,omitempty"`
+	// WarnBeforeDays is how many counted days before a deadline the
+	// warning notice falls; default 2, -1 for no warning.
+	WarnBeforeDays int `yaml:"warn_before_days,omitempty"`
+	// AlarmPoll is how often the gateway looks for deadlines and
+	// follow-ups that fell due; default 30s.
+	AlarmPoll time.Duration `yaml:"alarm_poll,omitempty"`
+	// Evaluations configures 好差评.
+	Evaluations Evaluations `yaml:"evaluations,omitempty"`
+}
+
+// Evaluations configures where evaluations go and how long an owner has
+// to reply to a negative one.
+type Evaluations struct {
+	// Partner is the evaluation system's partner id (a province's 好差评
+	// platform), which then receives every evaluation, reply and overdue
+	// follow-up as a notice; "" for none.
+	Partner string `yaml:"partner,omitempty"`
+	// ReplyDays and ReplyUnit are the follow-up limit; default 5
+	// working_days with a calendar, 5 calendar_days without.
+	ReplyDays int    `yaml:"reply_days,omitempty"`
+	ReplyUnit string `yaml:"reply_unit,omitempty"`
+}
+
+// Default administration settings.
+const (
+	DefaultWarnBeforeDays = 2
+	DefaultAlarmPoll      = 30 * time.Second
+	DefaultReplyDays      = 5
+)
 
 // SigningKey is the gateway's own SM2 key.
 type SigningKey struct {
@@ -483,6 +528,22 @@ func (c *Config) defaults() {
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}
+	a := &c.Administration
+	if a.WarnBeforeDays == 0 {
+		a.WarnBeforeDays = DefaultWarnBeforeDays
+	}
+	if a.AlarmPoll == 0 {
+		a.AlarmPoll = DefaultAlarmPoll
+	}
+	if a.Evaluations.ReplyDays == 0 {
+		a.Evaluations.ReplyDays = DefaultReplyDays
+	}
+	if a.Evaluations.ReplyUnit == "" {
+		a.Evaluations.ReplyUnit = "calendar_days"
+		if a.Calendar != "" {
+			a.Evaluations.ReplyUnit = "working_days"
+		}
+	}
 	if c.Engine == "" {
 		c.Engine = DefaultEngine
 	}
@@ -550,6 +611,9 @@ func (c *Config) Resolve(p string) string {
 }
 
 func (c *Config) validate() error {
+	if err := c.Administration.validate(c.Partners); err != nil {
+		return fmt.Errorf("administration.%w", err)
+	}
 	if c.GatewayID == "" {
 		return errors.New("gateway_id: is required (it is the aud of caller tokens)")
 	}
@@ -937,4 +1001,24 @@ func validSchema(name string) bool {
 		}
 	}
 	return true
+}
+
+// validate checks the administration settings; files are read at start.
+func (a *Administration) validate(partners []Partner) error {
+	switch {
+	case a.WarnBeforeDays < -1 || a.WarnBeforeDays > 30:
+		return fmt.Errorf("warn_before_days: %d is out of range -1..30", a.WarnBeforeDays)
+	case a.AlarmPoll < time.Second || a.AlarmPoll > time.Hour:
+		return fmt.Errorf("alarm_poll: %s is out of range 1s..1h", a.AlarmPoll)
+	case a.Evaluations.ReplyDays < 1 || a.Evaluations.ReplyDays > 365:
+		return fmt.Errorf("evaluations.reply_days: %d is out of range 1..365", a.Evaluations.ReplyDays)
+	case a.Evaluations.ReplyUnit != "working_days" && a.Evaluations.ReplyUnit != "calendar_days":
+		return fmt.Errorf("evaluations.reply_unit: %q must be working_days or calendar_days", a.Evaluations.ReplyUnit)
+	case a.Evaluations.ReplyUnit == "working_days" && a.Calendar == "":
+		return errors.New("evaluations.reply_unit: working_days needs a calendar (administration.calendar)")
+	}
+	if p := a.Evaluations.Partner; p != "" && !slices.ContainsFunc(partners, func(x Partner) bool { return x.ID == p }) {
+		return fmt.Errorf("evaluations.partner: %s is not one of the partners", p)
+	}
+	return nil
 }

@@ -31,14 +31,20 @@ type ExchangeFilter struct {
 	// or access.denied (refused requests; see SearchableEvents).
 	Event    string
 	From, To time.Time
-	Cursor   string
-	Limit    int // 0: DefaultAuditPage
+	// Overdue keeps exchanges of cases marked overdue (a deadline or a
+	// follow-up passed unanswered); DueBefore those of cases whose
+	// running deadline falls before it.
+	Overdue   bool
+	DueBefore time.Time
+	Cursor    string
+	Limit     int // 0: DefaultAuditPage
 }
 
 // SearchableEvents are the events an audit search lists by the filter
 // event: the records that start exchanges, and access.denied.
 var SearchableEvents = []string{contracts.EventCaseReceived, contracts.EventStatusApplied,
-	contracts.EventLicenseVerified, contracts.EventUsageRecorded, contracts.EventAccessDenied}
+	contracts.EventLicenseVerified, contracts.EventUsageRecorded, contracts.EventAccessDenied,
+	contracts.EventBundleReceived, contracts.EventEvaluationReceived, contracts.EventReplyReceived, contracts.EventNoticeQueued}
 
 // SearchExchanges returns a page of the exchanges f selects, newest first
 // (auditors only); with f.Event access.denied, the refused requests. Every filter is validated; a bad one is refused with
@@ -48,7 +54,8 @@ func (s *Auditor) SearchExchanges(ctx context.Context, p gateway.Principal, f Ex
 		return nil, err
 	}
 	q := gateway.ExchangeQuery{CaseID: f.CaseID, ExchangeID: f.ExchangeID, Partner: f.Partner, Region: f.Region,
-		Kind: f.Kind, State: f.State, Event: f.Event, From: f.From, To: f.To, Limit: f.Limit}
+		Kind: f.Kind, State: f.State, Event: f.Event, From: f.From, To: f.To, Limit: f.Limit,
+		Overdue: f.Overdue, DueBefore: f.DueBefore}
 	// Each filter given must be well formed; the first that is not is named.
 	if q.CaseID != "" {
 		if err := contracts.ValidateOpaqueID("case_id", q.CaseID); err != nil {
@@ -163,7 +170,8 @@ func (s *Auditor) TraceCase(ctx context.Context, p gateway.Principal, caseID str
 		e := contracts.TraceEntry{Seq: r.Seq, At: r.At, Event: r.Event, Actor: r.Actor, ExchangeID: r.ExchangeID,
 			DeliveryID: r.DeliveryID, KeyID: r.KeyID, TraceID: r.TraceID, Detail: r.Detail}
 		switch r.Event {
-		case contracts.EventCaseReceived, contracts.EventStatusApplied:
+		case contracts.EventCaseReceived, contracts.EventStatusApplied, contracts.EventBundleReceived,
+			contracts.EventEvaluationReceived, contracts.EventReplyReceived:
 			e.Outcome = string(d.State) // the state the exchange left the case in
 			valid, err := s.exchangeSignatureValid(ctx, r)
 			if err != nil {
@@ -180,8 +188,14 @@ func (s *Auditor) TraceCase(ctx context.Context, p gateway.Principal, caseID str
 				}
 				e.SignatureValid = &valid
 			}
-		case contracts.EventLicenseVerified, contracts.EventUsageRecorded:
+		case contracts.EventLicenseVerified, contracts.EventUsageRecorded, contracts.EventBundleConcluded:
 			e.Outcome = d.Outcome
+		case contracts.EventNoticeQueued:
+			e.Outcome = d.Notice
+		case contracts.EventClockStarted, contracts.EventClockStopped, contracts.EventClockResumed:
+			e.Outcome = d.Deadline
+		case contracts.EventPartReleased, contracts.EventPartCancelled:
+			e.Outcome = d.Part
 		}
 		out.Timeline = append(out.Timeline, e)
 	}
@@ -281,6 +295,21 @@ func (s *Auditor) RecordStart(ctx context.Context, version, configSM3 string) er
 		KeyID: s.crypto.KeyID(), Detail: (&contracts.EvidenceDetail{Version: version, ConfigSM3: configSM3, GatewayID: s.gatewayID}).JSON()}
 	if err := s.store.AppendEvidence(ctx, rec); err != nil {
 		return fmt.Errorf("record start in the evidence log: %w", err)
+	}
+	return nil
+}
+
+// RecordCatalogue appends catalogue.loaded to the evidence log: the SM3
+// of the service catalogue file and of the calendar file ("" for none)
+// the gateway started with, and how many items the catalogue holds.
+func (s *Auditor) RecordCatalogue(ctx context.Context, catalogueSM3, calendarSM3 string, items int) error {
+	if s.off {
+		return nil
+	}
+	rec := contracts.EvidenceRecord{At: s.clock.Now().UTC(), Actor: gateway.GatewayActor, Event: contracts.EventCatalogueLoaded,
+		KeyID: s.crypto.KeyID(), Detail: (&contracts.EvidenceDetail{CatalogueSM3: catalogueSM3, CalendarSM3: calendarSM3, Items: items}).JSON()}
+	if err := s.store.AppendEvidence(ctx, rec); err != nil {
+		return fmt.Errorf("record the catalogue in the evidence log: %w", err)
 	}
 	return nil
 }

@@ -240,7 +240,8 @@ func (s *Auditor) exportRecordFiles(ctx context.Context, b *bundleWriter, row ga
 		return err
 	}
 	switch r.Event {
-	case contracts.EventCaseReceived, contracts.EventStatusApplied:
+	case contracts.EventCaseReceived, contracts.EventStatusApplied, contracts.EventBundleReceived,
+		contracts.EventEvaluationReceived, contracts.EventReplyReceived:
 		ex, err := s.store.GetExchange(ctx, r.Actor, r.ExchangeID)
 		if errors.Is(err, gateway.ErrNotFound) {
 			return nil // the verifier reports the missing body
@@ -265,7 +266,7 @@ func (s *Auditor) exportRecordFiles(ctx context.Context, b *bundleWriter, row ga
 			}
 		}
 		return s.exportDelivery(ctx, b, r.DeliveryID)
-	case contracts.EventUsageRecorded:
+	case contracts.EventUsageRecorded, contracts.EventNoticeQueued, contracts.EventPartReleased, contracts.EventBundleConcluded:
 		return s.exportDelivery(ctx, b, r.DeliveryID)
 	case contracts.EventDeliveryAttempt:
 		if d.AckSignature == "" || r.DeliveryID == "" {

@@ -31,20 +31,31 @@ func (r Recorder) Exchange(ctx context.Context, in gateway.Inbound, ex *gateway.
 		State: c.State, Size: len(ex.Body), Signature: gateway.B64(ex.Signature),
 		ReceiptSM3: r.Crypto.SM3Hex(ex.Receipt), ReceiptSignature: gateway.B64(ex.ReceiptSig),
 		ReceiptKeyID: r.Crypto.KeyID(), ReceiptMediaType: ex.ReceiptType,
-		PayloadSM3: r.Crypto.SM3Hex(del.Payload),
+	}
+	rec := contracts.EvidenceRecord{
+		At: ex.ReceivedAt, Actor: in.Caller.ID(), Event: event, ExchangeID: ex.ExchangeID, CaseID: c.ID,
+		Region: region, TraceID: traceID, KeyID: ex.KeyID, JTI: in.Caller.TokenID, BodySM3: ex.BodySM3,
+	}
+	if del != nil {
+		d.PayloadSM3 = r.Crypto.SM3Hex(del.Payload)
+		rec.DeliveryID, rec.Partner = del.ID, del.Partner
 	}
 	if extra != nil {
 		extra(&d)
 	}
 	kind := contracts.ExchangeKindCase
-	if ex.Kind == gateway.ExchangeStatus {
+	switch ex.Kind {
+	case gateway.ExchangeStatus:
 		kind = contracts.ExchangeKindStatus
+	case gateway.ExchangeBundle:
+		kind = contracts.ExchangeKindBundle
+	case gateway.ExchangeEvaluation:
+		kind = contracts.ExchangeKindEvaluation
+	case gateway.ExchangeReply:
+		kind = contracts.ExchangeKindReply
 	}
-	return []contracts.EvidenceRecord{{
-		At: ex.ReceivedAt, Actor: in.Caller.ID(), Event: event, ExchangeID: ex.ExchangeID, CaseID: c.ID,
-		DeliveryID: del.ID, Partner: del.Partner, Region: region, Kind: kind, TraceID: traceID, KeyID: ex.KeyID, JTI: in.Caller.TokenID,
-		BodySM3: ex.BodySM3, Detail: d.JSON(),
-	}}
+	rec.Kind, rec.Detail = kind, d.JSON()
+	return []contracts.EvidenceRecord{rec}
 }
 
 // Attempt returns the record of one delivery attempt or mailbox offer
@@ -156,6 +167,27 @@ func (r Recorder) Redelivery(ctx context.Context, p gateway.Principal, at time.T
 	return []contracts.EvidenceRecord{rec}
 }
 
+// Administration returns the record of a step the gateway took on a case
+// on its own (see gateway.Recorder): actor gateway, the case, and the
+// delivery it queued with the SM3 of its payload.
+func (r Recorder) Administration(ctx context.Context, c *gateway.Case, at time.Time, event string, del *gateway.Delivery, detail func(*contracts.EvidenceDetail)) []contracts.EvidenceRecord {
+	if r.Off {
+		return nil
+	}
+	traceID, _ := gateway.TraceOf(ctx, "")
+	d := contracts.EvidenceDetail{State: c.State}
+	rec := contracts.EvidenceRecord{At: at, Actor: gateway.GatewayActor, Event: event, CaseID: c.ID, TraceID: traceID, KeyID: r.Crypto.KeyID()}
+	if del != nil {
+		rec.DeliveryID, rec.Partner, rec.ExchangeID, rec.Kind = del.ID, del.Partner, del.ExchangeID, kindOf(del.Kind)
+		d.PayloadSM3 = r.Crypto.SM3Hex(del.Payload)
+	}
+	if detail != nil {
+		detail(&d)
+	}
+	rec.Detail = d.JSON()
+	return []contracts.EvidenceRecord{rec}
+}
+
 // kindOf maps a delivery kind to the exchange kind audit search knows.
 func kindOf(k contracts.DeliveryKind) contracts.ExchangeKind {
 	switch k {
@@ -163,6 +195,8 @@ func kindOf(k contracts.DeliveryKind) contracts.ExchangeKind {
 		return contracts.ExchangeKindCase
 	case contracts.DeliveryKindStatus:
 		return contracts.ExchangeKindStatus
+	case contracts.DeliveryKindNotice:
+		return contracts.ExchangeKindNotice
 	}
 	return contracts.ExchangeKindUsageRecord
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -34,7 +35,7 @@ func onlyParams(c echo.Context, names ...string) error {
 // validates the values.
 func exchangeFilter(c echo.Context) (evidence.ExchangeFilter, error) {
 	var f evidence.ExchangeFilter
-	if err := onlyParams(c, "case_id", "exchange_id", "partner", "region", "kind", "state", "event", "from", "to", "cursor", "limit"); err != nil {
+	if err := onlyParams(c, "case_id", "exchange_id", "partner", "region", "kind", "state", "event", "from", "to", "cursor", "limit", "overdue", "due_before"); err != nil {
 		return f, err
 	}
 	q := c.QueryParams()
@@ -43,6 +44,20 @@ func exchangeFilter(c echo.Context) (evidence.ExchangeFilter, error) {
 	f.Event = q.Get("event")
 	if err := queryTimes(q, &f.From, &f.To); err != nil {
 		return f, err
+	}
+	switch v := q.Get("overdue"); v {
+	case "", "false":
+	case "true":
+		f.Overdue = true
+	default:
+		return f, badQuery("overdue", "must be true or false")
+	}
+	if v := q.Get("due_before"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return f, badQuery("due_before", "must be an RFC 3339 time")
+		}
+		f.DueBefore = t
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -138,6 +138,10 @@ func New(o Options) *echo.Echo {
 	v1.POST("/cases", a.submitCase)
 	v1.GET("/cases/:case_id", a.getCase)
 	v1.POST("/cases/:case_id/status", a.reportStatus)
+	v1.POST("/cases/:case_id/evaluation", a.signedCaseCall(a.Cases.Evaluate))
+	v1.POST("/cases/:case_id/evaluation/reply", a.signedCaseCall(a.Cases.ReplyFollowUp))
+	v1.POST("/bundles", a.submitBundle)
+	v1.GET("/catalogue", a.catalogue)
 	v1.GET("/admin/deliveries", a.listDeliveries)
 	v1.POST("/admin/deliveries/:delivery_id/redeliver", a.redeliver)
 	v1.POST("/admin/partners/:partner_id/redeliver", a.redeliverPartner)
@@ -330,16 +334,46 @@ func (a *api) submitCase(c echo.Context) error {
 	return signed(c, ans)
 }
 
-func (a *api) reportStatus(c echo.Context) error {
+func (a *api) reportStatus(c echo.Context) error { return a.signedCaseCall(a.Cases.ReportStatus)(c) }
+
+// signedCaseCall serves a signed JSON exchange about the case in the
+// path (a status update, an evaluation, a reply) with op, answering its
+// signed receipt.
+func (a *api) signedCaseCall(op func(ctx context.Context, caseID string, in gateway.Inbound) (*gateway.Signed, error)) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		in, err := a.inbound(c)
+		if err != nil {
+			return err
+		}
+		ans, err := op(c.Request().Context(), c.Param("case_id"), in)
+		if err != nil {
+			return err
+		}
+		return signed(c, ans)
+	}
+}
+
+func (a *api) submitBundle(c echo.Context) error {
 	in, err := a.inbound(c)
 	if err != nil {
 		return err
 	}
-	ans, err := a.Cases.ReportStatus(c.Request().Context(), c.Param("case_id"), in)
+	ans, err := a.Cases.SubmitBundle(c.Request().Context(), in)
 	if err != nil {
 		return err
 	}
 	return signed(c, ans)
+}
+
+func (a *api) catalogue(c echo.Context) error {
+	if err := onlyParams(c); err != nil {
+		return err
+	}
+	v, err := a.Cases.Catalogue(c.Request().Context(), principal(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
 }
 
 func (a *api) verifyLicense(c echo.Context) error {

@@ -22,6 +22,10 @@ type Cases interface {
 	ReportStatus(ctx context.Context, caseID string, in gateway.Inbound) (*gateway.Signed, error)
 	ReceiveNative(ctx context.Context, in gateway.Inbound, call contracts.NativeCall) (*gateway.Signed, *contracts.InboundCall, error)
 	GetCase(ctx context.Context, p gateway.Principal, id string) (*contracts.CaseView, error)
+	SubmitBundle(ctx context.Context, in gateway.Inbound) (*gateway.Signed, error)
+	Evaluate(ctx context.Context, caseID string, in gateway.Inbound) (*gateway.Signed, error)
+	ReplyFollowUp(ctx context.Context, caseID string, in gateway.Inbound) (*gateway.Signed, error)
+	Catalogue(ctx context.Context, p gateway.Principal) (*contracts.Catalogue, error)
 }
 
 // Licenses verifies licenses and lists usage records (implemented by

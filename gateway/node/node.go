@@ -56,6 +56,9 @@ type Options struct {
 	// AllowHTTPMaterialURLs lets submissions name materials by http URL
 	// (limits.allow_http_material_urls); by default only https.
 	AllowHTTPMaterialURLs bool
+	// Administration is the catalogue, calendar and evaluation settings
+	// of the cases service (see cases.Administration).
+	Administration cases.Administration
 }
 
 // Core is one node's core: every service an API or a CLI calls.
@@ -91,7 +94,7 @@ func New(o Options) (*Core, error) {
 	}
 	env.Wake = ob.Wake
 	cs, err := cases.New(cases.Options{Store: o.Store, Crypto: o.Crypto, Directory: o.Directory, Env: env,
-		Validation: contracts.ValidationOptions{AllowHTTPMaterialURLs: o.AllowHTTPMaterialURLs}})
+		Validation: contracts.ValidationOptions{AllowHTTPMaterialURLs: o.AllowHTTPMaterialURLs}, Administration: o.Administration})
 	if err != nil {
 		return nil, err
 	}

@@ -148,6 +148,17 @@ func deliverer(p *gateway.Partner, kind contracts.DeliveryKind) (deliverFunc, er
 			}
 			return p.Statuses.DeliverStatus(ctx, &m)
 		}, nil
+	case contracts.DeliveryKindNotice:
+		if p.Notices == nil {
+			return nil, fmt.Errorf("partner %s's adapter is not configured to deliver notices", p.ID)
+		}
+		return func(ctx context.Context, payload []byte) (*contracts.Ack, []byte, []byte, error) {
+			var m contracts.NoticeDelivery
+			if err := json.Unmarshal(payload, &m); err != nil {
+				return nil, nil, nil, err
+			}
+			return p.Notices.DeliverNotice(ctx, &m)
+		}, nil
 	case contracts.DeliveryKindUsageRecord:
 		if p.Library == nil || p.Library.Usage == nil {
 			return nil, fmt.Errorf("partner %s no longer accepts usage records", p.ID)

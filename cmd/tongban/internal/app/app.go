@@ -30,6 +30,7 @@ import (
 	"github.com/tongban/tongban/gateway/licenses"
 	"github.com/tongban/tongban/gateway/node"
 	"github.com/tongban/tongban/gateway/outbox"
+	"github.com/tongban/tongban/gateway/port"
 	"github.com/tongban/tongban/gateway/sealed"
 	"github.com/tongban/tongban/gateway/telemetry"
 	"github.com/tongban/tongban/gateway/tlsconf"
@@ -58,11 +59,14 @@ type Gateway struct {
 	certs     []tlsconf.Expiry
 	// unobserve unregisters the gauges that read the store.
 	unobserve []func() error
+	// admin is the administration loaded (catalogue, calendar).
+	admin     *administration
 	closeOnce sync.Once
 }
 
 // options are what Open takes besides the configuration.
 type options struct {
+	clock      gateway.Clock
 	noEvidence bool
 	version    string
 	telemetry  []telemetry.Option
@@ -81,6 +85,12 @@ func WithSpanExporter(exp sdktrace.SpanExporter) Option {
 // benchmarks that measure the log's cost use it (node.Options
 // .NoEvidence); serve and demo never do.
 func WithoutEvidence() Option { return func(o *options) { o.noEvidence = true } }
+
+// WithClock runs the gateway's core on clock c instead of the system
+// clock: deadlines, notices, deliveries' times and evidence times follow
+// it (tests run the statutory clock for years in milliseconds; the demo
+// moves it forward to show a deadline warning).
+func WithClock(c gateway.Clock) Option { return func(o *options) { o.clock = c } }
 
 // WithVersion sets the version the gateway reports (/healthz, the
 // telemetry's service.version, its gateway.started record); without it,
@@ -125,6 +135,9 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opt
 		return nil, err
 	}
 	g := &Gateway{cfg: cfg, log: log, version: oo.version, keys: keys}
+	if g.admin, err = loadAdministration(cfg, keys.SM3Hex); err != nil {
+		return nil, err
+	}
 	now := time.Now()
 	if err := g.loadTLS(now); err != nil {
 		return nil, err
@@ -231,8 +244,8 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opt
 	}
 	g.core, err = node.New(node.Options{
 		Store: core, Crypto: keys, Directory: g.dir, Log: log, GatewayID: cfg.GatewayID, NoEvidence: oo.noEvidence,
-		AllowHTTPMaterialURLs: cfg.Limits.AllowHTTPMaterialURLs,
-		Telemetry:             gateway.Telemetry{Traces: g.tel.TracerProvider(), Metrics: g.tel.MeterProvider()}, LicenseCache: cache,
+		AllowHTTPMaterialURLs: cfg.Limits.AllowHTTPMaterialURLs, Administration: g.admin.cases, Clock: oo.clock,
+		Telemetry: gateway.Telemetry{Traces: g.tel.TracerProvider(), Metrics: g.tel.MeterProvider()}, LicenseCache: cache,
 		Dispatcher: outbox.DispatcherOptions{Workers: cfg.Delivery.Workers, Batch: cfg.Delivery.Batch, Lease: cfg.Delivery.Lease, Poll: cfg.Delivery.Poll,
 			PerPartner: cfg.Delivery.PerPartnerLimit(), Circuit: cfg.Delivery.Circuit.Policy(config.DefaultDeliveryCooldown)},
 		LicenseCircuit: cfg.Licenses.Circuit.Policy(config.DefaultLibraryCooldown),
@@ -300,6 +313,9 @@ func wire(p *gateway.Partner, a adapters.Adapter) {
 	}
 	if st, ok := adapters.StatusDelivererOf(a); ok {
 		p.Statuses = st
+	}
+	if n, ok := a.(port.NoticeDeliverer); ok {
+		p.Notices = n
 	}
 	if pl, ok := adapters.PullerOf(a); ok {
 		p.Mailbox = &gateway.MailboxPolicy{Visibility: pl.Mailbox().VisibilityTimeout}

@@ -49,6 +49,12 @@ func (g *Gateway) Serve(ctx context.Context, ready chan<- string) error {
 		ln.Close()
 		return err
 	}
+	if a := g.admin; a.catalogueSM3 != "" || a.calendarSM3 != "" {
+		if err := g.core.Auditor.RecordCatalogue(ctx, a.catalogueSM3, a.calendarSM3, a.items); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	srv := &http.Server{
 		Handler: g.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		// A mailbox long poll holds its answer up to MaxMailboxWait.
@@ -66,6 +72,10 @@ func (g *Gateway) Serve(ctx context.Context, ready chan<- string) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); g.disp.Run(dctx) }()
+	// Deadline warnings, overdue notices and overdue follow-ups are
+	// raised by one pass every alarm_poll.
+	wg.Add(1)
+	go func() { defer wg.Done(); g.core.Cases.RunAlarms(dctx, g.cfg.Administration.AlarmPoll) }()
 	// A store other processes share tells this one when they stored
 	// deliveries, so its dispatcher and mailbox polls wake at once.
 	if w, ok := g.store.(gateway.DeliveryWatcher); ok {
