@@ -60,7 +60,7 @@ func newAdminEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cal, err := workdays.Load("../deploy/calendar/cn-2026.example.yaml")
+	cal, err := workdays.Parse(workdays.Example2026)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -96,18 +96,19 @@ func (s *Service) routeItem(caller, from string, to *string, code, field string)
 }
 
 // Catalogue returns the service catalogue for p (roles partner and
-// window), not_found when the gateway has none.
+// window): no items, and no SM3, when the gateway has none (it then
+// routes every submission by its to_region alone).
 func (s *Service) Catalogue(_ context.Context, p gateway.Principal) (*contracts.Catalogue, error) {
 	if err := gateway.Authorize(p, gateway.ActReadCatalogue, nil, ""); err != nil {
 		return nil, err
 	}
-	cat := s.admin.Catalogue
-	if cat == nil {
-		return nil, gateway.Failf(contracts.CodeNotFound, "this gateway has no service catalogue")
-	}
 	out := &contracts.Catalogue{SM3: s.admin.CatalogueSM3, Items: []contracts.CatalogueItem{}}
 	if c := s.admin.Calendar; c != nil {
 		out.Calendar, out.CalendarYears = c.Name(), c.Years()
+	}
+	cat := s.admin.Catalogue
+	if cat == nil {
+		return out, nil
 	}
 	for _, it := range cat.Items() {
 		ci := contracts.CatalogueItem{

@@ -2,16 +2,13 @@ package catalogue
 
 import (
 	"errors"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
 
 func example(t testing.TB) *Catalogue {
 	t.Helper()
-	_, here, _, _ := runtime.Caller(0)
-	c, err := Load(filepath.Join(filepath.Dir(here), "..", "..", "deploy", "catalogue.example.yaml"))
+	c, err := Parse(Example)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tongban/tongban/contracts"
 )
@@ -100,6 +102,7 @@ const (
 	scopeMailbox  = "own: a partner whose adapter pulls (it has a mailbox); foreign: a partner that is pushed to"
 	scopeInbound  = "own: the caller's own partner_id in the path; foreign: another partner's"
 	scopeTraceAll = "own: a case the caller has a part in; foreign: one it has none in (an auditor sees every case)"
+	scopeEvaluate = "own: a case the caller sent (its owner gets deny (403)); foreign: a case it has no part in"
 )
 
 var both = func(o outcome) [2]outcome { return [2]outcome{o, o} }
@@ -127,6 +130,24 @@ func authzRoutes(t *testing.T) []authzRoute {
 			req: func(f *matrixFixture, c string, s int) *http.Request {
 				return f.post(c, "/v1/cases/"+f.cases[s]+"/status", statusUpdate(t, f.cases[s], contracts.CaseStateAccepted))
 			}},
+		{method: "POST", pattern: "/v1/cases/{case_id}/evaluation", action: "evaluate", scope: scopeEvaluate, partners: [2]string{zhonglou, zhonglou},
+			want: cells{roleWindow: both(hide), rolePartner: {allow, hide}, roleAuditor: both(hide), roleOperator: both(hide)},
+			req: func(f *matrixFixture, c string, s int) *http.Request {
+				return f.post(c, "/v1/cases/"+f.cases[s]+"/evaluation", evaluation(t, f.cases[s]))
+			}},
+		{method: "POST", pattern: "/v1/cases/{case_id}/evaluation/reply", action: "reply_follow_up", scope: scopeReport, partners: [2]string{wucheng, wucheng},
+			want: cells{roleWindow: both(hide), rolePartner: {allow, hide}, roleAuditor: both(hide), roleOperator: both(hide)},
+			req: func(f *matrixFixture, c string, s int) *http.Request {
+				return f.post(c, "/v1/cases/"+f.cases[s]+"/evaluation/reply", followUpReply(t, f.cases[s]))
+			}},
+		{method: "POST", pattern: "/v1/bundles", action: "submit_bundle", scope: scopeSubmit, partners: [2]string{zhonglou, zhonglou},
+			want: cells{roleWindow: both(deny), rolePartner: {allow, deny}, roleAuditor: both(deny), roleOperator: both(deny)},
+			req: func(f *matrixFixture, c string, s int) *http.Request {
+				return f.post(c, "/v1/bundles", bundleOf(t, fromRegion(s)))
+			}},
+		{method: "GET", pattern: "/v1/catalogue", action: "read_catalogue", scope: scopeNone, partners: [2]string{zhonglou, zhonglou},
+			want: cells{roleWindow: both(allow), rolePartner: both(allow), roleAuditor: both(deny), roleOperator: both(deny)},
+			req:  func(f *matrixFixture, c string, _ int) *http.Request { return f.get(c, "/v1/catalogue") }},
 		{method: "GET", pattern: "/v1/admin/deliveries", action: "list_deliveries", scope: scopeNone, partners: [2]string{zhonglou, zhonglou},
 			want: cells{roleWindow: both(deny), rolePartner: both(deny), roleAuditor: both(deny), roleOperator: both(allow)},
 			req:  func(f *matrixFixture, c string, _ int) *http.Request { return f.get(c, "/v1/admin/deliveries") }},
@@ -352,4 +373,30 @@ func TestPermissionsDoc(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("docs/permissions.md differs from the authorization matrix; regenerate it with -update-permissions.\ngot:\n%s\nwant:\n%s", got, want)
 	}
+}
+
+// evaluation is a valid evaluation of caseID.
+func evaluation(t *testing.T, caseID string) []byte {
+	return mustMarshal(t, contracts.EvaluationSubmission{ExchangeID: newUUID(t), CaseID: caseID, Level: contracts.LevelSatisfied,
+		Channel: contracts.ChannelWindow, EvaluatedAt: time.Now().UTC(), Applicant: contracts.EvaluationApplicant{HolderType: "111", IDNumber: "11010519491231002X"}})
+}
+
+// followUpReply is a valid follow-up reply about caseID.
+func followUpReply(t *testing.T, caseID string) []byte {
+	return mustMarshal(t, contracts.EvaluationReply{ExchangeID: newUUID(t), CaseID: caseID, RepliedAt: time.Now().UTC(), Measures: "回访申请人"})
+}
+
+// bundleOf is a valid two-part bundle made of submission sub (JSON): its
+// common fields, and its item twice, both to its to_region.
+func bundleOf(t *testing.T, sub []byte) []byte {
+	var s contracts.CaseSubmission
+	if err := json.Unmarshal(sub, &s); err != nil {
+		t.Fatal(err)
+	}
+	part := func(name string) contracts.BundlePart {
+		return contracts.BundlePart{Part: name, ToRegion: s.ToRegion, ServiceItem: s.ServiceItem, Form: s.Form, Materials: s.Materials}
+	}
+	return mustMarshal(t, contracts.BundleSubmission{ExchangeID: newUUID(t), FromRegion: s.FromRegion, SubmittedAt: s.SubmittedAt,
+		Name: "开办餐饮店", Applicant: s.Applicant, Window: s.Window, ReceivedAt: s.ReceivedAt, ResultDelivery: s.ResultDelivery,
+		Parts: []contracts.BundlePart{part("a"), part("b")}})
 }

@@ -64,6 +64,22 @@ func (f *fakeCases) GetCase(context.Context, gateway.Principal, string) (*contra
 	return nil, f.err
 }
 
+func (f *fakeCases) SubmitBundle(context.Context, gateway.Inbound) (*gateway.Signed, error) {
+	return nil, f.err
+}
+
+func (f *fakeCases) Evaluate(context.Context, string, gateway.Inbound) (*gateway.Signed, error) {
+	return nil, f.err
+}
+
+func (f *fakeCases) ReplyFollowUp(context.Context, string, gateway.Inbound) (*gateway.Signed, error) {
+	return nil, f.err
+}
+
+func (f *fakeCases) Catalogue(context.Context, gateway.Principal) (*contracts.Catalogue, error) {
+	return nil, f.err
+}
+
 // fakeAudit keeps the denials the layer records.
 type fakeAudit struct {
 	httpapi.Audit

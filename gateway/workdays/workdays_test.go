@@ -2,8 +2,6 @@ package workdays
 
 import (
 	"errors"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -12,8 +10,7 @@ import (
 // example loads the shipped example calendar (2026).
 func example(t testing.TB) *Calendar {
 	t.Helper()
-	_, here, _, _ := runtime.Caller(0)
-	c, err := Load(filepath.Join(filepath.Dir(here), "..", "..", "deploy", "calendar", "cn-2026.example.yaml"))
+	c, err := Parse(Example2026)
 	if err != nil {
 		t.Fatal(err)
 	}
