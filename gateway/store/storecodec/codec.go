@@ -20,6 +20,9 @@ import (
 // is never due and its NextAt reads back as HeldUntil exactly.
 const Held int64 = math.MaxInt64
 
+// HeldSQL is Held as an SQL literal.
+const HeldSQL = "9223372036854775807"
+
 // The range of times an int64 of Unix nanoseconds holds. math.MinInt64 is
 // left out: the schemas use it for "due at once" and the zero instant;
 // math.MaxInt64 too: it is Held.

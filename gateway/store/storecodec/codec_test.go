@@ -2,6 +2,7 @@ package storecodec
 
 import (
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -86,6 +87,9 @@ func TestEncoderHeldUntil(t *testing.T) {
 		if back := DecInstant(e.Instant(tt.in)); !back.Equal(tt.back) {
 			t.Errorf("%s: DecInstant(Instant) = %s, want %s", tt.name, back, tt.back)
 		}
+	}
+	if HeldSQL != strconv.FormatInt(Held, 10) {
+		t.Errorf("HeldSQL %s is not Held %d", HeldSQL, Held)
 	}
 	var e Encoder
 	if h, l := e.Time(gateway.HeldUntil).(int64), e.Time(last).(int64); h <= l {
