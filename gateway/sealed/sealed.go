@@ -179,26 +179,53 @@ func (s *Store) openDeliveries(ds []*gateway.Delivery) error {
 	return nil
 }
 
-// sealChange returns ch with its exchange and new deliveries sealed.
+// sealChange returns ch with its exchange and new deliveries sealed, the
+// new deliveries of each of ch.Also included (in a copy of ch.Also: the
+// caller's changes keep their plaintext). An Also change carries no
+// exchange (the store refuses one).
 func (s *Store) sealChange(ch gateway.Change) (gateway.Change, error) {
 	var err error
 	if ch.Exchange, err = s.sealExchange(ch.Exchange); err != nil {
 		return ch, err
 	}
-	ch.Enqueue, err = s.sealDeliveries(ch.Enqueue)
-	return ch, err
+	if ch.Enqueue, err = s.sealDeliveries(ch.Enqueue); err != nil {
+		return ch, err
+	}
+	if ch.Also == nil {
+		return ch, nil
+	}
+	also := make([]gateway.Change, len(ch.Also))
+	for i, a := range ch.Also {
+		if a.Enqueue, err = s.sealDeliveries(a.Enqueue); err != nil {
+			return ch, err
+		}
+		also[i] = a
+	}
+	ch.Also = also
+	return ch, nil
 }
 
-// CreateCase seals the change's exchange body and delivery payloads and
-// stores it; the caller's deliveries get what the store assigned (Seq,
-// State) and keep their plaintext.
+// restoreChange copies back into the caller's deliveries, ch.Also's
+// included, what the store set on their sealed copies in sc.
+func restoreChange(ch, sc gateway.Change) {
+	restore(ch.Enqueue, sc.Enqueue)
+	for i := range ch.Also {
+		restore(ch.Also[i].Enqueue, sc.Also[i].Enqueue)
+	}
+}
+
+// CreateCase seals the change's exchange body and delivery payloads (of
+// its Also changes too) and stores it; the caller's deliveries get what
+// the store assigned (Seq, State) and keep their plaintext. The cases
+// (ch.Case and those of ch.Also) are the caller's, updated in place by
+// the store: they hold nothing sealed.
 func (s *Store) CreateCase(ctx context.Context, ch gateway.Change) error {
 	sc, err := s.sealChange(ch)
 	if err != nil {
 		return err
 	}
 	err = s.Store.CreateCase(ctx, sc)
-	restore(ch.Enqueue, sc.Enqueue)
+	restoreChange(ch, sc)
 	return err
 }
 
@@ -211,11 +238,23 @@ func (s *Store) UpdateCase(ctx context.Context, ch gateway.Change) error {
 		return err
 	}
 	err = s.Store.UpdateCase(ctx, sc)
-	restore(ch.Enqueue, sc.Enqueue)
+	restoreChange(ch, sc)
 	if err != nil {
 		return err
 	}
 	return s.openNext(ctx, ch.Claim)
+}
+
+// AlarmsDue returns the store's cases whose alarms are due, as they are:
+// a case holds no sealed column.
+func (s *Store) AlarmsDue(ctx context.Context, now time.Time, limit int) ([]*gateway.Case, error) {
+	return s.Store.AlarmsDue(ctx, now, limit)
+}
+
+// BundleParts returns the store's parts of a bundle, as they are: a case
+// holds no sealed column.
+func (s *Store) BundleParts(ctx context.Context, bundleID string) ([]*gateway.Case, error) {
+	return s.Store.BundleParts(ctx, bundleID)
 }
 
 // MarkDelivered marks as the store under it does; the deliveries next

@@ -15,9 +15,11 @@ import (
 // the sides' regions (a case submission goes from the case's from_region
 // to its to_region, a status update back; a license verification from
 // the requester's region to the issuer's), the delivery's state and the
-// time of the exchange's latest record. The WHERE clause is appended.
+// time of the exchange's latest record, and the case's overdue flag and
+// deadline for the filters. The WHERE clause is appended.
 const exchangeSelect = `SELECT seq, record, from_region, to_region, d_id, d_state, d_attempts, updated FROM (
 	SELECT e.seq, e.at, e.event, e.actor, e.partner, e.kind, e.case_id, e.exchange_id, e.record,
+		coalesce(c.overdue, false) AS c_overdue, c.deadline AS c_deadline,
 		CASE e.event WHEN '` + contracts.EventCaseReceived + `' THEN c.from_region
 			WHEN '` + contracts.EventStatusApplied + `' THEN c.to_region
 			ELSE coalesce(convert_from(e.record, 'UTF8')::jsonb #>> '{detail,requester_region}', '') END AS from_region,
@@ -68,6 +70,12 @@ func (s *Store) SearchExchanges(ctx context.Context, q gateway.ExchangeQuery) ([
 	if q.State != "" {
 		conds = append(conds, "d_state = "+p.add(string(q.State)))
 	}
+	if q.Overdue {
+		conds = append(conds, "c_overdue")
+	}
+	if !q.DueBefore.IsZero() {
+		conds = append(conds, "c_deadline IS NOT NULL AND c_deadline < "+p.add(e.Time(q.DueBefore)))
+	}
 	if !q.From.IsZero() {
 		conds = append(conds, "at >= "+p.add(e.Instant(q.From)))
 	}
@@ -78,7 +86,7 @@ func (s *Store) SearchExchanges(ctx context.Context, q gateway.ExchangeQuery) ([
 		conds = append(conds, "seq < "+p.add(q.Before))
 	}
 	if e.Err() != nil {
-		return nil, 0, fmt.Errorf("postgres: search exchanges: time range: %w", e.Err())
+		return nil, 0, fmt.Errorf("postgres: search exchanges: time bound: %w", e.Err())
 	}
 	text := exchangeSelect
 	if len(conds) > 0 {

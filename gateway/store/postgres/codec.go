@@ -14,12 +14,13 @@ import (
 // own encodings are methods of this type.
 type encoder struct{ storecodec.Encoder }
 
-// decTime decodes a nullable time column.
+// decTime decodes a nullable time column (storecodec.DecNanos; NULL is
+// the zero time).
 func decTime(n *int64) time.Time {
 	if n == nil {
 		return time.Time{}
 	}
-	return time.Unix(0, *n).UTC()
+	return storecodec.DecNanos(*n)
 }
 
 // decInstant decodes what encoder.Instant encoded.
@@ -27,26 +28,28 @@ func decInstant(n int64) time.Time { return storecodec.DecInstant(n) }
 
 type scanner interface{ Scan(dest ...any) error }
 
+// caseCols are a case's columns: id, then those caseArgs encodes up to
+// updated_at, version, then those caseArgs encodes after it.
 const caseCols = `id, exchange_id, sender, owner, from_region, to_region, state, outcome,
-	owner_case_no, local_case_no, service_item, created_at, updated_at, version`
+	owner_case_no, local_case_no, service_item, created_at, updated_at, version,
+	bundle_id, deadline, alarm_at, overdue, admin`
+
+// caseArgs returns c's values for caseCols but id and version: the 12
+// columns between them ($1 to $12 of the writes), then the 5 after
+// version ($13 to $17).
+func (e *encoder) caseArgs(c *gateway.Case) []any {
+	return []any{c.ExchangeID, c.Sender, c.Owner, c.FromRegion, c.ToRegion, string(c.State),
+		string(c.Outcome), c.OwnerCaseNo, c.LocalCaseNo, e.JSON(c.ServiceItem), e.Time(c.CreatedAt),
+		e.Time(c.UpdatedAt),
+		c.BundleID, e.Time(c.Deadline), e.Time(c.AlarmAt), c.Overdue, e.Admin(c.Admin)}
+}
 
 func scanCase(sc scanner) (*gateway.Case, error) {
-	var (
-		c                    gateway.Case
-		state, outcome, item string
-		createdAt, updatedAt *int64
-	)
-	if err := sc.Scan(&c.ID, &c.ExchangeID, &c.Sender, &c.Owner, &c.FromRegion, &c.ToRegion,
-		&state, &outcome, &c.OwnerCaseNo, &c.LocalCaseNo, &item, &createdAt, &updatedAt,
-		&c.Version); err != nil {
+	var c claimedCase
+	if err := sc.Scan(c.dest()...); err != nil {
 		return nil, err
 	}
-	c.State, c.Outcome = contracts.CaseState(state), contracts.Outcome(outcome)
-	if err := json.Unmarshal([]byte(item), &c.ServiceItem); err != nil {
-		return nil, fmt.Errorf("case %q: decode service item: %w", c.ID, err)
-	}
-	c.CreatedAt, c.UpdatedAt = decTime(createdAt), decTime(updatedAt)
-	return &c, nil
+	return c.get()
 }
 
 const exchangeCols = `sender, exchange_id, kind, case_id, body_sm3, key_id, trace_id, received_at,
@@ -110,24 +113,27 @@ const claimedTakenOverSelect = `SELECT d.seq, d.id, d.case_id, d.partner, d.kind
 	coalesce(d.since_at, d.created_at), d.traceparent, d.pull, NULL::text, p.payload, NULL::bytea, NULL::bytea,
 	coalesce(p.payload_key, ''), d.taken_over,
 	c.id, c.exchange_id, c.sender, c.owner, c.from_region, c.to_region, c.state, c.outcome,
-	c.owner_case_no, c.local_case_no, c.service_item, c.created_at, c.updated_at, c.version
+	c.owner_case_no, c.local_case_no, c.service_item, c.created_at, c.updated_at, c.version,
+	c.bundle_id, c.deadline, c.alarm_at, c.overdue, c.admin
 	FROM claimed AS d
 	LEFT JOIN delivery_payloads AS p ON p.seq = d.seq
 	LEFT JOIN cases AS c ON c.id = d.case_id AND d.case_id <> ''
 	ORDER BY d.seq`
 
-// claimedCase scans the case columns of claimedTakenOverSelect, which
-// are all NULL for a delivery of no case.
+// claimedCase scans the columns of a case (caseCols), which are all NULL
+// for the case of a claimed delivery of no case (claimedTakenOverSelect).
 type claimedCase struct {
 	id, exchangeID, sender, owner, fromRegion, toRegion, state, outcome *string
-	ownerCaseNo, localCaseNo, item                                      *string
-	createdAt, updatedAt, version                                       *int64
+	ownerCaseNo, localCaseNo, item, bundleID, admin                     *string
+	createdAt, updatedAt, version, deadline, alarmAt                    *int64
+	overdue                                                             *bool
 }
 
 // dest returns the scan destinations, in the order of the columns.
 func (c *claimedCase) dest() []any {
 	return []any{&c.id, &c.exchangeID, &c.sender, &c.owner, &c.fromRegion, &c.toRegion, &c.state, &c.outcome,
-		&c.ownerCaseNo, &c.localCaseNo, &c.item, &c.createdAt, &c.updatedAt, &c.version}
+		&c.ownerCaseNo, &c.localCaseNo, &c.item, &c.createdAt, &c.updatedAt, &c.version,
+		&c.bundleID, &c.deadline, &c.alarmAt, &c.overdue, &c.admin}
 }
 
 // get returns the case scanned, nil when there is none.
@@ -144,10 +150,17 @@ func (c *claimedCase) get() (*gateway.Case, error) {
 	out := &gateway.Case{ID: *c.id, ExchangeID: str(c.exchangeID), Sender: str(c.sender), Owner: str(c.owner),
 		FromRegion: str(c.fromRegion), ToRegion: str(c.toRegion), State: contracts.CaseState(str(c.state)),
 		Outcome: contracts.Outcome(str(c.outcome)), OwnerCaseNo: str(c.ownerCaseNo), LocalCaseNo: str(c.localCaseNo),
-		CreatedAt: decTime(c.createdAt), UpdatedAt: decTime(c.updatedAt), Version: *c.version}
+		CreatedAt: decTime(c.createdAt), UpdatedAt: decTime(c.updatedAt), Version: *c.version,
+		BundleID: str(c.bundleID), Deadline: decTime(c.deadline), AlarmAt: decTime(c.alarmAt),
+		Overdue: c.overdue != nil && *c.overdue}
 	if err := json.Unmarshal([]byte(str(c.item)), &out.ServiceItem); err != nil {
 		return nil, fmt.Errorf("case %q: decode service item: %w", out.ID, err)
 	}
+	a, err := storecodec.DecAdmin(c.admin)
+	if err != nil {
+		return nil, fmt.Errorf("case %q: %w", out.ID, err)
+	}
+	out.Admin = a
 	return out, nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/store/storecodec"
 )
 
 // GetExchange returns the exchange sender sent under exchangeID, with its
@@ -41,6 +42,50 @@ func (s *Store) CaseByOwnerCaseNo(ctx context.Context, owner, ownerCaseNo string
 		return nil, readErr(err, "case of %q numbered %q", owner, ownerCaseNo)
 	}
 	return c, nil
+}
+
+// AlarmsDue returns up to limit cases whose AlarmAt is set and not after
+// now, earliest AlarmAt first, lowest ID among equals (see
+// gateway.CaseStore); none for a limit of 0 or less. It walks
+// cases_alarm and stops at the limit.
+func (s *Store) AlarmsDue(ctx context.Context, now time.Time, limit int) ([]*gateway.Case, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var e encoder
+	nowArg := e.Time(now)
+	if e.Err() != nil {
+		return nil, fmt.Errorf("postgres: alarms due: %w", e.Err())
+	}
+	if nowArg == nil { // the zero time: before every alarm
+		return nil, nil
+	}
+	return s.cases(ctx, "alarms due", `SELECT `+caseCols+` FROM cases
+		WHERE alarm_at IS NOT NULL AND alarm_at <= $1 ORDER BY alarm_at, id LIMIT $2`, nowArg, limit)
+}
+
+// BundleParts returns the parts of bundle bundleID, the cases whose
+// BundleID is bundleID but the bundle's own, in ID order (see
+// gateway.CaseStore); none for bundleID "", which names no bundle.
+func (s *Store) BundleParts(ctx context.Context, bundleID string) ([]*gateway.Case, error) {
+	if bundleID == "" {
+		return nil, nil
+	}
+	return s.cases(ctx, fmt.Sprintf("parts of bundle %q", bundleID), `SELECT `+caseCols+` FROM cases
+		WHERE bundle_id = $1 AND bundle_id <> '' AND id <> $1 ORDER BY id`, bundleID)
+}
+
+// cases reads the cases sql (of caseCols) returns for args.
+func (s *Store) cases(ctx context.Context, what, sql string, args ...any) ([]*gateway.Case, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, readErr(err, "%s", what)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*gateway.Case, error) { return scanCase(r) })
+	if err != nil {
+		return nil, readErr(err, "%s", what)
+	}
+	return out, nil
 }
 
 // History returns the case's history entries in the order they were
@@ -87,11 +132,12 @@ func (s *Store) GetDelivery(ctx context.Context, id string) (*gateway.Delivery, 
 // NextDue returns the earliest time a pending, retry_wait or in_flight
 // delivery that is pushed (not a mailbox's) becomes due; ok is false when
 // there is none. A zero NextAt or LeaseUntil is returned as the zero time
-// (due at once). It ignores the per-case order rule.
+// (due at once). It ignores the per-case order rule. A held delivery
+// (NextAt gateway.HeldUntil) never becomes due: it is not counted.
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var due int64
 	err := s.pool.QueryRow(ctx, `SELECT due_at FROM deliveries WHERE due_at IS NOT NULL AND NOT pull
-		ORDER BY due_at LIMIT 1`).Scan(&due)
+		AND due_at < `+storecodec.HeldSQL+` ORDER BY due_at LIMIT 1`).Scan(&due)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return time.Time{}, false, nil
 	}

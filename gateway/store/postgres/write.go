@@ -14,6 +14,7 @@ import (
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/store/storecodec"
 )
 
 // unfinished is the SQL list of the states of a delivery not yet
@@ -111,7 +112,8 @@ const notifyChannel = "tongban_deliveries"
 // history entry, deliveries and evidence records, all or nothing. On
 // success ch.Case.Version is 1 and every enqueued delivery has its Seq,
 // State pending and CaseID. It fails with ErrDuplicateExchange if the
-// exchange is already stored, by this process or any other.
+// exchange is already stored, by this process or any other. The change's
+// Cancel and Also are applied as UpdateCase applies them.
 func (s *Store) CreateCase(ctx context.Context, ch gateway.Change) error {
 	return s.change(ctx, ch, true)
 }
@@ -127,6 +129,16 @@ func (s *Store) CreateCase(ctx context.Context, ch gateway.Change) error {
 // stale case Version, or a Delivered delivery no longer in flight under
 // the caller's lease) or ErrDuplicateExchange; on failure nothing of ch is
 // written.
+//
+// ch.Cancel's deliveries of the case are marked cancelled before the
+// deliveries of ch.Enqueue are stored, those pending, retry_wait or dead
+// only. Each change of ch.Also is then applied in order, in the same
+// transaction: its case created (Create) or updated at its Version, its
+// history entry, cancellations, deliveries and evidence records, as for
+// ch; should one fail (ErrStale, ErrNotFound, ...), nothing of ch is
+// written. On success their cases' Versions and deliveries are set as
+// ch's are. An Also change carrying what only the main change may
+// (storecodec.CheckAlso) is refused before anything is written.
 func (s *Store) UpdateCase(ctx context.Context, ch gateway.Change) error {
 	return s.change(ctx, ch, false)
 }
@@ -138,6 +150,19 @@ type changeResult struct {
 	claimed []*gateway.Delivery // Change.Claim's, in seq order
 }
 
+// set gives ch what its committed write assigned: the case's Version,
+// and each enqueued delivery's Seq, State pending and CaseID.
+func (r *changeResult) set(ch *gateway.Change) {
+	ch.Case.Version = r.version
+	for i, d := range ch.Enqueue {
+		d.Seq = r.seqs[i]
+		d.State = contracts.TransportStatePending
+		if d.CaseID == "" {
+			d.CaseID = ch.Case.ID
+		}
+	}
+}
+
 func (s *Store) change(ctx context.Context, ch gateway.Change, create bool) error {
 	op := "update case"
 	if create {
@@ -146,17 +171,39 @@ func (s *Store) change(ctx context.Context, ch gateway.Change, create bool) erro
 	if ch.Case == nil {
 		return fmt.Errorf("postgres: %s: change has no case", op)
 	}
+	if err := storecodec.CheckAlso(ch); err != nil {
+		return fmt.Errorf("postgres: %s %q: %w", op, ch.Case.ID, err)
+	}
 	next, err := nextClaim(ch.Claim)
 	if err != nil {
 		return fmt.Errorf("postgres: %s %q: %w", op, ch.Case.ID, err)
 	}
-	var res *changeResult
-	err = s.submit(ctx, len(ch.Evidence) > 0, ch.Evidence, func(w *txn) (err error) {
-		res, err = w.applyChange(&ch, create)
-		if err == nil && next != nil {
+	// The records of every change, as far as the batch needs them (their
+	// cases), so that it locks the evidence head first.
+	recs := ch.Evidence
+	for _, a := range ch.Also {
+		if len(a.Evidence) > 0 {
+			recs = append(slices.Clip(recs), a.Evidence...)
+		}
+	}
+	var (
+		res  *changeResult
+		also = make([]*changeResult, len(ch.Also))
+	)
+	err = s.submit(ctx, len(recs) > 0, recs, func(w *txn) (err error) {
+		if res, err = w.applyChange(&ch, create); err != nil {
+			return err
+		}
+		for i := range ch.Also {
+			a := &ch.Also[i]
+			if also[i], err = w.applyChange(a, a.Create); err != nil {
+				return fmt.Errorf("also case %q: %w", a.Case.ID, err)
+			}
+		}
+		if next != nil {
 			w.laterClaim(&res.claimed, next)
 		}
-		return err
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: %s %q: %w", op, ch.Case.ID, err)
@@ -164,23 +211,21 @@ func (s *Store) change(ctx context.Context, ch gateway.Change, create bool) erro
 	if ch.Claim != nil {
 		ch.Claim.Claimed = res.claimed
 	}
-	ch.Case.Version = res.version
-	for i, d := range ch.Enqueue {
-		d.Seq = res.seqs[i]
-		d.State = contracts.TransportStatePending
-		if d.CaseID == "" {
-			d.CaseID = ch.Case.ID
-		}
+	res.set(&ch)
+	for i := range ch.Also {
+		also[i].set(&ch.Also[i])
 	}
 	return nil
 }
 
 // applyChange queues ch's statements in this order: the exchange, the
 // case (its row lock orders concurrent changes of one case), the history
-// entry, the deliveries, the Delivered mark, and last the evidence
-// records. They are answered before the next write of the batch starts:
-// a version check or a Delivered fence that fails rolls the change back to
-// its savepoint, records included.
+// entry, the cancellations, the deliveries, the Delivered mark, and last
+// the evidence records; ch's case is created when create is set, else
+// updated at its Version (ch.Also is not applied). They are answered
+// before the next write of the batch starts: a version check or a
+// Delivered fence that fails rolls the change back to its savepoint,
+// records included.
 func (w *txn) applyChange(ch *gateway.Change, create bool) (*changeResult, error) {
 	var (
 		res = &changeResult{}
@@ -202,9 +247,7 @@ func (w *txn) applyChange(ch *gateway.Change, create bool) (*changeResult, error
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, args...)
 	}
 
-	caseArgs := []any{c.ExchangeID, c.Sender, c.Owner, c.FromRegion, c.ToRegion, string(c.State),
-		string(c.Outcome), c.OwnerCaseNo, c.LocalCaseNo, e.JSON(c.ServiceItem), e.Time(c.CreatedAt),
-		e.Time(c.UpdatedAt)}
+	caseArgs := e.caseArgs(c)
 	if e.Err() != nil {
 		return nil, fmt.Errorf("case: %w", e.Err())
 	}
@@ -228,12 +271,13 @@ func (w *txn) applyChange(ch *gateway.Change, create bool) (*changeResult, error
 			}
 			return fmt.Errorf("insert case: %w", err)
 		}, `INSERT INTO cases (`+caseCols+`)
-			VALUES ($13, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1)`, append(caseArgs, c.ID)...)
+			VALUES ($18, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1, $13, $14, $15, $16, $17)`,
+			append(caseArgs, c.ID)...)
 		res.version = 1
 	} else {
 		// The statement also says why it missed: no such case, or another
 		// version (cases are never deleted, so its snapshot answers), or
-		// another case of the owner holding FreeOwnerCaseNo ($15).
+		// another case of the owner holding FreeOwnerCaseNo ($20).
 		w.laterRow(func(row pgx.Row) error {
 			var (
 				updated, exists bool
@@ -253,15 +297,16 @@ func (w *txn) applyChange(ch *gateway.Change, create bool) (*changeResult, error
 			return fmt.Errorf("version %d: %w", c.Version, gateway.ErrStale)
 		}, `WITH taken AS (
 				SELECT id FROM cases
-				WHERE $15 <> '' AND owner = $3 AND owner_case_no = $15 AND owner_case_no <> '' AND id <> $13
+				WHERE $20 <> '' AND owner = $3 AND owner_case_no = $20 AND owner_case_no <> '' AND id <> $18
 				ORDER BY id LIMIT 1),
 			updated AS (
 				UPDATE cases SET exchange_id = $1, sender = $2, owner = $3, from_region = $4,
 					to_region = $5, state = $6, outcome = $7, owner_case_no = $8, local_case_no = $9,
-					service_item = $10, created_at = $11, updated_at = $12, version = version + 1
-				WHERE id = $13 AND version = $14 AND NOT EXISTS (SELECT 1 FROM taken)
+					service_item = $10, created_at = $11, updated_at = $12, bundle_id = $13,
+					deadline = $14, alarm_at = $15, overdue = $16, admin = $17, version = version + 1
+				WHERE id = $18 AND version = $19 AND NOT EXISTS (SELECT 1 FROM taken)
 				RETURNING 1)
-			SELECT EXISTS (SELECT 1 FROM updated), EXISTS (SELECT 1 FROM cases WHERE id = $13), (SELECT id FROM taken)`,
+			SELECT EXISTS (SELECT 1 FROM updated), EXISTS (SELECT 1 FROM cases WHERE id = $18), (SELECT id FROM taken)`,
 			append(caseArgs, c.ID, c.Version, ch.FreeOwnerCaseNo)...)
 		res.version = c.Version + 1
 	}
@@ -276,6 +321,15 @@ func (w *txn) applyChange(ch *gateway.Change, create bool) (*changeResult, error
 			return nil, fmt.Errorf("status: %w", e.Err())
 		}
 		w.later(wrap("insert status"), `INSERT INTO statuses (`+statusCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, args...)
+	}
+
+	if len(ch.Cancel) > 0 {
+		// Deliveries the per-case order rule held back behind a cancelled
+		// one may be due now: the watchers are told.
+		w.later(wrap("cancel deliveries"), `UPDATE deliveries SET state = 'cancelled'
+			WHERE case_id = $1 AND id = ANY($2::text[]) AND state IN ('pending', 'retry_wait', 'dead')`,
+			c.ID, ch.Cancel)
+		w.notify()
 	}
 
 	res.seqs = make([]int64, len(ch.Enqueue))

@@ -16,9 +16,11 @@ import (
 // the sides' regions (a case submission goes from the case's from_region
 // to its to_region, a status update back; a license verification from
 // the requester's region to the issuer's), the delivery's state and the
-// time of the exchange's latest record. The WHERE clause is appended.
+// time of the exchange's latest record, and the case's overdue flag and
+// deadline for the filters. The WHERE clause is appended.
 const exchangeSelect = `SELECT seq, record, from_region, to_region, d_id, d_state, d_attempts, updated FROM (
 	SELECT e.seq, e.at, e.event, e.actor, e.partner, e.kind, e.case_id, e.exchange_id, e.record,
+		ifnull(c.overdue, 0) AS c_overdue, c.deadline AS c_deadline,
 		CASE e.event WHEN '` + contracts.EventCaseReceived + `' THEN c.from_region
 			WHEN '` + contracts.EventStatusApplied + `' THEN c.to_region
 			ELSE ifnull(json_extract(e.record, '$.detail.requester_region'), '') END AS from_region,
@@ -72,6 +74,12 @@ func (s *Store) SearchExchanges(ctx context.Context, q gateway.ExchangeQuery) ([
 	if q.State != "" {
 		add("d_state = ?", string(q.State))
 	}
+	if q.Overdue {
+		add("c_overdue = 1")
+	}
+	if !q.DueBefore.IsZero() {
+		add("c_deadline IS NOT NULL AND c_deadline < ?", e.Time(q.DueBefore))
+	}
 	if !q.From.IsZero() {
 		add("at >= ?", e.Time(q.From))
 	}
@@ -82,7 +90,7 @@ func (s *Store) SearchExchanges(ctx context.Context, q gateway.ExchangeQuery) ([
 		add("seq < ?", q.Before)
 	}
 	if e.Err() != nil {
-		return nil, 0, fmt.Errorf("sqlite: search exchanges: time range: %w", e.Err())
+		return nil, 0, fmt.Errorf("sqlite: search exchanges: time bound: %w", e.Err())
 	}
 	text := exchangeSelect
 	if len(conds) > 0 {

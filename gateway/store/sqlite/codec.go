@@ -48,12 +48,13 @@ func (b *driverBytes) Scan(src any) error {
 	return nil
 }
 
-// decTime decodes a time column.
+// decTime decodes a time column (storecodec.DecNanos; NULL is the zero
+// time).
 func decTime(n sql.NullInt64) time.Time {
 	if !n.Valid {
 		return time.Time{}
 	}
-	return time.Unix(0, n.Int64).UTC()
+	return storecodec.DecNanos(n.Int64)
 }
 
 // decDue decodes a due_at value, where math.MinInt64 means "at once"
@@ -65,24 +66,45 @@ func decInstant(n int64) time.Time { return storecodec.DecInstant(n) }
 
 type scanner interface{ Scan(dest ...any) error }
 
+// caseCols are a case's columns: id, then those caseArgs encodes up to
+// updated_at, version, then those caseArgs encodes after it.
 const caseCols = `id, exchange_id, sender, owner, from_region, to_region, state, outcome,
-	owner_case_no, local_case_no, service_item, created_at, updated_at, version`
+	owner_case_no, local_case_no, service_item, created_at, updated_at, version,
+	bundle_id, deadline, alarm_at, overdue, admin`
+
+// caseArgs returns c's values for caseCols but id and version: the 12
+// columns between them, then the 5 after version.
+func (e *encoder) caseArgs(c *gateway.Case) []any {
+	return []any{c.ExchangeID, c.Sender, c.Owner, c.FromRegion, c.ToRegion, string(c.State),
+		string(c.Outcome), c.OwnerCaseNo, c.LocalCaseNo, e.JSON(c.ServiceItem), e.Time(c.CreatedAt),
+		e.Time(c.UpdatedAt),
+		c.BundleID, e.Time(c.Deadline), e.Time(c.AlarmAt), c.Overdue, e.Admin(c.Admin)}
+}
 
 func scanCase(sc scanner) (*gateway.Case, error) {
 	var (
-		c                    gateway.Case
-		item                 string
-		createdAt, updatedAt sql.NullInt64
+		c                                       gateway.Case
+		item                                    string
+		admin                                   sql.NullString
+		createdAt, updatedAt, deadline, alarmAt sql.NullInt64
 	)
 	if err := sc.Scan(&c.ID, &c.ExchangeID, &c.Sender, &c.Owner, &c.FromRegion, &c.ToRegion,
 		&c.State, &c.Outcome, &c.OwnerCaseNo, &c.LocalCaseNo, &item, &createdAt, &updatedAt,
-		&c.Version); err != nil {
+		&c.Version, &c.BundleID, &deadline, &alarmAt, &c.Overdue, &admin); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(item), &c.ServiceItem); err != nil {
 		return nil, fmt.Errorf("case %q: decode service item: %w", c.ID, err)
 	}
+	if admin.Valid {
+		a, err := storecodec.DecAdmin(&admin.String)
+		if err != nil {
+			return nil, fmt.Errorf("case %q: %w", c.ID, err)
+		}
+		c.Admin = a
+	}
 	c.CreatedAt, c.UpdatedAt = decTime(createdAt), decTime(updatedAt)
+	c.Deadline, c.AlarmAt = decTime(deadline), decTime(alarmAt)
 	return &c, nil
 }
 

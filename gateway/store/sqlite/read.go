@@ -11,6 +11,7 @@ import (
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/store/storecodec"
 )
 
 // anyDueQuery says whether ClaimDue at ?1 (now) would claim anything:
@@ -24,7 +25,7 @@ var anyVisibleQuery = `SELECT 1 FROM (` + strings.NewReplacer("?2", "?1", "?3", 
 // readStmts are the reads, prepared once on the read-only pool.
 type readStmts struct {
 	getCase, ownerCase, getExchange, history, deliveries, getDelivery, nextDue, counts *sql.Stmt
-	anyDue, anyVisible                                                                 *sql.Stmt
+	anyDue, anyVisible, alarmsDue, bundleParts                                         *sql.Stmt
 
 	// usage holds ListUsage's statements, prepared on db on first use: one
 	// per combination of filters, keyed by its text.
@@ -46,10 +47,16 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&r.history, `SELECT ` + statusCols + ` FROM statuses WHERE case_id = ? ORDER BY id`},
 		{&r.deliveries, deliverySelect + ` WHERE d.case_id = ? ORDER BY d.seq`},
 		{&r.getDelivery, deliverySelect + ` WHERE d.id = ?`},
-		{&r.nextDue, `SELECT due_at FROM deliveries WHERE due_at IS NOT NULL AND pull = 0 ORDER BY due_at LIMIT 1`},
+		// A held delivery (due_at storecodec.Held) never becomes due.
+		{&r.nextDue, `SELECT due_at FROM deliveries WHERE due_at IS NOT NULL AND pull = 0 AND due_at < ` + storecodec.HeldSQL + `
+			ORDER BY due_at LIMIT 1`},
 		{&r.counts, `SELECT state, n FROM delivery_counts`},
 		{&r.anyDue, anyDueQuery},
 		{&r.anyVisible, anyVisibleQuery},
+		{&r.alarmsDue, `SELECT ` + caseCols + ` FROM cases WHERE alarm_at IS NOT NULL AND alarm_at <= ?
+			ORDER BY alarm_at, id LIMIT ?`},
+		{&r.bundleParts, `SELECT ` + caseCols + ` FROM cases WHERE bundle_id = ?1 AND bundle_id <> '' AND id <> ?1
+			ORDER BY id`},
 	} {
 		st, err := db.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -62,7 +69,7 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 
 func (r *readStmts) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{r.getCase, r.ownerCase, r.getExchange, r.history, r.deliveries, r.getDelivery, r.nextDue, r.counts, r.anyDue, r.anyVisible} {
+	for _, st := range []*sql.Stmt{r.getCase, r.ownerCase, r.getExchange, r.history, r.deliveries, r.getDelivery, r.nextDue, r.counts, r.anyDue, r.anyVisible, r.alarmsDue, r.bundleParts} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -124,6 +131,56 @@ func (s *Store) CaseByOwnerCaseNo(ctx context.Context, owner, ownerCaseNo string
 	return c, nil
 }
 
+// AlarmsDue returns up to limit cases whose AlarmAt is set and not after
+// now, earliest AlarmAt first, lowest ID among equals (see
+// gateway.CaseStore); none for a limit of 0 or less. It walks
+// cases_alarm and stops at the limit.
+func (s *Store) AlarmsDue(ctx context.Context, now time.Time, limit int) ([]*gateway.Case, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var e encoder
+	nowArg := e.Time(now)
+	if e.Err() != nil {
+		return nil, fmt.Errorf("sqlite: alarms due: %w", e.Err())
+	}
+	if nowArg == nil { // the zero time: before every alarm
+		return nil, nil
+	}
+	return s.cases(ctx, s.r.alarmsDue, "alarms due", nowArg, limit)
+}
+
+// BundleParts returns the parts of bundle bundleID, the cases whose
+// BundleID is bundleID but the bundle's own, in ID order (see
+// gateway.CaseStore); none for bundleID "", which names no bundle.
+func (s *Store) BundleParts(ctx context.Context, bundleID string) ([]*gateway.Case, error) {
+	if bundleID == "" {
+		return nil, nil
+	}
+	return s.cases(ctx, s.r.bundleParts, fmt.Sprintf("parts of bundle %q", bundleID), bundleID)
+}
+
+// cases reads the cases st (of caseCols) returns for args.
+func (s *Store) cases(ctx context.Context, st *sql.Stmt, what string, args ...any) ([]*gateway.Case, error) {
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, readErr(err, "%s", what)
+	}
+	defer rows.Close()
+	var out []*gateway.Case
+	for rows.Next() {
+		c, err := scanCase(rows)
+		if err != nil {
+			return nil, readErr(err, "%s", what)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, readErr(err, "%s", what)
+	}
+	return out, nil
+}
+
 // History returns the case's history entries in the order they were
 // appended. It returns an empty list for an unknown case.
 func (s *Store) History(ctx context.Context, caseID string) ([]gateway.Status, error) {
@@ -183,8 +240,9 @@ func (s *Store) GetDelivery(ctx context.Context, id string) (*gateway.Delivery, 
 
 // NextDue returns the earliest time a pending, retry_wait or in_flight
 // delivery that is pushed (not a mailbox's) becomes due; ok is false when
-// there is none. A zero NextAt or
-// LeaseUntil is returned as the zero time (due at once).
+// there is none. A zero NextAt or LeaseUntil is returned as the zero time
+// (due at once). A held delivery (NextAt gateway.HeldUntil) never becomes
+// due: it is not counted.
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var due int64
 	err := s.r.nextDue.QueryRowContext(ctx).Scan(&due)

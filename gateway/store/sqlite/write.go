@@ -13,6 +13,7 @@ import (
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/store/storecodec"
 )
 
 // changeResult is what a committed Change hands back to its caller.
@@ -26,6 +27,7 @@ type changeResult struct {
 // history entry and deliveries, all or nothing. On success ch.Case.Version
 // is 1 and every enqueued delivery has its Seq, State pending and CaseID.
 // It fails with ErrDuplicateExchange if the exchange is already stored.
+// The change's Cancel and Also are applied as UpdateCase applies them.
 func (s *Store) CreateCase(ctx context.Context, ch gateway.Change) error {
 	return s.change(ctx, ch, true)
 }
@@ -40,6 +42,16 @@ func (s *Store) CreateCase(ctx context.Context, ch gateway.Change) error {
 // ErrStale (a stale case Version, or a Delivered delivery no longer in
 // flight under the caller's lease) or ErrDuplicateExchange; on failure
 // nothing of ch is written.
+//
+// ch.Cancel's deliveries of the case are marked cancelled before the
+// deliveries of ch.Enqueue are stored, those pending, retry_wait or dead
+// only. Each change of ch.Also is then applied in order, in the same
+// write: its case created (Create) or updated at its Version, its
+// history entry, cancellations, deliveries and evidence records, as for
+// ch; should one fail (ErrStale, ErrNotFound, ...), nothing of ch is
+// written. On success their cases' Versions and deliveries are set as
+// ch's are. An Also change carrying what only the main change may
+// (storecodec.CheckAlso) is refused before anything is written.
 func (s *Store) UpdateCase(ctx context.Context, ch gateway.Change) error {
 	return s.change(ctx, ch, false)
 }
@@ -52,14 +64,28 @@ func (s *Store) change(ctx context.Context, ch gateway.Change, create bool) erro
 	if ch.Case == nil {
 		return fmt.Errorf("sqlite: %s: change has no case", op)
 	}
+	if err := storecodec.CheckAlso(ch); err != nil {
+		return fmt.Errorf("sqlite: %s %q: %w", op, ch.Case.ID, err)
+	}
 	next, err := s.nextClaim(ch.Claim)
 	if err != nil {
 		return fmt.Errorf("sqlite: %s %q: %w", op, ch.Case.ID, err)
 	}
-	var res changeResult
+	var (
+		res  changeResult
+		also = make([]changeResult, len(ch.Also))
+	)
 	err = s.submit(ctx, func(w *writer) (err error) {
-		res, err = w.applyChange(&ch, create)
-		if err == nil && next != nil {
+		if res, err = w.applyChange(&ch, create); err != nil {
+			return err
+		}
+		for i := range ch.Also {
+			a := &ch.Also[i]
+			if also[i], err = w.applyChange(a, a.Create); err != nil {
+				return fmt.Errorf("also case %q: %w", a.Case.ID, err)
+			}
+		}
+		if next != nil {
 			res.claimed, err = w.claimDue(next.now, next.lease, next.limit)
 		}
 		return err
@@ -70,18 +96,30 @@ func (s *Store) change(ctx context.Context, ch gateway.Change, create bool) erro
 	if ch.Claim != nil {
 		ch.Claim.Claimed = res.claimed
 	}
-	ch.Case.Version = res.version
+	res.set(&ch)
+	for i := range ch.Also {
+		also[i].set(&ch.Also[i])
+	}
+	return nil
+}
+
+// set gives ch what its committed write assigned: the case's Version,
+// and each enqueued delivery's Seq, State pending and CaseID.
+func (r changeResult) set(ch *gateway.Change) {
+	ch.Case.Version = r.version
 	for i, d := range ch.Enqueue {
-		d.Seq = res.seqs[i]
+		d.Seq = r.seqs[i]
 		d.State = contracts.TransportStatePending
 		if d.CaseID == "" {
 			d.CaseID = ch.Case.ID
 		}
 	}
-	return nil
 }
 
-// applyChange writes ch inside the caller's savepoint.
+// applyChange writes ch inside the caller's savepoint: ch's case is
+// created when create is set, else updated at its Version. It writes
+// ch's case, history entry, cancellations, deliveries and evidence, not
+// ch.Also.
 func (w *writer) applyChange(ch *gateway.Change, create bool) (changeResult, error) {
 	var (
 		res changeResult
@@ -113,9 +151,7 @@ func (w *writer) applyChange(ch *gateway.Change, create bool) (changeResult, err
 		}
 	}
 
-	caseArgs := []any{c.ExchangeID, c.Sender, c.Owner, c.FromRegion, c.ToRegion, string(c.State),
-		string(c.Outcome), c.OwnerCaseNo, c.LocalCaseNo, e.JSON(c.ServiceItem), e.Time(c.CreatedAt),
-		e.Time(c.UpdatedAt)}
+	caseArgs := e.caseArgs(c)
 	if e.Err() != nil {
 		return res, fmt.Errorf("case: %w", e.Err())
 	}
@@ -158,6 +194,16 @@ func (w *writer) applyChange(ch *gateway.Change, create bool) (changeResult, err
 		}
 		if _, err := w.insStatus.ExecContext(w.bg, args...); err != nil {
 			return res, fmt.Errorf("insert status: %w", err)
+		}
+	}
+
+	if len(ch.Cancel) > 0 {
+		list, err := json.Marshal(ch.Cancel)
+		if err != nil {
+			return res, fmt.Errorf("cancel deliveries: %w", err)
+		}
+		if _, err := w.cancel.ExecContext(w.bg, c.ID, string(list)); err != nil {
+			return res, fmt.Errorf("cancel deliveries: %w", err)
 		}
 	}
 

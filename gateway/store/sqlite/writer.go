@@ -64,6 +64,7 @@ type writer struct {
 	insExchange, insCase, updCase, caseExists *sql.Stmt
 	ownerCaseNo, claimedCases                 *sql.Stmt
 	insStatus, insDelivery, insPayload        *sql.Stmt
+	cancel                                    *sql.Stmt
 	markDelivered, insAck                     *sql.Stmt
 	saveAttempt, redeliver, deliveryState     *sql.Stmt
 	deliveryFence, insUsage                   *sql.Stmt
@@ -107,11 +108,18 @@ func newWriter(ctx context.Context, conn *sql.Conn, st *stats, linker gateway.Ch
 		{&w.release, `RELEASE request`},
 		{&w.rollbackToSave, `ROLLBACK TO request`},
 		{&w.insExchange, `INSERT INTO exchanges (` + exchangeCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		{&w.insCase, `INSERT INTO cases (` + caseCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`},
+		{&w.insCase, `INSERT INTO cases (` + caseCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1,
+			?, ?, ?, ?, ?)`},
 		{&w.updCase, `UPDATE cases SET exchange_id = ?, sender = ?, owner = ?, from_region = ?, to_region = ?,
 			state = ?, outcome = ?, owner_case_no = ?, local_case_no = ?, service_item = ?, created_at = ?,
-			updated_at = ?, version = version + 1
+			updated_at = ?, bundle_id = ?, deadline = ?, alarm_at = ?, overdue = ?, admin = ?,
+			version = version + 1
 			WHERE id = ? AND version = ?`},
+		// cancel marks the listed deliveries (?2, a JSON array of ids) of
+		// case ?1 cancelled, those that are pending, retry_wait or dead.
+		{&w.cancel, `UPDATE deliveries SET state = 'cancelled'
+			WHERE case_id = ?1 AND id IN (SELECT value FROM json_each(?2))
+			  AND state IN ('pending', 'retry_wait', 'dead')`},
 		{&w.caseExists, `SELECT EXISTS (SELECT 1 FROM cases WHERE id = ?)`},
 		{&w.claimedCases, `SELECT ` + caseCols + ` FROM cases WHERE id IN (SELECT value FROM json_each(?))`},
 		{&w.ownerCaseNo, `SELECT id FROM cases WHERE owner = ?1 AND owner_case_no = ?2 AND owner_case_no <> '' AND id <> ?3

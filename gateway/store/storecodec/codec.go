@@ -11,13 +11,24 @@ import (
 	"time"
 
 	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway"
 )
 
+// Held is the encoding of gateway.HeldUntil (year 9999), which Unix
+// nanoseconds cannot hold (an int64 of them ends in April 2262): the
+// largest int64, which sorts after every other time, so a held delivery
+// is never due and its NextAt reads back as HeldUntil exactly.
+const Held int64 = math.MaxInt64
+
+// HeldSQL is Held as an SQL literal.
+const HeldSQL = "9223372036854775807"
+
 // The range of times an int64 of Unix nanoseconds holds. math.MinInt64 is
-// left out: the schemas use it for "due at once" and the zero instant.
+// left out: the schemas use it for "due at once" and the zero instant;
+// math.MaxInt64 too: it is Held.
 var (
 	minTime = time.Unix(0, math.MinInt64+1)
-	maxTime = time.Unix(0, math.MaxInt64)
+	maxTime = time.Unix(0, math.MaxInt64-1)
 )
 
 // An Encoder turns domain values into column values and remembers the
@@ -34,11 +45,15 @@ func (e *Encoder) fail(err error) {
 	}
 }
 
-// Time encodes t as Unix nanoseconds, or nil (NULL) for the zero time. A
-// time outside what an int64 of nanoseconds holds is an error.
+// Time encodes t as Unix nanoseconds, or nil (NULL) for the zero time,
+// or Held for gateway.HeldUntil. Any other time outside what an int64 of
+// nanoseconds holds (before 1677, after 2262) is an error.
 func (e *Encoder) Time(t time.Time) any {
 	if t.IsZero() {
 		return nil
+	}
+	if t.Equal(gateway.HeldUntil) {
+		return Held
 	}
 	if t.Before(minTime) || t.After(maxTime) {
 		e.fail(fmt.Errorf("time %s is outside the storable range", t.Format(time.RFC3339Nano)))
@@ -76,8 +91,14 @@ func (e *Encoder) Ack(a *contracts.Ack) any {
 	return e.JSON(a)
 }
 
-// DecNanos decodes Unix nanoseconds as a UTC time.
-func DecNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+// DecNanos decodes Unix nanoseconds as a UTC time; Held decodes as
+// gateway.HeldUntil.
+func DecNanos(n int64) time.Time {
+	if n == Held {
+		return gateway.HeldUntil
+	}
+	return time.Unix(0, n).UTC()
+}
 
 // DecInstant decodes what Encoder.Instant encoded: math.MinInt64 is the
 // zero time.
@@ -86,4 +107,27 @@ func DecInstant(n int64) time.Time {
 		return time.Time{}
 	}
 	return DecNanos(n)
+}
+
+// Admin encodes a case's administration (gateway.Case.Admin) as JSON
+// text, or nil (NULL) for none. The store keeps it as it keeps any text
+// and never interprets it.
+func (e *Encoder) Admin(a *gateway.CaseAdmin) any {
+	if a == nil {
+		return nil
+	}
+	return e.JSON(a)
+}
+
+// DecAdmin decodes what Encoder.Admin encoded: NULL (nil) or "" is no
+// administration.
+func DecAdmin(text *string) (*gateway.CaseAdmin, error) {
+	if text == nil || *text == "" {
+		return nil, nil
+	}
+	a := new(gateway.CaseAdmin)
+	if err := json.Unmarshal([]byte(*text), a); err != nil {
+		return nil, fmt.Errorf("decode case administration: %w", err)
+	}
+	return a, nil
 }

@@ -2,12 +2,14 @@ package storecodec
 
 import (
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
 
 	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway"
 )
 
 func TestEncoder(t *testing.T) {
@@ -44,6 +46,84 @@ func TestEncoder(t *testing.T) {
 	e.JSON(make(chan int))
 	if err := e.Err(); err == nil || !strings.Contains(err.Error(), "outside the storable range") {
 		t.Errorf("Err = %v, want the out-of-range time", err)
+	}
+}
+
+// TestEncoderHeldUntil: gateway.HeldUntil, past what Unix nanoseconds
+// hold, is stored as Held and read back exactly, whatever zone it was
+// given in; it sorts after every storable time; the last storable times
+// either side of it still round-trip, and any other far-future time is
+// refused rather than wrapped around.
+func TestEncoderHeldUntil(t *testing.T) {
+	last := time.Unix(0, math.MaxInt64-1).UTC()
+	for _, tt := range []struct {
+		name string
+		in   time.Time
+		want any // the encoding; nil: refused
+		back time.Time
+	}{
+		{"held", gateway.HeldUntil, Held, gateway.HeldUntil},
+		{"held in another zone", gateway.HeldUntil.In(time.FixedZone("CST", 8*3600)), Held, gateway.HeldUntil},
+		{"last storable", last, int64(math.MaxInt64 - 1), last},
+		{"first storable", time.Unix(0, math.MinInt64+1).UTC(), int64(math.MinInt64 + 1), time.Unix(0, math.MinInt64+1).UTC()},
+		{"just past the range", last.Add(2 * time.Nanosecond), nil, time.Time{}},
+		{"the day before held", gateway.HeldUntil.AddDate(0, 0, -1), nil, time.Time{}},
+	} {
+		var e Encoder
+		got := e.Time(tt.in)
+		if tt.want == nil {
+			if e.Err() == nil {
+				t.Errorf("%s: Time(%s) = %v, want refused", tt.name, tt.in, got)
+			}
+			continue
+		}
+		if e.Err() != nil || got != tt.want {
+			t.Errorf("%s: Time(%s) = %v, %v; want %v", tt.name, tt.in, got, e.Err(), tt.want)
+			continue
+		}
+		if back := DecNanos(got.(int64)); !back.Equal(tt.back) || back != tt.back {
+			t.Errorf("%s: DecNanos(%d) = %s, want %s exactly", tt.name, got, back, tt.back)
+		}
+		if back := DecInstant(e.Instant(tt.in)); !back.Equal(tt.back) {
+			t.Errorf("%s: DecInstant(Instant) = %s, want %s", tt.name, back, tt.back)
+		}
+	}
+	if HeldSQL != strconv.FormatInt(Held, 10) {
+		t.Errorf("HeldSQL %s is not Held %d", HeldSQL, Held)
+	}
+	var e Encoder
+	if h, l := e.Time(gateway.HeldUntil).(int64), e.Time(last).(int64); h <= l {
+		t.Errorf("Held %d does not sort after the last storable time %d", h, l)
+	}
+}
+
+// TestAdmin: a case's administration round-trips as JSON text; none is
+// NULL, and NULL or "" reads back as none; text that is not one is an
+// error.
+func TestAdmin(t *testing.T) {
+	var e Encoder
+	if got := e.Admin(nil); got != nil {
+		t.Errorf("Admin(nil) = %v, want nil", got)
+	}
+	a := &gateway.CaseAdmin{WarnAt: time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC),
+		Part: &gateway.PartAdmin{Part: "p1", Name: "营业执照", Parts: 2, After: []string{"p0"}, Held: "dl-1"}}
+	text, ok := e.Admin(a).(string)
+	if !ok || e.Err() != nil || !strings.Contains(text, `"held":"dl-1"`) {
+		t.Fatalf("Admin = %q, %v; want JSON text", text, e.Err())
+	}
+	back, err := DecAdmin(&text)
+	if err != nil || back == nil || !back.WarnAt.Equal(a.WarnAt) || back.Part.Held != "dl-1" || back.Part.After[0] != "p0" {
+		t.Errorf("DecAdmin(%s) = %+v, %v", text, back, err)
+	}
+	empty := ""
+	for _, in := range []*string{nil, &empty} {
+		if got, err := DecAdmin(in); got != nil || err != nil {
+			t.Errorf("DecAdmin(%v) = %+v, %v; want nil, nil", in, got, err)
+		}
+	}
+	bad := `{"part":1}`
+	if _, err := DecAdmin(&bad); err == nil {
+		t.Errorf("DecAdmin(%s): got nil, want an error", bad)
 	}
 }
 
