@@ -43,7 +43,10 @@ import (
 
 // extraEnums maps Go enumeration types that have no Valid method to the
 // name of their schema.
-var extraEnums = map[string]string{"Code": "ErrorCode"}
+var extraEnums = map[string]string{
+	"Code": "ErrorCode", "LimitUnit": "LimitUnit", "CatalogueScope": "CatalogueScope",
+	"FollowUpState": "FollowUpState", "BundleState": "BundleState",
+}
 
 // schemaName returns the schema name of a Go type.
 func schemaName(goType string) string {
@@ -169,8 +172,12 @@ func TestSpecPaths(t *testing.T) {
 		methods []string
 	}{
 		{"/v1/cases", []string{"post"}},
+		{"/v1/bundles", []string{"post"}},
 		{"/v1/cases/{case_id}", []string{"get"}},
 		{"/v1/cases/{case_id}/status", []string{"post"}},
+		{"/v1/cases/{case_id}/evaluation", []string{"post"}},
+		{"/v1/cases/{case_id}/evaluation/reply", []string{"post"}},
+		{"/v1/catalogue", []string{"get"}},
 		{"/v1/licenses/verify", []string{"post"}},
 		{"/v1/licenses/verify/batch", []string{"post"}},
 		{"/v1/licenses/usage", []string{"get"}},
@@ -223,6 +230,7 @@ func TestSpecWebhooks(t *testing.T) {
 	}{
 		{"partnerCase", "CaseDelivery", "Ack", "{endpoint}/cases)"},
 		{"partnerStatus", "StatusDelivery", "Ack", "{endpoint}/cases/{case_id}/status)"},
+		{"partnerNotice", "NoticeDelivery", "Ack", "{endpoint}/notices)"},
 		{"partnerLicenseLookup", "LicenseLookupRequest", "LicenseLookupResponse", "{endpoint}/licenses/lookup)"},
 		{"partnerUsageRecord", "UsageRecordDelivery", "Ack", "{endpoint}/licenses/usage)"},
 		{"partnerUsageRecordBatch", "UsageRecordBatch", "UsageBatchAck", "{endpoint}/licenses/usage/batch)"},
