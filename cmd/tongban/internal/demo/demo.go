@@ -68,6 +68,7 @@ const ConfigHeader = `Written by "tongban demo" at every start. Dev keys only.`
 func Config(addr string, endpoint func(code string) string, exporter string) (*config.Config, error) {
 	cfg := devrig.Gateway(GatewayID, addr)
 	cfg.Telemetry.Exporter = exporter
+	administration(cfg)
 	for _, d := range Districts {
 		p, err := devrig.Partner(d, endpoint(d.Code))
 		if err != nil {
@@ -151,23 +152,36 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer sims.Close()
 	gwURL := "http://" + o.Addr
-	var started []*partnersim.Sim
+	var (
+		started []*partnersim.Sim
+		sender  *partnersim.Sim // 320404's, which the demo's notices reach
+	)
 	for _, d := range Districts {
 		kr, err := devrig.SimCrypto(d.Code, keys[d.Code], keys[devrig.GatewayKey].Public(), nil)
 		if err != nil {
 			return err
 		}
 		code := d.Code
-		sim, err := partnersim.New(partnersim.Config{
+		sc := partnersim.Config{
 			PartnerID: code, Style: d.Style, StyleConfig: devrig.StyleConfig(d.Style, "http://sim.invalid"),
 			Crypto: kr, GatewayURL: gwURL, Step: o.Step,
 			Token: func() (string, error) { return kr.IssueToken(GatewayID) },
 			Logf: func(format string, args ...any) {
 				log.Info("district "+code+": "+fmt.Sprintf(format, args...), "component", "partnersim")
 			},
-		})
+		}
+		switch code {
+		case DeadlineOwner:
+			sc.Progress = DeadlineProgress
+		case EvaluatedOwner:
+			sc.AutoReply = true
+		}
+		sim, err := partnersim.New(sc)
 		if err != nil {
 			return err
+		}
+		if code == "320404" {
+			sender = sim
 		}
 		sims.Handle(code, sim)
 		started = append(started, sim)
@@ -195,11 +209,15 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	if err := writeAdministration(dir); err != nil {
+		return err
+	}
 	cfg, err := devrig.WriteConfig(filepath.Join(dir, "config.yaml"), built, 0o644, ConfigHeader, configComments())
 	if err != nil {
 		return err
 	}
-	var opts []app.Option
+	clock := &Clock{}
+	opts := []app.Option{app.WithClock(clock)}
 	if o.Version != "" {
 		opts = append(opts, app.WithVersion(o.Version))
 	}
@@ -237,6 +255,7 @@ func Run(ctx context.Context, o Options) error {
 		go runSampleCase(ctx, log, "http://"+bound, keys["320404"], to)
 	}
 	go runSampleVerifications(ctx, log, "http://"+bound, keys["window-320404"])
+	go runAdministration(ctx, log, "http://"+bound, keys["320404"], clock, sender)
 	return <-done
 }
 

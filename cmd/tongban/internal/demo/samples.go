@@ -32,6 +32,12 @@ func runSampleCase(ctx context.Context, log *slog.Logger, base string, key *sign
 	id, _ := contracts.NewUUIDv7(time.Now(), rand.Reader)
 	sub := devrig.Submission(id, time.Now().UTC())
 	sub.ToRegion = to
+	item, err := ItemFor(to)
+	if err != nil {
+		log.Error("sample case", "err", err)
+		return
+	}
+	sub.ServiceItem = item
 	body, _ := json.Marshal(sub)
 	signer := signing.NewSigner(key, nil)
 	token := func() string {
