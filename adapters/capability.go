@@ -215,3 +215,38 @@ func UsageDelivererOf(a Adapter) (UsageDeliverer, bool) {
 
 // PullerOf returns a's mailbox, if its partner pulls.
 func PullerOf(a Adapter) (Puller, bool) { return as[Puller](a, CapPull) }
+
+// NoticeDeliverer pushes notices about a case (deadline warnings and
+// overdue notices, evaluations, follow-up replies and overdue follow-ups,
+// cancelled parts of a bundle) to a partner (port.NoticeDeliverer). It is
+// not a capability of its own, so that a style adds it without declaring
+// anything: an adapter that implements it pushes notices (see
+// NoticeDelivererOf); a pulling partner finds its notices in its mailbox.
+type NoticeDeliverer = port.NoticeDeliverer
+
+// NoticeSwitch is implemented by an adapter whose type can push notices
+// but whose configuration may leave them off (a mapped-json partner
+// without a notice mapping, say). DeliversNotices reports whether it is
+// on.
+type NoticeSwitch interface {
+	DeliversNotices() bool
+}
+
+// NoticeDelivererOf returns a's notice delivery: a implements
+// NoticeDeliverer, its partner does not pull (a Puller's notices wait in
+// its mailbox), and, if it implements NoticeSwitch, it has it on. The
+// gateway sets gateway.Partner.Notices to it; without it the partner's
+// notices are refused like any delivery its adapter cannot make.
+func NoticeDelivererOf(a Adapter) (NoticeDeliverer, bool) {
+	if a == nil || has(a, CapPull) {
+		return nil, false
+	}
+	n, ok := a.(NoticeDeliverer)
+	if !ok {
+		return nil, false
+	}
+	if sw, ok := a.(NoticeSwitch); ok && !sw.DeliversNotices() {
+		return nil, false
+	}
+	return n, true
+}

@@ -43,6 +43,16 @@
 //   - io.Closer: the adapter holds resources (idle connections); call
 //     Close on shutdown.
 //
+// Two optional deliveries are not capabilities of their own, so that a
+// style adds them without declaring anything: UsageBatchDeliverer (usage
+// records in batches, an option of UsageDeliverer) and NoticeDeliverer
+// (notices about a case pushed to the partner: deadline warnings and
+// overdue notices, evaluations, follow-up replies, cancelled parts of a
+// bundle). Find them with UsageBatchDelivererOf and NoticeDelivererOf,
+// which honour UsageBatchSwitch and NoticeSwitch, the switches of an
+// adapter whose configuration may leave them off. A pulling partner
+// finds its notices in its mailbox.
+//
 // A style declares its capabilities when it registers (`tongban adapters`
 // lists them); an adapter whose configuration leaves one off implements
 // CapabilitySet. Use Capabilities or the ...Of functions rather than bare

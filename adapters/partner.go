@@ -12,6 +12,10 @@ type Message struct {
 	// UsageBatch is several usage records in one call (answered with a
 	// UsageBatchAck, PartnerSide.WriteBatchAck).
 	UsageBatch *contracts.UsageRecordBatch
+	// Notice is a notice about a case (a deadline warning or overdue
+	// notice, an evaluation, a follow-up reply or overdue follow-up, a
+	// cancelled part), acknowledged like the other deliveries.
+	Notice *contracts.NoticeDelivery
 }
 
 // KindLookup is the Kind of a license lookup, the one message that is not
@@ -24,7 +28,8 @@ const KindUsageBatch = "usage_batch"
 
 // Kind names the message's kind: the delivery kind it carries
 // (contracts.DeliveryKindCase, DeliveryKindStatus, DeliveryKindUsageRecord,
-// as strings), KindLookup, KindUsageBatch, or "" when no field is set.
+// DeliveryKindNotice, as strings), KindLookup, KindUsageBatch, or "" when
+// no field is set.
 func (m *Message) Kind() string {
 	switch {
 	case m == nil:
@@ -39,6 +44,8 @@ func (m *Message) Kind() string {
 		return "lookup"
 	case m.UsageBatch != nil:
 		return KindUsageBatch
+	case m.Notice != nil:
+		return string(contracts.DeliveryKindNotice)
 	}
 	return ""
 }
@@ -55,6 +62,8 @@ func (m *Message) ExchangeID() string {
 		return m.Usage.ExchangeID
 	case "lookup":
 		return m.Lookup.ExchangeID
+	case string(contracts.DeliveryKindNotice):
+		return m.Notice.ExchangeID
 	}
 	return ""
 }
@@ -84,8 +93,8 @@ type PartnerSide interface {
 	// none) and the exact body. An unknown path or operation, or a body
 	// that is not the message it should be, is an error.
 	ReadRequest(path, mediaType, action string, body []byte) (*Message, error)
-	// WriteAck renders the partner's acknowledgement of m (a case, status
-	// or usage delivery) and returns the body and its media type.
+	// WriteAck renders the partner's acknowledgement of m (a case, status,
+	// usage or notice delivery) and returns the body and its media type.
 	WriteAck(m *Message, ack *contracts.Ack) (body []byte, mediaType string, err error)
 	// WriteBatchAck renders the partner's acknowledgement of m, a batch of
 	// usage records, and returns the body and its media type. A style
@@ -99,7 +108,8 @@ type PartnerSide interface {
 	// body, its media type and the HTTP status the style sends.
 	WriteError(m *Message, status int, code contracts.Code, msg string) (body []byte, mediaType string, httpStatus int)
 	// Call renders a call the partner makes to the gateway: the case
-	// submission or status update c carries.
+	// submission, status update, evaluation, follow-up reply or bundle c
+	// carries. A style that cannot render c's kind fails.
 	Call(c *contracts.InboundCall) (*PartnerCall, error)
 	// ReadReceipt decodes the gateway's answer to a Call with a 2xx
 	// status: its signed receipt.

@@ -148,6 +148,9 @@ func (c *Client) check(m contracts.MailboxMessage) (*adapters.Message, error) {
 	case contracts.DeliveryKindUsageRecord:
 		msg.Usage = &contracts.UsageRecordDelivery{}
 		v = msg.Usage
+	case contracts.DeliveryKindNotice:
+		msg.Notice = &contracts.NoticeDelivery{}
+		v = msg.Notice
 	default:
 		return nil, fmt.Errorf("message %s: unknown kind %q", m.DeliveryID, m.Kind)
 	}

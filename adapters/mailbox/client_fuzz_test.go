@@ -34,6 +34,10 @@ func FuzzCheckMessage(f *testing.F) {
 	f.Add("status", "0195f3a0-0001-7001-8001-000000000001", d, false)
 	f.Add("case", "0195f3a0-0001-7001-8001-000000000001", d, false)
 	f.Add("usage_record", "", []byte(`{}`), false)
+	n, _ := json.Marshal(contracts.NoticeDelivery{DeliveryID: "d2", CaseID: "c1", ExchangeID: "0195f3a0-0002-7001-8001-000000000002",
+		SentAt: time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC), Notice: contracts.Notice{Type: contracts.NoticeDeadlineWarning, CaseID: "c1"}})
+	f.Add("notice", "0195f3a0-0002-7001-8001-000000000002", n, false)
+	f.Add("status", "0195f3a0-0002-7001-8001-000000000002", n, false)
 	f.Add("status", "x", []byte(`{"delivery_id":1}`), true)
 	f.Add("", "", []byte("\xff"), false)
 	f.Fuzz(func(t *testing.T, kind, exchangeID string, body []byte, refuse bool) {
@@ -53,7 +57,8 @@ func FuzzCheckMessage(f *testing.F) {
 			t.Fatalf("accepted %s message for exchange %q, the message names %q", got, msg.ExchangeID(), exchangeID)
 		}
 		want := map[contracts.DeliveryKind]string{contracts.DeliveryKindCase: "case", contracts.DeliveryKindStatus: "status",
-			contracts.DeliveryKindUsageRecord: string(contracts.DeliveryKindUsageRecord)}[m.Kind]
+			contracts.DeliveryKindUsageRecord: string(contracts.DeliveryKindUsageRecord),
+			contracts.DeliveryKindNotice:      string(contracts.DeliveryKindNotice)}[m.Kind]
 		if msg.Kind() != want {
 			t.Fatalf("kind %q decoded as %s", kind, msg.Kind())
 		}

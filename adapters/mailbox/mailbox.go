@@ -3,8 +3,9 @@
 // call). It registers itself as "mailbox".
 //
 // The gateway never calls such a partner. Its deliveries (cases addressed
-// to it, status updates of cases it submitted, usage records) wait in its
-// mailbox in the gateway's store, and the partner pulls them:
+// to it, status updates of cases it submitted, notices about its cases,
+// usage records) wait in its mailbox in the gateway's store, and the
+// partner pulls them:
 //
 //	GET  /v1/mailbox?after=CURSOR&wait=SECONDS&limit=N   → MailboxBatch
 //	POST /v1/mailbox/ack                                  MailboxAck → MailboxAckResult
@@ -29,8 +30,20 @@
 // MailboxAck, one signature, covers up to 100 messages; the usage records
 // (用证记录) it acknowledges are recorded by the gateway together, in one
 // write, each delivery with its own evidence record. The
-// partner calls the gateway (status updates, submissions) in the standard
-// contract: POST /v1/cases and /v1/cases/{case_id}/status.
+// partner calls the gateway (submissions, status updates, evaluations,
+// follow-up replies, bundles) in the standard contract: POST /v1/cases,
+// /v1/cases/{case_id}/status, /v1/cases/{case_id}/evaluation,
+// /v1/cases/{case_id}/evaluation/reply and /v1/bundles.
+//
+// # Notices
+//
+// A notice about a case (kind notice: a deadline warning or overdue
+// notice, an evaluation with its follow-up, a follow-up reply or overdue
+// follow-up, a cancelled part of a bundle) is a message like the others:
+// its body is the contracts.NoticeDelivery the standard style would POST
+// to {endpoint}/notices, signed by the gateway over its exact bytes, and
+// the partner acknowledges it with an Ack naming its delivery_id and
+// exchange_id and the SM3 of its body (no partner_case_no).
 //
 // # Repeats
 //

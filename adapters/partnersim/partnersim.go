@@ -9,7 +9,11 @@
 // (by default DemoLicenses, one license per DemoRole, of its own region, or
 // of Config.LicenseRegions for a library holding several regions', such as
 // the simulated national library of NationalRegions) and takes the usage
-// records (用证记录) the gateway passes back.
+// records (用证记录) the gateway passes back. It takes the notices the
+// gateway sends about its cases (deadline warnings, evaluations and their
+// follow-ups, cancelled parts) and, as a case's owner, answers a negative
+// evaluation with a signed follow-up reply, on demand
+// (ReplyToEvaluation) or by itself (Config.AutoReply).
 //
 // A style is spoken through its adapters.PartnerSide: the partner's end of
 // the same protocol the gateway's adapter speaks (see StyleSide). Faults
@@ -185,6 +189,18 @@ type Config struct {
 	// record must pass contracts.LicenseRecord.Validate and license ids
 	// must be distinct.
 	Licenses []contracts.LicenseRecord
+	// AutoReply makes the simulator, as a case's owner, answer each
+	// negative evaluation of a case it owns (an evaluation or overdue
+	// follow-up notice whose follow-up is not answered) with a signed
+	// follow-up reply, ReplyDelay after the notice came, once per case
+	// (see ReplyToEvaluation). It needs GatewayURL and Start. Off by
+	// default: tests and the demo reply on demand.
+	AutoReply bool
+	// ReplyDelay is the pause before an automatic reply; zero means Step.
+	ReplyDelay time.Duration
+	// ReplyMeasures is what an automatic reply says was done (整改措施);
+	// "" means DefaultMeasures.
+	ReplyMeasures string
 	// LicenseRegions, when Licenses is nil, are the regions (GB/T 2260
 	// codes, each listed once) whose demo licenses the library holds:
 	// DemoLicenses of each, in the order listed. It makes a library that
@@ -218,8 +234,12 @@ type Sim struct {
 	statuses  []contracts.StatusDelivery
 	reported  []contracts.StatusUpdate
 	usages    []contracts.UsageRecordDelivery
+	notices   []contracts.NoticeDelivery
+	replies   []contracts.EvaluationReply // follow-up replies the gateway took
 	licenses  []contracts.LicenseRecord
 	queue     []job
+	toReply   []string                     // case ids whose negative evaluation the replier must answer
+	replying  map[string]bool              // case ids queued or answered by the replier
 	traceIDs  []string                     // of the deliveries received, in order of arrival
 	caseTrace map[string]trace.SpanContext // gateway case id → trace of its first delivery
 
@@ -260,6 +280,10 @@ func New(cfg Config) (*Sim, error) {
 		return nil, errors.New("partnersim: crypto is required")
 	case cfg.Step < 0:
 		return nil, fmt.Errorf("partnersim: step %s is negative", cfg.Step)
+	case cfg.ReplyDelay < 0:
+		return nil, fmt.Errorf("partnersim: reply delay %s is negative", cfg.ReplyDelay)
+	case len([]rune(cfg.ReplyMeasures)) > contracts.MaxEvaluationText:
+		return nil, fmt.Errorf("partnersim: reply measures are longer than %d characters", contracts.MaxEvaluationText)
 	}
 	if err := cfg.Faults.check(); err != nil {
 		return nil, err
@@ -289,6 +313,12 @@ func New(cfg Config) (*Sim, error) {
 	if cfg.Step == 0 {
 		cfg.Step = DefaultStep
 	}
+	if cfg.ReplyDelay == 0 {
+		cfg.ReplyDelay = cfg.Step
+	}
+	if cfg.ReplyMeasures == "" {
+		cfg.ReplyMeasures = DefaultMeasures
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -317,6 +347,7 @@ func New(cfg Config) (*Sim, error) {
 		exchanges: map[string]*exchange{},
 		caseNos:   map[string]string{},
 		caseTrace: map[string]trace.SpanContext{},
+		replying:  map[string]bool{},
 		notify:    make(chan struct{}, 1),
 		done:      make(chan struct{}),
 	}
@@ -415,7 +446,7 @@ func (s *Sim) CaseNo(caseID string) (string, bool) {
 	return n, ok
 }
 
-// wake tells the reporter that a case was queued.
+// wake tells the reporter that a case (or a reply) was queued.
 func (s *Sim) wake() {
 	select {
 	case s.notify <- struct{}{}:
@@ -430,8 +461,10 @@ func (s *Sim) wake() {
 // format (PartnerSide.Call). Cases are reported concurrently, each in
 // order. A report is retried with backoff up to ReportAttempts times until
 // the gateway answers 2xx; on 409 the simulator logs and stops reporting
-// that case. When ctx is cancelled everything stops and Done is closed.
-// Calling Start again does nothing.
+// that case. With AutoReply, the replier answers each negative evaluation
+// of a case the simulator owns, ReplyDelay after its notice came. When
+// ctx is cancelled everything stops and Done is closed. Calling Start
+// again does nothing.
 func (s *Sim) Start(ctx context.Context) {
 	s.startOnce.Do(func() { go s.run(ctx) })
 }
@@ -459,8 +492,8 @@ func (s *Sim) run(ctx context.Context) {
 	}
 	for {
 		s.mu.Lock()
-		jobs := s.queue
-		s.queue = nil
+		jobs, replies := s.queue, s.toReply
+		s.queue, s.toReply = nil, nil
 		s.mu.Unlock()
 		if s.base != "" && !s.cfg.NoReports {
 			for _, j := range jobs {
@@ -468,6 +501,15 @@ func (s *Sim) run(ctx context.Context) {
 				go func() {
 					defer wg.Done()
 					s.reportCase(ctx, j)
+				}()
+			}
+		}
+		if s.base != "" {
+			for _, caseID := range replies {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					s.autoReply(ctx, caseID)
 				}()
 			}
 		}

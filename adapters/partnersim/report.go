@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -171,44 +172,107 @@ func (s *Sim) post(ctx context.Context, u contracts.StatusUpdate) bool {
 }
 
 // postOnce sends one call with backoff until the gateway answers 2xx,
-// ReportAttempts times at most; it reports whether the gateway took it.
+// ReportAttempts times at most (a refusal other than 409 is tried again
+// too: the gateway may not know the case yet); it reports whether the
+// gateway took it.
 func (s *Sim) postOnce(ctx context.Context, u contracts.StatusUpdate, call *adapters.PartnerCall, sig []byte) bool {
+	what := fmt.Sprintf("case %s: report %s", u.CaseID, u.State)
+	ans, err := s.callGateway(ctx, what, call, sig, func(status int) bool { return status != http.StatusConflict })
+	switch {
+	case err != nil:
+		return false
+	case ans.taken():
+		if ans.bad != nil {
+			s.cfg.Logf("partnersim %s: %v", s.cfg.PartnerID, ans.bad)
+		}
+		s.cfg.Logf("partnersim %s: case %s: reported %s (%d)", s.cfg.PartnerID, u.CaseID, u.State, ans.status)
+		return true
+	default: // 409
+		s.cfg.Logf("partnersim %s: case %s: gateway refused %s with 409 (%s); stopping this case", s.cfg.PartnerID, u.CaseID, u.State, ans.detail())
+		return false
+	}
+}
+
+// gatewayAnswer is the gateway's answer to one call.
+type gatewayAnswer struct {
+	status int
+	// receipt is the receipt of a 2xx answer, when it was signed, its
+	// signature verified and it read as the style's receipt; bad says why
+	// not otherwise.
+	receipt *contracts.Receipt
+	bad     error
+	// refusal is a non-2xx answer's error, as the gateway sent it.
+	refusal *GatewayRefusal
+}
+
+// taken reports whether the gateway took the call (2xx).
+func (a *gatewayAnswer) taken() bool { return a.status >= 200 && a.status <= 299 }
+
+func (a *gatewayAnswer) detail() string {
+	if a.refusal == nil {
+		return ""
+	}
+	return a.refusal.detail()
+}
+
+// GatewayRefusal is the gateway's refusal of a call the simulator made:
+// the HTTP status and the contract error the answer carried (Code is ""
+// when the answer was no contracts.Error, Message then its first bytes).
+type GatewayRefusal struct {
+	Status  int
+	Code    contracts.Code
+	Message string
+}
+
+func (e *GatewayRefusal) Error() string {
+	return fmt.Sprintf("gateway answered %d (%s)", e.Status, e.detail())
+}
+
+func (e *GatewayRefusal) detail() string {
+	if e.Code == "" {
+		return e.Message
+	}
+	return string(e.Code) + ": " + e.Message
+}
+
+// callGateway sends one signed call to the gateway with backoff until it
+// answers 2xx or a status retry says not to try again, ReportAttempts
+// times at most; a transport error is always tried again. what names the
+// call in the log. It returns the last answer, or an error when ctx ended
+// or no try got an answer that ends the call.
+func (s *Sim) callGateway(ctx context.Context, what string, call *adapters.PartnerCall, sig []byte, retry func(status int) bool) (*gatewayAnswer, error) {
 	target := s.base + call.Path
 	wait := reportBackoffMin
 	for attempt := 1; attempt <= ReportAttempts; attempt++ {
 		if attempt > 1 {
 			if !sleep(ctx, wait) {
-				return false
+				return nil, ctx.Err()
 			}
 			wait = min(2*wait, reportBackoffMax)
 		}
-		status, detail, err := s.send(ctx, target, call, sig)
+		ans, err := s.send(ctx, target, call, sig)
 		switch {
 		case ctx.Err() != nil:
-			return false
+			return nil, ctx.Err()
 		case err != nil:
-			s.cfg.Logf("partnersim %s: case %s: report %s, try %d: %v", s.cfg.PartnerID, u.CaseID, u.State, attempt, err)
-		case status == http.StatusAccepted || status == http.StatusOK:
-			s.cfg.Logf("partnersim %s: case %s: reported %s (%d)", s.cfg.PartnerID, u.CaseID, u.State, status)
-			return true
-		case status == http.StatusConflict:
-			s.cfg.Logf("partnersim %s: case %s: gateway refused %s with 409 (%s); stopping this case", s.cfg.PartnerID, u.CaseID, u.State, detail)
-			return false
+			s.cfg.Logf("partnersim %s: %s, try %d: %v", s.cfg.PartnerID, what, attempt, err)
+		case ans.taken() || !retry(ans.status):
+			return ans, nil
 		default:
-			s.cfg.Logf("partnersim %s: case %s: report %s, try %d: gateway answered %d (%s)", s.cfg.PartnerID, u.CaseID, u.State, attempt, status, detail)
+			s.cfg.Logf("partnersim %s: %s, try %d: gateway answered %d (%s)", s.cfg.PartnerID, what, attempt, ans.status, ans.detail())
 		}
 	}
-	s.cfg.Logf("partnersim %s: case %s: giving up on %s after %d tries", s.cfg.PartnerID, u.CaseID, u.State, ReportAttempts)
-	return false
+	s.cfg.Logf("partnersim %s: %s: giving up after %d tries", s.cfg.PartnerID, what, ReportAttempts)
+	return nil, fmt.Errorf("partnersim: %s: giving up after %d tries", what, ReportAttempts)
 }
 
-// send makes one call to the gateway and returns its status and, for an
-// error answer, a short description. A receipt that does not read as the
-// style's receipt, or whose signature does not verify, is logged.
-func (s *Sim) send(ctx context.Context, target string, call *adapters.PartnerCall, sig []byte) (int, string, error) {
+// send makes one call to the gateway and returns its answer: for a 2xx
+// one, its receipt checked (signature and the style's format); for
+// another, the error it carried.
+func (s *Sim) send(ctx context.Context, target string, call *adapters.PartnerCall, sig []byte) (*gatewayAnswer, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(call.Body))
 	if err != nil {
-		return 0, "", err
+		return nil, err
 	}
 	req.Header.Set("Content-Type", call.MediaType)
 	if call.Action != "" {
@@ -220,49 +284,51 @@ func (s *Sim) send(ctx context.Context, target string, call *adapters.PartnerCal
 	if s.cfg.Token != nil {
 		tok, err := s.cfg.Token()
 		if err != nil {
-			return 0, "", fmt.Errorf("bearer token: %w", err)
+			return nil, fmt.Errorf("bearer token: %w", err)
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	resp, err := s.cfg.Client.Do(req)
 	if err != nil {
-		return 0, "", err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return 0, "", err
+		return nil, err
 	}
-	if resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusOK {
-		s.checkReceipt(resp, raw)
-		return resp.StatusCode, "", nil
+	ans := &gatewayAnswer{status: resp.StatusCode}
+	if ans.taken() {
+		ans.receipt, ans.bad = s.checkReceipt(resp, raw)
+		return ans, nil
 	}
+	ref := &GatewayRefusal{Status: resp.StatusCode}
 	var ce contracts.Error
-	detail := strings.TrimSpace(string(raw))
 	if json.Unmarshal(raw, &ce) == nil && ce.Code != "" {
-		detail = string(ce.Code) + ": " + ce.Message
+		ref.Code, ref.Message = ce.Code, ce.Message
+	} else {
+		ref.Message = strings.TrimSpace(string(raw))
 	}
-	if len(detail) > 200 {
-		detail = detail[:200]
-	}
-	return resp.StatusCode, detail, nil
+	ref.Message = adapters.Clip(ref.Message, 200)
+	ans.refusal = ref
+	return ans, nil
 }
 
-// checkReceipt logs a receipt that is unsigned, badly signed or not a
-// receipt of the style.
-func (s *Sim) checkReceipt(resp *http.Response, raw []byte) {
+// checkReceipt returns the receipt of a 2xx answer, or why it is not one:
+// unsigned, badly signed or not a receipt of the style.
+func (s *Sim) checkReceipt(resp *http.Response, raw []byte) (*contracts.Receipt, error) {
 	kid, sigB64 := resp.Header.Get(adapters.HeaderKeyID), resp.Header.Get(adapters.HeaderSignature)
 	rs, err := base64.StdEncoding.DecodeString(sigB64)
 	if kid == "" || sigB64 == "" || err != nil {
-		s.cfg.Logf("partnersim %s: gateway receipt is not signed", s.cfg.PartnerID)
-		return
+		return nil, errors.New("gateway receipt is not signed")
 	}
 	if err := s.cfg.Crypto.VerifyBody(GatewayCaller, kid, raw, rs); err != nil {
-		s.cfg.Logf("partnersim %s: gateway receipt signature does not verify: %v", s.cfg.PartnerID, err)
-		return
+		return nil, fmt.Errorf("gateway receipt signature does not verify: %w", err)
 	}
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	if _, err := s.side.ReadReceipt(mt, raw); err != nil {
-		s.cfg.Logf("partnersim %s: gateway receipt does not read: %v", s.cfg.PartnerID, err)
+	r, err := s.side.ReadReceipt(mt, raw)
+	if err != nil {
+		return nil, fmt.Errorf("gateway receipt does not read: %w", err)
 	}
+	return r, nil
 }

@@ -15,7 +15,9 @@ import (
 // PartnerSide is the partner's end of the standard contract: a district
 // system receives POSTs of the gateway's JSON messages under its endpoint
 // and answers them with its JSON acknowledgements and lookup answers; it
-// calls the gateway at POST /v1/cases and POST /v1/cases/{case_id}/status.
+// calls the gateway at POST /v1/cases, /v1/cases/{case_id}/status,
+// /v1/cases/{case_id}/evaluation, /v1/cases/{case_id}/evaluation/reply
+// and /v1/bundles.
 // The zero value is ready to use.
 type PartnerSide struct{}
 
@@ -25,8 +27,9 @@ const mediaJSON = "application/json"
 
 // ReadRequest decodes one of the gateway's calls strictly (no unknown
 // fields, no trailing data) by its path: /cases, /cases/{case_id}/status
-// (the case_id must match the body's), /licenses/usage,
-// /licenses/usage/batch or /licenses/lookup. A wrong media type, an unknown path and a path that
+// (the case_id must match the body's), /notices, /licenses/usage,
+// /licenses/usage/batch or /licenses/lookup. A wrong media type, an
+// unknown path and a path that
 // names another case are *contracts.FieldError values with the code to
 // answer (unsupported_media_type, not_found, validation_failed); a body
 // that does not decode is a plain error (invalid_json).
@@ -43,6 +46,9 @@ func (PartnerSide) ReadRequest(path, mediaType, _ string, body []byte) (*adapter
 	case strings.HasPrefix(path, "/cases/") && strings.HasSuffix(path, "/status"):
 		m.Status = &contracts.StatusDelivery{}
 		v = m.Status
+	case path == "/notices":
+		m.Notice = &contracts.NoticeDelivery{}
+		v = m.Notice
 	case path == "/licenses/usage":
 		m.Usage = &contracts.UsageRecordDelivery{}
 		v = m.Usage
@@ -102,20 +108,58 @@ func (PartnerSide) WriteError(_ *adapters.Message, status int, code contracts.Co
 	return b, mediaJSON, status
 }
 
-// Call renders a case submission as POST /v1/cases and a status update as
-// POST /v1/cases/{case_id}/status, JSON.
+// Call renders each inbound call as the gateway's own JSON, POSTed to
+// its path:
+//
+//	case        POST /v1/cases                               CaseSubmission
+//	status      POST /v1/cases/{case_id}/status              StatusUpdate
+//	evaluation  POST /v1/cases/{case_id}/evaluation          EvaluationSubmission
+//	reply       POST /v1/cases/{case_id}/evaluation/reply    EvaluationReply
+//	bundle      POST /v1/bundles                             BundleSubmission
+//
+// A call whose kind carries no message of that kind, or names no case
+// where its path needs one, fails.
 func (PartnerSide) Call(c *contracts.InboundCall) (*adapters.PartnerCall, error) {
-	switch {
-	case c == nil:
-		return nil, errors.New("no call")
-	case c.Kind == contracts.InboundCase && c.Submission != nil:
-		b, err := json.Marshal(c.Submission)
-		return &adapters.PartnerCall{Path: "/v1/cases", MediaType: mediaJSON, Body: b}, err
-	case c.Kind == contracts.InboundStatus && c.Update != nil:
-		b, err := json.Marshal(c.Update)
-		return &adapters.PartnerCall{Path: "/v1/cases/" + url.PathEscape(c.Update.CaseID) + "/status", MediaType: mediaJSON, Body: b}, err
+	path, msg, err := callPath(c)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("call of kind %q carries no message of that kind", c.Kind)
+	b, err := json.Marshal(msg)
+	if err != nil {
+		return nil, err
+	}
+	return &adapters.PartnerCall{Path: path, MediaType: mediaJSON, Body: b}, nil
+}
+
+// callPath returns the gateway's path of an inbound call in the standard
+// contract (see PartnerSide.Call) and the message it carries.
+func callPath(c *contracts.InboundCall) (string, any, error) {
+	if c == nil {
+		return "", nil, errors.New("no call")
+	}
+	caseID := ""
+	var (
+		path string
+		msg  any
+	)
+	switch {
+	case c.Kind == contracts.InboundCase && c.Submission != nil:
+		return "/v1/cases", c.Submission, nil
+	case c.Kind == contracts.InboundBundle && c.Bundle != nil:
+		return "/v1/bundles", c.Bundle, nil
+	case c.Kind == contracts.InboundStatus && c.Update != nil:
+		caseID, path, msg = c.Update.CaseID, "/status", c.Update
+	case c.Kind == contracts.InboundEvaluation && c.Evaluation != nil:
+		caseID, path, msg = c.Evaluation.CaseID, "/evaluation", c.Evaluation
+	case c.Kind == contracts.InboundReply && c.Reply != nil:
+		caseID, path, msg = c.Reply.CaseID, "/evaluation/reply", c.Reply
+	default:
+		return "", nil, fmt.Errorf("call of kind %q carries no message of that kind", c.Kind)
+	}
+	if caseID == "" {
+		return "", nil, fmt.Errorf("%s call names no case_id", c.Kind)
+	}
+	return "/v1/cases/" + url.PathEscape(caseID) + path, msg, nil
 }
 
 // ReadReceipt decodes the gateway's JSON receipt strictly.

@@ -24,6 +24,7 @@ func FuzzReadRequest(f *testing.F) {
 		{"/cases", "testdata/case_delivery.golden.json"},
 		{"/licenses/usage", "testdata/usage_delivery.golden.json"},
 		{"/licenses/lookup", "testdata/license_lookup.golden.json"},
+		{"/notices", "testdata/notice_delivery.golden.json"},
 	} {
 		b, err := os.ReadFile(g.file)
 		if err != nil {
@@ -55,6 +56,8 @@ func FuzzReadRequest(f *testing.F) {
 			v = m.Usage
 		case path == "/licenses/lookup" && m.Lookup != nil:
 			v = m.Lookup
+		case path == "/notices" && m.Notice != nil:
+			v = m.Notice
 		default:
 			t.Fatalf("path %q read as a %q message", path, m.Kind())
 		}
@@ -78,6 +81,7 @@ func FuzzReadRequest(f *testing.F) {
 func FuzzReadReceipt(f *testing.F) {
 	f.Add(mediaJSON, []byte(`{"exchange_id":"01959245-f1f9-7a3c-8d2e-5b4f6a7c9e10","case_id":"c-1","received_at":"2026-03-14T09:30:00+08:00","body_sm3":"0a0a","key_id":"gateway","state":"submitted"}`))
 	f.Add(mediaJSON, []byte(`{"case_id":1}`))
+	f.Add(mediaJSON, []byte(`{"exchange_id":"01959245-f1f9-7a3c-8d2e-5b4f6a7c9e10","case_id":"b-1","received_at":"2026-03-14T09:30:00+08:00","body_sm3":"0a0a","state":"received","parts":[{"part":"licence","case_id":"c-1","state":"received"},{"part":"permit","case_id":"c-2","state":"waiting"}]}`))
 	f.Add("text/xml", []byte(`{}`))
 	f.Add(mediaJSON, []byte(`{}{}`))
 	f.Fuzz(func(t *testing.T, mediaType string, body []byte) {

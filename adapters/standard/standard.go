@@ -8,6 +8,7 @@
 //
 //	POST {endpoint}/cases                    CaseDelivery         → Ack
 //	POST {endpoint}/cases/{case_id}/status   StatusDelivery       → Ack
+//	POST {endpoint}/notices                  NoticeDelivery       → Ack
 //	POST {endpoint}/licenses/usage           UsageRecordDelivery  → Ack
 //	POST {endpoint}/licenses/usage/batch     UsageRecordBatch     → UsageBatchAck
 //	POST {endpoint}/licenses/lookup          LicenseLookupRequest → LicenseLookupResponse
@@ -19,7 +20,8 @@
 //
 // # Deliveries
 //
-// Cases, status updates and usage records (用证记录) are deliveries. The
+// Cases, status updates, notices and usage records (用证记录) are
+// deliveries. The
 // partner answers 200 (or 201) with a JSON Ack signed over its exact bytes
 // (Gw-Signature, Gw-Key-Id). The adapter accepts the answer only if the
 // signature verifies with a key registered for the partner, the Ack names
@@ -41,6 +43,18 @@
 // each once (adapters.CheckBatchAck). The deliveries it leaves out are
 // not taken: the gateway retries them. Failures are classified as for
 // single deliveries.
+//
+// # Notices
+//
+// A notice (DeliverNotice) tells a case's district about its
+// administration: a deadline warning (预警) or overdue notice (超期), the
+// applicant's evaluation (好差评) with, for a negative one, the follow-up
+// the owner must answer, the owner's follow-up reply, an overdue
+// follow-up, a cancelled part of a bundle. It is delivered and
+// acknowledged exactly like a status update: the partner answers with an
+// Ack naming the notice's exchange_id and delivery_id, the SM3 of the
+// exact bytes sent and its key id, and recognises a repeat by
+// delivery_id. The adapter implements adapters.NoticeDeliverer.
 //
 // Short outages are ridden out inside one attempt: connection errors, 408
 // and 5xx without Retry-After are retried max_retries times (50–500 ms
@@ -117,7 +131,7 @@ const (
 func init() {
 	adapters.Register(adapters.Style{
 		Name:    Name,
-		Summary: "the gateway's own JSON contract: signed POSTs of cases, status updates, usage records and license lookups",
+		Summary: "the gateway's own JSON contract: signed POSTs of cases, status updates, notices, usage records and license lookups",
 		Capabilities: []adapters.Capability{
 			adapters.CapCaseDelivery, adapters.CapStatusDelivery, adapters.CapLicenseLookup, adapters.CapUsageRecords,
 		},
@@ -128,8 +142,8 @@ func init() {
 // Config is the partner's adapter block.
 type Config struct {
 	// Endpoint is the partner's base URL, absolute http or https; the
-	// adapter appends /cases, /cases/{case_id}/status, /licenses/usage,
-	// /licenses/usage/batch and /licenses/lookup.
+	// adapter appends /cases, /cases/{case_id}/status, /notices,
+	// /licenses/usage, /licenses/usage/batch and /licenses/lookup.
 	Endpoint string `json:"endpoint"`
 	// MaxRetries is the number of quick retries inside one delivery
 	// attempt, 0 to MaxMaxRetries; nil means DefaultMaxRetries. License
@@ -173,6 +187,7 @@ var (
 	_ adapters.Adapter             = (*Adapter)(nil)
 	_ adapters.CaseDeliverer       = (*Adapter)(nil)
 	_ adapters.StatusDeliverer     = (*Adapter)(nil)
+	_ adapters.NoticeDeliverer     = (*Adapter)(nil)
 	_ adapters.LicenseSource       = (*Adapter)(nil)
 	_ adapters.UsageDeliverer      = (*Adapter)(nil)
 	_ adapters.UsageBatchDeliverer = (*Adapter)(nil)
@@ -230,13 +245,20 @@ func (a *Adapter) DeliverStatus(ctx context.Context, d *contracts.StatusDelivery
 	if d.CaseID == "" {
 		return nil, nil, nil, adapters.Permanent("status delivery has no case_id", nil)
 	}
-	body, err := json.Marshal(d)
-	if err != nil {
-		return nil, nil, nil, adapters.Permanent("encode status delivery", err)
+	return a.deliverJSON(ctx, "/cases/"+url.PathEscape(d.CaseID)+"/status", "status delivery", d, d.ExchangeID, d.DeliveryID)
+}
+
+// DeliverNotice POSTs d to {endpoint}/notices and returns the partner's
+// verified acknowledgement, its exact bytes and its DER signature, as
+// DeliverStatus does.
+func (a *Adapter) DeliverNotice(ctx context.Context, d *contracts.NoticeDelivery) (*contracts.Ack, []byte, []byte, error) {
+	if d == nil {
+		return nil, nil, nil, adapters.Permanent("no notice delivery", nil)
 	}
-	return a.deliver(ctx, a.endpoint+"/cases/"+url.PathEscape(d.CaseID)+"/status", body, adapters.AckExpectation{
-		ExchangeID: d.ExchangeID, DeliveryID: d.DeliveryID,
-	})
+	if d.DeliveryID == "" || d.CaseID == "" {
+		return nil, nil, nil, adapters.Permanent("notice delivery has no delivery_id or case_id", nil)
+	}
+	return a.deliverJSON(ctx, "/notices", "notice delivery", d, d.ExchangeID, d.DeliveryID)
 }
 
 // DeliverUsage POSTs d to {endpoint}/licenses/usage (用证记录回传) and
@@ -247,13 +269,7 @@ func (a *Adapter) DeliverUsage(ctx context.Context, d *contracts.UsageRecordDeli
 	if d == nil {
 		return nil, nil, nil, adapters.Permanent("no usage record delivery", nil)
 	}
-	body, err := json.Marshal(d)
-	if err != nil {
-		return nil, nil, nil, adapters.Permanent("encode usage record delivery", err)
-	}
-	return a.deliver(ctx, a.endpoint+"/licenses/usage", body, adapters.AckExpectation{
-		ExchangeID: d.ExchangeID, DeliveryID: d.DeliveryID,
-	})
+	return a.deliverJSON(ctx, "/licenses/usage", "usage record delivery", d, d.ExchangeID, d.DeliveryID)
 }
 
 // DeliverUsageBatch POSTs b to {endpoint}/licenses/usage/batch and returns
@@ -283,6 +299,17 @@ func (a *Adapter) DeliverUsageBatch(ctx context.Context, b *contracts.UsageRecor
 		return nil, nil, nil, withStatus(err, ans.Status)
 	}
 	return &ack, ans.Body, ans.Sig, nil
+}
+
+// deliverJSON POSTs v, JSON, to path under the endpoint and returns the
+// verified acknowledgement of the delivery (exchangeID, deliveryID); what
+// names v in errors.
+func (a *Adapter) deliverJSON(ctx context.Context, path, what string, v any, exchangeID, deliveryID string) (*contracts.Ack, []byte, []byte, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return nil, nil, nil, adapters.Permanent("encode "+what, err)
+	}
+	return a.deliver(ctx, a.endpoint+path, body, adapters.AckExpectation{ExchangeID: exchangeID, DeliveryID: deliveryID})
 }
 
 func (a *Adapter) deliver(ctx context.Context, target string, body []byte, want adapters.AckExpectation) (*contracts.Ack, []byte, []byte, error) {
