@@ -246,12 +246,12 @@ func TestStatutoryClockWarnsStopsResumesAndGoesOverdue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, x := range page.Exchanges {
+	for _, x := range page.Items {
 		if x.CaseID != id {
 			t.Errorf("overdue search lists case %s", x.CaseID)
 		}
 	}
-	if len(page.Exchanges) == 0 {
+	if len(page.Items) == 0 {
 		t.Fatal("overdue search lists nothing")
 	}
 	_ = other
@@ -282,9 +282,9 @@ func TestDueBeforeSearch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		found := slices.ContainsFunc(page.Exchanges, func(x contracts.ExchangeSummary) bool { return x.CaseID == id })
-		if found != tc.want || (tc.want && slices.ContainsFunc(page.Exchanges, func(x contracts.ExchangeSummary) bool { return x.CaseID != id })) {
-			t.Errorf("due_before %s: %d exchanges, case found %v, want %v", tc.before, len(page.Exchanges), found, tc.want)
+		found := slices.ContainsFunc(page.Items, func(x contracts.ExchangeSummary) bool { return x.CaseID == id })
+		if found != tc.want || (tc.want && slices.ContainsFunc(page.Items, func(x contracts.ExchangeSummary) bool { return x.CaseID != id })) {
+			t.Errorf("due_before %s: %d exchanges, case found %v, want %v", tc.before, len(page.Items), found, tc.want)
 		}
 	}
 }
@@ -452,7 +452,9 @@ func TestBundleWithAPrerequisite(t *testing.T) {
 	if len(got) != 1 || got[0].CaseID != second || len(got[0].Bundle.Prerequisites) != 1 || len(got[0].Bundle.Prerequisites[0].Documents) != 1 {
 		t.Fatalf("Chiping received %+v, want the second part with the first's result", got)
 	}
-	// A correction on the second part shows on the bundle.
+	// A correction on the second part, once accepted, stops its clock
+	// and shows on the bundle.
+	e.reportAs(chiping, e.ownerUpdate(chiping, second, contracts.CaseStateAccepted))
 	e.reportAs(chiping, e.ownerUpdate(chiping, second, contracts.CaseStateCorrectionRequired))
 	if v := e.view(r.CaseID); v.Bundle.State != contracts.BundleCorrectionRequired || v.State == contracts.CaseStateConcluded {
 		t.Fatalf("bundle during a part's correction: %s (%s)", v.Bundle.State, v.State)
@@ -514,7 +516,7 @@ func TestBundleDeniedPrerequisiteCancelsWhatWaits(t *testing.T) {
 		t.Fatalf("the waiting part is %s, want cancelled", c.State)
 	}
 	for _, d := range e.deliveries(second) {
-		if d.State != contracts.TransportStateCancelled {
+		if d.Kind == contracts.DeliveryKindCase && d.State != contracts.TransportStateCancelled {
 			t.Errorf("the cancelled part's delivery %s is %s", d.ID, d.State)
 		}
 	}

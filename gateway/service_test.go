@@ -159,7 +159,7 @@ func newEnv(t *testing.T, retry gateway.RetryPolicy) *env {
 		lib := &gateway.Library{Regions: []string{id}, Timeout: libraryTimeout, Source: a.(port.LicenseSource), Usage: a.(port.UsageDeliverer)}
 		partners = append(partners, &gateway.Partner{
 			ID: id, Roles: []contracts.Role{contracts.RolePartner}, Regions: []string{id},
-			Cases: a.(port.CaseDeliverer), Statuses: a.(port.StatusDeliverer), Retry: retry, Timeout: 5 * time.Second, Library: lib,
+			Cases: a.(port.CaseDeliverer), Statuses: a.(port.StatusDeliverer), Notices: a.(port.NoticeDeliverer), Retry: retry, Timeout: 5 * time.Second, Library: lib,
 		})
 	}
 	e.newDistrict(jinshan) // its key; its simulator's handler is never called

@@ -167,7 +167,7 @@ func (s *Service) reply(ctx context.Context, in gateway.Inbound, r *contracts.Ev
 		a := c.Admin
 		f := *a.FollowUp
 		reply := *r
-		f.State, f.Reply, f.Late = contracts.FollowUpAnswered, &reply, now.After(f.Due)
+		f.State, f.Reply, f.Late = contracts.FollowUpAnswered, &reply, !now.Before(f.Due)
 		dels, notes, err := s.notify(ctx, c, now, contracts.Notice{Type: contracts.NoticeFollowUpReply, Evaluation: a.Evaluation, FollowUp: &f},
 			r.ExchangeID, c.Sender, s.admin.EvaluationPartner)
 		if err != nil {

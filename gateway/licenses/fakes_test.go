@@ -144,6 +144,10 @@ func (r *fakeRecorder) Redelivery(context.Context, gateway.Principal, time.Time,
 	return nil
 }
 
+func (r *fakeRecorder) Administration(context.Context, *gateway.Case, time.Time, string, *gateway.Delivery, func(*contracts.EvidenceDetail)) []contracts.EvidenceRecord {
+	return nil
+}
+
 // fakeLibrary is a license library (port.LicenseSource and
 // port.UsageDeliverer) answering from its records.
 type fakeLibrary struct {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -192,6 +193,41 @@ func (s *fakeStore) History(ctx context.Context, caseID string) ([]gateway.Statu
 			out = append(out, h)
 		}
 	}
+	return out, nil
+}
+
+// AlarmsDue returns the cases whose alarm fell by now, earliest first.
+func (s *fakeStore) AlarmsDue(_ context.Context, now time.Time, limit int) ([]*gateway.Case, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*gateway.Case
+	for _, c := range s.cases {
+		if !c.AlarmAt.IsZero() && !c.AlarmAt.After(now) {
+			cp := *c
+			out = append(out, &cp)
+		}
+	}
+	slices.SortFunc(out, func(a, b *gateway.Case) int {
+		if c := a.AlarmAt.Compare(b.AlarmAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out[:min(limit, len(out))], nil
+}
+
+// BundleParts returns the parts of bundle id in id order.
+func (s *fakeStore) BundleParts(_ context.Context, id string) ([]*gateway.Case, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*gateway.Case
+	for _, c := range s.cases {
+		if c.BundleID == id && c.ID != id {
+			cp := *c
+			out = append(out, &cp)
+		}
+	}
+	slices.SortFunc(out, func(a, b *gateway.Case) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
 

@@ -30,7 +30,6 @@ import (
 	"github.com/tongban/tongban/gateway/licenses"
 	"github.com/tongban/tongban/gateway/node"
 	"github.com/tongban/tongban/gateway/outbox"
-	"github.com/tongban/tongban/gateway/port"
 	"github.com/tongban/tongban/gateway/sealed"
 	"github.com/tongban/tongban/gateway/telemetry"
 	"github.com/tongban/tongban/gateway/tlsconf"
@@ -314,7 +313,7 @@ func wire(p *gateway.Partner, a adapters.Adapter) {
 	if st, ok := adapters.StatusDelivererOf(a); ok {
 		p.Statuses = st
 	}
-	if n, ok := a.(port.NoticeDeliverer); ok {
+	if n, ok := adapters.NoticeDelivererOf(a); ok {
 		p.Notices = n
 	}
 	if pl, ok := adapters.PullerOf(a); ok {

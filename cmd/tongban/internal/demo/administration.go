@@ -119,7 +119,7 @@ func (c *Clock) AdvanceTo(t time.Time) {
 // caller makes signed calls to the gateway as 320404.
 type caller struct {
 	base   string
-	signer *signing.Signer
+	signer signing.Signer
 }
 
 func (c caller) token() string {
