@@ -12,6 +12,7 @@ type Message struct {
 	// UsageBatch is several usage records in one call (answered with a
 	// UsageBatchAck, PartnerSide.WriteBatchAck).
 	UsageBatch *contracts.UsageRecordBatch
+	Notice     *contracts.NoticeDelivery
 }
 
 // KindLookup is the Kind of a license lookup, the one message that is not
@@ -39,6 +40,8 @@ func (m *Message) Kind() string {
 		return "lookup"
 	case m.UsageBatch != nil:
 		return KindUsageBatch
+	case m.Notice != nil:
+		return string(contracts.DeliveryKindNotice)
 	}
 	return ""
 }
