@@ -95,8 +95,9 @@ func (a *Adapter) Has(c adapters.Capability) bool {
 func (a *Adapter) BatchesUsage() bool { return a.spec.batchOp != nil }
 
 // DeliversNotices reports whether the partner's config pushes notices
-// (notice_delivery): the adapter's type is a port.NoticeDeliverer, whose
-// DeliverNotice fails permanently without that operation.
+// (notice_delivery; adapters.NoticeSwitch): the adapter's type is a
+// port.NoticeDeliverer, whose DeliverNotice fails permanently without
+// that operation.
 func (a *Adapter) DeliversNotices() bool { return a.spec.noticeOp != nil }
 
 // Close releases idle connections. The adapter stays usable.
