@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway/port"
@@ -18,6 +19,10 @@ var (
 // the application form, any JSON object the sender chose.
 const formPath = "submission.form"
 
+// bundlePath is the contract path of what a part of a 一件事 bundle
+// carries about its bundle.
+const bundlePath = "bundle"
+
 // CheckCase reports whether d can be sent with the case_delivery mapping
 // at all (port.CaseChecker); it sends nothing. d fails, with a
 // *contracts.FieldError (validation_failed) naming the contract field by
@@ -30,7 +35,12 @@ const formPath = "submission.form"
 //     no default, a time its layout cannot write, nesting past what the
 //     adapter renders);
 //   - the request it encodes would not read back within those bounds (a
-//     form carried as an object nests inside the request's own objects).
+//     form carried as an object nests inside the request's own objects);
+//   - it is a part of a bundle and the mapping leaves out a value its
+//     bundle holds (the bundle's id, the part, a prerequisite's result
+//     document, ...): the district would take the part without knowing it
+//     is one, or without the results it waited for. The field named is
+//     the first value left out (bundle.prerequisites[0].documents[1].content).
 //
 // A partner without a case_delivery operation takes nothing to check
 // (its deliveries fail permanently, as they always did).
@@ -38,6 +48,9 @@ func (a *Adapter) CheckCase(d *contracts.CaseDelivery) error {
 	op := a.spec.caseOp
 	if d == nil || op == nil {
 		return nil
+	}
+	if err := carriesBundle(op.request, d.Bundle); err != nil {
+		return err
 	}
 	mapsForm := op.request.touches(formPath)
 	if mapsForm && len(d.Submission.Form) > 0 {
@@ -77,6 +90,66 @@ func (a *Adapter) CheckStatus(d *contracts.StatusDelivery) error {
 		return fieldErrorOf(err)
 	}
 	return nil
+}
+
+// carriesBundle returns nil when m carries every value b holds (nil
+// carries nothing), else the refusal naming the first value m leaves out.
+func carriesBundle(m *message, b *contracts.BundleRef) error {
+	if b == nil {
+		return nil
+	}
+	raw, err := json.Marshal(b)
+	if err != nil {
+		return &contracts.FieldError{Field: bundlePath, Code: contracts.CodeValidationFailed, Message: "cannot be encoded"}
+	}
+	tree, err := parseTrusted(raw, maxRenderDepth)
+	if err != nil {
+		return &contracts.FieldError{Field: bundlePath, Code: contracts.CodeValidationFailed, Message: "cannot be encoded"}
+	}
+	if at := uncovered(m, tree, bundlePath, bundlePath); at != "" {
+		return &contracts.FieldError{Field: at, Code: contracts.CodeValidationFailed,
+			Message: "is not carried by the district's case_delivery mapping: the district would take the part of a bundle without it"}
+	}
+	return nil
+}
+
+// uncovered returns the path (with indices) of the first value of v, the
+// contract JSON at generic (array elements as "[]"), that holds something
+// and that m does not map; "" when m maps every one.
+func uncovered(m *message, v any, generic, concrete string) string {
+	switch t := v.(type) {
+	case nil:
+		return ""
+	case string:
+		if t == "" {
+			return ""
+		}
+	case *object:
+		for _, k := range t.keys {
+			if at := uncovered(m, t.vals[k], generic+"."+k, concrete+"."+k); at != "" {
+				return at
+			}
+		}
+		return ""
+	case []any:
+		for i, el := range t {
+			at := concrete + "[" + strconv.Itoa(i) + "]"
+			if _, isObject := el.(*object); isObject {
+				if at := uncovered(m, el, generic+"[]", at); at != "" {
+					return at
+				}
+				continue
+			}
+			if el != nil && !m.covers(generic) {
+				return at
+			}
+		}
+		return ""
+	}
+	if !m.covers(generic) {
+		return concrete
+	}
+	return ""
 }
 
 // fieldErrorOf is the refusal of a message the district could not read

@@ -40,6 +40,11 @@ type Config struct {
 	// StatusDelivery pushes status updates of cases the partner submitted
 	// (StatusDelivery → Ack).
 	StatusDelivery *Delivery `json:"status_delivery,omitempty"`
+	// NoticeDelivery pushes notices about the partner's cases: deadline
+	// warnings and overdue notices, evaluations, follow-up replies and
+	// overdue follow-ups, cancelled parts of bundles (NoticeDelivery →
+	// Ack).
+	NoticeDelivery *Delivery `json:"notice_delivery,omitempty"`
 	// UsageDelivery passes usage records of licenses the partner issued
 	// (UsageRecordDelivery → Ack).
 	UsageDelivery *Delivery `json:"usage_delivery,omitempty"`
@@ -52,7 +57,8 @@ type Config struct {
 	// (LicenseLookupRequest → LicenseLookupResponse).
 	LicenseLookup *Lookup `json:"license_lookup,omitempty"`
 	// Inbound reads the partner's calls to the gateway (case submissions,
-	// status updates) and shapes the gateway's receipts.
+	// status updates, evaluations, follow-up replies, bundles) and shapes
+	// the gateway's receipts.
 	Inbound *Inbound `json:"inbound,omitempty"`
 
 	spec *spec
@@ -91,6 +97,16 @@ type Inbound struct {
 	CaseSubmission *InboundOperation `json:"case_submission,omitempty"`
 	// StatusUpdate reads the partner's status updates.
 	StatusUpdate *InboundOperation `json:"status_update,omitempty"`
+	// EvaluationSubmission reads the applicants' evaluations (好差评) the
+	// partner passes on (contracts.EvaluationSubmission).
+	EvaluationSubmission *InboundOperation `json:"evaluation_submission,omitempty"`
+	// EvaluationReply reads the partner's replies to negative evaluations
+	// (整改反馈, contracts.EvaluationReply).
+	EvaluationReply *InboundOperation `json:"evaluation_reply,omitempty"`
+	// BundleSubmission reads the partner's 一件事 bundles
+	// (contracts.BundleSubmission); the receipt must then map the parts'
+	// cases (parts[].part, parts[].case_id).
+	BundleSubmission *InboundOperation `json:"bundle_submission,omitempty"`
 	// Receipt maps the gateway's contract Receipt to the partner's JSON
 	// (the envelope's data). Required.
 	Receipt json.RawMessage `json:"receipt"`
@@ -112,6 +128,7 @@ type spec struct {
 	env        *envelope
 	caseOp     *outOp
 	statusOp   *outOp
+	noticeOp   *outOp
 	usageOp    *outOp
 	batchOp    *outOp // usage_batch_delivery
 	lookupOp   *outOp
@@ -121,7 +138,7 @@ type spec struct {
 
 // outOp is a compiled outbound operation.
 type outOp struct {
-	kind        string // adapters.Message kind: case, status, usage, usage_batch, lookup
+	kind        string // adapters.Message kind: case, status, notice, usage, usage_batch, lookup
 	name        string // config key
 	path        string
 	request     *message
@@ -135,8 +152,32 @@ type outOp struct {
 type inbound struct {
 	caseOp   *inOp
 	statusOp *inOp
+	evalOp   *inOp // evaluation_submission
+	replyOp  *inOp // evaluation_reply
+	bundleOp *inOp // bundle_submission
 	receipt  *message
 	env      *envelope
+}
+
+// ops returns the configured inbound operations.
+func (ib *inbound) ops() []*inOp {
+	var out []*inOp
+	for _, o := range []*inOp{ib.caseOp, ib.statusOp, ib.evalOp, ib.replyOp, ib.bundleOp} {
+		if o != nil {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// opOf returns the configured operation of calls of kind k, nil if none.
+func (ib *inbound) opOf(k contracts.InboundKind) *inOp {
+	for _, o := range ib.ops() {
+		if o.kind == k {
+			return o
+		}
+	}
+	return nil
 }
 
 type inOp struct {
@@ -217,6 +258,7 @@ func (c *Config) compile() (*spec, error) {
 	}{
 		{"case_delivery", "case", c.CaseDelivery, reflect.TypeFor[contracts.CaseDelivery](), &s.caseOp},
 		{"status_delivery", "status", c.StatusDelivery, reflect.TypeFor[contracts.StatusDelivery](), &s.statusOp},
+		{"notice_delivery", "notice", c.NoticeDelivery, reflect.TypeFor[contracts.NoticeDelivery](), &s.noticeOp},
 		{"usage_delivery", "usage", c.UsageDelivery, reflect.TypeFor[contracts.UsageRecordDelivery](), &s.usageOp},
 	}
 	for _, d := range deliveries {
@@ -251,6 +293,14 @@ func (c *Config) compile() (*spec, error) {
 		if d.kind == "status" && !op.request.covers("case_id") && !op.request.covers("update.case_id") {
 			return nil, fmt.Errorf("%s.request must map case_id or update.case_id: the partner files the update by it", d.name)
 		}
+		if d.kind == "notice" {
+			if !op.request.covers("case_id") && !op.request.covers("notice.case_id") {
+				return nil, fmt.Errorf("%s.request must map case_id or notice.case_id: the partner files the notice by it", d.name)
+			}
+			if err := op.request.require(d.name+".request", "notice.type"); err != nil {
+				return nil, err
+			}
+		}
 		*d.dst = op
 	}
 	if c.UsageBatchDelivery != nil {
@@ -284,10 +334,10 @@ func (c *Config) compile() (*spec, error) {
 			return nil, err
 		}
 	}
-	if s.caseOp == nil && s.statusOp == nil && s.usageOp == nil && s.lookupOp == nil && s.inbound == nil {
-		return nil, errors.New("no operation is configured (case_delivery, status_delivery, usage_delivery, license_lookup, inbound)")
+	outbound := s.caseOp != nil || s.statusOp != nil || s.noticeOp != nil || s.usageOp != nil || s.lookupOp != nil
+	if !outbound && s.inbound == nil {
+		return nil, errors.New("no operation is configured (case_delivery, status_delivery, notice_delivery, usage_delivery, license_lookup, inbound)")
 	}
-	outbound := s.caseOp != nil || s.statusOp != nil || s.usageOp != nil || s.lookupOp != nil
 	if outbound || c.Endpoint != "" {
 		ep, err := adapters.ParseEndpoint(c.Endpoint)
 		if err != nil {
@@ -394,7 +444,11 @@ func (s *spec) compileInbound(cp *compiler, in *Inbound) (*inbound, error) {
 	}{
 		{"inbound.case_submission", contracts.InboundCase, in.CaseSubmission, reflect.TypeFor[contracts.CaseSubmission](), &ib.caseOp},
 		{"inbound.status_update", contracts.InboundStatus, in.StatusUpdate, reflect.TypeFor[contracts.StatusUpdate](), &ib.statusOp},
+		{"inbound.evaluation_submission", contracts.InboundEvaluation, in.EvaluationSubmission, reflect.TypeFor[contracts.EvaluationSubmission](), &ib.evalOp},
+		{"inbound.evaluation_reply", contracts.InboundReply, in.EvaluationReply, reflect.TypeFor[contracts.EvaluationReply](), &ib.replyOp},
+		{"inbound.bundle_submission", contracts.InboundBundle, in.BundleSubmission, reflect.TypeFor[contracts.BundleSubmission](), &ib.bundleOp},
 	}
+	byName := map[string]string{}
 	for _, o := range ops {
 		if o.cfg == nil {
 			continue
@@ -402,6 +456,10 @@ func (s *spec) compileInbound(cp *compiler, in *Inbound) (*inbound, error) {
 		if !operationName.MatchString(o.cfg.Operation) {
 			return nil, fmt.Errorf("%s.operation %q must be a path segment of letters, digits, '.', '_' and '-'", o.name, o.cfg.Operation)
 		}
+		if other, dup := byName[o.cfg.Operation]; dup {
+			return nil, fmt.Errorf("%s.operation %q is also the operation of %s; each needs its own", o.name, o.cfg.Operation, other)
+		}
+		byName[o.cfg.Operation] = o.name
 		m, err := cp.compileMessage(o.name+".request", o.cfg.Request, o.typ)
 		if err != nil {
 			return nil, err
@@ -411,11 +469,8 @@ func (s *spec) compileInbound(cp *compiler, in *Inbound) (*inbound, error) {
 		}
 		*o.dst = &inOp{name: o.cfg.Operation, kind: o.kind, request: m}
 	}
-	if ib.caseOp == nil && ib.statusOp == nil {
-		return nil, errors.New("inbound needs case_submission, status_update or both")
-	}
-	if ib.caseOp != nil && ib.statusOp != nil && ib.caseOp.name == ib.statusOp.name {
-		return nil, fmt.Errorf("inbound.status_update.operation %q is also the case submission's", ib.statusOp.name)
+	if len(ib.ops()) == 0 {
+		return nil, errors.New("inbound needs at least one of case_submission, status_update, evaluation_submission, evaluation_reply and bundle_submission")
 	}
 	var err error
 	if ib.receipt, err = cp.compileMessage("inbound.receipt", in.Receipt, reflect.TypeFor[contracts.Receipt]()); err != nil {
@@ -426,6 +481,12 @@ func (s *spec) compileInbound(cp *compiler, in *Inbound) (*inbound, error) {
 	}
 	if err := ib.receipt.require("inbound.receipt", "exchange_id", "case_id"); err != nil {
 		return nil, err
+	}
+	// A bundle's receipt is how the district learns each part's case.
+	if ib.bundleOp != nil {
+		if err := ib.receipt.require("inbound.receipt", "parts[].part", "parts[].case_id"); err != nil {
+			return nil, fmt.Errorf("%w: a bundle's receipt names each part's case", err)
+		}
 	}
 	return ib, nil
 }

@@ -73,7 +73,7 @@ func TestConfigMistakes(t *testing.T) {
 		// back as that one: denied came back approved.
 		{name: "table default shared by a listed value", change: func(c map[string]any) {
 			at(c, "tables")["bjjg"] = map[string]any{"approved": "1", "*": "1"}
-		}, want: `status_delivery.request.zt.bjjg: update.outcome: table bjjg's "*" default "1" is also the value of "approved"`},
+		}, want: `case_delivery.request.yjs.qzjg.$item.bjjg: outcome: table bjjg's "*" default "1" is also the value of "approved"`},
 		// A boolean table without false failed at the first uncached usage record.
 		{name: "boolean table with one key", change: del("tables", "sf", "false"),
 			want: "table sf serves a boolean field, it must map both true and false"},
@@ -170,12 +170,45 @@ func TestConfigMistakes(t *testing.T) {
 		{name: "inbound operation", change: set("a/b", "inbound", "status_update", "operation"), want: "inbound.status_update.operation"},
 		{name: "inbound operations alike", change: set("bjtj", "inbound", "status_update", "operation"), want: "inbound.status_update.operation"},
 		{name: "inbound without operations", change: func(c map[string]any) {
-			delete(at(c, "inbound"), "case_submission")
-			delete(at(c, "inbound"), "status_update")
+			for _, k := range []string{"case_submission", "status_update", "evaluation_submission", "evaluation_reply", "bundle_submission"} {
+				delete(at(c, "inbound"), k)
+			}
 		}, want: "inbound needs"},
 		{name: "receipt without case_id", change: del("inbound", "receipt", "wgbjid"), want: "inbound.receipt must map case_id"},
+		{name: "notice request without its type", change: del("notice_delivery", "request", "tz", "tzlx"),
+			want: "notice_delivery.request must map notice.type"},
+		{name: "notice request without case_id", change: func(c map[string]any) {
+			delete(at(c, "notice_delivery", "request"), "wgbjid")
+			delete(at(c, "notice_delivery", "request", "tz"), "wgbjid")
+		}, want: "notice_delivery.request must map case_id or notice.case_id"},
+		{name: "notice request without delivery_id", change: del("notice_delivery", "request", "tsid"),
+			want: "notice_delivery.request must map delivery_id"},
+		{name: "notice ack without time", change: del("notice_delivery", "ack", "qssj"), want: "notice_delivery.ack must map acknowledged_at"},
+		{name: "notice ack maps key_id", change: set("key_id", "notice_delivery", "ack", "zyid"), want: "notice_delivery.ack maps key_id"},
+		{name: "notice path of another operation", change: set("/api/tongban/ztfk", "notice_delivery", "path"), want: "notice_delivery.path"},
+		{name: "notice level through an unknown table", change: set("notice.evaluation.level | table:pjdjx", "notice_delivery", "request", "tz", "pj", "pjdj"),
+			want: "notice_delivery.request.tz.pj.pjdj"},
+		{name: "notice unknown field", change: set("notice.evaluation.grade", "notice_delivery", "request", "tz", "pj", "pjdj"),
+			want: `notice_delivery.request.tz.pj.pjdj: notice.evaluation has no field "grade"`},
+		{name: "evaluation without level", change: del("inbound", "evaluation_submission", "request", "pjdj"),
+			want: "inbound.evaluation_submission.request must map level"},
+		{name: "evaluation without the applicant's id", change: del("inbound", "evaluation_submission", "request", "pjr", "zjhm"),
+			want: "inbound.evaluation_submission.request must map applicant.id_number"},
+		{name: "reply without its contact flag", change: del("inbound", "evaluation_reply", "request", "sfhf"),
+			want: "inbound.evaluation_reply.request must map contacted_applicant"},
+		{name: "bundle part without its form", change: del("inbound", "bundle_submission", "request", "bjs", "$item", "sqb"),
+			want: "inbound.bundle_submission.request must map parts[].form"},
+		{name: "bundle without parts", change: del("inbound", "bundle_submission", "request", "bjs"),
+			want: "inbound.bundle_submission.request must map parts"},
+		{name: "inbound operations alike (reply)", change: set("pjtj", "inbound", "evaluation_reply", "operation"),
+			want: "inbound.evaluation_reply.operation \"pjtj\" is also the operation of inbound.evaluation_submission"},
+		{name: "inbound operations alike (bundle)", change: set("bjtj", "inbound", "bundle_submission", "operation"),
+			want: "inbound.bundle_submission.operation"},
+		{name: "receipt without parts", change: del("inbound", "receipt", "bjs"), want: "inbound.receipt must map parts[].part"},
+		{name: "receipt part without its case", change: del("inbound", "receipt", "bjs", "$item", "wgbjid"),
+			want: "inbound.receipt must map parts[].case_id"},
 		{name: "no operations", change: func(c map[string]any) {
-			for _, k := range []string{"case_delivery", "status_delivery", "usage_delivery", "usage_batch_delivery", "license_lookup", "inbound"} {
+			for _, k := range []string{"case_delivery", "status_delivery", "notice_delivery", "usage_delivery", "usage_batch_delivery", "license_lookup", "inbound"} {
 				delete(c, k)
 			}
 		}, want: "no operation"},
@@ -243,10 +276,11 @@ func TestCapabilities(t *testing.T) {
 		want []adapters.Capability
 	}{
 		{"everything", nil, all},
-		{"cases only", []string{"status_delivery", "usage_delivery", "usage_batch_delivery", "license_lookup", "inbound"}, []adapters.Capability{adapters.CapCaseDelivery}},
-		{"library only", []string{"case_delivery", "status_delivery", "inbound"}, []adapters.Capability{adapters.CapLicenseLookup, adapters.CapUsageRecords}},
-		{"library without batches", []string{"case_delivery", "status_delivery", "inbound", "usage_batch_delivery"}, []adapters.Capability{adapters.CapLicenseLookup, adapters.CapUsageRecords}},
-		{"inbound only", []string{"case_delivery", "status_delivery", "usage_delivery", "usage_batch_delivery", "license_lookup", "endpoint"}, []adapters.Capability{adapters.CapInbound}},
+		{"cases only", []string{"status_delivery", "notice_delivery", "usage_delivery", "usage_batch_delivery", "license_lookup", "inbound"}, []adapters.Capability{adapters.CapCaseDelivery}},
+		{"library only", []string{"case_delivery", "status_delivery", "notice_delivery", "inbound"}, []adapters.Capability{adapters.CapLicenseLookup, adapters.CapUsageRecords}},
+		{"library without batches", []string{"case_delivery", "status_delivery", "notice_delivery", "inbound", "usage_batch_delivery"}, []adapters.Capability{adapters.CapLicenseLookup, adapters.CapUsageRecords}},
+		{"inbound only", []string{"case_delivery", "status_delivery", "notice_delivery", "usage_delivery", "usage_batch_delivery", "license_lookup", "endpoint"}, []adapters.Capability{adapters.CapInbound}},
+		{"notices only", []string{"case_delivery", "status_delivery", "usage_delivery", "usage_batch_delivery", "license_lookup", "inbound"}, nil},
 		{"no lookup", []string{"license_lookup"}, []adapters.Capability{adapters.CapCaseDelivery, adapters.CapStatusDelivery, adapters.CapInbound, adapters.CapUsageRecords}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -279,6 +313,9 @@ func TestCapabilities(t *testing.T) {
 			_, ok := adapters.LicenseSourceOf(a)
 			if ok != slices.Contains(tc.want, adapters.CapLicenseLookup) {
 				t.Errorf("LicenseSourceOf = %v", ok)
+			}
+			if want := !slices.Contains(tc.drop, "notice_delivery"); a.DeliversNotices() != want {
+				t.Errorf("DeliversNotices = %v, want %v", a.DeliversNotices(), want)
 			}
 		})
 	}

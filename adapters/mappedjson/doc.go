@@ -23,10 +23,16 @@
 //	config key        capability       call                                                    contract
 //	case_delivery     case_delivery    POST {endpoint}{path}                                   CaseDelivery → Ack
 //	status_delivery   status_delivery  POST {endpoint}{path}                                   StatusDelivery → Ack
+//	notice_delivery   (notices)        POST {endpoint}{path}                                   NoticeDelivery → Ack
 //	usage_delivery    usage_records    POST {endpoint}{path}                                   UsageRecordDelivery → Ack
 //	usage_batch_delivery  (usage_records, in batches)  POST {endpoint}{path}               UsageRecordBatch → UsageBatchAck
 //	license_lookup    license_lookup   POST {endpoint}{path}, tried once                       LicenseLookupRequest → LicenseLookupResponse
-//	inbound           inbound          the district POSTs /v1/inbound/{partner_id}/{operation}  CaseSubmission or StatusUpdate → Receipt
+//	inbound           inbound          the district POSTs /v1/inbound/{partner_id}/{operation}  CaseSubmission, StatusUpdate, EvaluationSubmission,
+//	                                                                                           EvaluationReply or BundleSubmission → Receipt
+//
+// notice_delivery makes the adapter's DeliverNotice (port.NoticeDeliverer)
+// work and DeliversNotices report true; without it, DeliverNotice fails
+// permanently.
 //
 // Outbound calls go through adapters.Caller: Content-Type application/json,
 // Gw-Signature and Gw-Key-Id over the exact body, traceparent, a bearer
@@ -60,10 +66,12 @@
 //	tables           code tables by name (below)
 //	case_delivery    {path, request, ack, envelope?}
 //	status_delivery  {path, request, ack, envelope?}
+//	notice_delivery  {path, request, ack, envelope?}
 //	usage_delivery   {path, request, ack, envelope?}
 //	usage_batch_delivery  {path, request, ack, envelope?}; needs usage_delivery
 //	license_lookup   {path, request, answer, envelope?}
-//	inbound          {case_submission: {operation, request}, status_update: {operation, request}, receipt}
+//	inbound          {case_submission, status_update, evaluation_submission, evaluation_reply,
+//	                  bundle_submission: each {operation, request}, at least one; receipt}
 //
 // path is appended to the endpoint; it starts with "/" and each outbound
 // operation has its own (the district tells the operations apart by path).
@@ -194,6 +202,34 @@
 // district recognises a record it stored before by its delivery_id and
 // acknowledges it again.
 //
+// # Notices
+//
+// notice_delivery carries the gateway's notices about a case: deadline
+// warnings and overdue notices (notice.deadline, the statutory clock),
+// evaluations (notice.evaluation, the applicant's id masked, and for a
+// negative one notice.follow_up), follow-up replies and overdue follow-ups
+// (notice.follow_up, with its reply), cancelled parts of bundles
+// (notice.bundle_id, notice.reason). Exactly the parts a notice's type
+// needs are set; the others are absent and written nowhere. Its request
+// must map delivery_id, exchange_id, notice.type (through a table of the
+// district's notice codes, in the example) and case_id or notice.case_id;
+// its ack is read and checked as a status delivery's is.
+//
+// # Bundles (一件事)
+//
+// A case that is a part of a bundle carries a bundle (contracts.BundleRef:
+// bundle.bundle_id, bundle.name, bundle.part, bundle.parts, bundle.after,
+// and bundle.prerequisites with each one's result documents), which the
+// case_delivery request maps like any field. CheckCase refuses a part of a
+// bundle when the mapping leaves out a value its bundle holds (naming the
+// first one, such as bundle.prerequisites[0].documents[1].content), and
+// DeliverCase fails permanently for it without a call: the district would
+// take the part without knowing it is one, or without the results it
+// waited for. A case outside a bundle needs no bundle mapping.
+// inbound.bundle_submission reads the district's bundles (its parts as a
+// $each over parts); the receipt must then map parts[].part and
+// parts[].case_id, which tell the district each part's case.
+//
 // # Repeats
 //
 // Delivery is at least once: an attempt whose answer was lost is made
@@ -212,10 +248,12 @@
 // # Inbound calls
 //
 // DecodeCall takes POST /v1/inbound/{partner_id}/{operation} with an
-// application/json body: the operation selects the case_submission or
-// status_update mapping, whose required contract fields (exchange_id,
-// case_id, state, reported_at for an update; everything a CaseSubmission
-// always carries for a case) must be mapped. A call it cannot read fails
+// application/json body: the operation selects the case_submission,
+// status_update, evaluation_submission, evaluation_reply or
+// bundle_submission mapping (operations differ), whose required contract
+// fields (exchange_id, case_id, state, reported_at for an update;
+// everything a CaseSubmission, EvaluationSubmission, EvaluationReply or
+// BundleSubmission always carries for the others) must be mapped. A call it cannot read fails
 // with a *contracts.FieldError whose Field is the district's field path
 // and whose Code is unsupported_media_type, not_found (unknown operation),
 // invalid_json (not JSON, unknown field, wrong type) or validation_failed
@@ -258,13 +296,20 @@
 //	  tables:
 //	    zjlx: {"111": "10", "001": "49"}                    # 证件类型
 //	    bjzt: {accepted: "02", rejected: "03", correction_required: "04", in_progress: "05",
-//	           concluded: "06", dispatched: "07", delivered: "08", received: "00", forwarded: "01"}
+//	           concluded: "06", dispatched: "07", delivered: "08", received: "00", forwarded: "01",
+//	           waiting: "09", cancelled: "10"}
 //	    bjjg: {approved: "1", denied: "2"}                 # 办结结果
 //	    sdfs: {window_pickup: "1", post: "2", electronic: "3"}
 //	    sf: {"true": "1", "false": "0"}                    # 是否
 //	    zzzt: {valid: "10", suspended: "20", revoked: "30", cancelled: "40", expired: "50"}  # 证照状态
 //	    hyjg: {valid: "1", mismatch: "2", suspended: "3", revoked: "4", cancelled: "5", expired: "6",
 //	           not_found: "7", source_unavailable: "8"}     # 核验结果
+//	    tzlx: {deadline_warning: "01", deadline_overdue: "02", evaluation: "03", follow_up_reply: "04",
+//	           follow_up_overdue: "05", part_cancelled: "06"}     # 通知类型
+//	    sxdw: {working_days: "1", calendar_days: "2"}      # 时限单位
+//	    pjdj: {very_satisfied: "5", satisfied: "4", basically_satisfied: "3", dissatisfied: "2", very_dissatisfied: "1"}
+//	    pjqd: {window: "1", pc: "2", app: "3", mini_program: "4", hotline: "5", sms: "6"}  # 评价渠道
+//	    zgzt: {open: "1", answered: "2", overdue: "3"}     # 整改状态
 //	    cwdm: {validation_failed: "4002", rate_limited: "4290", unavailable: "5030", "*": "9999"}  # abbreviated
 //	  case_delivery:
 //	    path: /api/tongban/bjjs                             # 办件接收
@@ -316,6 +361,16 @@
 //	          yjdz: submission.result_delivery.address
 //	          yzbm: submission.result_delivery.postal_code
 //	        bz: submission.remark
+//	      yjs:                                             # a part of a bundle (一件事) only
+//	        yjsid: bundle.bundle_id
+//	        yjsmc: bundle.name
+//	        bjmc: bundle.part
+//	        bjzs: bundle.parts
+//	        qzbj: {$each: bundle.after, $item: "."}
+//	        qzjg:
+//	          $each: bundle.prerequisites
+//	          $item: {bjmc: part, wgbjid: case_id, bjjg: outcome | table:bjjg, bjsj: concluded_at | time:datetimefrac,
+//	                  jgwj: {$each: documents, $item: {wjmc: name, sm3: sm3, wjnr: content, xzdz: url}}}  # abbreviated
 //	    ack:                                               # the envelope's data
 //	      jhid: exchange_id
 //	      tsid: delivery_id
@@ -400,6 +455,24 @@
 //	        ztsm: license.status_reason
 //	        wjsm3: license.file_sm3
 //	        gxsj: license.updated_at | time:datetimefrac
+//	  notice_delivery:                                   # abbreviated
+//	    path: /api/tongban/tzjs                             # 通知接收
+//	    request:
+//	      tsid: delivery_id
+//	      wgbjid: case_id
+//	      jhid: exchange_id
+//	      fssj: sent_at | time:datetimefrac
+//	      tz:
+//	        tzlx: notice.type | table:tzlx                 # 通知类型
+//	        tzsj: notice.at | time:datetimefrac
+//	        sx: {sxts: notice.deadline.limit.days, sxdw: notice.deadline.limit.unit | table:sxdw,
+//	             jzsj: notice.deadline.deadline | time:datetimefrac, syts: notice.deadline.days_left}
+//	        pj: {pjdj: notice.evaluation.level | table:pjdj, pjnr: notice.evaluation.text,
+//	             zjhm: notice.evaluation.applicant_masked}
+//	        zg: {zgzt: notice.follow_up.state | table:zgzt, jzsj: notice.follow_up.due | time:datetimefrac,
+//	             fk: {zgcs: notice.follow_up.reply.measures, sfhf: notice.follow_up.reply.contacted_applicant | table:sf}}
+//	        yy: notice.reason
+//	    ack: {jhid: exchange_id, tsid: delivery_id, qssj: acknowledged_at | time:compact}
 //	  inbound:
 //	    case_submission:
 //	      operation: bjtj                                  # POST /v1/inbound/330702/bjtj
@@ -415,6 +488,25 @@
 //	        bjzt: state | table:bjzt
 //	        bgsj: reported_at | time:datetimefrac
 //	        bjbh: owner_case_no
+//	    evaluation_submission:                             # 好差评, POST /v1/inbound/330702/pjtj
+//	      operation: pjtj
+//	      request: {jhid: exchange_id, wgbjid: case_id, pjdj: level | table:pjdj, pjnr: text,
+//	                pjqd: channel | table:pjqd, pjsj: evaluated_at | time:datetimefrac,
+//	                pjr: {zjlx: applicant.holder_type | table:zjlx, zjhm: applicant.id_number}}
+//	    evaluation_reply:                                  # 整改反馈, POST /v1/inbound/330702/zgfk
+//	      operation: zgfk
+//	      request: {jhid: exchange_id, wgbjid: case_id, fksj: replied_at | time:datetimefrac,
+//	                zgcs: measures, zgjg: result, sfhf: contacted_applicant | table:sf}
+//	    bundle_submission:                                 # 一件事, POST /v1/inbound/330702/yjstj; abbreviated
+//	      operation: yjstj
+//	      request:
+//	        jhid: exchange_id
+//	        yjsmc: name
+//	        sqrxm: applicant.name                          # the common fields as in case_submission
+//	        bjs:
+//	          $each: parts
+//	          $item: {bjmc: part, blqh: to_region, sx: {ssbm: service_item.implementation_code, sxmc: service_item.name},
+//	                  qzbj: {$each: after, $item: "."}, sqb: form | json}
 //	    receipt:                                           # the data of the gateway's answer
 //	      jhid: exchange_id
 //	      wgbjid: case_id
@@ -422,6 +514,7 @@
 //	      zwzy: body_sm3
 //	      bjzt: state | table:bjzt
 //	      czxh: evidence_seq | string
+//	      bjs: {$each: parts, $item: {bjmc: part, wgbjid: case_id, bjzt: state | table:bjzt}}  # a bundle's parts
 //
 // With it, a case goes to the district as
 //

@@ -8,8 +8,9 @@ import (
 // ExampleConfig returns a complete mapped-json config for the demo district
 // 330702 婺城区 (Jinhua) whose system listens at endpoint: pinyin field
 // names, code tables for id types, case states, outcomes, delivery
-// methods, license statuses, verification outcomes, yes/no flags and error
-// codes, times as "2006-01-02 15:04:05" in China Standard Time (with a
+// methods, license statuses, verification outcomes, yes/no flags, error
+// codes, notice types, time-limit units, evaluation levels and channels
+// and follow-up states, times as "2006-01-02 15:04:05" in China Standard Time (with a
 // fraction of a second only when the time has one, so that no time loses
 // precision), the district's own acknowledgement times as "20060102150405",
 // dates as "20060102", nesting, arrays, a one-way template and the result
@@ -41,7 +42,7 @@ const exampleConfig = `{
     "bjzt": {
       "received": "00", "forwarded": "01", "accepted": "02", "rejected": "03",
       "correction_required": "04", "in_progress": "05", "concluded": "06",
-      "dispatched": "07", "delivered": "08"
+      "dispatched": "07", "delivered": "08", "waiting": "09", "cancelled": "10"
     },
     "bjjg": {"approved": "1", "denied": "2"},
     "sdfs": {"window_pickup": "1", "post": "2", "electronic": "3"},
@@ -51,6 +52,17 @@ const exampleConfig = `{
       "expired": "6", "not_found": "7", "source_unavailable": "8"
     },
     "sf": {"true": "1", "false": "0"},
+    "tzlx": {
+      "deadline_warning": "01", "deadline_overdue": "02", "evaluation": "03",
+      "follow_up_reply": "04", "follow_up_overdue": "05", "part_cancelled": "06"
+    },
+    "sxdw": {"working_days": "1", "calendar_days": "2"},
+    "pjdj": {
+      "very_satisfied": "5", "satisfied": "4", "basically_satisfied": "3",
+      "dissatisfied": "2", "very_dissatisfied": "1"
+    },
+    "pjqd": {"window": "1", "pc": "2", "app": "3", "mini_program": "4", "hotline": "5", "sms": "6"},
+    "zgzt": {"open": "1", "answered": "2", "overdue": "3"},
     "cwdm": {
       "bad_request": "4000", "invalid_json": "4001", "validation_failed": "4002",
       "invalid_region": "4003", "invalid_citizen_id": "4004", "invalid_credit_code": "4005",
@@ -125,6 +137,34 @@ const exampleConfig = `{
           "yzbm": "submission.result_delivery.postal_code"
         },
         "bz": "submission.remark"
+      },
+      "yjs": {
+        "yjsid": "bundle.bundle_id",
+        "yjsmc": "bundle.name",
+        "bjmc": "bundle.part",
+        "bjzs": "bundle.parts",
+        "qzbj": {"$each": "bundle.after", "$item": "."},
+        "qzjg": {
+          "$each": "bundle.prerequisites",
+          "$item": {
+            "bjmc": "part",
+            "wgbjid": "case_id",
+            "bjjg": "outcome | table:bjjg",
+            "bjsj": "concluded_at | time:datetimefrac",
+            "jgwj": {
+              "$each": "documents",
+              "$item": {
+                "wjmc": "name",
+                "wjlx": "media_type",
+                "wjdx": "size | string",
+                "sm3": "sm3",
+                "wjnr": "content",
+                "xzdz": "url",
+                "dzzzbs": "license_id"
+              }
+            }
+          }
+        }
       }
     },
     "ack": {
@@ -174,6 +214,77 @@ const exampleConfig = `{
           "jdsj": "update.dispatch.dispatched_at | time:datetimefrac"
         },
         "sdsj": "update.delivered_at | time:datetimefrac"
+      }
+    },
+    "ack": {
+      "jhid": "exchange_id",
+      "tsid": "delivery_id",
+      "qssj": "acknowledged_at | time:compact",
+      "zwzy": "body_sm3"
+    }
+  },
+  "notice_delivery": {
+    "path": "/api/tongban/tzjs",
+    "request": {
+      "bbh": "=1.0",
+      "tsid": "delivery_id",
+      "wgbjid": "case_id",
+      "jhid": "exchange_id",
+      "fssj": "sent_at | time:datetimefrac",
+      "tz": {
+        "tzlx": "notice.type | table:tzlx",
+        "wgbjid": "notice.case_id",
+        "yjsid": "notice.bundle_id",
+        "bjbh": "notice.owner_case_no",
+        "sjbh": "notice.local_case_no",
+        "ssbm": "notice.implementation_code",
+        "tzsj": "notice.at | time:datetimefrac",
+        "sx": {
+          "sxts": "notice.deadline.limit.days",
+          "sxdw": "notice.deadline.limit.unit | table:sxdw",
+          "jsz": "notice.deadline.running | table:sf",
+          "kssj": "notice.deadline.started_at | time:datetimefrac",
+          "jzsj": "notice.deadline.deadline | time:datetimefrac",
+          "yyts": "notice.deadline.days_used",
+          "syts": "notice.deadline.days_left",
+          "sfcq": "notice.deadline.overdue | table:sf",
+          "yjsj": "notice.deadline.warned_at | time:datetimefrac",
+          "cqsj": "notice.deadline.overdue_at | time:datetimefrac",
+          "tzsj": "notice.deadline.stopped_at | time:datetimefrac"
+        },
+        "pj": {
+          "pjid": "notice.evaluation.evaluation_id",
+          "wgbjid": "notice.evaluation.case_id",
+          "jhid": "notice.evaluation.exchange_id",
+          "ssbm": "notice.evaluation.implementation_code",
+          "sjqh": "notice.evaluation.sender",
+          "blqh": "notice.evaluation.owner",
+          "pjdj": "notice.evaluation.level | table:pjdj",
+          "pjfs": "notice.evaluation.score",
+          "pjnr": "notice.evaluation.text",
+          "pjqd": "notice.evaluation.channel | table:pjqd",
+          "pjsj": "notice.evaluation.evaluated_at | time:datetimefrac",
+          "zjlx": "notice.evaluation.holder_type | table:zjlx",
+          "zjhm": "notice.evaluation.applicant_masked",
+          "jssj": "notice.evaluation.received_at | time:datetimefrac"
+        },
+        "zg": {
+          "zgzt": "notice.follow_up.state | table:zgzt",
+          "sxts": "notice.follow_up.limit.days",
+          "sxdw": "notice.follow_up.limit.unit | table:sxdw",
+          "jzsj": "notice.follow_up.due | time:datetimefrac",
+          "cqsj": "notice.follow_up.overdue_at | time:datetimefrac",
+          "fk": {
+            "jhid": "notice.follow_up.reply.exchange_id",
+            "wgbjid": "notice.follow_up.reply.case_id",
+            "fksj": "notice.follow_up.reply.replied_at | time:datetimefrac",
+            "zgcs": "notice.follow_up.reply.measures",
+            "zgjg": "notice.follow_up.reply.result",
+            "sfhf": "notice.follow_up.reply.contacted_applicant | table:sf"
+          },
+          "sfyq": "notice.follow_up.late | table:sf"
+        },
+        "yy": "notice.reason"
       }
     },
     "ack": {
@@ -385,13 +496,113 @@ const exampleConfig = `{
         "sdsj": "delivered_at | time:datetimefrac"
       }
     },
+    "evaluation_submission": {
+      "operation": "pjtj",
+      "request": {
+        "bbh": "=1.0",
+        "jhid": "exchange_id",
+        "wgbjid": "case_id",
+        "pjdj": "level | table:pjdj",
+        "pjnr": "text",
+        "pjqd": "channel | table:pjqd",
+        "pjsj": "evaluated_at | time:datetimefrac",
+        "pjr": {
+          "zjlx": "applicant.holder_type | table:zjlx",
+          "zjhm": "applicant.id_number"
+        }
+      }
+    },
+    "evaluation_reply": {
+      "operation": "zgfk",
+      "request": {
+        "bbh": "=1.0",
+        "jhid": "exchange_id",
+        "wgbjid": "case_id",
+        "fksj": "replied_at | time:datetimefrac",
+        "zgcs": "measures",
+        "zgjg": "result",
+        "sfhf": "contacted_applicant | table:sf"
+      }
+    },
+    "bundle_submission": {
+      "operation": "yjstj",
+      "request": {
+        "bbh": "=1.0",
+        "jhid": "exchange_id",
+        "sjqh": "from_region",
+        "tjsj": "submitted_at | time:datetimefrac",
+        "yjsmc": "name",
+        "sqrzjlx": "applicant.holder_type | table:zjlx",
+        "sqrzjhm": "applicant.id_number",
+        "sqrxm": "applicant.name",
+        "sqrlxdh": "applicant.phone",
+        "dlr": {
+          "zjlx": "agent.holder_type | table:zjlx",
+          "zjhm": "agent.id_number",
+          "xm": "agent.name",
+          "lxdh": "agent.phone"
+        },
+        "ck": {
+          "ckbh": "window.window_id",
+          "gzrybh": "window.operator_id",
+          "ckqh": "window.region",
+          "ckmc": "window.name"
+        },
+        "sjsj": "received_at | time:datetimefrac",
+        "sjbh": "local_case_no",
+        "jgsd": {
+          "sdfs": "result_delivery.method | table:sdfs",
+          "sjr": "result_delivery.recipient",
+          "sjrdh": "result_delivery.phone",
+          "yjdz": "result_delivery.address",
+          "yzbm": "result_delivery.postal_code"
+        },
+        "bz": "remark",
+        "bjs": {
+          "$each": "parts",
+          "$item": {
+            "bjmc": "part",
+            "blqh": "to_region",
+            "sx": {
+              "jbbm": "service_item.basic_code",
+              "ssbm": "service_item.implementation_code",
+              "sxmc": "service_item.name",
+              "sszt": "service_item.department"
+            },
+            "qzbj": {"$each": "after", "$item": "."},
+            "sqb": "form | json",
+            "clxx": {
+              "$each": "materials",
+              "$item": {
+                "clbm": "material_id",
+                "clmc": "name",
+                "wjlx": "media_type",
+                "wjdx": "size | string",
+                "sm3": "sm3",
+                "wjnr": "content",
+                "xzdz": "url"
+              }
+            },
+            "mtjzz": {"$each": "license_ids", "$item": "."}
+          }
+        }
+      }
+    },
     "receipt": {
       "jhid": "exchange_id",
       "wgbjid": "case_id",
       "jssj": "received_at | time:datetimefrac",
       "zwzy": "body_sm3",
       "bjzt": "state | table:bjzt",
-      "czxh": "evidence_seq | string"
+      "czxh": "evidence_seq | string",
+      "bjs": {
+        "$each": "parts",
+        "$item": {
+          "bjmc": "part",
+          "wgbjid": "case_id",
+          "bjzt": "state | table:bjzt"
+        }
+      }
     }
   }
 }

@@ -211,6 +211,11 @@ func TestExampleConfigCoversEveryField(t *testing.T) {
 		{"license_lookup.answer", s.lookupOp.answer, nil},
 		{"inbound.case_submission.request", s.inbound.caseOp.request, nil},
 		{"inbound.status_update.request", s.inbound.statusOp.request, nil},
+		{"notice_delivery.request", s.noticeOp.request, nil},
+		{"notice_delivery.ack", s.noticeOp.answer, []string{"key_id", "partner_case_no"}},
+		{"inbound.evaluation_submission.request", s.inbound.evalOp.request, nil},
+		{"inbound.evaluation_reply.request", s.inbound.replyOp.request, nil},
+		{"inbound.bundle_submission.request", s.inbound.bundleOp.request, nil},
 		{"inbound.receipt", s.inbound.receipt, nil},
 	} {
 		for _, leaf := range m.msg.node.leafPaths("") {

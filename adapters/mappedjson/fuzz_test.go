@@ -66,7 +66,19 @@ func FuzzDecodeCall(f *testing.F) {
 		ReportedAt: time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC), CorrectionItems: []string{"a", "b"},
 		Documents: []contracts.Document{{Name: "d", MediaType: "application/pdf", Size: 1, SM3: strings.Repeat("0a", 32), URL: "https://x"}},
 		Dispatch:  &contracts.Dispatch{Method: "post", DispatchedAt: time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)}}
-	for _, c := range []*contracts.InboundCall{{Kind: contracts.InboundCase, Submission: &sub}, {Kind: contracts.InboundStatus, Update: &upd}} {
+	ev := contracts.EvaluationSubmission{ExchangeID: "0195a000-0000-7000-8000-000000000001", CaseID: "case-1", Level: "dissatisfied",
+		Channel: "app", EvaluatedAt: time.Date(2026, 4, 20, 19, 5, 0, 0, time.UTC),
+		Applicant: contracts.EvaluationApplicant{HolderType: "111", IDNumber: "11010519491231002X"}}
+	reply := contracts.EvaluationReply{ExchangeID: "0195a001-0000-7000-8000-000000000002", CaseID: "case-1",
+		RepliedAt: time.Date(2026, 4, 23, 16, 30, 0, 0, time.UTC), Measures: "整改", ContactedApplicant: true}
+	bundle := contracts.BundleSubmission{ExchangeID: "0195a200-0000-7000-8000-000000000001", FromRegion: "320404", Name: "开办餐饮店",
+		Applicant: sub.Applicant, Parts: []contracts.BundlePart{
+			{Part: "a", ServiceItem: contracts.ServiceItem{ImplementationCode: "1", Name: "x"}, Form: json.RawMessage(`{}`)},
+			{Part: "b", After: []string{"a"}, ServiceItem: contracts.ServiceItem{ImplementationCode: "2", Name: "y"}, Form: json.RawMessage(`{"k":[1]}`),
+				Materials: sub.Materials, LicenseIDs: sub.LicenseIDs}}}
+	for _, c := range []*contracts.InboundCall{{Kind: contracts.InboundCase, Submission: &sub}, {Kind: contracts.InboundStatus, Update: &upd},
+		{Kind: contracts.InboundEvaluation, Evaluation: &ev}, {Kind: contracts.InboundReply, Reply: &reply},
+		{Kind: contracts.InboundBundle, Bundle: &bundle}} {
 		pc, err := side.Call(c)
 		if err != nil {
 			f.Fatal(err)
@@ -82,6 +94,10 @@ func FuzzDecodeCall(f *testing.F) {
 	f.Add("bjtj", []byte(`[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]`))
 	f.Add("nope", []byte(`{}`))
 	f.Add("ztbg", []byte("\xff\xfe"))
+	f.Add("pjtj", []byte(`{"pjdj":"330702198506121277","pjr":{"zjhm":330702198506121277}}`))
+	f.Add("zgfk", []byte(`{"sfhf":"2","zgcs":["a"]}`))
+	f.Add("yjstj", []byte(`{"bjs":[{"qzbj":"a","sqb":"{330702198506121277"},{"clxx":[{"wjdx":"1x"}]}]}`))
+	f.Add("yjstj", []byte(`{"bjs":{"bjmc":"a"}}`))
 
 	f.Fuzz(func(t *testing.T, op string, body []byte) {
 		call, err := a.DecodeCall(&contracts.NativeCall{Operation: op, MediaType: "application/json", Body: body})
@@ -95,9 +111,20 @@ func FuzzDecodeCall(f *testing.F) {
 			}
 			return
 		}
+		carried := 0
+		for _, set := range []bool{call.Submission != nil, call.Update != nil, call.Evaluation != nil, call.Reply != nil, call.Bundle != nil} {
+			if set {
+				carried++
+			}
+		}
 		switch {
-		case call.Kind == contracts.InboundCase && call.Submission != nil && call.Update == nil && op == "bjtj":
-		case call.Kind == contracts.InboundStatus && call.Update != nil && call.Submission == nil && op == "ztbg":
+		case carried != 1:
+			t.Fatalf("operation %q read as %d messages: %+v", op, carried, call)
+		case call.Kind == contracts.InboundCase && call.Submission != nil && op == "bjtj":
+		case call.Kind == contracts.InboundStatus && call.Update != nil && op == "ztbg":
+		case call.Kind == contracts.InboundEvaluation && call.Evaluation != nil && op == "pjtj":
+		case call.Kind == contracts.InboundReply && call.Reply != nil && op == "zgfk":
+		case call.Kind == contracts.InboundBundle && call.Bundle != nil && op == "yjstj":
 		default:
 			t.Fatalf("operation %q read as %+v", op, call)
 		}
@@ -247,6 +274,9 @@ func FuzzReadRequest(f *testing.F) {
 	f.Add("/api/dzzz/zzcx", []byte(`{"czr":{"zjlx":"10","zjhm":330702198506121277}}`))
 	f.Add("/api/tongban/bjjs", []byte(`{"bj":{"sqb":"330702198506121277"}}`))
 	f.Add("/nope", []byte(`{}`))
+	f.Add("/api/tongban/tzjs", []byte(`{"tz":{"tzlx":"330702198506121277","sx":{"sxts":"20","jsz":"2"},"pj":{"pjfs":1.5}}}`))
+	f.Add("/api/tongban/tzjs", []byte(`{"tz":{"zg":{"fk":{"sfhf":"1","fksj":"330702198506121277"}}}}`))
+	f.Add("/api/tongban/bjjs", []byte(`{"yjs":{"bjzs":"3","qzjg":[{"jgwj":[{"wjdx":"330702198506121277x"}]}]}}`))
 
 	f.Fuzz(func(t *testing.T, path string, body []byte) {
 		m, err := side.ReadRequest(path, "application/json", "", body)
@@ -256,7 +286,8 @@ func FuzzReadRequest(f *testing.F) {
 			}
 			return
 		}
-		kinds := map[string]string{"/api/tongban/bjjs": "case", "/api/tongban/ztfk": "status", "/api/dzzz/yzjlhc": "usage_record", "/api/dzzz/zzcx": "lookup"}
+		kinds := map[string]string{"/api/tongban/bjjs": "case", "/api/tongban/ztfk": "status", "/api/tongban/tzjs": "notice",
+			"/api/dzzz/yzjlhc": "usage_record", "/api/dzzz/zzcx": "lookup", "/api/dzzz/yzjlplhc": "usage_batch"}
 		if m.Kind() != kinds[path] {
 			t.Fatalf("path %q read as a %q message", path, m.Kind())
 		}
@@ -272,6 +303,7 @@ func FuzzReadReceipt(f *testing.F) {
 	f.Add([]byte(`{"code":"0","msg":"成功","data":{"jhid":"x","wgbjid":"c","jssj":"2026-03-14 09:30:00","bjzt":"02","czxh":"12"}}`))
 	f.Add([]byte(`{"code":"0","data":{"czxh":"330702198506121277"}}`))
 	f.Add([]byte(`{"code":"4002","msg":"330702198506121277"}`))
+	f.Add([]byte(`{"code":"0","data":{"jhid":"x","wgbjid":"c","bjs":[{"bjmc":"a","wgbjid":"c1","bjzt":"09"},{"bjzt":"330702198506121277"}]}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		if _, err := side.ReadReceipt("application/json", body); err != nil {
 			if m := quotes(err, body); m != "" {

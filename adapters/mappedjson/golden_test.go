@@ -111,6 +111,54 @@ func TestGolden(t *testing.T) {
 	checkGolden(t, "case_call", call.Body)
 }
 
+// TestGoldenAdmin pins the exact bytes of a case's administration with
+// the example config: a notice and a part of a bundle as the adapter sends
+// them, the district's acknowledgement of the notice, the district's
+// evaluation, reply and bundle calls, and the gateway's receipt of a
+// bundle.
+func TestGoldenAdmin(t *testing.T) {
+	gw, partner := newPair(t)
+	d := newDistrict(t, partner, mappedjson.ExampleConfig("http://unused.example"))
+	a := newAdapter(t, gw, mappedjson.ExampleConfig(d.URL))
+	ctx := context.Background()
+	notice := sampleNotice(contracts.NoticeFollowUpReply)
+	if _, _, _, err := a.DeliverNotice(ctx, notice); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := a.DeliverCase(ctx, sampleBundleCase(fixedSM3)); err != nil {
+		t.Fatal(err)
+	}
+	reqs := d.requests()
+	if len(reqs) != 2 {
+		t.Fatalf("district saw %d requests, want 2", len(reqs))
+	}
+	checkGolden(t, "notice_delivery", reqs[0].body)
+	checkGolden(t, "case_delivery_bundle", reqs[1].body)
+	side := mustSide(t, d.URL)
+	ack, _, err := side.WriteAck(&adapters.Message{Notice: notice}, &contracts.Ack{ExchangeID: notice.ExchangeID,
+		DeliveryID: notice.DeliveryID, AcknowledgedAt: fixedNow, BodySM3: fixedSM3(reqs[0].body), KeyID: partnerID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "notice_ack", ack)
+	for name, c := range map[string]*contracts.InboundCall{
+		"evaluation_call": {Kind: contracts.InboundEvaluation, Evaluation: sampleEvaluation()},
+		"reply_call":      {Kind: contracts.InboundReply, Reply: sampleReply()},
+		"bundle_call":     {Kind: contracts.InboundBundle, Bundle: sampleBundle(fixedSM3)},
+	} {
+		call, err := side.Call(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkGolden(t, name, call.Body)
+	}
+	receipt, _, err := a.EncodeReceipt(&contracts.InboundCall{Kind: contracts.InboundBundle}, sampleBundleReceipt(fixedSM3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "receipt_bundle", receipt)
+}
+
 // mustSide returns the example config's partner side.
 func mustSide(t *testing.T, endpoint string) *mappedjson.PartnerSide {
 	t.Helper()

@@ -158,6 +158,8 @@ func (d *district) ackFor(m *adapters.Message, body []byte) *contracts.Ack {
 		ack.DeliveryID = m.Status.DeliveryID
 	case m.Usage != nil:
 		ack.DeliveryID = m.Usage.DeliveryID
+	case m.Notice != nil:
+		ack.ExchangeID, ack.DeliveryID = m.Notice.ExchangeID, m.Notice.DeliveryID
 	}
 	return ack
 }

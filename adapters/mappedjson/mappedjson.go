@@ -11,6 +11,7 @@ import (
 
 	"github.com/tongban/tongban/adapters"
 	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway/port"
 )
 
 // Name is the name the style is registered under.
@@ -93,16 +94,31 @@ func (a *Adapter) Has(c adapters.Capability) bool {
 // in batches (usage_batch_delivery; adapters.UsageBatchSwitch).
 func (a *Adapter) BatchesUsage() bool { return a.spec.batchOp != nil }
 
+// DeliversNotices reports whether the partner's config pushes notices
+// (notice_delivery; adapters.NoticeSwitch): the adapter's type is a
+// port.NoticeDeliverer, whose DeliverNotice fails permanently without
+// that operation.
+func (a *Adapter) DeliversNotices() bool { return a.spec.noticeOp != nil }
+
 // Close releases idle connections. The adapter stays usable.
 func (a *Adapter) Close() error { return a.caller.Close() }
 
 // DeliverCase POSTs d, in the partner's JSON, to {endpoint}{case_delivery.path}
 // and returns the partner's verified acknowledgement in contract terms, the
-// exact bytes of its answer and its DER signature. Every failure is an
+// exact bytes of its answer and its DER signature. A part of a bundle
+// whose bundle the mapping does not carry whole fails permanently, sending
+// nothing (CheckCase refuses it at submission). Every failure is an
 // *adapters.Error (see the package documentation for the classification).
 func (a *Adapter) DeliverCase(ctx context.Context, d *contracts.CaseDelivery) (*contracts.Ack, []byte, []byte, error) {
 	if d == nil {
 		return nil, nil, nil, adapters.Permanent("no case delivery", nil)
+	}
+	if op := a.spec.caseOp; op != nil {
+		// A part of a bundle the mapping cannot carry whole (CheckCase).
+		var fe *contracts.FieldError
+		if err := carriesBundle(op.request, d.Bundle); errors.As(err, &fe) {
+			return nil, nil, nil, adapters.Permanent("case_delivery mapping does not carry "+fe.Field+" of the part of a bundle", nil)
+		}
 	}
 	return a.deliver(ctx, a.spec.caseOp, d, adapters.AckExpectation{
 		ExchangeID: d.ExchangeID, DeliveryID: d.DeliveryID, Case: true,
@@ -118,6 +134,20 @@ func (a *Adapter) DeliverStatus(ctx context.Context, d *contracts.StatusDelivery
 		return nil, nil, nil, adapters.Permanent("no status delivery", nil)
 	}
 	return a.deliver(ctx, a.spec.statusOp, d, adapters.AckExpectation{
+		ExchangeID: d.ExchangeID, DeliveryID: d.DeliveryID,
+	})
+}
+
+// DeliverNotice POSTs d, in the partner's JSON, to
+// {endpoint}{notice_delivery.path} (port.NoticeDeliverer) and returns the
+// partner's verified acknowledgement, its exact bytes and its DER
+// signature, with the rules of DeliverStatus: the same exchange (and
+// delivery, when named), the SM3 of the body sent, the key that signed.
+func (a *Adapter) DeliverNotice(ctx context.Context, d *contracts.NoticeDelivery) (*contracts.Ack, []byte, []byte, error) {
+	if d == nil {
+		return nil, nil, nil, adapters.Permanent("no notice delivery", nil)
+	}
+	return a.deliver(ctx, a.spec.noticeOp, d, adapters.AckExpectation{
 		ExchangeID: d.ExchangeID, DeliveryID: d.DeliveryID,
 	})
 }
@@ -367,9 +397,9 @@ func withStatus(err error, status int) error {
 // ---- inbound ----
 
 // DecodeCall reads a partner's call to POST /v1/inbound/{partner_id}/{operation}:
-// the operation names a configured case submission or status update, the
-// body must be application/json and is read strictly with the operation's
-// mapping. A call it cannot read fails with a *contracts.FieldError whose
+// the operation names a configured case submission, status update,
+// evaluation, follow-up reply or bundle, the body must be application/json
+// and is read strictly with the operation's mapping. A call it cannot read fails with a *contracts.FieldError whose
 // Field is the partner's field path (unsupported_media_type, not_found for
 // an unknown operation, invalid_json, validation_failed); messages never
 // quote values.
@@ -384,8 +414,8 @@ func (a *Adapter) DecodeCall(call *contracts.NativeCall) (*contracts.InboundCall
 		return nil, &contracts.FieldError{Code: contracts.CodeUnsupportedMedia, Message: "body must be application/json"}
 	}
 	var op *inOp
-	for _, o := range []*inOp{ib.caseOp, ib.statusOp} {
-		if o != nil && o.name == call.Operation {
+	for _, o := range ib.ops() {
+		if o.name == call.Operation {
 			op = o
 		}
 	}
@@ -397,21 +427,33 @@ func (a *Adapter) DecodeCall(call *contracts.NativeCall) (*contracts.InboundCall
 		return nil, &contracts.FieldError{Code: contracts.CodeInvalidJSON, Message: err.Error()}
 	}
 	out := &contracts.InboundCall{Kind: op.kind, Operation: op.name}
-	if op.kind == contracts.InboundCase {
+	var dst any
+	switch op.kind {
+	case contracts.InboundCase:
 		out.Submission = &contracts.CaseSubmission{}
-		err = op.request.decodeInto(pv, "", out.Submission)
-	} else {
+		dst = out.Submission
+	case contracts.InboundStatus:
 		out.Update = &contracts.StatusUpdate{}
-		err = op.request.decodeInto(pv, "", out.Update)
+		dst = out.Update
+	case contracts.InboundEvaluation:
+		out.Evaluation = &contracts.EvaluationSubmission{}
+		dst = out.Evaluation
+	case contracts.InboundReply:
+		out.Reply = &contracts.EvaluationReply{}
+		dst = out.Reply
+	case contracts.InboundBundle:
+		out.Bundle = &contracts.BundleSubmission{}
+		dst = out.Bundle
 	}
-	if err != nil {
+	if err := op.request.decodeInto(pv, "", dst); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
 // EncodeReceipt renders r in the partner's envelope: the first success
-// code, the success message, and the receipt mapping as data. The media
+// code, the success message, and the receipt mapping as data (for a
+// bundle, with its parts' cases as the mapping's parts). The media
 // type is application/json.
 func (a *Adapter) EncodeReceipt(call *contracts.InboundCall, r *contracts.Receipt) ([]byte, string, error) {
 	ib := a.spec.inbound
@@ -462,6 +504,7 @@ var (
 	_ adapters.UsageDeliverer      = (*Adapter)(nil)
 	_ adapters.UsageBatchDeliverer = (*Adapter)(nil)
 	_ adapters.UsageBatchSwitch    = (*Adapter)(nil)
+	_ port.NoticeDeliverer         = (*Adapter)(nil)
 	_ adapters.CapabilitySet       = (*Adapter)(nil)
 	_ io.Closer                    = (*Adapter)(nil)
 )

@@ -64,6 +64,9 @@ func (p *PartnerSide) ReadRequest(path, mediaType, _ string, body []byte) (*adap
 	case "status":
 		m.Status = &contracts.StatusDelivery{}
 		dst = m.Status
+	case "notice":
+		m.Notice = &contracts.NoticeDelivery{}
+		dst = m.Notice
 	case "usage":
 		m.Usage = &contracts.UsageRecordDelivery{}
 		dst = m.Usage
@@ -87,6 +90,8 @@ func (p *PartnerSide) opFor(m *adapters.Message) *outOp {
 		return p.spec.caseOp
 	case "status":
 		return p.spec.statusOp
+	case string(contracts.DeliveryKindNotice):
+		return p.spec.noticeOp
 	case string(contracts.DeliveryKindUsageRecord):
 		return p.spec.usageOp
 	case "lookup":
@@ -103,7 +108,7 @@ func (p *PartnerSide) opFor(m *adapters.Message) *outOp {
 func (p *PartnerSide) WriteAck(m *adapters.Message, ack *contracts.Ack) ([]byte, string, error) {
 	op := p.opFor(m)
 	if op == nil || op.kind == "lookup" || op.kind == "usage_batch" {
-		return nil, "", errors.New("mapped-json partner side: acknowledgements answer configured case, status and usage deliveries")
+		return nil, "", errors.New("mapped-json partner side: acknowledgements answer configured case, status, notice and usage deliveries")
 	}
 	if ack == nil {
 		return nil, "", errors.New("mapped-json partner side: no acknowledgement")
@@ -176,8 +181,9 @@ func (p *PartnerSide) WriteError(m *adapters.Message, status int, code contracts
 	return b, MediaType, status
 }
 
-// Call renders the partner's call that carries c: a case submission or a
-// status update, encoded with the configured inbound mapping, to POST
+// Call renders the partner's call that carries c: a case submission, a
+// status update, an evaluation, a follow-up reply or a bundle, encoded
+// with the configured inbound mapping of its kind, to POST
 // /v1/inbound/{partner_id}/{operation} as application/json.
 func (p *PartnerSide) Call(c *contracts.InboundCall) (*adapters.PartnerCall, error) {
 	ib := p.spec.inbound
@@ -187,18 +193,22 @@ func (p *PartnerSide) Call(c *contracts.InboundCall) (*adapters.PartnerCall, err
 	if c == nil {
 		return nil, errors.New("mapped-json partner side: no call")
 	}
-	var (
-		op  *inOp
-		msg any
-	)
+	var msg any
 	switch {
 	case c.Kind == contracts.InboundCase && c.Submission != nil:
-		op, msg = ib.caseOp, c.Submission
+		msg = c.Submission
 	case c.Kind == contracts.InboundStatus && c.Update != nil:
-		op, msg = ib.statusOp, c.Update
+		msg = c.Update
+	case c.Kind == contracts.InboundEvaluation && c.Evaluation != nil:
+		msg = c.Evaluation
+	case c.Kind == contracts.InboundReply && c.Reply != nil:
+		msg = c.Reply
+	case c.Kind == contracts.InboundBundle && c.Bundle != nil:
+		msg = c.Bundle
 	default:
 		return nil, fmt.Errorf("mapped-json partner side: call of kind %q carries no message of that kind", c.Kind)
 	}
+	op := ib.opOf(c.Kind)
 	if op == nil {
 		return nil, fmt.Errorf("mapped-json partner side: the config has no inbound operation for %s calls", c.Kind)
 	}

@@ -270,6 +270,8 @@ func TestCodecCoversContracts(t *testing.T) {
 		&contracts.CaseDelivery{}, &contracts.StatusDelivery{}, &contracts.UsageRecordDelivery{},
 		&contracts.LicenseLookupRequest{}, &contracts.LicenseLookupResponse{}, &contracts.Ack{},
 		&contracts.CaseSubmission{}, &contracts.StatusUpdate{}, &contracts.Receipt{},
+		&contracts.NoticeDelivery{}, &contracts.EvaluationSubmission{}, &contracts.EvaluationReply{},
+		&contracts.BundleSubmission{},
 	} {
 		typ := reflect.TypeOf(v).Elem()
 		if si := fieldsOf(typ); si.err != nil {

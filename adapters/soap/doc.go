@@ -2,7 +2,7 @@
 // services, as many older provincial government service platforms do. It
 // registers itself as "soap" with every capability but pull: case
 // delivery, status delivery, inbound calls, license lookup and usage
-// records.
+// records; it also delivers notices (port.NoticeDeliverer).
 //
 // # Configuration
 //
@@ -49,12 +49,16 @@
 //	gateway → partner, POST {endpoint}
 //	  DeliverCase     contracts.CaseDelivery         → DeliverCaseResponse:     contracts.Ack
 //	  DeliverStatus   contracts.StatusDelivery       → DeliverStatusResponse:   contracts.Ack
+//	  DeliverNotice   contracts.NoticeDelivery       → DeliverNoticeResponse:   contracts.Ack
 //	  DeliverUsage    contracts.UsageRecordDelivery  → DeliverUsageResponse:    contracts.Ack
 //	  DeliverUsageBatch contracts.UsageRecordBatch   → DeliverUsageBatchResponse: contracts.UsageBatchAck
 //	  LookupLicense   contracts.LicenseLookupRequest → LookupLicenseResponse:   contracts.LicenseLookupResponse
 //	partner → gateway, POST {gateway}/v1/inbound/{partner_id}
 //	  SubmitCase      contracts.CaseSubmission       → SubmitCaseResponse:      contracts.Receipt
 //	  ReportStatus    contracts.StatusUpdate         → ReportStatusResponse:    contracts.Receipt
+//	  SubmitEvaluation  contracts.EvaluationSubmission → SubmitEvaluationResponse:  contracts.Receipt
+//	  ReplyToEvaluation contracts.EvaluationReply      → ReplyToEvaluationResponse: contracts.Receipt
+//	  SubmitBundle      contracts.BundleSubmission     → SubmitBundleResponse:      contracts.Receipt (with parts)
 //
 // With the defaults, a status callback reads (line breaks added; the
 // style writes no whitespace between elements):
@@ -103,6 +107,19 @@
 // the records it stored (now or before: it recognises a repeat by
 // delivery_id); those it leaves out are retried by the gateway, possibly
 // in a later batch.
+//
+// DeliverNotice carries one notice about a case (a deadline warning or
+// overdue notice, an evaluation, a follow-up reply or overdue follow-up, a
+// cancelled part of a bundle): the NoticeDelivery's fields, the notice in
+// <notice> with exactly the elements its type sets (<deadline>,
+// <evaluation>, <follow_up>, <reason>). It is acknowledged, signed and
+// checked exactly as DeliverStatus is. A case that is a part of a 一件事
+// bundle carries a <bundle> element in DeliverCase (the BundleRef: the
+// bundle's id and name, the part, how many parts, the parts it waited for
+// in repeated <after> and their results in repeated <prerequisites>, each
+// with its result <documents>); a bundle's receipt names each part's case
+// in repeated <parts>. testdata/deliver_notice.golden.xml and
+// testdata/deliver_case_bundle.golden.xml show them.
 //
 // # Message encoding
 //
@@ -235,8 +252,9 @@
 //
 // # Inbound calls
 //
-// The partner POSTs SubmitCase and ReportStatus envelopes, signed, with
-// its bearer token, to /v1/inbound/{partner_id}. The operation is the Body's
+// The partner POSTs SubmitCase, ReportStatus, SubmitEvaluation,
+// ReplyToEvaluation and SubmitBundle envelopes, signed, with its bearer
+// token, to /v1/inbound/{partner_id}. The operation is the Body's
 // element; a SOAPAction, when sent, must name the same operation (the
 // configured prefix and the operation, the bare operation, or any value
 // ending in "/", "#" or ":" and the operation). Adapter.DecodeCall returns
@@ -254,8 +272,9 @@
 //
 // PartnerSide is the district's end of the same protocol, used by the
 // partner simulator and the shared contract tests, and the reference for a
-// district implementing the style: ReadRequest decodes the gateway's four
-// calls, WriteAck and WriteLookupAnswer render the answers, WriteError a
-// fault, Call the partner's SubmitCase and ReportStatus, and ReadReceipt
+// district implementing the style: ReadRequest decodes the gateway's
+// calls, WriteAck, WriteBatchAck and WriteLookupAnswer render the answers,
+// WriteError a fault, Call the partner's SubmitCase, ReportStatus,
+// SubmitEvaluation, ReplyToEvaluation and SubmitBundle, and ReadReceipt
 // the gateway's answer.
 package soap

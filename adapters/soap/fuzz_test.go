@@ -68,7 +68,8 @@ func checkAdapterError(t *testing.T, err error, raw []byte) {
 // seedEnvelopes adds envelopes every parser should see: the golden ones,
 // faults and broken variants.
 func seedEnvelopes(f *testing.F, extra ...[]byte) {
-	for _, name := range []string{"deliver_case", "deliver_status", "deliver_usage", "lookup_license", "receipt", "fault", "report_status"} {
+	for _, name := range []string{"deliver_case", "deliver_status", "deliver_usage", "lookup_license", "receipt", "fault", "report_status",
+		"deliver_notice", "deliver_case_bundle", "submit_evaluation", "reply_to_evaluation", "submit_bundle", "receipt_bundle"} {
 		b, err := readTestdata(name + ".golden.xml")
 		if err == nil {
 			f.Add(b)
@@ -104,9 +105,20 @@ func FuzzDecodeCall(f *testing.F) {
 				checkFieldError(t, err, body)
 				continue
 			}
+			carried := 0
+			for _, set := range []bool{in.Submission != nil, in.Update != nil, in.Evaluation != nil, in.Reply != nil, in.Bundle != nil} {
+				if set {
+					carried++
+				}
+			}
 			switch {
-			case in.Kind == contracts.InboundCase && in.Submission != nil && in.Update == nil && in.Operation == OpSubmitCase:
-			case in.Kind == contracts.InboundStatus && in.Update != nil && in.Submission == nil && in.Operation == OpReportStatus:
+			case carried != 1:
+				t.Fatalf("decoded a call carrying %d messages: %+v", carried, in)
+			case in.Kind == contracts.InboundCase && in.Submission != nil && in.Operation == OpSubmitCase:
+			case in.Kind == contracts.InboundStatus && in.Update != nil && in.Operation == OpReportStatus:
+			case in.Kind == contracts.InboundEvaluation && in.Evaluation != nil && in.Operation == OpSubmitEvaluation:
+			case in.Kind == contracts.InboundReply && in.Reply != nil && in.Operation == OpReplyToEvaluation:
+			case in.Kind == contracts.InboundBundle && in.Bundle != nil && in.Operation == OpSubmitBundle:
 			default:
 				t.Fatalf("decoded an inconsistent call %+v", in)
 			}
@@ -120,6 +132,9 @@ func FuzzDecodeCall(f *testing.F) {
 			}
 			checkEqual(t, "submission", back.Submission, in.Submission)
 			checkEqual(t, "update", back.Update, in.Update)
+			checkEqual(t, "evaluation", back.Evaluation, in.Evaluation)
+			checkEqual(t, "reply", back.Reply, in.Reply)
+			checkEqual(t, "bundle", back.Bundle, in.Bundle)
 		}
 	})
 }

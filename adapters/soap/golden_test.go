@@ -74,6 +74,48 @@ func TestDeliverUsageBatchGolden(t *testing.T) {
 	})
 }
 
+func TestDeliverNoticeGolden(t *testing.T) {
+	goldenCall(t, "deliver_notice.golden.xml", nil, func(a *Adapter) error {
+		_, _, _, err := a.DeliverNotice(context.Background(), sampleNotices()[contracts.NoticeFollowUpReply])
+		return err
+	})
+}
+
+func TestDeliverCaseBundleGolden(t *testing.T) {
+	goldenCall(t, "deliver_case_bundle.golden.xml", nil, func(a *Adapter) error {
+		_, _, _, err := a.DeliverCase(context.Background(), sampleBundleCase())
+		return err
+	})
+}
+
+// TestAdminCallsGolden pins the partner's SubmitEvaluation,
+// ReplyToEvaluation and SubmitBundle envelopes, and the gateway's receipt
+// of a bundle.
+func TestAdminCallsGolden(t *testing.T) {
+	side := newSide(t, "https://zwfw.chiping.example.gov.cn/services/TongbanExchange", "")
+	for _, c := range []struct {
+		file string
+		call *contracts.InboundCall
+	}{
+		{"submit_evaluation.golden.xml", &contracts.InboundCall{Kind: contracts.InboundEvaluation, Evaluation: sampleEvaluation()}},
+		{"reply_to_evaluation.golden.xml", &contracts.InboundCall{Kind: contracts.InboundReply, Reply: sampleReply()}},
+		{"submit_bundle.golden.xml", &contracts.InboundCall{Kind: contracts.InboundBundle, Bundle: sampleBundle()}},
+	} {
+		pc, err := side.Call(c.call)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkGolden(t, c.file, pc.Body)
+	}
+	gw, _ := newPair(t)
+	a := newAdapter(t, gw, "http://127.0.0.1:1/svc", "")
+	body, _, err := a.EncodeReceipt(&contracts.InboundCall{Kind: contracts.InboundBundle, Operation: OpSubmitBundle}, sampleBundleReceipt())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "receipt_bundle.golden.xml", body)
+}
+
 func TestLookupLicenseGolden(t *testing.T) {
 	rec := sampleLicense(t)
 	goldenCall(t, "lookup_license.golden.xml", &rec, func(a *Adapter) error {

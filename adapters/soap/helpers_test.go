@@ -222,6 +222,8 @@ func (p *partnerServer) ackOf(m *adapters.Message, raw []byte) *contracts.Ack {
 		ack.DeliveryID = m.Status.DeliveryID
 	case m.Usage != nil:
 		ack.DeliveryID = m.Usage.DeliveryID
+	case m.Notice != nil:
+		ack.ExchangeID, ack.DeliveryID = m.Notice.ExchangeID, m.Notice.DeliveryID
 	}
 	return ack
 }

@@ -9,11 +9,23 @@ import (
 )
 
 // inboundOps are the operations a partner calls on the gateway.
-var inboundOps = []string{OpSubmitCase, OpReportStatus}
+var inboundOps = []string{OpSubmitCase, OpReportStatus, OpSubmitEvaluation, OpReplyToEvaluation, OpSubmitBundle}
+
+// inboundKinds names the kind of call each inbound operation carries.
+var inboundKinds = map[string]contracts.InboundKind{
+	OpSubmitCase:        contracts.InboundCase,
+	OpReportStatus:      contracts.InboundStatus,
+	OpSubmitEvaluation:  contracts.InboundEvaluation,
+	OpReplyToEvaluation: contracts.InboundReply,
+	OpSubmitBundle:      contracts.InboundBundle,
+}
 
 // DecodeCall reads a partner's SOAP call to POST /v1/inbound/{partner_id}:
-// a SubmitCase (a contracts.CaseSubmission) or a ReportStatus (a
-// contracts.StatusUpdate). The operation is the body's element, in the
+// a SubmitCase (a contracts.CaseSubmission), a ReportStatus (a
+// contracts.StatusUpdate), a SubmitEvaluation (a
+// contracts.EvaluationSubmission), a ReplyToEvaluation (a
+// contracts.EvaluationReply) or a SubmitBundle (a
+// contracts.BundleSubmission). The operation is the body's element, in the
 // configured namespace; a SOAPAction, when present, must name the same
 // operation, and so must call.Operation (a path segment after the partner
 // id), when not empty. The body is decoded strictly (see the package
@@ -41,16 +53,23 @@ func (p protocol) decodeCall(call *contracts.NativeCall) (*contracts.InboundCall
 		return nil, &contracts.FieldError{Field: "path", Code: contracts.CodeBadRequest,
 			Message: "the operation in the path differs from the body's operation " + op}
 	}
-	in := &contracts.InboundCall{Operation: op}
+	in := &contracts.InboundCall{Operation: op, Kind: inboundKinds[op]}
 	switch op {
 	case OpSubmitCase:
-		in.Kind = contracts.InboundCase
 		in.Submission = &contracts.CaseSubmission{}
 		err = p.decode(op, n, in.Submission)
 	case OpReportStatus:
-		in.Kind = contracts.InboundStatus
 		in.Update = &contracts.StatusUpdate{}
 		err = p.decode(op, n, in.Update)
+	case OpSubmitEvaluation:
+		in.Evaluation = &contracts.EvaluationSubmission{}
+		err = p.decode(op, n, in.Evaluation)
+	case OpReplyToEvaluation:
+		in.Reply = &contracts.EvaluationReply{}
+		err = p.decode(op, n, in.Reply)
+	case OpSubmitBundle:
+		in.Bundle = &contracts.BundleSubmission{}
+		err = p.decode(op, n, in.Bundle)
 	}
 	if err != nil {
 		return nil, err
@@ -64,20 +83,22 @@ func inboundOp(call *contracts.InboundCall) (string, error) {
 	if call == nil {
 		return "", errors.New("no call")
 	}
-	switch {
-	case call.Operation == OpSubmitCase || call.Operation == OpReportStatus:
+	if _, ok := inboundKinds[call.Operation]; ok {
 		return call.Operation, nil
-	case call.Kind == contracts.InboundCase:
-		return OpSubmitCase, nil
-	case call.Kind == contracts.InboundStatus:
-		return OpReportStatus, nil
 	}
-	return "", fmt.Errorf("call of kind %q is neither a case submission nor a status update", call.Kind)
+	for op, k := range inboundKinds {
+		if k == call.Kind {
+			return op, nil
+		}
+	}
+	return "", fmt.Errorf("call of kind %q is not one the style carries", call.Kind)
 }
 
 // EncodeReceipt renders the gateway's receipt of call as the operation's
-// response envelope (SubmitCaseResponse or ReportStatusResponse, with the
-// receipt's fields as children) and returns it with ContentType. The
+// response envelope (SubmitCaseResponse, ReportStatusResponse,
+// SubmitEvaluationResponse, ReplyToEvaluationResponse or
+// SubmitBundleResponse, with the receipt's fields as children: a bundle's
+// receipt names each part's case in repeated <parts> elements) and returns it with ContentType. The
 // gateway signs the bytes as they are and sends them with HTTP 200 (a
 // repeated call gets the byte-identical stored receipt).
 func (a *Adapter) EncodeReceipt(call *contracts.InboundCall, r *contracts.Receipt) ([]byte, string, error) {

@@ -13,9 +13,10 @@ import (
 
 // PartnerSide is the district's end of the soap style: the SOAP service at
 // the configured endpoint that reads the gateway's DeliverCase,
-// DeliverStatus, DeliverUsage and LookupLicense calls and answers them, and
-// the client that calls the gateway's SubmitCase and ReportStatus at POST
-// /v1/inbound/{partner_id}. It decodes exactly what the Adapter encodes and
+// DeliverStatus, DeliverNotice, DeliverUsage, DeliverUsageBatch and
+// LookupLicense calls and answers them, and the client that calls the
+// gateway's SubmitCase, ReportStatus, SubmitEvaluation, ReplyToEvaluation
+// and SubmitBundle at POST /v1/inbound/{partner_id}. It decodes exactly what the Adapter encodes and
 // encodes exactly what the Adapter decodes. It is safe for concurrent use.
 type PartnerSide struct {
 	partner string
@@ -26,7 +27,7 @@ type PartnerSide struct {
 var _ adapters.PartnerSide = (*PartnerSide)(nil)
 
 // outboundOps are the operations the gateway calls on a partner.
-var outboundOps = []string{OpDeliverCase, OpDeliverStatus, OpDeliverUsage, OpDeliverUsageBatch, OpLookupLicense}
+var outboundOps = []string{OpDeliverCase, OpDeliverStatus, OpDeliverNotice, OpDeliverUsage, OpDeliverUsageBatch, OpLookupLicense}
 
 // NewPartnerSide returns the partner's end of the style for partner
 // partnerID (the id in its inbound path and the caller id its keys are
@@ -48,7 +49,8 @@ func (s *PartnerSide) Config() Config { return s.cfg }
 
 // ReadRequest decodes one of the gateway's calls: a POST to the endpoint
 // itself (path "" or "/"), text/xml, whose body element is DeliverCase,
-// DeliverStatus, DeliverUsage, DeliverUsageBatch or LookupLicense in the configured
+// DeliverStatus, DeliverNotice, DeliverUsage, DeliverUsageBatch or
+// LookupLicense in the configured
 // namespace, with a SOAPAction, when not empty, that names the same
 // operation. The body is decoded strictly. Errors never quote values.
 func (s *PartnerSide) ReadRequest(path, mediaType, action string, body []byte) (*adapters.Message, error) {
@@ -68,6 +70,9 @@ func (s *PartnerSide) ReadRequest(path, mediaType, action string, body []byte) (
 	case OpDeliverStatus:
 		m.Status = &contracts.StatusDelivery{}
 		err = s.proto.decode(op, n, m.Status)
+	case OpDeliverNotice:
+		m.Notice = &contracts.NoticeDelivery{}
+		err = s.proto.decode(op, n, m.Notice)
 	case OpDeliverUsage:
 		m.Usage = &contracts.UsageRecordDelivery{}
 		err = s.proto.decode(op, n, m.Usage)
@@ -91,6 +96,8 @@ func outboundOp(m *adapters.Message) (string, error) {
 		return OpDeliverCase, nil
 	case "status":
 		return OpDeliverStatus, nil
+	case string(contracts.DeliveryKindNotice):
+		return OpDeliverNotice, nil
 	case string(contracts.DeliveryKindUsageRecord):
 		return OpDeliverUsage, nil
 	case "lookup":
@@ -102,7 +109,8 @@ func outboundOp(m *adapters.Message) (string, error) {
 }
 
 // WriteAck renders ack as the response envelope of m's operation
-// (DeliverCaseResponse, DeliverStatusResponse or DeliverUsageResponse) and
+// (DeliverCaseResponse, DeliverStatusResponse, DeliverNoticeResponse or
+// DeliverUsageResponse) and
 // returns it with ContentType. The partner signs the bytes and sends them
 // with HTTP 200.
 func (s *PartnerSide) WriteAck(m *adapters.Message, ack *contracts.Ack) ([]byte, string, error) {
@@ -175,8 +183,10 @@ func (s *PartnerSide) WriteError(_ *adapters.Message, status int, code contracts
 	return s.proto.marshalFault(status, code, msg, ""), ContentType, http.StatusInternalServerError
 }
 
-// Call renders a case submission as a SubmitCase envelope and a status
-// update as a ReportStatus envelope, both POSTed to
+// Call renders a case submission as a SubmitCase envelope, a status update
+// as a ReportStatus envelope, an evaluation as a SubmitEvaluation
+// envelope, a follow-up reply as a ReplyToEvaluation envelope and a
+// bundle as a SubmitBundle envelope, each POSTed to
 // /v1/inbound/{partner_id} as text/xml with the operation's SOAPAction.
 func (s *PartnerSide) Call(c *contracts.InboundCall) (*adapters.PartnerCall, error) {
 	var (
@@ -190,6 +200,12 @@ func (s *PartnerSide) Call(c *contracts.InboundCall) (*adapters.PartnerCall, err
 		op, msg = OpSubmitCase, c.Submission
 	case c.Kind == contracts.InboundStatus && c.Update != nil:
 		op, msg = OpReportStatus, c.Update
+	case c.Kind == contracts.InboundEvaluation && c.Evaluation != nil:
+		op, msg = OpSubmitEvaluation, c.Evaluation
+	case c.Kind == contracts.InboundReply && c.Reply != nil:
+		op, msg = OpReplyToEvaluation, c.Reply
+	case c.Kind == contracts.InboundBundle && c.Bundle != nil:
+		op, msg = OpSubmitBundle, c.Bundle
 	default:
 		return nil, fmt.Errorf("call of kind %q carries no message of that kind", c.Kind)
 	}
@@ -205,8 +221,11 @@ func (s *PartnerSide) Call(c *contracts.InboundCall) (*adapters.PartnerCall, err
 	}, nil
 }
 
-// ReadReceipt decodes the gateway's answer to a Call: a SubmitCaseResponse
-// or ReportStatusResponse envelope, strictly, into a receipt. A Fault is an
+// ReadReceipt decodes the gateway's answer to a Call: the response
+// envelope of one of the inbound operations (SubmitCaseResponse,
+// ReportStatusResponse, SubmitEvaluationResponse,
+// ReplyToEvaluationResponse, SubmitBundleResponse), strictly, into a
+// receipt. A Fault is an
 // error carrying its contract code.
 func (s *PartnerSide) ReadReceipt(mediaType string, body []byte) (*contracts.Receipt, error) {
 	if err := checkMediaType(mediaType); err != nil {
@@ -233,7 +252,7 @@ func (s *PartnerSide) ReadReceipt(mediaType string, body []byte) (*contracts.Rec
 		}
 	}
 	if op == "" {
-		return nil, invalid("Body", "holds"+quoteName(n.name.Local)+" where SubmitCaseResponse or ReportStatusResponse is expected")
+		return nil, invalid("Body", "holds"+quoteName(n.name.Local)+" where the response of an inbound operation (SubmitCaseResponse, ...) is expected")
 	}
 	var r contracts.Receipt
 	if err := s.proto.decode(op+ResponseSuffix, n, &r); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tongban/tongban/adapters"
 	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway/port"
 )
 
 // Name is the name the style is registered under.
@@ -43,6 +44,11 @@ const (
 	// license_library.usage_batch is above 1), answered with a
 	// contracts.UsageBatchAck.
 	OpDeliverUsageBatch = "DeliverUsageBatch"
+	// OpDeliverNotice: gateway → partner, a contracts.NoticeDelivery (a
+	// deadline warning or overdue notice, an evaluation, a follow-up reply
+	// or overdue follow-up, a cancelled part of a bundle), answered with a
+	// contracts.Ack.
+	OpDeliverNotice = "DeliverNotice"
 	// OpLookupLicense: gateway → partner, a contracts.LicenseLookupRequest,
 	// answered with a contracts.LicenseLookupResponse.
 	OpLookupLicense = "LookupLicense"
@@ -52,6 +58,17 @@ const (
 	// OpReportStatus: partner → gateway, a contracts.StatusUpdate,
 	// answered with a contracts.Receipt (ReportStatusResponse).
 	OpReportStatus = "ReportStatus"
+	// OpSubmitEvaluation: partner → gateway, a
+	// contracts.EvaluationSubmission (好差评), answered with a
+	// contracts.Receipt (SubmitEvaluationResponse).
+	OpSubmitEvaluation = "SubmitEvaluation"
+	// OpReplyToEvaluation: partner → gateway, a contracts.EvaluationReply
+	// (整改反馈), answered with a contracts.Receipt.
+	OpReplyToEvaluation = "ReplyToEvaluation"
+	// OpSubmitBundle: partner → gateway, a contracts.BundleSubmission
+	// (一件事), answered with a contracts.Receipt naming each part's case
+	// in repeated <parts> elements.
+	OpSubmitBundle = "SubmitBundle"
 )
 
 // ResponseSuffix is appended to an operation's name to name its answer
@@ -61,7 +78,7 @@ const ResponseSuffix = "Response"
 func init() {
 	adapters.Register(adapters.Style{
 		Name:    Name,
-		Summary: "SOAP 1.1 web services of older provincial platforms: signed text/xml envelopes for cases, status updates, usage records, license lookups and inbound calls",
+		Summary: "SOAP 1.1 web services of older provincial platforms: signed text/xml envelopes for cases, status updates, notices, usage records, license lookups and inbound calls",
 		Capabilities: []adapters.Capability{
 			adapters.CapCaseDelivery, adapters.CapStatusDelivery, adapters.CapInbound,
 			adapters.CapLicenseLookup, adapters.CapUsageRecords,
@@ -203,8 +220,8 @@ func ExampleConfig(endpoint string) json.RawMessage {
 }
 
 // Adapter speaks SOAP 1.1 to one partner: it delivers cases, status
-// updates and usage records, looks licenses up, and translates the
-// partner's own calls. It is safe for concurrent use.
+// updates, notices and usage records, looks licenses up, and translates
+// the partner's own calls. It is safe for concurrent use.
 type Adapter struct {
 	cfg    Config
 	proto  protocol
@@ -222,6 +239,7 @@ var (
 	_ adapters.LicenseSource       = (*Adapter)(nil)
 	_ adapters.UsageDeliverer      = (*Adapter)(nil)
 	_ adapters.UsageBatchDeliverer = (*Adapter)(nil)
+	_ port.NoticeDeliverer         = (*Adapter)(nil)
 	_ io.Closer                    = (*Adapter)(nil)
 )
 
@@ -272,6 +290,20 @@ func (a *Adapter) DeliverStatus(ctx context.Context, d *contracts.StatusDelivery
 		return nil, nil, nil, adapters.Permanent("no status delivery", nil)
 	}
 	return a.deliver(ctx, OpDeliverStatus, d, adapters.AckExpectation{
+		ExchangeID: d.ExchangeID, DeliveryID: d.DeliveryID,
+	})
+}
+
+// DeliverNotice sends d as DeliverNotice (port.NoticeDeliverer) and
+// returns the partner's verified acknowledgement (DeliverNoticeResponse),
+// its exact envelope bytes and its DER signature, checked as a status
+// delivery's is: the same exchange_id (and delivery_id, when named), the
+// SM3 of the exact envelope sent, the answer's Gw-Key-Id.
+func (a *Adapter) DeliverNotice(ctx context.Context, d *contracts.NoticeDelivery) (*contracts.Ack, []byte, []byte, error) {
+	if d == nil {
+		return nil, nil, nil, adapters.Permanent("no notice delivery", nil)
+	}
+	return a.deliver(ctx, OpDeliverNotice, d, adapters.AckExpectation{
 		ExchangeID: d.ExchangeID, DeliveryID: d.DeliveryID,
 	})
 }
