@@ -108,6 +108,7 @@ func TestDemoEndToEnd(t *testing.T) {
 
 	checkDemoLicenses(ctx, t, dir, base, &logs)
 	checkDemoAudit(ctx, t, dir, base)
+	checkDemoAdministration(ctx, t, dir, base, &logs)
 
 	if err := stop(); err != nil {
 		t.Errorf("demo.Run after cancel: got %v, want nil", err)
@@ -127,6 +128,9 @@ func followDemoCase(ctx context.Context, t *testing.T, zl *e2etest.Caller, dir, 
 		t.Fatal(err)
 	}
 	sub.ExchangeID, sub.ToRegion = id, to
+	if sub.ServiceItem, err = demo.ItemFor(to); err != nil {
+		t.Fatal(err)
+	}
 	body, err := json.Marshal(sub)
 	if err != nil {
 		t.Fatal(err)
@@ -322,5 +326,92 @@ func checkDemoAudit(ctx context.Context, t *testing.T, dir, base string) {
 	r = must(t, runIn(t, work, "", "audit", "verify", "--config", filepath.Join(dir, "config.yaml")))
 	if !strings.Contains(r.stdout, "OK: every record and checkpoint verifies") {
 		t.Errorf("audit verify of the demo store:\n%s", r.stdout)
+	}
+}
+
+// checkDemoAdministration waits for the demo's administration to play
+// out (its 一件事 bundle concluded across the mapped-json and SOAP
+// districts, its deadline case warned and overdue in demo time, its
+// negative evaluation followed up by the mapped-json owner on its own),
+// then checks over HTTP what a window and an auditor see of it, and that
+// the bundle's evidence verifies offline.
+func checkDemoAdministration(ctx context.Context, t *testing.T, dir, base string, logs *e2etest.LockedBuffer) {
+	t.Helper()
+	want := map[string]int{
+		"bundle concluded": 1, "notice delivered to 320404 and " + demo.DeadlineOwner: 2,
+		"negative evaluation followed up": 1, "evaluation submitted": 2,
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		missing := ""
+		for line, n := range want {
+			if strings.Count(logs.String(), line) < n {
+				missing = line
+			}
+		}
+		if missing == "" {
+			break
+		}
+		if strings.Contains(logs.String(), "administration demo step failed") || time.Now().After(deadline) {
+			t.Fatalf("the demo's administration: log lacks %q:\n%s", missing, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	get := func(caller, path string, out any) {
+		t.Helper()
+		keyPEM, err := os.ReadFile(filepath.Join(dir, "keys", caller+".key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := signing.ParsePrivateKeyPEM(keyPEM, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := e2etest.NewCaller(caller, demo.GatewayID, key)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+c.Token(t))
+		resp, err := c.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s as %s: %d", path, caller, resp.StatusCode)
+		}
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var cat contracts.Catalogue
+	get("window-320404", "/v1/catalogue", &cat)
+	if len(cat.Items) < 5 || cat.SM3 == "" || cat.Calendar == "" {
+		t.Errorf("catalogue for the window: %d items, sm3 %q, calendar %q", len(cat.Items), cat.SM3, cat.Calendar)
+	}
+	var overdue contracts.ExchangePage
+	get("auditor", "/v1/audit/exchanges?overdue=true", &overdue)
+	if len(overdue.Items) == 0 {
+		t.Error("audit search overdue=true lists nothing after the demo's deadline passed")
+	}
+	var bundles contracts.ExchangePage
+	get("auditor", "/v1/audit/exchanges?kind=bundle&limit=1", &bundles)
+	if len(bundles.Items) != 1 {
+		t.Fatalf("audit search kind=bundle: %+v", bundles)
+	}
+	var v contracts.CaseView
+	get("auditor", "/v1/cases/"+bundles.Items[0].CaseID, &v)
+	if v.Bundle == nil || v.Bundle.State != contracts.BundleConcluded || len(v.Bundle.Parts) != 2 || v.Outcome != contracts.OutcomeApproved {
+		t.Errorf("the demo's bundle: %+v", v.Bundle)
+	}
+	work := t.TempDir()
+	for _, id := range []string{v.CaseID, v.Bundle.Parts[1].CaseID} {
+		r := must(t, runIn(t, work, "", "audit", "export", "--gateway", base, "--key", filepath.Join(dir, "keys", "auditor.key"),
+			"--kid", "auditor", "--iss", "auditor", "--aud", demo.GatewayID, "--case", id))
+		r = must(t, runIn(t, work, "", "audit", "verify-bundle", strings.TrimSpace(r.stdout), "--gateway-pub", filepath.Join(dir, "keys", "gateway.pub")))
+		if !strings.Contains(r.stdout, "OK: the bundle verifies") {
+			t.Errorf("verify-bundle of %s:\n%s", id, r.stdout)
+		}
 	}
 }

@@ -21,9 +21,14 @@ const exchangeSelect = `SELECT seq, record, from_region, to_region, d_id, d_stat
 	SELECT e.seq, e.at, e.event, e.actor, e.partner, e.kind, e.case_id, e.exchange_id, e.record,
 		coalesce(c.overdue, false) AS c_overdue, c.deadline AS c_deadline,
 		CASE e.event WHEN '` + contracts.EventCaseReceived + `' THEN c.from_region
+			WHEN '` + contracts.EventBundleReceived + `' THEN c.from_region
+			WHEN '` + contracts.EventEvaluationReceived + `' THEN c.from_region
+			WHEN '` + contracts.EventReplyReceived + `' THEN c.to_region
 			WHEN '` + contracts.EventStatusApplied + `' THEN c.to_region
 			ELSE coalesce(convert_from(e.record, 'UTF8')::jsonb #>> '{detail,requester_region}', '') END AS from_region,
 		CASE e.event WHEN '` + contracts.EventCaseReceived + `' THEN c.to_region
+			WHEN '` + contracts.EventEvaluationReceived + `' THEN c.to_region
+			WHEN '` + contracts.EventReplyReceived + `' THEN c.from_region
 			WHEN '` + contracts.EventStatusApplied + `' THEN c.from_region
 			ELSE e.region END AS to_region,
 		coalesce(d.id, '') AS d_id, coalesce(d.state, '') AS d_state, coalesce(d.attempts, 0) AS d_attempts,

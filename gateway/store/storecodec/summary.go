@@ -14,9 +14,12 @@ import (
 // access.denied.
 const (
 	ExchangeEventsSQL = `('` + contracts.EventCaseReceived + `', '` + contracts.EventStatusApplied + `', '` +
-		contracts.EventLicenseVerified + `', '` + contracts.EventUsageRecorded + `')`
+		contracts.EventLicenseVerified + `', '` + contracts.EventUsageRecorded + `', '` + contracts.EventBundleReceived + `', '` +
+		contracts.EventEvaluationReceived + `', '` + contracts.EventReplyReceived + `', '` + contracts.EventNoticeQueued + `')`
 	SearchedEventsSQL = `('` + contracts.EventCaseReceived + `', '` + contracts.EventStatusApplied + `', '` +
-		contracts.EventLicenseVerified + `', '` + contracts.EventUsageRecorded + `', '` + contracts.EventAccessDenied + `')`
+		contracts.EventLicenseVerified + `', '` + contracts.EventUsageRecorded + `', '` + contracts.EventBundleReceived + `', '` +
+		contracts.EventEvaluationReceived + `', '` + contracts.EventReplyReceived + `', '` + contracts.EventNoticeQueued + `', '` +
+		contracts.EventAccessDenied + `')`
 )
 
 // SummaryFromRecord fills x's fields that the evidence record (its stored
