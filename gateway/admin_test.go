@@ -376,6 +376,21 @@ func TestEvaluationsAndFollowUps(t *testing.T) {
 		t.Fatalf("the sender received %+v, want the reply in time", ns)
 	}
 
+	// The evaluation, its notices and the reply are in the case's trace,
+	// and its evidence bundle verifies offline.
+	tr, err := e.core.Auditor.TraceCase(e.ctx, e.principal(auditor), bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{contracts.EventEvaluationReceived, contracts.EventReplyReceived, contracts.EventNoticeQueued} {
+		if !slices.ContainsFunc(tr.Timeline, func(x contracts.TraceEntry) bool { return x.Event == want }) {
+			t.Errorf("the evaluated case's trace lacks %s", want)
+		}
+	}
+	if rep := verifyBundle(t, e.exportCase(bad), bundle.Options{GatewayKey: e.gwPub}); !rep.OK() {
+		t.Fatalf("the evaluated case's evidence bundle: %v", rep.Problems)
+	}
+
 	// A negative evaluation left unanswered turns overdue.
 	late := e.concludedCase()
 	if _, err := e.evaluate(zhonglou, e.evaluation(late, contracts.LevelVeryDissatisfied)); err != nil {
