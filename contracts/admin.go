@@ -44,8 +44,9 @@ const (
 // gateway carries, as loaded from its catalogue file at start.
 type Catalogue struct {
 	// SM3 is the lowercase hex SM3 of the catalogue file as loaded (also
-	// in the evidence log's gateway.started record).
-	SM3 string `json:"sm3"`
+	// in the evidence log's catalogue.loaded record); "" when the gateway
+	// has no catalogue.
+	SM3 string `json:"sm3,omitempty"`
 	// Calendar names the working-day calendar deadlines are counted on.
 	Calendar string `json:"calendar,omitempty"`
 	// CalendarYears are the years the calendar covers.

@@ -171,7 +171,7 @@ type CaseSubmission struct {
 	// falls back district → city → province. With a service catalogue it
 	// may be left empty: the gateway then routes to the item's owning
 	// region and fills it in before delivering the case.
-	ToRegion string `json:"to_region"`
+	ToRegion string `json:"to_region,omitempty"`
 	// SubmittedAt is when A's system sent the submission.
 	SubmittedAt time.Time `json:"submitted_at"`
 	// ResubmitsCaseID names the gateway case this submission resubmits
@@ -313,12 +313,14 @@ type CaseView struct {
 	ExchangeID string `json:"exchange_id"`
 	// FromRegion is the receiving district A.
 	FromRegion string `json:"from_region"`
-	// ToRegion is the addressed owning district B.
-	ToRegion string `json:"to_region"`
+	// ToRegion is the addressed owning district B; empty for a bundle
+	// (its parts have theirs).
+	ToRegion string `json:"to_region,omitempty"`
 	// Sender is the partner id of the receiving district's system.
 	Sender string `json:"sender"`
-	// Owner is the partner id the case was routed to.
-	Owner string `json:"owner"`
+	// Owner is the partner id the case was routed to; empty for a bundle
+	// (its parts have theirs).
+	Owner string `json:"owner,omitempty"`
 	// State is the case's current lifecycle state.
 	State CaseState `json:"state"`
 	// Outcome is the decision, once concluded.
