@@ -106,8 +106,9 @@ func (s *schemaSource) KeyCounter(_ context.Context, table string) (int64, error
 	return 0, nil
 }
 
-// fillForImport stores cases with deliveries in several states, usage
-// records and evidence with a checkpoint in schema.
+// fillForImport stores cases with deliveries in several states (and one
+// case with every field of its administration set), usage records and
+// evidence with a checkpoint in schema.
 func fillForImport(t *testing.T, s *Store) {
 	t.Helper()
 	ctx := t.Context()
@@ -115,6 +116,9 @@ func fillForImport(t *testing.T, s *Store) {
 		if err := s.CreateCase(ctx, fixChange("")); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := s.CreateCase(ctx, gateway.Change{Case: adminCase(fixID("case"))}); err != nil {
+		t.Fatal(err)
 	}
 	ds, err := s.ClaimDue(ctx, t0, time.Minute, 2)
 	if err != nil || len(ds) != 2 {
@@ -173,7 +177,7 @@ func TestImport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"cases 6", "exchanges 6", "statuses 6", "deliveries 7", "delivery_payloads 7", "delivery_acks 0",
+	if want := []string{"cases 7", "exchanges 6", "statuses 6", "deliveries 7", "delivery_payloads 7", "delivery_acks 0",
 		"usage_records 1", "evidence 7", "evidence_checkpoints 1"}; !slices.Equal(progress, want) {
 		t.Errorf("progress: %v, want %v", progress, want)
 	}
@@ -216,7 +220,7 @@ func TestImport(t *testing.T) {
 	before := tableText(t, to, "evidence") + tableText(t, to, "deliveries")
 	_, err = b.Import(t.Context(), src, ImportOptions{})
 	var full *NotEmptyError
-	if !errors.As(err, &full) || !strings.Contains(err.Error(), fmt.Sprintf("schema %s already holds data (7 cases, ", to)) ||
+	if !errors.As(err, &full) || !strings.Contains(err.Error(), fmt.Sprintf("schema %s already holds data (8 cases, ", to)) ||
 		!strings.Contains(err.Error(), fmt.Sprintf("%d evidence records", seq+1)) {
 		t.Errorf("import into a full schema: %v", err)
 	}

@@ -23,7 +23,9 @@
 // delivery_counts and delivery_count_deltas, which CountByState reads;
 // probe. Times are bigint Unix nanoseconds, so they round-trip exactly, as
 // in the embedded store, and a lease fence compares the very value
-// ClaimDue handed out.
+// ClaimDue handed out; gateway.HeldUntil, past what they hold, is the
+// largest bigint (storecodec.Held), never due. A case's administration
+// (gateway.Case.Admin) is kept as JSON text, as its service item is.
 //
 // # Locking
 //

@@ -60,9 +60,18 @@ func (s *Store) AlarmsDue(ctx context.Context, now time.Time, limit int) ([]*gat
 	if nowArg == nil { // the zero time: before every alarm
 		return nil, nil
 	}
-	return s.cases(ctx, "alarms due", `SELECT `+caseCols+` FROM cases
-		WHERE alarm_at IS NOT NULL AND alarm_at <= $1 ORDER BY alarm_at, id LIMIT $2`, nowArg, limit)
+	return s.cases(ctx, "alarms due", alarmsDueQuery, nowArg, limit)
 }
+
+// alarmsDueQuery answers AlarmsDue ($1 now, $2 the limit) from
+// cases_alarm, in its order.
+const alarmsDueQuery = `SELECT ` + caseCols + ` FROM cases
+	WHERE alarm_at IS NOT NULL AND alarm_at <= $1 ORDER BY alarm_at, id LIMIT $2`
+
+// bundlePartsQuery answers BundleParts ($1 the bundle) from
+// cases_bundle, in its order.
+const bundlePartsQuery = `SELECT ` + caseCols + ` FROM cases
+	WHERE bundle_id = $1 AND bundle_id <> '' AND id <> $1 ORDER BY id`
 
 // BundleParts returns the parts of bundle bundleID, the cases whose
 // BundleID is bundleID but the bundle's own, in ID order (see
@@ -71,8 +80,7 @@ func (s *Store) BundleParts(ctx context.Context, bundleID string) ([]*gateway.Ca
 	if bundleID == "" {
 		return nil, nil
 	}
-	return s.cases(ctx, fmt.Sprintf("parts of bundle %q", bundleID), `SELECT `+caseCols+` FROM cases
-		WHERE bundle_id = $1 AND bundle_id <> '' AND id <> $1 ORDER BY id`, bundleID)
+	return s.cases(ctx, fmt.Sprintf("parts of bundle %q", bundleID), bundlePartsQuery, bundleID)
 }
 
 // cases reads the cases sql (of caseCols) returns for args.

@@ -267,7 +267,7 @@ func (w *txn) applyChange(ch *gateway.Change, create bool) (*changeResult, error
 		}
 		w.later(func(err error) error {
 			if isUniqueViolation(err, "cases_pkey") {
-				return errors.New("case already exists")
+				return fmt.Errorf("case %q already exists", c.ID)
 			}
 			return fmt.Errorf("insert case: %w", err)
 		}, `INSERT INTO cases (`+caseCols+`)
@@ -292,9 +292,10 @@ func (w *txn) applyChange(ch *gateway.Change, create bool) (*changeResult, error
 			case updated:
 				return nil
 			case !exists:
-				return gateway.ErrNotFound
+				return fmt.Errorf("case %q: %w", c.ID, gateway.ErrNotFound)
 			}
-			return fmt.Errorf("version %d: %w", c.Version, gateway.ErrStale)
+			// Named: it may be a case of ch.Also, answered after ch's.
+			return fmt.Errorf("case %q at version %d: %w", c.ID, c.Version, gateway.ErrStale)
 		}, `WITH taken AS (
 				SELECT id FROM cases
 				WHERE $20 <> '' AND owner = $3 AND owner_case_no = $20 AND owner_case_no <> '' AND id <> $18

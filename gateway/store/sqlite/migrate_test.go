@@ -327,3 +327,64 @@ func TestMigrationChecksForeignKeys(t *testing.T) {
 		t.Errorf("tables of the failed migration: got %d, %v, want none", tables, err)
 	}
 }
+
+// TestMigrateTo11: a case stored before migration 0011 reads back with
+// no bundle, deadline, alarm, overdue flag or administration, is found
+// by none of AlarmsDue, BundleParts and the audit search's filters, and
+// takes them on its next update; the migration leaves its partial
+// indexes.
+func TestMigrateTo11(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v10.db")
+	conn := openAtVersion(t, path, 10)
+	execAll(t, conn,
+		`INSERT INTO cases (id, exchange_id, sender, owner, from_region, to_region, state, outcome,
+			owner_case_no, local_case_no, service_item, created_at, updated_at, version) VALUES
+			('c1', 'x1', '320404', '330702', '320404', '330702', 'accepted', '', 'WC-1', 'SJ-1', '{"name":"登记"}', 1000, 2000, 3)`)
+	conn.Close()
+
+	s := openAt(t, path, Options{})
+	defer s.Close()
+	ctx := t.Context()
+	c, err := s.GetCase(ctx, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BundleID != "" || !c.Deadline.IsZero() || !c.AlarmAt.IsZero() || c.Overdue || c.Admin != nil ||
+		c.Version != 3 || c.OwnerCaseNo != "WC-1" || c.ServiceItem.Name != "登记" {
+		t.Fatalf("case stored before 0011: %+v", c)
+	}
+	far := time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+	if due, err := s.AlarmsDue(ctx, far, 10); err != nil || len(due) != 0 {
+		t.Errorf("AlarmsDue: %d cases, %v; want none", len(due), err)
+	}
+	if parts, err := s.BundleParts(ctx, ""); err != nil || len(parts) != 0 {
+		t.Errorf("BundleParts(\"\"): %d cases, %v; want none", len(parts), err)
+	}
+
+	c.BundleID, c.Deadline, c.AlarmAt, c.Overdue = "b1", far, time.Unix(0, 5000), true
+	c.Admin = &gateway.CaseAdmin{WarnAt: time.Unix(0, 4000).UTC()}
+	if err := s.UpdateCase(ctx, gateway.Change{Case: c}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetCase(ctx, "c1")
+	if err != nil || got.BundleID != "b1" || !got.Deadline.Equal(far) || !got.Overdue || got.Admin == nil || got.Version != 4 {
+		t.Fatalf("case updated after 0011: %+v, %v", got, err)
+	}
+	if due, err := s.AlarmsDue(ctx, time.Unix(0, 5000), 10); err != nil || len(due) != 1 {
+		t.Errorf("AlarmsDue after the update: %d cases, %v; want c1", len(due), err)
+	}
+	if parts, err := s.BundleParts(ctx, "b1"); err != nil || len(parts) != 1 {
+		t.Errorf("BundleParts(b1): %d cases, %v; want c1", len(parts), err)
+	}
+	s.Close()
+
+	db := rawDB(t, path)
+	for _, name := range []string{"cases_bundle", "cases_deadline", "cases_alarm", "cases_overdue"} {
+		var where string
+		if err := db.QueryRowContext(ctx, `SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = ?`, name).Scan(&where); err != nil {
+			t.Errorf("index %s: %v", name, err)
+		} else if !strings.Contains(where, "WHERE") {
+			t.Errorf("index %s is not partial: %s", name, where)
+		}
+	}
+}

@@ -22,6 +22,21 @@ var anyDueQuery = `SELECT 1 FROM deliveries AS d WHERE ` + strings.ReplaceAll(du
 // message of partner ?2's mailbox (mailboxCandidates names them ?2, ?3).
 var anyVisibleQuery = `SELECT 1 FROM (` + strings.NewReplacer("?2", "?1", "?3", "?2").Replace(mailboxCandidates) + ` LIMIT 1)`
 
+// nextDueQuery answers NextDue from deliveries_due. A held delivery
+// (due_at storecodec.Held) never becomes due.
+const nextDueQuery = `SELECT due_at FROM deliveries WHERE due_at IS NOT NULL AND pull = 0 AND due_at < ` +
+	storecodec.HeldSQL + ` ORDER BY due_at LIMIT 1`
+
+// alarmsDueQuery answers AlarmsDue (?1 now, ?2 the limit) from
+// cases_alarm, in its order.
+const alarmsDueQuery = `SELECT ` + caseCols + ` FROM cases WHERE alarm_at IS NOT NULL AND alarm_at <= ?1
+	ORDER BY alarm_at, id LIMIT ?2`
+
+// bundlePartsQuery answers BundleParts (?1 the bundle) from
+// cases_bundle, in its order.
+const bundlePartsQuery = `SELECT ` + caseCols + ` FROM cases WHERE bundle_id = ?1 AND bundle_id <> '' AND id <> ?1
+	ORDER BY id`
+
 // readStmts are the reads, prepared once on the read-only pool.
 type readStmts struct {
 	getCase, ownerCase, getExchange, history, deliveries, getDelivery, nextDue, counts *sql.Stmt
@@ -47,16 +62,12 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&r.history, `SELECT ` + statusCols + ` FROM statuses WHERE case_id = ? ORDER BY id`},
 		{&r.deliveries, deliverySelect + ` WHERE d.case_id = ? ORDER BY d.seq`},
 		{&r.getDelivery, deliverySelect + ` WHERE d.id = ?`},
-		// A held delivery (due_at storecodec.Held) never becomes due.
-		{&r.nextDue, `SELECT due_at FROM deliveries WHERE due_at IS NOT NULL AND pull = 0 AND due_at < ` + storecodec.HeldSQL + `
-			ORDER BY due_at LIMIT 1`},
+		{&r.nextDue, nextDueQuery},
 		{&r.counts, `SELECT state, n FROM delivery_counts`},
 		{&r.anyDue, anyDueQuery},
 		{&r.anyVisible, anyVisibleQuery},
-		{&r.alarmsDue, `SELECT ` + caseCols + ` FROM cases WHERE alarm_at IS NOT NULL AND alarm_at <= ?
-			ORDER BY alarm_at, id LIMIT ?`},
-		{&r.bundleParts, `SELECT ` + caseCols + ` FROM cases WHERE bundle_id = ?1 AND bundle_id <> '' AND id <> ?1
-			ORDER BY id`},
+		{&r.alarmsDue, alarmsDueQuery},
+		{&r.bundleParts, bundlePartsQuery},
 	} {
 		st, err := db.PrepareContext(ctx, p.sql)
 		if err != nil {

@@ -34,7 +34,9 @@
 //
 // Times are stored as Unix nanoseconds, so they round-trip exactly (as UTC
 // instants; the location is not kept). Times outside the years 1678–2262
-// are refused.
+// are refused, except gateway.HeldUntil (year 9999, a held delivery's
+// NextAt), stored as the largest int64 (storecodec.Held): it reads back
+// exactly and sorts after every other time, so it is never due.
 package sqlite
 
 import (

@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -69,13 +70,21 @@ func (p *pulling) mark(ds []*gateway.Delivery) {
 	}
 }
 
-func (p *pulling) CreateCase(ctx context.Context, ch gateway.Change) error {
+// markChange marks the deliveries ch and its Also changes enqueue.
+func (p *pulling) markChange(ch gateway.Change) {
 	p.mark(ch.Enqueue)
+	for _, a := range ch.Also {
+		p.mark(a.Enqueue)
+	}
+}
+
+func (p *pulling) CreateCase(ctx context.Context, ch gateway.Change) error {
+	p.markChange(ch)
 	return p.Store.CreateCase(ctx, ch)
 }
 
 func (p *pulling) UpdateCase(ctx context.Context, ch gateway.Change) error {
-	p.mark(ch.Enqueue)
+	p.markChange(ch)
 	return p.Store.UpdateCase(ctx, ch)
 }
 
@@ -355,7 +364,19 @@ func nb(b []byte) []byte {
 
 func normCase(c gateway.Case) gateway.Case {
 	c.CreatedAt, c.UpdatedAt = ms(c.CreatedAt), ms(c.UpdatedAt)
+	c.Deadline, c.AlarmAt = ms(c.Deadline), ms(c.AlarmAt)
 	return c
+}
+
+// adminJSON is a case's administration as the stores keep it, JSON
+// ("null" for none): what sameCase compares, since times in it read back
+// in the zone they were written in, not the caller's *time.Location.
+func adminJSON(a *gateway.CaseAdmin) string {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return "unencodable: " + err.Error()
+	}
+	return string(b)
 }
 
 func normStatus(s gateway.Status) gateway.Status {
@@ -382,11 +403,15 @@ func normDelivery(d gateway.Delivery) gateway.Delivery {
 	return d
 }
 
-// sameCase fails unless got and want agree to the millisecond.
+// sameCase fails unless got and want agree to the millisecond, their
+// administrations as JSON.
 func sameCase(t *testing.T, what string, got, want *gateway.Case) {
 	t.Helper()
-	if g, w := normCase(*got), normCase(*want); !reflect.DeepEqual(g, w) {
-		t.Errorf("%s:\ngot  %+v\nwant %+v", what, g, w)
+	g, w := normCase(*got), normCase(*want)
+	ga, wa := adminJSON(g.Admin), adminJSON(w.Admin)
+	g.Admin, w.Admin = nil, nil
+	if !reflect.DeepEqual(g, w) || ga != wa {
+		t.Errorf("%s:\ngot  %+v admin %s\nwant %+v admin %s", what, g, ga, w, wa)
 	}
 }
 

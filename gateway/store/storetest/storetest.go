@@ -79,6 +79,13 @@ var suite = map[string][]test{
 		{name: "Deliveries/SeqOrder", fn: testDeliveriesOrder},
 		{name: "Concurrent/CreateCase", fn: testConcurrentCreate},
 		{name: "Concurrent/UpdateCaseSameVersion", fn: testConcurrentUpdate},
+		{name: "CaseAdmin/RoundTrip", fn: testCaseAdminRoundTrip},
+		{name: "AlarmsDue", fn: testAlarmsDue},
+		{name: "BundleParts", fn: testBundleParts},
+		{name: "Also/Applies", fn: testAlsoApplies},
+		{name: "Also/AllOrNothing", fn: testAlsoAllOrNothing},
+		{name: "Also/Refused", fn: testAlsoRefused},
+		{name: "Cancel/States", fn: testCancelStates},
 	},
 	RoleOutbox: {
 		{name: "ClaimDue/DueRules", fn: testClaimDueRules},
@@ -97,6 +104,7 @@ var suite = map[string][]test{
 		{name: "NextClaim/Fenced", open: testNextClaimFenced},
 		{name: "ClaimDue/CarriesCase", fn: testClaimCarriesCase},
 		{name: "NextDue", fn: testNextDue},
+		{name: "HeldUntil", fn: testHeldUntil},
 		{name: "SaveAttempt", fn: testSaveAttempt},
 		{name: "Fence/SameClaimConcurrent", fn: testFenceSameClaimConcurrent},
 		{name: "Fence/ExpiredLease", open: testFenceExpiredLease},
@@ -135,6 +143,7 @@ var suite = map[string][]test{
 	},
 	RoleAudit: {
 		{name: "SearchExchanges", fn: testSearchExchanges},
+		{name: "SearchExchanges/CaseClock", fn: testSearchCaseClock},
 	},
 }
 
