@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"testing"
@@ -14,6 +15,9 @@ import (
 	"github.com/tongban/tongban/gateway/evidence"
 	"github.com/tongban/tongban/gateway/node"
 	"github.com/tongban/tongban/gateway/workdays"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
 // The catalogue of the administration tests: an item of Wucheng open
@@ -550,4 +554,40 @@ func TestBundleDeniedPrerequisiteCancelsWhatWaits(t *testing.T) {
 	wantCode(t, err, contracts.CodeInvalidTransition)
 	_, err = e.evaluate(zhonglou, e.evaluation(second, contracts.LevelBasic))
 	wantCode(t, err, contracts.CodeInvalidTransition)
+}
+
+func TestNoticeMetricsCountCasesByOwner(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	e := newAdminEnv(t)
+	cat, err := catalogue.Parse([]byte(testCatalogue))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cal, err := workdays.Parse(workdays.Example2026)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.core = e.withCore(t, node.Options{Telemetry: gateway.Telemetry{Metrics: mp},
+		Administration: cases.Administration{Catalogue: cat, Calendar: cal, WarnBefore: 2}})
+	e.disp = e.core.Outbox.Dispatcher()
+	for range 2 {
+		id := e.adminCase()
+		e.reportAs(wucheng, e.ownerUpdate(wucheng, id, contracts.CaseStateAccepted))
+	}
+	e.at(time.Date(2026, 3, 16, 16, 0, 0, 0, time.UTC)) // the warning
+	e.alarms()
+	e.at(time.Date(2026, 3, 18, 16, 0, 0, 0, time.UTC)) // the deadline
+	e.alarms()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	owner := attribute.String("owner", wucheng)
+	for notice, want := range map[contracts.NoticeType]int64{contracts.NoticeDeadlineWarning: 2, contracts.NoticeDeadlineOverdue: 2} {
+		if got := sumOf(rm, "tongban.case.notices", owner, attribute.String("notice", string(notice))); got != want {
+			t.Errorf("tongban.case.notices{owner=%s, notice=%s} = %d, want %d", wucheng, notice, got, want)
+		}
+	}
 }
