@@ -246,8 +246,12 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	bundleExample, err := writeBundleExample(dir)
+	if err != nil {
+		return err
+	}
 	log.Info("demo ready", "addr", bound, "dir", dir, "startup_ms", time.Since(start).Milliseconds())
-	printHelp(o.Out, dir, bound, example, licExample, natExample)
+	printHelp(o.Out, dir, bound, example, licExample, natExample, bundleExample)
 	if o.Ready != nil {
 		o.Ready <- bound
 	}
@@ -274,7 +278,26 @@ func writeExamples(dir string) (string, error) {
 	return p, os.WriteFile(p, append(body, '\n'), 0o644)
 }
 
-func printHelp(w io.Writer, dir, addr, example, licExample, natExample string) {
+// writeBundleExample writes D/examples/bundle.json, the demo's 一件事, and
+// returns its path.
+func writeBundleExample(dir string) (string, error) {
+	id, err := contracts.NewUUIDv7(time.Now(), rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	b, err := Bundle(id, time.Now().UTC().Truncate(time.Second))
+	if err != nil {
+		return "", err
+	}
+	body, err := json.MarshalIndent(b, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, "examples", "bundle.json")
+	return p, os.WriteFile(p, append(body, '\n'), 0o644)
+}
+
+func printHelp(w io.Writer, dir, addr, example, licExample, natExample, bundleExample string) {
 	self := "tongban"
 	if exe, err := os.Executable(); err == nil && !strings.Contains(exe, "go-build") {
 		self = exe
@@ -322,6 +345,16 @@ Usage records (用证记录) as the auditor:
   ATOKEN=$(%[5]s token --key %[2]s/keys/auditor.key --kid auditor --iss auditor --aud %[4]s)
   curl -sS http://%[1]s/v1/licenses/usage -H "Authorization: Bearer $ATOKEN"
 
+The administration of cases (README, "Administration"): the service catalogue
+as the window, a 一件事 bundle as 320404 (%[12]s), cases past their deadline:
+
+  curl -sS http://%[1]s/v1/catalogue -H "Authorization: Bearer $WTOKEN"
+  BSIG=$(%[5]s sign --key %[2]s/keys/320404.key %[12]s)
+  curl -sS -X POST http://%[1]s/v1/bundles -H "Authorization: Bearer $TOKEN" \
+    -H "Content-Type: application/json" -H "Gw-Signature: $BSIG" -H "Gw-Key-Id: 320404" \
+    --data-binary @%[12]s
+  curl -sS "http://%[1]s/v1/audit/exchanges?overdue=true" -H "Authorization: Bearer $ATOKEN"
+
 Audit a case (存证): its timeline, the evidence log's chain, its evidence bundle:
 
   curl -sS http://%[1]s/v1/audit/cases/CASE_ID/trace -H "Authorization: Bearer $ATOKEN"
@@ -332,5 +365,5 @@ Audit a case (存证): its timeline, the evidence log's chain, its evidence bund
 
 The contract: curl -sS http://%[1]s/v1/openapi.yaml
 `, addr, dir, example, GatewayID, self, licExample, natExample,
-		devrig.NationalID, strings.Join(partnersim.NationalRegions, " and "), NationalRegion, UnheldRegion)
+		devrig.NationalID, strings.Join(partnersim.NationalRegions, " and "), NationalRegion, UnheldRegion, bundleExample)
 }
