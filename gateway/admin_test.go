@@ -60,6 +60,14 @@ var (
 func newAdminEnv(t *testing.T) *env {
 	t.Helper()
 	e := newEnv(t, gateway.RetryPolicy{})
+	e.core = e.withCore(t, node.Options{Administration: testAdministration(t)})
+	e.disp = e.core.Outbox.Dispatcher()
+	return e
+}
+
+// testAdministration is the administration of newAdminEnv.
+func testAdministration(t *testing.T) cases.Administration {
+	t.Helper()
 	cat, err := catalogue.Parse([]byte(testCatalogue))
 	if err != nil {
 		t.Fatal(err)
@@ -68,10 +76,8 @@ func newAdminEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.core = e.withCore(t, node.Options{Administration: cases.Administration{Catalogue: cat, CatalogueSM3: "x", Calendar: cal,
-		WarnBefore: 2, EvaluationPartner: jinshan, ReplyLimit: workdays.Limit{Days: 2, Unit: workdays.WorkingDays}}})
-	e.disp = e.core.Outbox.Dispatcher()
-	return e
+	return cases.Administration{Catalogue: cat, CatalogueSM3: "x", Calendar: cal,
+		WarnBefore: 2, EvaluationPartner: jinshan, ReplyLimit: workdays.Limit{Days: 2, Unit: workdays.WorkingDays}}
 }
 
 // at moves the harness clock to t (never back).
@@ -561,16 +567,7 @@ func TestNoticeMetricsCountCasesByOwner(t *testing.T) {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 	e := newAdminEnv(t)
-	cat, err := catalogue.Parse([]byte(testCatalogue))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cal, err := workdays.Parse(workdays.Example2026)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.core = e.withCore(t, node.Options{Telemetry: gateway.Telemetry{Metrics: mp},
-		Administration: cases.Administration{Catalogue: cat, Calendar: cal, WarnBefore: 2}})
+	e.core = e.withCore(t, node.Options{Telemetry: gateway.Telemetry{Metrics: mp}, Administration: testAdministration(t)})
 	e.disp = e.core.Outbox.Dispatcher()
 	for range 2 {
 		id := e.adminCase()
