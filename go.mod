@@ -4,6 +4,8 @@ go 1.26.8
 
 require (
 	github.com/buger/jsonparser v1.1.2
+	github.com/chromedp/cdproto v0.160.1
+	github.com/chromedp/chromedp v0.23.1
 	github.com/dustin/go-humanize v1.1.0
 	github.com/emmansun/gmsm v0.44.1
 	github.com/go-json-experiment/json v1.27.2

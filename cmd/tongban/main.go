@@ -50,6 +50,6 @@ This binary holds the gateway and its tools.`,
 	}
 	root.SetVersionTemplate(versionString() + "\n")
 	root.PersistentFlags().String("engine", "", "SM2/SM3 engine: emmansun or tjfoc (default: the faster, emmansun)")
-	root.AddCommand(newServeCmd(), newDemoCmd(), newAdaptersCmd(), newPartnersimCmd(), newKeygenCmd(), newDataKeysCmd(), newSignCmd(), newVerifyCmd(), newTokenCmd(), newRedeliverCmd(), newDeliveriesCmd(), newAuditCmd(), newStoreCmd(), newBenchCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newDemoCmd(), newAdaptersCmd(), newPartnersimCmd(), newKeygenCmd(), newDataKeysCmd(), newSignCmd(), newVerifyCmd(), newTokenCmd(), newConsoleCmd(), newRedeliverCmd(), newDeliveriesCmd(), newAuditCmd(), newStoreCmd(), newBenchCmd(), newVersionCmd())
 	return root
 }

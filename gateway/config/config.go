@@ -48,6 +48,9 @@ type Config struct {
 	Licenses   Licenses   `yaml:"licenses,omitempty"`
 	Telemetry  Telemetry  `yaml:"telemetry,omitempty"`
 	Partners   []Partner  `yaml:"partners,omitempty"`
+	// Console serves the web console at /console/ (README, "Console");
+	// off unless enabled.
+	Console Console `yaml:"console,omitempty"`
 	// Administration is the service catalogue, the working-day calendar
 	// and the evaluation settings; omitted, the gateway checks no
 	// catalogue and runs no statutory clock.
@@ -63,6 +66,15 @@ type Config struct {
 // (gateway.started), so an auditor holding the file can tell which
 // configuration was in force.
 func (c *Config) Source() []byte { return c.source }
+
+// Console configures the web console.
+type Console struct {
+	// Enabled serves it at /console/.
+	Enabled bool `yaml:"enabled,omitempty"`
+	// SecureCookie marks its session cookie Secure even on plain HTTP
+	// (a TLS proxy in front); over TLS it always is.
+	SecureCookie bool `yaml:"secure_cookie,omitempty"`
+}
 
 // Administration configures what the districts are held to (see the
 // README's "Administration"). Files are read at start; their SM3 is

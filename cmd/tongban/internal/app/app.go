@@ -59,7 +59,10 @@ type Gateway struct {
 	// unobserve unregisters the gauges that read the store.
 	unobserve []func() error
 	// admin is the administration loaded (catalogue, calendar).
-	admin     *administration
+	admin *administration
+	// gwPub is the gateway's current public key (the console checks
+	// uploaded evidence bundles against it).
+	gwPub     *signing.PublicKey
 	closeOnce sync.Once
 }
 
@@ -133,7 +136,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opt
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, log: log, version: oo.version, keys: keys}
+	g := &Gateway{cfg: cfg, log: log, version: oo.version, keys: keys, gwPub: key.Public()}
 	if g.admin, err = loadAdministration(cfg, keys.SM3Hex); err != nil {
 		return nil, err
 	}

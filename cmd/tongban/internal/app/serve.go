@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/bundle"
+	"github.com/tongban/tongban/gateway/console"
 	"github.com/tongban/tongban/gateway/httpapi"
 	"github.com/tongban/tongban/gateway/outbox"
 	"github.com/tongban/tongban/gateway/telemetry"
@@ -128,13 +131,35 @@ func (g *Gateway) Serve(ctx context.Context, ready chan<- string) error {
 
 // Handler returns the HTTP API with its probes and metrics.
 func (g *Gateway) Handler() http.Handler {
-	return httpapi.New(httpapi.Options{
+	e := httpapi.New(httpapi.Options{
 		Cases: g.core.Cases, Licenses: g.core.Licenses, Mailbox: g.core.Outbox.Mailbox(), Redelivery: g.core.Outbox.Redelivery(),
 		Audit: g.core.Auditor, Crypto: g.keys, Directory: g.dir, MaxBody: g.cfg.Limits.MaxBodyBytes, Log: g.log,
 		Telemetry: g.tel, Version: g.version,
 		CheckTimeout: g.cfg.Telemetry.Readiness.Timeout, CheckCache: g.cfg.Telemetry.Readiness.Cache,
 		Checks: g.readinessChecks(), PeerCheck: g.binder.Check, RateLimits: rateLimits(g.cfg.Limits.Rate),
 	})
+	if g.cfg.Console.Enabled {
+		if err := console.Mount(e, g.consoleOptions()); err != nil {
+			panic(err) // the embedded templates parse: a test renders every page
+		}
+	}
+	return e
+}
+
+// consoleOptions wire the web console to the same core as the API.
+func (g *Gateway) consoleOptions() console.Options {
+	return console.Options{
+		Cases: g.core.Cases, Audit: g.core.Auditor, Redelivery: g.core.Outbox.Redelivery(), Tokens: g.keys, Directory: g.dir,
+		Secure: g.cfg.Console.SecureCookie, Log: g.log,
+		CheckBundle: func(zipped []byte) console.BundleCheck {
+			rep := bundle.Verify(bytes.NewReader(zipped), int64(len(zipped)), bundle.Options{GatewayKey: g.gwPub})
+			out := console.BundleCheck{OK: rep.OK(), CaseID: rep.Manifest.CaseID, Records: rep.Records, Signatures: rep.Signatures}
+			for _, p := range rep.Problems {
+				out.Problems = append(out.Problems, fmt.Sprintf("%s record %d: %s", p.File, p.Seq, p.Reason))
+			}
+			return out
+		},
+	}
 }
 
 // readinessProbe is what the keys check signs.

@@ -68,6 +68,7 @@ const ConfigHeader = `Written by "tongban demo" at every start. Dev keys only.`
 func Config(addr string, endpoint func(code string) string, exporter string) (*config.Config, error) {
 	cfg := devrig.Gateway(GatewayID, addr)
 	cfg.Telemetry.Exporter = exporter
+	cfg.Console.Enabled = true
 	administration(cfg)
 	for _, d := range Districts {
 		p, err := devrig.Partner(d, endpoint(d.Code))
@@ -354,6 +355,11 @@ as the window, a 一件事 bundle as 320404 (%[12]s), cases past their deadline:
     -H "Content-Type: application/json" -H "Gw-Signature: $BSIG" -H "Gw-Key-Id: 320404" \
     --data-binary @%[12]s
   curl -sS "http://%[1]s/v1/audit/exchanges?overdue=true" -H "Authorization: Bearer $ATOKEN"
+
+The web console (控制台) at http://%[1]s/console/: open a one-time sign-in link as
+the auditor (or --key %[2]s/keys/operator.key --kid operator --iss operator):
+
+  %[5]s console --key %[2]s/keys/auditor.key --kid auditor --iss auditor --aud %[4]s --gateway http://%[1]s
 
 Audit a case (存证): its timeline, the evidence log's chain, its evidence bundle:
 

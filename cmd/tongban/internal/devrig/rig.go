@@ -35,6 +35,7 @@ const (
 	Owner        = "330702" // 婺城区, owns them
 	Window       = "window-320404"
 	Operator     = "operator"
+	Auditor      = "auditor"
 	// TokenTTL is the lifetime of the callers' tokens.
 	TokenTTL = 5 * time.Minute
 )
@@ -84,12 +85,14 @@ type Options struct {
 	RateLimits *config.RateLimits
 	// MaxBodyBytes is the gateway's limits.max_body_bytes; 0 = its default.
 	MaxBodyBytes int64
+	// Console serves the web console (console.enabled).
+	Console bool
 }
 
 // Rig is a gateway opened as serve opens one, with two simulated
 // districts (Sender 320404, Owner 330702; neither reports status, both
 // acknowledge what they receive), with Options.National the simulated
-// national library, and two other callers (Operator, Window), all on
+// national library, and three other callers (Operator, Window, Auditor), all on
 // loopback in this process.
 type Rig struct {
 	Dir  string
@@ -149,7 +152,7 @@ func Start(ctx context.Context, o Options) (_ *Rig, err error) {
 		}
 	}
 	r := &Rig{Dir: o.Dir, Engine: engine, OwnerStyle: o.OwnerStyle}
-	ids := []string{GatewayKey, Sender, Owner, Operator, Window}
+	ids := []string{GatewayKey, Sender, Owner, Operator, Window, Auditor}
 	if o.National {
 		ids = append(ids, NationalID)
 	}
@@ -238,7 +241,9 @@ func Start(ctx context.Context, o Options) (_ *Rig, err error) {
 		}
 		cfg.Partners = append(cfg.Partners, p)
 	}
-	cfg.Partners = append(cfg.Partners, Caller(Operator, contracts.RoleOperator), Caller(Window, contracts.RoleWindow, Sender))
+	cfg.Partners = append(cfg.Partners, Caller(Operator, contracts.RoleOperator), Caller(Window, contracts.RoleWindow, Sender),
+		Caller(Auditor, contracts.RoleAuditor))
+	cfg.Console.Enabled = o.Console
 	loaded, err := WriteConfig(filepath.Join(o.Dir, "config.yaml"), cfg, 0o600, `Written by "tongban bench" for one run.`, nil)
 	if err != nil {
 		return nil, err
