@@ -56,15 +56,20 @@ func TestBenchPercentile(t *testing.T) {
 // log costs, off.
 //
 //	go test -run '^$' -bench CaseSubmit -benchtime 5000x -count 3 ./cmd/tongban/internal/bench
+//
+// administered runs with the example service catalogue and calendar:
+// every submission is checked against the catalogue.
 func BenchmarkCaseSubmit(b *testing.B) {
-	b.Run("evidence_on", func(b *testing.B) { benchCaseSubmit(b, false) })
-	b.Run("evidence_off", func(b *testing.B) { benchCaseSubmit(b, true) })
+	b.Run("evidence_on", func(b *testing.B) { benchCaseSubmit(b, devrig.Options{}) })
+	b.Run("evidence_off", func(b *testing.B) { benchCaseSubmit(b, devrig.Options{NoEvidence: true}) })
+	b.Run("administered", func(b *testing.B) { benchCaseSubmit(b, devrig.Options{Administration: true}) })
 }
 
-// benchCaseSubmit is BenchmarkCaseSubmit with the evidence log on or off.
-func benchCaseSubmit(b *testing.B, noEvidence bool) {
+// benchCaseSubmit is BenchmarkCaseSubmit with the rig o sets up.
+func benchCaseSubmit(b *testing.B, o devrig.Options) {
 	ctx := context.Background()
-	rig, err := startRig(ctx, devrig.Options{Dir: b.TempDir(), NoEvidence: noEvidence})
+	o.Dir = b.TempDir()
+	rig, err := startRig(ctx, o)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -24,7 +25,9 @@ import (
 	"github.com/tongban/tongban/adapters/standard"
 	"github.com/tongban/tongban/cmd/tongban/internal/app"
 	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/gateway/catalogue"
 	"github.com/tongban/tongban/gateway/config"
+	"github.com/tongban/tongban/gateway/workdays"
 	"github.com/tongban/tongban/signing"
 )
 
@@ -87,6 +90,10 @@ type Options struct {
 	MaxBodyBytes int64
 	// Console serves the web console (console.enabled).
 	Console bool
+	// Administration runs the gateway with the example catalogue and
+	// calendar (administration.catalogue, .calendar): every submission is
+	// checked against the catalogue and accepted cases get a clock.
+	Administration bool
 }
 
 // Rig is a gateway opened as serve opens one, with two simulated
@@ -244,6 +251,14 @@ func Start(ctx context.Context, o Options) (_ *Rig, err error) {
 	cfg.Partners = append(cfg.Partners, Caller(Operator, contracts.RoleOperator), Caller(Window, contracts.RoleWindow, Sender),
 		Caller(Auditor, contracts.RoleAuditor))
 	cfg.Console.Enabled = o.Console
+	if o.Administration {
+		for name, data := range map[string][]byte{"catalogue.yaml": catalogue.Example, "calendar.yaml": workdays.Example2026} {
+			if err := os.WriteFile(filepath.Join(o.Dir, name), data, 0o644); err != nil {
+				return nil, err
+			}
+		}
+		cfg.Administration.Catalogue, cfg.Administration.Calendar = "catalogue.yaml", "calendar.yaml"
+	}
 	loaded, err := WriteConfig(filepath.Join(o.Dir, "config.yaml"), cfg, 0o600, `Written by "tongban bench" for one run.`, nil)
 	if err != nil {
 		return nil, err
