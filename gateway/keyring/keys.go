@@ -183,27 +183,66 @@ func (k *Keyring) Revoke(caller, keyID string) (contracts.KeyInfo, error) {
 // registered are added. want must not give one key id twice with another
 // caller or key, nor name a gateway key id (ErrKeyConflict; nothing
 // changes then). It returns the keys added and removed (a key id whose key
-// changed is in both), sorted by caller and key id.
+// changed is in both), sorted by caller and key id: what Plan said it
+// would do, when nothing changed the keys in between.
 func (k *Keyring) Sync(want []Key) (added, removed []contracts.KeyRef, err error) {
+	next, err := k.wanted(want)
+	if err != nil {
+		return nil, nil, err
+	}
+	k.mu.Lock()
+	added, removed = k.diff(next)
+	k.keys = next
+	k.mu.Unlock()
+	if k.cache != nil {
+		for _, r := range removed {
+			k.cache.forget(r.KeyID)
+		}
+	}
+	return added, removed, nil
+}
+
+// Plan returns what Sync(want) would add and remove now, or its error,
+// and changes nothing.
+func (k *Keyring) Plan(want []Key) (added, removed []contracts.KeyRef, err error) {
+	next, err := k.wanted(want)
+	if err != nil {
+		return nil, nil, err
+	}
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	added, removed = k.diff(next)
+	return added, removed, nil
+}
+
+// wanted checks want and returns it as the keys Sync puts in force
+// (before diff keeps what stays).
+func (k *Keyring) wanted(want []Key) (map[string]registered, error) {
 	next := make(map[string]registered, len(want))
 	now := k.clock().UTC()
 	for _, key := range want {
 		switch {
 		case key.Caller == "" || key.KeyID == "" || key.Public == nil:
-			return nil, nil, errors.New("keyring: sync: every key needs a caller, a key id and a public key")
+			return nil, errors.New("keyring: sync: every key needs a caller, a key id and a public key")
 		case k.IsGatewayKey(key.KeyID):
-			return nil, nil, fmt.Errorf("%w: key id %q of caller %q is one of the gateway's own keys", ErrKeyConflict, key.KeyID, key.Caller)
+			return nil, fmt.Errorf("%w: key id %q of caller %q is one of the gateway's own keys", ErrKeyConflict, key.KeyID, key.Caller)
 		}
 		if o, dup := next[key.KeyID]; dup && (o.caller != key.Caller || !o.pub.Equal(key.Public)) {
-			return nil, nil, fmt.Errorf("%w: key id %q is given for callers %q and %q, or with two keys", ErrKeyConflict, key.KeyID, o.caller, key.Caller)
+			return nil, fmt.Errorf("%w: key id %q is given for callers %q and %q, or with two keys", ErrKeyConflict, key.KeyID, o.caller, key.Caller)
 		}
 		fp, err := k.Fingerprint(key.Public)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		next[key.KeyID] = registered{caller: key.Caller, pub: key.Public, cert: key.Certificate, source: contracts.KeyFromConfig, added: now, fp: fp}
 	}
-	k.mu.Lock()
+	return next, nil
+}
+
+// diff compares the keys in force with next: the keys added and removed,
+// sorted; a key that stays keeps in next when it was added. k.mu is held.
+func (k *Keyring) diff(next map[string]registered) (added, removed []contracts.KeyRef) {
+	added, removed = []contracts.KeyRef{}, []contracts.KeyRef{}
 	for id, r := range k.keys {
 		if n, ok := next[id]; ok && n.caller == r.caller && n.pub.Equal(r.pub) {
 			n.added = r.added
@@ -217,16 +256,9 @@ func (k *Keyring) Sync(want []Key) (added, removed []contracts.KeyRef, err error
 			added = append(added, contracts.KeyRef{Caller: n.caller, KeyID: id})
 		}
 	}
-	k.keys = next
-	k.mu.Unlock()
-	if k.cache != nil {
-		for _, r := range removed {
-			k.cache.forget(r.KeyID)
-		}
-	}
 	sortRefs(added)
 	sortRefs(removed)
-	return added, removed, nil
+	return added, removed
 }
 
 func sortRefs(refs []contracts.KeyRef) {

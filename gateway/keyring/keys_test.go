@@ -186,14 +186,25 @@ func TestSync(t *testing.T) {
 	if got := f.k.Keys(); !reflect.DeepEqual(got, before) {
 		t.Fatalf("a refused Sync changed the keys:\n got %+v\nwant %+v", got, before)
 	}
-	added, removed, err := f.k.Sync([]keyring.Key{
+	want := []keyring.Key{
 		{Caller: "320404", KeyID: "320404", Public: f.keys["320404"].Public()}, // unchanged
 		{Caller: "330702", KeyID: "330702", Public: changed.Public()},          // new key under an old id
 		{Caller: "330702", KeyID: "330702-kept", Public: kept.Public()},        // runtime key now in the file
 		{Caller: "371523", KeyID: "371523", Public: fresh.Public()},            // new
-	})
+	}
+	planAdded, planRemoved, err := f.k.Plan(want)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := f.k.Keys(); !reflect.DeepEqual(got, before) {
+		t.Fatalf("Plan changed the keys")
+	}
+	added, removed, err := f.k.Sync(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(added, planAdded) || !reflect.DeepEqual(removed, planRemoved) {
+		t.Errorf("Plan said added %v removed %v; Sync did %v and %v", planAdded, planRemoved, added, removed)
 	}
 	wantAdded := []contracts.KeyRef{{Caller: "330702", KeyID: "330702"}, {Caller: "371523", KeyID: "371523"}}
 	wantRemoved := []contracts.KeyRef{{Caller: "320404", KeyID: "320404-b"}, {Caller: "330702", KeyID: "330702"}, {Caller: "330702", KeyID: "330702-rt"}}
