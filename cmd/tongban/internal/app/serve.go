@@ -93,14 +93,17 @@ func (g *Gateway) Serve(ctx context.Context, ready chan<- string) error {
 	checkpointsDone := make(chan struct{})
 	go func() { defer close(checkpointsDone); g.core.Auditor.Checkpointer().Run(cctx) }()
 	errc := make(chan error, 1)
+	// Read before serving: the server writes its TLSConfig (HTTP/2) as it
+	// starts.
+	overTLS := srv.TLSConfig != nil
 	go func() {
-		if srv.TLSConfig != nil {
+		if overTLS {
 			errc <- srv.ServeTLS(ln, "", "")
 			return
 		}
 		errc <- srv.Serve(ln)
 	}()
-	g.log.Info("gateway ready", "addr", ln.Addr().String(), "gateway_id", g.cfg.GatewayID, "partners", len(g.cfg.Partners), "tls", srv.TLSConfig != nil)
+	g.log.Info("gateway ready", "addr", ln.Addr().String(), "gateway_id", g.cfg.GatewayID, "partners", len(g.cfg.Partners), "tls", overTLS)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
