@@ -136,7 +136,8 @@ func (g *Gateway) Handler() http.Handler {
 		Audit: g.core.Auditor, Crypto: g.keys, Directory: g.dir, MaxBody: g.cfg.Limits.MaxBodyBytes, Log: g.log,
 		Telemetry: g.tel, Version: g.version,
 		CheckTimeout: g.cfg.Telemetry.Readiness.Timeout, CheckCache: g.cfg.Telemetry.Readiness.Cache,
-		Checks: g.readinessChecks(), PeerCheck: g.binder.Check, RateLimits: rateLimits(g.cfg.Limits.Rate),
+		Checks: g.readinessChecks(), PeerCheck: g.peerCheck, RateLimits: rateLimits(g.cfg.Limits.Rate),
+		Partners: g.core.Outbox, Keys: g.keyAdmin, Reloader: g,
 	})
 }
 
@@ -162,12 +163,13 @@ func (g *Gateway) readinessChecks() []httpapi.Check {
 			return nil
 		}},
 	}
-	if len(g.certs) > 0 {
-		// Certificates were valid at start; one that expires while the
-		// gateway runs fails its handshakes, and the gateway says so.
+	if len(g.certificates()) > 0 {
+		// Certificates were valid at start (or reload); one that expires
+		// while the gateway runs fails its handshakes, and the gateway
+		// says so.
 		checks = append(checks, httpapi.Check{Name: "certificates", Run: func(context.Context) error {
 			now := time.Now()
-			for _, c := range g.certs {
+			for _, c := range g.certificates() {
 				if now.After(c.NotAfter) {
 					return httpapi.Degraded(fmt.Sprintf("%s: certificate expired at %s", c.Field, c.NotAfter.UTC().Format(time.RFC3339)))
 				}
