@@ -123,9 +123,6 @@ func (a *Admin) add(ctx context.Context, p gateway.Principal, req contracts.KeyA
 	if err := req.Validate(); err != nil {
 		return nil, gateway.FromField(err)
 	}
-	if a.dir.Get(req.Caller) == nil {
-		return nil, gateway.Failf(contracts.CodeValidationFailed, "caller: %s is not a configured caller", req.Caller)
-	}
 	now := a.env.Clock.Now()
 	pub, cert, err := ParseKeyPEM([]byte(req.PublicKeyPEM), a.keyCAs(), now)
 	if err != nil {
@@ -138,6 +135,11 @@ func (a *Admin) add(ctx context.Context, p gateway.Principal, req contracts.KeyA
 	}
 	a.lock.Lock()
 	defer a.lock.Unlock()
+	// Under the lock a reload holds too: the caller is in the directory
+	// the key joins.
+	if a.dir.Get(req.Caller) == nil {
+		return nil, gateway.Failf(contracts.CodeValidationFailed, "caller: %s is not a configured caller", req.Caller)
+	}
 	if err := a.free(req.KeyID); err != nil {
 		return nil, err
 	}
