@@ -423,3 +423,53 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// TestReloadDropsRuntimeKeys: a key an operator added at runtime is in
+// force at once and lasts until the next reload, which makes the keys
+// exactly the file's: it is reported removed and its tokens refused;
+// named in the file, it stays.
+func TestReloadDropsRuntimeKeys(t *testing.T) {
+	r := newReloadRig(t)
+	pub, err := os.ReadFile(filepath.Join(r.dir, devrig.PubPath("320404-2027")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := mustJSON(t, contracts.KeyAddRequest{Caller: "320404", KeyID: "320404-2027", PublicKeyPEM: string(pub)})
+	sig, err := signing.Sign(signing.NewSigner(r.keys["operator"], nil), nil, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, b := r.do(http.MethodPost, "/v1/admin/keys", r.token("operator", "operator"), body, map[string]string{
+		"Content-Type": "application/json", "Gw-Signature": base64.StdEncoding.EncodeToString(sig), "Gw-Key-Id": "operator"})
+	if st != http.StatusCreated {
+		t.Fatalf("add key: %d %s", st, b)
+	}
+	if st, b, _ := r.submit("320404-2027"); st != http.StatusAccepted {
+		t.Fatalf("submit with the runtime key: %d %s", st, b)
+	}
+	// The file is unchanged: the reload drops the runtime key.
+	st, b = r.reload()
+	var res contracts.ReloadResult
+	if err := json.Unmarshal(b, &res); err != nil || st != http.StatusOK {
+		t.Fatalf("reload: %d %s", st, b)
+	}
+	if want := []contracts.KeyRef{{Caller: "320404", KeyID: "320404-2027"}}; !slices.Equal(res.Keys.Removed, want) || len(res.Keys.Added) != 0 ||
+		len(res.Changed.Updated) != 0 {
+		t.Errorf("reload of the unchanged file: %+v, want the runtime key removed and nothing else", res)
+	}
+	if st, b, _ := r.submit("320404-2027"); st != http.StatusUnauthorized {
+		t.Errorf("submit with the dropped runtime key: %d %s, want 401", st, b)
+	}
+	// Named in the file, the same key stays across reloads.
+	r.cfg.Partners[0].Keys["320404-2027"] = devrig.PubPath("320404-2027")
+	r.write()
+	if st, b := r.reload(); st != http.StatusOK {
+		t.Fatalf("reload: %d %s", st, b)
+	}
+	if st, b := r.reload(); st != http.StatusOK || !strings.Contains(string(b), `"keys":{"added":[],"removed":[]}`) {
+		t.Errorf("second reload of the same file: %d %s, want no key change", st, b)
+	}
+	if st, b, _ := r.submit("320404-2027"); st != http.StatusAccepted {
+		t.Errorf("submit with the key the file names: %d %s", st, b)
+	}
+}
