@@ -103,6 +103,22 @@ const (
 	// and working-day calendar. Detail: catalogue_sm3, calendar_sm3,
 	// items.
 	EventCatalogueLoaded = "catalogue.loaded"
+	// EventAdminKeyAdded: an operator put a caller's key in force at
+	// runtime (POST /v1/admin/keys; Partner is the caller, KeyID and JTI
+	// the operator's token, BodySM3 the request's). Detail: subject,
+	// target_key_id, fingerprint (SM3 of the key's SPKI DER), key_kind,
+	// not_after (of a certificate), signature (of the request).
+	EventAdminKeyAdded = "admin.key_added"
+	// EventAdminKeyRevoked: an operator took a caller's key out of force
+	// (DELETE /v1/admin/keys/{caller}/{key_id}; Partner is the caller).
+	// Detail as EventAdminKeyAdded, without signature.
+	EventAdminKeyRevoked = "admin.key_revoked"
+	// EventAdminReload: the configuration file was read again and its
+	// partners and keys put in force (POST /v1/admin/reload, or SIGHUP:
+	// Actor "signal"). Detail: config_sm3 (as gateway.started), subject,
+	// partner_count, partners_added, partners_removed, partners_updated,
+	// keys_added, keys_removed.
+	EventAdminReload = "admin.reload"
 )
 
 // EvidenceDetail is an EvidenceRecord's Detail: the facts of its event,
@@ -199,6 +215,21 @@ type EvidenceDetail struct {
 	CatalogueSM3 string   `json:"catalogue_sm3,omitempty"`
 	CalendarSM3  string   `json:"calendar_sm3,omitempty"`
 	Items        int      `json:"items,omitempty"`
+	// TargetKeyID, Fingerprint, KeyKind and NotAfter describe the caller
+	// key an operator added or revoked (the record's Partner is its
+	// caller, its KeyID the operator's).
+	TargetKeyID string  `json:"target_key_id,omitempty"`
+	Fingerprint string  `json:"fingerprint,omitempty"`
+	KeyKind     KeyKind `json:"key_kind,omitempty"`
+	NotAfter    string  `json:"not_after,omitempty"`
+	// PartnerCount, PartnersAdded, PartnersRemoved, PartnersUpdated,
+	// KeysAdded and KeysRemoved describe a reload, with ConfigSM3.
+	PartnerCount    int      `json:"partner_count,omitempty"`
+	PartnersAdded   []string `json:"partners_added,omitempty"`
+	PartnersRemoved []string `json:"partners_removed,omitempty"`
+	PartnersUpdated []string `json:"partners_updated,omitempty"`
+	KeysAdded       []KeyRef `json:"keys_added,omitempty"`
+	KeysRemoved     []KeyRef `json:"keys_removed,omitempty"`
 }
 
 // JSON returns d as a record's Detail: nil when every member is empty.

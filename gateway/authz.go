@@ -64,7 +64,9 @@ const (
 //   - submit_bundle: as submit_case;
 //   - evaluate: the case's sender (role partner), on the applicant's
 //     behalf;
-//   - reply_follow_up: the case's owner (role partner).
+//   - reply_follow_up: the case's owner (role partner);
+//   - read_partners, manage_keys, reload: role operator; read_keys: role
+//     operator or auditor (authz_ops.go).
 //
 // A caller with no business with a case gets not_found rather than
 // forbidden, so it cannot learn which case ids exist; when the case does
@@ -168,6 +170,9 @@ func Authorize(p Principal, act Action, c *Case, region string) error {
 			return nil
 		}
 		return Failf(contracts.CodeForbidden, "only auditors and operators verify the evidence log")
+	}
+	if decided, err := authorizeOperations(p, act); decided {
+		return err
 	}
 	return Failf(contracts.CodeForbidden, "action not allowed")
 }

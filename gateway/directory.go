@@ -3,6 +3,8 @@ package gateway
 import (
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tongban/tongban/contracts"
@@ -16,6 +18,10 @@ type Partner struct {
 	ID      string
 	Roles   []contracts.Role
 	Regions []string // GB/T 2260 codes this caller serves
+	// Style names the partner's adapter style (standard, mapped-json,
+	// soap, mailbox, ...) as configured; "" for a caller without an
+	// adapter. It is shown to operators and decides nothing.
+	Style string
 	// Cases and Statuses push the partner's deliveries of each kind; nil
 	// when its adapter does not deliver that kind (a delivery of it is
 	// then refused permanently, with a reason) or the partner pulls.
@@ -128,8 +134,19 @@ func (p *Partner) Serves(region string) bool {
 }
 
 // Directory holds the configured partners and routes regions to them.
-// It is immutable once built.
+// What it holds is immutable: Replace swaps in, at once, the partners of
+// another directory (a configuration reloaded while the gateway runs),
+// and every method reads one consistent set of partners, the one in force
+// when it was called. A *Partner, once returned, never changes; a caller
+// holding one keeps the partner as it was when it got it.
 type Directory struct {
+	cur atomic.Pointer[directoryState]
+	mu  sync.Mutex // serializes Replace
+}
+
+// directoryState is one immutable set of partners and its routing tables.
+type directoryState struct {
+	gen       uint64
 	byID      map[string]*Partner
 	byRegion  map[string]*Partner   // delivering partners only
 	libraries map[string][]*Partner // by declared library region, config order
@@ -140,7 +157,40 @@ type Directory struct {
 // unique, regions valid, roles known, and no two delivering partners claim
 // the same region.
 func NewDirectory(partners []*Partner) (*Directory, error) {
-	d := &Directory{byID: map[string]*Partner{}, byRegion: map[string]*Partner{}, libraries: map[string][]*Partner{}}
+	st, err := newDirectoryState(partners)
+	if err != nil {
+		return nil, err
+	}
+	d := &Directory{}
+	d.cur.Store(st)
+	return d, nil
+}
+
+// Replace puts the partners of next in force in d, all at once: from its
+// return every call on d answers with them (a request already holding a
+// partner finishes with it). next was checked when it was built
+// (NewDirectory), so Replace cannot fail; next stays usable and shares
+// the partners. Generation counts the replacements.
+func (d *Directory) Replace(next *Directory) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := *next.state()
+	st.gen = d.state().gen + 1
+	d.cur.Store(&st)
+}
+
+// Generation is how many times Replace changed d's partners: 0 for the
+// partners d was built with. A component that derives something from the
+// partners rebuilds it when the generation moves.
+func (d *Directory) Generation() uint64 { return d.state().gen }
+
+// state returns the partners in force.
+func (d *Directory) state() *directoryState { return d.cur.Load() }
+
+// newDirectoryState checks the partners and builds their routing tables
+// (see NewDirectory).
+func newDirectoryState(partners []*Partner) (*directoryState, error) {
+	d := &directoryState{byID: map[string]*Partner{}, byRegion: map[string]*Partner{}, libraries: map[string][]*Partner{}}
 	for i, p := range partners {
 		if p.ID == "" {
 			return nil, fmt.Errorf("partners[%d]: id is required", i)
@@ -196,19 +246,20 @@ func NewDirectory(partners []*Partner) (*Directory, error) {
 }
 
 // Get returns the partner with id, or nil.
-func (d *Directory) Get(id string) *Partner { return d.byID[id] }
+func (d *Directory) Get(id string) *Partner { return d.state().byID[id] }
 
 // Pulls reports whether partner id pulls its deliveries from its mailbox
 // (the Pull of every delivery made for it).
 func (d *Directory) Pulls(id string) bool {
-	p := d.byID[id]
+	p := d.state().byID[id]
 	return p != nil && p.Mailbox != nil
 }
 
 // Partners returns every partner, sorted by id.
 func (d *Directory) Partners() []*Partner {
-	out := make([]*Partner, 0, len(d.byID))
-	for _, p := range d.byID {
+	st := d.state()
+	out := make([]*Partner, 0, len(st.byID))
+	for _, p := range st.byID {
 		out = append(out, p)
 	}
 	slices.SortFunc(out, func(a, b *Partner) int { return cmpString(a.ID, b.ID) })
@@ -228,7 +279,7 @@ func cmpString(a, b string) int {
 // PullPartners returns the ids of the partners with a mailbox, sorted.
 func (d *Directory) PullPartners() []string {
 	var ids []string
-	for id, p := range d.byID {
+	for id, p := range d.state().byID {
 		if p.Mailbox != nil {
 			ids = append(ids, id)
 		}
@@ -240,8 +291,9 @@ func (d *Directory) PullPartners() []string {
 // Route returns the delivering partner for region, trying the district,
 // then its city, then its province.
 func (d *Directory) Route(region string) (*Partner, error) {
+	st := d.state()
 	for _, r := range contracts.RegionFallbacks(region) {
-		if p, ok := d.byRegion[r]; ok {
+		if p, ok := st.byRegion[r]; ok {
 			return p, nil
 		}
 	}
@@ -251,7 +303,7 @@ func (d *Directory) Route(region string) (*Partner, error) {
 // addLibrary checks p's library and adds it to the license routing table:
 // its regions and types must be valid, and no two libraries may hold the
 // same type for the same region.
-func (d *Directory) addLibrary(p *Partner) error {
+func (d *directoryState) addLibrary(p *Partner) error {
 	l := p.Library
 	if l == nil {
 		return nil
@@ -298,14 +350,15 @@ func (d *Directory) addLibrary(p *Partner) error {
 // city, else its province, else the first fallback library holding the
 // type. It fails with no_route when none does.
 func (d *Directory) RouteLicense(region, typeCode string) (*Partner, error) {
+	st := d.state()
 	for _, r := range contracts.RegionFallbacks(region) {
-		for _, p := range d.libraries[r] {
+		for _, p := range st.libraries[r] {
 			if p.Library.holds(typeCode) {
 				return p, nil
 			}
 		}
 	}
-	for _, p := range d.fallbacks {
+	for _, p := range st.fallbacks {
 		if p.Library.holds(typeCode) {
 			return p, nil
 		}

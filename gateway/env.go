@@ -77,3 +77,5 @@ func (noRecorder) Redelivery(context.Context, Principal, time.Time, string, stri
 func (noRecorder) Administration(context.Context, *Case, time.Time, string, *Delivery, func(*contracts.EvidenceDetail)) []contracts.EvidenceRecord {
 	return nil
 }
+
+func (noRecorder) AdminChange(context.Context, AdminChange) []contracts.EvidenceRecord { return nil }

@@ -11,6 +11,34 @@ import (
 // on its own (delivery attempts, usage deliveries, its start).
 const GatewayActor = "gateway"
 
+// SignalActor is the actor of an AdminChange made on a signal to the
+// process (SIGHUP reloads the configuration), not by an authenticated
+// operator.
+const SignalActor = "signal"
+
+// AdminChange is a change to what the gateway holds in force, made by an
+// operator or on a signal: a caller key added or revoked, the
+// configuration reloaded.
+type AdminChange struct {
+	// By is the operator who asked; a Principal without a Partner means
+	// a signal to the process (actor SignalActor).
+	By Principal
+	// At is when the change took effect.
+	At time.Time
+	// Event is contracts.EventAdminKeyAdded, EventAdminKeyRevoked or
+	// EventAdminReload.
+	Event string
+	// Partner is the caller the change concerns (whose key it is); ""
+	// for none.
+	Partner string
+	// Body is the request's exact bytes, kept by their SM3 (nil for a
+	// request without a body).
+	Body []byte
+	// Detail is the record's detail; the recorder adds the operator's
+	// subject.
+	Detail contracts.EvidenceDetail
+}
+
 // Recorder builds the evidence records of the steps the sub-domains take;
 // they hand the records to the store in the same write as the step. The
 // evidence package implements it (evidence.Recorder). A recorder that
@@ -47,4 +75,8 @@ type Recorder interface {
 	// with the delivery del it queued (nil for none); detail, when set,
 	// fills the record's detail.
 	Administration(ctx context.Context, c *Case, at time.Time, event string, del *Delivery, detail func(*contracts.EvidenceDetail)) []contracts.EvidenceRecord
+	// AdminChange is the record of a change an operator (or a signal)
+	// made to what is in force: who (actor, subject, the token's jti and
+	// key id), what (event, partner, detail) and the request's body SM3.
+	AdminChange(ctx context.Context, c AdminChange) []contracts.EvidenceRecord
 }

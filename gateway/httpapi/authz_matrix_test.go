@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -9,10 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/tongban/tongban/contracts"
+	"github.com/tongban/tongban/signing"
 )
 
 // The authorization matrix: every route of the v1 contract, every role,
@@ -94,6 +97,37 @@ func (f *matrixFixture) post(caller, path string, body []byte) *http.Request {
 
 func (f *matrixFixture) get(caller, path string) *http.Request { return getReq(f.e, caller, path) }
 
+// delete is an authenticated DELETE of path.
+func (f *matrixFixture) delete(caller, path string) *http.Request {
+	req := getReq(f.e, caller, path)
+	req.Method = http.MethodDelete
+	return req
+}
+
+// matrixKeyPEM is one SM2 public key (SPKI PEM), the same for every call
+// of a test.
+func matrixKeyPEM(t *testing.T) string {
+	matrixKeyOnce.Do(func() {
+		k, err := signing.GenerateKey(rand.Reader)
+		if err == nil {
+			var b []byte
+			b, err = signing.MarshalPublicKeyPEM(k.Public())
+			matrixKey = string(b)
+		}
+		matrixKeyErr = err
+	})
+	if matrixKeyErr != nil {
+		t.Fatal(matrixKeyErr)
+	}
+	return matrixKey
+}
+
+var (
+	matrixKeyOnce sync.Once
+	matrixKey     string
+	matrixKeyErr  error
+)
+
 const (
 	scopeCase     = "own: a case the caller sends or owns (a window: serving its from or to region); foreign: a case it has no part in"
 	scopeNone     = "none: the route names no region (own = foreign)"
@@ -161,6 +195,29 @@ func authzRoutes(t *testing.T) []authzRoute {
 			req: func(f *matrixFixture, c string, _ int) *http.Request {
 				return f.post(c, "/v1/admin/partners/"+wucheng+"/redeliver", nil)
 			}},
+		{method: "GET", pattern: "/v1/admin/partners", action: "read_partners", scope: scopeNone, partners: [2]string{zhonglou, zhonglou},
+			want: cells{roleWindow: both(deny), rolePartner: both(deny), roleAuditor: both(deny), roleOperator: both(allow)},
+			req:  func(f *matrixFixture, c string, _ int) *http.Request { return f.get(c, "/v1/admin/partners") }},
+		{method: "GET", pattern: "/v1/admin/keys", action: "read_keys", scope: scopeNone, partners: [2]string{zhonglou, zhonglou},
+			want: cells{roleWindow: both(deny), rolePartner: both(deny), roleAuditor: both(allow), roleOperator: both(allow)},
+			req:  func(f *matrixFixture, c string, _ int) *http.Request { return f.get(c, "/v1/admin/keys") }},
+		{method: "POST", pattern: "/v1/admin/keys", action: "manage_keys", scope: scopeNone, partners: [2]string{zhonglou, zhonglou},
+			want: cells{roleWindow: both(deny), rolePartner: both(deny), roleAuditor: both(deny), roleOperator: both(allow)},
+			req: func(f *matrixFixture, c string, _ int) *http.Request {
+				// The same new key each time: the operator's second request
+				// is refused for its content (registered already).
+				return f.post(c, "/v1/admin/keys", mustMarshal(t, contracts.KeyAddRequest{Caller: stranger, KeyID: "stranger-2", PublicKeyPEM: matrixKeyPEM(t)}))
+			}},
+		{method: "DELETE", pattern: "/v1/admin/keys/{caller}/{key_id}", action: "manage_keys", scope: scopeNone, partners: [2]string{zhonglou, zhonglou},
+			want: cells{roleWindow: both(deny), rolePartner: both(deny), roleAuditor: both(deny), roleOperator: both(allow)},
+			req: func(f *matrixFixture, c string, _ int) *http.Request {
+				// chiping's only key: the operator is refused for the
+				// request's content (a caller keeps its last key).
+				return f.delete(c, "/v1/admin/keys/"+chiping+"/"+chiping)
+			}},
+		{method: "POST", pattern: "/v1/admin/reload", action: "reload", scope: scopeNone, partners: [2]string{zhonglou, zhonglou},
+			want: cells{roleWindow: both(deny), rolePartner: both(deny), roleAuditor: both(deny), roleOperator: both(allow)},
+			req:  func(f *matrixFixture, c string, _ int) *http.Request { return f.post(c, "/v1/admin/reload", nil) }},
 		{method: "POST", pattern: "/v1/licenses/verify", action: "verify_license", scope: scopeNone, partners: [2]string{zhonglou, zhonglou},
 			want: cells{roleWindow: both(allow), rolePartner: both(allow), roleAuditor: both(deny), roleOperator: both(deny)},
 			req: func(f *matrixFixture, c string, _ int) *http.Request {

@@ -70,6 +70,10 @@ type env struct {
 	now   atomic.Int64 // keyring clock, Unix nanoseconds
 	lib   *fakeLibrary // the library of 330702
 	store *sqlite.Store
+	// keyring and reloads are the operator views' (admin_test.go).
+	keyring *keyring.Keyring
+	reloads *fakeReloader
+	opts    httpapi.Options // as served
 }
 
 // Now is the keyring's clock.
@@ -148,6 +152,7 @@ func newEnv(t *testing.T, configure ...func(*httpapi.Options)) *env {
 	}
 	opts.Cases, opts.Licenses, opts.Audit = core.Cases, core.Licenses, core.Auditor
 	opts.Mailbox, opts.Redelivery = core.Outbox.Mailbox(), core.Outbox.Redelivery()
+	e.wireAdmin(&opts, kr, dir, core)
 	e.srv = httptest.NewServer(httpapi.New(opts))
 	t.Cleanup(e.srv.Close)
 	return e

@@ -89,6 +89,11 @@ type Options struct {
 	// RateLimits bound how fast each caller is served (see RateLimits);
 	// the zero value limits nothing.
 	RateLimits RateLimits
+	// Partners, Keys and Reloader serve the operator views (admin.go);
+	// a view left nil answers not_found.
+	Partners Partners
+	Keys     Keys
+	Reloader Reloader
 }
 
 type api struct {
@@ -145,6 +150,11 @@ func New(o Options) *echo.Echo {
 	v1.GET("/admin/deliveries", a.listDeliveries)
 	v1.POST("/admin/deliveries/:delivery_id/redeliver", a.redeliver)
 	v1.POST("/admin/partners/:partner_id/redeliver", a.redeliverPartner)
+	v1.GET("/admin/partners", a.listPartners)
+	v1.GET("/admin/keys", a.listKeys)
+	v1.POST("/admin/keys", a.addKey)
+	v1.DELETE("/admin/keys/:caller/:key_id", a.revokeKey)
+	v1.POST("/admin/reload", a.reload)
 	v1.POST("/licenses/verify", a.verifyLicense)
 	v1.POST("/licenses/verify/batch", a.verifyLicenseBatch)
 	v1.GET("/licenses/usage", a.listUsage)

@@ -60,3 +60,26 @@ type Audit interface {
 	ExportCase(ctx context.Context, p gateway.Principal, caseID string) ([]byte, error)
 	RecordDenial(ctx context.Context, d evidence.Denial)
 }
+
+// Partners shows operators every partner's state: delivery health,
+// circuit, queue depth (implemented by *outbox.Outbox).
+type Partners interface {
+	ListPartners(ctx context.Context, p gateway.Principal) (*contracts.PartnerList, error)
+}
+
+// Keys shows the keys in force and changes a caller's keys at runtime
+// (implemented by *keyring.Admin, which also offers Add for a console
+// that authenticates its operators itself).
+type Keys interface {
+	ListKeys(ctx context.Context, p gateway.Principal) (*contracts.KeyList, error)
+	AddKey(ctx context.Context, in gateway.Inbound) (*contracts.KeyInfo, error)
+	RevokeKey(ctx context.Context, p gateway.Principal, caller, keyID string) (*contracts.KeyInfo, error)
+}
+
+// Reloader reads the configuration file again and puts its partners and
+// keys in force (implemented by the application, app.Gateway, which
+// opened the gateway from the file). It authorizes p itself; the HTTP
+// layer also checks gateway.ActReload before calling it.
+type Reloader interface {
+	Reload(ctx context.Context, p gateway.Principal) (*contracts.ReloadResult, error)
+}

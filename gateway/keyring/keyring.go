@@ -84,10 +84,14 @@ type Options struct {
 	Previous map[string]*signing.PublicKey
 }
 
-// registered is one caller key.
+// registered is one caller key and what the listing shows of it.
 type registered struct {
 	caller string
 	pub    *signing.PublicKey
+	cert   *signing.Certificate // the certificate it came from; nil for a bare key
+	source contracts.KeySource
+	added  time.Time
+	fp     string // SM3 hex of the SPKI DER
 }
 
 // Keyring is the gateway's key material and the registered caller keys.
@@ -185,35 +189,46 @@ func LoadPublicKeyFile(path string) (*signing.PublicKey, error) {
 }
 
 // LoadKeyFile reads a caller's SM2 public key from a PEM file, like
-// LoadPublicKeyFile, and checks a key given as a certificate: the first
-// CERTIFICATE block is the caller's, valid at now; when cas is not empty it
-// must chain to one of them, through the file's further certificates as
-// intermediates. A bare public key (SPKI) has no period nor issuer to
-// check and is returned as it is. The certificate is returned (nil for a
-// bare key) so that its expiry can be watched.
+// LoadPublicKeyFile, and checks a key given as a certificate as
+// ParseKeyPEM does. The certificate is returned (nil for a bare key) so
+// that its expiry can be watched.
 func LoadKeyFile(path string, cas []*signing.Certificate, now time.Time) (*signing.PublicKey, *signing.Certificate, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("keyring: %w", err)
 	}
+	pub, cert, err := ParseKeyPEM(data, cas, now)
+	if err != nil {
+		return nil, nil, fmt.Errorf("keyring: %s: %w", path, err)
+	}
+	return pub, cert, nil
+}
+
+// ParseKeyPEM reads a caller's SM2 public key from PEM: a public key
+// (SPKI), or a certificate whose first CERTIFICATE block is the caller's,
+// valid at now and, when cas is not empty, chaining to one of them
+// through the further certificates as intermediates. A bare public key
+// has no period nor issuer to check and is returned as it is. The
+// certificate is returned (nil for a bare key).
+func ParseKeyPEM(data []byte, cas []*signing.Certificate, now time.Time) (*signing.PublicKey, *signing.Certificate, error) {
 	certs, err := signing.ParseCertificatesPEM(data)
 	if errors.Is(err, signing.ErrNoPEM) {
 		pub, err := signing.ParsePublicKeyPEM(data)
 		if err != nil {
-			return nil, nil, fmt.Errorf("keyring: load public key %s: %w", path, err)
+			return nil, nil, fmt.Errorf("load public key: %w", err)
 		}
 		return pub, nil, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("keyring: load certificate %s: %w", path, err)
+		return nil, nil, fmt.Errorf("load certificate: %w", err)
 	}
 	leaf := certs[0]
 	if err := leaf.ValidAt(now); err != nil {
-		return nil, nil, fmt.Errorf("keyring: %s: %w", path, err)
+		return nil, nil, err
 	}
 	if len(cas) > 0 {
 		if err := leaf.VerifyChain(certs[1:], cas, now); err != nil {
-			return nil, nil, fmt.Errorf("keyring: %s: %w", path, err)
+			return nil, nil, err
 		}
 	}
 	return leaf.PublicKey, leaf, nil
@@ -242,29 +257,10 @@ func LoadCAFile(path string, now time.Time) ([]*signing.Certificate, error) {
 // one caller and one key: registering it again for another caller, or with
 // another key, fails with ErrKeyConflict and changes nothing; registering
 // the same caller, id and key again succeeds and changes nothing. To replace
-// a key, remove it first (or register the new one under a new id).
+// a key, remove it first (or register the new one under a new id). The key
+// is listed as a bare public key from the configuration (see Register).
 func (k *Keyring) AddKey(caller, keyID string, pub *signing.PublicKey) error {
-	switch {
-	case caller == "":
-		return errors.New("keyring: add key: caller is required")
-	case keyID == "":
-		return errors.New("keyring: add key: key id is required")
-	case pub == nil:
-		return errors.New("keyring: add key: public key is required")
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if r, ok := k.keys[keyID]; ok {
-		switch {
-		case r.caller != caller:
-			return fmt.Errorf("%w: key id %q belongs to another caller", ErrKeyConflict, keyID)
-		case !r.pub.Equal(pub):
-			return fmt.Errorf("%w: key id %q of caller %q has another key", ErrKeyConflict, keyID, caller)
-		}
-		return nil
-	}
-	k.keys[keyID] = registered{caller: caller, pub: pub}
-	return nil
+	return k.register(Key{Caller: caller, KeyID: keyID, Public: pub}, false)
 }
 
 // RemoveKey unregisters keyID of caller. When it returns, no body or token

@@ -148,6 +148,10 @@ func (r *fakeRecorder) Administration(context.Context, *gateway.Case, time.Time,
 	return nil
 }
 
+func (r *fakeRecorder) AdminChange(context.Context, gateway.AdminChange) []contracts.EvidenceRecord {
+	return nil
+}
+
 // fakeLibrary is a license library (port.LicenseSource and
 // port.UsageDeliverer) answering from its records.
 type fakeLibrary struct {

@@ -99,3 +99,14 @@ func (h *partnerHealth) states(dir *gateway.Directory, circuits *gateway.Circuit
 	}
 	return out
 }
+
+// snapshot returns what was seen of partner: its state, or ok false when
+// no attempt was made to it since start.
+func (h *partnerHealth) snapshot(partner string) (s PartnerState, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if cur := h.by[partner]; cur != nil {
+		return *cur, true
+	}
+	return PartnerState{Partner: partner, State: "unknown"}, false
+}

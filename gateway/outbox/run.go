@@ -81,8 +81,11 @@ type runner struct {
 	workers   chan struct{} // one per attempt under way (Workers)
 	wg        sync.WaitGroup
 
-	// pushing is the partners deliveries are pushed to (no mailbox).
+	// pushing is the partners deliveries are pushed to (no mailbox), as
+	// of the directory's generation gen (a reloaded configuration
+	// changes them: room reads them again).
 	pushing map[string]bool
+	gen     uint64
 
 	mu      sync.Mutex
 	waiting map[string][]waiter // by partner, oldest first
@@ -106,13 +109,21 @@ type waiter struct {
 
 func newRunner(d *Dispatcher, ctx context.Context) *runner {
 	r := &runner{d: d, stop: ctx, ctx: context.WithoutCancel(ctx), workers: make(chan struct{}, d.opt.Workers),
-		pushing: map[string]bool{}, waiting: map[string][]waiter{}, acking: map[string]int{}}
-	for _, p := range d.dir.Partners() {
+		waiting: map[string][]waiter{}, acking: map[string]int{}}
+	r.readPushing()
+	return r
+}
+
+// readPushing reads the pushing partners from the directory in force.
+// r.mu is held, or r is not shared yet.
+func (r *runner) readPushing() {
+	r.gen = r.d.dir.Generation()
+	r.pushing = map[string]bool{}
+	for _, p := range r.d.dir.Partners() {
 		if p.Mailbox == nil {
 			r.pushing[p.ID] = true
 		}
 	}
-	return r
 }
 
 // room is how many more deliveries may be claimed, less what claims
@@ -133,6 +144,9 @@ func newRunner(d *Dispatcher, ctx context.Context) *runner {
 // is what the free workers can start on all pushing partners' slots.
 // r.mu is held.
 func (r *runner) room(own int, probe bool) int {
+	if r.d.dir.Generation() != r.gen {
+		r.readPushing()
+	}
 	per := r.d.opt.PerPartner
 	free := r.d.opt.Workers - len(r.workers) + own
 	slots, busy, idle := 0, 0, 0

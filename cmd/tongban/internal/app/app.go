@@ -12,16 +12,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/tongban/tongban/adapters"
-	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
 	"github.com/tongban/tongban/gateway/config"
 	"github.com/tongban/tongban/gateway/evidence"
@@ -49,13 +47,25 @@ type Gateway struct {
 	core    *node.Core
 	disp    *outbox.Dispatcher
 	tel     *telemetry.Telemetry
-	closers []io.Closer
-	// serverTLS is the listener's TLS (nil: plain HTTP); binder binds
-	// client certificates to callers; certs are the loaded certificates
-	// whose expiry /readyz watches.
-	serverTLS *tls.Config
-	binder    *tlsconf.Binder
-	certs     []tlsconf.Expiry
+	// serverTLS is the listener's TLS (nil: plain HTTP); serverCerts its
+	// certificates, whose expiry /readyz watches with the partners'.
+	serverTLS   *tls.Config
+	serverCerts []tlsconf.Expiry
+	// live is the configuration in force and what its partners built to
+	// (keys, adapters, client certificate binding); a reload replaces it.
+	// changes is held by every change to what is in force: a reload, a
+	// key added or revoked at runtime.
+	live    atomic.Pointer[liveConfig]
+	changes sync.Mutex
+	// cfgPath is the configuration file a reload reads (WithConfigPath);
+	// "" when the gateway was not opened from a file.
+	cfgPath string
+	// keyAdmin lists, adds and revokes caller keys for operators.
+	keyAdmin *keyring.Admin
+	// clock, evidence and recorder make and keep the records of reloads.
+	clock    gateway.Clock
+	evidence gateway.EvidenceLog
+	recorder gateway.Recorder
 	// unobserve unregisters the gauges that read the store.
 	unobserve []func() error
 	// admin is the administration loaded (catalogue, calendar).
@@ -72,6 +82,7 @@ type options struct {
 	noEvidence bool
 	version    string
 	telemetry  []telemetry.Option
+	configPath string
 }
 
 // An Option changes how Open builds a gateway.
@@ -93,6 +104,11 @@ func WithoutEvidence() Option { return func(o *options) { o.noEvidence = true } 
 // it (tests run the statutory clock for years in milliseconds; the demo
 // moves it forward to show a deadline warning).
 func WithClock(c gateway.Clock) Option { return func(o *options) { o.clock = c } }
+
+// WithConfigPath names the file cfg was loaded from (config.Load), which
+// a reload reads again (Reload, SIGHUP in serve). Without it the gateway
+// refuses to reload.
+func WithConfigPath(path string) Option { return func(o *options) { o.configPath = path } }
 
 // WithVersion sets the version the gateway reports (/healthz, the
 // telemetry's service.version, its gateway.started record); without it,
@@ -136,7 +152,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opt
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, log: log, version: oo.version, keys: keys, gwPub: key.Public()}
+	g := &Gateway{cfg: cfg, log: log, version: oo.version, keys: keys, gwPub: key.Public(), cfgPath: oo.configPath}
 	if g.admin, err = loadAdministration(cfg, keys.SM3Hex); err != nil {
 		return nil, err
 	}
@@ -144,74 +160,16 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opt
 	if err := g.loadTLS(now); err != nil {
 		return nil, err
 	}
-	var keyCAs []*signing.Certificate
-	if cfg.KeyCA != "" {
-		if keyCAs, err = keyring.LoadCAFile(cfg.Resolve(cfg.KeyCA), now); err != nil {
-			return nil, fmt.Errorf("key_ca: %w", err)
-		}
+	set, err := buildPartners(cfg, keys, now)
+	if err != nil {
+		return nil, err
 	}
-	var partners []*gateway.Partner
-	for i, pc := range cfg.Partners {
-		kids := make([]string, 0, len(pc.Keys))
-		for kid := range pc.Keys {
-			kids = append(kids, kid)
-		}
-		sort.Strings(kids)
-		for _, kid := range kids {
-			pub, cert, err := keyring.LoadKeyFile(cfg.Resolve(pc.Keys[kid]), keyCAs, now)
-			if err != nil {
-				return nil, fmt.Errorf("partners[%d] (%s).keys.%s: %w", i, pc.ID, kid, err)
-			}
-			if cert != nil {
-				g.certs = append(g.certs, tlsconf.Expiry{Field: fmt.Sprintf("partners[%d] (%s).keys.%s", i, pc.ID, kid), NotAfter: cert.NotAfter})
-			}
-			if err := keys.AddKey(pc.ID, kid, pub); err != nil {
-				return nil, fmt.Errorf("partners[%d].keys.%s: %w", i, kid, err)
-			}
-		}
-		p := &gateway.Partner{ID: pc.ID, Regions: pc.Regions, Timeout: pc.Timeout, Retry: gateway.RetryPolicy{
-			MaxAttempts: pc.Retry.MaxAttempts, MaxAge: pc.Retry.MaxAge, BaseDelay: pc.Retry.BaseDelay, MaxDelay: pc.Retry.MaxDelay,
-		}}
-		for _, r := range pc.Roles {
-			p.Roles = append(p.Roles, contracts.Role(r))
-		}
-		if pc.Adapter != "" {
-			raw, err := pc.AdapterConfig()
-			if err != nil {
-				return nil, fmt.Errorf("partners[%d].config: %w", i, err)
-			}
-			var clientTLS *tls.Config
-			if pc.TLS != nil {
-				var exp []tlsconf.Expiry
-				if clientTLS, exp, err = tlsconf.Client(pc.TLS, cfg.Resolve, now); err != nil {
-					g.Close()
-					return nil, fmt.Errorf("partners[%d] (%s).%w", i, pc.ID, err)
-				}
-				for _, e := range exp {
-					g.certs = append(g.certs, tlsconf.Expiry{Field: fmt.Sprintf("partners[%d] (%s).%s", i, pc.ID, e.Field), NotAfter: e.NotAfter})
-				}
-			}
-			a, err := adapters.New(pc.Adapter, adapters.Params{PartnerID: pc.ID, Config: raw, Crypto: keys, Timeout: pc.Timeout, TLS: clientTLS})
-			if err != nil {
-				g.Close()
-				return nil, fmt.Errorf("partners[%d] (%s): adapter: %w", i, pc.ID, err)
-			}
-			if c, ok := a.(io.Closer); ok {
-				g.closers = append(g.closers, c)
-			}
-			if pc.TLS != nil && !calls(a) {
-				g.Close()
-				return nil, fmt.Errorf("partners[%d] (%s).tls: adapter %q makes no calls to the partner; remove tls", i, pc.ID, pc.Adapter)
-			}
-			wire(p, a)
-			if p.Library, err = libraryOf(pc, a); err != nil {
-				g.Close()
-				return nil, fmt.Errorf("partners[%d] (%s): %w", i, pc.ID, err)
-			}
-		}
-		partners = append(partners, p)
+	g.live.Store(&liveConfig{cfg: cfg, set: set})
+	if _, _, err := keys.Sync(set.keys); err != nil {
+		g.Close()
+		return nil, fmt.Errorf("partners: %w", err)
 	}
-	if g.dir, err = gateway.NewDirectory(partners); err != nil {
+	if g.dir, err = gateway.NewDirectory(set.partners); err != nil {
 		g.Close()
 		return nil, fmt.Errorf("partners: %w", err)
 	}
@@ -257,20 +215,28 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opt
 		return nil, err
 	}
 	g.disp = g.core.Outbox.Dispatcher()
+	g.clock, g.evidence, g.recorder = oo.clock, core, evidence.Recorder{Crypto: keys, Off: oo.noEvidence}
+	if g.clock == nil {
+		g.clock = gateway.SystemClock{}
+	}
+	g.keyAdmin, err = keyring.NewAdmin(keyring.AdminOptions{Keys: keys, Directory: g.dir, Evidence: core,
+		Env:    gateway.Env{Clock: g.clock, Log: log, Recorder: g.recorder},
+		KeyCAs: func() []*signing.Certificate { return g.live.Load().set.keyCAs }, Lock: &g.changes})
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
 	return g, nil
 }
 
-// loadTLS loads the listener's TLS and the client certificate binding
-// (tlsconf), refusing certificates not valid at now.
+// loadTLS loads the listener's TLS, refusing certificates not valid at
+// now (the client certificate binding is the partners': buildPartners).
 func (g *Gateway) loadTLS(now time.Time) error {
-	var err error
-	if g.binder, err = tlsconf.NewBinder(g.cfg.Partners); err != nil {
-		return err
-	}
 	if g.cfg.TLS == nil {
 		return nil
 	}
-	g.serverTLS, g.certs, err = tlsconf.Server(g.cfg.TLS, g.cfg.Resolve, now)
+	var err error
+	g.serverTLS, g.serverCerts, err = tlsconf.Server(g.cfg.TLS, g.cfg.Resolve, now)
 	return err
 }
 
@@ -365,8 +331,8 @@ func (g *Gateway) Close() {
 			_ = u()
 		}
 		g.unobserve = nil
-		for _, c := range g.closers {
-			c.Close()
+		if l := g.live.Load(); l != nil {
+			l.set.close()
 		}
 		if g.store != nil {
 			if err := g.store.Close(); err != nil {

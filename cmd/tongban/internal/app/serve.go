@@ -96,14 +96,17 @@ func (g *Gateway) Serve(ctx context.Context, ready chan<- string) error {
 	checkpointsDone := make(chan struct{})
 	go func() { defer close(checkpointsDone); g.core.Auditor.Checkpointer().Run(cctx) }()
 	errc := make(chan error, 1)
+	// Read before serving: the server writes its TLSConfig (HTTP/2) as it
+	// starts.
+	overTLS := srv.TLSConfig != nil
 	go func() {
-		if srv.TLSConfig != nil {
+		if overTLS {
 			errc <- srv.ServeTLS(ln, "", "")
 			return
 		}
 		errc <- srv.Serve(ln)
 	}()
-	g.log.Info("gateway ready", "addr", ln.Addr().String(), "gateway_id", g.cfg.GatewayID, "partners", len(g.cfg.Partners), "tls", srv.TLSConfig != nil)
+	g.log.Info("gateway ready", "addr", ln.Addr().String(), "gateway_id", g.cfg.GatewayID, "partners", len(g.cfg.Partners), "tls", overTLS)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
@@ -136,7 +139,8 @@ func (g *Gateway) Handler() http.Handler {
 		Audit: g.core.Auditor, Crypto: g.keys, Directory: g.dir, MaxBody: g.cfg.Limits.MaxBodyBytes, Log: g.log,
 		Telemetry: g.tel, Version: g.version,
 		CheckTimeout: g.cfg.Telemetry.Readiness.Timeout, CheckCache: g.cfg.Telemetry.Readiness.Cache,
-		Checks: g.readinessChecks(), PeerCheck: g.binder.Check, RateLimits: rateLimits(g.cfg.Limits.Rate),
+		Checks: g.readinessChecks(), PeerCheck: g.peerCheck, RateLimits: rateLimits(g.cfg.Limits.Rate),
+		Partners: g.core.Outbox, Keys: g.keyAdmin, Reloader: g,
 	})
 	if g.cfg.Console.Enabled {
 		if err := console.Mount(e, g.consoleOptions()); err != nil {
@@ -184,12 +188,13 @@ func (g *Gateway) readinessChecks() []httpapi.Check {
 			return nil
 		}},
 	}
-	if len(g.certs) > 0 {
-		// Certificates were valid at start; one that expires while the
-		// gateway runs fails its handshakes, and the gateway says so.
+	if len(g.certificates()) > 0 {
+		// Certificates were valid at start (or reload); one that expires
+		// while the gateway runs fails its handshakes, and the gateway
+		// says so.
 		checks = append(checks, httpapi.Check{Name: "certificates", Run: func(context.Context) error {
 			now := time.Now()
-			for _, c := range g.certs {
+			for _, c := range g.certificates() {
 				if now.After(c.NotAfter) {
 					return httpapi.Degraded(fmt.Sprintf("%s: certificate expired at %s", c.Field, c.NotAfter.UTC().Format(time.RFC3339)))
 				}
