@@ -188,6 +188,7 @@ func TestSpecPaths(t *testing.T) {
 		{"/v1/admin/deliveries", []string{"get"}},
 		{"/v1/admin/deliveries/{delivery_id}/redeliver", []string{"post"}},
 		{"/v1/admin/partners/{partner_id}/redeliver", []string{"post"}},
+		{"/v1/admin/stats", []string{"get"}},
 		{"/v1/inbound/{partner_id}", []string{"post"}},
 		{"/v1/inbound/{partner_id}/{operation}", []string{"post"}},
 		{"/v1/mailbox", []string{"get"}},
@@ -818,6 +819,8 @@ func checkType(t *testing.T, pkg *goPackage, where string, expr ast.Expr, p *bas
 			wantType("boolean", "")
 		case e.Name == "int" || e.Name == "int32" || e.Name == "int64":
 			wantType("integer", "")
+		case e.Name == "float64":
+			wantType("number", "")
 		case slices.Contains(enums, e.Name):
 			if got := refName(p); got != "" {
 				if got != schemaName(e.Name) {
