@@ -1,0 +1,80 @@
+package telemetry_test
+
+import (
+	"bufio"
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/tongban/tongban/gateway/telemetry"
+)
+
+// scrapedFamilies lists the metric families of a /metrics page (its
+// "# TYPE" lines), sorted.
+func scrapedFamilies(page string) []string {
+	var names []string
+	sc := bufio.NewScanner(strings.NewReader(page))
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 4 && f[0] == "#" && f[1] == "TYPE" {
+			names = append(names, f[2])
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// TestMetricNamesAreTheScrapes: MetricNames names every instrument made
+// through the provider before it records anything, as the page shows it
+// once it has, and nothing else.
+func TestMetricNamesAreTheScrapes(t *testing.T) {
+	tel := newTelemetry(t, telemetry.Config{SamplingRatio: 1})
+	ctx := context.Background()
+	m := tel.Meter(telemetry.ScopeGateway)
+	things, err := m.Int64Counter("tongban.test.things", metric.WithUnit("{thing}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	took, err := m.Float64Histogram("tongban.test.duration", metric.WithUnit("s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	level, err := m.Int64UpDownCounter("tongban.test.level", metric.WithUnit("By"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	temp, err := tel.Meter(telemetry.ScopeHTTP).Float64Gauge("tongban.test.ratio", metric.WithUnit("1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tel.Observe("tongban.test.depth", "{delivery}", "depth", func(_ context.Context, record func(int64, ...attribute.KeyValue)) error {
+		record(3)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	names, err := tel.MetricNames(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"tongban_test_things_total", "tongban_test_duration_seconds", "tongban_test_level_bytes",
+		"tongban_test_ratio", "tongban_test_depth", "target_info", "go_goroutines"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("MetricNames lacks %s: %v", want, names)
+		}
+	}
+	if before := scrapedFamilies(scrape(t, tel)); slices.Contains(before, "tongban_test_things_total") {
+		t.Fatal("a counter that never counted is on the page; the test below proves nothing")
+	}
+
+	things.Add(ctx, 1)
+	took.Record(ctx, 0.2)
+	level.Add(ctx, 5)
+	temp.Record(ctx, 0.5)
+	if got := scrapedFamilies(scrape(t, tel)); !slices.Equal(got, names) {
+		t.Errorf("families on the page:\n%v\nMetricNames:\n%v", got, names)
+	}
+}
