@@ -89,6 +89,9 @@ type Options struct {
 	// RateLimits bound how fast each caller is served (see RateLimits);
 	// the zero value limits nothing.
 	RateLimits RateLimits
+	// Stats is the history GET /v1/admin/stats answers; nil answers
+	// unavailable.
+	Stats StatsSource
 }
 
 type api struct {
@@ -145,6 +148,7 @@ func New(o Options) *echo.Echo {
 	v1.GET("/admin/deliveries", a.listDeliveries)
 	v1.POST("/admin/deliveries/:delivery_id/redeliver", a.redeliver)
 	v1.POST("/admin/partners/:partner_id/redeliver", a.redeliverPartner)
+	v1.GET("/admin/stats", a.stats)
 	v1.POST("/licenses/verify", a.verifyLicense)
 	v1.POST("/licenses/verify/batch", a.verifyLicenseBatch)
 	v1.GET("/licenses/usage", a.listUsage)
