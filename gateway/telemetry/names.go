@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,19 +61,29 @@ func (c *catalogue) list() []sdkmetric.Instrument {
 	return out
 }
 
-// MetricNames returns, sorted, the names of the metric families t's
+// MetricFamily is one metric family of a /metrics page: its name and its
+// Prometheus type.
+type MetricFamily struct {
+	Name string
+	// Type is counter, gauge, histogram (its series add _bucket, _sum and
+	// _count to Name), summary (_sum, _count) or untyped, as the page's
+	// "# TYPE" line says.
+	Type string
+}
+
+// MetricFamilies returns, sorted by name, the metric families t's
 // /metrics may show: those of every instrument made through t's meter
 // provider so far, whether or not it has recorded anything yet (a counter
 // appears on the page only once it has), as the Prometheus exporter names
-// them (tongban_delivery_attempts_total, tongban_delivery_duration_seconds
-// for a histogram whose series add _bucket, _sum and _count), target_info,
-// and the Go runtime's and process's families (go_*, process_*).
+// them (tongban_delivery_attempts_total, tongban_delivery_duration_seconds),
+// target_info, and the Go runtime's and process's families (go_*,
+// process_*).
 //
 // The names are the exporter's own: each instrument is made again, with
 // its name, kind and unit, in a throwaway provider read by a throwaway
 // exporter and registry set up as t's, which records once on each and is
 // gathered.
-func (t *Telemetry) MetricNames(ctx context.Context) ([]string, error) {
+func (t *Telemetry) MetricFamilies(ctx context.Context) ([]MetricFamily, error) {
 	reg := prometheus.NewRegistry()
 	registerCollectors(reg)
 	exp, err := newPromExporter(reg)
@@ -90,12 +101,12 @@ func (t *Telemetry) MetricNames(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: gather: %w", err)
 	}
-	names := make([]string, 0, len(fams))
+	out := make([]MetricFamily, 0, len(fams))
 	for _, f := range fams {
-		names = append(names, f.GetName())
+		out = append(out, MetricFamily{Name: f.GetName(), Type: strings.ToLower(f.GetType().String())})
 	}
-	slices.Sort(names)
-	return names, nil
+	slices.SortFunc(out, func(a, b MetricFamily) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }
 
 // recordOnce makes an instrument like in with m and records 1 on it.

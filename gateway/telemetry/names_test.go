@@ -14,23 +14,23 @@ import (
 )
 
 // scrapedFamilies lists the metric families of a /metrics page (its
-// "# TYPE" lines), sorted.
-func scrapedFamilies(page string) []string {
-	var names []string
+// "# TYPE" lines), sorted by name.
+func scrapedFamilies(page string) []telemetry.MetricFamily {
+	var fams []telemetry.MetricFamily
 	sc := bufio.NewScanner(strings.NewReader(page))
 	for sc.Scan() {
 		if f := strings.Fields(sc.Text()); len(f) == 4 && f[0] == "#" && f[1] == "TYPE" {
-			names = append(names, f[2])
+			fams = append(fams, telemetry.MetricFamily{Name: f[2], Type: f[3]})
 		}
 	}
-	slices.Sort(names)
-	return names
+	slices.SortFunc(fams, func(a, b telemetry.MetricFamily) int { return strings.Compare(a.Name, b.Name) })
+	return fams
 }
 
-// TestMetricNamesAreTheScrapes: MetricNames names every instrument made
-// through the provider before it records anything, as the page shows it
-// once it has, and nothing else.
-func TestMetricNamesAreTheScrapes(t *testing.T) {
+// TestMetricFamiliesAreTheScrapes: MetricFamilies names every instrument
+// made through the provider before it records anything, as the page shows
+// it once it has (name and type), and nothing else.
+func TestMetricFamiliesAreTheScrapes(t *testing.T) {
 	tel := newTelemetry(t, telemetry.Config{SamplingRatio: 1})
 	ctx := context.Background()
 	m := tel.Meter(telemetry.ScopeGateway)
@@ -56,25 +56,30 @@ func TestMetricNamesAreTheScrapes(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	names, err := tel.MetricNames(ctx)
+	fams, err := tel.MetricFamilies(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"tongban_test_things_total", "tongban_test_duration_seconds", "tongban_test_level_bytes",
-		"tongban_test_ratio", "tongban_test_depth", "target_info", "go_goroutines"} {
-		if !slices.Contains(names, want) {
-			t.Errorf("MetricNames lacks %s: %v", want, names)
+	for _, want := range []telemetry.MetricFamily{
+		{Name: "tongban_test_things_total", Type: "counter"}, {Name: "tongban_test_duration_seconds", Type: "histogram"},
+		{Name: "tongban_test_level_bytes", Type: "gauge"}, {Name: "tongban_test_ratio", Type: "gauge"},
+		{Name: "tongban_test_depth", Type: "gauge"}, {Name: "target_info", Type: "gauge"}, {Name: "go_goroutines", Type: "gauge"},
+	} {
+		if !slices.Contains(fams, want) {
+			t.Errorf("MetricFamilies lacks %+v: %v", want, fams)
 		}
 	}
-	if before := scrapedFamilies(scrape(t, tel)); slices.Contains(before, "tongban_test_things_total") {
-		t.Fatal("a counter that never counted is on the page; the test below proves nothing")
+	for _, f := range scrapedFamilies(scrape(t, tel)) {
+		if f.Name == "tongban_test_things_total" {
+			t.Fatal("a counter that never counted is on the page; the test below proves nothing")
+		}
 	}
 
 	things.Add(ctx, 1)
 	took.Record(ctx, 0.2)
 	level.Add(ctx, 5)
 	temp.Record(ctx, 0.5)
-	if got := scrapedFamilies(scrape(t, tel)); !slices.Equal(got, names) {
-		t.Errorf("families on the page:\n%v\nMetricNames:\n%v", got, names)
+	if got := scrapedFamilies(scrape(t, tel)); !slices.Equal(got, fams) {
+		t.Errorf("families on the page:\n%v\nMetricFamilies:\n%v", got, fams)
 	}
 }

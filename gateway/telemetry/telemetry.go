@@ -118,7 +118,7 @@ type Telemetry struct {
 	registry *prometheus.Registry
 	metrics  http.Handler
 	// history samples mp through a reader of its own (see History);
-	// catalogue lists the instruments made through mp (see MetricNames).
+	// catalogue lists the instruments made through mp (see MetricFamilies).
 	history   *History
 	catalogue *catalogue
 }

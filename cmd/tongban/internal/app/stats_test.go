@@ -22,7 +22,7 @@ import (
 // reads the gateway's real instruments (the outbox's attempts and
 // durations, the API's requests, the store's gauges), so a case
 // delivered to the owner shows in GET /v1/admin/stats once the history
-// samples; and every family /metrics shows is one MetricNames lists.
+// samples; and every family /metrics shows is one MetricFamilies lists.
 func TestServeStats(t *testing.T) {
 	ctx := t.Context()
 	rig, err := devrig.Start(ctx, devrig.Options{Dir: t.TempDir(), Log: io.Discard})
@@ -93,7 +93,7 @@ func TestServeStats(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("/metrics: %d", status)
 	}
-	names, err := rig.Gateway.Telemetry().MetricNames(ctx)
+	fams, err := rig.Gateway.Telemetry().MetricFamilies(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,15 +102,15 @@ func TestServeStats(t *testing.T) {
 	for sc.Scan() {
 		if f := strings.Fields(sc.Text()); len(f) == 4 && f[0] == "#" && f[1] == "TYPE" {
 			n++
-			if !slices.Contains(names, f[2]) {
-				t.Errorf("/metrics shows %s, which MetricNames does not list", f[2])
+			if !slices.Contains(fams, telemetry.MetricFamily{Name: f[2], Type: f[3]}) {
+				t.Errorf("/metrics shows %s %s, which MetricFamilies does not list", f[3], f[2])
 			}
 		}
 	}
 	for _, want := range []string{"tongban_delivery_attempts_total", "tongban_outbox_deliveries", "tongban_license_verifications_total",
 		"tongban_case_notices_total", "tongban_http_rate_limited_total"} {
-		if !slices.Contains(names, want) {
-			t.Errorf("MetricNames lacks %s (an instrument the gateway makes at start)", want)
+		if !slices.ContainsFunc(fams, func(f telemetry.MetricFamily) bool { return f.Name == want }) {
+			t.Errorf("MetricFamilies lacks %s (an instrument the gateway makes at start)", want)
 		}
 	}
 	if n < 10 {
