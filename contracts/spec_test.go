@@ -192,6 +192,7 @@ func TestSpecPaths(t *testing.T) {
 		{"/v1/admin/keys", []string{"get", "post"}},
 		{"/v1/admin/keys/{caller}/{key_id}", []string{"delete"}},
 		{"/v1/admin/reload", []string{"post"}},
+		{"/v1/admin/stats", []string{"get"}},
 		{"/v1/inbound/{partner_id}", []string{"post"}},
 		{"/v1/inbound/{partner_id}/{operation}", []string{"post"}},
 		{"/v1/mailbox", []string{"get"}},
@@ -822,6 +823,8 @@ func checkType(t *testing.T, pkg *goPackage, where string, expr ast.Expr, p *bas
 			wantType("boolean", "")
 		case e.Name == "int" || e.Name == "int32" || e.Name == "int64":
 			wantType("integer", "")
+		case e.Name == "float64":
+			wantType("number", "")
 		case slices.Contains(enums, e.Name):
 			if got := refName(p); got != "" {
 				if got != schemaName(e.Name) {

@@ -38,6 +38,7 @@ const (
 	ActSubmitBundle   Action = "submit_bundle"
 	ActEvaluate       Action = "evaluate"
 	ActReplyFollowUp  Action = "reply_follow_up"
+	ActReadStats      Action = "read_stats"
 )
 
 // Authorize decides, deny by default, whether p may do act. For case
@@ -67,6 +68,8 @@ const (
 //   - reply_follow_up: the case's owner (role partner);
 //   - read_partners, manage_keys, reload: role operator; read_keys: role
 //     operator or auditor (authz_ops.go).
+//   - read_stats (the gateway's recent numbers: deliveries per partner,
+//     queue depth, evidence growth, requests): role operator or auditor.
 //
 // A caller with no business with a case gets not_found rather than
 // forbidden, so it cannot learn which case ids exist; when the case does
@@ -170,6 +173,11 @@ func Authorize(p Principal, act Action, c *Case, region string) error {
 			return nil
 		}
 		return Failf(contracts.CodeForbidden, "only auditors and operators verify the evidence log")
+	case ActReadStats:
+		if has(contracts.RoleOperator) || has(contracts.RoleAuditor) {
+			return nil
+		}
+		return Failf(contracts.CodeForbidden, "only operators and auditors read the gateway's statistics")
 	}
 	if decided, err := authorizeOperations(p, act); decided {
 		return err

@@ -85,6 +85,11 @@ func TestAuthorize(t *testing.T) {
 		{op, ActVerifyChain, nil, "", ok},
 		{zl, ActVerifyChain, nil, "", forbidden},
 		{win, ActVerifyChain, nil, "", forbidden},
+		// statistics: operators and auditors
+		{op, ActReadStats, nil, "", ok},
+		{aud, ActReadStats, nil, "", ok},
+		{zl, ActReadStats, nil, "", forbidden},
+		{win, ActReadStats, nil, "", forbidden},
 		// unknown action: denied
 		{op, Action("drop_tables"), nil, "", forbidden},
 	}

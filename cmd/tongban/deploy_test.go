@@ -27,6 +27,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tongban/tongban/adapters"
+	"github.com/tongban/tongban/cmd/tongban/internal/devrig"
 	"github.com/tongban/tongban/gateway/config"
 )
 
@@ -1536,5 +1537,225 @@ func TestDeployTLSSettingsParse(t *testing.T) {
 				t.Errorf("uncommented: tls %+v, key_ca %q, partner %s client_certs %v tls %+v", cfg.TLS, cfg.KeyCA, p.ID, p.ClientCerts, p.TLS)
 			}
 		})
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Grafana dashboard
+
+// grafanaPanel is what the dashboard test reads of a panel.
+type grafanaPanel struct {
+	ID          int    `json:"id"`
+	Type        string `json:"type"`
+	Title       string `json:"title"`
+	Description string `json:"description"`
+	Datasource  *struct {
+		Type string `json:"type"`
+		UID  string `json:"uid"`
+	} `json:"datasource"`
+	GridPos struct{ X, Y, W, H int } `json:"gridPos"`
+	Targets []struct {
+		Expr string `json:"expr"`
+	} `json:"targets"`
+	Panels []grafanaPanel `json:"panels"` // a collapsed row's
+}
+
+// grafanaDashboard is what the dashboard test reads of a dashboard.
+type grafanaDashboard struct {
+	UID           string         `json:"uid"`
+	Title         string         `json:"title"`
+	SchemaVersion int            `json:"schemaVersion"`
+	Panels        []grafanaPanel `json:"panels"`
+	Templating    struct {
+		List []struct {
+			Type  string          `json:"type"`
+			Name  string          `json:"name"`
+			Query json.RawMessage `json:"query"`
+		} `json:"list"`
+	} `json:"templating"`
+}
+
+// Pieces of PromQL (and of Grafana's label_values) that name no metric.
+var (
+	promStrings     = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'` + "|`[^`]*`")
+	promMatchers    = regexp.MustCompile(`\{[^}]*\}`)
+	promRanges      = regexp.MustCompile(`\[[^\]]*\]`)
+	promGrouping    = regexp.MustCompile(`\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)`)
+	promLabelValues = regexp.MustCompile(`\blabel_values\s*\(\s*([^,()]*?)\s*,\s*[A-Za-z_]\w*\s*\)`) // (metric, label)
+	promLabelsOnly  = regexp.MustCompile(`\blabel_values\s*\(\s*[A-Za-z_]\w*\s*\)`)                  // (label)
+	promIdent       = regexp.MustCompile(`[A-Za-z_:][A-Za-z0-9_:]*`)
+	promKeywords    = []string{"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset",
+		"and", "or", "unless", "atan2", "inf", "nan", "Inf", "NaN"}
+)
+
+// promMetrics returns the metric names a PromQL expression (or a Grafana
+// label_values query) selects, in order: every identifier that is not a
+// function (followed by "("), a keyword, a label (inside {…} or a
+// by/without/on/ignoring list), a range, a string, a number, a duration or
+// a Grafana variable ($name).
+func promMetrics(expr string) []string {
+	s := promStrings.ReplaceAllString(expr, `""`)
+	s = promMatchers.ReplaceAllString(s, "{}")
+	s = promRanges.ReplaceAllString(s, "")
+	s = promGrouping.ReplaceAllString(s, "")
+	s = promLabelValues.ReplaceAllString(s, " $1 ")
+	s = promLabelsOnly.ReplaceAllString(s, "")
+	var names []string
+	for _, loc := range promIdent.FindAllStringIndex(s, -1) {
+		name := s[loc[0]:loc[1]]
+		if loc[0] > 0 {
+			if c := s[loc[0]-1]; c == '$' || c == '.' || '0' <= c && c <= '9' {
+				continue // a variable, or the exponent or unit of a number
+			}
+		}
+		if rest := strings.TrimLeft(s[loc[1]:], " \t\n"); strings.HasPrefix(rest, "(") || slices.Contains(promKeywords, name) {
+			continue
+		}
+		names = append(names, name)
+	}
+	return names
+}
+
+func TestPromMetrics(t *testing.T) {
+	tests := []struct {
+		expr string
+		want []string
+	}{
+		{`up`, []string{"up"}},
+		{`sum by (partner, outcome) (rate(tongban_delivery_attempts_total{instance=~"$instance", partner=~"a|b"}[$__rate_interval])) * 60`,
+			[]string{"tongban_delivery_attempts_total"}},
+		{`histogram_quantile(0.95, sum by (le) (rate(x_seconds_bucket{a="}{"}[5m])))`, []string{"x_seconds_bucket"}},
+		{`max(deriv(tongban_evidence_head[1h])) * 60`, []string{"tongban_evidence_head"}},
+		{`rate(a_total[5m]) / on (instance) group_left (version) b_info`, []string{"a_total", "b_info"}},
+		{`sum without (instance) (c) > bool 1e3 and d offset 5m`, []string{"c", "d"}},
+		{`label_values(target_info{service_name="tongban"}, instance)`, []string{"target_info"}},
+		{`label_values(partner)`, nil},
+		{`increase(e_total[$__range])`, []string{"e_total"}},
+	}
+	for _, tt := range tests {
+		if got := promMetrics(tt.expr); !slices.Equal(got, tt.want) {
+			t.Errorf("promMetrics(%s): got %q, want %q", tt.expr, got, tt.want)
+		}
+	}
+}
+
+// TestDeployGrafanaDashboard reads deploy/grafana/tongban.json as Grafana
+// would and checks that every metric its queries name is one a gateway
+// exposes: a family its Telemetry.MetricFamilies lists (a histogram's
+// with _bucket, _sum or _count), for a gateway opened as serve opens one.
+// The telemetry and app tests keep MetricFamilies equal to what /metrics
+// shows. It checks too that the dashboard draws what it promises.
+func TestDeployGrafanaDashboard(t *testing.T) {
+	var d grafanaDashboard
+	dec := json.NewDecoder(strings.NewReader(string(readDeploy(t, "grafana", "tongban.json"))))
+	if err := dec.Decode(&d); err != nil {
+		t.Fatalf("tongban.json: %v", err)
+	}
+	if d.UID == "" || d.Title == "" || d.SchemaVersion < 30 {
+		t.Errorf("uid %q, title %q, schemaVersion %d: want a uid, a title and a current schema", d.UID, d.Title, d.SchemaVersion)
+	}
+
+	// Every query: the panels' targets and the template variables'.
+	type query struct{ where, expr string }
+	var queries []query
+	vars := map[string]bool{}
+	for _, v := range d.Templating.List {
+		vars[v.Name] = true
+		if v.Type != "query" {
+			continue
+		}
+		var q struct {
+			Query string `json:"query"`
+		}
+		if err := json.Unmarshal(v.Query, &q); err != nil {
+			if err := json.Unmarshal(v.Query, &q.Query); err != nil {
+				t.Fatalf("variable %s: query %s", v.Name, v.Query)
+			}
+		}
+		queries = append(queries, query{"variable " + v.Name, q.Query})
+	}
+	if !vars["datasource"] {
+		t.Error("no datasource variable: the panels' ${datasource} would not resolve")
+	}
+	ids := map[int]bool{}
+	var walk func(ps []grafanaPanel)
+	walk = func(ps []grafanaPanel) {
+		for _, p := range ps {
+			if ids[p.ID] {
+				t.Errorf("panel id %d appears twice", p.ID)
+			}
+			ids[p.ID] = true
+			if p.GridPos.W < 1 || p.GridPos.X+p.GridPos.W > 24 {
+				t.Errorf("panel %q: gridPos %+v leaves the 24 columns", p.Title, p.GridPos)
+			}
+			if p.Type == "row" {
+				walk(p.Panels)
+				continue
+			}
+			if p.Title == "" || p.Description == "" || len(p.Targets) == 0 {
+				t.Errorf("panel %d %q: want a title, a description and queries", p.ID, p.Title)
+			}
+			if p.Datasource == nil || p.Datasource.Type != "prometheus" || p.Datasource.UID != "${datasource}" {
+				t.Errorf("panel %q: datasource %+v, want prometheus ${datasource}", p.Title, p.Datasource)
+			}
+			for _, tg := range p.Targets {
+				queries = append(queries, query{"panel " + p.Title, tg.Expr})
+			}
+		}
+	}
+	walk(d.Panels)
+
+	dir := t.TempDir()
+	rig, err := devrig.Start(t.Context(), devrig.Options{Dir: dir, Log: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rig.Stop()
+	fams, err := rig.Gateway.Telemetry().MetricFamilies(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A series name: a family's, or a histogram's (summary's) with its
+	// suffixes.
+	exposed := map[string]bool{}
+	for _, f := range fams {
+		exposed[f.Name] = true
+		switch f.Type {
+		case "histogram":
+			exposed[f.Name+"_bucket"] = true
+			fallthrough
+		case "summary":
+			exposed[f.Name+"_sum"], exposed[f.Name+"_count"] = true, true
+		}
+	}
+	known := func(name string) bool { return exposed[name] }
+	used := map[string]bool{}
+	for _, q := range queries {
+		names := promMetrics(q.expr)
+		if len(names) == 0 {
+			t.Errorf("%s: query %q names no metric", q.where, q.expr)
+		}
+		for _, n := range names {
+			used[n] = true
+			if !known(n) {
+				t.Errorf("%s: %s is not a metric the gateway exposes (query %q)", q.where, n, q.expr)
+			}
+		}
+	}
+	for _, want := range []string{
+		"tongban_delivery_attempts_total", "tongban_delivery_duration_seconds_bucket", "tongban_outbox_deliveries",
+		"tongban_evidence_head", "tongban_http_requests_total", "tongban_http_request_duration_seconds_bucket",
+		"tongban_license_verifications_total", "tongban_case_notices_total", "tongban_http_rate_limited_total",
+	} {
+		if !used[want] {
+			t.Errorf("the dashboard draws no %s", want)
+		}
+	}
+	dead := false
+	for _, q := range queries {
+		dead = dead || strings.Contains(q.expr, `transport_state="dead"`)
+	}
+	if !dead {
+		t.Error(`no panel shows the dead letters alone (transport_state="dead")`)
 	}
 }

@@ -218,6 +218,9 @@ func authzRoutes(t *testing.T) []authzRoute {
 		{method: "POST", pattern: "/v1/admin/reload", action: "reload", scope: scopeNone, partners: [2]string{zhonglou, zhonglou},
 			want: cells{roleWindow: both(deny), rolePartner: both(deny), roleAuditor: both(deny), roleOperator: both(allow)},
 			req:  func(f *matrixFixture, c string, _ int) *http.Request { return f.post(c, "/v1/admin/reload", nil) }},
+		{method: "GET", pattern: "/v1/admin/stats", action: "read_stats", scope: scopeNone, partners: [2]string{zhonglou, zhonglou},
+			want: cells{roleWindow: both(deny), rolePartner: both(deny), roleAuditor: both(allow), roleOperator: both(allow)},
+			req:  func(f *matrixFixture, c string, _ int) *http.Request { return f.get(c, "/v1/admin/stats") }},
 		{method: "POST", pattern: "/v1/licenses/verify", action: "verify_license", scope: scopeNone, partners: [2]string{zhonglou, zhonglou},
 			want: cells{roleWindow: both(allow), rolePartner: both(allow), roleAuditor: both(deny), roleOperator: both(deny)},
 			req: func(f *matrixFixture, c string, _ int) *http.Request {
@@ -305,7 +308,7 @@ func callerOf(r authzRoute, role string, scope int) string {
 }
 
 func newMatrixFixture(t *testing.T) *matrixFixture {
-	e := newEnv(t)
+	e := newEnv(t, withStats(t))
 	f := &matrixFixture{e: e}
 	f.cases[0] = e.newCase().CaseID
 	b := bytes.Replace(chipingSubmission(t), []byte(`"to_region": "330702"`), []byte(`"to_region": "610102"`), 1)

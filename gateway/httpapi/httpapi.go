@@ -94,6 +94,9 @@ type Options struct {
 	Partners Partners
 	Keys     Keys
 	Reloader Reloader
+	// Stats is the history GET /v1/admin/stats answers; nil answers
+	// unavailable.
+	Stats StatsSource
 }
 
 type api struct {
@@ -155,6 +158,7 @@ func New(o Options) *echo.Echo {
 	v1.POST("/admin/keys", a.addKey)
 	v1.DELETE("/admin/keys/:caller/:key_id", a.revokeKey)
 	v1.POST("/admin/reload", a.reload)
+	v1.GET("/admin/stats", a.stats)
 	v1.POST("/licenses/verify", a.verifyLicense)
 	v1.POST("/licenses/verify/batch", a.verifyLicenseBatch)
 	v1.GET("/licenses/usage", a.listUsage)

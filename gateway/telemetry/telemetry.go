@@ -21,17 +21,16 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -100,6 +99,7 @@ type Option func(*options)
 
 type options struct {
 	spanExporters []sdktrace.SpanExporter
+	history       HistoryOptions
 }
 
 // WithSpanExporter adds exp as a synchronous exporter: each span is handed
@@ -114,8 +114,13 @@ func WithSpanExporter(exp sdktrace.SpanExporter) Option {
 type Telemetry struct {
 	tp       *sdktrace.TracerProvider
 	mp       *sdkmetric.MeterProvider
+	res      *resource.Resource
 	registry *prometheus.Registry
 	metrics  http.Handler
+	// history samples mp through a reader of its own (see History);
+	// catalogue lists the instruments made through mp (see MetricFamilies).
+	history   *History
+	catalogue *catalogue
 }
 
 // New builds the providers cfg describes without installing them (see
@@ -157,23 +162,36 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Telemetry, error) {
 		tpOpts = append(tpOpts, sdktrace.WithSyncer(e))
 	}
 
+	ho, err := o.history.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	pe, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo())
+	registerCollectors(reg)
+	pe, err := newPromExporter(reg)
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: prometheus exporter: %w", err)
 	}
+	// The history's reader takes differences: each of its collections
+	// returns what the counters and histograms took since the previous.
+	hr := sdkmetric.NewManualReader(sdkmetric.WithTemporalitySelector(func(sdkmetric.InstrumentKind) metricdata.Temporality {
+		return metricdata.DeltaTemporality
+	}))
+	cat := &catalogue{}
 	t := &Telemetry{
 		tp: sdktrace.NewTracerProvider(tpOpts...),
-		mp: sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(pe),
+		mp: sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(pe), sdkmetric.WithReader(hr),
 			// Every histogram in seconds gets LatencyBuckets, so a core
 			// instrument is useful without bucket advice of its own.
 			sdkmetric.WithView(sdkmetric.NewView(
 				sdkmetric.Instrument{Name: "*", Kind: sdkmetric.InstrumentKindHistogram, Unit: "s"},
 				sdkmetric.Stream{Aggregation: sdkmetric.AggregationExplicitBucketHistogram{Boundaries: LatencyBuckets}},
-			))),
-		registry: reg,
-		metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}),
+			), cat.view)),
+		res:       res,
+		registry:  reg,
+		metrics:   promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}),
+		history:   newHistory(hr, ho),
+		catalogue: cat,
 	}
 	return t, nil
 }
@@ -285,6 +303,10 @@ func (t *Telemetry) Meter(scope string) metric.Meter { return t.mp.Meter(scope) 
 // instrument made through t's MeterProvider (or the global one, once t is
 // installed), plus the Go runtime's and the process's collectors.
 func (t *Telemetry) MetricsHandler() http.Handler { return t.metrics }
+
+// History returns t's history of its own metrics (contracts.Stats): empty
+// until its Run loop (or Sample) takes samples.
+func (t *Telemetry) History() *History { return t.history }
 
 // Registry returns t's Prometheus registry, for collectors that are not
 // OpenTelemetry instruments.

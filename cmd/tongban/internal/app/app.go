@@ -83,6 +83,7 @@ type options struct {
 	version    string
 	telemetry  []telemetry.Option
 	configPath string
+	stats      telemetry.HistoryOptions
 }
 
 // An Option changes how Open builds a gateway.
@@ -93,6 +94,12 @@ type Option func(*options)
 func WithSpanExporter(exp sdktrace.SpanExporter) Option {
 	return func(o *options) { o.telemetry = append(o.telemetry, telemetry.WithSpanExporter(exp)) }
 }
+
+// WithStatsHistory configures the history of the gateway's own metrics
+// (GET /v1/admin/stats) as h instead of the defaults; tests tick it by
+// hand (HistoryOptions.Ticker). Without h.OnError, failed samples are
+// logged.
+func WithStatsHistory(h telemetry.HistoryOptions) Option { return func(o *options) { o.stats = h } }
 
 // WithoutEvidence opens the gateway with its evidence log off: only the
 // benchmarks that measure the log's cost use it (node.Options
@@ -182,7 +189,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opt
 		g.Close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	if err := g.openTelemetry(ctx, oo.telemetry...); err != nil {
+	if err := g.openTelemetry(ctx, oo.stats, oo.telemetry...); err != nil {
 		g.Close()
 		return nil, err
 	}

@@ -90,6 +90,10 @@ func (g *Gateway) Serve(ctx context.Context, ready chan<- string) error {
 			}
 		}()
 	}
+	// The history of the gateway's own metrics (GET /v1/admin/stats) takes
+	// a sample every minute; it lives in memory and starts empty.
+	wg.Add(1)
+	go func() { defer wg.Done(); g.tel.History().Run(dctx) }()
 	// The checkpointer signs the evidence head while the gateway runs and
 	// once more when it stops, after the last delivery is recorded.
 	cctx, stopCheckpoints := context.WithCancel(context.WithoutCancel(ctx))
@@ -141,6 +145,7 @@ func (g *Gateway) Handler() http.Handler {
 		CheckTimeout: g.cfg.Telemetry.Readiness.Timeout, CheckCache: g.cfg.Telemetry.Readiness.Cache,
 		Checks: g.readinessChecks(), PeerCheck: g.peerCheck, RateLimits: rateLimits(g.cfg.Limits.Rate),
 		Partners: g.core.Outbox, Keys: g.keyAdmin, Reloader: g,
+		Stats: g.tel.History(),
 	})
 	if g.cfg.Console.Enabled {
 		if err := console.Mount(e, g.consoleOptions()); err != nil {
@@ -220,13 +225,20 @@ func (g *Gateway) readinessChecks() []httpapi.Check {
 }
 
 // openTelemetry builds the gateway's tracer and meter providers from the
-// telemetry section and registers the gauges read from the store.
-func (g *Gateway) openTelemetry(ctx context.Context, opts ...telemetry.Option) error {
+// telemetry section, with the stats history stats configures, and
+// registers the gauges read from the store.
+func (g *Gateway) openTelemetry(ctx context.Context, stats telemetry.HistoryOptions, opts ...telemetry.Option) error {
 	tc := g.cfg.Telemetry
 	ratio := telemetry.DefaultSamplingRatio
 	if tc.SamplingRatio != nil {
 		ratio = *tc.SamplingRatio
 	}
+	// A sample of the stats history that fails (the store did not answer
+	// a gauge) is logged.
+	if stats.OnError == nil {
+		stats.OnError = func(err error) { g.log.Warn("stats history: sample failed or partial", "err", err) }
+	}
+	opts = append([]telemetry.Option{telemetry.WithHistory(stats)}, opts...)
 	var err error
 	g.tel, err = telemetry.New(ctx, telemetry.Config{
 		Exporter: tc.Exporter, Endpoint: tc.Endpoint, Insecure: tc.Insecure,
@@ -237,7 +249,7 @@ func (g *Gateway) openTelemetry(ctx context.Context, opts ...telemetry.Option) e
 	}
 	// Queue depth: deliveries by transport state, every state reported
 	// (zero included) so that an alert on dead > 0 has a series to watch.
-	unregister, err := g.tel.Observe("tongban.outbox.deliveries", "{delivery}",
+	unregister, err := g.tel.Observe(telemetry.MetricOutboxDeliveries, "{delivery}",
 		"Deliveries in the outbox by transport state (dead: dead letters).",
 		func(ctx context.Context, record func(int64, ...attribute.KeyValue)) error {
 			counts, err := g.store.CountByState(ctx)
@@ -253,7 +265,7 @@ func (g *Gateway) openTelemetry(ctx context.Context, opts ...telemetry.Option) e
 		return err
 	}
 	g.unobserve = append(g.unobserve, unregister)
-	unregister, err = g.tel.Observe("tongban.evidence.head", "{record}",
+	unregister, err = g.tel.Observe(telemetry.MetricEvidenceHead, "{record}",
 		"Sequence number of the evidence log's last record.",
 		func(ctx context.Context, record func(int64, ...attribute.KeyValue)) error {
 			seq, _, err := g.store.EvidenceHead(ctx)
