@@ -157,7 +157,9 @@ func sessionClient(t *testing.T, ctx context.Context, base string) *http.Client 
 // link, sees a dead letter and redelivers it, and sees it delivered; a
 // partner's token is refused, a used link is refused, an expired session
 // is sent back to sign in, and an action without the CSRF token is
-// refused. Screenshots of the main views are saved (artifactDir).
+// refused. The operator also sees the districts' state (the owner's dead
+// letter and last error) and the keys in force. Screenshots of the main
+// views are saved (artifactDir).
 func TestConsoleInABrowser(t *testing.T) {
 	exe := chromiumPath(t)
 	shots := artifactDir(t)
@@ -290,10 +292,20 @@ func TestConsoleInABrowser(t *testing.T) {
 			t.Fatalf("the dead letter is not listed: %q", rows)
 		}
 		shot(t, bctx, shots, "console-deliveries")
+		do(t, bctx, chromedp.Navigate(r.Base+"/console/districts"), chromedp.WaitVisible(chromedp.CSS(`#districts`)))
+		if rows := textOf(t, bctx, `#districts`); !strings.Contains(rows, "0 / 0 / 0 / 1") || !strings.Contains(rows, "does not verify") {
+			t.Fatalf("the districts view does not show %s's dead letter and last error: %q", devrig.Owner, rows)
+		}
+		shot(t, bctx, shots, "console-districts")
+		do(t, bctx, chromedp.Navigate(r.Base+"/console/keys"), chromedp.WaitVisible(chromedp.CSS(`#keys`)))
+		if keys := textOf(t, bctx, `#keys`); !strings.Contains(keys, devrig.Sender) || !strings.Contains(keys, devrig.Owner) {
+			t.Fatalf("the keys view: %q", keys)
+		}
 		if err := r.Owner.SetFaults(partnersim.Faults{}); err != nil {
 			t.Fatal(err)
 		}
-		do(t, bctx, chromedp.Submit(chromedp.CSS(`#district-`+devrig.Owner+` form.redeliver`)), chromedp.WaitVisible(chromedp.CSS(`#done`)))
+		do(t, bctx, chromedp.Navigate(r.Base+"/console/deliveries"), chromedp.WaitVisible(chromedp.CSS(`#district-`+devrig.Owner)),
+			chromedp.Submit(chromedp.CSS(`#district-`+devrig.Owner+` form.redeliver`)), chromedp.WaitVisible(chromedp.CSS(`#done`)))
 		if done := textOf(t, bctx, `#done`); !strings.Contains(done, "1") {
 			t.Fatalf("after redelivery: %q", done)
 		}

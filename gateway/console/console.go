@@ -90,6 +90,12 @@ type Options struct {
 	// CheckBundle verifies an uploaded evidence bundle against the
 	// gateway's key; nil hides the check.
 	CheckBundle func(zipped []byte) BundleCheck
+	// Partners, Keys, Reloader and Stats are the optional views; nil
+	// hides one.
+	Partners Partners
+	Keys     Keys
+	Reloader Reloader
+	Stats    Stats
 	// Secure marks the cookie Secure even on a plain request (a TLS
 	// proxy in front); a request over TLS always gets it.
 	Secure bool
@@ -170,6 +176,7 @@ func Mount(e *echo.Echo, o Options) error {
 	g.GET("/deliveries", c.page(c.deliveries))
 	g.POST("/deliveries/:delivery_id/redeliver", c.action(c.redeliver))
 	g.POST("/partners/:partner_id/redeliver", c.action(c.redeliverPartner))
+	c.mountOps(g)
 	return nil
 }
 

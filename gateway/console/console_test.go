@@ -74,6 +74,43 @@ func (f *fakeCore) RedeliverPartner(_ context.Context, p gateway.Principal, id s
 	return f.Redeliver(context.Background(), p, "all:"+id)
 }
 
+func (f *fakeCore) ListPartners(_ context.Context, p gateway.Principal) (*contracts.PartnerList, error) {
+	if err := gateway.Authorize(p, gateway.ActReadPartners, nil, ""); err != nil {
+		return nil, err
+	}
+	return &contracts.PartnerList{Partners: []contracts.PartnerStatus{{ID: "330702", Degraded: true, Circuit: contracts.CircuitState("open"),
+		Queue: contracts.QueueDepth{Dead: 2}}}}, nil
+}
+
+func (f *fakeCore) ListKeys(context.Context, gateway.Principal) (*contracts.KeyList, error) {
+	return &contracts.KeyList{Callers: []contracts.KeyInfo{{Caller: "320404", KeyID: "320404", Fingerprint: "fp-1"}}}, nil
+}
+
+func (f *fakeCore) Add(_ context.Context, p gateway.Principal, req contracts.KeyAddRequest) (*contracts.KeyInfo, error) {
+	if err := gateway.Authorize(p, gateway.ActManageKeys, nil, ""); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.redelivered = append(f.redelivered, "key:"+req.Caller+"/"+req.KeyID)
+	return &contracts.KeyInfo{Caller: req.Caller, KeyID: req.KeyID}, nil
+}
+
+func (f *fakeCore) RevokeKey(_ context.Context, p gateway.Principal, caller, keyID string) (*contracts.KeyInfo, error) {
+	return &contracts.KeyInfo{Caller: caller, KeyID: keyID}, nil
+}
+
+func (f *fakeCore) Reload(context.Context, gateway.Principal) (*contracts.ReloadResult, error) {
+	return &contracts.ReloadResult{ConfigSM3: "abc", Partners: 3}, nil
+}
+
+func (f *fakeCore) Stats() contracts.Stats {
+	p95 := 12.5
+	return contracts.Stats{IntervalSeconds: 60, Points: []contracts.StatsPoint{
+		{HTTPRequests: 3, Partners: []contracts.PartnerStats{{Partner: "330702", Delivered: 5, P95Ms: &p95}}},
+		{HTTPRequests: 7, Partners: []contracts.PartnerStats{{Partner: "330702", Delivered: 9, P95Ms: &p95}}}}}
+}
+
 func (f *fakeCore) asked() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -133,6 +170,7 @@ func newEnv(t *testing.T) *env {
 	}
 	ec := echo.New()
 	if err := console.Mount(ec, console.Options{Cases: e.core, Audit: e.core, Redelivery: e.core, Tokens: fakeTokens{now: e.clock},
+		Partners: e.core, Keys: e.core, Reloader: e.core, Stats: e.core,
 		Directory: dir, Now: e.clock, CheckBundle: func([]byte) console.BundleCheck { return console.BundleCheck{OK: true} }}); err != nil {
 		t.Fatal(err)
 	}
@@ -286,6 +324,11 @@ func TestEveryPageRendersWithItsHeaders(t *testing.T) {
 		{aud, "/console/check", "Check an evidence bundle"},
 		{op, "/console/deliveries", "d-1"},
 		{op, "/console/search?case_id=c-1", "forbidden"},
+		{op, "/console/districts", "degraded"},
+		{aud, "/console/districts", "forbidden"},
+		{op, "/console/keys", "fp-1"},
+		{op, "/console/numbers", "330702 p95 ms"},
+		{aud, "/console/numbers", "<polyline"},
 	} {
 		resp, body := e.get(tc.c, tc.path)
 		if !strings.Contains(body, tc.want) {
@@ -372,5 +415,29 @@ func TestSessionsEndWithTheTokenAndLinksWorkOnce(t *testing.T) {
 	}
 	if resp, body := e.get(e.client(), link); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "already used") {
 		t.Fatalf("the link again: %d", resp.StatusCode)
+	}
+}
+
+func TestKeyActionsNeedTheCSRFToken(t *testing.T) {
+	e := newEnv(t)
+	op := e.client()
+	e.signIn(op, "tok-operator")
+	form := url.Values{"caller": {"320404"}, "key_id": {"320404-2"}, "public_key_pem": {"-----BEGIN PUBLIC KEY-----"}}
+	resp, err := op.PostForm(e.srv.URL+"/console/keys", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || len(e.core.asked()) != 0 {
+		t.Fatalf("a key added without the CSRF token: %d, asked %v", resp.StatusCode, e.core.asked())
+	}
+	form.Set("csrf", e.csrf(op))
+	resp, err = op.PostForm(e.srv.URL+"/console/keys", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || len(e.core.asked()) != 1 || e.core.asked()[0] != "key:320404/320404-2" {
+		t.Fatalf("with the token: %d, asked %v", resp.StatusCode, e.core.asked())
 	}
 }

@@ -22,7 +22,7 @@ import (
 )
 
 // pageNames are the templates, each rendered inside layout.html.
-var pageNames = []string{"signin", "home", "error", "search", "case", "chain", "check", "deliveries", "confirm"}
+var pageNames = []string{"signin", "home", "error", "search", "case", "chain", "check", "deliveries", "confirm", "districts", "keys", "numbers"}
 
 var funcs = template.FuncMap{
 	"when": func(t time.Time) string {
@@ -74,11 +74,13 @@ type view struct {
 	Expires  time.Time
 	Now      time.Time
 	Data     map[string]any
+	// The optional views the console has.
+	HasPartners, HasKeys, HasStats bool
 }
 
 // render writes page name with status.
 func (c *console) render(ec echo.Context, status int, name string, ss *session, data map[string]any) error {
-	v := view{Session: ss, Now: c.Now(), Data: data}
+	v := view{Session: ss, Now: c.Now(), Data: data, HasPartners: c.Partners != nil, HasKeys: c.Keys != nil, HasStats: c.Stats != nil}
 	if ss != nil {
 		p := ss.principal
 		v.Caller, v.Subject, v.Roles, v.CSRF, v.Expires = p.ID(), p.Subject, p.Partner.Roles, ss.csrf, ss.expires

@@ -159,6 +159,7 @@ func (g *Gateway) Handler() http.Handler {
 func (g *Gateway) consoleOptions() console.Options {
 	return console.Options{
 		Cases: g.core.Cases, Audit: g.core.Auditor, Redelivery: g.core.Outbox.Redelivery(), Tokens: g.keys, Directory: g.dir,
+		Partners: g.core.Outbox, Keys: g.keyAdmin, Reloader: g, Stats: g.tel.History(),
 		Secure: g.cfg.Console.SecureCookie, Log: g.log,
 		CheckBundle: func(zipped []byte) console.BundleCheck {
 			rep := bundle.Verify(bytes.NewReader(zipped), int64(len(zipped)), bundle.Options{GatewayKey: g.gwPub})
