@@ -1,15 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/tongban/tongban/signing"
 )
 
 // maxLinkTTL bounds a sign-in link's life: the console accepts it once,
@@ -17,7 +14,8 @@ import (
 const maxLinkTTL = 10 * time.Minute
 
 func newConsoleCmd() *cobra.Command {
-	var keyPath, passwordFile, kid, iss, aud, sub, gw string
+	var cf callerFlags
+	var gw string
 	var ttl time.Duration
 	c := &cobra.Command{
 		Use:   "console --key KEY --kid KID --iss ISS --aud AUD [--gateway URL] [--sub SUB] [--ttl 2m]",
@@ -32,8 +30,8 @@ when the token would have. Partner systems' tokens are refused.`,
     --gateway http://127.0.0.1:8080`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if keyPath == "" || kid == "" || iss == "" || aud == "" {
-				return errors.New("--key, --kid, --iss and --aud are required")
+			if err := cf.check(); err != nil {
+				return err
 			}
 			if ttl <= 0 || ttl > maxLinkTTL {
 				return fmt.Errorf("--ttl must be positive and at most %s", maxLinkTTL)
@@ -42,22 +40,17 @@ when the token would have. Partner systems' tokens are refused.`,
 			if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 				return fmt.Errorf("--gateway %q: want the gateway's base URL, e.g. http://127.0.0.1:8080", gw)
 			}
-			tok, err := mintToken(cmd, keyPath, passwordFile, signing.TokenRequest{KeyID: kid, Issuer: iss, Subject: sub, Audience: aud, TTL: ttl})
+			tok, err := cf.mint(cmd, ttl)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s/console/signin?token=%s\n", base.String(), url.QueryEscape(tok))
-			fmt.Fprintf(cmd.ErrOrStderr(), "one-time link for %s, valid %s\n", iss, ttl)
+			fmt.Fprintf(cmd.ErrOrStderr(), "one-time link for %s, valid %s\n", cf.iss, ttl)
 			return nil
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&keyPath, "key", "", "the caller's PEM private key (required)")
-	f.StringVar(&passwordFile, "password-file", "", "file holding the password of an encrypted key")
-	f.StringVar(&kid, "kid", "", "key id registered with the gateway (required)")
-	f.StringVar(&iss, "iss", "", "caller id: an auditor, operator or window (required)")
-	f.StringVar(&aud, "aud", "", "gateway id, e.g. tongban-demo (required)")
-	f.StringVar(&sub, "sub", "", "the person acting, kept as evidence")
+	cf.register(f, "caller id: an auditor, operator or window")
 	f.StringVar(&gw, "gateway", "http://127.0.0.1:8080", "the gateway's base URL")
 	f.DurationVar(&ttl, "ttl", 2*time.Minute, "how long the link stays valid (at most 10m)")
 	return c

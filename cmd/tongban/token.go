@@ -7,13 +7,43 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/tongban/tongban/cmd/tongban/internal/app"
 	"github.com/tongban/tongban/signing"
 )
 
+// callerFlags are the flags naming a caller and the key it signs with,
+// shared by the commands that mint its tokens (token, console).
+type callerFlags struct {
+	keyPath, passwordFile, kid, iss, aud, sub string
+}
+
+// register adds the flags to f; iss describes the caller expected.
+func (c *callerFlags) register(f *pflag.FlagSet, iss string) {
+	f.StringVar(&c.keyPath, "key", "", "the caller's PEM private key (required)")
+	f.StringVar(&c.passwordFile, "password-file", "", "file holding the password of an encrypted key")
+	f.StringVar(&c.kid, "kid", "", "key id registered with the gateway (required)")
+	f.StringVar(&c.iss, "iss", "", iss+" (required)")
+	f.StringVar(&c.aud, "aud", "", "gateway id, e.g. tongban-demo (required)")
+	f.StringVar(&c.sub, "sub", "", "the window clerk or operator acting, kept as evidence")
+}
+
+// check refuses missing required flags.
+func (c *callerFlags) check() error {
+	if c.keyPath == "" || c.kid == "" || c.iss == "" || c.aud == "" {
+		return errors.New("--key, --kid, --iss and --aud are required")
+	}
+	return nil
+}
+
+// mint signs a token of the caller with ttl.
+func (c *callerFlags) mint(cmd *cobra.Command, ttl time.Duration) (string, error) {
+	return mintToken(cmd, c.keyPath, c.passwordFile, signing.TokenRequest{KeyID: c.kid, Issuer: c.iss, Subject: c.sub, Audience: c.aud, TTL: ttl})
+}
+
 func newTokenCmd() *cobra.Command {
-	var keyPath, passwordFile, kid, iss, aud, sub string
+	var cf callerFlags
 	var ttl time.Duration
 	c := &cobra.Command{
 		Use:   "token --key KEY --kid KID --iss ISS --aud AUD [--sub SUB] [--ttl 5m]",
@@ -27,15 +57,13 @@ refuses tokens that live longer than its configured maximum (default 10m).`,
   curl -H "Authorization: Bearer $(tongban token ...)" http://127.0.0.1:8080/v1/...`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if keyPath == "" || kid == "" || iss == "" || aud == "" {
-				return errors.New("--key, --kid, --iss and --aud are required")
+			if err := cf.check(); err != nil {
+				return err
 			}
 			if ttl <= 0 {
 				return errors.New("--ttl must be positive")
 			}
-			tok, err := mintToken(cmd, keyPath, passwordFile, signing.TokenRequest{
-				KeyID: kid, Issuer: iss, Subject: sub, Audience: aud, TTL: ttl,
-			})
+			tok, err := cf.mint(cmd, ttl)
 			if err != nil {
 				return err
 			}
@@ -44,12 +72,7 @@ refuses tokens that live longer than its configured maximum (default 10m).`,
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&keyPath, "key", "", "caller's PEM private key (required)")
-	f.StringVar(&passwordFile, "password-file", "", "file holding the password of an encrypted key")
-	f.StringVar(&kid, "kid", "", "key id registered with the gateway (required)")
-	f.StringVar(&iss, "iss", "", "caller id, e.g. 320404 (required)")
-	f.StringVar(&aud, "aud", "", "gateway id, e.g. tongban-demo (required)")
-	f.StringVar(&sub, "sub", "", "window or operator acting, e.g. window-320404")
+	cf.register(f, "caller id, e.g. 320404")
 	f.DurationVar(&ttl, "ttl", 5*time.Minute, "token lifetime")
 	return c
 }
