@@ -58,7 +58,11 @@ func FuzzParseEndpoint(f *testing.F) {
 		ep, err := adapters.ParseEndpoint(s)
 		if err != nil {
 			if u, perr := url.Parse(s); perr == nil && u.User != nil {
-				if pw, set := u.User.Password(); set && len(pw) >= 4 && strings.Contains(err.Error(), pw) {
+				// The refusal may show the URL redacted (the password
+				// replaced by xxxxx; its user name, which may equal the
+				// password, shown); nothing else may repeat the password.
+				rest := strings.ReplaceAll(err.Error(), u.Redacted(), "")
+				if pw, set := u.User.Password(); set && len(pw) >= 4 && strings.Contains(rest, pw) {
 					t.Fatalf("refusal %q repeats the password", err)
 				}
 			}
