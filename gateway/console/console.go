@@ -239,6 +239,9 @@ func (c *console) action(h handler) echo.HandlerFunc {
 			return c.toSignIn(ec, expired)
 		}
 		r := ec.Request()
+		// Bound the body before anything reads the form: an uploaded
+		// bundle at most MaxUpload, with room for the form's fields.
+		r.Body = http.MaxBytesReader(ec.Response(), r.Body, c.MaxUpload+64<<10)
 		if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
 			return c.refuse(ec, ss, http.StatusForbidden, "跨站请求被拒绝 Cross-site request refused")
 		}

@@ -441,3 +441,16 @@ func TestKeyActionsNeedTheCSRFToken(t *testing.T) {
 		t.Fatalf("with the token: %d, asked %v", resp.StatusCode, e.core.asked())
 	}
 }
+
+func TestBodiesAreBounded(t *testing.T) {
+	e := newEnv(t)
+	big := strings.Repeat("x", 128<<10)
+	resp, err := e.client().PostForm(e.srv.URL+"/console/signin", url.Values{"pad": {big}, "token": {"tok-auditor"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusSeeOther {
+		t.Fatal("a sign-in form of 128 KiB was read whole")
+	}
+}

@@ -106,8 +106,12 @@ func (c *console) home(ec echo.Context) error {
 	return c.render(ec, http.StatusOK, "home", ss, nil)
 }
 
+// maxSignInBody bounds the sign-in form (a token is a few hundred bytes).
+const maxSignInBody = 64 << 10
+
 // signin takes a pasted token.
 func (c *console) signin(ec echo.Context) error {
+	ec.Request().Body = http.MaxBytesReader(ec.Response(), ec.Request().Body, maxSignInBody)
 	return c.start(ec, strings.TrimSpace(ec.FormValue("token")), false)
 }
 
