@@ -1,9 +1,7 @@
 package postgres
 
 import (
-	"encoding/json"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -14,44 +12,9 @@ import (
 	"github.com/tongban/tongban/gateway"
 	"github.com/tongban/tongban/gateway/evidence"
 	"github.com/tongban/tongban/gateway/store/sqlite"
-	"github.com/tongban/tongban/gateway/workdays"
+	"github.com/tongban/tongban/gateway/store/storetest"
 	"github.com/tongban/tongban/signing"
 )
-
-// adminCase returns a new case with every field of its administration
-// set: a part of a bundle with a running clock, an alarm held until
-// gateway.HeldUntil, overdue, and an administration in another zone.
-func adminCase(id string) *gateway.Case {
-	cst := time.FixedZone("CST", 8*3600)
-	at := time.Date(2026, 12, 7, 9, 0, 0, 123456789, cst)
-	return &gateway.Case{ID: id, ExchangeID: "x-" + id, Sender: "320404", Owner: "330702", FromRegion: "320404",
-		ToRegion: "330702", State: contracts.CaseStateAccepted, OwnerCaseNo: "WC-" + id, CreatedAt: at, UpdatedAt: at,
-		BundleID: "bundle-" + id, Deadline: at.AddDate(0, 0, 7), AlarmAt: gateway.HeldUntil, Overdue: true,
-		Admin: &gateway.CaseAdmin{
-			Clock:     &workdays.Clock{Limit: workdays.Limit{Days: 5, Unit: workdays.WorkingDays}, Since: at, Deadline: at.AddDate(0, 0, 7)},
-			WarnAt:    at.AddDate(0, 0, 5),
-			OverdueAt: at.AddDate(0, 0, 8),
-			FollowUp:  &contracts.FollowUp{State: contracts.FollowUpOverdue, Due: at.AddDate(0, 0, 3)},
-			Part:      &gateway.PartAdmin{Part: "food", Name: "食品经营许可", Parts: 2, After: []string{"license"}, Held: "dl-" + id},
-		}}
-}
-
-// sameAdminCase fails unless got is want as stored: every field, times
-// as instants, the administration as JSON.
-func sameAdminCase(t *testing.T, what string, got, want *gateway.Case) {
-	t.Helper()
-	norm := func(c gateway.Case) (gateway.Case, string) {
-		a, _ := json.Marshal(c.Admin)
-		c.Admin = nil
-		c.CreatedAt, c.UpdatedAt, c.Deadline, c.AlarmAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC(), c.Deadline.UTC(), c.AlarmAt.UTC()
-		return c, string(a)
-	}
-	g, ga := norm(*got)
-	w, wa := norm(*want)
-	if !reflect.DeepEqual(g, w) || ga != wa {
-		t.Errorf("%s:\ngot  %+v %s\nwant %+v %s", what, g, ga, w, wa)
-	}
-}
 
 // TestMigrateTo5: a case stored before migration 0005 reads back with no
 // bundle, deadline, alarm, overdue flag or administration, is found by
@@ -174,7 +137,7 @@ func TestCopyCaseAdminFromSQLite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, plain := adminCase(fixID("case")), &gateway.Case{ID: fixID("case"), ExchangeID: fixID("ex"), Sender: "320404", Owner: "330702"}
+	c, plain := storetest.AdminCase(fixID("case")), &gateway.Case{ID: fixID("case"), ExchangeID: fixID("ex"), Sender: "320404", Owner: "330702"}
 	c.AlarmAt = t0 // due, to be found by AlarmsDue
 	held := &gateway.Delivery{ID: fixID("dl"), Kind: contracts.DeliveryKindCase, Partner: "330702", ExchangeID: fixID("dx"),
 		NextAt: gateway.HeldUntil, CreatedAt: t0}
@@ -202,7 +165,7 @@ func TestCopyCaseAdminFromSQLite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sameAdminCase(t, "case "+want.ID+" in the copy", got, want)
+		storetest.SameAdminCase(t, "case "+want.ID+" in the copy", got, want)
 	}
 	if d, err := dst.GetDelivery(t.Context(), held.ID); err != nil || !d.NextAt.Equal(gateway.HeldUntil) {
 		t.Errorf("held delivery in the copy: %+v, %v; want NextAt %s", d, err, gateway.HeldUntil)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tongban/tongban/contracts"
 	"github.com/tongban/tongban/gateway"
+	"github.com/tongban/tongban/gateway/store/storetest"
 )
 
 // schemaSource is a CopySource reading another store's schema: what the
@@ -117,7 +118,7 @@ func fillForImport(t *testing.T, s *Store) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.CreateCase(ctx, gateway.Change{Case: adminCase(fixID("case"))}); err != nil {
+	if err := s.CreateCase(ctx, gateway.Change{Case: storetest.AdminCase(fixID("case"))}); err != nil {
 		t.Fatal(err)
 	}
 	ds, err := s.ClaimDue(ctx, t0, time.Minute, 2)
