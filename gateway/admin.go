@@ -34,12 +34,11 @@ type CaseAdmin struct {
 	Part *PartAdmin `json:"part,omitempty"`
 }
 
-// BundleAdmin is what a bundle's own case keeps of its bundle.
+// BundleAdmin is what a bundle's own case keeps of its bundle. Its parts
+// and their aggregate state are not kept: they are read from the parts'
+// cases (CaseStore.BundleParts), which hold them.
 type BundleAdmin struct {
-	Name  string                `json:"name"`
-	State contracts.BundleState `json:"state"`
-	// Parts are the parts' names and case ids, in submission order.
-	Parts []contracts.ReceiptPart `json:"parts"`
+	Name string `json:"name"`
 	// ConcludedAt is when the last part concluded and the bundle's
 	// concluding update was queued.
 	ConcludedAt time.Time `json:"concluded_at,omitzero"`
@@ -54,6 +53,4 @@ type PartAdmin struct {
 	After []string `json:"after,omitempty"`
 	// Held is the id of its held delivery while it waits.
 	Held string `json:"held,omitempty"`
-	// ConcludedAt is when it concluded.
-	ConcludedAt time.Time `json:"concluded_at,omitzero"`
 }

@@ -110,7 +110,7 @@ func (s *Service) bundle(ctx context.Context, in gateway.Inbound, b *contracts.B
 			eff.also = append(eff.also, gateway.Change{Case: pc, Create: true, Enqueue: []*gateway.Delivery{d},
 				Status: &gateway.Status{CaseID: pc.ID, State: pc.State, At: now, ExchangeID: b.ExchangeID, ReportedBy: in.Caller.ID(), Note: note}})
 		}
-		adminOf(c).Bundle = &gateway.BundleAdmin{Name: b.Name, State: contracts.BundleInProgress, Parts: eff.parts}
+		adminOf(c).Bundle = &gateway.BundleAdmin{Name: b.Name}
 		eff.extra = func(x *contracts.EvidenceDetail) {
 			for _, p := range parts {
 				x.Parts = append(x.Parts, p.c.ID)
@@ -363,14 +363,16 @@ func bundleState(parts []*gateway.Case) contracts.BundleState {
 }
 
 // settleBundle writes bundle's new state from parts and, when every part
-// has concluded, its concluding update to the sender.
+// has concluded, its concluding update to the sender. The bundle is
+// written even when only UpdatedAt changes: its version is what makes two
+// parts reported at once apply one after the other.
 func (s *Service) settleBundle(ctx context.Context, bundle *gateway.Case, parts []*gateway.Case, docs func(*gateway.Case) ([]contracts.Document, error), now time.Time, eff *effect) error {
 	ba := adminOf(bundle)
 	if ba.Bundle == nil {
 		ba.Bundle = &gateway.BundleAdmin{}
 	}
 	state := bundleState(parts)
-	ba.Bundle.State, bundle.UpdatedAt = state, now
+	bundle.UpdatedAt = now
 	ch := gateway.Change{Case: bundle}
 	if !ba.Bundle.ConcludedAt.IsZero() || state != contracts.BundleConcluded {
 		if bundle.State == contracts.CaseStateReceived {

@@ -30,10 +30,8 @@ func fullAdmin(c *gateway.Case) *gateway.CaseAdmin {
 			HolderType: "111", ApplicantMasked: "110105********002X", ReceivedAt: at.Add(time.Second)},
 		FollowUp: &contracts.FollowUp{State: contracts.FollowUpOpen,
 			Limit: contracts.TimeLimit{Days: 3, Unit: contracts.LimitWorkingDays}, Due: at.AddDate(0, 0, 3)},
-		Bundle: &gateway.BundleAdmin{Name: "开办餐饮店", State: contracts.BundleInProgress,
-			Parts: []contracts.ReceiptPart{{Part: "license", CaseID: c.ID + "-p1", State: contracts.CaseStateReceived}}},
-		Part: &gateway.PartAdmin{Part: "food", Name: "食品经营许可", Parts: 2, After: []string{"license"},
-			Held: "dl-" + c.ID, ConcludedAt: at},
+		Bundle: &gateway.BundleAdmin{Name: "开办餐饮店", ConcludedAt: at},
+		Part:   &gateway.PartAdmin{Part: "food", Name: "食品经营许可", Parts: 2, After: []string{"license"}, Held: "dl-" + c.ID},
 	}
 }
 
