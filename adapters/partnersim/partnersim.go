@@ -51,8 +51,10 @@ const (
 	// MaxBodySize bounds a delivery body the simulator reads.
 	MaxBodySize = 32 << 20
 	// ReportAttempts bounds how often one status report is tried before
-	// the simulator gives up on the case.
-	ReportAttempts = 8
+	// the simulator gives up on the case: with the backoff (50 ms doubling
+	// to 2 s) about 20 s, enough to ride out a replica's restart on a
+	// loaded machine.
+	ReportAttempts = 16
 	// reportBackoffMin and reportBackoffMax bound the pause between tries.
 	reportBackoffMin = 50 * time.Millisecond
 	reportBackoffMax = 2 * time.Second
